@@ -1,0 +1,93 @@
+# hotcb-go build. `make test` and `make demo` work on a fresh Debian bookworm machine: they
+# install what is missing (deps) and build the libtorch shim once (build/libhotcb_torch.so).
+SHELL := /bin/bash
+GO ?= go
+PREFIX ?= /usr/local
+BUILD := build
+SHIM := $(BUILD)/libhotcb_torch.so
+
+# Where libtorch lives. Debian's libtorch-dev by default; point these at a PyTorch wheel's
+# torch/include and torch/lib to build a shim against that libtorch (see scripts/gpu-check.sh).
+TORCH_INCLUDE ?= /usr/include
+TORCH_LIB ?=
+CXX11_ABI ?= 1
+WITH_CUDA ?= 0
+CUDA_HOME ?= /usr/local/cuda
+
+CXX ?= g++
+CXXFLAGS ?= -O2 -g0
+SHIM_CXXFLAGS := -std=c++17 -fPIC -fvisibility=hidden -D_GLIBCXX_USE_CXX11_ABI=$(CXX11_ABI) \
+	-I$(TORCH_INCLUDE) -I$(TORCH_INCLUDE)/torch/csrc/api/include -Icpp -Wall -Wno-unused-parameter
+SHIM_LDFLAGS := $(if $(TORCH_LIB),-L$(TORCH_LIB) -Wl$(comma)-rpath$(comma)$(TORCH_LIB)) \
+	-Wl,--no-as-needed -ltorch -ltorch_cpu -lc10
+ifeq ($(WITH_CUDA),1)
+SHIM_CXXFLAGS += -DHOTCB_WITH_CUDA -I$(CUDA_HOME)/include
+SHIM_LDFLAGS += -ltorch_cuda -lc10_cuda -L$(CUDA_HOME)/lib64 -lcudart
+endif
+comma := ,
+
+CPP_SRC := $(wildcard cpp/*.cpp)
+CPP_OBJ := $(patsubst cpp/%.cpp,$(BUILD)/obj/%.o,$(CPP_SRC))
+
+# Packages the build, the tests and the demo need. python3-torch and python3-numpy are only for
+# the cross-checks against PyTorch in tests and benchmarks.
+DEB_PACKAGES := libtorch-dev libopenblas0-pthread g++ make pkg-config python3-torch python3-numpy
+
+.PHONY: all deps shim build test test-short bench demo lint install check-libtorch2 clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing" $$missing; \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+shim: $(SHIM)
+
+$(BUILD)/obj/%.o: cpp/%.cpp cpp/hotcb_torch.h cpp/internal.h
+	@mkdir -p $(dir $@)
+	@echo "c++ $<"
+	@$(CXX) $(CXXFLAGS) $(SHIM_CXXFLAGS) -c $< -o $@
+
+$(SHIM): $(CPP_OBJ)
+	$(CXX) -shared -o $@ $^ -Wl,-soname,libhotcb_torch.so $(SHIM_LDFLAGS)
+
+build: deps shim
+	$(GO) build -o bin/hotcb ./cmd/hotcb
+
+test: deps shim
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+bench: deps shim
+	$(GO) run ./bench/cmd/benchrun -out bench/results/latest.json
+
+demo: deps shim
+	$(GO) run ./examples/mlp
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+install: shim
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 0755 $(SHIM) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 cpp/hotcb_torch.h $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' scripts/hotcb_torch.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/hotcb_torch.pc
+	@echo "installed; in your module: CGO_LDFLAGS=\"\$$(pkg-config --libs hotcb_torch)\" go build ./..."
+
+# Compile-only check of cpp/ against Debian trixie's libtorch 2.x headers (downloaded, not installed).
+check-libtorch2:
+	@root=$$(scripts/fetch-libtorch2-headers.sh $(BUILD)/libtorch2) && \
+	for f in $(CPP_SRC); do echo "c++ -fsyntax-only $$f (libtorch 2.x)"; \
+		$(CXX) -std=c++17 -fsyntax-only -D_GLIBCXX_USE_CXX11_ABI=1 -I$$root/usr/include \
+		-I$$root/usr/include/torch/csrc/api/include -Icpp $$f || exit 1; done; \
+	echo "check-libtorch2: cpp/ compiles against $$(grep -h 'define TORCH_VERSION ' -A1 $$root/usr/include/torch/csrc/api/include/torch/version.h | tail -1 | tr -d ' \\"')"
+
+clean:
+	rm -rf $(BUILD) bin

@@ -1,0 +1,107 @@
+package bridge
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../cpp
+#cgo LDFLAGS: -L${SRCDIR}/../build -Wl,-rpath,${SRCDIR}/../build -Wl,--enable-new-dtags -lhotcb_torch
+#cgo noescape hc_call
+#cgo nocallback hc_call
+#cgo noescape hc_tensor_info
+#cgo nocallback hc_tensor_info
+#cgo noescape hc_from_data
+#cgo nocallback hc_from_data
+#cgo noescape hc_copy_out
+#cgo nocallback hc_copy_out
+#cgo nocallback hc_tensor_free
+#include <stdlib.h>
+#include "hotcb_torch.h"
+*/
+import "C"
+
+import (
+	"runtime"
+	"unsafe"
+)
+
+// maxInline is how many tensor arguments a call passes without a heap allocation.
+const maxInline = 6
+
+// call runs one C ABI operation. A nil tensor in ts is passed as an undefined (absent) tensor;
+// a freed one panics. It returns up to two results (nil where libtorch returned undefined).
+func call(name string, op C.int, ts []*Tensor, is []int64, ds []float64, nout int) (r [2]*Tensor) {
+	var inline [maxInline]C.hc_tensor
+	hs := inline[:0]
+	if len(ts) > maxInline {
+		hs = make([]C.hc_tensor, 0, len(ts))
+	}
+	for _, t := range ts {
+		if t == nil {
+			hs = append(hs, nil)
+			continue
+		}
+		if t.h == nil {
+			panic(freedError(name))
+		}
+		hs = append(hs, t.h)
+	}
+	var out [2]C.hc_tensor
+	var tp *C.hc_tensor
+	if len(hs) > 0 {
+		tp = &hs[0]
+	}
+	var ip *C.int64_t
+	if len(is) > 0 {
+		ip = (*C.int64_t)(unsafe.Pointer(&is[0]))
+	}
+	var dp *C.double
+	if len(ds) > 0 {
+		dp = (*C.double)(unsafe.Pointer(&ds[0]))
+	}
+	e := C.hc_call(op, tp, C.int(len(hs)), ip, C.int(len(is)), dp, C.int(len(ds)), &out[0], C.int(nout))
+	for _, t := range ts {
+		runtime.KeepAlive(t)
+	}
+	check(name, e)
+	for k := 0; k < nout && k < 2; k++ {
+		r[k] = wrap(out[k])
+	}
+	return r
+}
+
+// call1 is call for the common case of one result.
+func call1(name string, op C.int, ts []*Tensor, is []int64, ds []float64) *Tensor {
+	return call(name, op, ts, is, ds, 1)[0]
+}
+
+// call0 is call for in-place and autograd ops without a result.
+func call0(name string, op C.int, ts []*Tensor, is []int64, ds []float64) {
+	call(name, op, ts, is, ds, 0)
+}
+
+// check turns a C error into a panic with a *Error.
+func check(name string, e C.hc_err) {
+	if e != nil {
+		panic(&Error{Op: name, Msg: takeString(e)})
+	}
+}
+
+// checkErr turns a C error into a returned error.
+func checkErr(name string, e C.hc_err) error {
+	if e != nil {
+		return &Error{Op: name, Msg: takeString(e)}
+	}
+	return nil
+}
+
+// takeString copies a C string and frees it.
+func takeString(s *C.char) string {
+	g := C.GoString(s)
+	C.hc_free(unsafe.Pointer(s))
+	return g
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}

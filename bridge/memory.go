@@ -1,0 +1,85 @@
+package bridge
+
+// #include "hotcb_torch.h"
+import "C"
+
+import (
+	"os"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+)
+
+// Go's garbage collector sees a Tensor as a few bytes, not the megabytes of libtorch memory
+// behind it, so on its own it would run far too rarely to keep a training loop's memory flat.
+// The shim counts the bytes held by live handles (hc_pressure_bytes, minus explicit Frees); when
+// that count has grown by the threshold since the last collection we ask for one, in the
+// background, and fall back to a blocking collection if the count runs far ahead of it.
+
+// DefaultGCThreshold is the libtorch memory allocated through Go handles between collections.
+const DefaultGCThreshold = 64 << 20
+
+var (
+	gcThreshold atomic.Int64
+	gcMark      atomic.Int64 // pressure when the last collection was requested
+	gcRunning   atomic.Bool
+	gcCount     atomic.Int64
+)
+
+func init() {
+	gcThreshold.Store(DefaultGCThreshold)
+	if v, err := strconv.ParseInt(os.Getenv("HOTCB_GC_BYTES"), 10, 64); err == nil && v > 0 {
+		gcThreshold.Store(v)
+	}
+}
+
+// SetGCThreshold sets how many bytes of libtorch memory may be allocated through Go handles
+// before the bridge runs the garbage collector to release unreachable tensors; it returns the
+// previous value. Lower keeps memory tighter, higher spends less time collecting. The
+// HOTCB_GC_BYTES environment variable sets the initial value.
+func SetGCThreshold(bytes int64) int64 {
+	if bytes <= 0 {
+		bytes = DefaultGCThreshold
+	}
+	return gcThreshold.Swap(bytes)
+}
+
+// MemoryStats describes the bridge's view of libtorch memory.
+type MemoryStats struct {
+	PressureBytes int64 // bytes allocated through handles since start, minus explicit Frees
+	Collections   int64 // garbage collections the bridge requested
+	Threshold     int64
+}
+
+// ReadMemoryStats returns the current counters.
+func ReadMemoryStats() MemoryStats {
+	return MemoryStats{
+		PressureBytes: int64(C.hc_pressure_bytes),
+		Collections:   gcCount.Load(),
+		Threshold:     gcThreshold.Load(),
+	}
+}
+
+func notePressure() {
+	p := int64(C.hc_pressure_bytes)
+	over := p - gcMark.Load()
+	th := gcThreshold.Load()
+	if over < th {
+		return
+	}
+	if gcRunning.CompareAndSwap(false, true) {
+		gcMark.Store(p)
+		gcCount.Add(1)
+		go func() {
+			runtime.GC()
+			gcRunning.Store(false)
+		}()
+		return
+	}
+	if over > 4*th {
+		// Allocation outruns the background collection: wait for one here.
+		gcMark.Store(p)
+		gcCount.Add(1)
+		runtime.GC()
+	}
+}

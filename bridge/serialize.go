@@ -1,0 +1,207 @@
+package bridge
+
+// #include "hotcb_torch.h"
+import "C"
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"unsafe"
+)
+
+// Files are in torch.save's format: Python's torch.load reads what Save writes, and Load reads
+// what Python's torch.save writes. Tensors are stored on the CPU, detached, so a file written on
+// a GPU machine loads anywhere.
+
+// Named is a tensor with a name, as in a state dict.
+type Named struct {
+	Name   string
+	Tensor *Tensor
+}
+
+// Encode serialises named tensors, in order, as a dict (torch.load returns a dict).
+func Encode(items []Named) ([]byte, error) {
+	if len(items) == 0 {
+		return encode("save", nil, nil)
+	}
+	var names bytes.Buffer
+	ts := make([]*Tensor, len(items))
+	for i, it := range items {
+		if it.Tensor == nil {
+			return nil, &Error{Op: "save", Msg: fmt.Sprintf("tensor %q is nil", it.Name)}
+		}
+		if it.Tensor.h == nil {
+			return nil, &Error{Op: "save", Msg: fmt.Sprintf("tensor %q: %v", it.Name, ErrFreed), Err: ErrFreed}
+		}
+		if bytes.IndexByte([]byte(it.Name), 0) >= 0 {
+			return nil, &Error{Op: "save", Msg: fmt.Sprintf("name %q contains a NUL byte", it.Name)}
+		}
+		names.WriteString(it.Name)
+		names.WriteByte(0)
+		ts[i] = it.Tensor
+	}
+	return encode("save", ts, names.Bytes())
+}
+
+// EncodeTensor serialises a single tensor (torch.load returns the tensor).
+func EncodeTensor(t *Tensor) ([]byte, error) {
+	if t == nil || t.h == nil {
+		return nil, &Error{Op: "save", Msg: "nil or freed tensor", Err: ErrFreed}
+	}
+	return encode("save", []*Tensor{t}, nil)
+}
+
+func encode(op string, ts []*Tensor, names []byte) ([]byte, error) {
+	hs := make([]C.hc_tensor, len(ts)+1)
+	for i, t := range ts {
+		hs[i] = t.h
+	}
+	var np *C.char
+	if names != nil {
+		np = (*C.char)(C.CBytes(names))
+		defer C.hc_free(unsafe.Pointer(np))
+	} else if len(ts) == 0 {
+		np = (*C.char)(C.CBytes([]byte{0}))
+		defer C.hc_free(unsafe.Pointer(np))
+	}
+	var buf *C.char
+	var n C.int64_t
+	e := C.hc_save(&hs[0], np, C.int(len(ts)), &buf, &n)
+	runtime.KeepAlive(ts)
+	if err := checkErr(op, e); err != nil {
+		return nil, err
+	}
+	defer C.hc_free(unsafe.Pointer(buf))
+	return C.GoBytes(unsafe.Pointer(buf), C.int(n)), nil
+}
+
+// Decode reads torch.save bytes. Nested dicts and lists are flattened into dotted names
+// ("model.fc.weight", "param_groups.0.lr"); ints, floats and bools become 0-d tensors; other
+// values (strings, None) are skipped and counted.
+func Decode(data []byte) (items []Named, skipped int, err error) {
+	if len(data) == 0 {
+		return nil, 0, &Error{Op: "load", Msg: "empty input: not a torch.save file"}
+	}
+	var n, skip C.int
+	var names *C.char
+	var hs *C.hc_tensor
+	e := C.hc_load((*C.char)(unsafe.Pointer(&data[0])), C.int64_t(len(data)), &n, &names, &hs, &skip)
+	if err := checkErr("load", e); err != nil {
+		return nil, 0, err
+	}
+	defer C.hc_free(unsafe.Pointer(names))
+	defer C.hc_free(unsafe.Pointer(hs))
+	handles := unsafe.Slice(hs, int(n))
+	p := names
+	items = make([]Named, int(n))
+	for i := range items {
+		name := C.GoString(p)
+		p = (*C.char)(unsafe.Add(unsafe.Pointer(p), len(name)+1))
+		items[i] = Named{Name: name, Tensor: wrap(handles[i])}
+	}
+	return items, int(skip), nil
+}
+
+// Save writes one tensor to path (atomically: a crash leaves the old file or the new one).
+func Save(path string, t *Tensor) error {
+	b, err := EncodeTensor(t)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, b)
+}
+
+// SaveNamed writes named tensors to path as a dict, in order.
+func SaveNamed(path string, items []Named) error {
+	b, err := Encode(items)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, b)
+}
+
+// SaveMap writes a map of tensors to path as a dict with sorted keys.
+func SaveMap(path string, m map[string]*Tensor) error { return SaveNamed(path, SortedNamed(m)) }
+
+// SortedNamed turns a map into Named items sorted by name.
+func SortedNamed(m map[string]*Tensor) []Named {
+	items := make([]Named, 0, len(m))
+	for k, v := range m {
+		items = append(items, Named{k, v})
+	}
+	sort.Slice(items, func(i, j int) bool { return items[i].Name < items[j].Name })
+	return items
+}
+
+// Load reads a file holding a single tensor (torch.save(tensor)).
+func Load(path string) (*Tensor, error) {
+	items, _, err := loadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(items) != 1 || items[0].Name != "" {
+		return nil, &Error{Op: "load", Msg: fmt.Sprintf("%s holds %d named values, not a single tensor (use LoadNamed)", path, len(items))}
+	}
+	return items[0].Tensor, nil
+}
+
+// LoadNamed reads a file written by SaveNamed or by torch.save of a dict (see Decode).
+func LoadNamed(path string) ([]Named, error) {
+	items, _, err := loadFile(path)
+	return items, err
+}
+
+// LoadMap is LoadNamed as a map.
+func LoadMap(path string) (map[string]*Tensor, error) {
+	items, _, err := loadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]*Tensor, len(items))
+	for _, it := range items {
+		m[it.Name] = it.Tensor
+	}
+	return m, nil
+}
+
+func loadFile(path string) ([]Named, int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	items, skipped, err := Decode(b)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return items, skipped, nil
+}
+
+// writeFileAtomic writes data to a temporary file next to path, syncs it and renames it over
+// path.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp, path)
+	}
+	if werr != nil {
+		os.Remove(tmp)
+		return werr
+	}
+	return nil
+}

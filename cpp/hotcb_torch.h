@@ -1,0 +1,206 @@
+/*
+ * hotcb_torch.h — the C ABI between hotcb-go and libtorch.
+ *
+ * Rules (see shared/DESIGN.md):
+ *  - Pure C, plain types, opaque handles. Built into build/libhotcb_torch.so so that the Go side
+ *    can run against a CPU shim (Debian libtorch 1.13) or a CUDA shim (libtorch 2.x) unchanged.
+ *  - Every function that can fail returns hc_err: NULL on success, otherwise a message allocated
+ *    with malloc that the caller releases with hc_free. Errors are returned by the same call that
+ *    failed; there is no thread-local "last error" (a goroutine may change OS threads between two
+ *    cgo calls). No C++ exception ever leaves this library.
+ *  - A tensor handle owns one reference to an at::Tensor. Release it exactly once, with
+ *    hc_tensor_free. A NULL handle stands for an undefined tensor (an absent bias, a missing grad).
+ *  - Grad mode is per OS thread inside libtorch: callers that change it must stay on one thread.
+ */
+#ifndef HOTCB_TORCH_H
+#define HOTCB_TORCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Only what this header declares is exported from the shared library. */
+#define HC_API __attribute__((visibility("default")))
+
+typedef struct hc_tensor_s *hc_tensor;
+typedef struct hc_event_s *hc_event;
+typedef char *hc_err;
+
+/* Element types. Our own numbering, stable across libtorch versions. */
+enum hc_dtype {
+  HC_FLOAT32 = 0,
+  HC_FLOAT64 = 1,
+  HC_FLOAT16 = 2,
+  HC_BFLOAT16 = 3,
+  HC_INT64 = 4,
+  HC_INT32 = 5,
+  HC_UINT8 = 6,
+  HC_BOOL = 7,
+  HC_INT8 = 8,
+  HC_INT16 = 9
+};
+
+/* Devices are ints: HC_CPU, or a CUDA ordinal >= 0. */
+#define HC_CPU (-1)
+/* In HC_TO: keep the tensor's current device or dtype. */
+#define HC_KEEP (-2)
+
+/* Loss reductions. */
+enum hc_reduction { HC_REDUCE_NONE = 0, HC_REDUCE_MEAN = 1, HC_REDUCE_SUM = 2 };
+
+/*
+ * Operations run through hc_call. Arguments: tensors t[], integers i[], doubles d[]; results
+ * are written to out[] (NULL where a result is undefined). "t2?" marks an optional tensor (NULL
+ * handle allowed). "dims..." means the rest of i[]. In-place ops (suffix _) write no result.
+ */
+enum hc_op {
+  /* creation: i0 dtype, i1 device, then the shape in i2... */
+  HC_ZEROS = 1, HC_ONES, HC_EMPTY,
+  HC_FULL,    /* d0 value */
+  HC_RAND,    /* uniform [0,1) */
+  HC_RANDN,   /* standard normal */
+  HC_RANDINT, /* d0 low, d1 high (exclusive) */
+  HC_ARANGE,  /* i0 dtype, i1 device; d0 start, d1 end, d2 step (no shape) */
+  HC_EYE,     /* i0 dtype, i1 device, i2 n, i3 m */
+
+  /* elementwise unary: t0 */
+  HC_NEG = 20, HC_EXP, HC_LOG, HC_SQRT, HC_ABS, HC_RELU, HC_SIGMOID, HC_TANH,
+  HC_GELU,    /* i0: 1 = tanh approximation */
+  HC_ISNAN, HC_ISINF, HC_LOGICAL_NOT, HC_SIGN, HC_SQUARE,
+  HC_CLAMP,   /* d0 min, d1 max, i0 bit0: has min, bit1: has max */
+
+  /* elementwise binary: t0, t1 */
+  HC_ADD = 40, /* d0 alpha: t0 + alpha*t1 */
+  HC_SUB,      /* d0 alpha: t0 - alpha*t1 */
+  HC_MUL, HC_DIV, HC_POW, HC_MAXIMUM, HC_MINIMUM,
+  HC_EQ, HC_NE, HC_GT, HC_LT, HC_GE, HC_LE,
+  HC_LOGICAL_AND, HC_LOGICAL_OR,
+
+  /* tensor (t0) with a scalar d0; a whole-number d0 keeps an integer tensor's dtype */
+  HC_ADD_S = 60, HC_SUB_S, HC_MUL_S, HC_DIV_S, HC_POW_S, HC_RSUB_S,
+  HC_EQ_S, HC_NE_S, HC_GT_S, HC_LT_S, HC_GE_S, HC_LE_S,
+
+  /* linear algebra: t0, t1 */
+  HC_MATMUL = 80, HC_MM,
+
+  /* reductions over all elements of t0 (0-d result) */
+  HC_SUM = 90, HC_MEAN, HC_MAX, HC_MIN, HC_ANY, HC_ALL,
+  /* reductions over dims: i0 keepdim, dims... (no dims = all) */
+  HC_SUM_DIM, HC_MEAN_DIM,
+  HC_ANY_DIM, HC_ALL_DIM, /* i0 keepdim, i1 dim (one dim only) */
+  HC_STD, HC_VAR, /* i0 keepdim, i1 unbiased, dims... */
+  HC_NORM,        /* d0 p, i0 keepdim, dims... */
+  HC_MAX_DIM, HC_MIN_DIM, /* i0 dim, i1 keepdim; out0 values, out1 indices */
+  HC_ARGMAX, HC_ARGMIN,   /* i0 dim, i1 keepdim; no ints = over the flattened tensor */
+  HC_SOFTMAX, HC_LOG_SOFTMAX, /* i0 dim */
+
+  /* shape and indexing */
+  HC_RESHAPE = 120, HC_VIEW, HC_EXPAND, HC_PERMUTE, /* i: shape or dims */
+  HC_TRANSPOSE,   /* i0, i1 */
+  HC_UNSQUEEZE,   /* i0 dim */
+  HC_SQUEEZE,     /* no ints: all size-1 dims; i0: that dim */
+  HC_FLATTEN,     /* i0 start, i1 end */
+  HC_NARROW,      /* i0 dim, i1 start, i2 length */
+  HC_SLICE,       /* i0 dim, i1 start, i2 end, i3 step */
+  HC_CAT, HC_STACK, /* t: all inputs, i0 dim */
+  HC_INDEX_SELECT,  /* t0 input, t1 index, i0 dim */
+  HC_GATHER,        /* t0 input, t1 index, i0 dim */
+  HC_MASKED_FILL,   /* t0 input, t1 mask, d0 value */
+  HC_WHERE,         /* t0 condition, t1 where true, t2 where false */
+  HC_CONTIGUOUS, HC_CLONE, HC_DETACH,
+  HC_TO,            /* i0 device or HC_KEEP, i1 dtype or HC_KEEP, i2 non_blocking, i3 copy */
+  HC_ONE_HOT,       /* i0 num_classes (-1: infer) */
+
+  /* neural-network functions */
+  HC_LINEAR = 150,  /* t0 x, t1 weight, t2? bias */
+  HC_CONV2D,        /* t0 x, t1 weight, t2? bias; i: stride[2], padding[2], dilation[2], groups */
+  HC_MAX_POOL2D,    /* t0; i: kernel[2], stride[2], padding[2], dilation[2], ceil_mode */
+  HC_AVG_POOL2D,    /* t0; i: kernel[2], stride[2], padding[2], ceil_mode, count_include_pad */
+  HC_ADAPTIVE_AVG_POOL2D, /* t0; i: output size[2] */
+  HC_BATCH_NORM,    /* t0 x, t1? weight, t2? bias, t3? running_mean, t4? running_var;
+                       i0 training; d0 momentum, d1 eps */
+  HC_LAYER_NORM,    /* t0 x, t1? weight, t2? bias; i: normalized_shape; d0 eps */
+  HC_DROPOUT,       /* t0; d0 p; i0 train */
+  HC_EMBEDDING,     /* t0 weight, t1 indices; i0 padding_idx (-1: none) */
+  HC_CROSS_ENTROPY, /* t0 logits, t1 target, t2? class weight; i0 reduction, i1 ignore_index;
+                       d0 label_smoothing */
+  HC_NLL_LOSS,      /* t0 log-probs, t1 target, t2? weight; i0 reduction, i1 ignore_index */
+  HC_MSE_LOSS, HC_L1_LOSS, /* t0 input, t1 target; i0 reduction */
+  HC_BCE_WITH_LOGITS,      /* t0 logits, t1 target, t2? weight, t3? pos_weight; i0 reduction */
+
+  /* autograd */
+  HC_GRAD = 180,         /* t0 -> its .grad (NULL if none) */
+  HC_SET_REQUIRES_GRAD,  /* t0; i0 flag */
+  HC_BACKWARD,           /* t0, t1? gradient; i0 retain_graph, i1 create_graph */
+  HC_ZERO_GRAD,          /* t0; i0 set_to_none */
+
+  /* in place on t0 (for optimizers); no result */
+  HC_ADD_ = 200,  /* t1, d0 alpha */
+  HC_ADD_S_, HC_MUL_S_, HC_DIV_S_, /* d0 */
+  HC_MUL_, HC_DIV_, /* t1 */
+  HC_ADDCMUL_, HC_ADDCDIV_, /* t1, t2, d0 value: t0 += value * t1 (op) t2 */
+  HC_ZERO_, HC_FILL_, /* d0 */
+  HC_COPY_,  /* t1 source */
+  HC_SQRT_, HC_CLAMP_, /* as HC_CLAMP */
+  HC_LERP_S_ /* t1 end, d0 weight */
+};
+
+/* Runs one operation. Returns NULL or an error naming what libtorch rejected. */
+HC_API hc_err hc_call(int op, const hc_tensor *t, int nt, const int64_t *i, int ni, const double *d,
+               int nd, hc_tensor *out, int nout);
+
+/* Tensors */
+HC_API hc_err hc_from_data(const void *data, int dtype, const int64_t *shape, int ndim, int device,
+                    hc_tensor *out);
+/* Fills what is non-NULL. shape must hold 16 entries; *ndim may exceed 16 (then shape is partial). */
+HC_API hc_err hc_tensor_info(hc_tensor t, int *dtype, int *device, int *ndim, int64_t *shape,
+                      int *requires_grad);
+/* Copies t (any device, any dtype) converted to dtype into dst, which holds numel elements. */
+HC_API hc_err hc_copy_out(hc_tensor t, int dtype, void *dst, int64_t numel);
+HC_API hc_err hc_item(hc_tensor t, double *as_double, int64_t *as_int);
+HC_API hc_err hc_to_string(hc_tensor t, char **out);
+/* Releases a handle. explicit_free=1 when the program freed it (lowers memory pressure). */
+HC_API void hc_tensor_free(hc_tensor t, int explicit_free);
+/* Bytes of tensor data handed out in handles minus bytes explicitly freed; Go uses it to decide
+ * when its garbage collector must run to release handles it no longer references. */
+extern HC_API int64_t hc_pressure_bytes;
+
+/* Serialization in torch.save's zip/pickle format (torch.load reads it, and it reads torch.save).
+ * names: n NUL-terminated strings back to back. The buffer is freed with hc_free. */
+HC_API hc_err hc_save(const hc_tensor *t, const char *names, int n, char **buf, int64_t *len);
+/* Reads a torch.save buffer: nested dicts/lists are flattened to dotted names, numbers become
+ * 0-d tensors, other values are skipped. *names and *tensors are freed with hc_free. */
+HC_API hc_err hc_load(const char *buf, int64_t len, int *n, char **names, hc_tensor **tensors,
+               int *skipped);
+
+/* Runtime */
+HC_API void hc_free(void *p);
+HC_API hc_err hc_manual_seed(uint64_t seed);
+HC_API void hc_set_num_threads(int n);
+HC_API int hc_get_num_threads(void);
+HC_API void hc_set_grad_enabled(int enabled);
+HC_API int hc_is_grad_enabled(void);
+/* libtorch version "1.13.0" and whether this shim was built with CUDA. */
+HC_API const char *hc_torch_version(void);
+HC_API int hc_built_with_cuda(void);
+/* Build configuration of libtorch (BLAS, OpenMP, ...). Free with hc_free. */
+HC_API char *hc_config(void);
+
+/* CUDA (cpp/cuda.cpp). Without WITH_CUDA: available=0, count=0, memory 0, the rest errors. */
+HC_API int hc_cuda_is_available(void);
+HC_API int hc_cuda_device_count(void);
+HC_API hc_err hc_cuda_synchronize(int device);
+HC_API hc_err hc_cuda_memory(int device, int64_t *allocated, int64_t *reserved);
+HC_API hc_err hc_cuda_event_new(hc_event *out);
+HC_API hc_err hc_cuda_event_record(hc_event e, int device); /* on the device's current stream */
+HC_API hc_err hc_cuda_event_query(hc_event e, int *done);
+HC_API hc_err hc_cuda_event_elapsed_ms(hc_event start, hc_event end, float *ms);
+HC_API void hc_cuda_event_free(hc_event e);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,3 @@
+module github.com/hotcb/hotcb
+
+go 1.26

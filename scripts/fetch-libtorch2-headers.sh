@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Downloads (does not install) Debian trixie's libtorch-dev 2.x and the header packages it needs,
+# and unpacks them under $1 (default build/libtorch2) for a compile-only check of cpp/.
+# Uses a private apt state so the machine's own apt configuration is untouched.
+set -euo pipefail
+dest=${1:-build/libtorch2}
+mkdir -p "$dest"
+dest=$(cd "$dest" && pwd)
+apt_root="$dest/apt"
+mkdir -p "$apt_root/lists/partial" "$apt_root/cache/archives/partial" "$apt_root/etc/preferences.d" "$apt_root/debs"
+cat > "$apt_root/etc/sources.list" <<SRC
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
+SRC
+opts=(-o "Dir::Etc::SourceList=$apt_root/etc/sources.list" -o "Dir::Etc::SourceParts=-"
+      -o "Dir::Etc::Preferences=$apt_root/etc/preferences" -o "Dir::Etc::PreferencesParts=$apt_root/etc/preferences.d"
+      -o "Dir::State::Lists=$apt_root/lists" -o "Dir::Cache=$apt_root/cache" -o "APT::Get::List-Cleanup=0"
+      -o "Debug::NoLocking=1")
+if [ ! -f "$dest/.unpacked" ]; then
+  apt-get "${opts[@]}" -qq update
+  cd "$apt_root/debs"
+  # libtorch-dev holds the ATen/c10/torch headers; the rest are headers they include.
+  for pkg in libtorch-dev libc10-dev; do
+    apt-get "${opts[@]}" -qq download "$pkg" 2>/dev/null || true
+  done
+  ls ./*.deb >/dev/null
+  for deb in ./*.deb; do dpkg-deb -x "$deb" "$dest/root"; done
+  touch "$dest/.unpacked"
+fi
+echo "$dest/root"
