@@ -8,12 +8,22 @@ import "C"
 // Reduction says how a loss combines per-element values.
 type Reduction int
 
-// Loss reductions.
+// Loss reductions; the zero value is the mean, PyTorch's default.
 const (
-	ReduceMean Reduction = C.HC_REDUCE_MEAN
-	ReduceSum  Reduction = C.HC_REDUCE_SUM
-	ReduceNone Reduction = C.HC_REDUCE_NONE
+	ReduceMean Reduction = iota
+	ReduceSum
+	ReduceNone
 )
+
+func (r Reduction) code() int64 {
+	switch r {
+	case ReduceSum:
+		return C.HC_REDUCE_SUM
+	case ReduceNone:
+		return C.HC_REDUCE_NONE
+	}
+	return C.HC_REDUCE_MEAN
+}
 
 // Linear returns x·wᵀ + b (b may be nil).
 func Linear(x, w, b *Tensor) *Tensor {
@@ -114,23 +124,19 @@ type LossOptions struct {
 }
 
 func (o LossOptions) ints() []int64 {
-	r := o.Reduction
-	if r == 0 {
-		r = ReduceMean
-	}
 	ig := int64(-100)
 	if o.IgnoreIndex != nil {
 		ig = *o.IgnoreIndex
 	}
-	return []int64{int64(r), ig}
+	return []int64{o.Reduction.code(), ig}
 }
 
-// reductionOf maps the zero value to mean; ReduceNone must be asked for explicitly.
+// reductionOf reads an optional reduction argument (mean when absent).
 func reductionOf(r []Reduction) int64 {
 	if len(r) == 0 {
-		return int64(ReduceMean)
+		return ReduceMean.code()
 	}
-	return int64(r[0])
+	return r[0].code()
 }
 
 // CrossEntropy of logits [N,C,...] against int64 class targets [N,...] (or class

@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"sort"
 	"unsafe"
+
+	"github.com/hotcb/hotcb/bridge/torchfile"
 )
 
 // Files are in torch.save's format: Python's torch.load reads what Save writes, and Load reads
@@ -79,31 +81,62 @@ func encode(op string, ts []*Tensor, names []byte) ([]byte, error) {
 	return C.GoBytes(unsafe.Pointer(buf), C.int(n)), nil
 }
 
-// Decode reads torch.save bytes. Nested dicts and lists are flattened into dotted names
-// ("model.fc.weight", "param_groups.0.lr"); ints, floats and bools become 0-d tensors; other
-// values (strings, None) are skipped and counted.
+// Decode reads torch.save bytes (see package torchfile). Nested dicts and lists are flattened
+// into dotted names ("model.fc.weight", "param_groups.0.lr"); ints, floats and bools become 0-d
+// tensors (int64, float64, bool); other values (strings, None, objects) are skipped and counted.
+// Tensors come back on the CPU, detached; views of one storage share it, as in PyTorch.
 func Decode(data []byte) (items []Named, skipped int, err error) {
 	if len(data) == 0 {
 		return nil, 0, &Error{Op: "load", Msg: "empty input: not a torch.save file"}
 	}
-	var n, skip C.int
-	var names *C.char
-	var hs *C.hc_tensor
-	e := C.hc_load((*C.char)(unsafe.Pointer(&data[0])), C.int64_t(len(data)), &n, &names, &hs, &skip)
-	if err := checkErr("load", e); err != nil {
+	root, err := torchfile.ReadBytes(data)
+	if err != nil {
+		return nil, 0, &Error{Op: "load", Msg: err.Error(), Err: err}
+	}
+	leaves, skipped := torchfile.Flatten(root)
+	err = Try(func() {
+		storages := map[*torchfile.Storage]*Tensor{}
+		items = make([]Named, len(leaves))
+		for i, l := range leaves {
+			items[i] = Named{Name: l.Name, Tensor: leafTensor(l.Value, storages)}
+		}
+	})
+	if err != nil {
 		return nil, 0, err
 	}
-	defer C.hc_free(unsafe.Pointer(names))
-	defer C.hc_free(unsafe.Pointer(hs))
-	handles := unsafe.Slice(hs, int(n))
-	p := names
-	items = make([]Named, int(n))
-	for i := range items {
-		name := C.GoString(p)
-		p = (*C.char)(unsafe.Add(unsafe.Pointer(p), len(name)+1))
-		items[i] = Named{Name: name, Tensor: wrap(handles[i])}
+	return items, skipped, nil
+}
+
+func leafTensor(v any, storages map[*torchfile.Storage]*Tensor) *Tensor {
+	switch x := v.(type) {
+	case int64:
+		return FromSlice([]int64{x}).Reshape()
+	case float64:
+		return FromSlice([]float64{x}).Reshape()
+	case bool:
+		return FromSlice([]bool{x}).Reshape()
+	case *torchfile.TensorRef:
+		st, ok := storages[x.Storage]
+		if !ok {
+			dt, err := ParseDType(x.Storage.DType)
+			if err != nil {
+				panic(&Error{Op: "load", Msg: err.Error()})
+			}
+			var p unsafe.Pointer
+			if len(x.Storage.Data) > 0 {
+				p = unsafe.Pointer(&x.Storage.Data[0])
+			}
+			st = fromData("load", p, dt, Shape{x.Storage.Numel()}, CPU, x.Storage.Data)
+			storages[x.Storage] = st
+		}
+		is := make([]int64, 0, 2+2*len(x.Size))
+		is = append(is, int64(len(x.Size)))
+		is = append(is, x.Size...)
+		is = append(is, x.Stride...)
+		is = append(is, x.Offset)
+		return call1("load", C.HC_AS_STRIDED, []*Tensor{st}, is, nil)
 	}
-	return items, int(skip), nil
+	panic(&Error{Op: "load", Msg: fmt.Sprintf("unexpected leaf %T", v)})
 }
 
 // Save writes one tensor to path (atomically: a crash leaves the old file or the new one).

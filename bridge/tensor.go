@@ -196,13 +196,14 @@ func Scalar(v float64, opts ...Option) *Tensor {
 // Data copies the tensor's elements (converted to T, moved to the CPU) into a new slice in
 // row-major order.
 func Data[T Element](t *Tensor) []T {
+	h := t.handle("data")
 	n := t.Numel()
 	out := make([]T, n)
 	var p unsafe.Pointer
 	if n > 0 {
 		p = unsafe.Pointer(&out[0])
 	}
-	e := C.hc_copy_out(t.handle("data"), C.int(dtypeOf[T]()), p, C.int64_t(n))
+	e := C.hc_copy_out(h, C.int(dtypeOf[T]()), p, C.int64_t(n))
 	runtime.KeepAlive(t)
 	check("data", e)
 	return out

@@ -113,6 +113,7 @@ enum hc_op {
   HC_CONTIGUOUS, HC_CLONE, HC_DETACH,
   HC_TO,            /* i0 device or HC_KEEP, i1 dtype or HC_KEEP, i2 non_blocking, i3 copy */
   HC_ONE_HOT,       /* i0 num_classes (-1: infer) */
+  HC_AS_STRIDED,    /* i0 ndim n, sizes[n], strides[n], storage offset */
 
   /* neural-network functions */
   HC_LINEAR = 150,  /* t0 x, t1 weight, t2? bias */
@@ -168,13 +169,10 @@ HC_API void hc_tensor_free(hc_tensor t, int explicit_free);
  * when its garbage collector must run to release handles it no longer references. */
 extern HC_API int64_t hc_pressure_bytes;
 
-/* Serialization in torch.save's zip/pickle format (torch.load reads it, and it reads torch.save).
- * names: n NUL-terminated strings back to back. The buffer is freed with hc_free. */
+/* Serialization in torch.save's zip/pickle format: Python's torch.load reads the buffer.
+ * names: n NUL-terminated strings back to back (a dict), or NULL with n=1 (a bare tensor).
+ * The buffer is freed with hc_free. (Reading is done in Go: bridge/torchfile.) */
 HC_API hc_err hc_save(const hc_tensor *t, const char *names, int n, char **buf, int64_t *len);
-/* Reads a torch.save buffer: nested dicts/lists are flattened to dotted names, numbers become
- * 0-d tensors, other values are skipped. *names and *tensors are freed with hc_free. */
-HC_API hc_err hc_load(const char *buf, int64_t len, int *n, char **names, hc_tensor **tensors,
-               int *skipped);
 
 /* Runtime */
 HC_API void hc_free(void *p);

@@ -216,6 +216,12 @@ int run(const Args &a, std::array<at::Tensor, 2> &r) {
     return 1;
   }
   case HC_ONE_HOT: r[0] = at::one_hot(a.T(0), a.I(0)); return 1;
+  case HC_AS_STRIDED: {
+    int n = static_cast<int>(a.I(0));
+    if (n < 0 || n > 64) throw std::invalid_argument("bad dimension count " + std::to_string(n));
+    r[0] = a.T(0).as_strided(a.ints(1, n), a.ints(1 + n, n), a.I(1 + 2 * n));
+    return 1;
+  }
 
   // neural-network functions
   case HC_LINEAR: r[0] = at::linear(a.T(0), a.T(1), a.opt(2)); return 1;

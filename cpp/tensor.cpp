@@ -85,40 +85,6 @@ int device_of(const at::Device &d) {
 
 } // namespace hc
 
-namespace {
-
-void flatten(const std::string &prefix, const c10::IValue &v,
-             std::vector<std::pair<std::string, at::Tensor>> &out, int &skipped) {
-  auto join = [&](const std::string &k) { return prefix.empty() ? k : prefix + "." + k; };
-  if (v.isTensor()) {
-    out.emplace_back(prefix, v.toTensor());
-  } else if (v.isGenericDict()) {
-    for (const auto &e : v.toGenericDict()) {
-      const auto &k = e.key();
-      std::string key = k.isString() ? k.toStringRef()
-                        : k.isInt()   ? std::to_string(k.toInt())
-                                      : "?";
-      flatten(join(key), e.value(), out, skipped);
-    }
-  } else if (v.isList()) {
-    auto list = v.toListRef();
-    for (size_t i = 0; i < list.size(); i++) flatten(join(std::to_string(i)), list[i], out, skipped);
-  } else if (v.isTuple()) {
-    const auto &el = v.toTupleRef().elements();
-    for (size_t i = 0; i < el.size(); i++) flatten(join(std::to_string(i)), el[i], out, skipped);
-  } else if (v.isInt()) {
-    out.emplace_back(prefix, at::scalar_tensor(v.toInt(), at::kLong));
-  } else if (v.isDouble()) {
-    out.emplace_back(prefix, at::scalar_tensor(v.toDouble(), at::kDouble));
-  } else if (v.isBool()) {
-    out.emplace_back(prefix, at::scalar_tensor(v.toBool(), at::kBool));
-  } else {
-    skipped++;
-  }
-}
-
-} // namespace
-
 extern "C" {
 
 void hc_free(void *p) {
@@ -209,36 +175,6 @@ hc_err hc_save(const hc_tensor *t, const char *names, int n, char **buf, int64_t
     std::memcpy(b, bytes.data(), bytes.size());
     *buf = b;
     *len = static_cast<int64_t>(bytes.size());
-  });
-}
-
-hc_err hc_load(const char *buf, int64_t len, int *n, char **names, hc_tensor **tensors,
-               int *skipped) {
-  return hc::guard([&] {
-    std::vector<char> data(buf, buf + len);
-    c10::IValue v = torch::jit::pickle_load(data);
-    std::vector<std::pair<std::string, at::Tensor>> items;
-    int skip = 0;
-    flatten("", v, items, skip);
-    size_t total = 1;
-    for (auto &it : items) total += it.first.size() + 1;
-    char *nm = static_cast<char *>(std::malloc(total));
-    auto *ts = static_cast<hc_tensor *>(std::malloc(sizeof(hc_tensor) * (items.size() + 1)));
-    if (nm == nullptr || ts == nullptr) {
-      std::free(nm);
-      std::free(ts);
-      throw std::bad_alloc();
-    }
-    char *p = nm;
-    for (size_t k = 0; k < items.size(); k++) {
-      std::memcpy(p, items[k].first.c_str(), items[k].first.size() + 1);
-      p += items[k].first.size() + 1;
-      ts[k] = hc::wrap(std::move(items[k].second));
-    }
-    *n = static_cast<int>(items.size());
-    *names = nm;
-    *tensors = ts;
-    *skipped = skip;
   });
 }
 
