@@ -75,13 +75,19 @@ func (t *Tensor) AddInPlace(o *Tensor, alpha float64) {
 }
 
 // AddScalarInPlace does t += v.
-func (t *Tensor) AddScalarInPlace(v float64) { call0("add_", C.HC_ADD_S_, []*Tensor{t}, nil, []float64{v}) }
+func (t *Tensor) AddScalarInPlace(v float64) {
+	call0("add_", C.HC_ADD_S_, []*Tensor{t}, nil, []float64{v})
+}
 
 // MulScalarInPlace does t *= v.
-func (t *Tensor) MulScalarInPlace(v float64) { call0("mul_", C.HC_MUL_S_, []*Tensor{t}, nil, []float64{v}) }
+func (t *Tensor) MulScalarInPlace(v float64) {
+	call0("mul_", C.HC_MUL_S_, []*Tensor{t}, nil, []float64{v})
+}
 
 // DivScalarInPlace does t /= v.
-func (t *Tensor) DivScalarInPlace(v float64) { call0("div_", C.HC_DIV_S_, []*Tensor{t}, nil, []float64{v}) }
+func (t *Tensor) DivScalarInPlace(v float64) {
+	call0("div_", C.HC_DIV_S_, []*Tensor{t}, nil, []float64{v})
+}
 
 // MulInPlace does t *= o.
 func (t *Tensor) MulInPlace(o *Tensor) { call0("mul_", C.HC_MUL_, []*Tensor{t, o}, nil, nil) }

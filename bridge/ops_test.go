@@ -238,7 +238,7 @@ func TestNNFunctions(t *testing.T) {
 	rm, rv := Zeros(Shape{1}), Ones(Shape{1})
 	bn := BatchNorm(bx, nil, nil, rm, rv, true, 0.1, 1e-5)
 	require.InDeltaSlice(t, []float32{-1, 1}, bn.Float32s(), 1e-4)
-	require.InDeltaSlice(t, []float32{0.2}, rm.Float32s(), 1e-6)        // 0.9*0 + 0.1*2
+	require.InDeltaSlice(t, []float32{0.2}, rm.Float32s(), 1e-6)         // 0.9*0 + 0.1*2
 	require.InDeltaSlice(t, []float32{0.9 + 0.1*2}, rv.Float32s(), 1e-6) // unbiased var 2
 	ev := BatchNorm(bx, nil, nil, rm, rv, false, 0.1, 0)
 	require.InDeltaSlice(t, []float32{(1 - 0.2) / float32(math.Sqrt(1.1)), (3 - 0.2) / float32(math.Sqrt(1.1))}, ev.Float32s(), 1e-5)
@@ -269,7 +269,7 @@ func TestLosses(t *testing.T) {
 	want := -(ls[0] + ls[4]) / 2
 	require.InDelta(t, want, CrossEntropy(logits, target).Item(), 1e-12)
 	require.InDelta(t, want, NLLLoss(logits.LogSoftmax(1), target).Item(), 1e-12)
-	require.InDelta(t, -(ls[0]+ls[4]), CrossEntropy(logits, target, LossOptions{Reduction: ReduceSum}).Item(), 1e-12)
+	require.InDelta(t, -(ls[0] + ls[4]), CrossEntropy(logits, target, LossOptions{Reduction: ReduceSum}).Item(), 1e-12)
 	require.Equal(t, Shape{2}, CrossEntropy(logits, target, LossOptions{Reduction: ReduceNone}).Shape())
 	// label smoothing eps: (1-eps)*nll + eps*mean(-log p)
 	eps := 0.1
