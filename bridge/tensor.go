@@ -27,7 +27,6 @@ func wrap(h C.hc_tensor) *Tensor {
 	return t
 }
 
-func releaseHandle(h C.hc_tensor) { C.hc_tensor_free(h, 0) }
 
 // Free releases the tensor's libtorch memory now (other tensors that share its storage, such as
 // views, keep it alive). Using the tensor afterwards panics; a second Free returns an error
