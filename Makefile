@@ -58,7 +58,7 @@ $(SHIM): $(CPP_OBJ)
 	$(CXX) -shared -o $@ $^ -Wl,-soname,libhotcb_torch.so $(SHIM_LDFLAGS)
 
 build: deps shim
-	$(GO) build -o bin/hotcb ./cmd/hotcb
+	$(GO) build ./...
 
 test: deps shim
 	$(GO) vet ./...
@@ -68,7 +68,7 @@ bench: deps shim
 	$(GO) run ./bench/cmd/benchrun -out bench/results/latest.json
 
 demo: deps shim
-	$(GO) run ./examples/mlp
+	$(GO) run ./examples/mlp -out runs/demo
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
