@@ -75,16 +75,19 @@ func (t *TensorRef) Check() error {
 type Dict struct {
 	Keys   []any
 	Values []any
+	index  map[any]int
 }
 
-// Set adds or replaces a key.
+// Set adds or replaces a key (keys are comparable: the pickle machine admits only hashable ones).
 func (d *Dict) Set(k, v any) {
-	for i, old := range d.Keys {
-		if old == k {
-			d.Values[i] = v
-			return
-		}
+	if d.index == nil {
+		d.index = map[any]int{}
 	}
+	if i, ok := d.index[k]; ok {
+		d.Values[i] = v
+		return
+	}
+	d.index[k] = len(d.Keys)
 	d.Keys = append(d.Keys, k)
 	d.Values = append(d.Values, v)
 }
