@@ -1,0 +1,34 @@
+package bridge_test
+
+import (
+	"testing"
+
+	. "github.com/hotcb/hotcb/bridge"
+)
+
+// Go-side micro-benchmarks of the bridge's per-call cost (`go test -bench . ./bridge`); the
+// comparison with a C++ loop lives in bench/.
+
+func BenchmarkAddSmall(b *testing.B) {
+	x, y := Ones(Shape{4}), Ones(Shape{4})
+	b.ReportAllocs()
+	for b.Loop() {
+		x.Add(y)
+	}
+}
+
+func BenchmarkShape(b *testing.B) {
+	x := Ones(Shape{2, 3, 4})
+	b.ReportAllocs()
+	for b.Loop() {
+		x.Shape()
+	}
+}
+
+func BenchmarkInPlaceAdd(b *testing.B) {
+	x, y := Ones(Shape{4}), Ones(Shape{4})
+	b.ReportAllocs()
+	for b.Loop() {
+		x.AddInPlace(y, 0.5)
+	}
+}
