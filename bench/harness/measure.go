@@ -1,0 +1,83 @@
+package harness
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Runner runs a benchmark body iters times and returns the seconds it took, timed by the side
+// that ran it (so process start-up and the protocol are never counted).
+type Runner func(iters int) (seconds float64, err error)
+
+// Plan says how long to measure.
+type Plan struct {
+	Rounds    int           // measured rounds per side
+	RoundTime time.Duration // aimed duration of one reference round
+}
+
+// Measurement is what Measure collects: per-iteration seconds of each round, per side.
+type Measurement struct {
+	Iters int       // iterations per round
+	Go    []float64 // seconds per iteration, one entry per round
+	Ref   []float64
+}
+
+// Measure calibrates the iteration count on the reference so that one round lasts about
+// p.RoundTime, runs one warm-up round on each side, then alternates measured rounds: Go, ref,
+// Go, ref ... so that slow drifts of a noisy machine hit both sides alike.
+func Measure(p Plan, goRun, refRun Runner) (Measurement, error) {
+	if p.Rounds < 1 || p.RoundTime <= 0 {
+		return Measurement{}, errors.New("harness: a plan needs at least one round and a round time")
+	}
+	iters, err := Calibrate(refRun, p.RoundTime)
+	if err != nil {
+		return Measurement{}, err
+	}
+	m := Measurement{Iters: iters}
+	if _, err := goRun(iters); err != nil {
+		return m, fmt.Errorf("go warm-up: %w", err)
+	}
+	if _, err := refRun(iters); err != nil {
+		return m, fmt.Errorf("reference warm-up: %w", err)
+	}
+	for range p.Rounds {
+		g, err := goRun(iters)
+		if err != nil {
+			return m, fmt.Errorf("go: %w", err)
+		}
+		r, err := refRun(iters)
+		if err != nil {
+			return m, fmt.Errorf("reference: %w", err)
+		}
+		m.Go = append(m.Go, g/float64(iters))
+		m.Ref = append(m.Ref, r/float64(iters))
+	}
+	return m, nil
+}
+
+// Calibrate returns how many iterations of run take about target, growing a trial run until
+// it lasts a tenth of target (the trial runs double as a first warm-up).
+func Calibrate(run Runner, target time.Duration) (int, error) {
+	want := target.Seconds()
+	iters := 1
+	for {
+		s, err := run(iters)
+		if err != nil {
+			return 0, fmt.Errorf("calibrate: %w", err)
+		}
+		if s >= want/10 || iters >= 1<<30 {
+			per := s / float64(iters)
+			if per <= 0 {
+				return iters, nil
+			}
+			return max(1, int(math.Round(want/per))), nil
+		}
+		if s <= 0 {
+			iters *= 10
+		} else {
+			iters = int(min(float64(iters)*10, math.Ceil(float64(iters)*want/10/s*1.2)))
+		}
+	}
+}

@@ -1,0 +1,134 @@
+package harness
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Ref is a running reference process. It reads one command per line on stdin and answers each
+// with one JSON object on stdout ({"error": "..."} on failure):
+//
+//	run MODE ITERS  → {"seconds": S, ...}   runs MODE's body ITERS times, timed inside
+//	check MODE      → {"check": V}          a value the Go side must reproduce
+//	info            → {...}                 versions, threads, BLAS
+//	quit
+//
+// bench/cpp/ref.cpp implements it; a Python reference can too.
+type Ref struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Reader
+}
+
+// StartRef starts path with args (which must make it serve the protocol) and extra environment.
+func StartRef(path string, args []string, env []string) (*Ref, error) {
+	cmd := exec.Command(path, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start reference %s: %w", path, err)
+	}
+	return &Ref{cmd: cmd, in: in, out: bufio.NewReader(out)}, nil
+}
+
+// Do sends one command and decodes the answer into v (which may be nil).
+func (r *Ref) Do(command string, v any) error {
+	if _, err := io.WriteString(r.in, command+"\n"); err != nil {
+		return fmt.Errorf("reference %q: %w", command, err)
+	}
+	line, err := r.out.ReadBytes('\n')
+	if err != nil {
+		return fmt.Errorf("reference %q: no answer: %w", command, err)
+	}
+	var e struct {
+		Error *string `json:"error"`
+	}
+	if err := json.Unmarshal(line, &e); err != nil {
+		return fmt.Errorf("reference %q: bad answer %q: %w", command, line, err)
+	}
+	if e.Error != nil {
+		return fmt.Errorf("reference %q: %s", command, *e.Error)
+	}
+	if v == nil {
+		return nil
+	}
+	return json.Unmarshal(line, v)
+}
+
+// Runner returns a Runner for one mode.
+func (r *Ref) Runner(mode string) Runner {
+	return func(iters int) (float64, error) {
+		var a struct {
+			Seconds *float64 `json:"seconds"`
+		}
+		if err := r.Do(fmt.Sprintf("run %s %d", mode, iters), &a); err != nil {
+			return 0, err
+		}
+		if a.Seconds == nil {
+			return 0, fmt.Errorf("reference: run %s: answer without seconds", mode)
+		}
+		return *a.Seconds, nil
+	}
+}
+
+// Check returns the reference's check value for mode.
+func (r *Ref) Check(mode string) (float64, error) {
+	var a struct {
+		Check *float64 `json:"check"`
+	}
+	if err := r.Do("check "+mode, &a); err != nil {
+		return 0, err
+	}
+	if a.Check == nil {
+		return 0, fmt.Errorf("reference: check %s: answer without check", mode)
+	}
+	return *a.Check, nil
+}
+
+// Close asks the process to quit and waits for it.
+func (r *Ref) Close() error {
+	_, _ = io.WriteString(r.in, "quit\n")
+	r.in.Close()
+	return r.cmd.Wait()
+}
+
+// BuildCpp compiles src into out with the compiler and args given (args come between the
+// source and "-o out"), unless out exists and is newer than src. It reports whether it built.
+func BuildCpp(cxx, src, out string, args []string) (bool, error) {
+	si, err := os.Stat(src)
+	if err != nil {
+		return false, err
+	}
+	if oi, err := os.Stat(out); err == nil && oi.ModTime().After(si.ModTime()) {
+		return false, nil
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return false, err
+	}
+	argv := append([]string{src}, args...)
+	argv = append(argv, "-o", out)
+	cmd := exec.Command(cxx, argv...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	fmt.Fprintf(os.Stderr, "build: %s %s\n", cxx, strings.Join(argv, " "))
+	if err := cmd.Run(); err != nil {
+		return false, fmt.Errorf("build %s: %w", out, err)
+	}
+	return true, nil
+}
