@@ -33,7 +33,7 @@ CPP_OBJ := $(patsubst cpp/%.cpp,$(BUILD)/obj/%.o,$(CPP_SRC))
 # the cross-checks against PyTorch in tests and benchmarks.
 DEB_PACKAGES := libtorch-dev libopenblas0-pthread g++ make pkg-config python3-torch python3-numpy
 
-.PHONY: all deps shim build test test-short bench demo lint install check-libtorch2 clean
+.PHONY: all deps shim build test test-short bench bench-smoke demo lint install check-libtorch2 clean
 
 all: build
 
@@ -64,8 +64,13 @@ test: deps shim
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
+# Bridge vs C++ libtorch (bench/cmd/benchrun): ~4 minutes; bench-smoke: under a minute.
+BENCH_FLAGS := -torch-include $(TORCH_INCLUDE) $(if $(TORCH_LIB),-torch-lib $(TORCH_LIB))
 bench: deps shim
-	$(GO) run ./bench/cmd/benchrun -out bench/results/latest.json
+	$(GO) run ./bench/cmd/benchrun $(BENCH_FLAGS) -out bench/results/latest.json
+
+bench-smoke: deps shim
+	$(GO) run ./bench/cmd/benchrun $(BENCH_FLAGS) -smoke
 
 demo: deps shim
 	$(GO) run ./examples/mlp -out runs/demo

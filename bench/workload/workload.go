@@ -1,0 +1,124 @@
+// Package workload holds the Go halves of the bridge benchmarks: a few single tensor ops and
+// a small MLP training step, written the way a user of the bridge would write them. Each one
+// has a twin in bench/cpp/ref.cpp built from the same seed, so the two sides compute the same
+// numbers and the difference in time is the bridge's overhead.
+package workload
+
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/hotcb/hotcb/bridge"
+)
+
+// Seed seeds libtorch before a workload builds its inputs (ref.cpp uses the same).
+const Seed = 1234
+
+// InitScale multiplies the standard-normal initial weights.
+const InitScale = 0.05
+
+// Workload is one benchmark body on the Go side.
+type Workload interface {
+	// Run executes the body iters times.
+	Run(iters int)
+	// Check returns a value that ref.cpp's "check" command must reproduce: it proves that both
+	// sides built the same inputs.
+	Check() float64
+}
+
+// Options vary how the Go side runs a workload; the zero value is a plain user loop.
+type Options struct {
+	// Free releases results (ops) or gradient and loss handles (MLP) with Free instead of
+	// leaving them to the garbage collector.
+	Free bool
+	// LockOSThread pins the goroutine to one OS thread while Run runs.
+	LockOSThread bool
+}
+
+// Names lists the workloads New knows (the mode names of ref.cpp).
+var Names = []string{"add", "relu", "matmul", "sum", "mlp", "mlp-tiny"}
+
+// MLP sizes of the named workloads.
+var (
+	MLPBig  = MLPConfig{In: 784, Hidden: 256, Out: 10, Batch: 64, LR: 0.1}
+	MLPTiny = MLPConfig{In: 32, Hidden: 64, Out: 10, Batch: 16, LR: 0.1}
+)
+
+// New builds a workload by name.
+func New(name string, o Options) (Workload, error) {
+	var w Workload
+	switch name {
+	case "mlp":
+		m := NewMLP(MLPBig)
+		m.Free = o.Free
+		w = m
+	case "mlp-tiny":
+		m := NewMLP(MLPTiny)
+		m.Free = o.Free
+		w = m
+	default:
+		op, err := newOp(name)
+		if err != nil {
+			return nil, err
+		}
+		op.free = o.Free
+		w = op
+	}
+	if o.LockOSThread {
+		w = locked{w}
+	}
+	return w, nil
+}
+
+func newOp(name string) (*op, error) {
+	bridge.ManualSeed(Seed)
+	randn := func(s ...int64) *bridge.Tensor { return bridge.Randn(bridge.Shape(s)) }
+	switch name {
+	case "add":
+		return &op{in: []*bridge.Tensor{randn(4), randn(4)},
+			f: func(v []*bridge.Tensor) *bridge.Tensor { return v[0].Add(v[1]) }}, nil
+	case "relu":
+		return &op{in: []*bridge.Tensor{randn(64)},
+			f: func(v []*bridge.Tensor) *bridge.Tensor { return v[0].Relu() }}, nil
+	case "matmul":
+		return &op{in: []*bridge.Tensor{randn(8, 8), randn(8, 8)},
+			f: func(v []*bridge.Tensor) *bridge.Tensor { return v[0].MatMul(v[1]) }}, nil
+	case "sum":
+		return &op{in: []*bridge.Tensor{randn(16)},
+			f: func(v []*bridge.Tensor) *bridge.Tensor { return v[0].Sum() }}, nil
+	}
+	return nil, fmt.Errorf("workload: unknown name %q", name)
+}
+
+// sink keeps the last result reachable, as ref.cpp does, so no loop is optimised away.
+var sink *bridge.Tensor
+
+// op is one tensor operation on fixed inputs.
+type op struct {
+	in   []*bridge.Tensor
+	f    func([]*bridge.Tensor) *bridge.Tensor
+	free bool
+}
+
+func (o *op) Run(iters int) {
+	if o.free {
+		for range iters {
+			o.f(o.in).Free()
+		}
+		return
+	}
+	for range iters {
+		sink = o.f(o.in)
+	}
+}
+
+func (o *op) Check() float64 { return o.f(o.in).Sum().Item() }
+
+// locked runs a workload on one OS thread.
+type locked struct{ Workload }
+
+func (l locked) Run(iters int) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	l.Workload.Run(iters)
+}
