@@ -22,6 +22,8 @@ type Measurement struct {
 	Iters int       // iterations per round
 	Go    []float64 // seconds per iteration, one entry per round
 	Ref   []float64
+	// GoGCCycles counts the garbage collections that completed during the Go rounds.
+	GoGCCycles uint64
 }
 
 // Measure calibrates the iteration count on the reference so that one round lasts about
@@ -43,7 +45,9 @@ func Measure(p Plan, goRun, refRun Runner) (Measurement, error) {
 		return m, fmt.Errorf("reference warm-up: %w", err)
 	}
 	for range p.Rounds {
+		before := ReadGC().Cycles
 		g, err := goRun(iters)
+		m.GoGCCycles += ReadGC().Cycles - before
 		if err != nil {
 			return m, fmt.Errorf("go: %w", err)
 		}

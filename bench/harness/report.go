@@ -35,6 +35,7 @@ type Result struct {
 	Met       *bool     `json:"met,omitempty"`
 	Rounds    int       `json:"rounds"`
 	Iters     int       `json:"iters_per_round"`
+	GoGC      uint64    `json:"go_gc_cycles"` // Go collections during the measured rounds
 	GoRounds  []float64 `json:"go_rounds"`
 	CppRounds []float64 `json:"cpp_rounds"`
 	Note      string    `json:"note,omitempty"`
@@ -59,7 +60,7 @@ func NewResult(s Spec, m Measurement) (Result, error) {
 		Name: s.Name, Unit: s.Unit,
 		GoMedian: g.Median, GoMin: g.Min, GoMax: g.Max,
 		CppMedian: c.Median, CppMin: c.Min, CppMax: c.Max,
-		Rounds: len(gr), Iters: m.Iters, GoRounds: gr, CppRounds: cr, Note: s.Note,
+		Rounds: len(gr), Iters: m.Iters, GoGC: m.GoGCCycles, GoRounds: gr, CppRounds: cr, Note: s.Note,
 	}
 	if c.Median > 0 {
 		r.Ratio = g.Median / c.Median
