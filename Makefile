@@ -63,6 +63,7 @@ build: deps shim
 test: deps shim
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+	set -o pipefail; $(GO) test -count=1 -run 'TestTrainingLoopMemoryIsFlat' -v ./bridge/ | grep -E 'steps:|^(ok|FAIL|---)' 
 
 # Bridge vs C++ libtorch (bench/cmd/benchrun): ~4 minutes; bench-smoke: under a minute.
 BENCH_FLAGS := -torch-include $(TORCH_INCLUDE) $(if $(TORCH_LIB),-torch-lib $(TORCH_LIB))

@@ -122,6 +122,13 @@ func (t *Tensor) ClampInPlace(lo, hi float64) {
 	call0("clamp_", C.HC_CLAMP_, []*Tensor{t}, []int64{3}, []float64{lo, hi})
 }
 
+// AddGradInPlace does t += alpha * t.Grad() and then drops the gradient (set_to_none) — the
+// plain SGD update — without creating a Go handle for the gradient, so the gradient's memory is
+// reused by the next backward at once instead of waiting for the garbage collector.
+func (t *Tensor) AddGradInPlace(alpha float64) {
+	call0("add_grad_", C.HC_ADD_GRAD_, []*Tensor{t}, []int64{1}, []float64{alpha})
+}
+
 // LerpInPlace does t += w * (end - t).
 func (t *Tensor) LerpInPlace(end *Tensor, w float64) {
 	call0("lerp_", C.HC_LERP_S_, []*Tensor{t, end}, nil, []float64{w})

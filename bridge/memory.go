@@ -71,28 +71,46 @@ var (
 	releasePending atomic.Int64
 )
 
+// The queue is drained in bounded batches so that one op never pays for a large backlog; if no
+// goroutine creates tensors for a while (a loop that only reads results, or has finished), the
+// cleanup goroutine frees the backlog itself once it exceeds maxReleaseBacklog.
+const (
+	releaseBatch      = 1024
+	maxReleaseBacklog = 16384
+)
+
 func releaseHandle(h C.hc_tensor) {
 	releaseMu.Lock()
 	releaseQueue = append(releaseQueue, h)
+	n := len(releaseQueue)
 	releaseMu.Unlock()
 	releasePending.Add(1)
+	if n > maxReleaseBacklog {
+		drainReleases(n)
+	}
 }
 
-// drainReleases frees the queued handles.
-func drainReleases() {
+// drainReleases frees up to max queued handles.
+func drainReleases(max int) {
 	releaseMu.Lock()
-	q := releaseQueue
-	releaseQueue = nil
+	k := min(max, len(releaseQueue))
+	batch := make([]C.hc_tensor, k)
+	copy(batch, releaseQueue[len(releaseQueue)-k:])
+	releaseQueue = releaseQueue[:len(releaseQueue)-k]
 	releaseMu.Unlock()
-	releasePending.Add(-int64(len(q)))
-	for _, h := range q {
+	releasePending.Add(-int64(k))
+	for _, h := range batch {
 		C.hc_tensor_free(h, 0)
 	}
 }
 
+// ReleaseUnreachable frees now every handle the garbage collector has found unreachable (they are
+// otherwise freed a batch at a time as new tensors are created).
+func ReleaseUnreachable() { drainReleases(int(releasePending.Load()) + releaseBatch) }
+
 func notePressure() {
 	if releasePending.Load() > 0 {
-		drainReleases()
+		drainReleases(releaseBatch)
 	}
 	p := int64(C.hc_pressure_bytes)
 	over := p - gcMark.Load()

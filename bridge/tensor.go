@@ -14,6 +14,9 @@ import (
 type Tensor struct {
 	h       C.hc_tensor
 	cleanup runtime.Cleanup
+	// Padding: the runtime keeps cleanups in a per-span list that AddCleanup and Stop walk, so
+	// fewer objects per span makes both ≈2x cheaper (measured with Go 1.26).
+	_ [104]byte
 }
 
 // wrap takes ownership of a C handle (nil for an undefined tensor).
@@ -26,7 +29,6 @@ func wrap(h C.hc_tensor) *Tensor {
 	notePressure()
 	return t
 }
-
 
 // Free releases the tensor's libtorch memory now (other tensors that share its storage, such as
 // views, keep it alive). Using the tensor afterwards panics; a second Free returns an error

@@ -146,7 +146,8 @@ enum hc_op {
   HC_ZERO_, HC_FILL_, /* d0 */
   HC_COPY_,  /* t1 source */
   HC_SQRT_, HC_CLAMP_, /* as HC_CLAMP */
-  HC_LERP_S_ /* t1 end, d0 weight */
+  HC_LERP_S_, /* t1 end, d0 weight */
+  HC_ADD_GRAD_ /* d0 alpha: t0 += alpha * t0.grad; i0: then drop the grad (set_to_none) */
 };
 
 /* Runs one operation. Returns NULL or an error naming what libtorch rejected. */
@@ -165,8 +166,9 @@ HC_API hc_err hc_item(hc_tensor t, double *as_double, int64_t *as_int);
 HC_API hc_err hc_to_string(hc_tensor t, char **out);
 /* Releases a handle. explicit_free=1 when the program freed it (lowers memory pressure). */
 HC_API void hc_tensor_free(hc_tensor t, int explicit_free);
-/* Bytes of tensor data handed out in handles minus bytes explicitly freed; Go uses it to decide
- * when its garbage collector must run to release handles it no longer references. */
+/* Native bytes held through handles (a fixed cost per handle plus its data)
+ * minus what explicit frees returned; Go uses it to decide when its garbage collector must run
+ * to release handles it no longer references. */
 extern HC_API int64_t hc_pressure_bytes;
 
 /* Serialization in torch.save's zip/pickle format: Python's torch.load reads the buffer.

@@ -11,6 +11,7 @@
 
 struct hc_tensor_s {
   at::Tensor t;
+  int64_t counted; // bytes this handle added to hc_pressure_bytes
 };
 
 namespace hc {
@@ -32,7 +33,8 @@ template <class F> hc_err guard(F &&f) noexcept {
   }
 }
 
-// Wraps a tensor in a new handle (NULL for an undefined tensor) and counts its bytes as pressure.
+// Wraps a tensor in a new handle (NULL for an undefined tensor) and counts it as memory pressure:
+// a fixed cost for the handle and TensorImpl plus the data bytes.
 hc_tensor wrap(at::Tensor t);
 
 at::ScalarType scalar_type(int dtype);

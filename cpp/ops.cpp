@@ -301,6 +301,13 @@ int run(const Args &a, std::array<at::Tensor, 2> &r) {
     a.T(0).clamp_(clamp_bound(a, 0, 0), clamp_bound(a, 1, 1));
     return 0;
   case HC_LERP_S_: a.T(0).lerp_(a.T(1), a.D(0)); return 0;
+  case HC_ADD_GRAD_: {
+    at::Tensor &g = a.T(0).mutable_grad();
+    if (!g.defined()) throw std::invalid_argument("tensor has no gradient (call backward first)");
+    a.T(0).add_(g, a.D(0));
+    if (a.ni > 0 && a.I(0) != 0) g.reset();
+    return 0;
+  }
   }
   throw std::invalid_argument("unknown op code " + std::to_string(a.op));
 }
@@ -313,6 +320,9 @@ extern "C" hc_err hc_call(int op, const hc_tensor *t, int nt, const int64_t *i, 
     Args a{op, t, nt, i, ni, d, nd};
     std::array<at::Tensor, 2> r;
     int n = run(a, r);
+    // Every result counts its data, views and .grad included: a handle may become the only owner
+    // of that memory (the base is dropped, the grad is set to none), and over-counting only costs
+    // an earlier collection while under-counting lets memory grow.
     for (int k = 0; k < nout; k++) out[k] = k < n ? hc::wrap(std::move(r[k])) : nullptr;
   });
 }

@@ -33,10 +33,14 @@ static int64_t nbytes(const at::Tensor &t) {
   return t.numel() * static_cast<int64_t>(t.element_size());
 }
 
+// Approximate native cost of one handle: the at::Tensor, its TensorImpl and autograd metadata.
+constexpr int64_t kHandleOverhead = 512;
+
 hc_tensor wrap(at::Tensor t) {
   if (!t.defined()) return nullptr;
-  __atomic_add_fetch(&hc_pressure_bytes, nbytes(t), __ATOMIC_RELAXED);
-  return new hc_tensor_s{std::move(t)};
+  int64_t counted = kHandleOverhead + nbytes(t);
+  __atomic_add_fetch(&hc_pressure_bytes, counted, __ATOMIC_RELAXED);
+  return new hc_tensor_s{std::move(t), counted};
 }
 
 at::ScalarType scalar_type(int dtype) {
@@ -147,8 +151,7 @@ hc_err hc_to_string(hc_tensor h, char **out) {
 
 void hc_tensor_free(hc_tensor h, int explicit_free) {
   if (h == nullptr) return;
-  if (explicit_free)
-    __atomic_sub_fetch(&hc_pressure_bytes, hc::nbytes(h->t), __ATOMIC_RELAXED);
+  if (explicit_free) __atomic_sub_fetch(&hc_pressure_bytes, h->counted, __ATOMIC_RELAXED);
   delete h;
 }
 

@@ -16,8 +16,8 @@ type MLP struct {
 	X, Y           *bridge.Tensor // inputs [Batch, In], int64 classes [Batch]
 	W1, B1, W2, B2 *bridge.Tensor
 	LR             float64
-	// Free releases the gradient handles and the loss of each step at once instead of leaving
-	// them to the garbage collector (Step then returns nil).
+	// Free releases the loss of each step at once instead of leaving it to the garbage collector
+	// (Step then returns nil).
 	Free bool
 }
 
@@ -52,12 +52,7 @@ func (m *MLP) Step() *bridge.Tensor {
 	loss.Backward()
 	bridge.NoGrad(func() {
 		for _, p := range m.Params() {
-			g := p.Grad()
-			p.AddInPlace(g, -m.LR)
-			if m.Free {
-				g.Free()
-			}
-			p.ZeroGrad()
+			p.AddGradInPlace(-m.LR) // p -= LR*grad, then grad = None, with no Go handle on grad
 		}
 	})
 	if m.Free {
