@@ -129,6 +129,13 @@ func (t *Tensor) AddGradInPlace(alpha float64) {
 	call0("add_grad_", C.HC_ADD_GRAD_, []*Tensor{t}, []int64{1}, []float64{alpha})
 }
 
+// SetData makes t hold src's data (src may live on another device or have another dtype) while t
+// keeps its identity, requires_grad and any references to it — what moving a model's parameters
+// to a device needs, since optimizers hold the parameter tensors.
+func (t *Tensor) SetData(src *Tensor) {
+	call0("set_data", C.HC_SET_DATA_, []*Tensor{t, src}, nil, nil)
+}
+
 // LerpInPlace does t += w * (end - t).
 func (t *Tensor) LerpInPlace(end *Tensor, w float64) {
 	call0("lerp_", C.HC_LERP_S_, []*Tensor{t, end}, nil, []float64{w})

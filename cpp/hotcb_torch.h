@@ -147,7 +147,9 @@ enum hc_op {
   HC_COPY_,  /* t1 source */
   HC_SQRT_, HC_CLAMP_, /* as HC_CLAMP */
   HC_LERP_S_, /* t1 end, d0 weight */
-  HC_ADD_GRAD_ /* d0 alpha: t0 += alpha * t0.grad; i0: then drop the grad (set_to_none) */
+  HC_ADD_GRAD_, /* d0 alpha: t0 += alpha * t0.grad; i0: then drop the grad (set_to_none) */
+  HC_SET_DATA_  /* t1: t0 now holds t1's data (any device/dtype), keeping its identity and
+                   requires_grad — what Module.to() does to parameters */
 };
 
 /* Runs one operation. Returns NULL or an error naming what libtorch rejected. */

@@ -301,6 +301,7 @@ int run(const Args &a, std::array<at::Tensor, 2> &r) {
     a.T(0).clamp_(clamp_bound(a, 0, 0), clamp_bound(a, 1, 1));
     return 0;
   case HC_LERP_S_: a.T(0).lerp_(a.T(1), a.D(0)); return 0;
+  case HC_SET_DATA_: a.T(0).set_data(a.T(1)); return 0;
   case HC_ADD_GRAD_: {
     at::Tensor &g = a.T(0).mutable_grad();
     if (!g.defined()) throw std::invalid_argument("tensor has no gradient (call backward first)");

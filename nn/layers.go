@@ -1,0 +1,274 @@
+package nn
+
+import (
+	"math"
+
+	"github.com/hotcb/hotcb/bridge"
+)
+
+// uniform draws U(-bound, bound), the distribution of PyTorch's default initialisers.
+func uniform(shape bridge.Shape, bound float64) *bridge.Tensor {
+	return bridge.Rand(shape).MulScalar(2 * bound).SubScalar(bound)
+}
+
+// kaimingBound is the bound of kaiming_uniform_(a=√5) — PyTorch's default for Linear and Conv
+// weights — which simplifies to 1/√fan_in; biases use the same bound.
+func kaimingBound(fanIn int64) float64 {
+	if fanIn <= 0 {
+		return 0
+	}
+	return 1 / math.Sqrt(float64(fanIn))
+}
+
+// Linear is y = x·Wᵀ + b over the last dim.
+type Linear struct {
+	Node
+	In, Out      int64
+	Weight, Bias *bridge.Tensor // [Out, In], [Out] (nil without bias)
+}
+
+// LinearOptions tune NewLinear.
+type LinearOptions struct{ NoBias bool }
+
+// NewLinear makes a Linear layer initialised as PyTorch does.
+func NewLinear(in, out int64, opts ...LinearOptions) *Linear {
+	var o LinearOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	l := &Linear{In: in, Out: out}
+	l.kind = "Linear"
+	b := kaimingBound(in)
+	l.Weight = l.Param("weight", uniform(bridge.Shape{out, in}, b))
+	if !o.NoBias {
+		l.Bias = l.Param("bias", uniform(bridge.Shape{out}, b))
+	}
+	return l
+}
+
+// Forward applies the layer.
+func (l *Linear) Forward(x *bridge.Tensor) *bridge.Tensor {
+	s := x.Shape()
+	if len(s) == 0 || s[len(s)-1] != l.In {
+		l.fail("input of shape %v: expected the last dim to be %d features", s, l.In)
+	}
+	return l.Fire(x, bridge.Linear(x, l.Weight, l.Bias))
+}
+
+// Conv2d is a 2-D convolution over [N, C, H, W] inputs with square kernels.
+type Conv2d struct {
+	Node
+	In, Out, Kernel              int64
+	Stride, Padding, Dilation, G int64
+	Weight, Bias                 *bridge.Tensor // [Out, In/G, K, K], [Out]
+}
+
+// Conv2dOptions tune NewConv2d; zero values mean stride 1, padding 0, dilation 1, groups 1.
+type Conv2dOptions struct {
+	Stride, Padding, Dilation, Groups int64
+	NoBias                            bool
+}
+
+// NewConv2d makes a Conv2d layer initialised as PyTorch does.
+func NewConv2d(in, out, kernel int64, opts ...Conv2dOptions) *Conv2d {
+	var o Conv2dOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	c := &Conv2d{In: in, Out: out, Kernel: kernel, Stride: max(o.Stride, 1), Padding: o.Padding,
+		Dilation: max(o.Dilation, 1), G: max(o.Groups, 1)}
+	c.kind = "Conv2d"
+	if in%c.G != 0 || out%c.G != 0 {
+		c.fail("in (%d) and out (%d) channels must be divisible by groups (%d)", in, out, c.G)
+	}
+	b := kaimingBound(in / c.G * kernel * kernel)
+	c.Weight = c.Param("weight", uniform(bridge.Shape{out, in / c.G, kernel, kernel}, b))
+	if !o.NoBias {
+		c.Bias = c.Param("bias", uniform(bridge.Shape{out}, b))
+	}
+	return c
+}
+
+// Forward applies the convolution.
+func (c *Conv2d) Forward(x *bridge.Tensor) *bridge.Tensor {
+	s := x.Shape()
+	if len(s) != 4 && len(s) != 3 {
+		c.fail("input of shape %v: expected [N, C, H, W] (or [C, H, W])", s)
+	}
+	if ch := s[len(s)-3]; ch != c.In {
+		c.fail("input of shape %v has %d channels, expected %d", s, ch, c.In)
+	}
+	y := bridge.Conv2d(x, c.Weight, c.Bias, bridge.Conv2dOptions{
+		Stride:   [2]int64{c.Stride, c.Stride},
+		Padding:  [2]int64{c.Padding, c.Padding},
+		Dilation: [2]int64{c.Dilation, c.Dilation},
+		Groups:   c.G,
+	})
+	return c.Fire(x, y)
+}
+
+// BatchNorm2d normalises each channel of [N, C, H, W] inputs.
+type BatchNorm2d struct {
+	Node
+	Features                     int64
+	Eps, Momentum                float64
+	Weight, Bias                 *bridge.Tensor // nil without affine
+	RunningMean, RunningVar      *bridge.Tensor // nil without running stats
+	NumBatchesTracked            *bridge.Tensor // int64 scalar
+	trackRunningStats, hasAffine bool
+}
+
+// BatchNormOptions tune NewBatchNorm2d; zero values mean eps 1e-5 and momentum 0.1.
+type BatchNormOptions struct {
+	Eps, Momentum       float64
+	NoAffine            bool
+	NoTrackRunningStats bool
+}
+
+// NewBatchNorm2d makes a BatchNorm2d layer (weight 1, bias 0, running mean 0, running var 1).
+func NewBatchNorm2d(features int64, opts ...BatchNormOptions) *BatchNorm2d {
+	var o BatchNormOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	b := &BatchNorm2d{Features: features, Eps: o.Eps, Momentum: o.Momentum,
+		trackRunningStats: !o.NoTrackRunningStats, hasAffine: !o.NoAffine}
+	b.kind = "BatchNorm2d"
+	if b.Eps == 0 {
+		b.Eps = 1e-5
+	}
+	if b.Momentum == 0 {
+		b.Momentum = 0.1
+	}
+	if b.hasAffine {
+		b.Weight = b.Param("weight", bridge.Ones(bridge.Shape{features}))
+		b.Bias = b.Param("bias", bridge.Zeros(bridge.Shape{features}))
+	}
+	if b.trackRunningStats {
+		b.RunningMean = b.Buffer("running_mean", bridge.Zeros(bridge.Shape{features}))
+		b.RunningVar = b.Buffer("running_var", bridge.Ones(bridge.Shape{features}))
+		b.NumBatchesTracked = b.Buffer("num_batches_tracked", bridge.Scalar(0, bridge.Int64))
+	}
+	return b
+}
+
+// Forward normalises with batch statistics in training mode (updating the running ones) and
+// with the running statistics in evaluation mode.
+func (b *BatchNorm2d) Forward(x *bridge.Tensor) *bridge.Tensor {
+	s := x.Shape()
+	if len(s) != 4 {
+		b.fail("input of shape %v: expected a 4-D [N, C, H, W] input", s)
+	}
+	if s[1] != b.Features {
+		b.fail("input of shape %v has %d channels, expected %d", s, s[1], b.Features)
+	}
+	useBatch := b.Training() || !b.trackRunningStats
+	if b.Training() && b.trackRunningStats {
+		bridge.NoGrad(func() { b.NumBatchesTracked.AddScalarInPlace(1) })
+	}
+	y := bridge.BatchNorm(x, b.Weight, b.Bias, b.RunningMean, b.RunningVar, useBatch, b.Momentum, b.Eps)
+	return b.Fire(x, y)
+}
+
+// LayerNorm normalises over the trailing dims given by Shape.
+type LayerNorm struct {
+	Node
+	Shape        bridge.Shape
+	Eps          float64
+	Weight, Bias *bridge.Tensor
+}
+
+// LayerNormOptions tune NewLayerNorm; a zero Eps means 1e-5.
+type LayerNormOptions struct {
+	Eps      float64
+	NoAffine bool
+}
+
+// NewLayerNorm makes a LayerNorm over the given trailing shape (weight 1, bias 0).
+func NewLayerNorm(shape bridge.Shape, opts ...LayerNormOptions) *LayerNorm {
+	var o LayerNormOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	l := &LayerNorm{Shape: shape, Eps: o.Eps}
+	l.kind = "LayerNorm"
+	if l.Eps == 0 {
+		l.Eps = 1e-5
+	}
+	if !o.NoAffine {
+		l.Weight = l.Param("weight", bridge.Ones(shape))
+		l.Bias = l.Param("bias", bridge.Zeros(shape))
+	}
+	return l
+}
+
+// Forward applies the normalisation.
+func (l *LayerNorm) Forward(x *bridge.Tensor) *bridge.Tensor {
+	s := x.Shape()
+	if len(s) < len(l.Shape) || !s[len(s)-len(l.Shape):].Equal(l.Shape) {
+		l.fail("input of shape %v does not end with the normalized shape %v", s, l.Shape)
+	}
+	return l.Fire(x, bridge.LayerNorm(x, l.Shape, l.Weight, l.Bias, l.Eps))
+}
+
+// Embedding maps int64 indices to rows of a [Num, Dim] table.
+type Embedding struct {
+	Node
+	Num, Dim   int64
+	PaddingIdx int64 // -1: none
+	Weight     *bridge.Tensor
+}
+
+// EmbeddingOptions tune NewEmbedding.
+type EmbeddingOptions struct {
+	PaddingIdx *int64 // its row starts at zero and gets no gradient
+}
+
+// NewEmbedding makes an Embedding initialised N(0, 1), as PyTorch does.
+func NewEmbedding(num, dim int64, opts ...EmbeddingOptions) *Embedding {
+	e := &Embedding{Num: num, Dim: dim, PaddingIdx: -1}
+	e.kind = "Embedding"
+	w := bridge.Randn(bridge.Shape{num, dim})
+	if len(opts) > 0 && opts[0].PaddingIdx != nil {
+		p := *opts[0].PaddingIdx
+		if p < 0 {
+			p += num
+		}
+		if p < 0 || p >= num {
+			e.fail("padding index %d out of range for %d embeddings", *opts[0].PaddingIdx, num)
+		}
+		e.PaddingIdx = p
+		w.Narrow(0, p, 1).ZeroInPlace()
+	}
+	e.Weight = e.Param("weight", w)
+	return e
+}
+
+// Forward looks up the rows.
+func (e *Embedding) Forward(idx *bridge.Tensor) *bridge.Tensor {
+	if dt := idx.DType(); dt != bridge.Int64 && dt != bridge.Int32 {
+		e.fail("indices must be int64 or int32, got %v", dt)
+	}
+	return e.Fire(idx, bridge.Embedding(e.Weight, idx, e.PaddingIdx))
+}
+
+// Dropout zeroes elements with probability P in training mode.
+type Dropout struct {
+	Node
+	P float64
+}
+
+// NewDropout makes a Dropout layer.
+func NewDropout(p float64) *Dropout {
+	d := &Dropout{P: p}
+	d.kind = "Dropout"
+	if p < 0 || p > 1 {
+		d.fail("dropout probability %v is not in [0, 1]", p)
+	}
+	return d
+}
+
+// Forward applies dropout (the identity in evaluation mode).
+func (d *Dropout) Forward(x *bridge.Tensor) *bridge.Tensor {
+	return d.Fire(x, bridge.Dropout(x, d.P, d.Training()))
+}
