@@ -25,7 +25,9 @@ type Named struct {
 	Tensor *Tensor
 }
 
-// Encode serialises named tensors, in order, as a dict (torch.load returns a dict).
+// Encode serialises named tensors, in order, as a dict (torch.load returns a dict). A "/" in a
+// name nests dicts: "model/fc.weight" is ckpt["model"]["fc.weight"] in Python (and reads back
+// in Go, flattened, as "model.fc.weight").
 func Encode(items []Named) ([]byte, error) {
 	if len(items) == 0 {
 		return encode("save", nil, nil)

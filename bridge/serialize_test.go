@@ -208,3 +208,29 @@ func formatPy(v float64) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+func TestNestedNamesMakeNestedDicts(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "nested.pt")
+	require.NoError(t, SaveNamed(p, []Named{
+		{"model/fc.weight", Ones(Shape{2, 2})},
+		{"model/fc.bias", Zeros(Shape{2})},
+		{"optimizer/state/0/exp_avg", Ones(Shape{2})},
+		{"step", Scalar(9, Int64)},
+	}))
+	got, err := LoadNamed(p)
+	require.NoError(t, err)
+	var names []string
+	for _, it := range got {
+		names = append(names, it.Name)
+	}
+	require.Equal(t, []string{"model.fc.weight", "model.fc.bias", "optimizer.state.0.exp_avg", "step"}, names)
+	out := runPython(t, `
+import sys, torch
+ck = torch.load(sys.argv[1])
+print(sorted(ck), sorted(ck["model"]), list(ck["optimizer"]["state"]["0"]), int(ck["step"]))
+`, p)
+	require.Equal(t, "['model', 'optimizer', 'step'] ['fc.bias', 'fc.weight'] ['exp_avg'] 9", strings.TrimSpace(out))
+
+	_, err = Encode([]Named{{"a", Ones(Shape{1})}, {"a/b", Ones(Shape{1})}})
+	require.ErrorContains(t, err, `"a/b" nests under a tensor`)
+}

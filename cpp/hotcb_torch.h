@@ -174,7 +174,8 @@ HC_API void hc_tensor_free(hc_tensor t, int explicit_free);
 extern HC_API int64_t hc_pressure_bytes;
 
 /* Serialization in torch.save's zip/pickle format: Python's torch.load reads the buffer.
- * names: n NUL-terminated strings back to back (a dict), or NULL with n=1 (a bare tensor).
+ * names: n NUL-terminated strings back to back (a dict; "a/b" nests b in a dict a), or NULL
+ * with n=1 (a bare tensor).
  * The buffer is freed with hc_free. (Reading is done in Go: bridge/torchfile.) */
 HC_API hc_err hc_save(const hc_tensor *t, const char *names, int n, char **buf, int64_t *len);
 

@@ -162,16 +162,34 @@ hc_err hc_save(const hc_tensor *t, const char *names, int n, char **buf, int64_t
       if (n != 1) throw std::invalid_argument("saving without names needs exactly one tensor");
       bytes = torch::jit::pickle_save(c10::IValue(t[0]->t.detach().to(at::kCPU)));
     } else {
-      c10::Dict<std::string, at::Tensor> dict;
+      // A name "a/b/c" nests: {"a": {"b": {"c": tensor}}}, so checkpoints read naturally in
+      // Python (ckpt["model"] is a state dict).
+      c10::impl::GenericDict root(c10::StringType::get(), c10::AnyType::get());
       const char *p = names;
       for (int k = 0; k < n; k++) {
         std::string name(p);
         p += name.size() + 1;
         if (t[k] == nullptr) throw std::invalid_argument("tensor \"" + name + "\" is undefined");
-        if (dict.contains(name)) throw std::invalid_argument("duplicate name \"" + name + "\"");
-        dict.insert(name, t[k]->t.detach().to(at::kCPU));
+        c10::impl::GenericDict d = root;
+        size_t start = 0;
+        for (size_t slash; (slash = name.find('/', start)) != std::string::npos; start = slash + 1) {
+          std::string part = name.substr(start, slash - start);
+          auto it = d.find(part);
+          if (it == d.end()) {
+            c10::impl::GenericDict sub(c10::StringType::get(), c10::AnyType::get());
+            d.insert(part, sub);
+            d = sub;
+          } else if (it->value().isGenericDict()) {
+            d = it->value().toGenericDict();
+          } else {
+            throw std::invalid_argument("name \"" + name + "\" nests under a tensor");
+          }
+        }
+        std::string leaf = name.substr(start);
+        if (d.contains(leaf)) throw std::invalid_argument("duplicate name \"" + name + "\"");
+        d.insert(leaf, t[k]->t.detach().to(at::kCPU));
       }
-      bytes = torch::jit::pickle_save(c10::IValue(dict));
+      bytes = torch::jit::pickle_save(c10::IValue(root));
     }
     char *b = static_cast<char *>(std::malloc(bytes.size() ? bytes.size() : 1));
     if (b == nullptr) throw std::bad_alloc();
