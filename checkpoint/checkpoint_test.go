@@ -1,0 +1,118 @@
+package checkpoint_test
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hotcb/hotcb/bridge"
+	"github.com/hotcb/hotcb/checkpoint"
+	"github.com/hotcb/hotcb/nn"
+)
+
+// fakeOpt stands in for an optimizer: a momentum buffer and a learning rate.
+type fakeOpt struct{ buf, lr *bridge.Tensor }
+
+func (f *fakeOpt) StateDict() []bridge.Named {
+	return []bridge.Named{{Name: "state.0.momentum_buffer", Tensor: f.buf}, {Name: "param_groups.0.lr", Tensor: f.lr}}
+}
+
+func (f *fakeOpt) LoadStateDict(items []bridge.Named) error {
+	for _, it := range items {
+		switch it.Name {
+		case "state.0.momentum_buffer":
+			f.buf = it.Tensor
+		case "param_groups.0.lr":
+			f.lr = it.Tensor
+		default:
+			return errors.New("unexpected " + it.Name)
+		}
+	}
+	return nil
+}
+
+func model() *nn.Sequential {
+	return nn.NewSequential(nn.NewLinear(4, 3), nn.NewReLU(), nn.NewLinear(3, 2))
+}
+
+func TestSaveLoadRoundTrip(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "ckpt.pt")
+	bridge.ManualSeed(1)
+	m := model()
+	opt := &fakeOpt{buf: bridge.Ones(bridge.Shape{3, 4}), lr: bridge.Scalar(0.01, bridge.Float64)}
+	require.NoError(t, checkpoint.Save(p, m, opt, checkpoint.Info{Step: 120, Epoch: 2.5},
+		bridge.Named{Name: "best_acc", Tensor: bridge.Scalar(0.93, bridge.Float64)}))
+
+	m2 := model() // different random weights
+	opt2 := &fakeOpt{}
+	info, extra, err := checkpoint.Load(p, m2, opt2)
+	require.NoError(t, err)
+	require.Equal(t, checkpoint.Info{Step: 120, Epoch: 2.5}, info)
+	require.Len(t, extra, 1)
+	require.Equal(t, "best_acc", extra[0].Name)
+	x := bridge.Randn(bridge.Shape{5, 4})
+	require.Equal(t, m.Forward(x).Float32s(), m2.Forward(x).Float32s())
+	require.Equal(t, []float32{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, opt2.buf.Float32s())
+	require.InDelta(t, 0.01, opt2.lr.Item(), 1e-12)
+
+	// Errors: a model of another shape, a missing file, no optimizer state.
+	_, _, err = checkpoint.Load(p, nn.NewSequential(nn.NewLinear(4, 5)), nil)
+	require.ErrorContains(t, err, "unexpected keys: 2.weight, 2.bias")
+	_, _, err = checkpoint.Load(filepath.Join(t.TempDir(), "none.pt"), m2, nil)
+	require.Error(t, err)
+	p2 := filepath.Join(t.TempDir(), "noopt.pt")
+	require.NoError(t, checkpoint.Save(p2, m, nil, checkpoint.Info{}))
+	_, _, err = checkpoint.Load(p2, m2, opt2)
+	require.ErrorContains(t, err, "no optimizer state")
+}
+
+func TestPythonOpensTheCheckpoint(t *testing.T) {
+	py := "/usr/bin/python3"
+	if out, err := exec.Command(py, "-c", "import torch").CombinedOutput(); err != nil {
+		t.Skipf("cross-check with PyTorch skipped: %s cannot import torch (%v: %s)", py, err, strings.TrimSpace(string(out)))
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "ckpt.pt")
+	m := model()
+	require.NoError(t, checkpoint.Save(p, m, nil, checkpoint.Info{Step: 7, Epoch: 1}))
+	x := bridge.Randn(bridge.Shape{2, 4})
+	require.NoError(t, bridge.Save(filepath.Join(dir, "x.pt"), x))
+	out, err := exec.Command(py, "-c", `
+import sys, torch
+ck = torch.load(sys.argv[1])
+m = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+m.load_state_dict(ck["model"])
+x = torch.load(sys.argv[2])
+print(int(ck["step"]), float(ck["epoch"]), " ".join("%.6f" % v for v in m(x).flatten().tolist()))
+`, p, filepath.Join(dir, "x.pt")).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	fields := strings.Fields(string(out))
+	require.Equal(t, "7", fields[0])
+	require.Equal(t, "1.0", fields[1])
+	want := m.Forward(x).Float64s()
+	require.Len(t, fields[2:], len(want))
+	for i, f := range fields[2:] {
+		var v float64
+		_, err := fmt.Sscan(f, &v)
+		require.NoError(t, err)
+		require.InDelta(t, want[i], v, 1e-5)
+	}
+
+	// A plain state dict saved by Python loads into the model too.
+	sd := filepath.Join(dir, "sd.pt")
+	out, err = exec.Command(py, "-c", `
+import sys, torch
+torch.manual_seed(0)
+m = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+torch.save(m.state_dict(), sys.argv[1])
+`, sd).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	info, _, err := checkpoint.Load(sd, m, nil)
+	require.NoError(t, err)
+	require.Zero(t, info.Step)
+}
