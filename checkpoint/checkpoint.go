@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/hotcb/hotcb/bridge"
-	"github.com/hotcb/hotcb/nn"
+	"github.com/hotcb/hotcb/bridge/nn"
 )
 
 // Stateful is what an optimizer (or any other component) offers to be checkpointed.

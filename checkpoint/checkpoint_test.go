@@ -12,7 +12,7 @@ import (
 
 	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/checkpoint"
-	"github.com/hotcb/hotcb/nn"
+	"github.com/hotcb/hotcb/bridge/nn"
 )
 
 // fakeOpt stands in for an optimizer: a momentum buffer and a learning rate.

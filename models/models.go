@@ -5,7 +5,7 @@ package models
 
 import (
 	"github.com/hotcb/hotcb/bridge"
-	"github.com/hotcb/hotcb/nn"
+	"github.com/hotcb/hotcb/bridge/nn"
 )
 
 // SmallCNN is, in PyTorch:

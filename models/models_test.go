@@ -10,7 +10,7 @@ import (
 
 	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/models"
-	"github.com/hotcb/hotcb/nn"
+	"github.com/hotcb/hotcb/bridge/nn"
 )
 
 const cnnPy = `

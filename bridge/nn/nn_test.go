@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotcb/hotcb/bridge"
-	"github.com/hotcb/hotcb/nn"
+	"github.com/hotcb/hotcb/bridge/nn"
 )
 
 // Net is a custom module made of built-in ones, mirroring netPy below.
