@@ -1,0 +1,348 @@
+package optim
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"reflect"
+	"sort"
+	"strings"
+)
+
+// AllGroups selects every parameter group in Set, SetParams and GetAll.
+const AllGroups = -1
+
+// hyper holds one group's hyper-parameters; which of them an optimizer reads is in its kind's
+// key list.
+type hyper struct {
+	lr, momentum, dampening, weightDecay float64
+	beta1, beta2, eps                    float64
+	nesterov, maximize, amsgrad          bool
+}
+
+// HyperError reports a hyper-parameter that could not be set or read. The optimizer keeps the
+// values it had.
+type HyperError struct {
+	Key    string // the name as given ("lr", "betas", …)
+	Group  int    // the group index, or AllGroups
+	Value  any    // the rejected value (nil when reading)
+	Reason string
+}
+
+func (e *HyperError) Error() string {
+	where := ""
+	if e.Group != AllGroups {
+		where = fmt.Sprintf(" (group %d)", e.Group)
+	}
+	return fmt.Sprintf("optim: hyper-parameter %q%s: %s", e.Key, where, e.Reason)
+}
+
+// keysOf lists the hyper-parameters each kind of optimizer accepts, in the order Hyper and
+// StateDict report them.
+var keysOf = map[kind][]string{
+	kindSGD:   {"lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize"},
+	kindAdam:  {"lr", "betas", "beta1", "beta2", "eps", "weight_decay", "amsgrad", "maximize"},
+	kindAdamW: {"lr", "betas", "beta1", "beta2", "eps", "weight_decay", "amsgrad", "maximize"},
+}
+
+func (k kind) accepts(key string) bool {
+	for _, n := range keysOf[k] {
+		if n == key {
+			return true
+		}
+	}
+	return false
+}
+
+func (k kind) unknownKey(key string, group int, v any) *HyperError {
+	return &HyperError{Key: key, Group: group, Value: v, Reason: fmt.Sprintf("%s has no such hyper-parameter (it has %s)",
+		k, strings.Join(keysOf[k], ", "))}
+}
+
+// get returns the value of a key the kind accepts: float64, bool, or [2]float64 for "betas".
+func (h *hyper) get(key string) any {
+	switch key {
+	case "lr":
+		return h.lr
+	case "momentum":
+		return h.momentum
+	case "dampening":
+		return h.dampening
+	case "weight_decay":
+		return h.weightDecay
+	case "betas":
+		return [2]float64{h.beta1, h.beta2}
+	case "beta1":
+		return h.beta1
+	case "beta2":
+		return h.beta2
+	case "eps":
+		return h.eps
+	case "nesterov":
+		return h.nesterov
+	case "maximize":
+		return h.maximize
+	case "amsgrad":
+		return h.amsgrad
+	}
+	return nil
+}
+
+// set parses and range-checks v for key and stores it; on failure h is unchanged and the reason
+// is returned.
+func (h *hyper) set(key string, v any) string {
+	switch key {
+	case "nesterov", "maximize", "amsgrad":
+		b, ok := v.(bool)
+		if !ok {
+			return fmt.Sprintf("want a bool, got %s", describe(v))
+		}
+		switch key {
+		case "nesterov":
+			h.nesterov = b
+		case "maximize":
+			h.maximize = b
+		default:
+			h.amsgrad = b
+		}
+		return ""
+	case "betas":
+		pair, ok := toPair(v)
+		if !ok {
+			return fmt.Sprintf("want a pair of numbers, got %s", describe(v))
+		}
+		for i, b := range pair {
+			if r := checkBeta(b); r != "" {
+				return fmt.Sprintf("betas[%d] %s", i, r)
+			}
+		}
+		h.beta1, h.beta2 = pair[0], pair[1]
+		return ""
+	}
+	f, ok := toFloat(v)
+	if !ok {
+		return fmt.Sprintf("want a number, got %s", describe(v))
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return fmt.Sprintf("must be finite, got %v", f)
+	}
+	switch key {
+	case "beta1", "beta2":
+		if r := checkBeta(f); r != "" {
+			return r
+		}
+		if key == "beta1" {
+			h.beta1 = f
+		} else {
+			h.beta2 = f
+		}
+		return ""
+	case "dampening":
+		if f < 0 || f > 1 {
+			return fmt.Sprintf("must be in [0, 1], got %v", f)
+		}
+		h.dampening = f
+		return ""
+	}
+	if f < 0 {
+		return fmt.Sprintf("must be >= 0, got %v", f)
+	}
+	switch key {
+	case "lr":
+		h.lr = f
+	case "momentum":
+		h.momentum = f
+	case "weight_decay":
+		h.weightDecay = f
+	case "eps":
+		h.eps = f
+	default:
+		return "unknown hyper-parameter"
+	}
+	return ""
+}
+
+// consistent checks rules that tie keys together, after key was set.
+func (h *hyper) consistent(k kind) string {
+	if k == kindSGD && h.nesterov && (h.momentum <= 0 || h.dampening != 0) {
+		return fmt.Sprintf("nesterov momentum needs momentum > 0 and dampening 0 (momentum %v, dampening %v)",
+			h.momentum, h.dampening)
+	}
+	return ""
+}
+
+func checkBeta(b float64) string {
+	if math.IsNaN(b) || b < 0 || b >= 1 {
+		return fmt.Sprintf("must be in [0, 1), got %v", b)
+	}
+	return ""
+}
+
+func describe(v any) string {
+	if v == nil {
+		return "nil"
+	}
+	return fmt.Sprintf("%T %v", v, v)
+}
+
+// toFloat accepts Go's numeric types and json.Number (what a decoded command holds).
+func toFloat(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case float32:
+		return float64(x), true
+	case json.Number:
+		f, err := x.Float64()
+		return f, err == nil
+	case bool, string, nil:
+		return 0, false
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return float64(rv.Int()), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return float64(rv.Uint()), true
+	}
+	return 0, false
+}
+
+// toPair accepts a two-element slice or array of numbers ([2]float64, []float64, []any, …).
+func toPair(v any) ([2]float64, bool) {
+	var p [2]float64
+	if v == nil {
+		return p, false
+	}
+	rv := reflect.ValueOf(v)
+	if (rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array) || rv.Len() != 2 {
+		return p, false
+	}
+	for i := range 2 {
+		f, ok := toFloat(rv.Index(i).Interface())
+		if !ok {
+			return p, false
+		}
+		p[i] = f
+	}
+	return p, true
+}
+
+// Keys lists the hyper-parameter names this optimizer accepts.
+func (o *Optimizer) Keys() []string { return append([]string(nil), keysOf[o.kind]...) }
+
+// Get returns one group's value of key: a float64, a bool ("nesterov", "maximize", "amsgrad"),
+// or a [2]float64 for "betas".
+func (o *Optimizer) Get(group int, key string) (any, error) {
+	if group < 0 || group >= len(o.groups) {
+		return nil, o.badGroup(group, key, nil)
+	}
+	if !o.kind.accepts(key) {
+		return nil, o.kind.unknownKey(key, group, nil)
+	}
+	return o.groups[group].h.get(key), nil
+}
+
+// GetAll returns key's value in every group, in group order.
+func (o *Optimizer) GetAll(key string) ([]any, error) {
+	if !o.kind.accepts(key) {
+		return nil, o.kind.unknownKey(key, AllGroups, nil)
+	}
+	out := make([]any, len(o.groups))
+	for i, g := range o.groups {
+		out[i] = g.h.get(key)
+	}
+	return out, nil
+}
+
+// Hyper returns a snapshot of one group's hyper-parameters by name.
+func (o *Optimizer) Hyper(group int) map[string]any {
+	if group < 0 || group >= len(o.groups) {
+		return nil
+	}
+	m := map[string]any{}
+	for _, k := range keysOf[o.kind] {
+		m[k] = o.groups[group].h.get(k)
+	}
+	return m
+}
+
+// Set changes one hyper-parameter in one group, or in every group with AllGroups. The next Step
+// uses the new value. A bad name, type or value is a *HyperError naming the key, and nothing
+// changes.
+func (o *Optimizer) Set(group int, key string, value any) error {
+	return o.SetParams(group, map[string]any{key: value})
+}
+
+// SetParams changes several hyper-parameters at once (what `opt set_params lr=3e-4 eps=1e-6`
+// asks for), in one group or in every group with AllGroups. It is all or nothing: if any key or
+// value is bad, no group changes and the error names the first bad key (keys are applied in
+// sorted order, so "betas" wins over "beta1"/"beta2" given together).
+func (o *Optimizer) SetParams(group int, params map[string]any) error {
+	if group != AllGroups && (group < 0 || group >= len(o.groups)) {
+		return o.badGroup(group, firstKey(params), nil)
+	}
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	targets := []int{group}
+	if group == AllGroups {
+		targets = make([]int, len(o.groups))
+		for i := range targets {
+			targets[i] = i
+		}
+	}
+	next := make([]hyper, len(targets))
+	for ti, g := range targets {
+		h := o.groups[g].h
+		for _, k := range keys {
+			if err := applyKey(o.kind, &h, k, params[k], group); err != nil {
+				return err
+			}
+		}
+		next[ti] = h
+	}
+	for ti, g := range targets {
+		o.groups[g].h = next[ti]
+	}
+	return nil
+}
+
+// applyKey sets one key in h and checks the group's rules; errors carry errGroup.
+func applyKey(k kind, h *hyper, key string, v any, errGroup int) *HyperError {
+	if !k.accepts(key) {
+		return k.unknownKey(key, errGroup, v)
+	}
+	if r := h.set(key, v); r != "" {
+		return &HyperError{Key: key, Group: errGroup, Value: v, Reason: r}
+	}
+	if r := h.consistent(k); r != "" {
+		return &HyperError{Key: key, Group: errGroup, Value: v, Reason: r}
+	}
+	return nil
+}
+
+func (o *Optimizer) badGroup(group int, key string, v any) *HyperError {
+	return &HyperError{Key: key, Group: AllGroups, Value: v,
+		Reason: fmt.Sprintf("no parameter group %d (the optimizer has %d)", group, len(o.groups))}
+}
+
+func firstKey(m map[string]any) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if len(keys) == 0 {
+		return ""
+	}
+	return keys[0]
+}
+
+// LR returns one group's learning rate.
+func (o *Optimizer) LR(group int) float64 { return o.groups[group].h.lr }
+
+// SetLR sets one group's learning rate (AllGroups: every group); it is Set(group, "lr", lr).
+func (o *Optimizer) SetLR(group int, lr float64) error { return o.Set(group, "lr", lr) }

@@ -1,0 +1,325 @@
+package optim
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/hotcb/hotcb/bridge"
+)
+
+type kind int
+
+const (
+	kindSGD kind = iota
+	kindAdam
+	kindAdamW
+)
+
+func (k kind) String() string { return [...]string{"sgd", "adam", "adamw"}[k] }
+
+// Group is one parameter group: its tensors and the hyper-parameters in which it differs from
+// the optimizer's defaults, by name ("lr": 1e-4, "weight_decay": 0, "betas": [2]float64{…}).
+type Group struct {
+	Params []*bridge.Tensor
+	Hyper  map[string]any
+}
+
+// Params makes the single group of an optimizer that treats all its tensors alike.
+func Params(ps ...*bridge.Tensor) []Group { return []Group{{Params: ps}} }
+
+// SGDOptions are torch.optim.SGD's arguments; the zero value is plain SGD with learning rate 0.
+type SGDOptions struct {
+	LR, Momentum, Dampening, WeightDecay float64
+	Nesterov, Maximize                   bool
+}
+
+// AdamOptions are torch.optim.Adam's (and AdamW's) arguments. Start from DefaultAdam or
+// DefaultAdamW: zero betas and eps are valid values, not "unset".
+type AdamOptions struct {
+	LR                float64
+	Betas             [2]float64
+	Eps, WeightDecay  float64
+	AMSGrad, Maximize bool
+}
+
+// DefaultAdam returns torch.optim.Adam's defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8,
+// no weight decay.
+func DefaultAdam() AdamOptions {
+	return AdamOptions{LR: 1e-3, Betas: [2]float64{0.9, 0.999}, Eps: 1e-8}
+}
+
+// DefaultAdamW returns torch.optim.AdamW's defaults: DefaultAdam with weight decay 1e-2.
+func DefaultAdamW() AdamOptions {
+	o := DefaultAdam()
+	o.WeightDecay = 1e-2
+	return o
+}
+
+// Optimizer updates parameter tensors from their gradients.
+//
+// Concurrency: an Optimizer is not safe for concurrent use. Step, ZeroGrad, the hyper-parameter
+// getters and setters (Get, Set, SetParams, SetLR…), the schedulers driving it and
+// StateDict/LoadStateDict must not run at the same time; the caller serialises them — typically
+// by calling them all on the training goroutine, between steps (a live control plane applies
+// `opt set_params` at its next safe point, not from another goroutine in the middle of a Step).
+type Optimizer struct {
+	kind   kind
+	params []*bridge.Tensor // every group's params, in order: PyTorch's state-dict indices
+	state  []paramState     // by param index
+	groups []*group
+}
+
+type group struct {
+	params     []int // indices into Optimizer.params
+	h          hyper
+	initialLR  float64 // "initial_lr", set by the first scheduler (as PyTorch does)
+	hasInitial bool
+}
+
+// paramState is torch.optim's per-parameter state; nil tensors are absent.
+type paramState struct {
+	step                                          int64
+	momentumBuffer, expAvg, expAvgSq, maxExpAvgSq *bridge.Tensor
+}
+
+// NewSGD returns stochastic gradient descent (with momentum, Nesterov momentum, weight decay)
+// as torch.optim.SGD in PyTorch 1.13.
+func NewSGD(groups []Group, o SGDOptions) (*Optimizer, error) {
+	return newOptimizer(kindSGD, groups, hyper{
+		lr: o.LR, momentum: o.Momentum, dampening: o.Dampening, weightDecay: o.WeightDecay,
+		nesterov: o.Nesterov, maximize: o.Maximize,
+	})
+}
+
+// NewAdam returns Adam (L2 weight decay added to the gradient; AMSGrad optional) as
+// torch.optim.Adam in PyTorch 1.13.
+func NewAdam(groups []Group, o AdamOptions) (*Optimizer, error) {
+	return newOptimizer(kindAdam, groups, adamHyper(o))
+}
+
+// NewAdamW returns AdamW (decoupled weight decay) as torch.optim.AdamW in PyTorch 1.13.
+func NewAdamW(groups []Group, o AdamOptions) (*Optimizer, error) {
+	return newOptimizer(kindAdamW, groups, adamHyper(o))
+}
+
+func adamHyper(o AdamOptions) hyper {
+	return hyper{lr: o.LR, beta1: o.Betas[0], beta2: o.Betas[1], eps: o.Eps, weightDecay: o.WeightDecay,
+		amsgrad: o.AMSGrad, maximize: o.Maximize}
+}
+
+func newOptimizer(k kind, groups []Group, defaults hyper) (*Optimizer, error) {
+	// The defaults go through the same checks as a live Set.
+	var check hyper
+	for _, key := range keysOf[k] {
+		if key == "beta1" || key == "beta2" {
+			continue // checked as "betas"
+		}
+		if err := applyKey(k, &check, key, defaults.get(key), AllGroups); err != nil {
+			return nil, fmt.Errorf("optim: new %s: %w", k, err)
+		}
+	}
+	if len(groups) == 0 {
+		return nil, fmt.Errorf("optim: new %s: no parameter groups", k)
+	}
+	o := &Optimizer{kind: k}
+	seen := map[*bridge.Tensor]int{}
+	for gi, g := range groups {
+		ng := &group{h: defaults}
+		for key, v := range sortedItems(g.Hyper) {
+			if err := applyKey(k, &ng.h, key, v, gi); err != nil {
+				return nil, fmt.Errorf("optim: new %s: %w", k, err)
+			}
+		}
+		for pi, p := range g.Params {
+			if p == nil {
+				return nil, fmt.Errorf("optim: new %s: group %d: parameter %d is nil", k, gi, pi)
+			}
+			if p.IsFreed() {
+				return nil, fmt.Errorf("optim: new %s: group %d: parameter %d is freed", k, gi, pi)
+			}
+			if prev, dup := seen[p]; dup {
+				return nil, fmt.Errorf("optim: new %s: group %d: parameter %d is also parameter %d of an earlier group",
+					k, gi, pi, prev)
+			}
+			seen[p] = len(o.params)
+			ng.params = append(ng.params, len(o.params))
+			o.params = append(o.params, p)
+		}
+		o.groups = append(o.groups, ng)
+	}
+	o.state = make([]paramState, len(o.params))
+	return o, nil
+}
+
+// sortedItems iterates a map in key order, so that errors are deterministic.
+func sortedItems(m map[string]any) func(func(string, any) bool) {
+	return func(yield func(string, any) bool) {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if !yield(k, m[k]) {
+				return
+			}
+		}
+	}
+}
+
+// Name is "sgd", "adam" or "adamw".
+func (o *Optimizer) Name() string { return o.kind.String() }
+
+// NumGroups is the number of parameter groups.
+func (o *Optimizer) NumGroups() int { return len(o.groups) }
+
+// Params returns every parameter, group after group: index i is "state.<i>" in StateDict.
+func (o *Optimizer) Params() []*bridge.Tensor { return append([]*bridge.Tensor(nil), o.params...) }
+
+// GroupParams returns one group's parameters.
+func (o *Optimizer) GroupParams(group int) []*bridge.Tensor {
+	out := make([]*bridge.Tensor, len(o.groups[group].params))
+	for i, pi := range o.groups[group].params {
+		out[i] = o.params[pi]
+	}
+	return out
+}
+
+// ZeroGrad drops every parameter's gradient (set_to_none, PyTorch 2's default): the next
+// backward allocates fresh ones, and Step skips parameters that got none.
+func (o *Optimizer) ZeroGrad() {
+	for _, p := range o.params {
+		p.ZeroGrad()
+	}
+}
+
+// Step updates every parameter that has a gradient, with autograd off (bridge.NoGrad). Tensor
+// failures panic with *bridge.Error, as bridge operations do.
+func (o *Optimizer) Step() {
+	bridge.NoGrad(func() {
+		for _, g := range o.groups {
+			for _, pi := range g.params {
+				switch o.kind {
+				case kindSGD:
+					o.sgdStep(&g.h, pi)
+				default:
+					o.adamStep(&g.h, pi)
+				}
+			}
+		}
+	})
+}
+
+// temps collects the tensors one parameter's update creates, to free them at once: the garbage
+// collector would free them too, but later, and a gradient handle freed now lets the next
+// backward reuse the memory at once.
+type temps struct {
+	ts [6]*bridge.Tensor
+	n  int
+}
+
+func (t *temps) add(x *bridge.Tensor) *bridge.Tensor {
+	t.ts[t.n] = x
+	t.n++
+	return x
+}
+
+func (t *temps) free() {
+	for i := range t.n {
+		t.ts[i].Free()
+		t.ts[i] = nil
+	}
+	t.n = 0
+}
+
+func (o *Optimizer) sgdStep(h *hyper, pi int) {
+	p := o.params[pi]
+	var tmp temps
+	grad := p.Grad()
+	if grad == nil {
+		return
+	}
+	defer tmp.free()
+	d := tmp.add(grad)
+	if h.maximize {
+		d = tmp.add(d.Neg())
+	}
+	if h.weightDecay != 0 {
+		d = tmp.add(d.AddScaled(p, h.weightDecay))
+	}
+	if h.momentum != 0 {
+		st := &o.state[pi]
+		buf := st.momentumBuffer
+		if buf == nil {
+			buf = d.Clone()
+			st.momentumBuffer = buf
+		} else {
+			buf.MulScalarInPlace(h.momentum)
+			buf.AddInPlace(d, 1-h.dampening)
+		}
+		if h.nesterov {
+			d = tmp.add(d.AddScaled(buf, h.momentum))
+		} else {
+			d = buf
+		}
+	}
+	p.AddInPlace(d, -h.lr)
+}
+
+func (o *Optimizer) adamStep(h *hyper, pi int) {
+	p := o.params[pi]
+	var tmp temps
+	grad := p.Grad()
+	if grad == nil {
+		return
+	}
+	defer tmp.free()
+	g := tmp.add(grad)
+	st := &o.state[pi]
+	if st.expAvg == nil {
+		st.expAvg = zerosLike(p)
+		st.expAvgSq = zerosLike(p)
+	}
+	if h.amsgrad && st.maxExpAvgSq == nil {
+		// Also when amsgrad was switched on live: max(0, v) = v from here on.
+		st.maxExpAvgSq = zerosLike(p)
+	}
+	st.step++
+	if h.maximize {
+		g = tmp.add(g.Neg())
+	}
+	if o.kind == kindAdamW {
+		// Decoupled weight decay; skipped when it multiplies by exactly 1.
+		if f := 1 - float64(h.lr*h.weightDecay); f != 1 {
+			p.MulScalarInPlace(f)
+		}
+	} else if h.weightDecay != 0 {
+		g = tmp.add(g.AddScaled(p, h.weightDecay))
+	}
+	st.expAvg.MulScalarInPlace(h.beta1)
+	st.expAvg.AddInPlace(g, 1-h.beta1)
+	st.expAvgSq.MulScalarInPlace(h.beta2)
+	st.expAvgSq.AddcmulInPlace(g, g, 1-h.beta2)
+
+	step := float64(st.step)
+	biasCorrection1 := 1 - math.Pow(h.beta1, step)
+	biasCorrection2 := 1 - math.Pow(h.beta2, step)
+	stepSize := h.lr / biasCorrection1
+	bc2Sqrt := math.Sqrt(biasCorrection2)
+
+	v := st.expAvgSq
+	if h.amsgrad {
+		st.maxExpAvgSq.CopyFrom(tmp.add(st.maxExpAvgSq.Maximum(st.expAvgSq)))
+		v = st.maxExpAvgSq
+	}
+	denom := tmp.add(v.Sqrt())
+	denom.DivScalarInPlace(bc2Sqrt)
+	denom.AddScalarInPlace(h.eps)
+	p.AddcdivInPlace(st.expAvg, denom, -stepSize)
+}
+
+// zerosLike returns zeros with p's shape, dtype and device.
+func zerosLike(p *bridge.Tensor) *bridge.Tensor {
+	return bridge.Zeros(p.Shape(), p.DType(), p.Device())
+}
