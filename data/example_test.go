@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/data"
 )
 
@@ -28,7 +27,7 @@ func Example() {
 	fmt.Println("batches per epoch:", loader.Len())
 	for epoch := range 2 {
 		for b := range loader.Epoch(context.Background(), epoch) {
-			_ = bridge.CrossEntropy // forward, loss, backward, step on b.X and b.Y
+			// forward b.X, loss against b.Y, backward, step …
 			if b.Index == 0 {
 				fmt.Println("epoch", epoch, "first batch", b.X.Shape(), b.Y.Shape())
 			}

@@ -68,7 +68,7 @@ func NewLoader(ds Dataset, opts LoaderOptions) (*Loader, error) {
 	if opts.Prefetch == 0 {
 		opts.Prefetch = 2
 	}
-	if ds == nil || ds.Len() < 0 {
+	if ds == nil {
 		return nil, fmt.Errorf("data: loader: no dataset")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -128,6 +128,7 @@ func (l *Loader) Epoch(ctx context.Context, epoch int) iter.Seq[Batch] {
 }
 
 // Iterator walks one epoch: for b, ok := it.Next(); ok; b, ok = it.Next() { … }, then Close.
+// An Iterator belongs to one goroutine; Loader.Close may be called from any.
 type Iterator struct {
 	l       *Loader
 	epoch   int
