@@ -9,7 +9,7 @@ import "math"
 func create(name string, op C.int, def DType, shape Shape, ds []float64, opts []Option) *Tensor {
 	o := makeOptions(def, opts)
 	var inline [10]int64
-	is := append(inline[:0], int64(o.dtype), int64(o.device))
+	is := append(inline[:0], int64(o.dtype), o.device.code())
 	is = append(is, shape...)
 	return call1(name, op, nil, is, ds)
 }
@@ -57,13 +57,13 @@ func Arange(start, end, step float64, opts ...Option) *Tensor {
 		def = Int64
 	}
 	o := makeOptions(def, opts)
-	return call1("arange", C.HC_ARANGE, nil, []int64{int64(o.dtype), int64(o.device)}, []float64{start, end, step})
+	return call1("arange", C.HC_ARANGE, nil, []int64{int64(o.dtype), o.device.code()}, []float64{start, end, step})
 }
 
 // Eye returns an n×m matrix with ones on the diagonal.
 func Eye(n, m int64, opts ...Option) *Tensor {
 	o := makeOptions(Float32, opts)
-	return call1("eye", C.HC_EYE, nil, []int64{int64(o.dtype), int64(o.device), n, m}, nil)
+	return call1("eye", C.HC_EYE, nil, []int64{int64(o.dtype), o.device.code(), n, m}, nil)
 }
 
 // To returns the tensor on another device and/or with another dtype (t itself if nothing
@@ -75,7 +75,7 @@ func (t *Tensor) To(opts ...Option) *Tensor {
 		case DType:
 			dt = int64(v)
 		case Device:
-			dev = int64(v)
+			dev = v.code()
 		}
 	}
 	return call1("to", C.HC_TO, []*Tensor{t}, []int64{dev, dt, 0, 0}, nil)
@@ -84,7 +84,7 @@ func (t *Tensor) To(opts ...Option) *Tensor {
 // ToNonBlocking is To with non_blocking=true: a host-to-device copy from pinned memory may
 // overlap with computation.
 func (t *Tensor) ToNonBlocking(dev Device) *Tensor {
-	return call1("to", C.HC_TO, []*Tensor{t}, []int64{int64(dev), int64(C.HC_KEEP), 1, 0}, nil)
+	return call1("to", C.HC_TO, []*Tensor{t}, []int64{dev.code(), int64(C.HC_KEEP), 1, 0}, nil)
 }
 
 // Contiguous returns a tensor with row-major memory layout (t itself if already so).

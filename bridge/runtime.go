@@ -34,7 +34,7 @@ func Synchronize(d Device) error {
 	if !d.IsCUDA() {
 		return nil
 	}
-	return checkErr("synchronize", C.hc_cuda_synchronize(C.int(d)))
+	return checkErr("synchronize", C.hc_cuda_synchronize(C.int(d.code())))
 }
 
 // CUDAMemory returns the bytes held by tensors and reserved by the caching allocator on a CUDA
@@ -44,7 +44,7 @@ func CUDAMemory(d Device) (allocated, reserved int64, err error) {
 		return 0, 0, nil
 	}
 	var a, r C.int64_t
-	if err := checkErr("cuda_memory", C.hc_cuda_memory(C.int(d), &a, &r)); err != nil {
+	if err := checkErr("cuda_memory", C.hc_cuda_memory(C.int(d.code()), &a, &r)); err != nil {
 		return 0, 0, err
 	}
 	return int64(a), int64(r), nil
@@ -69,7 +69,7 @@ func NewEvent() (*Event, error) {
 
 // Record enqueues the event on the current stream of device d.
 func (e *Event) Record(d Device) error {
-	err := checkErr("cuda_event_record", C.hc_cuda_event_record(e.h, C.int(d)))
+	err := checkErr("cuda_event_record", C.hc_cuda_event_record(e.h, C.int(d.code())))
 	runtime.KeepAlive(e)
 	return err
 }

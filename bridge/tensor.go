@@ -77,7 +77,7 @@ func (t *Tensor) info(op string, wantShape bool) info {
 	e := C.hc_tensor_info(h, &dt, &dev, &nd, sp, &rg)
 	runtime.KeepAlive(t)
 	check(op, e)
-	in := info{dtype: DType(dt), device: Device(dev), requiresGrad: rg != 0}
+	in := info{dtype: DType(dt), device: deviceFromCode(int(dev)), requiresGrad: rg != 0}
 	if wantShape {
 		if nd > 16 {
 			panic(argError(op, "tensor has %d dimensions; the bridge reports at most 16", nd))
@@ -182,7 +182,7 @@ func fromData(op string, p unsafe.Pointer, dt DType, s Shape, dev Device, keep a
 	if len(s) > 0 {
 		sp = (*C.int64_t)(unsafe.Pointer(&s[0]))
 	}
-	e := C.hc_from_data(p, C.int(dt), sp, C.int(len(s)), C.int(dev), &out)
+	e := C.hc_from_data(p, C.int(dt), sp, C.int(len(s)), C.int(dev.code()), &out)
 	runtime.KeepAlive(keep)
 	check(op, e)
 	return wrap(out)

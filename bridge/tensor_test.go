@@ -149,6 +149,9 @@ func TestDevices(t *testing.T) {
 	}
 	require.Equal(t, "cuda:1", CUDA(1).String())
 	require.Equal(t, "cpu", CPU.String())
+	var zero Device
+	require.Equal(t, CPU, zero, "the zero Device is the CPU, so options structs can leave it unset")
+	require.Equal(t, 0, CUDA(0).Index())
 	dt, err := ParseDType("torch.long")
 	require.NoError(t, err)
 	require.Equal(t, Int64, dt)
@@ -163,7 +166,7 @@ func TestBadDeviceIsAnError(t *testing.T) {
 	// libtorch names the problem (no CUDA in this build / no device); the process goes on.
 	requireTorchError(t, func() { Zeros(Shape{2}, CUDA(0)) }, "zeros")
 	requireTorchError(t, func() { FromSlice([]float32{1}).To(CUDA(0)) }, "to")
-	requireTorchError(t, func() { Zeros(Shape{2}, Device(-7)) }, "unknown device code -7")
+	requireTorchError(t, func() { Zeros(Shape{2}, Device(-7)) }, "unknown device code -8")
 	require.NoError(t, Synchronize(CPU))
 	a, r, err := CUDAMemory(CPU)
 	require.NoError(t, err)

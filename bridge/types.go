@@ -82,27 +82,45 @@ func ParseDType(s string) (DType, error) {
 	return 0, fmt.Errorf("unknown dtype %q (want float32, float64, float16, bfloat16, int64, int32, uint8, bool, int8 or int16)", s)
 }
 
-// Device is where a tensor lives: CPU, or a CUDA ordinal made with CUDA(n).
+// Device is where a tensor lives: CPU (the zero value), or a CUDA device made with CUDA(n).
 type Device int
 
 // CPU is the host device.
-const CPU Device = C.HC_CPU
+const CPU Device = 0
 
 // CUDA returns the n-th CUDA device.
-func CUDA(n int) Device { return Device(n) }
+func CUDA(n int) Device { return Device(n + 1) }
 
 // IsCUDA reports whether d is a CUDA device.
-func (d Device) IsCUDA() bool { return d >= 0 }
+func (d Device) IsCUDA() bool { return d > 0 }
 
 // Index is the CUDA ordinal (-1 for CPU).
-func (d Device) Index() int { return int(d) }
+func (d Device) Index() int { return int(d) - 1 }
+
+// code is the C ABI's number for d: HC_CPU or the CUDA ordinal.
+func (d Device) code() int64 {
+	if d == CPU {
+		return C.HC_CPU
+	}
+	return int64(d) - 1
+}
+
+func deviceFromCode(c int) Device {
+	if c == C.HC_CPU {
+		return CPU
+	}
+	if c < 0 {
+		return Device(-1000 + c) // a device kind the ABI does not name
+	}
+	return CUDA(c)
+}
 
 func (d Device) String() string {
 	switch {
 	case d == CPU:
 		return "cpu"
-	case d >= 0:
-		return "cuda:" + strconv.Itoa(int(d))
+	case d > 0:
+		return "cuda:" + strconv.Itoa(d.Index())
 	}
 	return "device(" + strconv.Itoa(int(d)) + ")"
 }
