@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotcb/hotcb/bridge"
-	"github.com/hotcb/hotcb/optim"
+	"github.com/hotcb/hotcb/bridge/optim"
 )
 
 // clipScript runs torch.nn.utils.clip_grad_norm_ for each case and prints the total norm and

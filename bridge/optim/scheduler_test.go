@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotcb/hotcb/bridge"
-	"github.com/hotcb/hotcb/optim"
+	"github.com/hotcb/hotcb/bridge/optim"
 )
 
 // schedScript builds torch.optim.SGD groups with the given rates and the schedulers of each

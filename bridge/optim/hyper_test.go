@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotcb/hotcb/bridge"
-	"github.com/hotcb/hotcb/optim"
+	"github.com/hotcb/hotcb/bridge/optim"
 )
 
 func twoGroupAdam(t *testing.T) *optim.Optimizer {

@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotcb/hotcb/bridge"
-	"github.com/hotcb/hotcb/optim"
+	"github.com/hotcb/hotcb/bridge/optim"
 )
 
 // stepScript replays runs of torch.optim on given weights and gradients (a list of stepInput)

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/hotcb/hotcb/bridge"
-	"github.com/hotcb/hotcb/optim"
+	"github.com/hotcb/hotcb/bridge/optim"
 )
 
 // mlpParams returns the parameters of a 784-256-10 MLP (203,530 floats), each with a gradient.
@@ -29,8 +29,8 @@ func mlpParams() []*bridge.Tensor {
 }
 
 // BenchmarkStepMLP times one optimizer step over a 784-256-10 MLP's parameters; compare with
-// optim/testdata/step_ref.cpp (libtorch from C++) and step_ref.py (torch.optim), which time the
-// same shapes (optim/testdata/step_ref.sh runs all three). The loop is pinned to one OS thread,
+// bridge/optim/testdata/step_ref.cpp (libtorch from C++) and step_ref.py (torch.optim), which time the
+// same shapes (bridge/optim/testdata/step_ref.sh runs all three). The loop is pinned to one OS thread,
 // as the README's training loop is.
 //
 // One Adam step makes 11 cgo calls per parameter (grad, 8 tensor ops, 2 frees) plus 3 for
