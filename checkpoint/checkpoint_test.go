@@ -11,8 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotcb/hotcb/bridge"
-	"github.com/hotcb/hotcb/checkpoint"
 	"github.com/hotcb/hotcb/bridge/nn"
+	"github.com/hotcb/hotcb/bridge/optim"
+	"github.com/hotcb/hotcb/checkpoint"
 )
 
 // fakeOpt stands in for an optimizer: a momentum buffer and a learning rate.
@@ -115,4 +116,35 @@ torch.save(m.state_dict(), sys.argv[1])
 	info, _, err := checkpoint.Load(sd, m, nil)
 	require.NoError(t, err)
 	require.Zero(t, info.Step)
+}
+
+// TestResumeWithARealOptimizer checks that a run restored from a checkpoint continues exactly
+// as the original: same weights after one more step each.
+func TestResumeWithARealOptimizer(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "ckpt.pt")
+	bridge.ManualSeed(2)
+	x, y := bridge.Randn(bridge.Shape{8, 4}), bridge.RandInt(0, 2, bridge.Shape{8})
+	step := func(m nn.Module, o *optim.Optimizer) {
+		o.ZeroGrad()
+		bridge.CrossEntropy(m.Forward(x), y).Backward()
+		o.Step()
+	}
+	m := model()
+	o, err := optim.NewAdam(optim.Params(nn.Parameters(m)...), optim.DefaultAdam())
+	require.NoError(t, err)
+	step(m, o)
+	step(m, o)
+	require.NoError(t, checkpoint.Save(p, m, o, checkpoint.Info{Step: 2}))
+
+	m2 := model()
+	o2, err := optim.NewAdam(optim.Params(nn.Parameters(m2)...), optim.DefaultAdam())
+	require.NoError(t, err)
+	info, _, err := checkpoint.Load(p, m2, o2)
+	require.NoError(t, err)
+	require.Equal(t, int64(2), info.Step)
+	step(m, o)
+	step(m2, o2)
+	for i, w := range nn.Parameters(m) {
+		require.Equal(t, w.Float32s(), nn.Parameters(m2)[i].Float32s())
+	}
 }

@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotcb/hotcb/bridge"
-	"github.com/hotcb/hotcb/models"
 	"github.com/hotcb/hotcb/bridge/nn"
+	"github.com/hotcb/hotcb/models"
 )
 
 const cnnPy = `
