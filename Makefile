@@ -74,7 +74,7 @@ bench-smoke: deps shim
 	$(GO) run ./bench/cmd/benchrun $(BENCH_FLAGS) -smoke
 
 demo: deps shim
-	$(GO) run ./examples/mlp -out runs/demo
+	$(GO) run ./examples/cnn -out runs/demo
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
