@@ -1,0 +1,144 @@
+// Package callback is the contract between hotcb and a callback — HotCallback with its optional
+// OnAttach and Close — and the module registry through which compiled callbacks are found by
+// (path, symbol), the way database/sql finds drivers: a callback package registers a factory in
+// its init, and a load op naming that path and symbol builds an instance.
+package callback
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/torchenv"
+)
+
+// HotCallback is what the controller dispatches events to.
+type HotCallback interface {
+	// ID is the stable identifier used by commands and logs.
+	ID() string
+	// Handle runs at a safe point for each event while the callback is enabled. An error, or a
+	// panic, is isolated by the controller.
+	Handle(event string, env *torchenv.Env) error
+	// SetParams applies new parameter values; applying the same values twice changes nothing.
+	// On error the callback must keep its previous values.
+	SetParams(params map[string]any) error
+}
+
+// Attacher is implemented by callbacks that set up once loaded (open files, register hooks).
+type Attacher interface {
+	OnAttach(env *torchenv.Env) error
+}
+
+// Closer is implemented by callbacks that release resources when unloaded or replaced.
+type Closer interface {
+	Close() error
+}
+
+// Target says where a callback comes from (defined in package ops).
+type Target = ops.CallbackTarget
+
+// Factory builds a callback with its id and the load op's init values.
+type Factory func(id string, init map[string]any) (HotCallback, error)
+
+// Registry maps (path, symbol) to factories. It is safe for concurrent use.
+type Registry struct {
+	mu sync.RWMutex
+	m  map[string]Factory
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{m: map[string]Factory{}} }
+
+// Default is the registry Register adds to and controllers use unless told otherwise.
+var Default = NewRegistry()
+
+func key(path, symbol string) string { return path + "#" + symbol }
+
+// Register adds a factory under (path, symbol) to r; registering the same pair twice panics, as
+// it is a programming error.
+func (r *Registry) Register(path, symbol string, f Factory) {
+	if path == "" || symbol == "" || f == nil {
+		panic("callback: Register needs a path, a symbol and a factory")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := key(path, symbol)
+	if _, dup := r.m[k]; dup {
+		panic("callback: " + k + " registered twice")
+	}
+	r.m[k] = f
+}
+
+// Register adds a factory to the Default registry.
+func Register(path, symbol string, f Factory) { Default.Register(path, symbol, f) }
+
+// Lookup finds the factory for (path, symbol); the error lists what is registered under the
+// path (or in all) to help with typos.
+func (r *Registry) Lookup(path, symbol string) (Factory, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if f, ok := r.m[key(path, symbol)]; ok {
+		return f, nil
+	}
+	var same, all []string
+	for k := range r.m {
+		all = append(all, k)
+		if strings.HasPrefix(k, path+"#") {
+			same = append(same, strings.TrimPrefix(k, path+"#"))
+		}
+	}
+	sort.Strings(same)
+	sort.Strings(all)
+	if len(same) > 0 {
+		return nil, fmt.Errorf("no symbol %q registered under %q (it has: %s)", symbol, path, strings.Join(same, ", "))
+	}
+	if len(all) == 0 {
+		return nil, fmt.Errorf("no callback registered as %s#%s (the registry is empty: import the package that registers it)", path, symbol)
+	}
+	return nil, fmt.Errorf("no callback registered as %s#%s (registered: %s)", path, symbol, strings.Join(all, ", "))
+}
+
+// Names lists the registered (path#symbol) keys, sorted.
+func (r *Registry) Names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]string, 0, len(r.m))
+	for k := range r.m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Loader builds a callback from a target of one kind.
+type Loader interface {
+	Load(target Target, id string, init map[string]any) (HotCallback, error)
+}
+
+// LoaderFunc adapts a function to Loader.
+type LoaderFunc func(target Target, id string, init map[string]any) (HotCallback, error)
+
+// Load calls f.
+func (f LoaderFunc) Load(t Target, id string, init map[string]any) (HotCallback, error) {
+	return f(t, id, init)
+}
+
+// ModuleLoader loads KindModule targets from a registry.
+func ModuleLoader(r *Registry) Loader {
+	return LoaderFunc(func(t Target, id string, init map[string]any) (HotCallback, error) {
+		f, err := r.Lookup(t.Path, t.Symbol)
+		if err != nil {
+			return nil, err
+		}
+		cb, err := f(id, init)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", key(t.Path, t.Symbol), err)
+		}
+		if cb == nil {
+			return nil, fmt.Errorf("%s: factory returned no callback", key(t.Path, t.Symbol))
+		}
+		return cb, nil
+	})
+}

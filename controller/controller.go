@@ -1,0 +1,438 @@
+package controller
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hotcb/hotcb/callback"
+	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/torchenv"
+)
+
+// Options configure a HotController. Every path may be empty to disable that source or sink.
+type Options struct {
+	CommandsPath string // hotcb.commands.jsonl, tailed by byte offset
+	ConfigPath   string // hotcb.yaml, reconciled when it changes
+	StatusPath   string // hotcb.status.json, written at most every StatusInterval
+	LogPath      string // hotcb.log, one line per control-plane event
+
+	// DebounceSteps makes Apply look at pending changes at most every N safe points (0 or 1:
+	// every one).
+	DebounceSteps int
+	// PollInterval is how often the files are checked even without a file-system notification
+	// (default 1s); file changes are normally seen at once through inotify.
+	PollInterval time.Duration
+	// PollEveryStep checks the files (one stat each) at every Apply instead of relying on
+	// notifications: deterministic, for tests and file systems without inotify.
+	PollEveryStep bool
+	// StatusInterval is the minimum time between status file writes (default 1s).
+	StatusInterval time.Duration
+	// KeepEnabledOnError keeps a callback enabled after its Handle fails; by default it is
+	// disabled (auto_disable_on_error) and an enable op turns it back on.
+	KeepEnabledOnError bool
+	// TimingSample times one call in N per callback (default 16) for the mean/max in status;
+	// calls and errors are always counted exactly.
+	TimingSample int
+	// StartAtEnd skips the commands already in the file when the controller starts.
+	StartAtEnd bool
+
+	// Registry resolves module targets (default callback.Default).
+	Registry *callback.Registry
+	// Loaders adds or replaces loaders by target kind (go_file, ...).
+	Loaders map[string]callback.Loader
+	// Log receives each log line as well (the env's Log is used too when set).
+	Log func(string)
+}
+
+// Decision is what happened to an op.
+type Decision string
+
+// Decisions, as hotcb's ledger names them.
+const (
+	Applied     Decision = "applied"
+	Failed      Decision = "failed"
+	SkippedNoop Decision = "skipped_noop"
+)
+
+// Result is the outcome of one op.
+type Result struct {
+	Op       ops.Op
+	Source   string // "external", "yaml", "api"
+	Decision Decision
+	Err      error
+	Note     string
+}
+
+// HotController applies control-plane ops and dispatches events to callbacks.
+type HotController struct {
+	opts    Options
+	loaders map[string]callback.Loader
+
+	// training-goroutine state
+	handles   map[string]*handle
+	order     []*handle
+	active    []*handle // enabled and loaded, in load order
+	sincePoll int
+	lastEnv   *torchenv.Env
+	cmds      *tailer
+	cfg       *configSource
+	results   []Result // of the last poll, for tests and the kernel
+
+	pending atomic.Bool // something may be waiting: file change, tick, Submit
+	mu      sync.Mutex  // guards queue
+	queue   []ops.Op
+
+	statusDue atomic.Bool
+	status    *statusSink
+	log       *logger
+
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	closed bool
+}
+
+// New creates a controller and starts its file watcher and timers. Close it when training ends.
+func New(opts Options) (*HotController, error) {
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = time.Second
+	}
+	if opts.StatusInterval <= 0 {
+		opts.StatusInterval = time.Second
+	}
+	if opts.TimingSample <= 0 {
+		opts.TimingSample = 16
+	}
+	if opts.Registry == nil {
+		opts.Registry = callback.Default
+	}
+	c := &HotController{
+		opts:    opts,
+		handles: map[string]*handle{},
+		stop:    make(chan struct{}),
+		loaders: map[string]callback.Loader{
+			ops.KindModule:     callback.ModuleLoader(opts.Registry),
+			ops.KindGoFile:     callback.LoaderFunc(noGoFile),
+			ops.KindPythonFile: callback.LoaderFunc(noPython),
+		},
+	}
+	for k, l := range opts.Loaders {
+		c.loaders[k] = l
+	}
+	var err error
+	if c.log, err = newLogger(opts.LogPath, opts.Log); err != nil {
+		return nil, err
+	}
+	if opts.CommandsPath != "" {
+		c.cmds = newTailer(opts.CommandsPath)
+		if opts.StartAtEnd {
+			c.cmds.skipExisting()
+		}
+	}
+	if opts.ConfigPath != "" {
+		c.cfg = &configSource{path: opts.ConfigPath}
+	}
+	c.status = newStatusSink(opts.StatusPath, c.log)
+	c.pending.Store(true) // read what is already there at the first safe point
+	c.startWatching()
+	return c, nil
+}
+
+func noGoFile(t callback.Target, id string, _ map[string]any) (callback.HotCallback, error) {
+	return nil, fmt.Errorf("cannot load %s: this controller has no Go interpreter configured for go_file targets", t.Path)
+}
+
+func noPython(t callback.Target, id string, _ map[string]any) (callback.HotCallback, error) {
+	return nil, fmt.Errorf("cannot load %s: Python callbacks cannot run in a Go process; write the callback in Go (a .go file) or use a compiled one", t.Path)
+}
+
+// Submit queues an op from any goroutine; it is validated now and applied at the next safe point.
+func (c *HotController) Submit(op ops.Op) error {
+	if err := op.Validate(); err != nil {
+		return err
+	}
+	if op.ModuleName() != "cb" {
+		return fmt.Errorf("%s: the callback controller only applies cb ops", op)
+	}
+	c.mu.Lock()
+	c.queue = append(c.queue, op)
+	c.mu.Unlock()
+	c.pending.Store(true)
+	return nil
+}
+
+// Apply is called by the training loop at a safe point: it applies pending ops (at most every
+// DebounceSteps calls) and then dispatches each event to the enabled callbacks in load order.
+func (c *HotController) Apply(env *torchenv.Env, events ...string) {
+	c.sincePoll++
+	if (c.opts.PollEveryStep || c.pending.Load()) && c.sincePoll >= c.opts.DebounceSteps {
+		c.poll(env)
+	}
+	for _, ev := range events {
+		active := c.active
+		for i := 0; i < len(active); {
+			i = c.dispatchFrom(active, i, ev, env)
+		}
+	}
+	if c.statusDue.Load() {
+		c.snapshot(env)
+	}
+}
+
+// poll applies queued ops, new command lines and configuration changes.
+func (c *HotController) poll(env *torchenv.Env) {
+	c.pending.Store(false)
+	c.sincePoll = 0
+	c.lastEnv = env
+	c.results = c.results[:0]
+	if c.cfg != nil {
+		opsFromYAML, err, changed := c.cfg.poll()
+		if err != nil {
+			c.controlError(env, err)
+		}
+		if changed {
+			for _, op := range opsFromYAML {
+				c.record(env, c.apply(env, op, "yaml"))
+			}
+		}
+	}
+	if c.cmds != nil {
+		lines, problems := c.cmds.poll()
+		for _, p := range problems {
+			c.controlError(env, p)
+		}
+		for _, l := range lines {
+			op, err := ops.Parse(l.text)
+			if err == nil && op.ModuleName() != "cb" {
+				err = fmt.Errorf("module %q is not handled by the standalone controller (use the kernel)", op.ModuleName())
+			}
+			if err != nil {
+				c.cmds.bad++
+				c.controlError(env, fmt.Errorf("%s line %d skipped: %v", c.cmds.path, l.number, err))
+				continue
+			}
+			c.record(env, c.apply(env, op, "external"))
+		}
+	}
+	c.mu.Lock()
+	q := c.queue
+	c.queue = nil
+	c.mu.Unlock()
+	for _, op := range q {
+		c.record(env, c.apply(env, op, "api"))
+	}
+	if len(c.results) > 0 {
+		c.statusDue.Store(true)
+	}
+}
+
+func (c *HotController) record(env *torchenv.Env, r Result) {
+	c.results = append(c.results, r)
+	switch r.Decision {
+	case Failed:
+		c.logf(env, "failed %s (%s): %v", r.Op, r.Source, r.Err)
+	case SkippedNoop:
+		c.logf(env, "no change %s (%s)%s", r.Op, r.Source, noteSuffix(r.Note))
+	default:
+		c.logf(env, "applied %s (%s)%s", r.Op, r.Source, noteSuffix(r.Note))
+	}
+}
+
+func noteSuffix(n string) string {
+	if n == "" {
+		return ""
+	}
+	return ": " + n
+}
+
+// LastResults returns the outcomes of the ops applied at the last poll.
+func (c *HotController) LastResults() []Result { return append([]Result(nil), c.results...) }
+
+// ApplyOp applies one op now, on the calling (training) goroutine; the kernel routes ops
+// through it. source labels the op in logs.
+func (c *HotController) ApplyOp(env *torchenv.Env, op ops.Op, source string) Result {
+	r := c.apply(env, op, source)
+	c.logResult(env, r)
+	c.statusDue.Store(true)
+	return r
+}
+
+func (c *HotController) logResult(env *torchenv.Env, r Result) {
+	c.results = append(c.results[:0], r)
+	c.record(env, r)
+	c.results = c.results[:0]
+}
+
+// Close unloads every callback (calling Close on those that implement it), writes the final
+// status and stops the watcher. It returns the errors of callbacks' Close.
+func (c *HotController) Close() error {
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	close(c.stop)
+	c.wg.Wait()
+	var errs []error
+	for _, h := range c.order {
+		if h.cb != nil {
+			if err := closeCallback(h.cb); err != nil {
+				errs = append(errs, fmt.Errorf("close %s: %w", h.id, err))
+			}
+		}
+	}
+	c.snapshot(c.lastEnv)
+	c.status.close()
+	c.log.close()
+	return errors.Join(errs...)
+}
+
+// PanicError is a callback panic turned into an error, with the stack where it happened.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (p *PanicError) Error() string { return fmt.Sprintf("panic: %v", p.Value) }
+
+// call runs f, turning a panic into a *PanicError.
+func call(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return f()
+}
+
+func closeCallback(cb callback.HotCallback) error {
+	if cl, ok := cb.(callback.Closer); ok {
+		return call(cl.Close)
+	}
+	return nil
+}
+
+// dispatchFrom calls the enabled callbacks of active from index start on. A panic stops the loop
+// at the callback that panicked: it is recorded, and the index after it is returned so the
+// caller resumes there. One deferred recover per event, not per callback, keeps the idle
+// dispatch cheap.
+func (c *HotController) dispatchFrom(active []*handle, start int, ev string, env *torchenv.Env) (next int) {
+	cur := start
+	sampling := false
+	var t0 time.Time
+	defer func() {
+		if r := recover(); r != nil {
+			h := active[cur]
+			if sampling {
+				h.addSample(time.Since(t0))
+			}
+			c.callbackFailed(h, ev, env, &PanicError{Value: r, Stack: debug.Stack()})
+			next = cur + 1
+		}
+	}()
+	for ; cur < len(active); cur++ {
+		h := active[cur]
+		if !h.enabled {
+			continue
+		}
+		h.calls++
+		var err error
+		if h.countdown <= 0 {
+			h.countdown = c.opts.TimingSample
+			sampling, t0 = true, time.Now()
+			err = h.cb.Handle(ev, env)
+			h.addSample(time.Since(t0))
+			sampling = false
+		} else {
+			h.countdown--
+			err = h.cb.Handle(ev, env)
+		}
+		if err != nil {
+			c.callbackFailed(h, ev, env, err)
+		}
+	}
+	return cur
+}
+
+func (c *HotController) callbackFailed(h *handle, ev string, env *torchenv.Env, err error) {
+	h.errors++
+	h.lastError = err.Error()
+	var step int64
+	if env != nil {
+		step = env.Step
+	}
+	h.lastErrorStep = step
+	msg := fmt.Sprintf("callback %s failed in %s at step %d: %v", h.id, ev, step, err)
+	var pe *PanicError
+	if errors.As(err, &pe) {
+		msg += "\n" + strings.TrimRight(string(pe.Stack), "\n")
+	}
+	c.logf(env, "%s", msg)
+	if !c.opts.KeepEnabledOnError {
+		h.enabled = false
+		c.rebuildActive()
+		c.logf(env, "callback %s disabled after an error; `hotcb cb enable %s` turns it back on", h.id, h.id)
+	}
+	c.statusDue.Store(true)
+}
+
+func (c *HotController) controlError(env *torchenv.Env, err error) {
+	c.status.controlError(err.Error())
+	c.logf(env, "control plane: %v", err)
+	c.statusDue.Store(true)
+}
+
+func (c *HotController) logf(env *torchenv.Env, format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
+	c.log.line(line)
+	if env != nil && env.Log != nil {
+		env.Log("[hotcb] " + line)
+	}
+}
+
+func (c *HotController) rebuildActive() {
+	c.active = c.active[:0:0]
+	for _, h := range c.order {
+		if h.enabled && h.cb != nil {
+			c.active = append(c.active, h)
+		}
+	}
+}
+
+func sameInit(a, b map[string]any) bool {
+	if len(a) == 0 && len(b) == 0 {
+		return true
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+func merge(old, upd map[string]any) map[string]any {
+	out := make(map[string]any, len(old)+len(upd))
+	for k, v := range old {
+		out[k] = v
+	}
+	for k, v := range upd {
+		out[k] = v
+	}
+	return out
+}
+
+func (c *HotController) ids() string {
+	var ids []string
+	for id := range c.handles {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	if len(ids) == 0 {
+		return "none"
+	}
+	return strings.Join(ids, ", ")
+}
+
+var pid = os.Getpid()

@@ -1,0 +1,204 @@
+package controller
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hotcb/hotcb/callback"
+	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/torchenv"
+)
+
+// handle is everything the controller knows about one callback id.
+type handle struct {
+	id       string
+	target   ops.CallbackTarget
+	init     map[string]any
+	params   map[string]any // last params applied successfully
+	pending  map[string]any // set_params received before the callback was loaded
+	cb       callback.HotCallback
+	enabled  bool
+	unloaded bool
+
+	// statistics, owned by the training goroutine
+	calls, errors    int64
+	sampled          int64
+	sampledNs, maxNs int64
+	countdown        int
+	lastError        string
+	lastErrorStep    int64
+}
+
+func (h *handle) addSample(d time.Duration) {
+	h.sampled++
+	h.sampledNs += int64(d)
+	if int64(d) > h.maxNs {
+		h.maxNs = int64(d)
+	}
+}
+
+func (c *HotController) apply(env *torchenv.Env, op ops.Op, source string) Result {
+	r := Result{Op: op, Source: source, Decision: Applied}
+	if err := op.Validate(); err != nil {
+		r.Decision, r.Err = Failed, err
+		return r
+	}
+	var note string
+	var noop bool
+	var err error
+	switch op.Op {
+	case ops.OpLoad:
+		noop, note, err = c.load(env, op)
+	case ops.OpEnable:
+		noop, err = c.setEnabled(op.ID, true)
+	case ops.OpDisable:
+		noop, err = c.setEnabled(op.ID, false)
+	case ops.OpSetParams:
+		note, err = c.setParams(op.ID, op.Params)
+	case ops.OpUnload:
+		noop, err = c.unload(op.ID)
+	}
+	r.Note = note
+	switch {
+	case err != nil:
+		r.Decision, r.Err = Failed, err
+	case noop:
+		r.Decision = SkippedNoop
+	}
+	return r
+}
+
+func (c *HotController) load(env *torchenv.Env, op ops.Op) (noop bool, note string, err error) {
+	target := op.Target.Normalized()
+	h := c.handles[op.ID]
+	if h != nil && h.cb != nil && h.target == target && sameInit(h.init, op.Init) {
+		// Already loaded as asked: only the enabled flag may change.
+		if h.enabled == op.IsEnabled() {
+			return true, "already loaded", nil
+		}
+		h.enabled = op.IsEnabled()
+		c.rebuildActive()
+		return false, "already loaded; enabled=" + fmt.Sprint(h.enabled), nil
+	}
+	loader, ok := c.loaders[target.Kind]
+	if !ok {
+		return false, "", fmt.Errorf("no loader for target kind %q", target.Kind)
+	}
+	var cb callback.HotCallback
+	if err := call(func() error {
+		var lerr error
+		cb, lerr = loader.Load(target, op.ID, op.Init)
+		return lerr
+	}); err != nil {
+		return false, "", fmt.Errorf("load %s from %s: %w", op.ID, target, err)
+	}
+	if cb == nil {
+		return false, "", fmt.Errorf("load %s from %s: the loader returned no callback", op.ID, target)
+	}
+	if a, ok := cb.(callback.Attacher); ok {
+		if err := call(func() error { return a.OnAttach(env) }); err != nil {
+			closeCallback(cb)
+			return false, "", fmt.Errorf("load %s: OnAttach: %w", op.ID, err)
+		}
+	}
+	if h == nil {
+		h = &handle{id: op.ID}
+		c.handles[op.ID] = h
+	}
+	if !c.inOrder(h) {
+		c.order = append(c.order, h)
+	}
+	// Params set before the load (or on a previous instance) are applied to the new one.
+	params := merge(h.params, h.pending)
+	var perr error
+	if len(params) > 0 {
+		if perr = call(func() error { return cb.SetParams(params) }); perr == nil {
+			h.params = params
+		}
+	}
+	h.pending = nil
+	old := h.cb
+	h.cb, h.target, h.init, h.enabled, h.unloaded = cb, target, op.Init, op.IsEnabled(), false
+	c.rebuildActive()
+	if old != nil {
+		note = "replaced the previous instance"
+		if cerr := closeCallback(old); cerr != nil {
+			note += fmt.Sprintf(" (its Close failed: %v)", cerr)
+		}
+	}
+	if perr != nil {
+		return false, note, fmt.Errorf("loaded %s, but re-applying params %v failed: %w", op.ID, params, perr)
+	}
+	return false, note, nil
+}
+
+func (c *HotController) inOrder(h *handle) bool {
+	for _, o := range c.order {
+		if o == h {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *HotController) lookup(id string) (*handle, error) {
+	h := c.handles[id]
+	if h == nil {
+		return nil, fmt.Errorf("unknown callback id %q (known: %s)", id, c.ids())
+	}
+	if h.unloaded {
+		return nil, fmt.Errorf("callback %q was unloaded; load it again", id)
+	}
+	if h.cb == nil {
+		return nil, fmt.Errorf("callback %q is not loaded yet (only params were set)", id)
+	}
+	return h, nil
+}
+
+func (c *HotController) setEnabled(id string, on bool) (noop bool, err error) {
+	h, err := c.lookup(id)
+	if err != nil {
+		return false, err
+	}
+	if h.enabled == on {
+		return true, nil
+	}
+	h.enabled = on
+	c.rebuildActive()
+	return false, nil
+}
+
+func (c *HotController) setParams(id string, params map[string]any) (note string, err error) {
+	h := c.handles[id]
+	if h == nil || h.cb == nil {
+		if h == nil {
+			h = &handle{id: id}
+			c.handles[id] = h
+		}
+		h.pending = merge(h.pending, params)
+		return "stored until the callback is loaded", nil
+	}
+	if err := call(func() error { return h.cb.SetParams(params) }); err != nil {
+		return "", fmt.Errorf("set_params %s: %w", id, err)
+	}
+	h.params = merge(h.params, params)
+	return "", nil
+}
+
+func (c *HotController) unload(id string) (noop bool, err error) {
+	h := c.handles[id]
+	if h == nil {
+		return false, fmt.Errorf("unknown callback id %q (known: %s)", id, c.ids())
+	}
+	if h.unloaded || h.cb == nil {
+		return true, nil
+	}
+	cerr := closeCallback(h.cb)
+	h.cb, h.enabled, h.unloaded = nil, false, true
+	c.rebuildActive()
+	if cerr != nil {
+		return false, errors.Join(fmt.Errorf("unloaded %s, but its Close failed", id), cerr)
+	}
+	return false, nil
+}

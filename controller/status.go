@@ -1,0 +1,231 @@
+package controller
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/torchenv"
+)
+
+// CallbackStatus is one callback's row in the status file.
+type CallbackStatus struct {
+	ID            string              `json:"id"`
+	Enabled       bool                `json:"enabled"`
+	Loaded        bool                `json:"loaded"`
+	Target        *ops.CallbackTarget `json:"target,omitempty"`
+	Init          map[string]any      `json:"init,omitempty"`
+	Params        map[string]any      `json:"params,omitempty"`
+	PendingParams map[string]any      `json:"pending_params,omitempty"`
+	Calls         int64               `json:"calls"`
+	Errors        int64               `json:"errors"`
+	LastError     string              `json:"last_error,omitempty"`
+	LastErrorStep int64               `json:"last_error_step,omitempty"`
+	MeanMicros    float64             `json:"mean_us"`
+	MaxMicros     float64             `json:"max_us"`
+}
+
+// Status is what hotcb.status.json holds.
+type Status struct {
+	WrittenAt    time.Time        `json:"written_at"`
+	PID          int              `json:"pid"`
+	Step         int64            `json:"step"`
+	Epoch        float64          `json:"epoch"`
+	Phase        string           `json:"phase,omitempty"`
+	Callbacks    []CallbackStatus `json:"callbacks"`
+	CommandsPath string           `json:"commands_path,omitempty"`
+	CommandsRead int64            `json:"commands_offset"`
+	BadLines     int              `json:"bad_lines"`
+	ConfigPath   string           `json:"config_path,omitempty"`
+	ControlError string           `json:"control_error,omitempty"`
+}
+
+// snapshot copies the state (on the training goroutine) and hands it to the writer.
+func (c *HotController) snapshot(env *torchenv.Env) {
+	c.statusDue.Store(false)
+	st := &Status{WrittenAt: time.Now().UTC(), PID: pid, Callbacks: []CallbackStatus{}}
+	if env != nil {
+		st.Step, st.Epoch, st.Phase = env.Step, env.Epoch, env.Phase
+	}
+	for _, h := range c.order {
+		cs := CallbackStatus{ID: h.id, Enabled: h.enabled && h.cb != nil, Loaded: h.cb != nil,
+			Init: h.init, Params: h.params, PendingParams: h.pending, Calls: h.calls, Errors: h.errors,
+			LastError: h.lastError, LastErrorStep: h.lastErrorStep}
+		if h.target != (ops.CallbackTarget{}) {
+			t := h.target
+			cs.Target = &t
+		}
+		if h.sampled > 0 {
+			cs.MeanMicros = float64(h.sampledNs) / float64(h.sampled) / 1e3
+			cs.MaxMicros = float64(h.maxNs) / 1e3
+		}
+		st.Callbacks = append(st.Callbacks, cs)
+	}
+	// set_params for ids never loaded
+	for id, h := range c.handles {
+		if !c.inOrder(h) {
+			st.Callbacks = append(st.Callbacks, CallbackStatus{ID: id, PendingParams: h.pending})
+		}
+	}
+	if c.cmds != nil {
+		st.CommandsPath, st.CommandsRead, st.BadLines = c.cmds.path, c.cmds.offset, c.cmds.bad
+	}
+	if c.cfg != nil {
+		st.ConfigPath = c.cfg.path
+	}
+	c.status.publish(st)
+}
+
+// Status returns the last snapshot (taken at a safe point); nil before the first.
+func (c *HotController) Status() *Status { return c.status.latest() }
+
+// statusSink keeps the latest snapshot and writes it to the status file from its own goroutine,
+// so the training loop never waits for the disk.
+type statusSink struct {
+	path    string
+	log     *logger
+	mu      sync.Mutex
+	last    *Status
+	ctlErr  string
+	kick    chan struct{}
+	done    chan struct{}
+	lastErr string
+}
+
+func newStatusSink(path string, log *logger) *statusSink {
+	s := &statusSink{path: path, log: log, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	go s.run()
+	return s
+}
+
+func (s *statusSink) controlError(msg string) {
+	s.mu.Lock()
+	s.ctlErr = msg
+	s.mu.Unlock()
+}
+
+func (s *statusSink) publish(st *Status) {
+	s.mu.Lock()
+	st.ControlError = s.ctlErr
+	s.last = st
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *statusSink) latest() *Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
+}
+
+func (s *statusSink) run() {
+	defer close(s.done)
+	for range s.kick {
+		s.write()
+	}
+}
+
+func (s *statusSink) write() {
+	if s.path == "" {
+		return
+	}
+	st := s.latest()
+	if st == nil {
+		return
+	}
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err == nil {
+		err = writeAtomic(s.path, append(b, '\n'))
+	}
+	if err != nil && err.Error() != s.lastErr {
+		s.lastErr = err.Error()
+		s.log.line(fmt.Sprintf("cannot write status %s: %v", s.path, err))
+	}
+}
+
+// close flushes the last snapshot and stops the writer.
+func (s *statusSink) close() {
+	close(s.kick)
+	<-s.done
+	s.write()
+}
+
+// writeAtomic writes data to path through a temporary file and a rename (mode 0600), so a
+// reader sees either the old or the new content.
+func writeAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, werr := f.Write(data)
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp, path)
+	}
+	if werr != nil {
+		os.Remove(tmp)
+	}
+	return werr
+}
+
+// ReadStatus reads a status file written by a controller.
+func ReadStatus(path string) (*Status, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var st Status
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("%s: not a hotcb status file: %v", path, err)
+	}
+	return &st, nil
+}
+
+// logger appends timestamped lines to the log file and forwards them to a function.
+type logger struct {
+	mu sync.Mutex
+	f  *os.File
+	fn func(string)
+}
+
+func newLogger(path string, fn func(string)) (*logger, error) {
+	l := &logger{fn: fn}
+	if path != "" {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("open log %s: %w", path, err)
+		}
+		l.f = f
+	}
+	return l, nil
+}
+
+func (l *logger) line(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f != nil {
+		fmt.Fprintf(l.f, "%s %s\n", time.Now().UTC().Format(time.RFC3339Nano), s)
+	}
+	if l.fn != nil {
+		l.fn(s)
+	}
+}
+
+func (l *logger) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f != nil {
+		l.f.Close()
+		l.f = nil
+	}
+}

@@ -1,0 +1,140 @@
+package controller
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+)
+
+// maxLine is the longest command line accepted; longer ones are skipped whole.
+const maxLine = 1 << 20
+
+// tailer reads complete new lines from an append-only file by byte offset. A line still being
+// written (no newline yet) waits for the next poll. If the file is truncated or replaced by
+// another file, reading starts again at the beginning of the new content; if it disappears,
+// the tailer waits for it to come back.
+type tailer struct {
+	path     string
+	offset   int64
+	info     os.FileInfo // identity of the file being read
+	partial  []byte      // bytes after the last newline
+	skipping bool        // inside an over-long line
+	number   int         // lines consumed from this file
+	bad      int         // lines rejected
+	lastErr  string
+	atEnd    bool // skip what exists at the first poll
+}
+
+type line struct {
+	text   []byte
+	number int
+}
+
+func newTailer(path string) *tailer { return &tailer{path: path} }
+
+func (t *tailer) skipExisting() { t.atEnd = true }
+
+// poll returns the complete lines appended since the last call, and problems to report (each
+// distinct problem once).
+func (t *tailer) poll() (lines []line, problems []error) {
+	report := func(err error) {
+		if err.Error() != t.lastErr {
+			t.lastErr = err.Error()
+			problems = append(problems, err)
+		}
+	}
+	f, err := os.Open(t.path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			if t.info != nil {
+				report(fmt.Errorf("%s was removed; waiting for it to come back", t.path))
+				t.reset(nil)
+			}
+			return nil, problems
+		}
+		report(fmt.Errorf("cannot open %s: %v", t.path, err))
+		return nil, problems
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		report(fmt.Errorf("cannot stat %s: %v", t.path, err))
+		return nil, problems
+	}
+	if st.IsDir() {
+		report(fmt.Errorf("%s is a directory, not a commands file", t.path))
+		return nil, problems
+	}
+	switch {
+	case t.info == nil:
+		t.reset(st)
+		if t.atEnd {
+			t.offset = st.Size()
+			t.atEnd = false
+		}
+	case !os.SameFile(t.info, st):
+		report(fmt.Errorf("%s was replaced; reading the new file from its start", t.path))
+		t.reset(st)
+	case st.Size() < t.offset:
+		report(fmt.Errorf("%s was truncated; reading it again from its start", t.path))
+		t.reset(st)
+	}
+	t.lastErr = ""
+	if st.Size() == t.offset {
+		return nil, problems
+	}
+	if _, err := f.Seek(t.offset, io.SeekStart); err != nil {
+		report(fmt.Errorf("cannot seek %s: %v", t.path, err))
+		return nil, problems
+	}
+	buf := make([]byte, min(st.Size()-t.offset, 8<<20))
+	n, err := io.ReadFull(f, buf)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		report(fmt.Errorf("cannot read %s: %v", t.path, err))
+		return nil, problems
+	}
+	buf = buf[:n]
+	t.offset += int64(n)
+	for len(buf) > 0 {
+		i := bytes.IndexByte(buf, '\n')
+		if i < 0 {
+			if t.skipping {
+				break
+			}
+			t.partial = append(t.partial, buf...)
+			if len(t.partial) > maxLine {
+				t.bad++
+				t.number++
+				problems = append(problems, fmt.Errorf("%s line %d is longer than %d bytes; skipped", t.path, t.number, maxLine))
+				t.partial, t.skipping = nil, true
+			}
+			break
+		}
+		chunk := buf[:i]
+		buf = buf[i+1:]
+		if t.skipping {
+			t.skipping = false
+			continue
+		}
+		full := append(t.partial, chunk...)
+		t.partial = nil
+		t.number++
+		if len(full) > maxLine {
+			t.bad++
+			problems = append(problems, fmt.Errorf("%s line %d is longer than %d bytes; skipped", t.path, t.number, maxLine))
+			continue
+		}
+		if len(bytes.TrimSpace(full)) == 0 {
+			continue
+		}
+		lines = append(lines, line{text: append([]byte(nil), full...), number: t.number})
+	}
+	return lines, problems
+}
+
+func (t *tailer) reset(st os.FileInfo) {
+	t.info, t.offset, t.partial, t.skipping, t.number = st, 0, nil, false, 0
+}

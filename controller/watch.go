@@ -1,0 +1,79 @@
+package controller
+
+import (
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// startWatching marks the controller pending when the commands or config file changes
+// (inotify), and on a timer as a fallback; it also schedules status snapshots.
+func (c *HotController) startWatching() {
+	var w *fsnotify.Watcher
+	names := map[string]bool{}
+	if !c.opts.PollEveryStep {
+		for _, p := range []string{c.opts.CommandsPath, c.opts.ConfigPath} {
+			if p != "" {
+				abs, err := filepath.Abs(p)
+				if err == nil {
+					names[abs] = true
+				}
+			}
+		}
+		if len(names) > 0 {
+			if ww, err := fsnotify.NewWatcher(); err == nil {
+				w = ww
+				dirs := map[string]bool{}
+				for n := range names {
+					dirs[filepath.Dir(n)] = true
+				}
+				for d := range dirs {
+					if err := w.Add(d); err != nil {
+						c.log.line("cannot watch " + d + " (falling back to polling every " + c.opts.PollInterval.String() + "): " + err.Error())
+					}
+				}
+			} else {
+				c.log.line("no file notifications (falling back to polling every " + c.opts.PollInterval.String() + "): " + err.Error())
+			}
+		}
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		poll := time.NewTicker(c.opts.PollInterval)
+		defer poll.Stop()
+		status := time.NewTicker(c.opts.StatusInterval)
+		defer status.Stop()
+		var events chan fsnotify.Event
+		var errs chan error
+		if w != nil {
+			defer w.Close()
+			events, errs = w.Events, w.Errors
+		}
+		for {
+			select {
+			case <-c.stop:
+				return
+			case <-poll.C:
+				c.pending.Store(true)
+			case <-status.C:
+				c.statusDue.Store(true)
+			case ev, ok := <-events:
+				if !ok {
+					events = nil
+					continue
+				}
+				if names[filepath.Clean(ev.Name)] {
+					c.pending.Store(true)
+				}
+			case err, ok := <-errs:
+				if !ok {
+					errs = nil
+					continue
+				}
+				c.log.line("file watcher: " + err.Error())
+			}
+		}
+	}()
+}

@@ -1,0 +1,165 @@
+// Package ops defines the control-plane operation record — the JSON lines of
+// hotcb.commands.jsonl, in the same format as the Python hotcb — and CallbackTarget, the
+// description of where a callback comes from. Parse validates a line and says exactly what is
+// wrong with a bad one.
+package ops
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Target kinds.
+const (
+	KindModule     = "module"      // a compiled callback registered under (path, symbol)
+	KindGoFile     = "go_file"     // Go source interpreted at run time
+	KindPythonFile = "python_file" // hotcb's name for file loads; a .go path means KindGoFile
+)
+
+// CallbackTarget says where a callback comes from.
+type CallbackTarget struct {
+	Kind   string `json:"kind" yaml:"kind"`
+	Path   string `json:"path" yaml:"path"`
+	Symbol string `json:"symbol" yaml:"symbol"`
+}
+
+func (t CallbackTarget) String() string { return t.Kind + ":" + t.Path + "#" + t.Symbol }
+
+// Normalized maps hotcb's python_file label on a .go path to go_file.
+func (t CallbackTarget) Normalized() CallbackTarget {
+	if t.Kind == KindPythonFile && strings.HasSuffix(t.Path, ".go") {
+		t.Kind = KindGoFile
+	}
+	return t
+}
+
+// Op is one control-plane operation.
+type Op struct {
+	Module  string          `json:"module,omitempty"` // "cb" when empty
+	Op      string          `json:"op"`
+	ID      string          `json:"id,omitempty"`
+	Params  map[string]any  `json:"params,omitempty"`
+	Target  *CallbackTarget `json:"target,omitempty"`
+	Init    map[string]any  `json:"init,omitempty"`
+	Enabled *bool           `json:"enabled,omitempty"`
+	Mode    string          `json:"mode,omitempty"`
+}
+
+// Callback-module operations.
+const (
+	OpLoad      = "load"
+	OpEnable    = "enable"
+	OpDisable   = "disable"
+	OpSetParams = "set_params"
+	OpUnload    = "unload"
+	OpFreeze    = "freeze"
+)
+
+// ModuleName is the op's module with the default applied.
+func (o Op) ModuleName() string {
+	if o.Module == "" {
+		return "cb"
+	}
+	return o.Module
+}
+
+// IsEnabled is the load op's enabled flag (true when absent).
+func (o Op) IsEnabled() bool { return o.Enabled == nil || *o.Enabled }
+
+func (o Op) String() string {
+	s := o.ModuleName() + "." + o.Op
+	if o.ID != "" {
+		s += "(" + o.ID + ")"
+	}
+	return s
+}
+
+// Validate checks the fields an op needs. Only the cb module's ops are checked in detail;
+// other modules (opt, loss, core, user modules) check their own.
+func (o Op) Validate() error {
+	if o.Op == "" {
+		return errors.New(`missing "op"`)
+	}
+	if o.ModuleName() != "cb" {
+		return nil
+	}
+	switch o.Op {
+	case OpLoad, OpEnable, OpDisable, OpSetParams, OpUnload:
+	default:
+		return fmt.Errorf("unknown cb op %q (want load, enable, disable, set_params or unload)", o.Op)
+	}
+	if o.ID == "" {
+		return fmt.Errorf(`%s: missing "id"`, o.Op)
+	}
+	switch o.Op {
+	case OpLoad:
+		if o.Target == nil {
+			return fmt.Errorf(`load %s: missing "target" {kind, path, symbol}`, o.ID)
+		}
+		t := o.Target
+		switch t.Kind {
+		case KindModule, KindGoFile, KindPythonFile:
+		case "":
+			return fmt.Errorf("load %s: target has no kind (want module, go_file or python_file)", o.ID)
+		default:
+			return fmt.Errorf("load %s: unknown target kind %q (want module, go_file or python_file)", o.ID, t.Kind)
+		}
+		if t.Path == "" {
+			return fmt.Errorf("load %s: target has no path", o.ID)
+		}
+		if t.Symbol == "" {
+			return fmt.Errorf("load %s: target has no symbol", o.ID)
+		}
+	case OpSetParams:
+		if o.Params == nil {
+			return fmt.Errorf(`set_params %s: missing "params"`, o.ID)
+		}
+		if len(o.Params) == 0 {
+			return fmt.Errorf("set_params %s: no params given", o.ID)
+		}
+	}
+	return nil
+}
+
+// Parse decodes and validates one command line. Numbers stay exact (json.Number); unknown
+// fields are ignored so that newer writers stay readable.
+func Parse(line []byte) (Op, error) {
+	line = bytes.TrimSpace(line)
+	if len(line) == 0 {
+		return Op{}, errors.New("empty line")
+	}
+	if line[0] != '{' {
+		return Op{}, errors.New("not a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber()
+	var op Op
+	if err := dec.Decode(&op); err != nil {
+		return Op{}, describe(err)
+	}
+	if dec.More() {
+		return Op{}, errors.New("trailing data after the JSON object")
+	}
+	if err := op.Validate(); err != nil {
+		return Op{}, err
+	}
+	return op, nil
+}
+
+func describe(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Errorf("field %q: want %s, got JSON %s", te.Field, te.Type, te.Value)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("invalid JSON at byte %d: %v", se.Offset, se)
+	}
+	return fmt.Errorf("invalid JSON: %v", err)
+}
+
+// Marshal encodes an op as one line (without the newline).
+func Marshal(o Op) ([]byte, error) { return json.Marshal(o) }
