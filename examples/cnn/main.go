@@ -1,9 +1,17 @@
 // Command cnn trains the small CNN (models.SmallCNN) on the synthetic shapes dataset with
-// bridge/nn, bridge/optim and data, evaluates each epoch and checkpoints the run. It is
-// `make demo` until `hotcb train` lands.
+// bridge/nn, bridge/optim and data, evaluates each epoch and checkpoints the run — and
+// instruments it live with a HotController over the run directory. It is `make demo` until
+// `hotcb train` lands.
 //
 //	go run ./examples/cnn -epochs 5 -out runs/demo          # train
 //	go run ./examples/cnn -epochs 8 -out runs/demo -resume  # continue from runs/demo/last.pt
+//
+// While it trains, from another terminal:
+//
+//	echo '{"op":"load","id":"lp","target":{"kind":"module","path":"examples/cnn","symbol":"LossPrinter"},"init":{"every":20}}' >> runs/demo/hotcb.commands.jsonl
+//	echo '{"op":"set_params","id":"lp","params":{"every":5}}' >> runs/demo/hotcb.commands.jsonl
+//	echo '{"op":"disable","id":"lp"}' >> runs/demo/hotcb.commands.jsonl
+//	cat runs/demo/hotcb.status.json
 package main
 
 import (
@@ -15,15 +23,56 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/bridge/nn"
 	"github.com/hotcb/hotcb/bridge/optim"
+	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/checkpoint"
+	"github.com/hotcb/hotcb/controller"
 	"github.com/hotcb/hotcb/data"
 	"github.com/hotcb/hotcb/models"
+	"github.com/hotcb/hotcb/torchenv"
 )
+
+// LossPrinter is a small compiled callback: every N steps it prints the loss.
+type LossPrinter struct {
+	id    string
+	every int64
+}
+
+func (l *LossPrinter) ID() string { return l.id }
+
+// Handle prints the loss at train_step_end every N steps.
+func (l *LossPrinter) Handle(event string, env *torchenv.Env) error {
+	if event == torchenv.TrainStepEnd && env.Step%l.every == 0 && env.Loss != nil {
+		fmt.Printf("[%s] step %d loss %.4f\n", l.id, env.Step, env.Loss.Item())
+	}
+	return nil
+}
+
+// SetParams accepts every (a positive integer).
+func (l *LossPrinter) SetParams(p map[string]any) error {
+	v, ok := p["every"]
+	if !ok {
+		return nil
+	}
+	n, err := strconv.ParseInt(fmt.Sprint(v), 10, 64)
+	if err != nil || n < 1 {
+		return fmt.Errorf("param every: want a positive integer, got %v", v)
+	}
+	l.every = n
+	return nil
+}
+
+func init() {
+	callback.Register("examples/cnn", "LossPrinter", func(id string, init map[string]any) (callback.HotCallback, error) {
+		l := &LossPrinter{id: id, every: 50}
+		return l, l.SetParams(init)
+	})
+}
 
 func main() {
 	epochs := flag.Int("epochs", 5, "epochs to train (in total, when resuming)")
@@ -93,27 +142,51 @@ func run(epochs, batch, n int, lr float64, out string, dev bridge.Device, resume
 	}
 	defer loader.Close()
 
+	ctl, err := controller.New(controller.Options{
+		CommandsPath: filepath.Join(out, "hotcb.commands.jsonl"),
+		ConfigPath:   filepath.Join(out, "hotcb.yaml"),
+		StatusPath:   filepath.Join(out, "hotcb.status.json"),
+		LogPath:      filepath.Join(out, "hotcb.log"),
+	})
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
+	env := &torchenv.Env{Framework: "hotcb-go", Model: model, Optimizer: opt, Device: dev, RunDir: out,
+		Log: func(s string) { fmt.Println(s) }}
+	fmt.Printf("live control: append commands to %s (see examples/cnn/main.go)\n", filepath.Join(out, "hotcb.commands.jsonl"))
+
 	step := int64(first * loader.Len())
 	acc := 0.0
 	for epoch := first; epoch < epochs; epoch++ {
 		t0 := time.Now()
+		env.Phase = "train"
 		for b := range loader.Epoch(context.Background(), epoch) {
-			loss := bridge.CrossEntropy(model.Forward(b.X), b.Y)
+			env.Step, env.Epoch, env.Inputs, env.Targets = step, float64(epoch)+float64(b.Index)/float64(loader.Len()), b.X, b.Y
+			env.Outputs = model.Forward(b.X)
+			loss := bridge.CrossEntropy(env.Outputs, b.Y)
+			env.Loss = loss
+			ctl.Apply(env, torchenv.ForwardEnd)
 			opt.ZeroGrad()
 			loss.Backward()
+			ctl.Apply(env, torchenv.BackwardEnd)
 			opt.Step()
+			ctl.Apply(env, torchenv.OptimizerStepEnd, torchenv.TrainStepEnd)
 			step++
 			if b.Index%50 == 0 {
 				fmt.Printf("epoch %d  batch %3d/%d  loss %.4f\n", epoch+1, b.Index, loader.Len(), loss.Item())
 			}
 		}
 		acc = evaluate(model, test)
+		env.Extra = map[string]any{"metrics": map[string]float64{"test_acc": acc}}
+		ctl.Apply(env, torchenv.EpochEnd)
 		fmt.Printf("epoch %d done: test accuracy %.1f%%, %.1f steps/s\n", epoch+1, 100*acc,
 			float64(loader.Len())/time.Since(t0).Seconds())
 		if err := checkpoint.Save(ckpt, model, opt, checkpoint.Info{Step: step, Epoch: float64(epoch + 1)}); err != nil {
 			return err
 		}
 	}
+	ctl.Apply(env, torchenv.FitEnd)
 	fmt.Printf("done in %.1fs: test accuracy %.1f%%; checkpoint %s (Python: torch.load(p)[\"model\"])\n",
 		time.Since(start).Seconds(), 100*acc, ckpt)
 	if epochs > first && acc < 0.9 {
