@@ -57,8 +57,8 @@ func ScalarsAsStrings() Option { return func(o *options) { o.scalarsAsStrings = 
 //   - string: strings only, unless ScalarsAsStrings is given.
 //   - time.Duration: a time.Duration, text time.ParseDuration reads ("250ms", "1m30s"), or a
 //     number of seconds, as a number or text (1.5 and "1.5" are 1.5s).
-//   - slices: a list ([]any or any Go slice), or text split at commas ("a, b,c" or "[1,2,3]";
-//     "" is an empty list); a single number or bool is a one-element list. Arrays take a list of
+//   - slices: a list ([]any or any Go slice), or text split at commas, spaces trimmed
+//     ("a,b,c" or "[1,2,3]"; "" is an empty list); a single number or bool is a one-element list. Arrays take a list of
 //     exactly their length.
 //   - maps with string keys: a map with string keys, merged as above.
 //   - structs: a map, merged field by field; pointers: nil for null, else a new value (starting

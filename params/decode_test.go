@@ -463,3 +463,24 @@ func TestBadDestinations(t *testing.T) {
 	require.Nil(t, Keys(&badType{}))
 	require.Nil(t, Encode(badType{}))
 }
+
+func TestDecodeConcurrent(t *testing.T) {
+	type fresh struct {
+		A int `hotcb:"a,min=0"`
+		B []string
+	}
+	done := make(chan error)
+	for i := range 8 {
+		go func() {
+			var got fresh
+			err := Decode(map[string]any{"a": i, "b": "x,y"}, &got)
+			if err == nil && (got.A != i || len(got.B) != 2) {
+				err = errors.New("wrong result")
+			}
+			done <- err
+		}()
+	}
+	for range 8 {
+		require.NoError(t, <-done)
+	}
+}

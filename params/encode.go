@@ -7,7 +7,8 @@ import (
 
 // Encode returns src's fields (src is a struct or a pointer to one) under the keys Decode
 // reads, for status displays and for re-applying the last params: Decode(Encode(x), &y) on a
-// zero y makes y equal to x. Values are plain: bools, numbers and strings of their basic Go type
+// zero y makes y equal to x in every field Decode sees (through JSON text, integers beyond 2^53
+// need UseNumber to survive). Values are plain: bools, numbers and strings of their basic Go type
 // (a named `type Mode string` becomes a string), durations as text ("250ms"), nested structs
 // and maps as map[string]any, lists and arrays as []any, nil pointers, slices and maps as nil;
 // an any field is returned as it is. Encode returns nil when src is not a struct (or is a nil
