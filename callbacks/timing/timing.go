@@ -1,0 +1,425 @@
+package timing
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hotcb/hotcb/bridge"
+	"github.com/hotcb/hotcb/callback"
+	"github.com/hotcb/hotcb/callbacks"
+	"github.com/hotcb/hotcb/params"
+	"github.com/hotcb/hotcb/torchenv"
+)
+
+func init() {
+	callbacks.Register("github.com/hotcb/hotcb/callbacks/timing", "Timing", "timing", "TimingCallback",
+		func(id string, init map[string]any) (callback.HotCallback, error) { return New(id, init) })
+}
+
+// Params are the timing callback's parameters (init and set_params).
+type Params struct {
+	// Every is how many steps apart the summary lines and JSONL records are.
+	Every int `hotcb:"every,min=1"`
+	// Window is how many recent values the statistics cover.
+	Window int `hotcb:"window,min=1,max=1000000"`
+	// Events are the events timed; the intervals are between consecutive ones. The last of them
+	// in dispatch order (train_step_end by default) closes a step.
+	Events []string `hotcb:"events,oneof=train_step_start|forward_end|backward_end|optimizer_step_end|train_step_end|train_batch_end|val_batch_end|epoch_end"`
+	// Out is the JSONL file, inside the run directory; the chart goes next to it (.png).
+	Out string `hotcb:"out,min=1"`
+	// Sync waits for the device at each timed event: exact per-phase device time, at the cost
+	// of the overlap between host and device. Off by default; without it timing never blocks.
+	Sync bool `hotcb:"sync"`
+}
+
+// DefaultParams are the values before init is applied.
+func DefaultParams() Params {
+	return Params{
+		Every:  50,
+		Window: 200,
+		Events: []string{torchenv.ForwardEnd, torchenv.BackwardEnd, torchenv.OptimizerStepEnd, torchenv.TrainStepEnd},
+		Out:    "timing/timing.jsonl",
+	}
+}
+
+// DataOther names the interval from the step-closing event to the first timed event of the
+// next step: data loading, the forward pass up to the first event, and whatever else the loop
+// does between steps.
+const DataOther = "data/other"
+
+// interval is the series of one event-to-event interval.
+type interval struct {
+	name string
+	host *ring
+	dev  *ring
+}
+
+// Timing measures the time between training events on the host, and on a CUDA device with
+// events read back once the device has passed them. See the package comment.
+type Timing struct {
+	id string
+	p  Params
+
+	// the events timed, in dispatch order, and the intervals between them (slots[i*n+j] for
+	// events i → j), created on first use
+	names    []string
+	closeIdx int
+	slots    []*interval
+	byName   map[string]*interval
+	order    []*interval // first seen first, for the summary line
+
+	prevIdx  int // index of the last timed event, -1 for none
+	prevT    int64
+	lastStep int64 // env.Step at the last closing event
+	hasClose bool
+	closeT   int64
+
+	step    *ring // step time (closing event to closing event), ns
+	batch   *ring // samples in each of those steps
+	hist    history
+	steps   int64 // steps timed
+	written int64 // steps at the last record
+	drawn   int64 // steps at the last chart
+
+	devKnown bool
+	dev      bridge.Device
+	devTimes *deviceTimes
+	note     string // why there is no device timing
+
+	runDir   string
+	attached bool
+	file     *os.File
+	filePath string
+	scratch  []int64
+	log      func(string) // the env's Log at the last report, for Close
+
+	// seams for tests
+	now       func() int64
+	newSource func(bridge.Device) (eventSource, error)
+	stdout    io.Writer
+}
+
+// New builds a timing callback with DefaultParams updated by init.
+func New(id string, init map[string]any) (*Timing, error) {
+	base := time.Now()
+	t := &Timing{
+		id:        id,
+		p:         DefaultParams(),
+		byName:    map[string]*interval{},
+		prevIdx:   -1,
+		now:       func() int64 { return int64(time.Since(base)) },
+		newSource: newCUDASource,
+		stdout:    os.Stdout,
+	}
+	if err := t.SetParams(init); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// ID returns the callback's id.
+func (t *Timing) ID() string { return t.id }
+
+// Params returns the current parameters.
+func (t *Timing) Params() Params {
+	p := t.p
+	p.Events = slices.Clone(p.Events)
+	return p
+}
+
+// SetParams decodes p over the current parameters, all or nothing.
+func (t *Timing) SetParams(m map[string]any) error {
+	np := t.p
+	np.Events = slices.Clone(np.Events)
+	if err := params.Decode(m, &np); err != nil {
+		return err
+	}
+	if len(np.Events) == 0 {
+		return &params.Error{Key: "events", Value: m["events"], Want: "at least one event"}
+	}
+	seen := map[string]bool{}
+	for _, e := range np.Events {
+		if seen[e] {
+			return &params.Error{Key: "events", Value: m["events"], Want: "each event once"}
+		}
+		seen[e] = true
+	}
+	if np.Out != t.p.Out || !t.attached {
+		if err := t.checkOut(np.Out); err != nil {
+			return err
+		}
+	}
+	old := t.p
+	t.p = np
+	if !slices.Equal(old.Events, np.Events) || t.names == nil {
+		t.index()
+	}
+	if t.step == nil {
+		t.step, t.batch = newRing(np.Window), newRing(np.Window)
+	} else if old.Window != np.Window {
+		t.resize(np.Window)
+	}
+	if old.Out != np.Out && t.file != nil {
+		t.file.Close()
+		t.file = nil
+	}
+	return nil
+}
+
+// checkOut refuses an output path outside the run directory. Before OnAttach the run directory
+// is not known: a relative path must then stay below it, and an absolute one is checked at
+// attach.
+func (t *Timing) checkOut(out string) error {
+	bad := func(err error) error {
+		return &params.Error{Key: "out", Value: out, Want: "a path inside the run directory (" + err.Error() + ")"}
+	}
+	if !t.attached {
+		if !filepath.IsAbs(out) && !filepath.IsLocal(out) {
+			return bad(callbacks.ErrOutsideRunDir)
+		}
+		return nil
+	}
+	if _, err := callbacks.OutPath(&torchenv.Env{RunDir: t.runDir}, out, false); err != nil {
+		return bad(err)
+	}
+	return nil
+}
+
+// index puts the events in dispatch order and starts the intervals afresh (the series already
+// measured are kept by name).
+func (t *Timing) index() {
+	t.names = t.names[:0]
+	for _, e := range torchenv.Events {
+		if slices.Contains(t.p.Events, e) {
+			t.names = append(t.names, e)
+		}
+	}
+	t.closeIdx = len(t.names) - 1
+	t.slots = make([]*interval, len(t.names)*len(t.names))
+	t.prevIdx, t.hasClose = -1, false
+	if t.devTimes != nil {
+		t.devTimes.gap = true
+	}
+}
+
+func (t *Timing) resize(window int) {
+	t.step.resize(window)
+	t.batch.resize(window)
+	for _, iv := range t.byName {
+		iv.host.resize(window)
+		iv.dev.resize(window)
+	}
+	if t.devTimes != nil {
+		t.devTimes.step.resize(window)
+	}
+}
+
+// OnAttach learns the run directory (checking out against it) and the device.
+func (t *Timing) OnAttach(env *torchenv.Env) error {
+	if env != nil {
+		t.runDir, t.log = env.RunDir, env.Log
+	}
+	t.attached = true
+	if err := t.checkOut(t.p.Out); err != nil {
+		return err
+	}
+	if env != nil {
+		t.setDevice(env.Device)
+	}
+	return nil
+}
+
+// setDevice starts device timing on a CUDA device, or says why there is none.
+func (t *Timing) setDevice(d bridge.Device) {
+	t.dev, t.devKnown = d, true
+	t.devTimes, t.note = nil, ""
+	if !d.IsCUDA() {
+		t.note = fmt.Sprintf("host only: device timing unavailable on %s", d)
+		return
+	}
+	src, err := t.newSource(d)
+	if err != nil {
+		t.note = fmt.Sprintf("host only: device timing unavailable on %s (%v)", d, err)
+		return
+	}
+	t.devTimes = newDeviceTimes(src, t.p.Window)
+}
+
+// deviceFailed turns device timing off after an error, keeping host timing.
+func (t *Timing) deviceFailed(err error) {
+	t.devTimes = nil
+	t.note = fmt.Sprintf("host only: device timing stopped on %s (%v)", t.dev, err)
+}
+
+func (t *Timing) eventIndex(event string) int {
+	for i, n := range t.names {
+		if n == event {
+			return i
+		}
+	}
+	return -1
+}
+
+func (t *Timing) slot(i, j int) *interval {
+	k := i*len(t.names) + j
+	if iv := t.slots[k]; iv != nil {
+		return iv
+	}
+	name := t.names[i] + "->" + t.names[j]
+	if i == t.closeIdx && j == 0 && t.closeIdx > 0 {
+		name = DataOther
+	}
+	iv := t.byName[name]
+	if iv == nil {
+		iv = &interval{name: name, host: newRing(t.p.Window), dev: newRing(t.p.Window)}
+		t.byName[name] = iv
+		t.order = append(t.order, iv)
+	}
+	t.slots[k] = iv
+	return iv
+}
+
+// Handle timestamps the timed events. It is the hot path: a clock read and a ring write per
+// event, a CUDA event record and non-blocking queries on a GPU; the step-closing event also
+// reads the batch size, and every `every` steps writes a record.
+func (t *Timing) Handle(event string, env *torchenv.Env) error {
+	i := t.eventIndex(event)
+	if i < 0 {
+		if event == torchenv.FitEnd {
+			return t.finish(env)
+		}
+		return nil
+	}
+	if env == nil {
+		env = &torchenv.Env{}
+	}
+	if !t.devKnown || env.Device != t.dev {
+		t.setDevice(env.Device)
+	}
+	if t.p.Sync && t.dev.IsCUDA() {
+		if err := t.synchronize(); err != nil {
+			return fmt.Errorf("timing: sync: %w", err)
+		}
+	}
+	now := t.now()
+	var iv *interval
+	if t.prevIdx >= 0 {
+		iv = t.slot(t.prevIdx, i)
+		iv.host.push(now - t.prevT)
+	}
+	t.prevIdx, t.prevT = i, now
+	closes := i == t.closeIdx
+	if d := t.devTimes; d != nil {
+		err := d.mark(iv, closes, env.Step)
+		if err == nil {
+			err = d.resolve(4)
+		}
+		if err != nil {
+			t.deviceFailed(err)
+		}
+	}
+	if !closes {
+		return nil
+	}
+	return t.closeStep(env, now)
+}
+
+func (t *Timing) synchronize() error {
+	if t.devTimes != nil {
+		return t.devTimes.src.Synchronize()
+	}
+	return bridge.Synchronize(t.dev)
+}
+
+func (t *Timing) closeStep(env *torchenv.Env, now int64) error {
+	t.lastStep = env.Step
+	if !t.hasClose {
+		t.hasClose, t.closeT = true, now
+		return nil
+	}
+	d := now - t.closeT
+	t.closeT = now
+	t.step.push(d)
+	t.batch.push(batchSize(env))
+	t.hist.push(env.Step, float64(d)/1e6)
+	t.steps++
+	if t.steps%int64(t.p.Every) != 0 {
+		return nil
+	}
+	err := t.report(env)
+	// The record is the instrument's own cost: keep it out of the next interval.
+	shift := t.now() - now
+	t.prevT += shift
+	t.closeT += shift
+	return err
+}
+
+// batchSize is the first dimension of the inputs, 0 when there are none.
+func batchSize(env *torchenv.Env) (n int64) {
+	if env.Inputs == nil {
+		return 0
+	}
+	defer func() {
+		if recover() != nil { // a freed tensor: no batch size this step
+			n = 0
+		}
+	}()
+	if s := env.Inputs.Shape(); len(s) > 0 {
+		return s[0]
+	}
+	return 1
+}
+
+// finish completes the run's numbers: device marks still pending are waited for (the run is
+// over, so this stalls nothing), a last record covers the steps since the previous one and the
+// chart is drawn.
+func (t *Timing) finish(env *torchenv.Env) error {
+	var errs []string
+	if t.devTimes != nil {
+		if err := t.devTimes.drain(); err != nil {
+			t.deviceFailed(err)
+		}
+	}
+	if t.steps > t.written {
+		if err := t.report(env); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if t.steps > t.drawn {
+		if err := t.drawChart(env); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("timing: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Close finishes like fit_end (when it has not been seen) and closes the JSONL file.
+func (t *Timing) Close() error {
+	err := t.finish(nil)
+	if t.file != nil {
+		if cerr := t.file.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		t.file = nil
+	}
+	return err
+}
+
+func (t *Timing) logf(env *torchenv.Env, line string) {
+	if env != nil {
+		t.log = env.Log
+	}
+	if t.log != nil {
+		t.log(line)
+		return
+	}
+	fmt.Fprintln(t.stdout, line)
+}
