@@ -9,6 +9,7 @@ require (
 )
 
 require (
+	github.com/traefik/yaegi v0.16.1 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/sys v0.13.0 // indirect
 )

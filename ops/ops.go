@@ -36,6 +36,13 @@ func (t CallbackTarget) Normalized() CallbackTarget {
 	return t
 }
 
+// SourceCapture identifies the exact source a go_file load used: its SHA-256 and the copy kept
+// in the run directory (hotcb.sources/<sha256>.go), so a replay loads the same code.
+type SourceCapture struct {
+	SHA256       string `json:"sha256"`
+	CapturedPath string `json:"captured_path"`
+}
+
 // Op is one control-plane operation.
 type Op struct {
 	Module  string          `json:"module,omitempty"` // "cb" when empty
@@ -46,6 +53,8 @@ type Op struct {
 	Init    map[string]any  `json:"init,omitempty"`
 	Enabled *bool           `json:"enabled,omitempty"`
 	Mode    string          `json:"mode,omitempty"`
+	// SourceCapture, on a go_file load, makes the loader use the captured copy of the source.
+	SourceCapture *SourceCapture `json:"source_capture,omitempty"`
 }
 
 // Callback-module operations.

@@ -1,0 +1,11 @@
+// Package gofile loads hotcb callbacks from Go source files at run time: the go_file target
+// kind (and hotcb's python_file label on a .go path). The source is interpreted by yaegi in a
+// fresh interpreter per load, with the project's public packages (bridge, bridge/nn, torchenv,
+// params, callback, ...) and a restricted standard library available.
+//
+// The symbol of a load names either a struct type — the loader creates it, sets its id field
+// (tagged `hotcb:"id"`, or named Id) and decodes init into its exported fields with package
+// params — or a constructor `func(id string, init map[string]any) (callback.HotCallback, error)`.
+// Only the struct form can add the optional OnAttach and Close: the interpreter hands a
+// constructor's result over as a plain HotCallback. Every load captures the exact bytes as <sources>/<sha256>.go so that a replay can use them.
+package gofile

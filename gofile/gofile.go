@@ -1,0 +1,513 @@
+package gofile
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/traefik/yaegi/interp"
+	"github.com/traefik/yaegi/stdlib"
+	stdsyscall "github.com/traefik/yaegi/stdlib/syscall"
+	"github.com/traefik/yaegi/stdlib/unrestricted"
+	stdunsafe "github.com/traefik/yaegi/stdlib/unsafe"
+
+	"github.com/hotcb/hotcb/callback"
+	"github.com/hotcb/hotcb/gofile/symbols"
+	"github.com/hotcb/hotcb/params"
+	"github.com/hotcb/hotcb/torchenv"
+)
+
+// Options configure a Loader.
+type Options struct {
+	// FullStdlib lets interpreted code import every standard package, os/exec, net, syscall and
+	// unsafe included. By default those are refused.
+	FullStdlib bool
+	// SourcesDir receives a copy of every loaded source as <sha256>.go ("" disables capture).
+	SourcesDir string
+	// AllowAnyOwner loads files that are group- or world-writable or owned by another user; by
+	// default such files are refused, since whoever can write them can run code in the training.
+	AllowAnyOwner bool
+}
+
+// Loader builds callbacks from Go source files. It is safe for concurrent use.
+type Loader struct{ opts Options }
+
+// NewLoader returns a Loader.
+func NewLoader(opts Options) *Loader { return &Loader{opts: opts} }
+
+// denied are the standard packages interpreted code may not import unless FullStdlib is set.
+func denied(pkg string) bool {
+	switch pkg {
+	case "os/exec", "syscall", "unsafe", "plugin", "net":
+		return true
+	}
+	return strings.HasPrefix(pkg, "net/")
+}
+
+// Source describes the file an interpreted callback came from.
+type Source struct {
+	Path         string // the file that was loaded
+	SHA256       string
+	CapturedPath string // the copy under SourcesDir ("" without capture)
+}
+
+// Sourced is implemented by callbacks this package loads.
+type Sourced interface{ Source() Source }
+
+// goCallback is an interpreted callback seen through compiled interfaces.
+type goCallback struct {
+	callback.HotCallback
+	closer   callback.Closer
+	attacher callback.Attacher
+	src      Source
+}
+
+func (g *goCallback) Source() Source { return g.src }
+
+func (g *goCallback) OnAttach(env *torchenv.Env) error {
+	if g.attacher == nil {
+		return nil
+	}
+	return g.attacher.OnAttach(env)
+}
+
+func (g *goCallback) Close() error {
+	if g.closer == nil {
+		return nil
+	}
+	return g.closer.Close()
+}
+
+// Load implements callback.Loader for go_file targets.
+func (l *Loader) Load(t callback.Target, id string, init map[string]any) (callback.HotCallback, error) {
+	if !strings.HasSuffix(t.Path, ".go") {
+		return nil, fmt.Errorf("%s is not a .go file", t.Path)
+	}
+	src, err := l.read(t.Path)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(src)
+	info := Source{Path: t.Path, SHA256: hex.EncodeToString(sum[:])}
+	cb, err := l.build(t.Path, src, t.Symbol, id, init)
+	if err != nil {
+		return nil, err
+	}
+	if l.opts.SourcesDir != "" {
+		p, err := capture(l.opts.SourcesDir, info.SHA256, src)
+		if err != nil {
+			return nil, fmt.Errorf("capture source of %s: %w", t.Path, err)
+		}
+		info.CapturedPath = p
+	}
+	cb.src = info
+	return cb, nil
+}
+
+func (l *Loader) read(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("go file %s not found", path)
+		}
+		return nil, err
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("%s is a directory, not a .go file", path)
+	}
+	if !l.opts.AllowAnyOwner {
+		if st.Mode().Perm()&0o022 != 0 {
+			return nil, fmt.Errorf("refusing %s: it is writable by group or others (mode %v); chmod go-w it, or allow any owner explicitly", path, st.Mode().Perm())
+		}
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Uid != 0 && int(sys.Uid) != os.Getuid() {
+			return nil, fmt.Errorf("refusing %s: it is owned by uid %d, not by this user or root; allow any owner explicitly to load it", path, sys.Uid)
+		}
+	}
+	return os.ReadFile(path)
+}
+
+// capture writes src to dir/<sha>.go unless it is there already, and returns that path.
+func capture(dir, sha string, src []byte) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, sha+".go")
+	if old, err := os.ReadFile(p); err == nil && string(old) == string(src) {
+		return p, nil
+	}
+	tmp, err := os.CreateTemp(dir, ".capture*")
+	if err != nil {
+		return "", err
+	}
+	_, werr := tmp.Write(src)
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), p)
+	}
+	if werr != nil {
+		os.Remove(tmp.Name())
+		return "", werr
+	}
+	return p, nil
+}
+
+// build checks the source, interprets it in a fresh interpreter and instantiates the symbol.
+func (l *Loader) build(path string, src []byte, symbol, id string, init map[string]any) (*goCallback, error) {
+	fset := token.NewFileSet()
+	file, err := parser.ParseFile(fset, path, src, parser.SkipObjectResolution)
+	if err != nil {
+		return nil, err // go/parser errors carry path:line:col
+	}
+	for _, imp := range file.Imports {
+		pkg, _ := strconv.Unquote(imp.Path.Value)
+		if !l.opts.FullStdlib && denied(pkg) {
+			return nil, fmt.Errorf("%s: import %q is not allowed in go_file callbacks (restricted standard library; the controller/kernel option to allow the full standard library unlocks it)",
+				fset.Position(imp.Pos()), pkg)
+		}
+		if !available(pkg, l.opts.FullStdlib) {
+			return nil, fmt.Errorf("%s: package %q cannot be imported by go_file callbacks (available: the standard library and hotcb's public packages)", fset.Position(imp.Pos()), pkg)
+		}
+	}
+	if err := checkNamedParams(fset, file); err != nil {
+		return nil, err
+	}
+	kind, methods, err := checkSymbol(fset, file, symbol)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+
+	i := interp.New(interp.Options{})
+	if err := i.Use(stdlibFor(l.opts.FullStdlib)); err != nil {
+		return nil, err
+	}
+	if err := i.Use(symbols.Symbols); err != nil {
+		return nil, err
+	}
+	out := &goCallback{}
+	var buildErr error
+	sink := interp.Exports{"hotcbsink/hotcbsink": {
+		"Callback": reflect.ValueOf(func(c callback.HotCallback) { out.HotCallback = c }),
+		"Closer":   reflect.ValueOf(func(c callback.Closer) { out.closer = c }),
+		"Attacher": reflect.ValueOf(func(a callback.Attacher) { out.attacher = a }),
+		"Fail":     reflect.ValueOf(func(err error) { buildErr = err }),
+		"Init":     reflect.ValueOf(func() map[string]any { return init }),
+	}}
+	if err := i.Use(sink); err != nil {
+		return nil, err
+	}
+	if _, err := eval(i, string(src)); err != nil {
+		return nil, errors.New(withPath(err.Error(), path))
+	}
+	pkg := file.Name.Name
+	if _, err := eval(i, `import ("hotcbsink"; "github.com/hotcb/hotcb/callback"; "github.com/hotcb/hotcb/torchenv")`); err != nil {
+		return nil, fmt.Errorf("%s: prepare: %v", path, err)
+	}
+	var inst string
+	switch kind {
+	case "struct":
+		if _, err := eval(i, fmt.Sprintf("var hotcbInst = &%s.%s{}", pkg, symbol)); err != nil {
+			return nil, fmt.Errorf("%s: create %s: %v", path, symbol, err)
+		}
+		v, err := eval(i, "hotcbInst")
+		if err != nil {
+			return nil, err
+		}
+		if err := setIDAndInit(v, id, init); err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", path, symbol, err)
+		}
+		inst = "hotcbInst"
+	case "func":
+		code := fmt.Sprintf(`var hotcbCtor func(string, map[string]any) (callback.HotCallback, error) = %s.%s`, pkg, symbol)
+		if _, err := eval(i, code); err != nil {
+			return nil, fmt.Errorf("%s: %s must be func(id string, init map[string]any) (callback.HotCallback, error): %v", path, symbol, err)
+		}
+		// yaegi hands the result over through a HotCallback wrapper, which hides any other
+		// method: constructor-built callbacks get no OnAttach/Close (the struct form does).
+		run := fmt.Sprintf(`func hotcbRun() {
+	cb, err := %s.%s(%q, hotcbsink.Init())
+	if err != nil {
+		hotcbsink.Fail(err)
+		return
+	}
+	if cb == nil {
+		hotcbsink.Fail(nil)
+		return
+	}
+	hotcbsink.Callback(cb)
+}`, pkg, symbol, id)
+		if _, err := eval(i, run); err != nil {
+			return nil, fmt.Errorf("%s: prepare %s: %v", path, symbol, err)
+		}
+		if _, err := eval(i, "hotcbRun()"); err != nil {
+			return nil, fmt.Errorf("%s: %s(%q, init): %v", path, symbol, id, err)
+		}
+		if buildErr != nil {
+			return nil, fmt.Errorf("%s: %s(%q, init): %w", path, symbol, id, buildErr)
+		}
+		if out.HotCallback == nil {
+			return nil, fmt.Errorf("%s: %s(%q, init) returned no callback", path, symbol, id)
+		}
+		return out, nil
+	}
+	glue := "hotcbsink.Callback(" + inst + ")\n"
+	if kind == "struct" {
+		if methods["Close"] {
+			glue += "hotcbsink.Closer(" + inst + ")\n"
+		}
+		if methods["OnAttach"] {
+			glue += "hotcbsink.Attacher(" + inst + ")\n"
+		}
+	}
+	if _, err := eval(i, glue); err != nil {
+		return nil, fmt.Errorf("%s: %s does not satisfy callback.HotCallback: %v", path, symbol, err)
+	}
+	if out.HotCallback == nil {
+		return nil, fmt.Errorf("%s: %s produced no callback", path, symbol)
+	}
+	return out, nil
+}
+
+// eval runs code in the interpreter, turning an interpreter panic (yaegi has some on unusual
+// code) into an error: a bad file must never take the training down.
+func eval(i *interp.Interpreter, code string) (v reflect.Value, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the interpreter failed on this code: %v", r)
+		}
+	}()
+	return i.Eval(code)
+}
+
+var linePos = regexp.MustCompile(`^(_\.go:)?\d+:\d+`)
+
+// withPath makes the interpreter's "L:C: msg" (or "_.go:L:C: msg") read "path:L:C: msg".
+func withPath(msg, path string) string {
+	if loc := linePos.FindStringIndex(msg); loc != nil {
+		return path + ":" + strings.TrimPrefix(msg, "_.go:")
+	}
+	return path + ": " + msg
+}
+
+// checkSymbol finds symbol in the file and says whether it is a struct type or a function.
+func checkSymbol(fset *token.FileSet, f *ast.File, symbol string) (string, map[string]bool, error) {
+	var decls []string
+	methods := map[string]map[string]bool{}
+	var kind string
+	var found ast.Node
+	for _, d := range f.Decls {
+		switch d := d.(type) {
+		case *ast.FuncDecl:
+			if d.Recv != nil && len(d.Recv.List) == 1 {
+				name := recvName(d.Recv.List[0].Type)
+				if methods[name] == nil {
+					methods[name] = map[string]bool{}
+				}
+				methods[name][d.Name.Name] = true
+				continue
+			}
+			decls = append(decls, d.Name.Name+" (func)")
+			if d.Name.Name == symbol {
+				kind, found = "func", d
+			}
+		case *ast.GenDecl:
+			for _, s := range d.Specs {
+				switch s := s.(type) {
+				case *ast.TypeSpec:
+					_, isStruct := s.Type.(*ast.StructType)
+					what := "type"
+					if isStruct {
+						what = "struct"
+					}
+					decls = append(decls, s.Name.Name+" ("+what+")")
+					if s.Name.Name == symbol {
+						found = s
+						if !isStruct {
+							return "", nil, fmt.Errorf("%s: %s is a %s type, not a struct type or a constructor function", fset.Position(s.Pos()), symbol, typeKind(s.Type))
+						}
+						kind = "struct"
+					}
+				case *ast.ValueSpec:
+					for _, n := range s.Names {
+						if n.Name == symbol {
+							what := "variable"
+							if d.Tok == token.CONST {
+								what = "constant"
+							}
+							return "", nil, fmt.Errorf("%s: %s is a %s, not a struct type or a constructor function", fset.Position(n.Pos()), symbol, what)
+						}
+					}
+				}
+			}
+		}
+	}
+	if found == nil {
+		sort.Strings(decls)
+		if len(decls) == 0 {
+			return "", nil, fmt.Errorf("no symbol %q: the file declares no types or functions", symbol)
+		}
+		return "", nil, fmt.Errorf("no symbol %q in the file (it declares: %s)", symbol, strings.Join(decls, ", "))
+	}
+	if kind == "struct" {
+		var missing []string
+		for _, m := range []struct{ name, sig string }{
+			{"ID", "ID() string"},
+			{"Handle", "Handle(event string, env *torchenv.Env) error"},
+			{"SetParams", "SetParams(params map[string]any) error"},
+		} {
+			if !methods[symbol][m.name] {
+				missing = append(missing, m.sig)
+			}
+		}
+		if len(missing) > 0 {
+			return "", nil, fmt.Errorf("%s: type %s does not implement callback.HotCallback: missing method %s",
+				fset.Position(found.Pos()), symbol, strings.Join(missing, ", "))
+		}
+	}
+	if fd, ok := found.(*ast.FuncDecl); ok {
+		if fd.Type.Params.NumFields() != 2 || fd.Type.Results.NumFields() != 2 {
+			return "", nil, fmt.Errorf("%s: %s must be func(id string, init map[string]any) (callback.HotCallback, error)", fset.Position(fd.Pos()), symbol)
+		}
+	}
+	return kind, methods[symbol], nil
+}
+
+// checkNamedParams refuses functions with unnamed parameters: yaegi v0.16 gives such
+// parameters wrong frame slots (a method writing a field then panics with a type mismatch), so
+// the user gets a clear message instead of a callback that fails at run time.
+func checkNamedParams(fset *token.FileSet, f *ast.File) error {
+	var bad error
+	ast.Inspect(f, func(n ast.Node) bool {
+		fd, ok := n.(*ast.FuncDecl)
+		if !ok || bad != nil {
+			return bad == nil
+		}
+		for _, p := range fd.Type.Params.List {
+			if len(p.Names) == 0 {
+				bad = fmt.Errorf("%s: %s: name every parameter (e.g. \"event string, env *torchenv.Env\"); the interpreter mishandles unnamed ones",
+					fset.Position(p.Pos()), fd.Name.Name)
+				return false
+			}
+		}
+		return true
+	})
+	return bad
+}
+
+func recvName(e ast.Expr) string {
+	switch t := e.(type) {
+	case *ast.StarExpr:
+		return recvName(t.X)
+	case *ast.Ident:
+		return t.Name
+	case *ast.IndexExpr:
+		return recvName(t.X)
+	}
+	return ""
+}
+
+func typeKind(e ast.Expr) string {
+	switch e.(type) {
+	case *ast.InterfaceType:
+		return "interface"
+	case *ast.FuncType:
+		return "function"
+	case *ast.MapType:
+		return "map"
+	case *ast.ArrayType:
+		return "slice or array"
+	}
+	return "non-struct"
+}
+
+// setIDAndInit sets the id field and decodes init into the struct behind v (a pointer).
+func setIDAndInit(v reflect.Value, id string, init map[string]any) error {
+	e := v.Elem()
+	idField := -1
+	for k := 0; k < e.NumField(); k++ {
+		f := e.Type().Field(k)
+		if tag, _, _ := strings.Cut(f.Tag.Get("hotcb"), ","); tag == "id" || (tag == "" && f.Name == "Id") {
+			if f.Type.Kind() != reflect.String {
+				return fmt.Errorf("id field %s must be a string", f.Name)
+			}
+			idField = k
+		}
+	}
+	if len(init) > 0 {
+		if idField >= 0 {
+			for k := range init {
+				if strings.EqualFold(k, "id") {
+					return fmt.Errorf("init key %q: the id comes from the load op, not from init", k)
+				}
+			}
+		}
+		if err := params.Decode(init, v.Interface()); err != nil {
+			return fmt.Errorf("init: %w", err)
+		}
+	}
+	if idField >= 0 {
+		e.Field(idField).SetString(id)
+	}
+	return nil
+}
+
+// stdlibFor returns the standard library symbols interpreted code may use.
+func stdlibFor(full bool) interp.Exports {
+	if full {
+		return fullStdlib
+	}
+	return restricted
+}
+
+var fullStdlib = func() interp.Exports {
+	out := interp.Exports{}
+	for _, t := range []interp.Exports{stdlib.Symbols, stdsyscall.Symbols, stdunsafe.Symbols, unrestricted.Symbols} {
+		for k, v := range t {
+			out[k] = v
+		}
+	}
+	return out
+}()
+
+var restricted = func() interp.Exports {
+	out := interp.Exports{}
+	for k, v := range stdlib.Symbols {
+		if !denied(pkgOf(k)) {
+			out[k] = v
+		}
+	}
+	return out
+}()
+
+// pkgOf turns a symbol-table key ("net/http/http") into its import path ("net/http").
+func pkgOf(key string) string {
+	if i := strings.LastIndex(key, "/"); i >= 0 {
+		return key[:i]
+	}
+	return key
+}
+
+func available(pkg string, full bool) bool {
+	for _, table := range []interp.Exports{stdlibFor(full), symbols.Symbols} {
+		for k := range table {
+			if pkgOf(k) == pkg {
+				return true
+			}
+		}
+	}
+	return false
+}
