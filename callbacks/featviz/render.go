@@ -1,0 +1,265 @@
+package featviz
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Geometry of the pictures, in pixels. Tests recompute the sizes from these.
+const (
+	margin     = 4                // around everything
+	gap        = 2                // between tiles
+	bandH      = glyphH + 2       // the label band above each tile, strip or sample
+	headerH    = 2*(glyphH+2) + 2 // two lines: layer and kind; step and shape
+	sampleGap  = 4                // between the blocks of two samples
+	minWidth   = 96               // so that the header stays readable on tiny grids
+	targetTile = 48               // auto scale: the longer side of a tile reaches this
+	maxScale   = 16               // upper bound of the scale parameter and of auto
+	stripCols  = 64               // a heat strip wraps after this many cells
+	stripWidth = 256              // auto cell size aims at this strip width
+)
+
+// autoScale is the upscale factor that brings a map's longer side to about targetTile pixels.
+func autoScale(h, w int) int {
+	side := max(h, w, 1)
+	return min(max((targetTile+side-1)/side, 1), maxScale)
+}
+
+// autoCell is the cell size of a heat strip with cols cells per row.
+func autoCell(cols int) int { return min(max(stripWidth/max(cols, 1), 4), 32) }
+
+// mapLayout places the tiles of n samples × c channels of h×w maps: per sample, a grid of cols ×
+// rows tiles (a band with the channel number above each), samples stacked vertically, each under
+// a "sample i" band when there are several.
+type mapLayout struct {
+	n, c, h, w, scale int
+	cols, rows        int
+	tileW, tileH      int
+	blockH            int // one sample's block, its band included
+	width, height     int
+}
+
+func layoutMaps(n, c, h, w, scale int) mapLayout {
+	if scale <= 0 {
+		scale = autoScale(h, w)
+	}
+	l := mapLayout{n: n, c: c, h: h, w: w, scale: scale}
+	l.cols = int(math.Ceil(math.Sqrt(float64(c))))
+	l.rows = (c + l.cols - 1) / l.cols
+	l.tileW, l.tileH = w*scale, h*scale
+	l.blockH = l.rows*(bandH+l.tileH) + (l.rows-1)*gap
+	if n > 1 {
+		l.blockH += bandH
+	}
+	l.width = max(minWidth, 2*margin+l.cols*l.tileW+(l.cols-1)*gap)
+	l.height = 2*margin + headerH + n*l.blockH + (n-1)*sampleGap
+	return l
+}
+
+// stripLayout places n samples × f values as heat strips of cell×cell squares, wrapped after
+// cols cells, each sample's strip under a band of feature indices.
+type stripLayout struct {
+	n, f, cell    int
+	cols, rows    int
+	blockH        int
+	width, height int
+}
+
+func layoutStrip(n, f, scale int) stripLayout {
+	l := stripLayout{n: n, f: f}
+	l.cols = min(max(f, 1), stripCols)
+	l.rows = (f + l.cols - 1) / l.cols
+	l.cell = scale
+	if l.cell <= 0 {
+		l.cell = autoCell(l.cols)
+	}
+	l.blockH = bandH + l.rows*l.cell
+	if n > 1 {
+		l.blockH += bandH
+	}
+	l.width = max(minWidth, 2*margin+l.cols*l.cell)
+	l.height = 2*margin + headerH + n*l.blockH + (n-1)*sampleGap
+	return l
+}
+
+// frame is one captured module output on its way to the writer.
+type frame struct {
+	dir      string  // absolute output directory
+	step     int64   // the step the forward belongs to
+	layer    string  // dotted module name
+	kind     string  // "Conv2d", "Linear", ...
+	full     []int64 // shape of the module's output
+	shape    []int64 // shape of data: the first samples, maybe the first channels
+	data     []float32
+	channels int // channels to draw (4-D outputs)
+	scale    int // upscale factor; 0 is auto
+	npy      bool
+}
+
+// view is how a frame is drawn: as maps (n, c, h, w) or as a strip (n, f).
+func (fr *frame) view() (maps bool, n, c, h, w int) {
+	s := fr.shape
+	switch len(s) {
+	case 0:
+		return false, 1, 1, 1, 1
+	case 1:
+		return false, int(s[0]), 1, 1, 1
+	case 2:
+		return false, int(s[0]), int(s[1]), 1, 1
+	case 3:
+		return true, int(s[0]), 1, int(s[1]), int(s[2])
+	case 4:
+		return true, int(s[0]), min(int(s[1]), max(fr.channels, 1)), int(s[2]), int(s[3])
+	}
+	f := int64(1)
+	for _, d := range s[1:] {
+		f *= d
+	}
+	return false, int(s[0]), int(f), 1, 1
+}
+
+// render draws the frame: a grid of per-channel maps for image-like outputs ([N, C, H, W], and
+// [N, H, W] as one map per sample), a heat strip for the rest ([N, F] from a Linear layer; other
+// ranks flattened per sample).
+func render(fr *frame) (*image.RGBA, error) {
+	maps, n, c, h, w := fr.view()
+	if n == 0 || c == 0 || h == 0 || w == 0 {
+		return nil, fmt.Errorf("featviz: nothing to draw in a tensor of shape %v", fr.shape)
+	}
+	if maps {
+		return renderMaps(fr, layoutMaps(n, c, h, w, fr.scale)), nil
+	}
+	return renderStrip(fr, layoutStrip(n, c, fr.scale)), nil
+}
+
+func newCanvas(w, h int) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i := 0; i < len(img.Pix); i += 4 {
+		img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3] = background.R, background.G, background.B, 255
+	}
+	return img
+}
+
+func shapeText(s []int64) string {
+	parts := make([]string, len(s))
+	for i, d := range s {
+		parts[i] = strconv.FormatInt(d, 10)
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}
+
+func drawHeader(img *image.RGBA, fr *frame, extra string) {
+	r := image.Rect(margin, margin, img.Rect.Dx()-margin, margin+headerH)
+	drawText(img, margin, margin+1, fr.layer+" "+fr.kind, textColor, r)
+	drawText(img, margin, margin+1+glyphH+2, fmt.Sprintf("STEP %d %s%s", fr.step, shapeText(fr.full), extra), dimText, r)
+}
+
+// minMax is the range of the finite values of xs (0, 0 when there are none).
+func minMax(xs []float32) (lo, hi float32) {
+	first := true
+	for _, v := range xs {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			continue
+		}
+		if first {
+			lo, hi, first = v, v, false
+		} else if v < lo {
+			lo = v
+		} else if v > hi {
+			hi = v
+		}
+	}
+	return lo, hi
+}
+
+// shade maps v in [lo, hi] to a viridis colour; a flat range maps to the lowest colour (a dead
+// channel looks dark) and non-finite values to magenta.
+func shade(v, lo, hi float32) color.RGBA {
+	if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+		return nanColor
+	}
+	if hi <= lo {
+		return viridis[0]
+	}
+	i := int(float64(v-lo)/float64(hi-lo)*255 + 0.5)
+	return viridis[min(max(i, 0), 255)]
+}
+
+func fillRect(img *image.RGBA, x, y, w, h int, c color.RGBA) {
+	for yy := y; yy < y+h; yy++ {
+		off := img.PixOffset(x, yy)
+		row := img.Pix[off : off+4*w]
+		for i := 0; i < len(row); i += 4 {
+			row[i], row[i+1], row[i+2], row[i+3] = c.R, c.G, c.B, c.A
+		}
+	}
+}
+
+func renderMaps(fr *frame, l mapLayout) *image.RGBA {
+	img := newCanvas(l.width, l.height)
+	drawHeader(img, fr, "")
+	// data is [n, C, h, w] with C ≥ l.c channels captured (all of them when npy is on).
+	captured := 1
+	if len(fr.shape) == 4 {
+		captured = int(fr.shape[1])
+	}
+	plane := l.h * l.w
+	for i := 0; i < l.n; i++ {
+		top := margin + headerH + i*(l.blockH+sampleGap)
+		if l.n > 1 {
+			drawText(img, margin, top+1, fmt.Sprintf("SAMPLE %d", i), dimText, img.Rect)
+			top += bandH
+		}
+		for k := 0; k < l.c; k++ {
+			x0 := margin + (k%l.cols)*(l.tileW+gap)
+			y0 := top + (k/l.cols)*(bandH+l.tileH+gap)
+			drawText(img, x0, y0+1, strconv.Itoa(k), textColor, image.Rect(x0, y0, x0+l.tileW, y0+bandH))
+			y0 += bandH
+			off := (i*captured + k) * plane
+			ch := fr.data[off : off+plane]
+			lo, hi := minMax(ch)
+			for y := 0; y < l.h; y++ {
+				for x := 0; x < l.w; x++ {
+					fillRect(img, x0+x*l.scale, y0+y*l.scale, l.scale, l.scale, shade(ch[y*l.w+x], lo, hi))
+				}
+			}
+		}
+	}
+	return img
+}
+
+func renderStrip(fr *frame, l stripLayout) *image.RGBA {
+	img := newCanvas(l.width, l.height)
+	lo, hi := minMax(fr.data)
+	drawHeader(img, fr, fmt.Sprintf(" MIN %s MAX %s", fmtVal(lo), fmtVal(hi)))
+	// Feature indices every tick cells, spaced so that the numbers do not touch.
+	tick := 1
+	for _, t := range []int{1, 2, 5, 10, 20, 50} {
+		tick = t
+		if t*l.cell >= textWidth(strconv.Itoa(l.cols-1))+2 {
+			break
+		}
+	}
+	for i := 0; i < l.n; i++ {
+		top := margin + headerH + i*(l.blockH+sampleGap)
+		if l.n > 1 {
+			drawText(img, margin, top+1, fmt.Sprintf("SAMPLE %d", i), dimText, img.Rect)
+			top += bandH
+		}
+		for j := 0; j < l.cols; j += tick {
+			drawText(img, margin+j*l.cell, top+1, strconv.Itoa(j), textColor, img.Rect)
+		}
+		top += bandH
+		row := fr.data[i*l.f : (i+1)*l.f]
+		for j, v := range row {
+			fillRect(img, margin+(j%l.cols)*l.cell, top+(j/l.cols)*l.cell, l.cell, l.cell, shade(v, lo, hi))
+		}
+	}
+	return img
+}
+
+func fmtVal(v float32) string { return strconv.FormatFloat(float64(v), 'g', 3, 32) }
