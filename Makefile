@@ -65,7 +65,8 @@ test: deps shim
 	$(GO) test -race -count=1 ./...
 	set -o pipefail; $(GO) test -count=1 -run 'TestTrainingLoopMemoryIsFlat' -v ./bridge/ | grep -E 'steps:|^(ok|FAIL|---)' 
 
-# Bridge vs C++ libtorch (bench/cmd/benchrun): ~4 minutes; bench-smoke: under a minute.
+# Bridge vs C++ libtorch and PyTorch (bench/cmd/benchrun, bench/python/ref.py): ~5 minutes;
+# bench-smoke: under 30 s. Python is skipped, and says so, when python3-torch is missing.
 BENCH_FLAGS := -torch-include $(TORCH_INCLUDE) $(if $(TORCH_LIB),-torch-lib $(TORCH_LIB))
 bench: deps shim
 	$(GO) run ./bench/cmd/benchrun $(BENCH_FLAGS) -out bench/results/latest.json
@@ -94,6 +95,11 @@ check-libtorch2:
 		$(CXX) -std=c++17 -fsyntax-only -D_GLIBCXX_USE_CXX11_ABI=1 -I$$root/usr/include \
 		-I$$root/usr/include/torch/csrc/api/include -Icpp $$f || exit 1; done; \
 	echo "check-libtorch2: cpp/ compiles against $$(grep -h 'define TORCH_VERSION ' -A1 $$root/usr/include/torch/csrc/api/include/torch/version.h | tail -1 | tr -d ' \\"')"
+
+# The yaegi symbol tables of go_file callbacks must match the public APIs they expose.
+check-generate:
+	$(GO) generate ./gofile/...
+	@git diff --exit-code --stat -- gofile/symbols || { echo "gofile/symbols is out of date: run 'go generate ./gofile/...' and commit"; exit 1; }
 
 clean:
 	rm -rf $(BUILD) bin

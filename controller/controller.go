@@ -12,7 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
+
 	"github.com/hotcb/hotcb/callback"
+	"github.com/hotcb/hotcb/gofile"
 	"github.com/hotcb/hotcb/ops"
 	"github.com/hotcb/hotcb/torchenv"
 )
@@ -44,6 +47,19 @@ type Options struct {
 	// StartAtEnd skips the commands already in the file when the controller starts.
 	StartAtEnd bool
 
+	// RunDir resolves relative captured-source paths of replayed go_file loads.
+	RunDir string
+	// SourcesDir receives a copy of every go_file source as <sha256>.go (hotcb.sources).
+	SourcesDir string
+	// AllowFullStdlib lets go_file callbacks import os/exec, net, syscall, unsafe, plugin.
+	AllowFullStdlib bool
+	// AllowAnyOwner loads go_file sources that are group/world-writable or owned by others.
+	AllowAnyOwner bool
+	// CallBudget, when set, times every call: a call longer than the budget is logged, and after
+	// BudgetStrikes consecutive overruns (0: never) the callback is disabled.
+	CallBudget    time.Duration
+	BudgetStrikes int
+
 	// Registry resolves module targets (default callback.Default).
 	Registry *callback.Registry
 	// Loaders adds or replaces loaders by target kind (go_file, ...).
@@ -69,6 +85,8 @@ type Result struct {
 	Decision Decision
 	Err      error
 	Note     string
+	// Capture identifies the source a go_file load or reload used.
+	Capture *ops.SourceCapture
 }
 
 // HotController applies control-plane ops and dispatches events to callbacks.
@@ -97,6 +115,10 @@ type HotController struct {
 	stop   chan struct{}
 	wg     sync.WaitGroup
 	closed bool
+
+	watchMu    sync.Mutex
+	watchNames map[string]bool
+	watcher    *fsnotify.Watcher
 }
 
 // New creates a controller and starts its file watcher and timers. Close it when training ends.
@@ -114,12 +136,14 @@ func New(opts Options) (*HotController, error) {
 		opts.Registry = callback.Default
 	}
 	c := &HotController{
-		opts:    opts,
-		handles: map[string]*handle{},
-		stop:    make(chan struct{}),
+		opts:       opts,
+		handles:    map[string]*handle{},
+		stop:       make(chan struct{}),
+		watchNames: map[string]bool{},
 		loaders: map[string]callback.Loader{
-			ops.KindModule:     callback.ModuleLoader(opts.Registry),
-			ops.KindGoFile:     callback.LoaderFunc(noGoFile),
+			ops.KindModule: callback.ModuleLoader(opts.Registry),
+			ops.KindGoFile: gofile.NewLoader(gofile.Options{FullStdlib: opts.AllowFullStdlib,
+				SourcesDir: opts.SourcesDir, AllowAnyOwner: opts.AllowAnyOwner}),
 			ops.KindPythonFile: callback.LoaderFunc(noPython),
 		},
 	}
@@ -143,10 +167,6 @@ func New(opts Options) (*HotController, error) {
 	c.pending.Store(true) // read what is already there at the first safe point
 	c.startWatching()
 	return c, nil
-}
-
-func noGoFile(t callback.Target, id string, _ map[string]any) (callback.HotCallback, error) {
-	return nil, fmt.Errorf("cannot load %s: this controller has no Go interpreter configured for go_file targets", t.Path)
 }
 
 func noPython(t callback.Target, id string, _ map[string]any) (callback.HotCallback, error) {
@@ -227,6 +247,11 @@ func (c *HotController) poll(env *torchenv.Env) {
 	c.mu.Unlock()
 	for _, op := range q {
 		c.record(env, c.apply(env, op, "api"))
+	}
+	for _, h := range c.order {
+		if r, ok := c.reloadIfChanged(env, h); ok {
+			c.record(env, r)
+		}
 	}
 	if len(c.results) > 0 {
 		c.statusDue.Store(true)
@@ -343,12 +368,16 @@ func (c *HotController) dispatchFrom(active []*handle, start int, ev string, env
 		}
 		h.calls++
 		var err error
-		if h.countdown <= 0 {
+		if h.countdown <= 0 || c.opts.CallBudget > 0 {
 			h.countdown = c.opts.TimingSample
 			sampling, t0 = true, time.Now()
 			err = h.cb.Handle(ev, env)
-			h.addSample(time.Since(t0))
+			d := time.Since(t0)
+			h.addSample(d)
 			sampling = false
+			if c.opts.CallBudget > 0 {
+				c.checkBudget(h, ev, env, d)
+			}
 		} else {
 			h.countdown--
 			err = h.cb.Handle(ev, env)
@@ -358,6 +387,25 @@ func (c *HotController) dispatchFrom(active []*handle, start int, ev string, env
 		}
 	}
 	return cur
+}
+
+// checkBudget warns about a call over the budget and disables a callback that overruns it
+// BudgetStrikes times in a row.
+func (c *HotController) checkBudget(h *handle, ev string, env *torchenv.Env, d time.Duration) {
+	if d <= c.opts.CallBudget {
+		h.strikes = 0
+		return
+	}
+	h.strikes++
+	h.overruns++
+	c.logf(env, "callback %s took %v in %s, over its budget of %v (%d in a row)", h.id, d.Round(time.Microsecond), ev, c.opts.CallBudget, h.strikes)
+	if c.opts.BudgetStrikes > 0 && h.strikes >= int64(c.opts.BudgetStrikes) && h.enabled {
+		h.enabled = false
+		h.strikes = 0
+		c.rebuildActive()
+		c.logf(env, "callback %s disabled after %d calls over budget; `hotcb cb enable %s` turns it back on", h.id, c.opts.BudgetStrikes, h.id)
+	}
+	c.statusDue.Store(true)
 }
 
 func (c *HotController) callbackFailed(h *handle, ev string, env *torchenv.Env, err error) {

@@ -22,12 +22,20 @@ type handle struct {
 	unloaded bool
 
 	// statistics, owned by the training goroutine
-	calls, errors    int64
-	sampled          int64
-	sampledNs, maxNs int64
-	countdown        int
-	lastError        string
-	lastErrorStep    int64
+	calls, errors     int64
+	sampled           int64
+	sampledNs, maxNs  int64
+	countdown         int
+	lastError         string
+	lastErrorStep     int64
+	strikes, overruns int64
+
+	// go_file source tracking for hot reload
+	srcPath   string
+	srcSHA    string
+	srcMod    time.Time
+	srcSize   int64
+	failedSHA string // a version that failed to build: not retried until the file changes
 }
 
 func (h *handle) addSample(d time.Duration) {
@@ -38,8 +46,15 @@ func (h *handle) addSample(d time.Duration) {
 	}
 }
 
-func (c *HotController) apply(env *torchenv.Env, op ops.Op, source string) Result {
-	r := Result{Op: op, Source: source, Decision: Applied}
+func (c *HotController) apply(env *torchenv.Env, op ops.Op, source string) (r Result) {
+	r = Result{Op: op, Source: source, Decision: Applied}
+	defer func() {
+		if op.Op == ops.OpLoad && r.Decision == Applied {
+			if h := c.handles[op.ID]; h != nil && h.cb != nil {
+				r.Capture = captureOf(h.cb)
+			}
+		}
+	}()
 	if err := op.Validate(); err != nil {
 		r.Decision, r.Err = Failed, err
 		return r
@@ -71,6 +86,13 @@ func (c *HotController) apply(env *torchenv.Env, op ops.Op, source string) Resul
 
 func (c *HotController) load(env *torchenv.Env, op ops.Op) (noop bool, note string, err error) {
 	target := op.Target.Normalized()
+	if sc := op.SourceCapture; sc != nil && target.Kind == ops.KindGoFile {
+		p, err := c.capturedSource(sc)
+		if err != nil {
+			return false, "", fmt.Errorf("load %s: %w", op.ID, err)
+		}
+		target.Path = p
+	}
 	h := c.handles[op.ID]
 	if h != nil && h.cb != nil && h.target == target && sameInit(h.init, op.Init) {
 		// Already loaded as asked: only the enabled flag may change.
@@ -120,6 +142,7 @@ func (c *HotController) load(env *torchenv.Env, op ops.Op) (noop bool, note stri
 	h.pending = nil
 	old := h.cb
 	h.cb, h.target, h.init, h.enabled, h.unloaded = cb, target, op.Init, op.IsEnabled(), false
+	c.trackSource(h)
 	c.rebuildActive()
 	if old != nil {
 		note = "replaced the previous instance"

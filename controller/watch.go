@@ -11,7 +11,7 @@ import (
 // (inotify), and on a timer as a fallback; it also schedules status snapshots.
 func (c *HotController) startWatching() {
 	var w *fsnotify.Watcher
-	names := map[string]bool{}
+	names := c.watchNames
 	if !c.opts.PollEveryStep {
 		for _, p := range []string{c.opts.CommandsPath, c.opts.ConfigPath} {
 			if p != "" {
@@ -24,6 +24,7 @@ func (c *HotController) startWatching() {
 		if len(names) > 0 {
 			if ww, err := fsnotify.NewWatcher(); err == nil {
 				w = ww
+				c.watcher = ww
 				dirs := map[string]bool{}
 				for n := range names {
 					dirs[filepath.Dir(n)] = true
@@ -64,7 +65,10 @@ func (c *HotController) startWatching() {
 					events = nil
 					continue
 				}
-				if names[filepath.Clean(ev.Name)] {
+				c.watchMu.Lock()
+				hit := names[filepath.Clean(ev.Name)]
+				c.watchMu.Unlock()
+				if hit {
 					c.pending.Store(true)
 				}
 			case err, ok := <-errs:
@@ -76,4 +80,22 @@ func (c *HotController) startWatching() {
 			}
 		}
 	}()
+}
+
+// watchFile adds a file (a go_file source) to the notifications, so that an edit is seen at the
+// next safe point rather than at the next fallback tick.
+func (c *HotController) watchFile(path string) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return
+	}
+	c.watchMu.Lock()
+	defer c.watchMu.Unlock()
+	if c.watchNames[abs] {
+		return
+	}
+	c.watchNames[abs] = true
+	if c.watcher != nil {
+		_ = c.watcher.Add(filepath.Dir(abs)) // adding a watched directory again is harmless
+	}
 }

@@ -27,5 +27,6 @@ func init() {
 		// type definitions
 		"CallbackTarget": reflect.ValueOf((*ops.CallbackTarget)(nil)),
 		"Op":             reflect.ValueOf((*ops.Op)(nil)),
+		"SourceCapture":  reflect.ValueOf((*ops.SourceCapture)(nil)),
 	}
 }

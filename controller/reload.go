@@ -1,0 +1,120 @@
+package controller
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/hotcb/hotcb/callback"
+	"github.com/hotcb/hotcb/gofile"
+	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/torchenv"
+)
+
+// trackSource remembers where a go_file callback came from, for hot reload and the ledger.
+func (c *HotController) trackSource(h *handle) {
+	h.srcPath, h.srcSHA, h.failedSHA = "", "", ""
+	s, ok := h.cb.(gofile.Sourced)
+	if !ok {
+		return
+	}
+	src := s.Source()
+	h.srcPath, h.srcSHA = src.Path, src.SHA256
+	if st, err := os.Stat(src.Path); err == nil {
+		h.srcMod, h.srcSize = st.ModTime(), st.Size()
+	}
+	c.watchFile(src.Path)
+}
+
+func captureOf(cb callback.HotCallback) *ops.SourceCapture {
+	if s, ok := cb.(gofile.Sourced); ok {
+		src := s.Source()
+		return &ops.SourceCapture{SHA256: src.SHA256, CapturedPath: src.CapturedPath}
+	}
+	return nil
+}
+
+// capturedSource checks a recorded capture and returns the path to load from.
+func (c *HotController) capturedSource(sc *ops.SourceCapture) (string, error) {
+	p := sc.CapturedPath
+	if !filepath.IsAbs(p) && c.opts.RunDir != "" {
+		p = filepath.Join(c.opts.RunDir, p)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "", fmt.Errorf("captured source: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	if got := hex.EncodeToString(sum[:]); sc.SHA256 != "" && got != sc.SHA256 {
+		return "", fmt.Errorf("captured source %s has sha256 %s, the record says %s", p, got, sc.SHA256)
+	}
+	return p, nil
+}
+
+// reloadIfChanged rebuilds a go_file callback whose file changed. The new instance is built,
+// attached and given the last params first; only then is it swapped in and the old one closed.
+// If anything fails the old instance keeps running.
+func (c *HotController) reloadIfChanged(env *torchenv.Env, h *handle) (Result, bool) {
+	if h.cb == nil || h.srcPath == "" {
+		return Result{}, false
+	}
+	st, err := os.Stat(h.srcPath)
+	if err != nil || (st.ModTime().Equal(h.srcMod) && st.Size() == h.srcSize) {
+		return Result{}, false
+	}
+	h.srcMod, h.srcSize = st.ModTime(), st.Size()
+	b, err := os.ReadFile(h.srcPath)
+	if err != nil {
+		return Result{}, false
+	}
+	sum := sha256.Sum256(b)
+	sha := hex.EncodeToString(sum[:])
+	if sha == h.srcSHA || sha == h.failedSHA {
+		return Result{}, false
+	}
+	t := h.target
+	op := ops.Op{Module: "cb", Op: "reload", ID: h.id, Target: &t, Init: h.init}
+	r := Result{Op: op, Source: "watch", Decision: Applied, Note: "source changed"}
+	fail := func(err error) (Result, bool) {
+		h.failedSHA = sha
+		h.errors++
+		h.lastError = "reload: " + err.Error()
+		if env != nil {
+			h.lastErrorStep = env.Step
+		}
+		r.Decision, r.Err = Failed, fmt.Errorf("%w (the previous version keeps running)", err)
+		return r, true
+	}
+	loader := c.loaders[t.Kind]
+	var cb callback.HotCallback
+	if err := call(func() error {
+		var lerr error
+		cb, lerr = loader.Load(t, h.id, h.init)
+		return lerr
+	}); err != nil {
+		return fail(err)
+	}
+	if a, ok := cb.(callback.Attacher); ok {
+		if err := call(func() error { return a.OnAttach(env) }); err != nil {
+			closeCallback(cb)
+			return fail(fmt.Errorf("OnAttach: %w", err))
+		}
+	}
+	if len(h.params) > 0 {
+		if err := call(func() error { return cb.SetParams(h.params) }); err != nil {
+			closeCallback(cb)
+			return fail(fmt.Errorf("re-applying params %v: %w", h.params, err))
+		}
+	}
+	old := h.cb
+	h.cb = cb
+	c.trackSource(h)
+	c.rebuildActive()
+	if err := closeCallback(old); err != nil {
+		r.Note += fmt.Sprintf("; closing the old version failed: %v", err)
+	}
+	r.Capture = captureOf(cb)
+	return r, true
+}
