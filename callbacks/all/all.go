@@ -1,0 +1,10 @@
+// Package all imports every built-in callback, so that a program can load any of them by its Go
+// or hotcb name:
+//
+//	import _ "github.com/hotcb/hotcb/callbacks/all"
+package all
+
+import (
+	_ "github.com/hotcb/hotcb/callbacks/heartbeat"
+	_ "github.com/hotcb/hotcb/callbacks/timing"
+)
