@@ -34,6 +34,7 @@ type Params struct {
 	Out string `hotcb:"out,min=1"`
 	// Sync waits for the device at each timed event: exact per-phase device time, at the cost
 	// of the overlap between host and device. Off by default; without it timing never blocks.
+	// On the CPU it changes nothing: CPU work is done when the call that started it returns.
 	Sync bool `hotcb:"sync"`
 }
 
