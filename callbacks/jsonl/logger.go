@@ -1,0 +1,271 @@
+package jsonl
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/hotcb/hotcb/bridge"
+	"github.com/hotcb/hotcb/callback"
+	"github.com/hotcb/hotcb/callbacks"
+	"github.com/hotcb/hotcb/callbacks/stats/summary"
+	"github.com/hotcb/hotcb/params"
+	"github.com/hotcb/hotcb/torchenv"
+)
+
+func init() {
+	callbacks.Register("github.com/hotcb/hotcb/callbacks/jsonl", "JSONLLogger", "jsonl_logger", "JSONLLoggerCallback",
+		func(id string, init map[string]any) (callback.HotCallback, error) { return New(id, init) })
+}
+
+// Params are JSONLLogger's parameters, for init and set_params. A set_params with a bad value
+// is refused as a whole, with an error naming each bad key, and the logger keeps its values.
+type Params struct {
+	// Every writes a line at the steps that are a multiple of it (env.Step % every == 0).
+	// Default 1.
+	Every int `hotcb:"every,min=1"`
+	// Paths are the env paths to record (torchenv.Env.Lookup: "loss", "outputs",
+	// "extra.metrics.val_acc", "model.fc.weight.grad" …); each becomes a key of the line.
+	// 0-d and one-element tensors are written as numbers (one host copy each), other tensors as
+	// a summary object (see TensorStats), Go numbers, strings and bools as they are, maps of them
+	// as objects. "step", "epoch" and "phase" are in every line already. A path that does not
+	// resolve is left out of the line and logged once (it is not an error). Default
+	// ["loss", "epoch", "step"].
+	Paths []string `hotcb:"paths,min=1"`
+	// Events are the events at which a line is written (standard names). Default
+	// ["train_step_end"].
+	Events []string `hotcb:"events,oneof=fit_start|train_step_start|forward_end|backward_end|optimizer_step_end|train_step_end|train_batch_end|val_batch_end|epoch_end|fit_end"`
+	// OutPath is the file, relative to the run directory (it may not leave it). Default
+	// "logs/metrics.jsonl".
+	OutPath string `hotcb:"out_path,min=1"`
+	// TensorStats writes tensors with more than one element as {shape, dtype, numel, mean, std,
+	// min, max, nan, inf}; false writes shape, dtype and numel only (no device work). Default
+	// true.
+	TensorStats bool `hotcb:"tensor_stats"`
+}
+
+// DefaultParams are the values a logger starts from before its init is applied.
+func DefaultParams() Params {
+	return Params{Every: 1, Paths: []string{"loss", "epoch", "step"}, Events: []string{torchenv.TrainStepEnd},
+		OutPath: "logs/metrics.jsonl", TensorStats: true}
+}
+
+// JSONLLogger writes a line of values every N steps. Make one with New; the controller calls
+// it on the training goroutine only.
+//
+// A line looks like
+//
+//	{"time":1764391158.5,"id":"m","event":"train_step_end","step":100,"epoch":1,"phase":"train","loss":0.31}
+//
+// (non-finite numbers as "NaN", "Infinity", "-Infinity"). The file is opened at the first line
+// and closed by Close; write errors are counted and logged, never returned (see Writer).
+type JSONLLogger struct {
+	id     string
+	p      Params
+	every  int64
+	paths  []string // Paths without duplicates and header keys
+	warned map[string]bool
+	w      *Writer
+	line   Line
+}
+
+// New returns a logger with DefaultParams updated by init.
+func New(id string, init map[string]any) (*JSONLLogger, error) {
+	c := &JSONLLogger{id: id, p: DefaultParams()}
+	c.w = NewWriter("jsonl_logger "+id, c.p.OutPath)
+	c.apply()
+	if err := c.SetParams(init); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// ID returns the callback id.
+func (c *JSONLLogger) ID() string { return c.id }
+
+// Params returns the current parameters.
+func (c *JSONLLogger) Params() Params { return c.p }
+
+// Writer returns the logger's file writer (counts of lines written and lost).
+func (c *JSONLLogger) Writer() *Writer { return c.w }
+
+// SetParams applies init or set_params values, all or nothing.
+func (c *JSONLLogger) SetParams(m map[string]any) error {
+	p := c.p
+	if err := params.Decode(m, &p); err != nil {
+		return err
+	}
+	c.p = p
+	c.apply()
+	return nil
+}
+
+func (c *JSONLLogger) apply() {
+	c.every = int64(c.p.Every)
+	c.paths = c.paths[:0:0]
+	seen := map[string]bool{"step": true, "epoch": true, "phase": true}
+	for _, p := range c.p.Paths {
+		if !seen[p] {
+			seen[p] = true
+			c.paths = append(c.paths, p)
+		}
+	}
+	c.warned = map[string]bool{}
+	c.w.SetPath(c.p.OutPath)
+}
+
+// Handle writes a line when the event is one of Events and the step a multiple of Every.
+func (c *JSONLLogger) Handle(event string, env *torchenv.Env) error {
+	if env == nil || env.Step%c.every != 0 || !contains(c.p.Events, event) {
+		return nil
+	}
+	l := &c.line
+	l.Begin()
+	l.Header(c.id, event, env)
+	for _, p := range c.paths {
+		v, err := env.Lookup(p)
+		if err != nil {
+			if !c.warned[p] {
+				c.warned[p] = true
+				env.Logf("jsonl_logger %s: skipping %s: %v (logged once)", c.id, p, err)
+			}
+			continue
+		}
+		if err := Value(l, p, v, c.p.TensorStats); err != nil && !c.warned[p] {
+			c.warned[p] = true
+			env.Logf("jsonl_logger %s: %s: %v (logged once)", c.id, p, err)
+		}
+	}
+	c.w.Write(env, l.End())
+	return nil
+}
+
+// Close closes the file.
+func (c *JSONLLogger) Close() error { return c.w.Close() }
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Value adds v under key k: tensors with one element as numbers, other tensors as a summary
+// (stats) or their shape, dtype and numel, Go numbers, strings and bools as themselves, maps
+// with string keys as objects (sorted keys, three levels deep). A value it cannot write (a
+// module, an optimizer) is written as null and returned as an error.
+func Value(l *Line, k string, v any, stats bool) error {
+	return value(l, k, v, stats, 0)
+}
+
+func value(l *Line, k string, v any, stats bool, depth int) error {
+	switch x := v.(type) {
+	case nil:
+		l.Null(k)
+	case *bridge.Tensor:
+		return tensor(l, k, x, stats)
+	case string:
+		l.Str(k, x)
+	case bool:
+		l.Bool(k, x)
+	case int:
+		l.Int(k, int64(x))
+	case int64:
+		l.Int(k, x)
+	case int32:
+		l.Int(k, int64(x))
+	case bridge.Device:
+		l.Str(k, x.String())
+	case map[string]float64:
+		l.Object(k)
+		for _, key := range sortedKeys(x) {
+			l.Float(key, x[key])
+		}
+		l.Close()
+	case map[string]*bridge.Tensor:
+		if depth >= 3 {
+			l.Null(k)
+			return fmt.Errorf("nested too deep")
+		}
+		var first error
+		l.Object(k)
+		for _, key := range sortedKeys(x) {
+			if err := value(l, key, x[key], stats, depth+1); err != nil && first == nil {
+				first = err
+			}
+		}
+		l.Close()
+		return first
+	case map[string]any:
+		if depth >= 3 {
+			l.Null(k)
+			return fmt.Errorf("nested too deep")
+		}
+		var first error
+		l.Object(k)
+		for _, key := range sortedKeys(x) {
+			if err := value(l, key, x[key], stats, depth+1); err != nil && first == nil {
+				first = err
+			}
+		}
+		l.Close()
+		return first
+	default:
+		f, ok := summary.Number(v)
+		if !ok {
+			l.Null(k)
+			return fmt.Errorf("a %T is not a value that can be logged", v)
+		}
+		l.Float(k, f)
+	}
+	return nil
+}
+
+func tensor(l *Line, k string, t *bridge.Tensor, stats bool) error {
+	if t == nil {
+		l.Null(k)
+		return nil
+	}
+	var shape bridge.Shape
+	var dt bridge.DType
+	var item float64
+	one := false
+	err := bridge.Try(func() {
+		shape, dt = t.Shape(), t.DType()
+		if shape.Numel() == 1 {
+			item, one = t.Item(), true
+		}
+	})
+	switch {
+	case err != nil:
+		l.Null(k)
+		return err
+	case one:
+		l.Float(k, item)
+		return nil
+	case stats:
+		s, err := summary.Of(t)
+		if err != nil {
+			l.Null(k)
+			return err
+		}
+		l.Summary(k, s)
+		return nil
+	}
+	l.Object(k)
+	l.Ints("shape", shape)
+	l.Str("dtype", dt.String())
+	l.Int("numel", shape.Numel())
+	l.Close()
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
