@@ -106,6 +106,7 @@ type Stats struct {
 	Failed      int64         // frames (or galleries) that could not be drawn or written
 	Queued      int           // frames waiting for the writer now
 	CaptureTime time.Duration // time spent in the hooks on capture steps (the training cost)
+	WriteTime   time.Duration // time the writer spent drawing, encoding and writing (off the loop)
 	LastError   string
 }
 
@@ -128,7 +129,8 @@ type hookConfig struct {
 // (the forward of env.Step is still to come) it is env.Step; after forward_end, backward_end,
 // optimizer_step_end, train_step_end and train_batch_end (the forward of env.Step is done) it is
 // env.Step+1; other events leave it. A loop that dispatches only train_step_end gets the
-// right number from the first step on. The first forward in training mode (nn.Train) of each
+// right number from the first step on; OnAttach starts from env.Step (under a controller, the
+// event the load arrived with is dispatched right after and corrects it). The first forward in training mode (nn.Train) of each
 // hooked layer after that is captured when the number is a multiple of every; evaluation
 // forwards (nn.Eval) are never captured, and neither is a second forward of a layer in the same
 // step. While the callback is disabled its hooks stay but its step does not move, so at most the
@@ -211,6 +213,7 @@ func (f *FeatureViz) Stats() Stats {
 	}
 	if f.w != nil {
 		s.Written, s.Dropped, s.Failed, s.Queued = f.w.written.Load(), f.w.dropped.Load(), f.w.failed.Load(), f.w.queued()
+		s.WriteTime = time.Duration(f.w.busyNs.Load())
 		if e := f.w.lastErr.Load(); e != nil {
 			s.LastError = *e
 		}

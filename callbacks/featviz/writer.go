@@ -29,6 +29,7 @@ type writer struct {
 	touched   map[string]bool
 
 	written, dropped, failed atomic.Int64
+	busyNs                   atomic.Int64
 	lastErr                  atomic.Pointer[string]
 }
 
@@ -122,7 +123,10 @@ func (w *writer) run() {
 			w.touched[j.dir] = true
 			continue
 		}
-		if err := w.process(j.fr); err != nil {
+		t0 := time.Now()
+		err := w.process(j.fr)
+		w.busyNs.Add(int64(time.Since(t0)))
+		if err != nil {
 			w.failed.Add(1)
 			msg := err.Error()
 			w.lastErr.Store(&msg)
