@@ -5,6 +5,7 @@
 package all
 
 import (
+	_ "github.com/hotcb/hotcb/callbacks/featviz"
 	_ "github.com/hotcb/hotcb/callbacks/heartbeat"
 	_ "github.com/hotcb/hotcb/callbacks/timing"
 )
