@@ -16,6 +16,7 @@ import (
 	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/callbacks"
 	"github.com/hotcb/hotcb/callbacks/jsonl"
+	"github.com/hotcb/hotcb/callbacks/stats/summary"
 	"github.com/hotcb/hotcb/params"
 	"github.com/hotcb/hotcb/torchenv"
 )
@@ -44,8 +45,10 @@ const (
 type Params struct {
 	// Every checks at the steps that are a multiple of it. Default 1 (every step).
 	Every int `hotcb:"every,min=1"`
-	// Paths are the env paths to check (torchenv.Env.Lookup syntax). A path that does not
-	// resolve, or is not a floating-point tensor, is skipped (logged once). Default ["loss"].
+	// Paths are the env paths to check (torchenv.Env.Lookup syntax): tensors, or Go numbers
+	// such as "extra.metrics.val_loss". A path that does not resolve, or holds something else, is
+	// skipped (logged once); integer and bool tensors cannot hold NaN and pass. It may be empty
+	// only with grads on. Default ["loss"].
 	Paths []string `hotcb:"paths,min=1"`
 	// Grads also checks every parameter's gradient (env.Model's, else env.Optimizer's): one
 	// reduction per parameter and one host copy in all. Default false. At train_step_end the
@@ -148,6 +151,9 @@ func (c *AnomalyGuard) SetParams(m map[string]any) error {
 	if err := params.Decode(m, &p); err != nil {
 		return err
 	}
+	if len(p.Paths) == 0 && !p.Grads {
+		return &params.Error{Key: "paths", Value: m["paths"], Want: "at least one path (or grads=true)"}
+	}
 	c.p = p
 	c.cnt.Tripped = false
 	c.apply()
@@ -199,7 +205,7 @@ func (c *AnomalyGuard) checkPath(env *torchenv.Env, path string, st *pathState) 
 	}
 	t, ok := v.(*bridge.Tensor)
 	if !ok {
-		if f, isNum := v.(float64); isNum { // extra metrics
+		if f, isNum := summary.Number(v); isNum { // extra metrics
 			if math.IsNaN(f) || math.IsInf(f, 0) {
 				c.findings = append(c.findings, Finding{Path: path, NaN: b2i(math.IsNaN(f)), Inf: b2i(math.IsInf(f, 0)), Numel: 1})
 			}

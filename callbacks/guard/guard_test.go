@@ -272,3 +272,17 @@ func BenchmarkGuardOutputsAndGrads(b *testing.B) {
 		_ = g.Handle(torchenv.TrainStepEnd, env)
 	}
 }
+
+func TestNothingToCheckIsRefused(t *testing.T) {
+	g, err := guard.New("ag", nil)
+	require.NoError(t, err)
+	err = g.SetParams(map[string]any{"paths": []any{}})
+	require.ErrorContains(t, err, `param "paths": want at least one path (or grads=true), got []`)
+	require.Equal(t, []string{"loss"}, g.Params().Paths)
+	require.NoError(t, g.SetParams(map[string]any{"paths": []any{}, "grads": true}))
+	env, _ := newEnv(t)
+	env.Extra = map[string]any{"f32": float32(math.Inf(1))}
+	require.NoError(t, g.SetParams(map[string]any{"paths": "extra.f32", "grads": false}))
+	require.NoError(t, g.Handle(torchenv.TrainStepEnd, env))
+	require.Equal(t, []guard.Finding{{Path: "extra.f32", Inf: 1, Numel: 1}}, g.Findings())
+}

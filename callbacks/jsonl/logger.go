@@ -31,8 +31,8 @@ type Params struct {
 	// resolve is left out of the line and logged once (it is not an error). Default
 	// ["loss", "epoch", "step"].
 	Paths []string `hotcb:"paths,min=1"`
-	// Events are the events at which a line is written (standard names). Default
-	// ["train_step_end"].
+	// Events are the events at which a line is written (standard names, at least one).
+	// Default ["train_step_end"].
 	Events []string `hotcb:"events,oneof=fit_start|train_step_start|forward_end|backward_end|optimizer_step_end|train_step_end|train_batch_end|val_batch_end|epoch_end|fit_end"`
 	// OutPath is the file, relative to the run directory (it may not leave it). Default
 	// "logs/metrics.jsonl".
@@ -93,6 +93,9 @@ func (c *JSONLLogger) SetParams(m map[string]any) error {
 	p := c.p
 	if err := params.Decode(m, &p); err != nil {
 		return err
+	}
+	if len(p.Events) == 0 {
+		return &params.Error{Key: "events", Value: m["events"], Want: "at least one event"}
 	}
 	c.p = p
 	c.apply()

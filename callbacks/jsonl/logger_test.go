@@ -107,6 +107,7 @@ func TestLoggerParams(t *testing.T) {
 		{map[string]any{"out_path": "", "every": 3}, "out_path"},
 		{map[string]any{"tensor_stats": "maybe"}, "tensor_stats"},
 		{map[string]any{"path": "x.jsonl"}, "path"},
+		{map[string]any{"events": []any{}}, "events"},
 	} {
 		err := m.SetParams(c.in)
 		var pe *params.Error

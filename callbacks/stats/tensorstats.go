@@ -99,7 +99,8 @@ func (c *TensorStats) Params() TensorStatsParams { return c.p }
 // Writer returns the record file's writer (lines written and lost).
 func (c *TensorStats) Writer() *jsonl.Writer { return c.w }
 
-// Last returns the most recent report (nil before the first), and the paths missing from it.
+// Last returns the most recent report (nil before the first) and the paths missing from it;
+// both are reused by the next report.
 func (c *TensorStats) Last() ([]PathStats, []string) { return c.last, c.miss }
 
 // SetParams applies init or set_params values, all or nothing.
