@@ -116,6 +116,8 @@ type HotController struct {
 	wg     sync.WaitGroup
 	closed bool
 
+	ownLogEnv *torchenv.Env // an env whose nil Log Apply pointed at the controller's log
+
 	watchMu    sync.Mutex
 	watchNames map[string]bool
 	watcher    *fsnotify.Watcher
@@ -191,6 +193,11 @@ func (c *HotController) Submit(op ops.Op) error {
 // Apply is called by the training loop at a safe point: it applies pending ops (at most every
 // DebounceSteps calls) and then dispatches each event to the enabled callbacks in load order.
 func (c *HotController) Apply(env *torchenv.Env, events ...string) {
+	if env != nil && env.Log == nil {
+		// As torchenv documents: callbacks' lines go to the controller's log.
+		env.Log = c.log.line
+		c.ownLogEnv = env
+	}
 	c.sincePoll++
 	if (c.opts.PollEveryStep || c.pending.Load()) && c.sincePoll >= c.opts.DebounceSteps {
 		c.poll(env)
@@ -439,7 +446,7 @@ func (c *HotController) controlError(env *torchenv.Env, err error) {
 func (c *HotController) logf(env *torchenv.Env, format string, args ...any) {
 	line := fmt.Sprintf(format, args...)
 	c.log.line(line)
-	if env != nil && env.Log != nil {
+	if env != nil && env.Log != nil && env != c.ownLogEnv {
 		env.Log("[hotcb] " + line)
 	}
 }

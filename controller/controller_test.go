@@ -492,3 +492,19 @@ func TestNotificationDrivenPolling(t *testing.T) {
 	}
 	require.NotNil(t, p, "the inotify event made the controller read the new line")
 }
+
+func TestNilEnvLogGoesToTheControllerLog(t *testing.T) {
+	f := newFixture(t, controller.Options{})
+	f.append(loadProbe)
+	env := &torchenv.Env{}
+	f.c.Apply(env, torchenv.TrainStepEnd)
+	require.NotNil(t, env.Log)
+	n := len(f.lines)
+	env.Logf("from a callback")
+	require.Equal(t, "from a callback", f.lines[n], "callback lines reach the controller's log")
+	f.c.Apply(env, torchenv.TrainStepEnd)
+	b, err := os.ReadFile(filepath.Join(f.dir, "hotcb.log"))
+	require.NoError(t, err)
+	require.Equal(t, 1, strings.Count(string(b), "from a callback"), "written once, not echoed")
+	require.Equal(t, 1, strings.Count(string(b), "applied cb.load(p)"))
+}

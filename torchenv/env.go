@@ -49,7 +49,8 @@ type Env struct {
 	Optimizer *optim.Optimizer
 	Device    bridge.Device
 	RunDir    string
-	// Log receives one line per message; nil means the controller's own log.
+	// Log receives one line per message; when nil, the controller's Apply sets it to the
+	// controller's own log (hotcb.log and the controller's Log option).
 	Log   func(string)
 	Extra map[string]any
 
