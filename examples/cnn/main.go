@@ -16,7 +16,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -30,6 +29,7 @@ import (
 	"github.com/hotcb/hotcb/bridge/nn"
 	"github.com/hotcb/hotcb/bridge/optim"
 	"github.com/hotcb/hotcb/callback"
+	_ "github.com/hotcb/hotcb/callbacks/all" // the built-ins, by Go and hotcb names
 	"github.com/hotcb/hotcb/checkpoint"
 	"github.com/hotcb/hotcb/controller"
 	"github.com/hotcb/hotcb/data"
@@ -142,7 +142,12 @@ func run(epochs, batch, n int, lr float64, out string, dev bridge.Device, resume
 	}
 	defer loader.Close()
 
+	if err := writeDefaultConfig(filepath.Join(out, "hotcb.yaml")); err != nil {
+		return err
+	}
 	ctl, err := controller.New(controller.Options{
+		RunDir:       out,
+		SourcesDir:   filepath.Join(out, "hotcb.sources"),
 		CommandsPath: filepath.Join(out, "hotcb.commands.jsonl"),
 		ConfigPath:   filepath.Join(out, "hotcb.yaml"),
 		StatusPath:   filepath.Join(out, "hotcb.status.json"),
@@ -189,10 +194,36 @@ func run(epochs, batch, n int, lr float64, out string, dev bridge.Device, resume
 	ctl.Apply(env, torchenv.FitEnd)
 	fmt.Printf("done in %.1fs: test accuracy %.1f%%; checkpoint %s (Python: torch.load(p)[\"model\"])\n",
 		time.Since(start).Seconds(), 100*acc, ckpt)
+	fmt.Printf("feature maps: %s; timing: %s\n", filepath.Join(out, "featviz", "index.html"), filepath.Join(out, "timing"))
 	if epochs > first && acc < 0.9 {
-		return errors.New("test accuracy below 90%")
+		fmt.Println("note: test accuracy is below 90% — train longer (-epochs) for the demo's usual ≈95%")
 	}
 	return nil
+}
+
+// defaultConfig turns on the timing instrument and feature-map visualisation.
+const defaultConfig = `# hotcb desired state: edited while training runs, reconciled at the next safe point.
+version: 1
+callbacks:
+  timing:
+    enabled: true
+    target: {kind: module, path: hotcb.modules.cb.callbacks.timing, symbol: TimingCallback}
+    init: {every: 50}
+  feat_viz:
+    enabled: true
+    target: {kind: module, path: github.com/hotcb/hotcb/callbacks/featviz, symbol: FeatureViz}
+    init: {every: 100, samples: 2, channels: 16}
+  # grad_stats:
+  #   enabled: true
+  #   target: {kind: module, path: hotcb.modules.cb.callbacks.grad_stats, symbol: GradStatsCallback}
+  #   init: {every: 50}
+`
+
+func writeDefaultConfig(path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil // the user's own file wins
+	}
+	return os.WriteFile(path, []byte(defaultConfig), 0o600)
 }
 
 func evaluate(m nn.Module, ds *data.TensorDataset) float64 {
