@@ -39,8 +39,8 @@ func (t CallbackTarget) Normalized() CallbackTarget {
 // SourceCapture identifies the exact source a go_file load used: its SHA-256 and the copy kept
 // in the run directory (hotcb.sources/<sha256>.go), so a replay loads the same code.
 type SourceCapture struct {
-	SHA256       string `json:"sha256"`
-	CapturedPath string `json:"captured_path"`
+	SHA256       string `json:"sha256" yaml:"sha256"`
+	CapturedPath string `json:"captured_path" yaml:"captured_path"`
 }
 
 // Op is one control-plane operation.

@@ -1,0 +1,253 @@
+// Package rundir is the run directory's file layout and formats, shared by the kernel (which
+// writes the ledger and status) and the CLI (which writes commands and freeze state and reads the
+// rest). Names and JSON fields are those of the Python hotcb, so either tool can drive a run.
+package rundir
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/hotcb/hotcb/ops"
+)
+
+// File names inside a run directory.
+const (
+	Config   = "hotcb.yaml"
+	Commands = "hotcb.commands.jsonl"
+	Applied  = "hotcb.applied.jsonl"
+	Recipe   = "hotcb.recipe.jsonl"
+	Freeze   = "hotcb.freeze.json"
+	Adjust   = "hotcb.adjust.yaml"
+	Sources  = "hotcb.sources"
+	Log      = "hotcb.log"
+	Status   = "hotcb.status.json"
+)
+
+// Dir is a run directory.
+type Dir string
+
+// Path joins a file name to the directory.
+func (d Dir) Path(name string) string { return filepath.Join(string(d), name) }
+
+// Ensure creates the directory (0700) if needed.
+func (d Dir) Ensure() error { return os.MkdirAll(string(d), 0o700) }
+
+// Decisions of the applied ledger.
+const (
+	DecisionApplied       = "applied"
+	DecisionFailed        = "failed"
+	DecisionIgnoredFreeze = "ignored_freeze"
+	DecisionIgnoredReplay = "ignored_replay"
+	DecisionSkippedNoop   = "skipped_noop"
+)
+
+// Sources of ops in the ledger.
+const (
+	SourceExternal = "external"
+	SourceYAML     = "yaml"
+	SourceReplay   = "replay"
+	SourceAPI      = "api"
+	SourceWatch    = "watch"
+)
+
+// LedgerEntry is one line of hotcb.applied.jsonl.
+type LedgerEntry struct {
+	Seq      int64          `json:"seq"`
+	WallTime float64        `json:"wall_time"`
+	Step     int64          `json:"step"`
+	Epoch    *float64       `json:"epoch"`
+	Event    string         `json:"event"`
+	Phase    *string        `json:"phase"`
+	Module   string         `json:"module"`
+	Op       string         `json:"op"`
+	ID       *string        `json:"id"`
+	Source   string         `json:"source"`
+	Decision string         `json:"decision"`
+	Payload  map[string]any `json:"payload"`
+	Error    *string        `json:"error"`
+	Notes    *string        `json:"notes"`
+}
+
+// At says when a recipe entry applies.
+type At struct {
+	Step  int64  `json:"step" yaml:"step"`
+	Event string `json:"event" yaml:"event"`
+}
+
+// RecipeEntry is one line of hotcb.recipe.jsonl: an op and when to apply it.
+type RecipeEntry struct {
+	At            At                  `json:"at" yaml:"at"`
+	Module        string              `json:"module" yaml:"module"`
+	Op            string              `json:"op" yaml:"op"`
+	ID            string              `json:"id,omitempty" yaml:"id,omitempty"`
+	Params        map[string]any      `json:"params,omitempty" yaml:"params,omitempty"`
+	Target        *ops.CallbackTarget `json:"target,omitempty" yaml:"target,omitempty"`
+	Init          map[string]any      `json:"init,omitempty" yaml:"init,omitempty"`
+	Enabled       *bool               `json:"enabled,omitempty" yaml:"enabled,omitempty"`
+	Mode          string              `json:"mode,omitempty" yaml:"mode,omitempty"`
+	SourceCapture *ops.SourceCapture  `json:"source_capture,omitempty" yaml:"source_capture,omitempty"`
+}
+
+// ToOp turns a recipe entry into the op it replays.
+func (r RecipeEntry) ToOp() ops.Op {
+	return ops.Op{Module: r.Module, Op: r.Op, ID: r.ID, Params: r.Params, Target: r.Target, Init: r.Init,
+		Enabled: r.Enabled, Mode: r.Mode, SourceCapture: r.SourceCapture}
+}
+
+// Freeze modes and policies.
+const (
+	FreezeOff            = "off"
+	FreezeProd           = "prod"
+	FreezeReplay         = "replay"
+	FreezeReplayAdjusted = "replay_adjusted"
+	PolicyBestEffort     = "best_effort"
+	PolicyStrict         = "strict"
+)
+
+// FreezeState is hotcb.freeze.json.
+type FreezeState struct {
+	Mode       string  `json:"mode"`
+	RecipePath *string `json:"recipe_path"`
+	AdjustPath *string `json:"adjust_path"`
+	Policy     string  `json:"policy"`
+	StepOffset int64   `json:"step_offset"`
+}
+
+// Validate checks mode and policy names and that replay modes name a recipe.
+func (f FreezeState) Validate() error {
+	switch f.Mode {
+	case FreezeOff, FreezeProd, FreezeReplay, FreezeReplayAdjusted:
+	default:
+		return fmt.Errorf("unknown freeze mode %q (want off, prod, replay or replay_adjusted)", f.Mode)
+	}
+	switch f.Policy {
+	case PolicyBestEffort, PolicyStrict, "":
+	default:
+		return fmt.Errorf("unknown policy %q (want best_effort or strict)", f.Policy)
+	}
+	if f.Mode == FreezeReplayAdjusted && (f.AdjustPath == nil || *f.AdjustPath == "") {
+		return errors.New("replay_adjusted needs an adjust_path")
+	}
+	return nil
+}
+
+// ReadFreeze reads hotcb.freeze.json; a missing file is mode off.
+func ReadFreeze(path string) (FreezeState, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return FreezeState{Mode: FreezeOff, Policy: PolicyBestEffort}, nil
+	}
+	if err != nil {
+		return FreezeState{}, err
+	}
+	var f FreezeState
+	if err := json.Unmarshal(b, &f); err != nil {
+		return FreezeState{}, fmt.Errorf("%s: %v", path, err)
+	}
+	if f.Mode == "" {
+		f.Mode = FreezeOff
+	}
+	if f.Policy == "" {
+		f.Policy = PolicyBestEffort
+	}
+	if err := f.Validate(); err != nil {
+		return FreezeState{}, fmt.Errorf("%s: %v", path, err)
+	}
+	return f, nil
+}
+
+// AppendLine appends one line (a newline is added) with a single write on an O_APPEND file,
+// under an advisory lock, so concurrent writers never interleave and a crash loses at most this
+// line. The file is created 0600 and its directory 0700 if missing.
+func AppendLine(path string, line []byte) error {
+	if bytes.IndexByte(line, '\n') >= 0 {
+		return errors.New("a JSONL line may not contain a newline")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("lock %s: %w", path, err)
+	}
+	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	buf := make([]byte, 0, len(line)+1)
+	buf = append(append(buf, line...), '\n')
+	_, err = f.Write(buf)
+	return err
+}
+
+// AppendJSON marshals v and appends it as one line.
+func AppendJSON(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return AppendLine(path, b)
+}
+
+// ReadJSONL reads every complete, valid line of a JSONL file into T. A corrupt or partial line
+// (a crash in the middle of a write) is skipped and reported in bad, never fatal.
+func ReadJSONL[T any](path string) (items []T, bad []error, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 16<<20)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var v T
+		if err := json.Unmarshal(line, &v); err != nil {
+			bad = append(bad, fmt.Errorf("%s line %d: %v", path, n, err))
+			continue
+		}
+		items = append(items, v)
+	}
+	if err := sc.Err(); err != nil {
+		bad = append(bad, fmt.Errorf("%s: %v", path, err))
+	}
+	return items, bad, nil
+}
+
+// WriteFileAtomic writes data through a temporary file and a rename (mode 0600).
+func WriteFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(f.Name(), path)
+	}
+	if werr != nil {
+		os.Remove(f.Name())
+	}
+	return werr
+}
