@@ -411,7 +411,7 @@ func TestLinearStrip(t *testing.T) {
 		r, g, b, _ := c.RGBA()
 		return [3]uint32{r >> 8, g >> 8, b >> 8}
 	}
-	v0, v255 := viridis[0], viridis[255]
+	v0, v255 := viridis[0], viridis[levels-1]
 	require.Equal(t, [3]uint32{uint32(v0.R), uint32(v0.G), uint32(v0.B)}, at(lo))
 	require.Equal(t, [3]uint32{uint32(v255.R), uint32(v255.G), uint32(v255.B)}, at(hi))
 }
@@ -460,6 +460,10 @@ func TestStripWrapsAndRanks(t *testing.T) {
 }
 
 func TestMapColours(t *testing.T) {
+	rgba := func(c interface{ RGBA() (r, g, b, a uint32) }) [4]uint8 {
+		r, g, b, a := c.RGBA()
+		return [4]uint8{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), uint8(a >> 8)}
+	}
 	// One sample, two channels of 2×2 at scale 3: a ramp with a NaN, and a flat channel.
 	nan := float32(math.NaN())
 	fr := &frame{layer: "l", kind: "Conv2d", full: []int64{1, 2, 2, 2}, shape: []int64{1, 2, 2, 2}, channels: 2, scale: 3,
@@ -470,17 +474,12 @@ func TestMapColours(t *testing.T) {
 	px := func(ch, y, x int) [4]uint8 {
 		x0 := margin + ch*(l.tileW+gap) + x*3 + 1
 		y0 := margin + headerH + bandH + y*3 + 1
-		o := img.PixOffset(x0, y0)
-		return [4]uint8(img.Pix[o : o+4])
-	}
-	rgba := func(c interface{ RGBA() (r, g, b, a uint32) }) [4]uint8 {
-		r, g, b, a := c.RGBA()
-		return [4]uint8{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), uint8(a >> 8)}
+		return rgba(img.At(x0, y0))
 	}
 	require.Equal(t, rgba(viridis[0]), px(0, 0, 0), "min of the channel")
-	require.Equal(t, rgba(viridis[64]), px(0, 0, 1), "0 is a quarter of [-1, 3]")
-	require.Equal(t, rgba(viridis[255]), px(0, 1, 0), "max of the channel")
-	require.Equal(t, rgba(nanColor), px(0, 1, 1), "NaN")
+	require.Equal(t, rgba(viridis[63]), px(0, 0, 1), "0 is a quarter of [-1, 3]: level 0.25·251 ≈ 63")
+	require.Equal(t, rgba(viridis[levels-1]), px(0, 1, 0), "max of the channel")
+	require.Equal(t, rgba(palette[nanColor]), px(0, 1, 1), "NaN")
 	require.Equal(t, rgba(viridis[0]), px(1, 0, 0), "a flat channel is dark")
 	// The colormap rises in luminance, as viridis does.
 	prev := -1.0

@@ -2,7 +2,6 @@ package featviz
 
 import (
 	"image"
-	"image/color"
 	"strings"
 )
 
@@ -61,7 +60,7 @@ func textWidth(s string) int {
 }
 
 // drawText draws s with its top-left corner at (x, y), clipped to clip.
-func drawText(img *image.RGBA, x, y int, s string, c color.RGBA, clip image.Rectangle) {
+func drawText(img *image.Paletted, x, y int, s string, c uint8, clip image.Rectangle) {
 	clip = clip.Intersect(img.Rect)
 	for _, r := range strings.ToUpper(s) {
 		g, ok := glyphs[r]
@@ -71,7 +70,7 @@ func drawText(img *image.RGBA, x, y int, s string, c color.RGBA, clip image.Rect
 		for gy := 0; gy < glyphH; gy++ {
 			for gx := 0; gx < glyphW; gx++ {
 				if g[gy*glyphW+gx] && (image.Point{x + gx, y + gy}).In(clip) {
-					img.SetRGBA(x+gx, y+gy, c)
+					img.SetColorIndex(x+gx, y+gy, c)
 				}
 			}
 		}

@@ -3,7 +3,6 @@ package featviz
 import (
 	"fmt"
 	"image"
-	"image/color"
 	"math"
 	"strconv"
 	"strings"
@@ -125,7 +124,7 @@ func (fr *frame) view() (maps bool, n, c, h, w int) {
 // render draws the frame: a grid of per-channel maps for image-like outputs ([N, C, H, W], and
 // [N, H, W] as one map per sample), a heat strip for the rest ([N, F] from a Linear layer; other
 // ranks flattened per sample).
-func render(fr *frame) (*image.RGBA, error) {
+func render(fr *frame) (*image.Paletted, error) {
 	maps, n, c, h, w := fr.view()
 	if n == 0 || c == 0 || h == 0 || w == 0 {
 		return nil, fmt.Errorf("featviz: nothing to draw in a tensor of shape %v", fr.shape)
@@ -136,12 +135,8 @@ func render(fr *frame) (*image.RGBA, error) {
 	return renderStrip(fr, layoutStrip(n, c, fr.scale)), nil
 }
 
-func newCanvas(w, h int) *image.RGBA {
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for i := 0; i < len(img.Pix); i += 4 {
-		img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3] = background.R, background.G, background.B, 255
-	}
-	return img
+func newCanvas(w, h int) *image.Paletted {
+	return image.NewPaletted(image.Rect(0, 0, w, h), palette) // all background (index 0)
 }
 
 func shapeText(s []int64) string {
@@ -152,7 +147,7 @@ func shapeText(s []int64) string {
 	return "[" + strings.Join(parts, ",") + "]"
 }
 
-func drawHeader(img *image.RGBA, fr *frame, extra string) {
+func drawHeader(img *image.Paletted, fr *frame, extra string) {
 	r := image.Rect(margin, margin, img.Rect.Dx()-margin, margin+headerH)
 	drawText(img, margin, margin+1, fr.layer+" "+fr.kind, textColor, r)
 	drawText(img, margin, margin+1+glyphH+2, fmt.Sprintf("STEP %d %s%s", fr.step, shapeText(fr.full), extra), dimText, r)
@@ -176,30 +171,35 @@ func minMax(xs []float32) (lo, hi float32) {
 	return lo, hi
 }
 
-// shade maps v in [lo, hi] to a viridis colour; a flat range maps to the lowest colour (a dead
-// channel looks dark) and non-finite values to magenta.
-func shade(v, lo, hi float32) color.RGBA {
+// level is the viridis level of v in [lo, hi]; a flat range maps to the lowest level (a dead
+// channel looks dark).
+func level(v, lo, hi float32) int {
+	if hi <= lo {
+		return 0
+	}
+	i := int(float64(v-lo)/float64(hi-lo)*float64(levels-1) + 0.5)
+	return min(max(i, 0), levels-1)
+}
+
+// shade is the palette index of v in [lo, hi]: its viridis level, or magenta for NaN and ±Inf.
+func shade(v, lo, hi float32) uint8 {
 	if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 		return nanColor
 	}
-	if hi <= lo {
-		return viridis[0]
-	}
-	i := int(float64(v-lo)/float64(hi-lo)*255 + 0.5)
-	return viridis[min(max(i, 0), 255)]
+	return firstLevel + uint8(level(v, lo, hi))
 }
 
-func fillRect(img *image.RGBA, x, y, w, h int, c color.RGBA) {
+func fillRect(img *image.Paletted, x, y, w, h int, c uint8) {
 	for yy := y; yy < y+h; yy++ {
 		off := img.PixOffset(x, yy)
-		row := img.Pix[off : off+4*w]
-		for i := 0; i < len(row); i += 4 {
-			row[i], row[i+1], row[i+2], row[i+3] = c.R, c.G, c.B, c.A
+		row := img.Pix[off : off+w]
+		for i := range row {
+			row[i] = c
 		}
 	}
 }
 
-func renderMaps(fr *frame, l mapLayout) *image.RGBA {
+func renderMaps(fr *frame, l mapLayout) *image.Paletted {
 	img := newCanvas(l.width, l.height)
 	drawHeader(img, fr, "")
 	// data is [n, C, h, w] with C ≥ l.c channels captured (all of them when npy is on).
@@ -232,7 +232,7 @@ func renderMaps(fr *frame, l mapLayout) *image.RGBA {
 	return img
 }
 
-func renderStrip(fr *frame, l stripLayout) *image.RGBA {
+func renderStrip(fr *frame, l stripLayout) *image.Paletted {
 	img := newCanvas(l.width, l.height)
 	lo, hi := minMax(fr.data)
 	drawHeader(img, fr, fmt.Sprintf(" MIN %s MAX %s", fmtVal(lo), fmtVal(hi)))

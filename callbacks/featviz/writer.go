@@ -25,6 +25,7 @@ type writer struct {
 	done    chan struct{} // closed when run returns
 
 	// owned by the run goroutine
+	enc       png.Encoder
 	galleries map[string]*gallery
 	touched   map[string]bool
 
@@ -45,9 +46,17 @@ func newWriter(id string, limit int, write func(string, []byte) error) *writer {
 	}
 	w := &writer{id: id, write: write, limit: limit, wake: make(chan struct{}, 1),
 		done: make(chan struct{}), galleries: map[string]*gallery{}, touched: map[string]bool{}}
+	w.enc = png.Encoder{CompressionLevel: png.BestSpeed, BufferPool: &onePool{}}
 	go w.run()
 	return w
 }
+
+// onePool keeps the PNG encoder's buffers (about 1 MiB of deflate state) for the next frame;
+// one goroutine encodes, so one slot is enough.
+type onePool struct{ b *png.EncoderBuffer }
+
+func (p *onePool) Get() *png.EncoderBuffer  { b := p.b; p.b = nil; return b }
+func (p *onePool) Put(b *png.EncoderBuffer) { p.b = b }
 
 func (w *writer) signal() {
 	select {
@@ -167,8 +176,7 @@ func (w *writer) process(fr *frame) error {
 		return err
 	}
 	var buf bytes.Buffer
-	enc := png.Encoder{CompressionLevel: png.BestSpeed}
-	if err := enc.Encode(&buf, img); err != nil {
+	if err := w.enc.Encode(&buf, img); err != nil {
 		return fmt.Errorf("featviz: encode %s step %d: %w", fr.layer, fr.step, err)
 	}
 	base := fileBase(fr.step, fr.layer)
