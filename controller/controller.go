@@ -64,6 +64,9 @@ type Options struct {
 	Registry *callback.Registry
 	// Loaders adds or replaces loaders by target kind (go_file, ...).
 	Loaders map[string]callback.Loader
+	// StatusExtra, if set, is called at each status snapshot (on the training goroutine) and its
+	// result is stored under "extra".
+	StatusExtra func() map[string]any
 	// Log receives each log line as well (the env's Log is used too when set).
 	Log func(string)
 }
@@ -100,7 +103,7 @@ type HotController struct {
 	active    []*handle // enabled and loaded, in load order
 	sincePoll int
 	lastEnv   *torchenv.Env
-	cmds      *tailer
+	cmds      *Tailer
 	cfg       *configSource
 	results   []Result // of the last poll, for tests and the kernel
 
@@ -157,9 +160,9 @@ func New(opts Options) (*HotController, error) {
 		return nil, err
 	}
 	if opts.CommandsPath != "" {
-		c.cmds = newTailer(opts.CommandsPath)
+		c.cmds = NewTailer(opts.CommandsPath)
 		if opts.StartAtEnd {
-			c.cmds.skipExisting()
+			c.cmds.SkipExisting()
 		}
 	}
 	if opts.ConfigPath != "" {
@@ -231,18 +234,18 @@ func (c *HotController) poll(env *torchenv.Env) {
 		}
 	}
 	if c.cmds != nil {
-		lines, problems := c.cmds.poll()
+		lines, problems := c.cmds.Poll()
 		for _, p := range problems {
 			c.controlError(env, p)
 		}
 		for _, l := range lines {
-			op, err := ops.Parse(l.text)
+			op, err := ops.Parse(l.Text)
 			if err == nil && op.ModuleName() != "cb" {
 				err = fmt.Errorf("module %q is not handled by the standalone controller (use the kernel)", op.ModuleName())
 			}
 			if err != nil {
-				c.cmds.bad++
-				c.controlError(env, fmt.Errorf("%s line %d skipped: %v", c.cmds.path, l.number, err))
+				c.cmds.Bad()
+				c.controlError(env, fmt.Errorf("%s line %d skipped: %v", c.cmds.Path(), l.Number, err))
 				continue
 			}
 			c.record(env, c.apply(env, op, "external"))
@@ -282,6 +285,14 @@ func noteSuffix(n string) string {
 		return ""
 	}
 	return ": " + n
+}
+
+// RequestStatus asks for a status snapshot at the next safe point.
+func (c *HotController) RequestStatus() { c.statusDue.Store(true) }
+
+// Logf writes a control-plane line to the controller's log (and the env's Log).
+func (c *HotController) Logf(env *torchenv.Env, format string, args ...any) {
+	c.logf(env, format, args...)
 }
 
 // LastResults returns the outcomes of the ops applied at the last poll.

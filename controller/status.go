@@ -42,6 +42,9 @@ type Status struct {
 	BadLines     int              `json:"bad_lines"`
 	ConfigPath   string           `json:"config_path,omitempty"`
 	ControlError string           `json:"control_error,omitempty"`
+	// Extra carries what an embedding component adds (the kernel: freeze mode, ledger seq,
+	// optimizer hyper-parameters).
+	Extra map[string]any `json:"extra,omitempty"`
 }
 
 // snapshot copies the state (on the training goroutine) and hands it to the writer.
@@ -72,10 +75,13 @@ func (c *HotController) snapshot(env *torchenv.Env) {
 		}
 	}
 	if c.cmds != nil {
-		st.CommandsPath, st.CommandsRead, st.BadLines = c.cmds.path, c.cmds.offset, c.cmds.bad
+		st.CommandsPath, st.CommandsRead, st.BadLines = c.cmds.Path(), c.cmds.Offset(), c.cmds.BadLines()
 	}
 	if c.cfg != nil {
 		st.ConfigPath = c.cfg.path
+	}
+	if c.opts.StatusExtra != nil {
+		st.Extra = c.opts.StatusExtra()
 	}
 	c.status.publish(st)
 }

@@ -12,11 +12,11 @@ import (
 // maxLine is the longest command line accepted; longer ones are skipped whole.
 const maxLine = 1 << 20
 
-// tailer reads complete new lines from an append-only file by byte offset. A line still being
+// Tailer reads complete new lines from an append-only file by byte offset. A line still being
 // written (no newline yet) waits for the next poll. If the file is truncated or replaced by
 // another file, reading starts again at the beginning of the new content; if it disappears,
 // the tailer waits for it to come back.
-type tailer struct {
+type Tailer struct {
 	path     string
 	offset   int64
 	info     os.FileInfo // identity of the file being read
@@ -28,18 +28,33 @@ type tailer struct {
 	atEnd    bool // skip what exists at the first poll
 }
 
-type line struct {
-	text   []byte
-	number int
+// Line is one complete line and its number in the file.
+type Line struct {
+	Text   []byte
+	Number int
 }
 
-func newTailer(path string) *tailer { return &tailer{path: path} }
+// NewTailer tails the file at path.
+func NewTailer(path string) *Tailer { return &Tailer{path: path} }
 
-func (t *tailer) skipExisting() { t.atEnd = true }
+// SkipExisting makes the first poll start at the current end of the file.
+func (t *Tailer) SkipExisting() { t.atEnd = true }
 
-// poll returns the complete lines appended since the last call, and problems to report (each
+// Path is the tailed file.
+func (t *Tailer) Path() string { return t.path }
+
+// Offset is how far the file has been read.
+func (t *Tailer) Offset() int64 { return t.offset }
+
+// BadLines counts lines rejected as too long (callers add their own parse failures with Bad).
+func (t *Tailer) BadLines() int { return t.bad }
+
+// Bad counts a line the caller rejected.
+func (t *Tailer) Bad() { t.bad++ }
+
+// Poll returns the complete lines appended since the last call, and problems to report (each
 // distinct problem once).
-func (t *tailer) poll() (lines []line, problems []error) {
+func (t *Tailer) Poll() (lines []Line, problems []error) {
 	report := func(err error) {
 		if err.Error() != t.lastErr {
 			t.lastErr = err.Error()
@@ -130,11 +145,11 @@ func (t *tailer) poll() (lines []line, problems []error) {
 		if len(bytes.TrimSpace(full)) == 0 {
 			continue
 		}
-		lines = append(lines, line{text: append([]byte(nil), full...), number: t.number})
+		lines = append(lines, Line{Text: append([]byte(nil), full...), Number: t.number})
 	}
 	return lines, problems
 }
 
-func (t *tailer) reset(st os.FileInfo) {
+func (t *Tailer) reset(st os.FileInfo) {
 	t.info, t.offset, t.partial, t.skipping, t.number = st, 0, nil, false, 0
 }
