@@ -167,7 +167,7 @@ func New(id string, init map[string]any) (*FeatureViz, error) {
 
 func newFeatureViz(id string, init map[string]any, write func(string, []byte) error) (*FeatureViz, error) {
 	f := &FeatureViz{id: id, p: Defaults, last: map[string]int64{}, closeTimeout: 30 * time.Second}
-	f.p.Layers = nil
+	f.p.Layers = slices.Clone(Defaults.Layers)
 	if err := f.SetParams(init); err != nil {
 		return nil, err
 	}
@@ -298,6 +298,9 @@ func (f *FeatureViz) OnAttach(env *torchenv.Env) error {
 // Handle follows the step number (see FeatureViz) and reports, through env.Log, frames dropped
 // or failed since the last report. A capture that failed inside a hook is returned here.
 func (f *FeatureViz) Handle(event string, env *torchenv.Env) error {
+	if env == nil {
+		return nil
+	}
 	switch event {
 	case torchenv.FitStart, torchenv.TrainStepStart:
 		f.next.Store(env.Step)
