@@ -173,7 +173,7 @@ func AppendLine(path string, line []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
@@ -182,7 +182,15 @@ func AppendLine(path string, line []byte) error {
 		return fmt.Errorf("lock %s: %w", path, err)
 	}
 	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-	buf := make([]byte, 0, len(line)+1)
+	buf := make([]byte, 0, len(line)+2)
+	// A writer that crashed mid-line left no newline: end that torn line first, so that it
+	// costs only itself and this line stays parseable.
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		var last [1]byte
+		if _, err := f.ReadAt(last[:], st.Size()-1); err == nil && last[0] != '\n' {
+			buf = append(buf, '\n')
+		}
+	}
 	buf = append(append(buf, line...), '\n')
 	_, err = f.Write(buf)
 	return err

@@ -1,0 +1,150 @@
+package kernel
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/hotcb/hotcb/bridge/optim"
+	"github.com/hotcb/hotcb/controller"
+	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/rundir"
+	"github.com/hotcb/hotcb/torchenv"
+)
+
+// cbModule routes cb ops to the callback controller.
+type cbModule struct {
+	ctl     *controller.HotController
+	capture *ops.SourceCapture // of the last go_file load, for the ledger
+}
+
+func (m *cbModule) ApplyOp(env *torchenv.Env, op ops.Op) (string, string, error) {
+	r := m.ctl.ApplyOp(env, op, "kernel")
+	m.capture = r.Capture
+	return string(r.Decision), r.Note, r.Err
+}
+
+func (m *cbModule) Dispatch(*torchenv.Env, ...string) {}
+func (m *cbModule) Close() error                      { return nil }
+
+// optModule changes optimizer hyper-parameters live. set_params takes any of the optimizer's
+// keys (lr, weight_decay, momentum, betas, ...) and an optional "group" (an index; all groups
+// when absent). The change is all or nothing and is seen by the next Step.
+type optModule struct {
+	opts map[string]*optim.Optimizer
+}
+
+func (m *optModule) ApplyOp(_ *torchenv.Env, op ops.Op) (string, string, error) {
+	id := op.ID
+	if id == "" {
+		id = "main"
+	}
+	o, ok := m.opts[id]
+	if !ok {
+		ids := make([]string, 0, len(m.opts))
+		for k := range m.opts {
+			ids = append(ids, k)
+		}
+		sort.Strings(ids)
+		if len(ids) == 0 {
+			return rundir.DecisionFailed, "", fmt.Errorf("no optimizer is registered with the kernel (the loop calls RegisterOptimizer(%q, opt))", id)
+		}
+		return rundir.DecisionFailed, "", fmt.Errorf("no optimizer %q (registered: %s)", id, strings.Join(ids, ", "))
+	}
+	switch op.Op {
+	case ops.OpSetParams:
+	case ops.OpEnable, ops.OpDisable:
+		return rundir.DecisionFailed, "", fmt.Errorf("opt %s: an optimizer cannot be enabled or disabled; change its params (e.g. lr=0) with set_params", op.Op)
+	default:
+		return rundir.DecisionFailed, "", fmt.Errorf("unknown opt op %q (want set_params)", op.Op)
+	}
+	if len(op.Params) == 0 {
+		return rundir.DecisionFailed, "", errors.New("opt set_params: no params given")
+	}
+	group := optim.AllGroups
+	params := map[string]any{}
+	for k, v := range op.Params {
+		if k == "group" {
+			g, err := toInt(v)
+			if err != nil || g < 0 || g >= o.NumGroups() {
+				return rundir.DecisionFailed, "", fmt.Errorf("opt set_params: group %v is not a group index (0..%d)", v, o.NumGroups()-1)
+			}
+			group = g
+			continue
+		}
+		params[k] = v
+	}
+	if err := o.SetParams(group, params); err != nil {
+		return rundir.DecisionFailed, "", fmt.Errorf("opt set_params %s: %w", id, err)
+	}
+	return rundir.DecisionApplied, "", nil
+}
+
+func toInt(v any) (int, error) {
+	switch x := v.(type) {
+	case int:
+		return x, nil
+	case int64:
+		return int(x), nil
+	case float64:
+		if x == float64(int(x)) {
+			return int(x), nil
+		}
+	case json.Number:
+		n, err := x.Int64()
+		return int(n), err
+	}
+	return 0, fmt.Errorf("not an integer: %v", v)
+}
+
+func (m *optModule) Dispatch(*torchenv.Env, ...string) {}
+func (m *optModule) Close() error                      { return nil }
+
+// coreModule handles freeze: {"module":"core","op":"freeze","mode":"prod"} (recipe_path,
+// adjust_path, policy, step_offset may come in params). It writes hotcb.freeze.json, so the
+// freeze outlives the process, and applies it at once.
+type coreModule struct{ k *Kernel }
+
+func (m *coreModule) ApplyOp(env *torchenv.Env, op ops.Op) (string, string, error) {
+	if op.Op != ops.OpFreeze {
+		return rundir.DecisionFailed, "", fmt.Errorf("unknown core op %q (want freeze)", op.Op)
+	}
+	f := rundir.FreezeState{Mode: op.Mode, Policy: rundir.PolicyBestEffort}
+	if f.Mode == "" {
+		if v, ok := op.Params["mode"].(string); ok {
+			f.Mode = v
+		}
+	}
+	if v, ok := op.Params["recipe_path"].(string); ok {
+		f.RecipePath = &v
+	}
+	if v, ok := op.Params["adjust_path"].(string); ok {
+		f.AdjustPath = &v
+	}
+	if v, ok := op.Params["policy"].(string); ok {
+		f.Policy = v
+	}
+	if v, ok := op.Params["step_offset"]; ok {
+		n, err := toInt(v)
+		if err != nil {
+			return rundir.DecisionFailed, "", fmt.Errorf("freeze: step_offset: %v", err)
+		}
+		f.StepOffset = int64(n)
+	}
+	if err := f.Validate(); err != nil {
+		return rundir.DecisionFailed, "", fmt.Errorf("freeze: %w", err)
+	}
+	b, _ := json.MarshalIndent(f, "", "  ")
+	if err := rundir.WriteFileAtomic(m.k.dir.Path(rundir.Freeze), append(b, '\n')); err != nil {
+		return rundir.DecisionFailed, "", fmt.Errorf("freeze: %w", err)
+	}
+	if err := m.k.setFreeze(env, f); err != nil {
+		return rundir.DecisionFailed, "", err
+	}
+	return rundir.DecisionApplied, "mode " + f.Mode, nil
+}
+
+func (m *coreModule) Dispatch(*torchenv.Env, ...string) {}
+func (m *coreModule) Close() error                      { return nil }

@@ -1,0 +1,132 @@
+package kernel
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/rundir"
+	"github.com/hotcb/hotcb/torchenv"
+)
+
+// replayer injects recipe entries at their (step, event): an entry for step s applies when the
+// loop's step minus the offset equals s and the event matches.
+type replayer struct {
+	entries []rundir.RecipeEntry // sorted by step
+	done    []bool
+	offset  int64
+	applied int
+}
+
+func newReplayer(entries []rundir.RecipeEntry, offset int64) *replayer {
+	return &replayer{entries: entries, done: make([]bool, len(entries)), offset: offset}
+}
+
+// due returns the ops to apply now, in recipe order.
+func (r *replayer) due(step int64, event string) []ops.Op {
+	var out []ops.Op
+	s := step - r.offset
+	for i, e := range r.entries {
+		if e.At.Step > s {
+			break
+		}
+		if !r.done[i] && e.At.Step == s && e.At.Event == event {
+			r.done[i] = true
+			r.applied++
+			op := e.ToOp()
+			if op.Module == "" {
+				op.Module = "cb"
+			}
+			out = append(out, op)
+		}
+	}
+	return out
+}
+
+func (r *replayer) pending() int { return len(r.entries) - r.applied }
+
+// missed lists the entries never applied.
+func (r *replayer) missed() []rundir.RecipeEntry {
+	var out []rundir.RecipeEntry
+	for i, e := range r.entries {
+		if !r.done[i] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// pollFreeze re-reads hotcb.freeze.json when it changed.
+func (k *Kernel) pollFreeze(env *torchenv.Env, event string) {
+	p := k.dir.Path(rundir.Freeze)
+	st, err := os.Stat(p)
+	if err != nil {
+		if os.IsNotExist(err) && k.freeze.Mode != "" && !k.freezeMod.IsZero() {
+			k.freezeMod = time.Time{}
+			k.setFreeze(env, rundir.FreezeState{Mode: rundir.FreezeOff, Policy: rundir.PolicyBestEffort})
+		} else if k.freeze.Mode == "" {
+			k.freeze = rundir.FreezeState{Mode: rundir.FreezeOff, Policy: rundir.PolicyBestEffort}
+		}
+		return
+	}
+	if st.ModTime().Equal(k.freezeMod) {
+		return
+	}
+	k.freezeMod = st.ModTime()
+	f, err := rundir.ReadFreeze(p)
+	if err != nil {
+		k.ctl.Logf(env, "freeze: %v (keeping mode %s)", err, k.freeze.Mode)
+		return
+	}
+	if err := k.setFreeze(env, f); err != nil {
+		k.ctl.Logf(env, "freeze: %v (keeping mode %s)", err, k.freeze.Mode)
+	}
+}
+
+// setFreeze switches the freeze state, loading the recipe (and adjust patches) for replay
+// modes. On error the previous state is kept.
+func (k *Kernel) setFreeze(env *torchenv.Env, f rundir.FreezeState) error {
+	var rp *replayer
+	if f.Mode == rundir.FreezeReplay || f.Mode == rundir.FreezeReplayAdjusted {
+		path := k.dir.Path(rundir.Recipe)
+		if f.RecipePath != nil && *f.RecipePath != "" {
+			path = k.resolve(*f.RecipePath)
+		}
+		recipe, err := rundir.ReadRecipe(path)
+		if err != nil {
+			return fmt.Errorf("replay: %w", err)
+		}
+		if f.Mode == rundir.FreezeReplayAdjusted {
+			a, err := rundir.ReadAdjust(k.resolve(*f.AdjustPath))
+			if err != nil {
+				return fmt.Errorf("replay_adjusted: %w", err)
+			}
+			if recipe, err = rundir.ApplyAdjust(recipe, a); err != nil {
+				return fmt.Errorf("replay_adjusted: %w", err)
+			}
+		}
+		rp = newReplayer(recipe, f.StepOffset)
+	}
+	if f.Mode != k.freeze.Mode {
+		k.ctl.Logf(env, "freeze mode %s -> %s", orOff(k.freeze.Mode), f.Mode)
+	}
+	k.freeze, k.replay = f, rp
+	k.ctl.RequestStatus()
+	return nil
+}
+
+func orOff(m string) string {
+	if m == "" {
+		return rundir.FreezeOff
+	}
+	return m
+}
+
+func (k *Kernel) resolve(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return k.dir.Path(p)
+}
