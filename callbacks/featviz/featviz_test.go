@@ -595,3 +595,22 @@ func TestRegisteredUnderGoAndHotcbNames(t *testing.T) {
 	_, err := fac("x", map[string]any{"every": -5})
 	require.ErrorContains(t, err, `"every"`)
 }
+
+func TestGalleryKeepsAResumedRunsFilesAndFollowsOut(t *testing.T) {
+	r := newRig(t, 2)
+	f := attach(t, r, map[string]any{"every": 1, "layers": "features.0"})
+	r.step(f)
+	require.NoError(t, f.Close())
+	// A new instance on the same directory (a resumed run) lists the old frames with the new.
+	g := attach(t, r, map[string]any{"every": 1, "layers": "features.4"})
+	r.step(g)
+	require.NoError(t, g.SetParams(map[string]any{"out": "featviz2"}))
+	r.step(g)
+	require.NoError(t, g.Close())
+	dir := filepath.Join(r.env.RunDir, "featviz")
+	require.Equal(t, []string{"step00000000_features.0.png", "step00000001_features.4.png"}, linked(t, dir))
+	require.Equal(t, []string{"step00000002_features.4.png"}, linked(t, filepath.Join(r.env.RunDir, "featviz2")))
+	html, err := os.ReadFile(filepath.Join(dir, "index.html"))
+	require.NoError(t, err)
+	require.Contains(t, string(html), "<th>features.0</th><th>features.4</th>")
+}

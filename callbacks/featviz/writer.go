@@ -19,6 +19,7 @@ type writer struct {
 
 	mu      sync.Mutex
 	jobs    []job
+	frames  int // jobs that are frames: what limit bounds
 	limit   int
 	closing bool
 	wake    chan struct{} // capacity 1: "there is work or we are closing"
@@ -68,12 +69,13 @@ func (w *writer) signal() {
 // push queues a frame unless the queue is full or closing; it never blocks.
 func (w *writer) push(fr *frame) bool {
 	w.mu.Lock()
-	if w.closing || len(w.jobs) >= w.limit {
+	if w.closing || w.frames >= w.limit {
 		w.mu.Unlock()
 		w.dropped.Add(1)
 		return false
 	}
 	w.jobs = append(w.jobs, job{fr: fr})
+	w.frames++
 	w.mu.Unlock()
 	w.signal()
 	return true
@@ -99,13 +101,7 @@ func (w *writer) setLimit(n int) {
 func (w *writer) queued() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	n := 0
-	for _, j := range w.jobs {
-		if j.fr != nil {
-			n++
-		}
-	}
-	return n
+	return w.frames
 }
 
 func (w *writer) run() {
@@ -126,6 +122,9 @@ func (w *writer) run() {
 		j := w.jobs[0]
 		w.jobs[0] = job{}
 		w.jobs = w.jobs[1:]
+		if j.fr != nil {
+			w.frames--
+		}
 		w.mu.Unlock()
 		if j.fr == nil {
 			w.gallery(j.dir)
