@@ -1,0 +1,394 @@
+// Package trainer is the built-in training run behind `hotcb train` and `make demo`: a small CNN
+// (or an MLP) on the synthetic shapes dataset (or MNIST IDX files), on the CPU or a CUDA device,
+// instrumented live through a HotKernel over the run directory. It shows progress, dispatches the
+// phase events, evaluates each epoch, checkpoints (Python-loadable), resumes, and stops cleanly on
+// Ctrl-C or when a callback asks for a stop.
+package trainer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/hotcb/hotcb/bridge"
+	"github.com/hotcb/hotcb/bridge/nn"
+	"github.com/hotcb/hotcb/bridge/optim"
+	_ "github.com/hotcb/hotcb/callbacks/all" // built-ins, loadable by Go and hotcb names
+	"github.com/hotcb/hotcb/checkpoint"
+	"github.com/hotcb/hotcb/data"
+	"github.com/hotcb/hotcb/kernel"
+	"github.com/hotcb/hotcb/models"
+	"github.com/hotcb/hotcb/rundir"
+	"github.com/hotcb/hotcb/torchenv"
+)
+
+// Options configure a run. The zero value plus a Dir is a sensible default.
+type Options struct {
+	Dir    string        // run directory (created 0700)
+	Device bridge.Device // CPU by default
+	Model  string        // "cnn" (default) or "mlp"
+	Data   string        // "shapes" (default) or "mnist:DIR"
+	Epochs int           // default 5
+	Steps  int64         // train this many steps in total instead of Epochs epochs
+	Batch  int           // default 64
+	LR     float64       // Adam learning rate, default 3e-3
+	Seed   uint64
+	Resume bool // continue from Dir/last.pt
+	// TrainN and TestN size the shapes dataset (default 10000 and 2000).
+	TrainN, TestN int
+	// Progress forces (1) or disables (-1) the one-line progress bar; 0 picks it when Out is a
+	// terminal.
+	Progress int
+	Out      io.Writer // default os.Stdout
+	// Kernel tunes the control plane (go_file permissions, budgets, ...).
+	Kernel kernel.Options
+}
+
+// Summary is what a run reports at the end.
+type Summary struct {
+	Steps      int64
+	Epochs     float64
+	TestAcc    float64
+	Elapsed    time.Duration
+	Checkpoint string
+	FeatViz    string
+	Timing     string
+	Stopped    string // why the run stopped early ("" when it finished)
+}
+
+// DefaultConfig is the hotcb.yaml a new run directory gets: the timing instrument and feature
+// maps on, other built-ins listed.
+const DefaultConfig = `# hotcb desired state — edit while training runs; reconciled at the next safe point.
+version: 1
+callbacks:
+  timing:
+    enabled: true
+    target: {kind: module, path: hotcb.modules.cb.callbacks.timing, symbol: TimingCallback}
+    init: {every: 50}
+  feat_viz:
+    enabled: true
+    target: {kind: module, path: github.com/hotcb/hotcb/callbacks/featviz, symbol: FeatureViz}
+    init: {every: 100, samples: 2, channels: 16}
+  # grad_stats:
+  #   enabled: true
+  #   target: {kind: module, path: hotcb.modules.cb.callbacks.grad_stats, symbol: GradStatsCallback}
+  #   init: {every: 50}
+  # guard:
+  #   enabled: true
+  #   target: {kind: module, path: hotcb.modules.cb.callbacks.anomaly_guard, symbol: AnomalyGuardCallback}
+  #   init: {action: stop}
+`
+
+func (o *Options) defaults() {
+	if o.Model == "" {
+		o.Model = "cnn"
+	}
+	if o.Data == "" {
+		o.Data = "shapes"
+	}
+	if o.Epochs <= 0 {
+		o.Epochs = 5
+	}
+	if o.Batch <= 0 {
+		o.Batch = 64
+	}
+	if o.LR <= 0 {
+		o.LR = 3e-3
+	}
+	if o.TrainN <= 0 {
+		o.TrainN = 10000
+	}
+	if o.TestN <= 0 {
+		o.TestN = 2000
+	}
+	if o.Out == nil {
+		o.Out = os.Stdout
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func loadData(o Options) (train, test *data.TensorDataset, err error) {
+	switch {
+	case o.Data == "shapes":
+		train, err = data.Shapes(data.ShapesOptions{N: o.TrainN, Seed: o.Seed + 1})
+		if err != nil {
+			return nil, nil, err
+		}
+		test, err = data.Shapes(data.ShapesOptions{N: o.TestN, Seed: o.Seed + 2, Norm: &train.Norm})
+		return train, test, err
+	case strings.HasPrefix(o.Data, "mnist:"):
+		dir := strings.TrimPrefix(o.Data, "mnist:")
+		if train, err = data.LoadMNIST(dir, true); err != nil {
+			return nil, nil, err
+		}
+		test, err = data.LoadMNIST(dir, false)
+		return train, test, err
+	}
+	return nil, nil, fmt.Errorf("unknown data %q (want shapes or mnist:DIR)", o.Data)
+}
+
+func buildModel(o Options, train *data.TensorDataset) (nn.Module, error) {
+	s := train.Images.Shape()
+	classes := int64(len(train.Classes))
+	switch o.Model {
+	case "cnn":
+		return models.NewSmallCNN(s[1], classes), nil
+	case "mlp":
+		return models.MLP(s[1]*s[2]*s[3], 256, classes), nil
+	}
+	return nil, fmt.Errorf("unknown model %q (want cnn or mlp)", o.Model)
+}
+
+// Run trains until the epochs (or steps) are done, ctx is cancelled (the current step finishes,
+// a checkpoint is saved and callbacks are closed), or a callback requests a stop.
+func Run(ctx context.Context, o Options) (sum Summary, err error) {
+	o.defaults()
+	if o.Dir == "" {
+		return sum, errors.New("no run directory")
+	}
+	runtime.LockOSThread() // libtorch's per-thread state; one malloc arena (see README, Memory)
+	defer runtime.UnlockOSThread()
+	start := time.Now()
+	out := o.Out
+	progress := o.Progress > 0 || (o.Progress == 0 && isTerminal(out))
+	if err := rundir.Dir(o.Dir).Ensure(); err != nil {
+		return sum, err
+	}
+	cfg := rundir.Dir(o.Dir).Path(rundir.Config)
+	if _, err := os.Stat(cfg); errors.Is(err, os.ErrNotExist) {
+		if err := os.WriteFile(cfg, []byte(DefaultConfig), 0o600); err != nil {
+			return sum, err
+		}
+	}
+
+	train, test, err := loadData(o)
+	if err != nil {
+		return sum, err
+	}
+	fmt.Fprintf(out, "hotcb train: libtorch %s on %s; %s: %d train / %d test images, %d classes; model %s; run dir %s\n",
+		bridge.Version(), o.Device, o.Data, train.Len(), test.Len(), len(train.Classes), o.Model, o.Dir)
+	test = test.To(o.Device)
+
+	bridge.ManualSeed(o.Seed)
+	model, err := buildModel(o, train)
+	if err != nil {
+		return sum, err
+	}
+	nn.To(model, o.Device)
+	ao := optim.DefaultAdam()
+	ao.LR = o.LR
+	opt, err := optim.NewAdam(optim.Params(nn.Parameters(model)...), ao)
+	if err != nil {
+		return sum, err
+	}
+	ckpt := filepath.Join(o.Dir, "last.pt")
+	sum.Checkpoint = ckpt
+	var step int64
+	firstEpoch := 0
+	if o.Resume {
+		info, _, err := checkpoint.Load(ckpt, model, opt)
+		if err != nil {
+			return sum, fmt.Errorf("resume: %w", err)
+		}
+		step, firstEpoch = info.Step, int(info.Epoch)
+		fmt.Fprintf(out, "resumed from %s: epoch %d, step %d\n", ckpt, firstEpoch, step)
+	}
+
+	k, err := kernel.New(o.Dir, o.Kernel)
+	if err != nil {
+		return sum, err
+	}
+	k.RegisterOptimizer("main", opt)
+	defer func() {
+		if cerr := k.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	printer := &lineWriter{out: out, tty: progress}
+	env := &torchenv.Env{Framework: "hotcb-go", Model: model, Optimizer: opt, Device: o.Device,
+		RunDir: o.Dir, Log: printer.line}
+	printHints(out, o.Dir)
+
+	device := o.Device
+	loader, err := data.NewLoader(train, data.LoaderOptions{BatchSize: o.Batch, Shuffle: true, Seed: o.Seed + 3, Device: &device})
+	if err != nil {
+		return sum, err
+	}
+	defer loader.Close()
+	perEpoch := int64(loader.Len())
+	totalSteps := int64(o.Epochs) * perEpoch
+	epochs := o.Epochs
+	if o.Steps > 0 { // --steps wins over --epochs
+		totalSteps = o.Steps
+		epochs = int((o.Steps + perEpoch - 1) / perEpoch)
+	}
+	k.Apply(env, torchenv.FitStart)
+	t0, s0 := time.Now(), step
+	var correct, seen float64
+	stop := ""
+train:
+	for epoch := firstEpoch; epoch < epochs && step < totalSteps; epoch++ {
+		env.Phase = "train"
+		correct, seen = 0, 0
+		for b := range loader.Epoch(ctx, epoch) {
+			env.Step, env.Inputs, env.Targets = step, b.X, b.Y
+			env.Epoch = float64(epoch) + float64(b.Index)/float64(perEpoch)
+			k.Apply(env, torchenv.TrainStepStart)
+			env.Outputs = model.Forward(b.X)
+			env.Loss = bridge.CrossEntropy(env.Outputs, b.Y)
+			k.Apply(env, torchenv.ForwardEnd)
+			opt.ZeroGrad()
+			env.Loss.Backward()
+			k.Apply(env, torchenv.BackwardEnd)
+			opt.Step()
+			k.Apply(env, torchenv.OptimizerStepEnd, torchenv.TrainStepEnd, torchenv.TrainBatchEnd)
+			step++
+			if step%10 == 0 || step == totalSteps {
+				var acc float64
+				bridge.NoGrad(func() {
+					acc = env.Outputs.Argmax(1, false).Eq(b.Y).To(bridge.Float32).Sum().Item()
+				})
+				correct += acc
+				seen += float64(b.Y.Size(0))
+				rate := float64(step-s0) / time.Since(t0).Seconds()
+				eta := time.Duration(float64(totalSteps-step)/rate) * time.Second
+				printer.progress(fmt.Sprintf("epoch %d/%d step %d/%d loss %.4f acc %.1f%% %.1f steps/s ETA %s",
+					epoch+1, epochs, step, totalSteps, env.Loss.Item(), 100*correct/seen, rate, eta.Round(time.Second)))
+			}
+			if why, ok := stopReason(ctx, env); ok {
+				stop = why
+				break train
+			}
+			if step >= totalSteps {
+				break
+			}
+		}
+		if stop == "" && ctx.Err() != nil {
+			stop = "interrupted"
+		}
+		sum.TestAcc = evaluate(k, env, model, test)
+		env.Extra = map[string]any{"metrics": map[string]float64{"test_acc": sum.TestAcc}}
+		k.Apply(env, torchenv.EpochEnd)
+		printer.done(fmt.Sprintf("epoch %d: test accuracy %.1f%% (step %d, %.1fs)", epoch+1, 100*sum.TestAcc, step, time.Since(start).Seconds()))
+		if err := checkpoint.Save(ckpt, model, opt, checkpoint.Info{Step: step, Epoch: env.Epoch}); err != nil {
+			return sum, fmt.Errorf("checkpoint: %w", err)
+		}
+		if stop != "" {
+			break
+		}
+	}
+	if stop != "" && seen > 0 {
+		if err := checkpoint.Save(ckpt, model, opt, checkpoint.Info{Step: step, Epoch: env.Epoch}); err != nil {
+			return sum, fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+	k.Apply(env, torchenv.FitEnd)
+	sum.Steps, sum.Epochs, sum.Stopped = step, env.Epoch, stop
+	sum.Elapsed = time.Since(start)
+	sum.FeatViz = filepath.Join(o.Dir, "featviz", "index.html")
+	sum.Timing = filepath.Join(o.Dir, "timing")
+	how := "done"
+	if stop != "" {
+		how = "stopped (" + stop + ")"
+	}
+	fmt.Fprintf(out, "%s after %d steps in %.1fs: test accuracy %.1f%%\n  checkpoint  %s (Python: torch.load(p)[\"model\"])\n  feature maps %s\n  timing      %s (timing.jsonl, timing.png)\n  ledger      %s\n",
+		how, step, sum.Elapsed.Seconds(), 100*sum.TestAcc, ckpt, sum.FeatViz, sum.Timing, rundir.Dir(o.Dir).Path(rundir.Applied))
+	return sum, nil
+}
+
+func stopReason(ctx context.Context, env *torchenv.Env) (string, bool) {
+	if ctx.Err() != nil {
+		return "interrupted", true
+	}
+	if ok, why := env.StopRequested(); ok {
+		return "a callback asked to stop: " + why, true
+	}
+	return "", false
+}
+
+// evaluate runs the test set in eval mode, in batches, dispatching val_batch_end.
+func evaluate(k *kernel.Kernel, env *torchenv.Env, model nn.Module, test *data.TensorDataset) float64 {
+	nn.Eval(model)
+	defer nn.Train(model, true)
+	env.Phase = "val"
+	defer func() { env.Phase = "train" }()
+	n := int64(test.Len())
+	var correct float64
+	const bs = 500
+	for i := int64(0); i < n; i += bs {
+		m := min(bs, n-i)
+		bridge.NoGrad(func() {
+			x := test.Images.Narrow(0, i, m)
+			y := test.Labels.Narrow(0, i, m)
+			out := model.Forward(x)
+			correct += out.Argmax(1, false).Eq(y).To(bridge.Float32).Sum().Item()
+			env.Outputs, env.Targets = out, y
+		})
+		k.Apply(env, torchenv.ValBatchEnd)
+	}
+	return correct / float64(n)
+}
+
+func printHints(out io.Writer, dir string) {
+	fmt.Fprintf(out, `live control (another terminal):
+  hotcb --dir %[1]s status
+  hotcb --dir %[1]s cb set_params timing every=20
+  hotcb --dir %[1]s cb load gs --path hotcb.modules.cb.callbacks.grad_stats --symbol GradStatsCallback --init every=25
+  hotcb --dir %[1]s cb load gradnorm --file examples/callbacks/grad_norm.go --symbol GradNorm --init every=10
+  hotcb --dir %[1]s opt set_params lr=1e-3
+  hotcb --dir %[1]s cb disable feat_viz
+`, dir)
+}
+
+// lineWriter prints log lines and progress: one rewritten line on a terminal, plain lines
+// (every 50 steps' worth of updates) otherwise.
+type lineWriter struct {
+	out  io.Writer
+	tty  bool
+	last string
+	n    int
+}
+
+func (w *lineWriter) line(s string) {
+	if w.tty && w.last != "" {
+		fmt.Fprint(w.out, "\r\033[K")
+	}
+	fmt.Fprintln(w.out, s)
+	if w.tty && w.last != "" {
+		fmt.Fprint(w.out, w.last)
+	}
+}
+
+func (w *lineWriter) progress(s string) {
+	w.n++
+	if w.tty {
+		w.last = s
+		fmt.Fprint(w.out, "\r\033[K"+s)
+		return
+	}
+	if w.n%5 == 0 {
+		fmt.Fprintln(w.out, s)
+	}
+}
+
+func (w *lineWriter) done(s string) {
+	if w.tty {
+		fmt.Fprint(w.out, "\r\033[K")
+		w.last = ""
+	}
+	fmt.Fprintln(w.out, s)
+}

@@ -1,0 +1,86 @@
+package trainer_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hotcb/hotcb/controller"
+	"github.com/hotcb/hotcb/rundir"
+	"github.com/hotcb/hotcb/trainer"
+)
+
+// TestShortRun trains a few steps into a temp dir and checks the run directory: ledger,
+// status, timing JSONL, feature-map PNGs, and a checkpoint PyTorch loads.
+func TestShortRun(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	sum, err := trainer.Run(context.Background(), trainer.Options{Dir: dir, Epochs: 1, Steps: 120, TrainN: 2000, TestN: 400, Out: &out})
+	require.NoError(t, err, out.String())
+	require.Equal(t, int64(120), sum.Steps)
+	text := out.String()
+	require.Contains(t, text, "live control")
+	require.Contains(t, text, "step 50/120")
+	require.NotContains(t, text, "\r", "non-terminal output is line-oriented")
+
+	es, bad, err := rundir.ReadJSONL[rundir.LedgerEntry](filepath.Join(dir, rundir.Applied))
+	require.NoError(t, err)
+	require.Empty(t, bad)
+	require.GreaterOrEqual(t, len(es), 2)
+	require.Equal(t, "yaml", es[0].Source)
+	st, err := controller.ReadStatus(filepath.Join(dir, rundir.Status))
+	require.NoError(t, err)
+	require.Len(t, st.Callbacks, 2)
+	timing, err := os.ReadFile(filepath.Join(dir, "timing", "timing.jsonl"))
+	require.NoError(t, err)
+	require.Greater(t, strings.Count(string(timing), "\n"), 1)
+	pngs, err := filepath.Glob(filepath.Join(dir, "featviz", "*.png"))
+	require.NoError(t, err)
+	require.NotEmpty(t, pngs)
+	require.FileExists(t, filepath.Join(dir, "featviz", "index.html"))
+
+	py := "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import torch").Run(); err != nil {
+		t.Skip("python3-torch missing: checkpoint cross-check skipped")
+	}
+	res, err := exec.Command(py, "-c", `import sys, torch
+ck = torch.load(sys.argv[1])
+print(int(ck["step"]), sorted(ck["model"])[0])`, sum.Checkpoint).CombinedOutput()
+	require.NoError(t, err, "%s", res)
+	require.Equal(t, "120 classifier.1.bias", strings.TrimSpace(string(res)))
+
+	// resume continues from the checkpoint
+	out.Reset()
+	sum2, err := trainer.Run(context.Background(), trainer.Options{Dir: dir, Epochs: 1, Steps: 130, TrainN: 2000, TestN: 400, Out: &out, Resume: true})
+	require.NoError(t, err, out.String())
+	require.Contains(t, out.String(), "resumed from")
+	require.Equal(t, int64(130), sum2.Steps)
+}
+
+func TestCancelStopsCleanly(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out bytes.Buffer
+	sum, err := trainer.Run(ctx, trainer.Options{Dir: dir, Epochs: 1, TrainN: 500, TestN: 100, Out: &out})
+	require.NoError(t, err)
+	require.Equal(t, "interrupted", sum.Stopped)
+	require.Contains(t, out.String(), "stopped (interrupted)")
+}
+
+func TestBadOptions(t *testing.T) {
+	_, err := trainer.Run(context.Background(), trainer.Options{Dir: t.TempDir(), Data: "cifar", Out: &bytes.Buffer{}})
+	require.ErrorContains(t, err, `unknown data "cifar"`)
+	_, err = trainer.Run(context.Background(), trainer.Options{Dir: t.TempDir(), Model: "resnet", TrainN: 100, TestN: 10, Out: &bytes.Buffer{}})
+	require.ErrorContains(t, err, `unknown model "resnet"`)
+	_, err = trainer.Run(context.Background(), trainer.Options{Dir: t.TempDir(), Data: "mnist:/nonexistent", Out: &bytes.Buffer{}})
+	require.ErrorContains(t, err, "/nonexistent")
+	_, err = trainer.Run(context.Background(), trainer.Options{Dir: t.TempDir(), Resume: true, TrainN: 100, TestN: 10, Out: &bytes.Buffer{}})
+	require.ErrorContains(t, err, "resume:")
+}
