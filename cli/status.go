@@ -150,7 +150,7 @@ func (a *app) showStatus(dir rundir.Dir, snap *snapshot, staleAfter time.Duratio
 	if st.Phase != "" {
 		fmt.Fprintf(w, ", phase %s", st.Phase)
 	}
-	fmt.Fprintf(w, " — written %s (%s) by pid %d\n", ago(snap.age), st.WrittenAt.Local().Format(time.DateTime), st.PID)
+	fmt.Fprintf(w, " — written %s (%s) by pid %d\n", ago(snap.age), st.WrittenAt.In(a.loc).Format(time.DateTime), st.PID)
 	if snap.age > staleAfter {
 		fmt.Fprintf(w, "stale: the training process may have stopped (%s)\n", pidState(st.PID))
 	}
@@ -194,7 +194,7 @@ func (a *app) showStatus(dir rundir.Dir, snap *snapshot, staleAfter time.Duratio
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\n", cs.ID, yesNo(cs.Enabled), yesNo(cs.Loaded),
-			clip(target, 60), clip(params, 48), cs.Calls, micros(cs.MeanMicros, cs.Calls), cs.Errors, clip(lastErr, 80))
+			clipLeft(target, 64), clip(params, 48), cs.Calls, micros(cs.MeanMicros, cs.Calls), cs.Errors, clip(lastErr, 80))
 	}
 	tw.Flush()
 }
@@ -333,6 +333,17 @@ func clip(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// clipLeft keeps the end of s (a target's file name and symbol matter more than its directory).
+func clipLeft(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	k := strings.IndexByte(s, ':') + 1 // keep the kind
+	head := []rune(s[:k])
+	return string(head) + "…" + string(r[len(r)-(n-len(head)-1):])
 }
 
 // ago says how long ago, to the second.
