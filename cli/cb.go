@@ -58,7 +58,7 @@ func newCBSimple(a *app, op string) *cobra.Command {
 // cbSugar is `hotcb enable ID` / `hotcb disable ID`: hotcb's shortcuts for the cb module.
 func cbSugar(a *app, op string) *cobra.Command {
 	c := newCBSimple(a, op)
-	c.Short = simpleShort[op] + " (short for 'cb " + op + "')"
+	c.Short = strings.ToUpper(op[:1]) + op[1:] + " a callback (short for 'cb " + op + "')"
 	c.Example = fmt.Sprintf("  hotcb --dir runs/exp1 %s timing", op)
 	return c
 }

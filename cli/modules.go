@@ -12,12 +12,21 @@ import (
 
 func init() {
 	register(func(a *app) *cobra.Command {
-		return newHandleModule(a, "opt", "the optimizer", `  hotcb --dir runs/exp1 opt set_params lr=3e-4
+		return newHandleModule(a, "opt", "the optimizer",
+			`opt changes an optimizer the training program registered with the kernel (default id main):
+set_params takes its hyper-parameters by name (lr, weight_decay, momentum, betas, ... as the
+optimizer has them) for every parameter group, or for one with group=N; the change is all or
+nothing. enable and disable exist for hotcb's Python kernel; the Go kernel records them as
+failed (an optimizer cannot be disabled: set lr=0 instead).`, `  hotcb --dir runs/exp1 opt set_params lr=3e-4
   hotcb --dir runs/exp1 opt set_params lr=1e-3 weight_decay=0.01
+  hotcb --dir runs/exp1 opt set_params lr=1e-4 group=1
   hotcb --dir runs/exp1 opt set_params --id head lr=1e-4`)
 	})
 	register(func(a *app) *cobra.Command {
-		return newHandleModule(a, "loss", "the loss", `  hotcb --dir runs/exp1 loss set_params distill_w=0.2 depth_w=1.5
+		return newHandleModule(a, "loss", "the loss",
+			`loss sends ops to the loss module, as hotcb's CLI does. The Go kernel has none built in: the
+training program registers one (kernel.RegisterModule("loss", ...)); without it the ledger
+records these ops as failed.`, `  hotcb --dir runs/exp1 loss set_params distill_w=0.2 depth_w=1.5
   hotcb --dir runs/exp1 loss set_params terms.aux_depth=false`)
 	})
 	register(newSetSugar)
@@ -25,10 +34,11 @@ func init() {
 
 // newHandleModule is `hotcb opt ...` / `hotcb loss ...`: enable, disable and set_params of a
 // handle of that kernel module (default id main).
-func newHandleModule(a *app, module, what, example string) *cobra.Command {
+func newHandleModule(a *app, module, what, long, example string) *cobra.Command {
 	m := group(&cobra.Command{
 		Use:     module,
 		Short:   "Control " + what + " of the training run (kernel module " + module + ")",
+		Long:    long,
 		Example: example,
 	})
 	for _, op := range []string{ops.OpEnable, ops.OpDisable} {

@@ -133,9 +133,9 @@ func (a *app) statusJSON(dir rundir.Dir, snap *snapshot, staleAfter time.Duratio
 func (a *app) showStatus(dir rundir.Dir, snap *snapshot, staleAfter time.Duration) {
 	w := a.out
 	if fz, err := rundir.ReadFreeze(dir.Path(rundir.Freeze)); err != nil {
-		fmt.Fprintf(w, "freeze: unreadable: %v\n", err)
+		fmt.Fprintf(w, "freeze file: unreadable: %v\n", err)
 	} else if fz.Mode != rundir.FreezeOff {
-		fmt.Fprintf(w, "freeze: %s%s\n", fz.Mode, freezeDetail(fz))
+		fmt.Fprintf(w, "freeze file: %s%s\n", fz.Mode, freezeDetail(fz))
 	}
 	if snap == nil {
 		fmt.Fprintf(w, "no status yet: no training process has written %s\n", dir.Path(rundir.Status))
@@ -194,7 +194,7 @@ func (a *app) showStatus(dir rundir.Dir, snap *snapshot, staleAfter time.Duratio
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\n", cs.ID, yesNo(cs.Enabled), yesNo(cs.Loaded),
-			clipLeft(target, 64), clip(params, 48), cs.Calls, micros(cs.MeanMicros, cs.Calls), cs.Errors, clip(lastErr, 80))
+			clipLeft(target, 72), clip(params, 48), cs.Calls, micros(cs.MeanMicros, cs.Calls), cs.Errors, clip(lastErr, 80))
 	}
 	tw.Flush()
 }

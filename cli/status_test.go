@@ -112,7 +112,7 @@ func TestStatusMissing(t *testing.T) {
 
 	mustRun(t, "--dir", dir, "freeze", "--mode", "prod")
 	out = runAt(t, testNow, "--dir", dir, "status")
-	require.True(t, strings.HasPrefix(out.out, "freeze: prod\n"), out.out)
+	require.True(t, strings.HasPrefix(out.out, "freeze file: prod\n"), out.out)
 
 	writeFile(t, filepath.Join(dir, rundir.Status), "{not json")
 	out = runAt(t, testNow, "--dir", dir, "status")
