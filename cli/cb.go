@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/rundir"
 )
 
 func init() {
@@ -45,14 +46,47 @@ var simpleShort = map[string]string{
 
 func newCBSimple(a *app, op string) *cobra.Command {
 	return &cobra.Command{
-		Use:     op + " ID",
-		Short:   simpleShort[op],
-		Example: fmt.Sprintf("  hotcb --dir runs/exp1 cb %s timing", op),
-		Args:    idArg("a callback ID"),
+		Use:               op + " ID",
+		Short:             simpleShort[op],
+		Example:           fmt.Sprintf("  hotcb --dir runs/exp1 cb %s timing", op),
+		Args:              idArg("a callback ID"),
+		ValidArgsFunction: a.completeIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.queue(ops.Op{Module: "cb", Op: op, ID: args[0]})
+			if err := a.queue(ops.Op{Module: "cb", Op: op, ID: args[0]}); err != nil {
+				return err
+			}
+			a.noteUnknownID(args[0])
+			return nil
 		},
 	}
+}
+
+// noteUnknownID warns (without failing: the process may load it later) when the last status of
+// the run has no callback of that id.
+func (a *app) noteUnknownID(id string) {
+	snap, err := readSnapshot(rundir.Dir(a.dir).Path(rundir.Status))
+	if err != nil || snap == nil {
+		return
+	}
+	if _, err := findCallback(snap, id); err != nil {
+		fmt.Fprintf(a.errOut, "note: the process has no callback %q (status at step %d); the command waits in the file until one is loaded\n", id, snap.st.Step)
+	}
+}
+
+// completeIDs offers the callback ids of the run's status for the first argument.
+func (a *app) completeIDs(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	snap, err := readSnapshot(rundir.Dir(a.dir).Path(rundir.Status))
+	if err != nil || snap == nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	ids := make([]string, 0, len(snap.st.Callbacks))
+	for _, cs := range snap.st.Callbacks {
+		ids = append(ids, cs.ID)
+	}
+	return ids, cobra.ShellCompDirectiveNoFileComp
 }
 
 // cbSugar is `hotcb enable ID` / `hotcb disable ID`: hotcb's shortcuts for the cb module.
@@ -74,6 +108,7 @@ the empty string. A callback refuses bad values as a whole and keeps its old one
 'hotcb ledger' and 'hotcb status').`,
 		Example: `  hotcb --dir runs/exp1 cb set_params timing every=10
   hotcb --dir runs/exp1 cb set feat_viz layers='["features.0","features.3"]' samples=4`,
+		ValidArgsFunction: a.completeIDs,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageErr(cmd.CommandPath()+" needs a callback ID and key=value pairs", "usage: "+cmd.UseLine())

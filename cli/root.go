@@ -32,7 +32,20 @@ type app struct {
 }
 
 // constructors build the top-level commands. Each file adds its own in an init function with
-// register, so a new command (train.go) is one new file and no edit here.
+// register, so a new command (train.go) is one new file and no edit here:
+//
+//	func init() { register(newTrainCommand) }
+//
+//	func newTrainCommand(a *app) *cobra.Command {
+//		return &cobra.Command{Use: "train", Short: "...", Example: "...", Args: noArgs,
+//			RunE: func(cmd *cobra.Command, args []string) error {
+//				// a.dir is --dir (a.runDir() checks that it exists), a.out and a.errOut the
+//				// output; cmd.Context() ends on SIGINT/SIGTERM (cmd/hotcb); return
+//				// usageErr(problem, hint) for bad input (exit status 2), other errors exit 1.
+//			}}
+//	}
+//
+// Every command needs Short and Example (TestHelpHasExamples checks).
 var constructors []func(*app) *cobra.Command
 
 func register(f func(*app) *cobra.Command) { constructors = append(constructors, f) }

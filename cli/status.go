@@ -41,6 +41,7 @@ callback in full.`,
 		Example: `  hotcb --dir runs/exp1 status
   hotcb --dir runs/exp1 status timing
   hotcb --dir runs/exp1 status --json | jq '.status.callbacks[] | {id, calls}'`,
+		ValidArgsFunction: a.completeIDs,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageErr(fmt.Sprintf("status takes at most one callback ID, got %q", strings.Join(args, " ")), "usage: "+cmd.UseLine())

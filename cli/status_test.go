@@ -266,3 +266,21 @@ func TestControllerObeysCLI(t *testing.T) {
 	require.Contains(t, detail, "target:     kind go_file, path "+src+", symbol Tick")
 	require.Contains(t, detail, `init:       {"every":3}`)
 }
+
+// TestUnknownIDNote: enable of an id the process does not have is queued, with a note; ids
+// complete from the status.
+func TestUnknownIDNote(t *testing.T) {
+	dir := newRunDir(t)
+	statusFixture(t, dir)
+	r := runCLI(t, "--dir", dir, "enable", "timnig")
+	require.NoError(t, r.err)
+	require.Contains(t, r.errOut, `note: the process has no callback "timnig" (status at step 420)`)
+	require.Equal(t, `{"module":"cb","op":"enable","id":"timnig"}`+"\n", commandsOf(t, dir))
+	r = runCLI(t, "--dir", dir, "cb", "disable", "timing")
+	require.NoError(t, r.err)
+	require.Empty(t, r.errOut)
+
+	r = runCLI(t, "--dir", dir, "__complete", "cb", "enable", "")
+	require.NoError(t, r.err)
+	require.Equal(t, "timing\nguard\nlater\n:4\n", r.out)
+}
