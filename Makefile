@@ -59,6 +59,7 @@ $(SHIM): $(CPP_OBJ)
 
 build: deps shim
 	$(GO) build ./...
+	$(GO) build -o bin/hotcb ./cmd/hotcb
 
 test: deps shim
 	$(GO) vet ./...
@@ -75,7 +76,8 @@ bench-smoke: deps shim
 	$(GO) run ./bench/cmd/benchrun $(BENCH_FLAGS) -smoke
 
 demo: deps shim
-	$(GO) run ./examples/cnn -out runs/demo
+	$(GO) build -o bin/hotcb ./cmd/hotcb
+	bin/hotcb --dir runs/demo train
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi

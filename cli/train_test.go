@@ -1,0 +1,145 @@
+package cli_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hotcb/hotcb/cli"
+	"github.com/hotcb/hotcb/rundir"
+)
+
+func TestTrainBadFlags(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--dir", dir, "train", "--model", "resnet"}, `unknown model "resnet"`},
+		{[]string{"--dir", dir, "train", "--device", "tpu"}, `unknown device "tpu"`},
+		{[]string{"--dir", dir, "train", "--progress", "--no-progress"}, "--progress and --no-progress together"},
+	} {
+		var out, errOut bytes.Buffer
+		code := cli.Run(context.Background(), c.args, &out, &errOut)
+		require.Equal(t, 2, code, c.args)
+		require.Contains(t, errOut.String(), c.want)
+	}
+}
+
+// TestLiveRun drives a training process from the CLI, as a user would: while `hotcb train` runs
+// in a subprocess, the CLI loads a heartbeat callback, changes its message and disables it. The
+// ledger shows each op applied at a step, and the callback's output appears, changes, then stops.
+func TestLiveRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and trains for a few seconds")
+	}
+	bin := filepath.Join(t.TempDir(), "hotcb")
+	build := exec.Command("go", "build", "-o", bin, "github.com/hotcb/hotcb/cmd/hotcb")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	dir := filepath.Join(t.TempDir(), "run")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	train := exec.CommandContext(ctx, bin, "--dir", dir, "train", "--steps", "100000", "--train-n", "1000", "--test-n", "200")
+	stdout, err := train.StdoutPipe()
+	require.NoError(t, err)
+	train.Stderr = os.Stderr
+	require.NoError(t, train.Start())
+	var mu sync.Mutex
+	var lines []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			mu.Lock()
+			lines = append(lines, sc.Text())
+			mu.Unlock()
+		}
+	}()
+	waitFor := func(what string, f func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(90 * time.Second)
+		for !f() {
+			if time.Now().After(deadline) {
+				mu.Lock()
+				defer mu.Unlock()
+				t.Fatalf("timed out waiting for %s; output:\n%s", what, strings.Join(lines, "\n"))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	countLines := func(sub string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, l := range lines {
+			if strings.Contains(l, sub) {
+				n++
+			}
+		}
+		return n
+	}
+	hotcb := func(args ...string) {
+		t.Helper()
+		var o, e bytes.Buffer
+		code := cli.Run(context.Background(), append([]string{"--dir", dir}, args...), &o, &e)
+		require.Equal(t, 0, code, "hotcb %v: %s%s", args, o.String(), e.String())
+	}
+	waitFor("the status file", func() bool { _, err := os.Stat(filepath.Join(dir, rundir.Status)); return err == nil })
+
+	hotcb("cb", "load", "hb", "--path", "hotcb.modules.cb.callbacks.heartbeat", "--symbol", "HeartbeatCallback", "--init", "every=5", "--init", "message=first")
+	waitFor("heartbeat output", func() bool { return countLines("[hb]") >= 3 && countLines("first") >= 3 })
+	hotcb("cb", "set_params", "hb", "message=second")
+	waitFor("the new message", func() bool { return countLines("second") >= 3 })
+	hotcb("cb", "disable", "hb")
+	waitFor("the disable in the ledger", func() bool {
+		es, _, _ := rundir.ReadJSONL[rundir.LedgerEntry](filepath.Join(dir, rundir.Applied))
+		for _, e := range es {
+			if e.Op == "disable" {
+				return true
+			}
+		}
+		return false
+	})
+	after := countLines("[hb]")
+	time.Sleep(1500 * time.Millisecond) // a few dozen steps
+	require.Equal(t, after, countLines("[hb]"), "no heartbeat after disable")
+
+	require.NoError(t, train.Process.Signal(os.Interrupt))
+	<-done
+	require.NoError(t, train.Wait(), "Ctrl-C ends the run cleanly")
+	mu.Lock()
+	all := strings.Join(lines, "\n")
+	mu.Unlock()
+	require.Contains(t, all, "stopped (interrupted)")
+	require.FileExists(t, filepath.Join(dir, "last.pt"))
+
+	es, bad, err := rundir.ReadJSONL[rundir.LedgerEntry](filepath.Join(dir, rundir.Applied))
+	require.NoError(t, err)
+	require.Empty(t, bad)
+	var ext []rundir.LedgerEntry
+	for _, e := range es {
+		if e.Source == "external" {
+			ext = append(ext, e)
+		}
+	}
+	require.Len(t, ext, 3)
+	for i, want := range []string{"load", "set_params", "disable"} {
+		require.Equal(t, want, ext[i].Op)
+		require.Equal(t, "applied", ext[i].Decision)
+		if i > 0 {
+			require.Greater(t, ext[i].Step, ext[i-1].Step, "each op applied at a later step")
+		}
+	}
+}
