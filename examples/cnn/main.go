@@ -35,6 +35,7 @@ import (
 	"github.com/hotcb/hotcb/data"
 	"github.com/hotcb/hotcb/models"
 	"github.com/hotcb/hotcb/torchenv"
+	"github.com/hotcb/hotcb/trainer"
 )
 
 // LossPrinter is a small compiled callback: every N steps it prints the loss.
@@ -201,29 +202,11 @@ func run(epochs, batch, n int, lr float64, out string, dev bridge.Device, resume
 	return nil
 }
 
-// defaultConfig turns on the timing instrument and feature-map visualisation.
-const defaultConfig = `# hotcb desired state: edited while training runs, reconciled at the next safe point.
-version: 1
-callbacks:
-  timing:
-    enabled: true
-    target: {kind: module, path: hotcb.modules.cb.callbacks.timing, symbol: TimingCallback}
-    init: {every: 50}
-  feat_viz:
-    enabled: true
-    target: {kind: module, path: github.com/hotcb/hotcb/callbacks/featviz, symbol: FeatureViz}
-    init: {every: 100, samples: 2, channels: 16}
-  # grad_stats:
-  #   enabled: true
-  #   target: {kind: module, path: hotcb.modules.cb.callbacks.grad_stats, symbol: GradStatsCallback}
-  #   init: {every: 50}
-`
-
 func writeDefaultConfig(path string) error {
 	if _, err := os.Stat(path); err == nil {
 		return nil // the user's own file wins
 	}
-	return os.WriteFile(path, []byte(defaultConfig), 0o600)
+	return os.WriteFile(path, []byte(trainer.DefaultConfig), 0o600) // the same file `hotcb train` starts with
 }
 
 func evaluate(m nn.Module, ds *data.TensorDataset) float64 {
