@@ -18,14 +18,13 @@ CXX ?= g++
 CXXFLAGS ?= -O2 -g0
 SHIM_CXXFLAGS := -std=c++17 -fPIC -fvisibility=hidden -D_GLIBCXX_USE_CXX11_ABI=$(CXX11_ABI) \
 	-I$(TORCH_INCLUDE) -I$(TORCH_INCLUDE)/torch/csrc/api/include -Icpp -Wall -Wno-unused-parameter
+comma := ,
 SHIM_LDFLAGS := $(if $(TORCH_LIB),-L$(TORCH_LIB) -Wl$(comma)-rpath$(comma)$(TORCH_LIB)) \
 	-Wl,--no-as-needed -ltorch -ltorch_cpu -lc10
 ifeq ($(WITH_CUDA),1)
 SHIM_CXXFLAGS += -DHOTCB_WITH_CUDA -I$(CUDA_HOME)/include
 SHIM_LDFLAGS += -ltorch_cuda -lc10_cuda -L$(CUDA_HOME)/lib64 -lcudart
 endif
-comma := ,
-
 CPP_SRC := $(wildcard cpp/*.cpp)
 CPP_OBJ := $(patsubst cpp/%.cpp,$(BUILD)/obj/%.o,$(CPP_SRC))
 
@@ -97,6 +96,14 @@ check-libtorch2:
 		$(CXX) -std=c++17 -fsyntax-only -D_GLIBCXX_USE_CXX11_ABI=1 -I$$root/usr/include \
 		-I$$root/usr/include/torch/csrc/api/include -Icpp $$f || exit 1; done; \
 	echo "check-libtorch2: cpp/ compiles against $$(grep -h 'define TORCH_VERSION ' -A1 $$root/usr/include/torch/csrc/api/include/torch/version.h | tail -1 | tr -d ' \\"')"
+
+# The GPU check (see scripts/gpu-check.sh): a bundle of test binaries and the shim sources to
+# carry to a machine with an NVIDIA GPU and PyTorch, and a dry run of it on this CPU machine.
+gpu-bundle: deps shim
+	scripts/build-gpu-bundle.sh $(BUILD)/gpu-bundle
+
+gpu-check-dry: gpu-bundle
+	GPU_CHECK_ALLOW_CPU=1 $(BUILD)/gpu-bundle/scripts/gpu-check.sh $(BUILD)/gpu-bundle
 
 # The yaegi symbol tables of go_file callbacks must match the public APIs they expose.
 check-generate:
