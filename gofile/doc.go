@@ -6,6 +6,9 @@
 // The symbol of a load names either a struct type — the loader creates it, sets its id field
 // (tagged `hotcb:"id"`, or named Id) and decodes init into its exported fields with package
 // params — or a constructor `func(id string, init map[string]any) (callback.HotCallback, error)`.
+// Interpreter caveats (yaegi v0.16): unexported struct fields appear to reflection as exported
+// fields named X<name>, so tag them `hotcb:"-"` to keep them out of init/params decoding; and a
+// compiled value does not satisfy an interface declared in the interpreted file.
 // Only the struct form can add the optional OnAttach and Close: the interpreter hands a
 // constructor's result over as a plain HotCallback. Every load captures the exact bytes as <sources>/<sha256>.go so that a replay can use them.
 package gofile

@@ -18,9 +18,9 @@ import (
 // GradNorm logs the L2 norm of the gradient of the model's first parameter (the first layer's
 // weight) every N steps, after the backward pass.
 type GradNorm struct {
-	Name  string `hotcb:"id"`
-	Every int    `hotcb:"every,min=1"`
-	last  float64
+	Name  string  `hotcb:"id"`
+	Every int     `hotcb:"every,min=1"`
+	last  float64 `hotcb:"-"` // the interpreter exposes unexported fields (as Xlast): keep it out of params
 }
 
 // ID is the callback's id.
