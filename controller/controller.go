@@ -330,6 +330,9 @@ func (c *HotController) Close() error {
 			}
 		}
 	}
+	if c.cmds != nil {
+		c.cmds.Close()
+	}
 	c.snapshot(c.lastEnv)
 	c.status.close()
 	c.log.close()

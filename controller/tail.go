@@ -26,6 +26,11 @@ type Tailer struct {
 	bad      int         // lines rejected
 	lastErr  string
 	atEnd    bool // skip what exists at the first poll
+	// held stays open on the file being read: while it is open its inode cannot be reused, so a
+	// file removed and created again between two polls never passes for the old one (ext4
+	// hands the freed inode number straight to the next file, and SameFile would then skip as
+	// many bytes of the new file as were read from the old).
+	held *os.File
 }
 
 // Line is one complete line and its number in the file.
@@ -52,6 +57,16 @@ func (t *Tailer) BadLines() int { return t.bad }
 // Bad counts a line the caller rejected.
 func (t *Tailer) Bad() { t.bad++ }
 
+// Close releases the file the tailer holds open. Poll may be called again after it.
+func (t *Tailer) Close() error {
+	if t.held == nil {
+		return nil
+	}
+	err := t.held.Close()
+	t.held = nil
+	return err
+}
+
 // Poll returns the complete lines appended since the last call, and problems to report (each
 // distinct problem once).
 func (t *Tailer) Poll() (lines []Line, problems []error) {
@@ -73,7 +88,12 @@ func (t *Tailer) Poll() (lines []Line, problems []error) {
 		report(fmt.Errorf("cannot open %s: %v", t.path, err))
 		return nil, problems
 	}
-	defer f.Close()
+	keep := false
+	defer func() {
+		if !keep {
+			f.Close()
+		}
+	}()
 	st, err := f.Stat()
 	if err != nil {
 		report(fmt.Errorf("cannot stat %s: %v", t.path, err))
@@ -81,6 +101,9 @@ func (t *Tailer) Poll() (lines []Line, problems []error) {
 	}
 	if st.IsDir() {
 		report(fmt.Errorf("%s is a directory, not a commands file", t.path))
+		// The file read so far is gone: the next one is new even if it gets the old inode
+		// number back (then SameFile would take it for the old file and skip its start).
+		t.reset(nil)
 		return nil, problems
 	}
 	switch {
@@ -98,6 +121,9 @@ func (t *Tailer) Poll() (lines []Line, problems []error) {
 		t.reset(st)
 	}
 	t.lastErr = ""
+	if t.held == nil { // reset closed it if the file changed
+		t.held, keep = f, true
+	}
 	if st.Size() == t.offset {
 		return nil, problems
 	}
@@ -152,4 +178,5 @@ func (t *Tailer) Poll() (lines []Line, problems []error) {
 
 func (t *Tailer) reset(st os.FileInfo) {
 	t.info, t.offset, t.partial, t.skipping, t.number = st, 0, nil, false, 0
+	t.Close()
 }

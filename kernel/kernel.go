@@ -369,6 +369,7 @@ func (k *Kernel) Close() error {
 	if err := k.ctl.Close(); err != nil {
 		errs = append(errs, err)
 	}
+	k.cmds.Close()
 	return errors.Join(errs...)
 }
 
