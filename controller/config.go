@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
+	"syscall"
 
 	"gopkg.in/yaml.v3"
 
@@ -143,7 +145,7 @@ type configSource struct {
 // poll returns the reconciling ops when the file changed to valid content; invalid content
 // keeps the previous state and is reported once.
 func (s *configSource) poll() (out []ops.Op, err error, changed bool) {
-	data, rerr := os.ReadFile(s.path)
+	data, rerr := readRegular(s.path)
 	if rerr != nil {
 		if errors.Is(rerr, fs.ErrNotExist) {
 			return nil, nil, false
@@ -169,4 +171,22 @@ func (s *configSource) poll() (out []ops.Op, err error, changed bool) {
 	}
 	s.last, s.badHash = data, ""
 	return Ops(specs), nil, true
+}
+
+// readRegular reads a control file, refusing anything but a regular file: opening a FIFO put in
+// its place would block the training loop until some process wrote to it.
+func readRegular(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (mode %v)", path, st.Mode())
+	}
+	return io.ReadAll(f)
 }

@@ -61,7 +61,7 @@ func (c *HotController) reloadIfChanged(env *torchenv.Env, h *handle) (Result, b
 		return Result{}, false
 	}
 	st, err := os.Stat(h.srcPath)
-	if err != nil || (st.ModTime().Equal(h.srcMod) && st.Size() == h.srcSize) {
+	if err != nil || !st.Mode().IsRegular() || (st.ModTime().Equal(h.srcMod) && st.Size() == h.srcSize) {
 		return Result{}, false
 	}
 	h.srcMod, h.srcSize = st.ModTime(), st.Size()

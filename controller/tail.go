@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"syscall"
 )
 
 // maxLine is the longest command line accepted; longer ones are skipped whole.
@@ -76,7 +77,9 @@ func (t *Tailer) Poll() (lines []Line, problems []error) {
 			problems = append(problems, err)
 		}
 	}
-	f, err := os.Open(t.path)
+	// O_NONBLOCK: opening a FIFO put in place of the file must not wait for a writer (it would
+	// hang the training loop); it has no effect on a regular file.
+	f, err := os.OpenFile(t.path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			if t.info != nil {
@@ -103,6 +106,11 @@ func (t *Tailer) Poll() (lines []Line, problems []error) {
 		report(fmt.Errorf("%s is a directory, not a commands file", t.path))
 		// The file read so far is gone: the next one is new even if it gets the old inode
 		// number back (then SameFile would take it for the old file and skip its start).
+		t.reset(nil)
+		return nil, problems
+	}
+	if !st.Mode().IsRegular() {
+		report(fmt.Errorf("%s is not a regular file (mode %v); waiting for a commands file", t.path, st.Mode()))
 		t.reset(nil)
 		return nil, problems
 	}

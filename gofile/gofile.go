@@ -128,6 +128,9 @@ func (l *Loader) read(path string) ([]byte, error) {
 	if st.IsDir() {
 		return nil, fmt.Errorf("%s is a directory, not a .go file", path)
 	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (mode %v)", path, st.Mode())
+	}
 	if !l.opts.AllowAnyOwner {
 		if st.Mode().Perm()&0o022 != 0 {
 			return nil, fmt.Errorf("refusing %s: it is writable by group or others (mode %v); chmod go-w it, or allow any owner explicitly", path, st.Mode().Perm())

@@ -231,7 +231,11 @@ func (k *Kernel) poll(env *torchenv.Env, event string) {
 }
 
 func (k *Kernel) pollConfig(env *torchenv.Env, event string) {
-	data, err := os.ReadFile(k.dir.Path(rundir.Config))
+	p := k.dir.Path(rundir.Config)
+	if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+		return // absent, or a FIFO that reading would block on: nothing to reconcile
+	}
+	data, err := os.ReadFile(p)
 	if err != nil || string(data) == string(k.cfgLast) {
 		return
 	}

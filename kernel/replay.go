@@ -71,7 +71,7 @@ func (k *Kernel) pollFreeze(env *torchenv.Env, event string) {
 		}
 		return
 	}
-	if st.ModTime().Equal(k.freezeMod) {
+	if st.ModTime().Equal(k.freezeMod) || !st.Mode().IsRegular() { // a FIFO would block the read
 		return
 	}
 	k.freezeMod = st.ModTime()
