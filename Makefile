@@ -97,6 +97,25 @@ check-libtorch2:
 		-I$$root/usr/include/torch/csrc/api/include -Icpp $$f || exit 1; done; \
 	echo "check-libtorch2: cpp/ compiles against $$(grep -h 'define TORCH_VERSION ' -A1 $$root/usr/include/torch/csrc/api/include/torch/version.h | tail -1 | tr -d ' \\"')"
 
+# Fuzzing: `make fuzz` runs every fuzz target for FUZZTIME (default 60s), one after the other
+# (go test -fuzz takes one target per run); `make fuzz-ci` gives each 10s. Seeds live in each
+# package's testdata/fuzz/<Target>/; a failing input is written there too. The last line per
+# target's exec count is summarised at the end.
+FUZZTIME ?= 60s
+FUZZ_TARGETS := ops:FuzzParse controller:FuzzParseConfig controller:FuzzReadStatus cli:FuzzParseKV \
+	rundir:FuzzReadRecipe rundir:FuzzParseAdjust params:FuzzDecode bridge/torchfile:FuzzRead \
+	bridge/torchfile:FuzzPickle data:FuzzReadIDX callbacks/jsonl:FuzzLineString
+.PHONY: fuzz fuzz-ci
+fuzz: deps shim
+	@mkdir -p $(BUILD)/fuzz; set -o pipefail; for pt in $(FUZZ_TARGETS); do pkg=$${pt%%:*}; fn=$${pt##*:}; \
+		echo "== fuzz ./$$pkg $$fn for $(FUZZTIME)"; \
+		$(GO) test -run "^$$fn\$$" -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg 2>&1 | tee $(BUILD)/fuzz/$$fn.log || exit 1; \
+	done; echo "fuzz summary (each target $(FUZZTIME)):"; for pt in $(FUZZ_TARGETS); do fn=$${pt##*:}; \
+		printf '  %-36s %s\n' "$${pt%%:*} $$fn" "$$(grep -o 'execs: [0-9]*' $(BUILD)/fuzz/$$fn.log | tail -1)"; done
+
+fuzz-ci:
+	$(MAKE) fuzz FUZZTIME=10s
+
 # The GPU check (see scripts/gpu-check.sh): a bundle of test binaries and the shim sources to
 # carry to a machine with an NVIDIA GPU and PyTorch, and a dry run of it on this CPU machine.
 gpu-bundle: deps shim
