@@ -3,17 +3,24 @@
 //
 // Usage:
 //   ref [-threads N] MODE ITERS   run MODE ITERS times after building its state, print one JSON line
+//   ref [-threads N] cnn PATH ITERS  the same for cnn, loading its state from PATH
 //   ref [-threads N] serve        read commands from stdin, one per line, answer one JSON line each:
-//                                   run MODE ITERS   -> {"mode":..,"iters":..,"seconds":..}
-//                                   check MODE       -> {"mode":..,"check":<value>}
-//                                   info             -> {"torch":..,"threads":..,"blas":[..]}
+//                                   run MODE ITERS     -> {"mode":..,"iters":..,"seconds":..}
+//                                   check MODE [STEPS] -> {"mode":..,"check":<value>[,"losses":[..]]}
+//                                   load MODE PATH     -> {"mode":..,"loaded":PATH}
+//                                   info               -> {"torch":..,"threads":..,"blas":[..]}
 //                                   quit
 // Modes: add (two [4] tensors), relu ([64]), matmul ([8x8]·[8x8]), sum ([16]),
-//        mlp (784-256-10, batch 64), mlp-tiny (32-64-10, batch 16).
+//        mlp (784-256-10, batch 64), mlp-tiny (32-64-10, batch 16),
+//        cnn (models.SmallCNN in ATen functional ops; "load cnn PATH" first).
 // State (inputs, weights) is built once per mode with a fixed seed, exactly as the Go side
-// builds it, and kept across runs: an MLP keeps training from one run to the next.
+// builds it, or for cnn loaded from the file the Go side wrote with bridge.SaveNamed (a dict of
+// tensors: the batch "x", "y" and the model's state dict), and kept across runs: a model keeps
+// training from one run to the next. "check MODE STEPS" adds the losses of the first STEPS
+// training steps of a fresh model.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/version.h>
 
 #include <chrono>
@@ -22,6 +29,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <set>
@@ -41,6 +49,9 @@ struct Workload {
   virtual ~Workload() = default;
   virtual void run(int64_t iters) = 0;
   virtual double check() = 0; // a value the Go side must reproduce exactly
+  // The losses of the first steps training steps of a fresh model; empty if the mode does not
+  // train.
+  virtual std::vector<double> losses(int64_t steps) { return {}; }
 };
 
 // One tensor op on fixed inputs.
@@ -93,7 +104,7 @@ struct MLP : Workload {
     auto logits = at::linear(h, w2, b2);
     return at::cross_entropy_loss(logits, y);
   }
-  void step() {
+  at::Tensor step() {
     auto l = loss();
     l.backward();
     at::NoGradGuard no_grad;
@@ -101,15 +112,113 @@ struct MLP : Workload {
       p->add_(p->grad(), -lr);
       p->mutable_grad().reset();
     }
-    sink = l;
+    return l;
   }
   void run(int64_t iters) override {
-    for (int64_t k = 0; k < iters; k++) step();
+    for (int64_t k = 0; k < iters; k++) sink = step();
+  }
+  std::unique_ptr<MLP> fresh() const {
+    return std::make_unique<MLP>(x.size(1), w1.size(0), w2.size(0), x.size(0));
   }
   // The initial loss: equal on both sides when data and weights are the same.
-  double check() override {
-    MLP fresh(x.size(1), w1.size(0), w2.size(0), x.size(0));
-    return fresh.loss().item<double>();
+  double check() override { return fresh()->loss().item<double>(); }
+  std::vector<double> losses(int64_t steps) override {
+    auto m = fresh();
+    std::vector<double> out;
+    for (int64_t k = 0; k < steps; k++) out.push_back(m->step().item<double>());
+    return out;
+  }
+};
+
+// The tensors of a file written by bridge.SaveNamed (torch::jit::pickle_save of a dict).
+std::map<std::string, at::Tensor> load_named(const std::string &path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error("cannot open " + path);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto v = torch::jit::pickle_load(bytes);
+  if (!v.isGenericDict()) throw std::runtime_error(path + ": not a dict of tensors");
+  std::map<std::string, at::Tensor> out;
+  for (const auto &kv : v.toGenericDict()) {
+    if (!kv.key().isString() || !kv.value().isTensor())
+      throw std::runtime_error(path + ": not a flat dict of named tensors");
+    out[kv.key().toStringRef()] = kv.value().toTensor();
+  }
+  return out;
+}
+
+// models.SmallCNN (bench/workload.CNN) written with ATen's functional ops:
+//   conv3x3(C→16) BN ReLU maxpool2 · conv3x3(16→32) BN ReLU maxpool2 · conv3x3(32→64) ReLU
+//   adaptive-avg-pool 1 · flatten · linear(64→classes); cross-entropy; SGD with grads set to none.
+// Batch norm runs in training mode: batch statistics, running statistics updated with momentum
+// 0.1 and num_batches_tracked incremented, as nn.BatchNorm2d (Go and PyTorch) does.
+struct CNN : Workload {
+  static constexpr double kLR = 0.05; // workload.CNNSmall.LR
+  std::map<std::string, at::Tensor> init; // as loaded, never trained
+  at::Tensor x, y;
+  at::Tensor c1w, c1b, c2w, c2b, c3w, c3b, fcw, fcb;  // parameters
+  at::Tensor n1w, n1b, n2w, n2b;                      // batch-norm affine parameters
+  at::Tensor n1m, n1v, n1t, n2m, n2v, n2t;            // running mean, var, num_batches_tracked
+  std::vector<at::Tensor *> params;
+
+  explicit CNN(std::map<std::string, at::Tensor> saved) : init(std::move(saved)) {
+    auto get = [&](const std::string &k, bool param) {
+      auto it = init.find(k);
+      if (it == init.end()) throw std::runtime_error("cnn: the saved file has no " + k);
+      auto t = it->second.clone();
+      return param ? t.set_requires_grad(true) : t;
+    };
+    x = get("x", false);
+    y = get("y", false);
+    c1w = get("features.0.weight", true), c1b = get("features.0.bias", true);
+    n1w = get("features.1.weight", true), n1b = get("features.1.bias", true);
+    n1m = get("features.1.running_mean", false), n1v = get("features.1.running_var", false);
+    n1t = get("features.1.num_batches_tracked", false);
+    c2w = get("features.4.weight", true), c2b = get("features.4.bias", true);
+    n2w = get("features.5.weight", true), n2b = get("features.5.bias", true);
+    n2m = get("features.5.running_mean", false), n2v = get("features.5.running_var", false);
+    n2t = get("features.5.num_batches_tracked", false);
+    c3w = get("features.8.weight", true), c3b = get("features.8.bias", true);
+    fcw = get("classifier.1.weight", true), fcb = get("classifier.1.bias", true);
+    // nn.Module.parameters() order, as the other sides update them.
+    params = {&c1w, &c1b, &n1w, &n1b, &c2w, &c2b, &n2w, &n2b, &c3w, &c3b, &fcw, &fcb};
+  }
+  static at::Tensor bn(const at::Tensor &h, const at::Tensor &w, const at::Tensor &b,
+                       const at::Tensor &mean, const at::Tensor &var, at::Tensor &tracked) {
+    {
+      at::NoGradGuard no_grad;
+      tracked.add_(1);
+    }
+    return at::batch_norm(h, w, b, mean, var, /*training=*/true, /*momentum=*/0.1, /*eps=*/1e-5,
+                          /*cudnn_enabled=*/true);
+  }
+  at::Tensor loss() {
+    auto h = at::conv2d(x, c1w, c1b, {1, 1}, {1, 1});
+    h = at::max_pool2d(at::relu(bn(h, n1w, n1b, n1m, n1v, n1t)), {2, 2}, {2, 2});
+    h = at::conv2d(h, c2w, c2b, {1, 1}, {1, 1});
+    h = at::max_pool2d(at::relu(bn(h, n2w, n2b, n2m, n2v, n2t)), {2, 2}, {2, 2});
+    h = at::relu(at::conv2d(h, c3w, c3b, {1, 1}, {1, 1}));
+    h = at::adaptive_avg_pool2d(h, {1, 1}).flatten(1);
+    return at::cross_entropy_loss(at::linear(h, fcw, fcb), y);
+  }
+  at::Tensor step() {
+    auto l = loss();
+    l.backward();
+    at::NoGradGuard no_grad;
+    for (auto *p : params) {
+      p->add_(p->grad(), -kLR);
+      p->mutable_grad().reset();
+    }
+    return l;
+  }
+  void run(int64_t iters) override {
+    for (int64_t k = 0; k < iters; k++) sink = step();
+  }
+  double check() override { return CNN(init).loss().item<double>(); }
+  std::vector<double> losses(int64_t steps) override {
+    CNN m(init);
+    std::vector<double> out;
+    for (int64_t k = 0; k < steps; k++) out.push_back(m.step().item<double>());
+    return out;
   }
 };
 
@@ -156,12 +265,30 @@ public:
     if (cmd.empty() || cmd == "quit") return "";
     if (cmd == "info") return info();
     in >> mode;
+    if (cmd == "load") {
+      std::string path;
+      std::getline(in >> std::ws, path);
+      if (mode != "cnn" || path.empty()) return error(json_str("usage: load cnn PATH"));
+      state_[mode] = std::make_unique<CNN>(load_named(path));
+      return "{\"mode\":" + json_str(mode) + ",\"loaded\":" + json_str(path) + "}";
+    }
+    if (mode == "cnn" && state_.count(mode) == 0)
+      return error(json_str("mode cnn needs its inputs first: load cnn PATH"));
     Workload *w = get(mode);
     if (w == nullptr) return error("unknown mode " + json_str(mode));
     std::ostringstream o;
     o.precision(17);
     if (cmd == "check") {
-      o << "{\"mode\":" << json_str(mode) << ",\"check\":" << w->check() << "}";
+      o << "{\"mode\":" << json_str(mode) << ",\"check\":" << w->check();
+      int64_t steps = 0;
+      if (in >> steps) {
+        auto ls = w->losses(steps);
+        if (ls.empty()) return error(json_str("mode " + mode + " does not train"));
+        o << ",\"losses\":[";
+        for (size_t k = 0; k < ls.size(); k++) o << (k ? "," : "") << ls[k];
+        o << "]";
+      }
+      o << "}";
       return o.str();
     }
     if (cmd == "run") {
@@ -215,7 +342,12 @@ int main(int argc, char **argv) {
     if (args.size() == 1 && args[0] == "serve") {
       std::string line;
       while (std::getline(std::cin, line)) {
-        std::string out = r.handle(line);
+        std::string out;
+        try {
+          out = r.handle(line);
+        } catch (const std::exception &e) { // answer, do not die: the harness reports it
+          out = "{\"error\":" + json_str(e.what()) + "}";
+        }
         if (out.empty()) break;
         std::cout << out << std::endl; // flush: the harness waits for each line
       }
@@ -225,10 +357,16 @@ int main(int argc, char **argv) {
       std::cout << r.handle("run " + args[0] + " " + args[1]) << std::endl;
       return 0;
     }
+    if (args.size() == 3 && args[0] == "cnn") { // ref cnn PATH ITERS
+      std::cout << r.handle("load cnn " + args[1]) << std::endl;
+      std::cout << r.handle("run cnn " + args[2]) << std::endl;
+      return 0;
+    }
   } catch (const std::exception &e) {
     std::cout << "{\"error\":" << json_str(e.what()) << "}" << std::endl;
     return 1;
   }
-  std::cerr << "usage: ref [-threads N] MODE ITERS | ref [-threads N] serve\n";
+  std::cerr << "usage: ref [-threads N] MODE ITERS | ref [-threads N] cnn PATH ITERS | "
+               "ref [-threads N] serve\n";
   return 2;
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -58,10 +59,40 @@ func TestNewResult(t *testing.T) {
 	require.Equal(t, 3, r.Rounds)
 	require.Equal(t, 100, r.Iters)
 
+	require.Nil(t, r.PyRounds)
+	require.Zero(t, r.PyRatio)
+
 	r, err = NewResult(Spec{Name: "add", Unit: "ns/op"}, m)
 	require.NoError(t, err)
 	require.Nil(t, r.Met, "no goal, no verdict")
 	require.InDelta(t, 1.1e6, r.GoMedian, 1e-6)
+}
+
+func TestNewResultWithPython(t *testing.T) {
+	m := Measurement{Iters: 10, Go: []float64{1e-4, 1e-4, 1e-4}, Ref: []float64{9.5e-5, 9.5e-5, 9.5e-5},
+		Python: []float64{1.2e-4, 1.5e-4, 1.4e-4}}
+	spec := Spec{Name: "tiny", Unit: "us/step", MaxRatio: 1.10, MinPythonRatio: 1.3}
+	r, err := NewResult(spec, m)
+	require.NoError(t, err)
+	require.InDelta(t, 140, r.PyMedian, 1e-9)
+	require.InDelta(t, 120, r.PyMin, 1e-9)
+	require.InDelta(t, 150, r.PyMax, 1e-9)
+	require.InDelta(t, 1.4, r.PyRatio, 1e-12, "python/go: Go is 1.4x faster")
+	require.True(t, *r.Met, "go/c++ 1.053 <= 1.10")
+	require.True(t, *r.PyMet)
+	require.Equal(t, "python/go >= 1.3", r.PyGoal)
+
+	m.Python = []float64{1.2e-4, 1.2e-4, 1.2e-4}
+	r, err = NewResult(spec, m)
+	require.NoError(t, err)
+	require.False(t, *r.PyMet, "1.2 < 1.3")
+
+	// A goal without Python rounds (Python skipped) has no verdict.
+	m.Python = nil
+	r, err = NewResult(spec, m)
+	require.NoError(t, err)
+	require.Nil(t, r.PyMet)
+	require.Equal(t, "python/go >= 1.3", r.PyGoal)
 }
 
 // The JSON report is read by later tooling: keep its field names stable.
@@ -99,9 +130,61 @@ func TestReportJSONShape(t *testing.T) {
 	}
 	require.Equal(t, true, res["met"])
 
+	require.NotContains(t, res, "python_median", "no Python fields on a row without Python")
+
 	var sb strings.Builder
 	require.NoError(t, rep.WriteTable(&sb))
 	require.Contains(t, sb.String(), "<= 1.03: met")
+}
+
+// Python as a third column: measured, or skipped with the reason in the table and the JSON.
+func TestReportPython(t *testing.T) {
+	yes, no := true, false
+	py := 0.5
+	rep := &Report{
+		Python: &Python{Executable: "/usr/bin/python3", Version: "3.11.2", Torch: "1.13.0a0", Threads: 1},
+		Results: []Result{
+			{Name: "tiny", Unit: "us/step", GoMedian: 100, CppMedian: 90, Ratio: 1.11, MaxRatio: 1.1, Met: &no,
+				PyMedian: 150, PyMin: 140, PyMax: 160, PyRatio: 1.5, PyRounds: []float64{150},
+				PyGoal: "python/go >= 1.3", PyMinRatio: 1.3, PyMet: &yes,
+				Check: &Check{Go: 0.5, Cpp: 0.5, Python: &py, GoLosses: []float64{0.5, 0.4}}},
+			{Name: "add", Unit: "ns/op", GoMedian: 2000, CppMedian: 700, Ratio: 2.9},
+		},
+	}
+	var sb strings.Builder
+	require.NoError(t, rep.WriteTable(&sb))
+	out := sb.String()
+	require.Contains(t, out, "Python: /usr/bin/python3 3.11.2, torch 1.13.0a0")
+	require.Contains(t, out, "1.500")
+	require.Contains(t, out, "go/c++ <= 1.1: NOT MET; py/go >= 1.3: met")
+
+	path := filepath.Join(t.TempDir(), "r.json")
+	require.NoError(t, rep.WriteJSON(path))
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(b, &doc))
+	res := doc["results"].([]any)[0].(map[string]any)
+	for _, k := range []string{"python_median", "python_min", "python_max", "python_go_ratio", "python_goal", "python_met", "python_rounds", "check"} {
+		require.Contains(t, res, k)
+	}
+	require.Equal(t, 0.5, res["check"].(map[string]any)["python"])
+	require.NotContains(t, doc["results"].([]any)[1].(map[string]any), "python_median")
+
+	rep.Python = &Python{Executable: "/usr/bin/python3", Skipped: "torch not importable: ModuleNotFoundError"}
+	rep.Results[0].PyRounds, rep.Results[0].PyMet = nil, nil
+	rep.Results[0].PySkipped = rep.Python.Skipped
+	sb.Reset()
+	require.NoError(t, rep.WriteTable(&sb))
+	out = sb.String()
+	require.Contains(t, out, "Python: SKIPPED (/usr/bin/python3): torch not importable")
+	require.Contains(t, out, "skipped")
+	require.Contains(t, out, "py/go >= 1.3: not measured")
+	require.NoError(t, rep.WriteJSON(path))
+	b, err = os.ReadFile(path)
+	require.NoError(t, err)
+	require.Contains(t, string(b), `"python_skipped": "torch not importable: ModuleNotFoundError"`)
+	require.Contains(t, string(b), `"skipped": "torch not importable`)
 }
 
 func TestClassifyBLAS(t *testing.T) {
@@ -135,11 +218,12 @@ func TestMeasureAlternates(t *testing.T) {
 			return perIter * float64(iters), nil
 		}
 	}
-	m, err := Measure(Plan{Rounds: 3, RoundTime: 10 * time.Millisecond}, fake("go", 2e-6), fake("ref", 1e-6))
+	m, err := Measure(Plan{Rounds: 3, RoundTime: 10 * time.Millisecond}, fake("go", 2e-6), fake("ref", 1e-6), nil)
 	require.NoError(t, err)
 	require.Equal(t, 10000, m.Iters, "calibrated on the reference: 10ms / 1µs")
 	require.Len(t, m.Go, 3)
 	require.Len(t, m.Ref, 3)
+	require.Nil(t, m.Python, "no Python runner, no Python rounds")
 	require.InDelta(t, 2e-6, m.Go[0], 1e-15)
 	// Calibration runs the reference only; then one warm-up each, then strict alternation.
 	n := len(order)
@@ -148,13 +232,60 @@ func TestMeasureAlternates(t *testing.T) {
 		require.Equal(t, "ref", s)
 	}
 
+	// A third side joins every round after the reference, with the same iteration count.
+	order = nil
+	m, err = Measure(Plan{Rounds: 2, RoundTime: 10 * time.Millisecond}, fake("go", 2e-6), fake("ref", 1e-6), fake("py", 3e-6))
+	require.NoError(t, err)
+	require.Equal(t, 10000, m.Iters, "calibrated on the reference, not on Python")
+	require.Len(t, m.Python, 2)
+	require.InDelta(t, 3e-6, m.Python[1], 1e-15)
+	n = len(order)
+	require.Equal(t, []string{"go", "ref", "py", "go", "ref", "py", "go", "ref", "py"}, order[n-9:])
+	for _, s := range order[:n-9] {
+		require.Equal(t, "ref", s)
+	}
+
 	boom := errors.New("boom")
 	_, err = Measure(Plan{Rounds: 1, RoundTime: time.Millisecond},
-		func(int) (float64, error) { return 0, boom }, fake("ref", 1e-6))
+		func(int) (float64, error) { return 0, boom }, fake("ref", 1e-6), nil)
 	require.ErrorIs(t, err, boom)
+	_, err = Measure(Plan{Rounds: 1, RoundTime: time.Millisecond},
+		fake("go", 1e-6), fake("ref", 1e-6), func(int) (float64, error) { return 0, boom })
+	require.ErrorIs(t, err, boom)
+}
+
+func TestCPUParsing(t *testing.T) {
+	stat := "cpu  100 5 50 1000 20 3 2 0 7 0\ncpu0 50 2 25 500 10 1 1 0 0 0\n"
+	require.InDelta(t, (100+5+50+3+2+0)/100.0, parseStatBusy(stat), 1e-12, "user nice system irq softirq steal")
+	require.Equal(t, -1.0, parseStatBusy("intr 1 2 3\n"))
+	proc := "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 500 0 0 0 250 30 0 0 20 0 1 0 100 0 0"
+	require.InDelta(t, 2.8, parseProcStatCPU(proc), 1e-12, "utime 250 + stime 30 ticks")
+	require.Equal(t, -1.0, parseProcStatCPU("garbage"))
+
+	m := StartCPUMeter(os.Getpid())
+	require.GreaterOrEqual(t, m.OtherLoad(), 0.0)
 }
 
 func TestMemTotal(t *testing.T) {
 	require.EqualValues(t, 2048<<10, memTotal("MemTotal:        2048 kB\nMemFree: 1 kB\n"))
 	require.Zero(t, memTotal("nothing here"))
+}
+
+// ref.py answers every command with an error when torch cannot be imported, so that benchrun can
+// report Python as skipped instead of failing.
+func TestPythonRefWithoutTorch(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	fake := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(fake, "torch.py"), []byte("raise ImportError('no torch here')\n"), 0o644))
+	ref, err := StartRef(py, []string{"../python/ref.py", "-threads", "1", "serve"}, []string{"PYTHONPATH=" + fake})
+	require.NoError(t, err)
+	err = ref.Do("info", nil)
+	require.ErrorContains(t, err, "torch not importable")
+	require.ErrorContains(t, err, "no torch here")
+	_, err = ref.Check("mlp")
+	require.ErrorContains(t, err, "torch not importable")
+	require.NoError(t, ref.Close())
 }

@@ -19,17 +19,20 @@ type Plan struct {
 
 // Measurement is what Measure collects: per-iteration seconds of each round, per side.
 type Measurement struct {
-	Iters int       // iterations per round
-	Go    []float64 // seconds per iteration, one entry per round
-	Ref   []float64
+	Iters  int       // iterations per round
+	Go     []float64 // seconds per iteration, one entry per round
+	Ref    []float64 // the reference that calibrates (C++)
+	Python []float64 // the optional second reference (Python); nil when not run
 	// GoGCCycles counts the garbage collections that completed during the Go rounds.
 	GoGCCycles uint64
 }
 
 // Measure calibrates the iteration count on the reference so that one round lasts about
 // p.RoundTime, runs one warm-up round on each side, then alternates measured rounds: Go, ref,
-// Go, ref ... so that slow drifts of a noisy machine hit both sides alike.
-func Measure(p Plan, goRun, refRun Runner) (Measurement, error) {
+// Go, ref ... so that slow drifts of a noisy machine hit both sides alike. A non-nil pyRun is a
+// third side, run after the reference in every round (Go, ref, py, Go, ref, py ...) with the
+// same iteration count.
+func Measure(p Plan, goRun, refRun, pyRun Runner) (Measurement, error) {
 	if p.Rounds < 1 || p.RoundTime <= 0 {
 		return Measurement{}, errors.New("harness: a plan needs at least one round and a round time")
 	}
@@ -44,6 +47,11 @@ func Measure(p Plan, goRun, refRun Runner) (Measurement, error) {
 	if _, err := refRun(iters); err != nil {
 		return m, fmt.Errorf("reference warm-up: %w", err)
 	}
+	if pyRun != nil {
+		if _, err := pyRun(iters); err != nil {
+			return m, fmt.Errorf("python warm-up: %w", err)
+		}
+	}
 	for range p.Rounds {
 		before := ReadGC().Cycles
 		g, err := goRun(iters)
@@ -57,6 +65,13 @@ func Measure(p Plan, goRun, refRun Runner) (Measurement, error) {
 		}
 		m.Go = append(m.Go, g/float64(iters))
 		m.Ref = append(m.Ref, r/float64(iters))
+		if pyRun != nil {
+			py, err := pyRun(iters)
+			if err != nil {
+				return m, fmt.Errorf("python: %w", err)
+			}
+			m.Python = append(m.Python, py/float64(iters))
+		}
 	}
 	return m, nil
 }

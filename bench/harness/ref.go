@@ -15,12 +15,16 @@ import (
 // Ref is a running reference process. It reads one command per line on stdin and answers each
 // with one JSON object on stdout ({"error": "..."} on failure):
 //
-//	run MODE ITERS  → {"seconds": S, ...}   runs MODE's body ITERS times, timed inside
-//	check MODE      → {"check": V}          a value the Go side must reproduce
-//	info            → {...}                 versions, threads, BLAS
+//	run MODE ITERS     → {"seconds": S, ...}   runs MODE's body ITERS times, timed inside
+//	check MODE         → {"check": V}          a value the Go side must reproduce
+//	check MODE STEPS   → {"check": V, "losses": [L1 ... L_STEPS]}
+//	                                           and the losses of a fresh model's first STEPS
+//	                                           training steps (modes that train)
+//	load MODE PATH     → {"loaded": PATH}      MODE's inputs from a file the Go side wrote
+//	info               → {...}                 versions, threads, BLAS
 //	quit
 //
-// bench/cpp/ref.cpp implements it; a Python reference can too.
+// bench/cpp/ref.cpp and bench/python/ref.py implement it.
 type Ref struct {
 	cmd *exec.Cmd
 	in  io.WriteCloser
@@ -99,6 +103,33 @@ func (r *Ref) Check(mode string) (float64, error) {
 	}
 	return *a.Check, nil
 }
+
+// Losses returns the reference's check value for mode and the losses of the first steps
+// training steps of a fresh model.
+func (r *Ref) Losses(mode string, steps int) (float64, []float64, error) {
+	var a struct {
+		Check  *float64  `json:"check"`
+		Losses []float64 `json:"losses"`
+	}
+	if err := r.Do(fmt.Sprintf("check %s %d", mode, steps), &a); err != nil {
+		return 0, nil, err
+	}
+	if a.Check == nil || len(a.Losses) != steps {
+		return 0, nil, fmt.Errorf("reference: check %s %d: answer without check or %d losses", mode, steps, steps)
+	}
+	return *a.Check, a.Losses, nil
+}
+
+// Load makes the reference load mode's inputs from path.
+func (r *Ref) Load(mode, path string) error {
+	if strings.ContainsAny(path, "\n\r") {
+		return fmt.Errorf("reference: load %s: path %q has a line break", mode, path)
+	}
+	return r.Do("load "+mode+" "+path, nil)
+}
+
+// Pid is the reference process's id.
+func (r *Ref) Pid() int { return r.cmd.Process.Pid }
 
 // Close asks the process to quit and waits for it.
 func (r *Ref) Close() error {

@@ -16,10 +16,14 @@ type Spec struct {
 	Name     string  // shown in the table, e.g. "add [4]+[4]"
 	Unit     string  // "ns/op", "ms/step" ...
 	MaxRatio float64 // goal: go/ref median ratio at most this; 0 for no goal
-	Note     string  // what the Go side does differently, if anything
+	// MinPythonRatio is a goal for the Python side: python/go median ratio at least this (Go
+	// that much faster); 0 for no goal.
+	MinPythonRatio float64
+	Note           string // what the Go side does differently, if anything
 }
 
-// Result is one row of a report. Times are in Unit; min and max are over rounds.
+// Result is one row of a report. Times are in Unit; min and max are over rounds. The python_*
+// fields are present only for rows with a Python twin; python_skipped says why one was not run.
 type Result struct {
 	Name      string    `json:"name"`
 	Unit      string    `json:"unit"`
@@ -38,7 +42,31 @@ type Result struct {
 	GoGC      uint64    `json:"go_gc_cycles"` // Go collections during the measured rounds
 	GoRounds  []float64 `json:"go_rounds"`
 	CppRounds []float64 `json:"cpp_rounds"`
-	Note      string    `json:"note,omitempty"`
+
+	PyMedian   float64   `json:"python_median,omitempty"`
+	PyMin      float64   `json:"python_min,omitempty"`
+	PyMax      float64   `json:"python_max,omitempty"`
+	PyRatio    float64   `json:"python_go_ratio,omitempty"` // python_median / go_median: >1 is Go faster
+	PyGoal     string    `json:"python_goal,omitempty"`
+	PyMinRatio float64   `json:"python_goal_min_ratio,omitempty"`
+	PyMet      *bool     `json:"python_met,omitempty"`
+	PyRounds   []float64 `json:"python_rounds,omitempty"`
+	PySkipped  string    `json:"python_skipped,omitempty"`
+	Check      *Check    `json:"check,omitempty"`
+	Note       string    `json:"note,omitempty"`
+}
+
+// Check records what each side computed before anything was timed: the check value (for a
+// training step, the first-step loss) and the losses of a fresh model's first training steps.
+type Check struct {
+	Go           float64   `json:"go"`
+	Cpp          float64   `json:"cpp"`
+	Python       *float64  `json:"python,omitempty"`
+	GoLosses     []float64 `json:"go_losses,omitempty"`
+	CppLosses    []float64 `json:"cpp_losses,omitempty"`
+	PythonLosses []float64 `json:"python_losses,omitempty"`
+	// MaxRelDiff is the largest relative difference of a reference's value to Go's.
+	MaxRelDiff float64 `json:"max_rel_diff"`
 }
 
 // NewResult turns a measurement (seconds per iteration) into a row in the spec's unit.
@@ -48,22 +76,29 @@ func NewResult(s Spec, m Measurement) (Result, error) {
 		return Result{}, err
 	}
 	conv := func(xs []float64) []float64 {
+		if xs == nil {
+			return nil
+		}
 		out := make([]float64, len(xs))
 		for i, x := range xs {
 			out[i] = x * scale
 		}
 		return out
 	}
-	gr, cr := conv(m.Go), conv(m.Ref)
-	g, c := Summarize(gr), Summarize(cr)
+	gr, cr, pr := conv(m.Go), conv(m.Ref), conv(m.Python)
+	g, c, py := Summarize(gr), Summarize(cr), Summarize(pr)
 	r := Result{
 		Name: s.Name, Unit: s.Unit,
 		GoMedian: g.Median, GoMin: g.Min, GoMax: g.Max,
 		CppMedian: c.Median, CppMin: c.Min, CppMax: c.Max,
 		Rounds: len(gr), Iters: m.Iters, GoGC: m.GoGCCycles, GoRounds: gr, CppRounds: cr, Note: s.Note,
+		PyMedian: py.Median, PyMin: py.Min, PyMax: py.Max, PyRounds: pr,
 	}
 	if c.Median > 0 {
 		r.Ratio = g.Median / c.Median
+	}
+	if py.Median > 0 && g.Median > 0 {
+		r.PyRatio = py.Median / g.Median
 	}
 	if s.MaxRatio > 0 {
 		met := r.Ratio > 0 && r.Ratio <= s.MaxRatio
@@ -71,8 +106,29 @@ func NewResult(s Spec, m Measurement) (Result, error) {
 		r.MaxRatio = s.MaxRatio
 		r.Met = &met
 	}
+	if s.MinPythonRatio > 0 {
+		r.PyGoal = fmt.Sprintf("python/go >= %g", s.MinPythonRatio)
+		r.PyMinRatio = s.MinPythonRatio
+		if len(pr) > 0 {
+			met := r.PyRatio >= s.MinPythonRatio
+			r.PyMet = &met
+		}
+	}
 	return r, nil
 }
+
+// Python describes the Python reference process, or why it did not run.
+type Python struct {
+	Executable string   `json:"executable"`
+	Version    string   `json:"version,omitempty"`
+	Torch      string   `json:"torch_version,omitempty"`
+	Threads    int      `json:"threads,omitempty"`
+	BLAS       []string `json:"blas,omitempty"`
+	Skipped    string   `json:"skipped,omitempty"` // why Python is not measured (torch not importable ...)
+}
+
+// NoisyLoad is the CPU load of other processes above which a report warns that it is noisy.
+const NoisyLoad = 0.1
 
 // Report is what a benchmark run writes: where it ran and what it found.
 type Report struct {
@@ -84,12 +140,18 @@ type Report struct {
 	Libtorch    string    `json:"libtorch_version"`
 	BLAS        BLAS      `json:"blas"`
 	RefBLAS     []string  `json:"blas_reference_process,omitempty"`
+	Python      *Python   `json:"python,omitempty"`
 	Threads     int       `json:"threads"`
 	ThreadEnv   []string  `json:"thread_env"`
 	Rounds      int       `json:"rounds"`
 	RoundTime   float64   `json:"round_seconds"`
 	Results     []Result  `json:"results"`
 	WallSeconds float64   `json:"wall_seconds"`
+	// OtherLoadBefore and OtherLoad are the CPUs kept busy by other processes in the second
+	// before the run and on average during it (see CPUMeter): above ~0.1 the machine was shared
+	// and the numbers are noisier than their min–max suggests.
+	OtherLoadBefore float64 `json:"other_cpu_load_before"`
+	OtherLoad       float64 `json:"other_cpu_load"`
 }
 
 // WriteJSON writes the report, indented, creating the directory if needed.
@@ -113,17 +175,46 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if r.BLAS.Warning != "" {
 		fmt.Fprintf(w, "%s\n", r.BLAS.Warning)
 	}
-	fmt.Fprintf(w, "medians of %d rounds per side, min–max in brackets\n\n", r.Rounds)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "benchmark\tunit\tgo\tc++\tgo/c++\tgo min–max\tc++ min–max\tgoal")
-	for _, x := range r.Results {
-		goal := "-"
-		if x.Met != nil {
-			goal = fmt.Sprintf("<= %g: %s", x.MaxRatio, map[bool]string{true: "met", false: "NOT MET"}[*x.Met])
+	if p := r.Python; p != nil {
+		if p.Skipped != "" {
+			fmt.Fprintf(w, "Python: SKIPPED (%s): %s\n", p.Executable, p.Skipped)
+		} else {
+			fmt.Fprintf(w, "Python: %s %s, torch %s, %d thread(s)\n", p.Executable, p.Version, p.Torch, p.Threads)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.3f\t[%s–%s]\t[%s–%s]\t%s\n", x.Name, x.Unit,
-			num(x.GoMedian), num(x.CppMedian), x.Ratio,
-			num(x.GoMin), num(x.GoMax), num(x.CppMin), num(x.CppMax), goal)
+	}
+	if r.OtherLoadBefore > NoisyLoad || r.OtherLoad > NoisyLoad {
+		fmt.Fprintf(w, "WARNING: other processes kept %.2f CPUs busy before the run and %.2f on average during it: "+
+			"the numbers are noisy\n", r.OtherLoadBefore, r.OtherLoad)
+	}
+	fmt.Fprintf(w, "medians of %d rounds per side, min–max in brackets; py/go > 1: Go is faster\n\n", r.Rounds)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "benchmark\tunit\tgo\tc++\tpython\tgo/c++\tpy/go\tgo min–max\tc++ min–max\tpython min–max\tgoals")
+	verdict := map[bool]string{true: "met", false: "NOT MET"}
+	for _, x := range r.Results {
+		var goals []string
+		if x.Met != nil {
+			goals = append(goals, fmt.Sprintf("go/c++ <= %g: %s", x.MaxRatio, verdict[*x.Met]))
+		}
+		if x.PyGoal != "" {
+			v := "not measured"
+			if x.PyMet != nil {
+				v = verdict[*x.PyMet]
+			}
+			goals = append(goals, fmt.Sprintf("py/go >= %g: %s", x.PyMinRatio, v))
+		}
+		if len(goals) == 0 {
+			goals = []string{"-"}
+		}
+		py, pyRatio, pyRange := "-", "-", "-"
+		switch {
+		case x.PySkipped != "":
+			py, pyRatio, pyRange = "skipped", "-", "-"
+		case len(x.PyRounds) > 0:
+			py, pyRatio, pyRange = num(x.PyMedian), fmt.Sprintf("%.3f", x.PyRatio), fmt.Sprintf("[%s–%s]", num(x.PyMin), num(x.PyMax))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.3f\t%s\t[%s–%s]\t[%s–%s]\t%s\t%s\n", x.Name, x.Unit,
+			num(x.GoMedian), num(x.CppMedian), py, x.Ratio, pyRatio,
+			num(x.GoMin), num(x.GoMax), num(x.CppMin), num(x.CppMax), pyRange, strings.Join(goals, "; "))
 	}
 	return tw.Flush()
 }

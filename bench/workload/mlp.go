@@ -19,6 +19,10 @@ type MLP struct {
 	// Free releases the loss of each step at once instead of leaving it to the garbage collector
 	// (Step then returns nil).
 	Free bool
+	// FreeAll releases every tensor a step creates (pre-activation, activation, logits, loss)
+	// once the update is done, as a C++ scope does: the Go loop without garbage-collected
+	// handles. Step then returns nil.
+	FreeAll bool
 }
 
 // NewMLP seeds libtorch with Seed and builds data and weights in ref.cpp's order: weights are
@@ -48,6 +52,10 @@ func (m *MLP) Loss() *bridge.Tensor {
 // Step does one training step: forward, backward, then p -= LR*grad and drop the gradient
 // (set to none) for every parameter. It returns the loss before the update.
 func (m *MLP) Step() *bridge.Tensor {
+	if m.FreeAll {
+		m.stepFreeAll()
+		return nil
+	}
 	loss := m.Loss()
 	loss.Backward()
 	bridge.NoGrad(func() {
@@ -62,6 +70,23 @@ func (m *MLP) Step() *bridge.Tensor {
 	return loss
 }
 
+// stepFreeAll is Step freeing every intermediate tensor at the end, as C++ would.
+func (m *MLP) stepFreeAll() {
+	z := bridge.Linear(m.X, m.W1, m.B1)
+	h := z.Relu()
+	logits := bridge.Linear(h, m.W2, m.B2)
+	loss := bridge.CrossEntropy(logits, m.Y)
+	loss.Backward()
+	bridge.NoGrad(func() {
+		for _, p := range m.Params() {
+			p.AddGradInPlace(-m.LR)
+		}
+	})
+	for _, t := range []*bridge.Tensor{loss, logits, h, z} {
+		t.Free()
+	}
+}
+
 // Run does iters training steps.
 func (m *MLP) Run(iters int) {
 	for range iters {
@@ -71,9 +96,14 @@ func (m *MLP) Run(iters int) {
 	}
 }
 
-// Check returns the loss of a freshly built MLP of the same size.
-func (m *MLP) Check() float64 {
+// fresh builds a new MLP of the same size.
+func (m *MLP) fresh() *MLP {
 	s := m.X.Shape()
-	c := MLPConfig{In: s[1], Batch: s[0], Hidden: m.W1.Size(0), Out: m.W2.Size(0), LR: m.LR}
-	return NewMLP(c).Loss().Item()
+	return NewMLP(MLPConfig{In: s[1], Batch: s[0], Hidden: m.W1.Size(0), Out: m.W2.Size(0), LR: m.LR})
 }
+
+// Check returns the loss of a freshly built MLP of the same size.
+func (m *MLP) Check() float64 { return m.fresh().Loss().Item() }
+
+// Losses returns the losses of the first steps training steps of a fresh MLP.
+func (m *MLP) Losses(steps int) []float64 { return losses(m.fresh().Step, steps) }

@@ -1,7 +1,9 @@
-// Package workload holds the Go halves of the bridge benchmarks: a few single tensor ops and
-// a small MLP training step, written the way a user of the bridge would write them. Each one
-// has a twin in bench/cpp/ref.cpp built from the same seed, so the two sides compute the same
-// numbers and the difference in time is the bridge's overhead.
+// Package workload holds the Go halves of the bridge benchmarks: a few single tensor ops, small
+// MLP training steps and a SmallCNN training step, written the way a user of the bridge would
+// write them. Each one has a twin in bench/cpp/ref.cpp (ATen from C++) and, for the training
+// steps, in bench/python/ref.py (PyTorch); the twins build the same inputs from the same seed
+// (MLP, ops) or load the bytes the Go side saved (CNN), so all sides compute the same numbers
+// and the difference in time is the bridge's overhead.
 package workload
 
 import (
@@ -26,17 +28,41 @@ type Workload interface {
 	Check() float64
 }
 
+// Trainer is a workload that trains a model: Losses returns the losses of the first steps
+// training steps of a fresh model (the first is Check's value), which the references must
+// reproduce to show they do the same update.
+type Trainer interface {
+	Losses(steps int) []float64
+}
+
+// Saver is a workload whose inputs the references load from a file rather than rebuild: Save
+// writes them (see CNN.Save) and the harness sends "load MODE PATH" before "check MODE".
+type Saver interface {
+	Save(path string) error
+}
+
+// Unwrap returns the workload New built, without the wrapper an Option may have added.
+func Unwrap(w Workload) Workload {
+	if l, ok := w.(locked); ok {
+		return l.Workload
+	}
+	return w
+}
+
 // Options vary how the Go side runs a workload; the zero value is a plain user loop.
 type Options struct {
 	// Free releases results (ops) or gradient and loss handles (MLP) with Free instead of
 	// leaving them to the garbage collector.
 	Free bool
+	// FreeAll (MLPs) releases every tensor a step creates once the step is done, as C++ scopes
+	// do; it implies Free.
+	FreeAll bool
 	// LockOSThread pins the goroutine to one OS thread while Run runs.
 	LockOSThread bool
 }
 
 // Names lists the workloads New knows (the mode names of ref.cpp).
-var Names = []string{"add", "relu", "matmul", "sum", "mlp", "mlp-tiny"}
+var Names = []string{"add", "relu", "matmul", "sum", "mlp", "mlp-tiny", "cnn"}
 
 // MLP sizes of the named workloads.
 var (
@@ -50,10 +76,17 @@ func New(name string, o Options) (Workload, error) {
 	switch name {
 	case "mlp":
 		m := NewMLP(MLPBig)
-		m.Free = o.Free
+		m.Free, m.FreeAll = o.Free, o.FreeAll
 		w = m
 	case "mlp-tiny":
 		m := NewMLP(MLPTiny)
+		m.Free, m.FreeAll = o.Free, o.FreeAll
+		w = m
+	case "cnn":
+		m, err := NewCNN(CNNSmall)
+		if err != nil {
+			return nil, err
+		}
 		m.Free = o.Free
 		w = m
 	default:

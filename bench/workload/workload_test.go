@@ -1,8 +1,13 @@
 package workload
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 
+	"github.com/hotcb/hotcb/bench/harness"
+	"github.com/hotcb/hotcb/bridge"
 	"github.com/stretchr/testify/require"
 )
 
@@ -29,4 +34,131 @@ func TestNewKnowsEveryName(t *testing.T) {
 	}
 	_, err := New("conv", Options{})
 	require.Error(t, err)
+	require.Implements(t, (*Trainer)(nil), Unwrap(mustNew(t, "cnn", Options{LockOSThread: true})))
+	require.Implements(t, (*Saver)(nil), Unwrap(mustNew(t, "cnn", Options{LockOSThread: true})))
+}
+
+func mustNew(t *testing.T, name string, o Options) Workload {
+	w, err := New(name, o)
+	require.NoError(t, err)
+	return w
+}
+
+// BenchmarkWorkload runs each workload's body the way benchrun's Go rounds do, for profiling:
+//
+//	go test -run '^$' -bench 'Workload/mlp-tiny$' -cpuprofile cpu.out ./bench/workload
+func BenchmarkWorkload(b *testing.B) {
+	for _, name := range Names {
+		for _, o := range []struct {
+			suffix string
+			opts   Options
+		}{{"", Options{}}, {"/locked", Options{LockOSThread: true}}, {"/freeall-locked", Options{FreeAll: true, LockOSThread: true}}} {
+			b.Run(name+o.suffix, func(b *testing.B) {
+				w, err := New(name, o.opts)
+				require.NoError(b, err)
+				w.Run(max(1, b.N/10))
+				b.ResetTimer()
+				w.Run(b.N)
+			})
+		}
+	}
+}
+
+func TestMLPFreeAllComputesTheSame(t *testing.T) {
+	plain, freed := NewMLP(MLPTiny), NewMLP(MLPTiny)
+	freed.FreeAll = true
+	for range 5 {
+		require.Nil(t, freed.Step())
+		plain.Step()
+	}
+	require.Equal(t, plain.Loss().Item(), freed.Loss().Item())
+	require.Equal(t, plain.Losses(3), freed.Losses(3), "Losses start from a fresh model")
+}
+
+func TestCNNStepLearnsAndSaves(t *testing.T) {
+	m, err := NewCNN(CNNSmall)
+	require.NoError(t, err)
+	require.Equal(t, bridge.Shape{64, 1, 28, 28}, m.X.Shape())
+	require.Equal(t, bridge.Shape{64}, m.Y.Shape())
+	require.Len(t, m.Params, 12, "3 convs, 2 batch norms, 1 linear: weight and bias each")
+
+	losses := m.Losses(4)
+	require.Equal(t, m.Check(), losses[0], "Check is the first-step loss of a fresh model")
+	require.Less(t, losses[3], losses[0], "SGD on a fixed batch lowers the loss")
+	require.Equal(t, losses, m.Losses(4), "deterministic")
+
+	path := filepath.Join(t.TempDir(), "cnn.pt")
+	require.NoError(t, m.Save(path))
+	saved, err := bridge.LoadMap(path)
+	require.NoError(t, err)
+	require.Equal(t, m.X.Float32s(), saved["x"].Float32s())
+	require.Equal(t, m.Y.Int64s(), saved["y"].Int64s())
+	for _, k := range []string{"features.0.weight", "features.1.running_var", "features.1.num_batches_tracked",
+		"features.8.bias", "classifier.1.weight"} {
+		require.Contains(t, saved, k)
+	}
+	require.Len(t, saved, 2+12+6, "batch, parameters, and 3 buffers per batch norm")
+
+	// Free must not change what a step computes.
+	a, err := NewCNN(CNNSmall)
+	require.NoError(t, err)
+	b, err := NewCNN(CNNSmall)
+	require.NoError(t, err)
+	b.Free = true
+	a.Run(2)
+	b.Run(2)
+	require.Equal(t, a.Loss().Item(), b.Loss().Item())
+}
+
+// The Python reference must compute what Go computes, loss for loss; benchrun checks this before
+// timing, and this test keeps ref.py from rotting where python3 with torch is installed.
+func TestPythonReferenceAgrees(t *testing.T) {
+	py := pythonWithTorch()
+	if py == "" {
+		t.Skip("no python3 that imports torch (install python3-torch)")
+	}
+	ref, err := harness.StartRef(py, []string{"../python/ref.py", "-threads", "1", "serve"}, nil)
+	require.NoError(t, err)
+	defer ref.Close()
+
+	cnn, err := NewCNN(CNNSmall)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "cnn.pt")
+	require.NoError(t, cnn.Save(path))
+	require.NoError(t, ref.Load("cnn", path))
+
+	for _, name := range []string{"mlp-tiny", "mlp", "cnn"} {
+		w, err := New(name, Options{})
+		require.NoError(t, err)
+		want := w.(Trainer).Losses(3)
+		check, got, err := ref.Losses(name, 3)
+		require.NoError(t, err, name)
+		require.InDeltaSlice(t, want, got, 1e-5, name)
+		require.InDelta(t, want[0], check, 1e-6, name)
+	}
+	for _, name := range []string{"add", "relu", "matmul", "sum"} {
+		w, err := New(name, Options{})
+		require.NoError(t, err)
+		got, err := ref.Check(name)
+		require.NoError(t, err, name)
+		require.InDelta(t, w.Check(), got, 1e-6, name)
+	}
+	secs, err := ref.Runner("mlp-tiny")(3)
+	require.NoError(t, err)
+	require.Greater(t, secs, 0.0)
+	require.Error(t, ref.Do("check nosuchmode", nil))
+}
+
+// pythonWithTorch returns the first of $HOTCB_BENCH_PYTHON, /usr/bin/python3 (Debian's, where
+// python3-torch installs) and python3 on the PATH that imports torch, or "".
+func pythonWithTorch() string {
+	for _, p := range []string{os.Getenv("HOTCB_BENCH_PYTHON"), "/usr/bin/python3", "python3"} {
+		if p == "" {
+			continue
+		}
+		if path, err := exec.LookPath(p); err == nil && exec.Command(path, "-c", "import torch").Run() == nil {
+			return path
+		}
+	}
+	return ""
 }

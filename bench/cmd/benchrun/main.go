@@ -1,16 +1,22 @@
-// Command benchrun measures the bridge against the same work done by libtorch from C++: per-op
-// overhead on tiny tensors and MLP training steps. It builds bench/cpp/ref.cpp when needed,
-// alternates Go and C++ rounds, prints a table and writes a JSON report (see bench/harness).
+// Command benchrun measures the bridge against the same work done by libtorch from C++ and by
+// PyTorch from Python: per-op overhead on tiny tensors, MLP training steps and a SmallCNN
+// training step. It builds bench/cpp/ref.cpp when needed, starts it and bench/python/ref.py,
+// checks that all sides compute the same losses, alternates Go, C++ and Python rounds, prints a
+// table and writes a JSON report (see bench/harness).
 //
 //	go run ./bench/cmd/benchrun -out bench/results/latest.json
 //	go run ./bench/cmd/benchrun -smoke          # under a minute, writes bench/results/smoke.json
+//	go run ./bench/cmd/benchrun -python ""      # without the Python column
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -20,14 +26,26 @@ import (
 	"github.com/hotcb/hotcb/bridge"
 )
 
-// bench is one row: a Go workload, the ref.cpp mode it is compared with, and how to report it.
+// bench is one row: a Go workload, the reference mode it is compared with, and how to report it.
 type bench struct {
 	harness.Spec
 	Workload string
 	Options  workload.Options
-	Mode     string  // ref.cpp mode
+	Mode     string  // ref.cpp / ref.py mode
 	Scale    float64 // multiplies the round time (big steps need fewer, longer rounds)
+	Python   bool    // also measure bench/python/ref.py
 }
+
+// lossSteps is how many training steps of a fresh model every side runs, before anything is
+// timed, to show that they compute the same losses.
+const lossSteps = 3
+
+// Tolerances of the checks, relative: all sides call the same libtorch, so they agree to the
+// last bits in practice; a wrong input or update is off by far more.
+const (
+	checkTol = 1e-6 // the check value (first loss, op result)
+	lossTol  = 1e-5 // losses after a few steps
+)
 
 var benches = []bench{
 	{Spec: harness.Spec{Name: "add [4]+[4]", Unit: "ns/op"}, Workload: "add", Mode: "add", Scale: 1},
@@ -38,19 +56,28 @@ var benches = []bench{
 	{Spec: harness.Spec{Name: "matmul [8x8]·[8x8]", Unit: "ns/op"}, Workload: "matmul", Mode: "matmul", Scale: 1},
 	{Spec: harness.Spec{Name: "sum [16]", Unit: "ns/op"}, Workload: "sum", Mode: "sum", Scale: 1},
 	{Spec: harness.Spec{Name: "MLP 784-256-10 b64 step", Unit: "ms/step", MaxRatio: 1.03},
-		Workload: "mlp", Mode: "mlp", Scale: 3},
+		Workload: "mlp", Mode: "mlp", Scale: 3, Python: true},
 	{Spec: harness.Spec{Name: "MLP 784-256-10 b64 step, LockOSThread", Unit: "ms/step",
 		Note: "the Go loop runs on one OS thread (runtime.LockOSThread)"},
-		Workload: "mlp", Options: workload.Options{LockOSThread: true}, Mode: "mlp", Scale: 3},
+		Workload: "mlp", Options: workload.Options{LockOSThread: true}, Mode: "mlp", Scale: 3, Python: true},
 	{Spec: harness.Spec{Name: "MLP 784-256-10 b64 step, Free+LockOSThread", Unit: "ms/step",
 		Note: "the Go loop frees gradient handles and the loss, on one OS thread"},
-		Workload: "mlp", Options: workload.Options{Free: true, LockOSThread: true}, Mode: "mlp", Scale: 3},
-	{Spec: harness.Spec{Name: "MLP 32-64-10 b16 step", Unit: "us/step"},
-		Workload: "mlp-tiny", Mode: "mlp-tiny", Scale: 2},
-	{Spec: harness.Spec{Name: "MLP 32-64-10 b16 step, Free+LockOSThread", Unit: "us/step",
-		Note: "the Go loop frees gradient handles and the loss, on one OS thread"},
-		Workload: "mlp-tiny", Options: workload.Options{Free: true, LockOSThread: true}, Mode: "mlp-tiny", Scale: 2},
+		Workload: "mlp", Options: workload.Options{Free: true, LockOSThread: true}, Mode: "mlp", Scale: 3, Python: true},
+	{Spec: harness.Spec{Name: "MLP 32-64-10 b16 step", Unit: "us/step", MaxRatio: 1.10, MinPythonRatio: 1.3},
+		Workload: "mlp-tiny", Mode: "mlp-tiny", Scale: 2, Python: true},
+	{Spec: harness.Spec{Name: "MLP 32-64-10 b16 step, FreeAll+LockOSThread", Unit: "us/step",
+		Note: "the Go loop frees every tensor of the step once it is done, as C++ scopes do (no garbage-collected handles), on one OS thread"},
+		Workload: "mlp-tiny", Options: workload.Options{FreeAll: true, LockOSThread: true}, Mode: "mlp-tiny", Scale: 2, Python: true},
+	{Spec: harness.Spec{Name: "SmallCNN 1x28x28 b64 step", Unit: "ms/step", MaxRatio: 1.03,
+		Note: "models.NewSmallCNN(1, 6) on 64 data.Shapes images; C++: ATen functional ops; Python: torch.nn"},
+		Workload: "cnn", Mode: "cnn", Scale: 3, Python: true},
+	{Spec: harness.Spec{Name: "SmallCNN 1x28x28 b64 step, LockOSThread", Unit: "ms/step",
+		Note: "the Go loop runs on one OS thread (runtime.LockOSThread)"},
+		Workload: "cnn", Options: workload.Options{LockOSThread: true}, Mode: "cnn", Scale: 3, Python: true},
 }
+
+// cleanups run before the process exits, also through fail.
+var cleanups []func()
 
 func main() {
 	var (
@@ -65,6 +92,8 @@ func main() {
 		cxx       = flag.String("cxx", envOr("CXX", "g++"), "C++ compiler")
 		torchInc  = flag.String("torch-include", "/usr/include", "libtorch include directory")
 		torchLib  = flag.String("torch-lib", "", "libtorch library directory (empty: the system's)")
+		python    = flag.String("python", envOr("HOTCB_BENCH_PYTHON", "/usr/bin/python3"), "Python with torch for the Python column (empty: skip Python)")
+		pySrc     = flag.String("py-src", "bench/python/ref.py", "Python reference source")
 	)
 	flag.Parse()
 	if *threads < 1 {
@@ -84,6 +113,10 @@ func main() {
 		}
 	}
 	start := time.Now()
+	otherBefore := harness.OtherLoadNow(time.Second)
+	if otherBefore > harness.NoisyLoad {
+		banner(fmt.Sprintf("WARNING: other processes keep %.2f CPUs busy: the numbers will be noisy", otherBefore))
+	}
 
 	args := []string{"-O2", "-std=c++17", "-I" + *torchInc, "-I" + *torchInc + "/torch/csrc/api/include"}
 	if *torchLib != "" {
@@ -98,6 +131,12 @@ func main() {
 		fail(err)
 	}
 	defer ref.Close()
+	dir, err := os.MkdirTemp("", "hotcb-bench-")
+	if err != nil {
+		fail(err)
+	}
+	cleanups = append(cleanups, func() { os.RemoveAll(dir) })
+	defer runCleanups()
 
 	bridge.SetNumThreads(*threads)
 	rep := &harness.Report{
@@ -134,20 +173,42 @@ func main() {
 			info.Torch, info.Threads, rep.Libtorch, rep.Threads))
 	}
 
-	checked := map[string]bool{}
+	var py *harness.Ref
+	rep.Python, py = startPython(*python, *pySrc, *threads, rep.Threads)
+	if py != nil {
+		defer py.Close()
+		if v := rep.Python.Torch; !sameMinor(v, rep.Libtorch) {
+			banner(fmt.Sprintf("WARNING: Python's torch is %s, the bridge's libtorch %s: the Python column "+
+				"compares different libtorch builds", v, rep.Libtorch))
+		}
+	}
+
+	pids := []int{ref.Pid()}
+	if py != nil {
+		pids = append(pids, py.Pid())
+	}
+	meter := harness.StartCPUMeter(pids...)
+	s := &session{cpp: ref, py: py, dir: dir, checks: map[string]*harness.Check{}}
 	for _, b := range benches {
 		if *only != "" && !strings.Contains(b.Name, *only) {
 			continue
 		}
-		res, err := run(b, ref, harness.Plan{Rounds: *rounds, RoundTime: time.Duration(float64(*roundTime) * b.Scale)}, checked)
+		res, err := s.run(b, harness.Plan{Rounds: *rounds, RoundTime: time.Duration(float64(*roundTime) * b.Scale)})
 		if err != nil {
 			fail(fmt.Errorf("%s: %w", b.Name, err))
 		}
-		fmt.Fprintf(os.Stderr, "  %-45s go %10s  c++ %10s  ratio %.3f\n", b.Name,
-			fmt.Sprintf("%.4g", res.GoMedian), fmt.Sprintf("%.4g", res.CppMedian), res.Ratio)
+		if b.Python && py == nil {
+			res.PySkipped = rep.Python.Skipped
+		}
+		line := fmt.Sprintf("  %-45s go %10.4g  c++ %10.4g  go/c++ %.3f", b.Name, res.GoMedian, res.CppMedian, res.Ratio)
+		if len(res.PyRounds) > 0 {
+			line += fmt.Sprintf("  python %10.4g  py/go %.3f", res.PyMedian, res.PyRatio)
+		}
+		fmt.Fprintln(os.Stderr, line)
 		rep.Results = append(rep.Results, res)
 	}
 	rep.WallSeconds = math.Round(time.Since(start).Seconds()*10) / 10
+	rep.OtherLoadBefore, rep.OtherLoad = otherBefore, meter.OtherLoad()
 
 	fmt.Println()
 	if err := rep.WriteTable(os.Stdout); err != nil {
@@ -162,24 +223,77 @@ func main() {
 	fmt.Printf("\nwrote %s (%.0f s)\n", *out, rep.WallSeconds)
 }
 
-// run measures one benchmark after checking that both sides built the same inputs.
-func run(b bench, ref *harness.Ref, p harness.Plan, checked map[string]bool) (harness.Result, error) {
+// startPython starts bench/python/ref.py and reads its info. Python is optional: when it cannot
+// run (no interpreter, torch not importable, a different thread count) the report says why and
+// the Python column reads "skipped".
+func startPython(python, src string, threads, goThreads int) (*harness.Python, *harness.Ref) {
+	info := &harness.Python{Executable: python}
+	skip := func(why string) (*harness.Python, *harness.Ref) {
+		info.Skipped = why
+		banner("Python reference skipped: " + why)
+		return info, nil
+	}
+	if python == "" {
+		return skip("disabled with -python \"\"")
+	}
+	if _, err := exec.LookPath(python); err != nil {
+		return skip(err.Error())
+	}
+	if _, err := os.Stat(src); err != nil {
+		return skip(err.Error())
+	}
+	ref, err := harness.StartRef(python, []string{src, "-threads", fmt.Sprint(threads), "serve"}, nil)
+	if err != nil {
+		return skip(err.Error())
+	}
+	var a struct {
+		Python  string   `json:"python"`
+		Torch   string   `json:"torch"`
+		Threads int      `json:"threads"`
+		BLAS    []string `json:"blas"`
+	}
+	if err := ref.Do("info", &a); err != nil {
+		ref.Close()
+		return skip(err.Error())
+	}
+	info.Version, info.Torch, info.Threads, info.BLAS = a.Python, a.Torch, a.Threads, a.BLAS
+	if a.Threads != goThreads {
+		ref.Close()
+		return skip(fmt.Sprintf("Python's torch runs %d threads, Go %d", a.Threads, goThreads))
+	}
+	if b := harness.ClassifyBLAS(a.BLAS); b.Kind == "reference" {
+		banner("Python: " + b.Warning)
+	}
+	return info, ref
+}
+
+// session holds the reference processes and what was checked.
+type session struct {
+	cpp, py *harness.Ref // py is nil when Python is skipped
+	dir     string       // where workloads save their inputs for the references
+	checks  map[string]*harness.Check
+}
+
+// run measures one benchmark after checking that all sides compute the same values.
+func (s *session) run(b bench, p harness.Plan) (harness.Result, error) {
 	// Start each benchmark without the garbage of the previous one.
 	harness.Settle()
 	w, err := workload.New(b.Workload, b.Options)
 	if err != nil {
 		return harness.Result{}, err
 	}
-	if !checked[b.Workload] {
-		want, err := ref.Check(b.Mode)
-		if err != nil {
+	py := s.py
+	if !b.Python {
+		py = nil
+	}
+	key := fmt.Sprintf("%s python=%v", b.Workload, py != nil)
+	chk, ok := s.checks[key]
+	if !ok {
+		if chk, err = s.check(b, w, py); err != nil {
 			return harness.Result{}, err
 		}
-		got := w.Check()
-		if math.Abs(got-want) > 1e-6*math.Max(1, math.Abs(want)) {
-			return harness.Result{}, fmt.Errorf("Go and C++ inputs differ: check value %v vs %v", got, want)
-		}
-		checked[b.Workload] = true
+		s.checks[key] = chk
+		harness.Settle()
 	}
 	goRun := func(iters int) (float64, error) {
 		var err error
@@ -191,11 +305,110 @@ func run(b bench, ref *harness.Ref, p harness.Plan, checked map[string]bool) (ha
 		harness.DrainCleanups(10 * time.Second)
 		return time.Since(t0).Seconds(), err
 	}
-	m, err := harness.Measure(p, goRun, ref.Runner(b.Mode))
+	var pyRun harness.Runner
+	if py != nil {
+		pyRun = py.Runner(b.Mode)
+	}
+	m, err := harness.Measure(p, goRun, s.cpp.Runner(b.Mode), pyRun)
 	if err != nil {
 		return harness.Result{}, err
 	}
-	return harness.NewResult(b.Spec, m)
+	res, err := harness.NewResult(b.Spec, m)
+	res.Check = chk
+	return res, err
+}
+
+// check makes the references load the workload's inputs if it saves them, then compares the
+// check values and, for training steps, the first losses of a fresh model on every side.
+func (s *session) check(b bench, w workload.Workload, py *harness.Ref) (*harness.Check, error) {
+	w = workload.Unwrap(w)
+	refs := []*harness.Ref{s.cpp}
+	if py != nil {
+		refs = append(refs, py)
+	}
+	if sv, ok := w.(workload.Saver); ok {
+		path := filepath.Join(s.dir, b.Mode+".pt")
+		if err := sv.Save(path); err != nil {
+			return nil, err
+		}
+		for _, r := range refs {
+			if err := r.Load(b.Mode, path); err != nil {
+				return nil, err
+			}
+		}
+	}
+	c := &harness.Check{}
+	var goVal float64
+	if e := bridge.Try(func() { goVal = w.Check() }); e != nil {
+		return nil, e
+	}
+	c.Go = goVal
+	tr, trains := w.(workload.Trainer)
+	if trains {
+		if e := bridge.Try(func() { c.GoLosses = tr.Losses(lossSteps) }); e != nil {
+			return nil, e
+		}
+	}
+	var errs []error
+	compare := func(side string, got, want float64, tol float64) {
+		d := math.Abs(got-want) / math.Max(1, math.Abs(want))
+		c.MaxRelDiff = math.Max(c.MaxRelDiff, d)
+		if !(d <= tol) {
+			errs = append(errs, fmt.Errorf("%s computes %v, Go %v", side, got, want))
+		}
+	}
+	for i, r := range refs {
+		side := map[int]string{0: "C++", 1: "Python"}[i]
+		var val float64
+		var losses []float64
+		var err error
+		if trains {
+			val, losses, err = r.Losses(b.Mode, lossSteps)
+		} else {
+			val, err = r.Check(b.Mode)
+		}
+		if err != nil {
+			return nil, err
+		}
+		compare(side+" check", val, goVal, checkTol)
+		for k, l := range losses {
+			compare(fmt.Sprintf("%s loss of step %d", side, k+1), l, c.GoLosses[k], lossTol)
+		}
+		if i == 0 {
+			c.Cpp, c.CppLosses = val, losses
+		} else {
+			c.Python, c.PythonLosses = &val, losses
+		}
+	}
+	if len(errs) > 0 {
+		return c, fmt.Errorf("the sides compute different values: %w", errors.Join(errs...))
+	}
+	msg := fmt.Sprintf("  check %-12s go %.9g", b.Workload, c.Go)
+	if trains {
+		msg = fmt.Sprintf("  check %-12s losses go %.9g", b.Workload, c.GoLosses)
+	}
+	sides := "C++ agrees"
+	if py != nil {
+		sides = "C++ and Python agree"
+	}
+	fmt.Fprintf(os.Stderr, "%s: %s (max rel diff %.2g)\n", msg, sides, c.MaxRelDiff)
+	return c, nil
+}
+
+// sameMinor reports whether two versions agree in major and minor ("1.13.0a0", "1.13.0").
+func sameMinor(a, b string) bool {
+	minor := func(v string) string {
+		parts := strings.SplitN(v, ".", 3)
+		return strings.Join(parts[:min(2, len(parts))], ".")
+	}
+	return minor(a) == minor(b)
+}
+
+func runCleanups() {
+	for _, f := range cleanups {
+		f()
+	}
+	cleanups = nil
 }
 
 func banner(msg string) {
@@ -211,6 +424,7 @@ func envOr(k, def string) string {
 }
 
 func fail(err error) {
+	runCleanups()
 	fmt.Fprintln(os.Stderr, "benchrun:", err)
 	os.Exit(1)
 }

@@ -1,0 +1,301 @@
+#!/usr/bin/python3
+"""ref.py: the PyTorch reference for bench/cmd/benchrun, the twin of bench/cpp/ref.cpp.
+
+It runs the same workloads as the Go side (bench/workload) the way a PyTorch user writes them,
+so that the difference measures the bridge against Python. It speaks ref.cpp's protocol.
+
+Usage:
+  ref.py [-threads N] MODE ITERS   build MODE's state, warm up, time ITERS runs, print one JSON line
+  ref.py [-threads N] serve        read commands from stdin, one per line, answer one JSON line each:
+                                     run MODE ITERS     -> {"mode":..,"iters":..,"seconds":..}
+                                     check MODE [STEPS] -> {"mode":..,"check":<value>[,"losses":[..]]}
+                                     load MODE PATH     -> {"mode":..,"loaded":PATH}
+                                     info               -> {"torch":..,"python":..,"threads":..,"blas":[..]}
+                                     quit
+Modes: add, relu, matmul, sum (tiny ops), mlp (784-256-10, batch 64), mlp-tiny (32-64-10,
+batch 16) built from torch.manual_seed(1234) exactly as the Go side builds them, and cnn
+(SmallCNN of models/models.go as torch.nn modules), whose batch and initial state dict the Go
+side saves with bridge.SaveNamed ("load cnn PATH" before anything else).
+"check MODE STEPS" adds the losses of the first STEPS training steps of a fresh model.
+
+Threads: torch.set_num_threads(N); OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS
+come from the environment (benchrun sets them before starting this process).
+If torch cannot be imported, "info" and every other command answer {"error": ...}, so the
+harness can report Python as skipped.
+"""
+
+import json
+import sys
+import time
+
+try:
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    IMPORT_ERROR = None
+except Exception as e:  # ImportError, or a broken install
+    torch = None
+    IMPORT_ERROR = "torch not importable: %s: %s" % (type(e).__name__, e)
+
+SEED = 1234
+INIT_SCALE = 0.05
+
+# Keeps the last result alive, as ref.cpp's sink and the Go side's do.
+sink = None
+
+
+class Op:
+    def __init__(self, mode):
+        torch.manual_seed(SEED)
+        if mode == "add":
+            a, b = torch.randn(4), torch.randn(4)
+            self.f = lambda: torch.add(a, b)
+        elif mode == "relu":
+            a = torch.randn(64)
+            self.f = lambda: torch.relu(a)
+        elif mode == "matmul":
+            a, b = torch.randn(8, 8), torch.randn(8, 8)
+            self.f = lambda: torch.matmul(a, b)
+        elif mode == "sum":
+            a = torch.randn(16)
+            self.f = lambda: torch.sum(a)
+        else:
+            raise KeyError(mode)
+
+    def run(self, iters):
+        global sink
+        f = self.f
+        for _ in range(iters):
+            sink = f()
+
+    def check(self):
+        return self.f().sum().item()
+
+
+class MLP:
+    """Linear -> ReLU -> Linear, cross-entropy, plain SGD: bench/workload.MLP."""
+
+    def __init__(self, n_in, hidden, out, batch, lr=0.1):
+        self.size = (n_in, hidden, out, batch)
+        self.lr = lr
+        torch.manual_seed(SEED)
+        self.x = torch.randn(batch, n_in)
+        self.y = torch.randint(0, out, (batch,))
+        self.w1 = (torch.randn(hidden, n_in) * INIT_SCALE).requires_grad_()
+        self.b1 = torch.zeros(hidden, requires_grad=True)
+        self.w2 = (torch.randn(out, hidden) * INIT_SCALE).requires_grad_()
+        self.b2 = torch.zeros(out, requires_grad=True)
+        self.params = [self.w1, self.b1, self.w2, self.b2]
+
+    def loss(self):
+        h = F.relu(F.linear(self.x, self.w1, self.b1))
+        return F.cross_entropy(F.linear(h, self.w2, self.b2), self.y)
+
+    def step(self):
+        loss = self.loss()
+        loss.backward()
+        with torch.no_grad():
+            for p in self.params:
+                p.add_(p.grad, alpha=-self.lr)
+                p.grad = None
+        return loss
+
+    def run(self, iters):
+        global sink
+        for _ in range(iters):
+            sink = self.step()
+
+    def fresh(self):
+        return MLP(*self.size, lr=self.lr)
+
+    def check(self):
+        return self.fresh().loss().item()
+
+    def losses(self, steps):
+        m = self.fresh()
+        return [m.step().item() for _ in range(steps)]
+
+
+def small_cnn(channels, classes):
+    """SmallCNN as given in models/models.go's comment, with the same parameter names."""
+
+    class SmallCNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv2d(channels, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
+            self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(64, classes))
+
+        def forward(self, x):
+            return self.classifier(self.features(x))
+
+    return SmallCNN()
+
+
+class CNN:
+    """SmallCNN trained on one fixed batch with plain SGD: bench/workload.CNN."""
+
+    LR = 0.05  # workload.CNNSmall.LR
+
+    def __init__(self, path):
+        self.path = path
+        saved = torch.load(path)
+        self.x = saved.pop("x")
+        self.y = saved.pop("y")
+        self.state = saved
+        self.channels = saved["features.0.weight"].shape[1]
+        self.classes = saved["classifier.1.weight"].shape[0]
+        self.model = self.build()
+
+    def build(self):
+        model = small_cnn(self.channels, self.classes)
+        # Strict: every parameter and buffer of the Go model, with PyTorch's names.
+        model.load_state_dict(self.state, strict=True)
+        return model.train()
+
+    def loss(self, model):
+        return F.cross_entropy(model(self.x), self.y)
+
+    def step(self, model, params):
+        loss = self.loss(model)
+        loss.backward()
+        with torch.no_grad():
+            for p in params:
+                p.add_(p.grad, alpha=-self.LR)
+                p.grad = None
+        return loss
+
+    def run(self, iters):
+        global sink
+        model, params = self.model, list(self.model.parameters())
+        for _ in range(iters):
+            sink = self.step(model, params)
+
+    def check(self):
+        return self.loss(self.build()).item()
+
+    def losses(self, steps):
+        model = self.build()
+        params = list(model.parameters())
+        return [self.step(model, params).item() for _ in range(steps)]
+
+
+SIZES = {"mlp": (784, 256, 10, 64), "mlp-tiny": (32, 64, 10, 16)}
+
+
+def mapped_blas():
+    """Shared libraries with "blas" or "mkl" in their file name mapped into this process."""
+    out = []
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                i = line.find("/")
+                if i < 0:
+                    continue
+                path = line[i:].strip()
+                base = path.rsplit("/", 1)[-1]
+                if ("blas" in base or "mkl" in base) and path not in out:
+                    out.append(path)
+    except OSError:
+        pass
+    return out
+
+
+class Runner:
+    def __init__(self):
+        self.state = {}
+
+    def get(self, mode):
+        w = self.state.get(mode)
+        if w is not None:
+            return w
+        if mode in SIZES:
+            w = MLP(*SIZES[mode])
+        elif mode == "cnn":
+            raise ValueError("mode cnn needs its inputs first: load cnn PATH")
+        else:
+            try:
+                w = Op(mode)
+            except KeyError:
+                raise ValueError("unknown mode %s" % json.dumps(mode))
+        self.state[mode] = w
+        return w
+
+    def handle(self, line):
+        """Returns the answer to one command as a dict, or None to stop."""
+        f = line.split()
+        if not f or f[0] == "quit":
+            return None
+        if IMPORT_ERROR is not None:
+            return {"error": IMPORT_ERROR}
+        cmd, args = f[0], f[1:]
+        if cmd == "info":
+            # A matmul first, so that a lazily loaded BLAS shows up in the maps.
+            torch.randn(64, 64).matmul(torch.randn(64, 64))
+            return {"torch": torch.__version__, "python": sys.version.split()[0],
+                    "threads": torch.get_num_threads(), "blas": mapped_blas()}
+        if not args:
+            return {"error": "%s needs a mode" % cmd}
+        mode = args[0]
+        if cmd == "load":
+            if len(args) != 2 or mode != "cnn":
+                return {"error": "usage: load cnn PATH"}
+            self.state[mode] = CNN(args[1])
+            return {"mode": mode, "loaded": args[1]}
+        w = self.get(mode)
+        if cmd == "check":
+            out = {"mode": mode, "check": w.check()}
+            if len(args) > 1:
+                steps = int(args[1])
+                if not hasattr(w, "losses"):
+                    return {"error": "mode %s does not train" % json.dumps(mode)}
+                out["losses"] = w.losses(steps)
+            return out
+        if cmd == "run":
+            iters = int(args[1]) if len(args) > 1 else 0
+            if iters <= 0:
+                return {"error": "run needs a positive iteration count"}
+            t0 = time.perf_counter()
+            w.run(iters)
+            s = time.perf_counter() - t0
+            return {"mode": mode, "iters": iters, "seconds": s}
+        return {"error": "unknown command %s" % json.dumps(cmd)}
+
+
+def main(argv):
+    threads = 1
+    if len(argv) >= 2 and argv[0] == "-threads":
+        threads = int(argv[1])
+        argv = argv[2:]
+    if torch is not None and threads > 0:
+        torch.set_num_threads(threads)
+    r = Runner()
+    if argv == ["serve"]:
+        for line in sys.stdin:
+            try:
+                out = r.handle(line)
+            except Exception as e:  # answer, do not die: the harness reports it
+                out = {"error": "%s: %s" % (type(e).__name__, e)}
+            if out is None:
+                break
+            sys.stdout.write(json.dumps(out) + "\n")
+            sys.stdout.flush()
+        return 0
+    if len(argv) == 2 or (len(argv) == 3 and argv[0] == "cnn"):
+        # Standalone: ref.py MODE ITERS (ref.py cnn PATH ITERS), after a short warm-up.
+        mode, iters = argv[0], int(argv[-1])
+        if mode == "cnn":
+            print(json.dumps(r.handle("load cnn " + argv[1])))
+        r.handle("run %s %d" % (mode, max(1, iters // 10)))
+        print(json.dumps(r.handle("run %s %d" % (mode, iters))))
+        return 0
+    sys.stderr.write("usage: ref.py [-threads N] MODE ITERS | ref.py [-threads N] cnn PATH ITERS | "
+                     "ref.py [-threads N] serve\n")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
