@@ -141,6 +141,7 @@ type applier interface {
 // trainingLoop calls Apply on its own goroutine, with a little libtorch work per step, until
 // stopped.
 type trainingLoop struct {
+	once  sync.Once
 	steps atomic.Int64
 	stop  chan struct{}
 	done  chan struct{}
@@ -167,21 +168,30 @@ func startLoop(a applier, env *torchenv.Env) *trainingLoop {
 	return l
 }
 
+// halt stops the loop and waits for it; a second call does nothing.
 func (l *trainingLoop) halt() {
-	close(l.stop)
+	l.once.Do(func() { close(l.stop) })
 	<-l.done
 }
 
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
+	if !waitUntil(d, cond) {
+		t.Fatalf("timed out after %v waiting for %s", d, what)
+	}
+}
+
+// waitUntil polls cond until it holds (true) or d has passed (false).
+func waitUntil(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
+			return false
 		}
 		time.Sleep(time.Millisecond)
 	}
+	return true
 }
 
 type syncLog struct {
@@ -231,8 +241,15 @@ func TestHostileCommandStreamWhileTraining(t *testing.T) {
 				require.NoError(t, err)
 				a, closeIt, status = k, k.Close, k.Controller().Status
 			}
+			closed := false
+			defer func() {
+				if !closed { // a failed check: still stop everything, so goleak reports only real leaks
+					closeIt()
+				}
+			}()
 			require.NoError(t, rundir.AppendLine(cmds, []byte(`{"op":"load","id":"seq","target":{"kind":"module","path":"test/seq","symbol":"Seq"}}`)))
 			loop := startLoop(a, &torchenv.Env{RunDir: dir})
+			defer loop.halt()
 
 			writes, bad := hostileStream(n)
 			f, err := os.OpenFile(cmds, os.O_WRONLY|os.O_APPEND, 0o600)
@@ -244,7 +261,8 @@ func TestHostileCommandStreamWhileTraining(t *testing.T) {
 				time.Sleep(w.pause)
 			}
 			require.NoError(t, f.Close())
-			waitFor(t, 60*time.Second, "every valid command", func() bool { got, _ := rec.snapshot(); return len(got) >= n })
+			// (If some are lost, this waits out its deadline and the checks below say which.)
+			waitUntil(20*time.Second, func() bool { got, _ := rec.snapshot(); return len(got) >= n })
 			applied := time.Since(t0)
 			at := loop.steps.Load()
 			waitFor(t, 10*time.Second, "the loop to keep stepping", func() bool { return loop.steps.Load() > at+100 })
@@ -252,9 +270,18 @@ func TestHostileCommandStreamWhileTraining(t *testing.T) {
 
 			got, strs := rec.snapshot()
 			want := make([]int64, n)
+			seen := map[int64]bool{}
+			for _, g := range got {
+				seen[g] = true
+			}
+			var lost []int64
 			for i := range want {
 				want[i] = int64(i)
+				if !seen[int64(i)] {
+					lost = append(lost, int64(i))
+				}
 			}
+			require.Empty(t, lost, "valid commands lost (of %d)", n)
 			require.Equal(t, want, got, "every valid command applied once, in order")
 			for _, s := range strs {
 				require.Equal(t, "caf\uFFFD", s, "invalid UTF-8 inside a string reaches the callback as U+FFFD")
@@ -264,6 +291,7 @@ func TestHostileCommandStreamWhileTraining(t *testing.T) {
 			require.Contains(t, logText, "is longer than 1048576 bytes; skipped")
 			require.Equal(t, bad, strings.Count(logText, " skipped"), "each bad line is reported once")
 
+			closed = true
 			require.NoError(t, closeIt())
 			if via == "controller" {
 				require.Equal(t, bad, status().BadLines)
