@@ -100,8 +100,11 @@ check-libtorch2:
 # Fuzzing: `make fuzz` runs every fuzz target for FUZZTIME (default 60s), one after the other
 # (go test -fuzz takes one target per run); `make fuzz-ci` gives each 10s. Seeds live in each
 # package's testdata/fuzz/<Target>/; a failing input is written there too. The last line per
-# target's exec count is summarised at the end.
+# target's exec count is summarised at the end. Each input that finds new coverage is minimised
+# for up to FUZZMINTIME (go's default, 60s, can stall a short run: the test binaries that link
+# libtorch and cobra minimise slowly).
 FUZZTIME ?= 60s
+FUZZMINTIME ?= 3s
 FUZZ_TARGETS := ops:FuzzParse controller:FuzzParseConfig controller:FuzzReadStatus cli:FuzzParseKV \
 	rundir:FuzzReadRecipe rundir:FuzzParseAdjust params:FuzzDecode bridge/torchfile:FuzzRead \
 	bridge/torchfile:FuzzPickle data:FuzzReadIDX callbacks/jsonl:FuzzLineString
@@ -109,7 +112,7 @@ FUZZ_TARGETS := ops:FuzzParse controller:FuzzParseConfig controller:FuzzReadStat
 fuzz: deps shim
 	@mkdir -p $(BUILD)/fuzz; set -o pipefail; for pt in $(FUZZ_TARGETS); do pkg=$${pt%%:*}; fn=$${pt##*:}; \
 		echo "== fuzz ./$$pkg $$fn for $(FUZZTIME)"; \
-		$(GO) test -run "^$$fn\$$" -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg 2>&1 | tee $(BUILD)/fuzz/$$fn.log || exit 1; \
+		$(GO) test -run "^$$fn\$$" -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME) ./$$pkg 2>&1 | tee $(BUILD)/fuzz/$$fn.log || exit 1; \
 	done; echo "fuzz summary (each target $(FUZZTIME)):"; for pt in $(FUZZ_TARGETS); do fn=$${pt##*:}; \
 		printf '  %-36s %s\n' "$${pt%%:*} $$fn" "$$(grep -o 'execs: [0-9]*' $(BUILD)/fuzz/$$fn.log | tail -1)"; done
 
