@@ -245,34 +245,65 @@ type Item struct {
 // ("model.fc.weight", "param_groups.0.lr"), in order. Other leaves (strings, None, objects) are
 // counted in skipped.
 func Flatten(v any) (items []Item, skipped int) {
-	var walk func(prefix string, v any)
+	// A pickle can make a container hold itself (DUP then APPEND); such cycles, and nesting
+	// deeper than maxDepth, are skipped rather than followed forever.
+	// Shared containers (a DAG) could still multiply the paths, so the walk also stops after
+	// maxVisits nodes.
+	const maxDepth, maxVisits = 256, 1 << 20
+	visits := 0
+	visiting := map[any]bool{}
+	var walk func(prefix string, v any, depth int)
 	join := func(p, k string) string {
 		if p == "" {
 			return k
 		}
 		return p + "." + k
 	}
-	walk = func(prefix string, v any) {
+	enter := func(key any, depth int) bool {
+		if depth > maxDepth || visiting[key] {
+			skipped++
+			return false
+		}
+		visiting[key] = true
+		return true
+	}
+	walk = func(prefix string, v any, depth int) {
+		if visits++; visits > maxVisits {
+			skipped++
+			return
+		}
 		switch x := v.(type) {
 		case *TensorRef, int64, float64, bool:
 			items = append(items, Item{prefix, x})
 		case *Dict:
+			if !enter(x, depth) {
+				return
+			}
+			defer delete(visiting, x)
 			for i, k := range x.Keys {
-				walk(join(prefix, keyString(k)), x.Values[i])
+				walk(join(prefix, keyString(k)), x.Values[i], depth+1)
 			}
 		case *List:
+			if !enter(x, depth) {
+				return
+			}
+			defer delete(visiting, x)
 			for i, e := range x.Items {
-				walk(join(prefix, strconv.Itoa(i)), e)
+				walk(join(prefix, strconv.Itoa(i)), e, depth+1)
 			}
 		case Tuple:
+			if depth > maxDepth {
+				skipped++
+				return
+			}
 			for i, e := range x {
-				walk(join(prefix, strconv.Itoa(i)), e)
+				walk(join(prefix, strconv.Itoa(i)), e, depth+1)
 			}
 		default:
 			skipped++
 		}
 	}
-	walk("", v)
+	walk("", v, 0)
 	return items, skipped
 }
 

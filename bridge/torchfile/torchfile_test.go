@@ -168,3 +168,22 @@ func FuzzPickle(f *testing.F) {
 		}
 	})
 }
+
+// TestSelfReferenceAndFanOut: a list that holds itself, and a chain of lists each holding the
+// next one twice (2^40 paths), flatten quickly instead of forever.
+func TestSelfReferenceAndFanOut(t *testing.T) {
+	m := &machine{in: []byte("\x80\x02](22K\x02e."), memo: map[int]any{}}
+	v, err := m.run()
+	require.NoError(t, err)
+	items, skipped := Flatten(v)
+	require.Equal(t, []Item{{Name: "2", Value: int64(2)}}, items)
+	require.Equal(t, 2, skipped)
+
+	leaf := &List{Items: []any{int64(1)}}
+	for i := 0; i < 40; i++ {
+		leaf = &List{Items: []any{leaf, leaf}}
+	}
+	items, skipped = Flatten(leaf)
+	require.LessOrEqual(t, len(items), 1<<20)
+	require.Positive(t, skipped)
+}
