@@ -54,6 +54,11 @@ type Loader struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// mu orders starting a producer (wg.Add) before Close's wg.Wait: without it an Iter racing
+	// a Close on another goroutine could Add after Wait began, so Close returned while a
+	// producer was still starting (and the race detector flags the WaitGroup misuse).
+	mu     sync.Mutex
+	closed bool
 }
 
 // NewLoader returns a loader over ds. TensorDatasets (and any Batcher) build a batch with one
@@ -105,7 +110,10 @@ func (l *Loader) Order(epoch int) []int64 {
 // Close stops every running iteration and waits for the background goroutines to exit.
 // Iterations started afterwards yield nothing and report ErrClosed.
 func (l *Loader) Close() error {
+	l.mu.Lock()
+	l.closed = true
 	l.cancel()
+	l.mu.Unlock()
 	l.wg.Wait()
 	return nil
 }
@@ -158,8 +166,15 @@ func (l *Loader) Iter(ctx context.Context, epoch int) *Iterator {
 		cancel(ErrClosed)
 	}
 	if l.opts.Prefetch > 0 && ictx.Err() == nil {
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			cancel(ErrClosed)
+			return it
+		}
 		it.queue = make(chan result, l.opts.Prefetch)
 		l.wg.Add(1)
+		l.mu.Unlock()
 		go it.produce()
 	}
 	return it
