@@ -55,6 +55,7 @@ func TestDiskFullWhileCapturing(t *testing.T) {
 			const queue = 4
 			f, err := newFeatureViz("fv", map[string]any{"every": 1, "queue": queue}, write)
 			require.NoError(t, err)
+			t.Cleanup(func() { f.Close() }) // also when a check fails (a second Close does nothing)
 			require.NoError(t, f.OnAttach(r.env))
 			dir := f.Dir()
 
@@ -63,7 +64,8 @@ func TestDiskFullWhileCapturing(t *testing.T) {
 			if method == "dev-full" {
 				full.Store(true)
 			} else {
-				require.NoError(t, os.RemoveAll(dir))
+				// Renamed away, not removed: the writer may be writing the gallery there right now.
+				require.NoError(t, os.Rename(dir, dir+".before"))
 				require.NoError(t, os.Symlink("/proc", dir))
 			}
 			const faulty = 20
