@@ -1,17 +1,17 @@
 // Command cnn trains the small CNN (models.SmallCNN) on the synthetic shapes dataset with
 // bridge/nn, bridge/optim and data, evaluates each epoch and checkpoints the run — and
-// instruments it live with a HotController over the run directory. It is `make demo` until
-// `hotcb train` lands.
+// instruments it live with a standalone HotController over the run directory (`hotcb train`,
+// in package trainer, is the same loop under a HotKernel).
 //
-//	go run ./examples/cnn -epochs 5 -out runs/demo          # train
-//	go run ./examples/cnn -epochs 8 -out runs/demo -resume  # continue from runs/demo/last.pt
+//	go run ./examples/cnn -epochs 5 -out runs/cnn          # train
+//	go run ./examples/cnn -epochs 8 -out runs/cnn -resume  # continue from runs/cnn/last.pt
 //
 // While it trains, from another terminal:
 //
-//	echo '{"op":"load","id":"lp","target":{"kind":"module","path":"examples/cnn","symbol":"LossPrinter"},"init":{"every":20}}' >> runs/demo/hotcb.commands.jsonl
-//	echo '{"op":"set_params","id":"lp","params":{"every":5}}' >> runs/demo/hotcb.commands.jsonl
-//	echo '{"op":"disable","id":"lp"}' >> runs/demo/hotcb.commands.jsonl
-//	cat runs/demo/hotcb.status.json
+//	echo '{"op":"load","id":"lp","target":{"kind":"module","path":"examples/cnn","symbol":"LossPrinter"},"init":{"every":20}}' >> runs/cnn/hotcb.commands.jsonl
+//	echo '{"op":"set_params","id":"lp","params":{"every":5}}' >> runs/cnn/hotcb.commands.jsonl
+//	echo '{"op":"disable","id":"lp"}' >> runs/cnn/hotcb.commands.jsonl
+//	cat runs/cnn/hotcb.status.json
 package main
 
 import (
@@ -80,7 +80,7 @@ func main() {
 	batch := flag.Int("batch", 64, "batch size")
 	lr := flag.Float64("lr", 3e-3, "Adam learning rate")
 	n := flag.Int("n", 10000, "training images")
-	out := flag.String("out", "runs/demo", "run directory (checkpoint, sample grid)")
+	out := flag.String("out", "runs/cnn", "run directory (checkpoint, sample grid)")
 	device := flag.String("device", "cpu", "cpu or cuda[:n]")
 	resume := flag.Bool("resume", false, "continue from <out>/last.pt")
 	seed := flag.Uint64("seed", 0, "random seed")

@@ -1,6 +1,6 @@
 // Command mlp trains a small multi-layer perceptron with the bridge alone: tensors, autograd and
 // a hand-written SGD step, on a synthetic dataset that needs no download (Gaussian clusters,
-// one per class). It is `make demo` until the full `hotcb train` lands.
+// one per class). `hotcb train` (package trainer) is the full run.
 //
 //	go run ./examples/mlp -steps 1500 -out runs/demo
 package main
