@@ -47,6 +47,7 @@ type Kernel struct {
 
 	modules map[string]Module
 	order   []string
+	user    []Module // modules registered by the program: the only ones with a Dispatch to call
 
 	cmds      *controller.Tailer
 	cfgLast   []byte
@@ -152,6 +153,7 @@ func (k *Kernel) RegisterModule(name string, m Module) error {
 		return fmt.Errorf("module %q is already registered", name)
 	}
 	k.register(name, m)
+	k.user = append(k.user, m)
 	return nil
 }
 
@@ -191,10 +193,8 @@ func (k *Kernel) Apply(env *torchenv.Env, events ...string) {
 		}
 	}
 	k.ctl.Apply(env, events...)
-	for _, name := range k.order {
-		if name != "cb" {
-			k.modules[name].Dispatch(env, events...)
-		}
+	for _, m := range k.user {
+		m.Dispatch(env, events...)
 	}
 }
 
