@@ -1,0 +1,56 @@
+package main
+
+import (
+	"github.com/hotcb/hotcb/bench/harness"
+	"github.com/hotcb/hotcb/bench/workload"
+)
+
+// bench is one row: a Go workload, the reference mode it is compared with, and how to report it.
+type bench struct {
+	harness.Spec
+	Workload string
+	Options  workload.Options
+	Mode     string  // ref.cpp / ref.py mode
+	Scale    float64 // multiplies the round time (big steps need fewer, longer rounds)
+	Python   bool    // also measure bench/python/ref.py
+}
+
+// lossSteps is how many training steps of a fresh model every side runs, before anything is
+// timed, to show that they compute the same losses.
+const lossSteps = 3
+
+// Tolerances of the checks, relative: all sides call the same libtorch, so they agree to the
+// last bits in practice; a wrong input or update is off by far more.
+const (
+	checkTol = 1e-6 // the check value (first loss, op result)
+	lossTol  = 1e-5 // losses after a few steps
+)
+
+var benches = []bench{
+	{Spec: harness.Spec{Name: "add [4]+[4]", Unit: "ns/op"}, Workload: "add", Mode: "add", Scale: 1},
+	{Spec: harness.Spec{Name: "add [4]+[4], Free", Unit: "ns/op",
+		Note: "Go frees each result at once instead of leaving it to the GC"},
+		Workload: "add", Options: workload.Options{Free: true}, Mode: "add", Scale: 1},
+	{Spec: harness.Spec{Name: "relu [64]", Unit: "ns/op"}, Workload: "relu", Mode: "relu", Scale: 1},
+	{Spec: harness.Spec{Name: "matmul [8x8]·[8x8]", Unit: "ns/op"}, Workload: "matmul", Mode: "matmul", Scale: 1},
+	{Spec: harness.Spec{Name: "sum [16]", Unit: "ns/op"}, Workload: "sum", Mode: "sum", Scale: 1},
+	{Spec: harness.Spec{Name: "MLP 784-256-10 b64 step", Unit: "ms/step", MaxRatio: 1.03},
+		Workload: "mlp", Mode: "mlp", Scale: 3, Python: true},
+	{Spec: harness.Spec{Name: "MLP 784-256-10 b64 step, LockOSThread", Unit: "ms/step",
+		Note: "the Go loop runs on one OS thread (runtime.LockOSThread)"},
+		Workload: "mlp", Options: workload.Options{LockOSThread: true}, Mode: "mlp", Scale: 3, Python: true},
+	{Spec: harness.Spec{Name: "MLP 784-256-10 b64 step, Free+LockOSThread", Unit: "ms/step",
+		Note: "the Go loop frees gradient handles and the loss, on one OS thread"},
+		Workload: "mlp", Options: workload.Options{Free: true, LockOSThread: true}, Mode: "mlp", Scale: 3, Python: true},
+	{Spec: harness.Spec{Name: "MLP 32-64-10 b16 step", Unit: "us/step", MaxRatio: 1.10, MinPythonRatio: 1.3},
+		Workload: "mlp-tiny", Mode: "mlp-tiny", Scale: 2, Python: true},
+	{Spec: harness.Spec{Name: "MLP 32-64-10 b16 step, FreeAll+LockOSThread", Unit: "us/step",
+		Note: "the Go loop frees every tensor of the step once it is done, as C++ scopes do (no garbage-collected handles), on one OS thread"},
+		Workload: "mlp-tiny", Options: workload.Options{FreeAll: true, LockOSThread: true}, Mode: "mlp-tiny", Scale: 2, Python: true},
+	{Spec: harness.Spec{Name: "SmallCNN 1x28x28 b64 step", Unit: "ms/step", MaxRatio: 1.03,
+		Note: "models.NewSmallCNN(1, 6) on 64 data.Shapes images; C++: ATen functional ops; Python: torch.nn"},
+		Workload: "cnn", Mode: "cnn", Scale: 3, Python: true},
+	{Spec: harness.Spec{Name: "SmallCNN 1x28x28 b64 step, LockOSThread", Unit: "ms/step",
+		Note: "the Go loop runs on one OS thread (runtime.LockOSThread)"},
+		Workload: "cnn", Options: workload.Options{LockOSThread: true}, Mode: "cnn", Scale: 3, Python: true},
+}
