@@ -132,21 +132,27 @@ const NoisyLoad = 0.1
 
 // Report is what a benchmark run writes: where it ran and what it found.
 type Report struct {
-	Date        time.Time `json:"date"`
-	Smoke       bool      `json:"smoke"`
-	Machine     Machine   `json:"machine"`
-	GoVersion   string    `json:"go_version"`
-	GOMAXPROCS  int       `json:"gomaxprocs"`
-	Libtorch    string    `json:"libtorch_version"`
-	BLAS        BLAS      `json:"blas"`
-	RefBLAS     []string  `json:"blas_reference_process,omitempty"`
-	Python      *Python   `json:"python,omitempty"`
-	Threads     int       `json:"threads"`
-	ThreadEnv   []string  `json:"thread_env"`
-	Rounds      int       `json:"rounds"`
-	RoundTime   float64   `json:"round_seconds"`
-	Results     []Result  `json:"results"`
-	WallSeconds float64   `json:"wall_seconds"`
+	Date       time.Time `json:"date"`
+	Smoke      bool      `json:"smoke"`
+	Machine    Machine   `json:"machine"`
+	GoVersion  string    `json:"go_version"`
+	GOMAXPROCS int       `json:"gomaxprocs"`
+	Libtorch   string    `json:"libtorch_version"`
+	BLAS       BLAS      `json:"blas"`
+	RefBLAS    []string  `json:"blas_reference_process,omitempty"`
+	Python     *Python   `json:"python,omitempty"`
+	Threads    int       `json:"threads"`
+	ThreadEnv  []string  `json:"thread_env"`
+	Rounds     int       `json:"rounds"`
+	RoundTime  float64   `json:"round_seconds"`
+	// Sections lists what the run measured: steps (Results), plane, latency, overhead, memory.
+	Sections     []string         `json:"sections,omitempty"`
+	Results      []Result         `json:"results"`
+	ControlPlane []PlaneResult    `json:"control_plane,omitempty"`
+	Latency      []LatencyResult  `json:"command_latency,omitempty"`
+	Overhead     []OverheadResult `json:"overhead,omitempty"`
+	Memory       []MemoryResult   `json:"memory,omitempty"`
+	WallSeconds  float64          `json:"wall_seconds"`
 	// OtherLoadBefore and OtherLoad are the CPUs kept busy by other processes in the second
 	// before the run and on average during it (see CPUMeter): above ~0.1 the machine was shared
 	// and the numbers are noisier than their min–max suggests.
@@ -185,6 +191,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if r.OtherLoadBefore > NoisyLoad || r.OtherLoad > NoisyLoad {
 		fmt.Fprintf(w, "WARNING: other processes kept %.2f CPUs busy before the run and %.2f on average during it: "+
 			"the numbers are noisy\n", r.OtherLoadBefore, r.OtherLoad)
+	}
+	if len(r.Results) == 0 {
+		return nil
 	}
 	fmt.Fprintf(w, "medians of %d rounds per side, min–max in brackets; py/go > 1: Go is faster\n\n", r.Rounds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
