@@ -68,7 +68,7 @@ type hit struct {
 	safePoint int
 }
 
-func (p *probe) ID() string                       { return p.id }
+func (p *probe) ID() string                         { return p.id }
 func (p *probe) Handle(string, *torchenv.Env) error { return nil }
 func (p *probe) SetParams(m map[string]any) error {
 	v, ok := m["seq"]
