@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/controller"
@@ -51,12 +52,15 @@ type plane struct {
 }
 
 // open creates dir (0700) and starts a controller or kernel on it, watching its files as a
-// real run does. reg may add callbacks to the idle one.
+// real run does, resolving module targets in reg (a new registry when nil) to which the idle
+// callback is added.
 func open(target, dir string, reg *callback.Registry, pollEveryStep bool) (*plane, error) {
 	if reg == nil {
 		reg = callback.NewRegistry()
 	}
-	reg.Register(idlePath, idleSymbol, func(id string, _ map[string]any) (callback.HotCallback, error) { return idle{id}, nil })
+	if _, err := reg.Lookup(idlePath, idleSymbol); err != nil {
+		reg.Register(idlePath, idleSymbol, func(id string, _ map[string]any) (callback.HotCallback, error) { return idle{id}, nil })
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -143,6 +147,14 @@ func (p *plane) enabled(want int) error {
 		}
 	}
 	if n != want {
+		// A load that failed leaves no callback behind: its reason is in the log.
+		if b, err := os.ReadFile(filepath.Join(p.dir, rundir.Log)); err == nil {
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.Contains(l, "failed") {
+					bad = append(bad, errors.New(l))
+				}
+			}
+		}
 		return fmt.Errorf("%s: %d callbacks enabled, want %d: %w", p.target, n, want, errors.Join(bad...))
 	}
 	return nil
