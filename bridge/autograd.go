@@ -129,6 +129,17 @@ func (t *Tensor) AddGradInPlace(alpha float64) {
 	call0("add_grad_", C.HC_ADD_GRAD_, []*Tensor{t}, []int64{1}, []float64{alpha})
 }
 
+// AddGradsInPlace does p += alpha * p.Grad() and then drops the gradient for every p in params
+// that has one, with autograd off, in one call into libtorch: the whole plain SGD update
+// (alpha = -lr). Like torch.optim, it skips tensors without a gradient (frozen or unused
+// parameters). No NoGrad is needed around it.
+func AddGradsInPlace(params []*Tensor, alpha float64) {
+	if len(params) == 0 {
+		return
+	}
+	call0("add_grads_", C.HC_ADD_GRADS_, params, []int64{1}, []float64{alpha})
+}
+
 // SetData makes t hold src's data (src may live on another device or have another dtype) while t
 // keeps its identity, requires_grad and any references to it — what moving a model's parameters
 // to a device needs, since optimizers hold the parameter tensors.

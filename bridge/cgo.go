@@ -12,6 +12,10 @@ package bridge
 #cgo noescape hc_copy_out
 #cgo nocallback hc_copy_out
 #cgo nocallback hc_tensor_free
+#cgo noescape hc_tensor_free_many
+#cgo nocallback hc_tensor_free_many
+#cgo nocallback hc_scope_current
+#cgo nocallback hc_scope_set
 #include <stdlib.h>
 #include "hotcb_torch.h"
 */

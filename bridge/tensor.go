@@ -13,10 +13,11 @@ import (
 // concurrent reads, but not for a Free concurrent with other uses.
 type Tensor struct {
 	h       C.hc_tensor
-	cleanup runtime.Cleanup
+	cleanup runtime.Cleanup // zero while a Scope owns the tensor
+	scope   *scope          // the Scope that frees it, if any
 	// Padding: the runtime keeps cleanups in a per-span list that AddCleanup and Stop walk, so
 	// fewer objects per span makes both ≈2x cheaper (measured with Go 1.26).
-	_ [104]byte
+	_ [96]byte
 }
 
 // wrap takes ownership of a C handle (nil for an undefined tensor).
@@ -25,7 +26,9 @@ func wrap(h C.hc_tensor) *Tensor {
 		return nil
 	}
 	t := &Tensor{h: h}
-	t.cleanup = runtime.AddCleanup(t, releaseHandle, h)
+	if activeScopes.Load() == 0 || !adopt(t) {
+		t.cleanup = runtime.AddCleanup(t, releaseHandle, h)
+	}
 	notePressure()
 	return t
 }
@@ -40,13 +43,17 @@ func (t *Tensor) Free() error {
 	if t.h == nil {
 		return freedError("free")
 	}
-	t.cleanup.Stop()
+	if t.scope != nil {
+		t.scope = nil // its scope skips it
+	} else {
+		t.cleanup.Stop()
+	}
 	C.hc_tensor_free(t.h, 1)
 	t.h = nil
 	return nil
 }
 
-// IsFreed reports whether Free was called.
+// IsFreed reports whether Free was called or the tensor's Scope has ended.
 func (t *Tensor) IsFreed() bool { return t.h == nil }
 
 func (t *Tensor) handle(op string) C.hc_tensor {

@@ -148,8 +148,10 @@ enum hc_op {
   HC_SQRT_, HC_CLAMP_, /* as HC_CLAMP */
   HC_LERP_S_, /* t1 end, d0 weight */
   HC_ADD_GRAD_, /* d0 alpha: t0 += alpha * t0.grad; i0: then drop the grad (set_to_none) */
-  HC_SET_DATA_  /* t1: t0 now holds t1's data (any device/dtype), keeping its identity and
+  HC_SET_DATA_, /* t1: t0 now holds t1's data (any device/dtype), keeping its identity and
                    requires_grad — what Module.to() does to parameters */
+  HC_ADD_GRADS_ /* every t: t += d0 * t.grad with autograd off, skipping tensors without a grad;
+                   i0: then drop each grad (set_to_none). One call for a whole SGD update. */
 };
 
 /* Runs one operation. Returns NULL or an error naming what libtorch rejected. */
@@ -168,6 +170,13 @@ HC_API hc_err hc_item(hc_tensor t, double *as_double, int64_t *as_int);
 HC_API hc_err hc_to_string(hc_tensor t, char **out);
 /* Releases a handle. explicit_free=1 when the program freed it (lowers memory pressure). */
 HC_API void hc_tensor_free(hc_tensor t, int explicit_free);
+/* Frees n handles as explicit frees (NULL entries are skipped): the end of a Go bridge.Scope. */
+HC_API void hc_tensor_free_many(const hc_tensor *t, int n);
+/* The scope slot of the calling OS thread (0: none). The Go bridge sets it while a Scope runs on a
+ * goroutine locked to this thread, and asks for it when wrapping a new handle. hc_scope_set
+ * returns the previous slot. */
+HC_API int32_t hc_scope_current(void);
+HC_API int32_t hc_scope_set(int32_t slot);
 /* Native bytes held through handles (a fixed cost per handle plus its data)
  * minus what explicit frees returned; Go uses it to decide when its garbage collector must run
  * to release handles it no longer references. */

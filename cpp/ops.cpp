@@ -309,6 +309,18 @@ int run(const Args &a, std::array<at::Tensor, 2> &r) {
     if (a.ni > 0 && a.I(0) != 0) g.reset();
     return 0;
   }
+  case HC_ADD_GRADS_: {
+    at::NoGradGuard no_grad;
+    bool drop = a.ni > 0 && a.I(0) != 0;
+    for (int k = 0; k < a.nt; k++) {
+      const at::Tensor &p = a.T(k);
+      at::Tensor &g = p.mutable_grad();
+      if (!g.defined()) continue;
+      p.add_(g, a.D(0));
+      if (drop) g.reset();
+    }
+    return 0;
+  }
   }
   throw std::invalid_argument("unknown op code " + std::to_string(a.op));
 }

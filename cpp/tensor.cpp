@@ -155,6 +155,27 @@ void hc_tensor_free(hc_tensor h, int explicit_free) {
   delete h;
 }
 
+void hc_tensor_free_many(const hc_tensor *t, int n) {
+  int64_t counted = 0;
+  // Newest first, as C++ scopes destroy their locals.
+  for (int k = n - 1; k >= 0; k--) {
+    if (t[k] == nullptr) continue;
+    counted += t[k]->counted;
+    delete t[k];
+  }
+  __atomic_sub_fetch(&hc_pressure_bytes, counted, __ATOMIC_RELAXED);
+}
+
+static thread_local int32_t scope_slot = 0;
+
+int32_t hc_scope_current(void) { return scope_slot; }
+
+int32_t hc_scope_set(int32_t slot) {
+  int32_t prev = scope_slot;
+  scope_slot = slot;
+  return prev;
+}
+
 hc_err hc_save(const hc_tensor *t, const char *names, int n, char **buf, int64_t *len) {
   return hc::guard([&] {
     std::vector<char> bytes;

@@ -13,6 +13,7 @@ func init() {
 	Symbols["github.com/hotcb/hotcb/bridge/bridge"] = map[string]reflect.Value{
 		// function, constant and variable definitions
 		"AdaptiveAvgPool2d":  reflect.ValueOf(bridge.AdaptiveAvgPool2d),
+		"AddGradsInPlace":    reflect.ValueOf(bridge.AddGradsInPlace),
 		"Arange":             reflect.ValueOf(bridge.Arange),
 		"AvgPool2d":          reflect.ValueOf(bridge.AvgPool2d),
 		"BCEWithLogits":      reflect.ValueOf(bridge.BCEWithLogits),
@@ -44,10 +45,12 @@ func init() {
 		"Float64":            reflect.ValueOf(bridge.Float64),
 		"Full":               reflect.ValueOf(bridge.Full),
 		"GradEnabled":        reflect.ValueOf(bridge.GradEnabled),
+		"InScope":            reflect.ValueOf(bridge.InScope),
 		"Int16":              reflect.ValueOf(bridge.Int16),
 		"Int32":              reflect.ValueOf(bridge.Int32),
 		"Int64":              reflect.ValueOf(bridge.Int64),
 		"Int8":               reflect.ValueOf(bridge.Int8),
+		"Keep":               reflect.ValueOf(bridge.Keep),
 		"L1Loss":             reflect.ValueOf(bridge.L1Loss),
 		"LayerNorm":          reflect.ValueOf(bridge.LayerNorm),
 		"Linear":             reflect.ValueOf(bridge.Linear),
@@ -76,6 +79,7 @@ func init() {
 		"SaveMap":            reflect.ValueOf(bridge.SaveMap),
 		"SaveNamed":          reflect.ValueOf(bridge.SaveNamed),
 		"Scalar":             reflect.ValueOf(bridge.Scalar),
+		"Scope":              reflect.ValueOf(bridge.Scope),
 		"SetGCThreshold":     reflect.ValueOf(bridge.SetGCThreshold),
 		"SetNumThreads":      reflect.ValueOf(bridge.SetNumThreads),
 		"SortedNamed":        reflect.ValueOf(bridge.SortedNamed),
