@@ -252,7 +252,7 @@ func (o *Optimizer) sgdStep(h *hyper, pi int) {
 		st := &o.state[pi]
 		buf := st.momentumBuffer
 		if buf == nil {
-			buf = d.Clone()
+			buf = bridge.Keep(d.Clone()) // state outlives a bridge.Scope around the step
 			st.momentumBuffer = buf
 		} else {
 			buf.MulScalarInPlace(h.momentum)
@@ -278,12 +278,12 @@ func (o *Optimizer) adamStep(h *hyper, pi int) {
 	g := tmp.add(grad)
 	st := &o.state[pi]
 	if st.expAvg == nil {
-		st.expAvg = zerosLike(p)
-		st.expAvgSq = zerosLike(p)
+		st.expAvg = bridge.Keep(zerosLike(p)) // state outlives a bridge.Scope around the step
+		st.expAvgSq = bridge.Keep(zerosLike(p))
 	}
 	if h.amsgrad && st.maxExpAvgSq == nil {
 		// Also when amsgrad was switched on live: max(0, v) = v from here on.
-		st.maxExpAvgSq = zerosLike(p)
+		st.maxExpAvgSq = bridge.Keep(zerosLike(p))
 	}
 	st.step++
 	if h.maximize {

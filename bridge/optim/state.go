@@ -244,7 +244,7 @@ func (o *Optimizer) loadChecked(items []bridge.Named, byName map[string]*bridge.
 		}
 		dt, dev := p.DType(), p.Device()
 		if t.DType() == dt && t.Device() == dev {
-			*dst = t.Clone()
+			*dst = bridge.Keep(t.Clone())
 		} else {
 			*dst = t.To(dt, dev)
 		}
