@@ -30,6 +30,9 @@ type CNN struct {
 	Params []*bridge.Tensor
 	LR     float64
 	Free   bool // release the loss of each step at once
+	// Scoped runs each step inside bridge.Scope with the update in one bridge.AddGradsInPlace
+	// call (see MLP.Scoped); Step then returns nil.
+	Scoped bool
 	cfg    CNNConfig
 }
 
@@ -60,6 +63,13 @@ func (m *CNN) Loss() *bridge.Tensor {
 
 // Step does one training step and returns the loss before the update (nil with Free).
 func (m *CNN) Step() *bridge.Tensor {
+	if m.Scoped {
+		bridge.Scope(func() {
+			m.Loss().Backward()
+			bridge.AddGradsInPlace(m.Params, -m.LR)
+		})
+		return nil
+	}
 	loss := m.Loss()
 	loss.Backward()
 	bridge.NoGrad(func() {

@@ -23,6 +23,11 @@ type MLP struct {
 	// once the update is done, as a C++ scope does: the Go loop without garbage-collected
 	// handles. Step then returns nil.
 	FreeAll bool
+	// Scoped runs each step inside bridge.Scope, which frees every tensor the step created when
+	// it returns (and pins the goroutine to its thread meanwhile), with the update done by
+	// bridge.AddGradsInPlace in one call: the step as the README recommends writing it.
+	// Step then returns nil.
+	Scoped bool
 }
 
 // NewMLP seeds libtorch with Seed and builds data and weights in ref.cpp's order: weights are
@@ -56,6 +61,10 @@ func (m *MLP) Step() *bridge.Tensor {
 		m.stepFreeAll()
 		return nil
 	}
+	if m.Scoped {
+		bridge.Scope(m.stepScoped)
+		return nil
+	}
 	loss := m.Loss()
 	loss.Backward()
 	bridge.NoGrad(func() {
@@ -85,6 +94,13 @@ func (m *MLP) stepFreeAll() {
 	for _, t := range []*bridge.Tensor{loss, logits, h, z} {
 		t.Free()
 	}
+}
+
+// stepScoped is the body of a Scoped step.
+func (m *MLP) stepScoped() {
+	loss := m.Loss()
+	loss.Backward()
+	bridge.AddGradsInPlace(m.Params(), -m.LR)
 }
 
 // Run does iters training steps.

@@ -59,6 +59,9 @@ type Options struct {
 	FreeAll bool
 	// LockOSThread pins the goroutine to one OS thread while Run runs.
 	LockOSThread bool
+	// Scoped (MLPs, CNN) runs each step inside bridge.Scope with the update done by
+	// bridge.AddGradsInPlace: the recommended way to write a step.
+	Scoped bool
 }
 
 // Names lists the workloads New knows (the mode names of ref.cpp).
@@ -76,18 +79,18 @@ func New(name string, o Options) (Workload, error) {
 	switch name {
 	case "mlp":
 		m := NewMLP(MLPBig)
-		m.Free, m.FreeAll = o.Free, o.FreeAll
+		m.Free, m.FreeAll, m.Scoped = o.Free, o.FreeAll, o.Scoped
 		w = m
 	case "mlp-tiny":
 		m := NewMLP(MLPTiny)
-		m.Free, m.FreeAll = o.Free, o.FreeAll
+		m.Free, m.FreeAll, m.Scoped = o.Free, o.FreeAll, o.Scoped
 		w = m
 	case "cnn":
 		m, err := NewCNN(CNNSmall)
 		if err != nil {
 			return nil, err
 		}
-		m.Free = o.Free
+		m.Free, m.Scoped = o.Free, o.Scoped
 		w = m
 	default:
 		op, err := newOp(name)

@@ -52,7 +52,8 @@ func BenchmarkWorkload(b *testing.B) {
 		for _, o := range []struct {
 			suffix string
 			opts   Options
-		}{{"", Options{}}, {"/locked", Options{LockOSThread: true}}, {"/freeall-locked", Options{FreeAll: true, LockOSThread: true}}} {
+		}{{"", Options{}}, {"/locked", Options{LockOSThread: true}}, {"/freeall-locked", Options{FreeAll: true, LockOSThread: true}},
+			{"/scoped", Options{Scoped: true}}} {
 			b.Run(name+o.suffix, func(b *testing.B) {
 				w, err := New(name, o.opts)
 				require.NoError(b, err)
