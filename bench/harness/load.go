@@ -85,13 +85,15 @@ func parseProcStatCPU(stat string) float64 {
 	return (u + s) / clockTick
 }
 
+// selfCPU is the CPU time of this process and of its children that have exited and been
+// waited for (the hotcb CLI and memory children of bench/plane).
 func selfCPU() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+	var self, children syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &self) != nil || syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children) != nil {
 		return -1
 	}
 	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
-	return tv(ru.Utime) + tv(ru.Stime)
+	return tv(self.Utime) + tv(self.Stime) + tv(children.Utime) + tv(children.Stime)
 }
 
 // StartCPUMeter starts measuring; pids are further processes of ours (the references).
@@ -102,6 +104,12 @@ func StartCPUMeter(pids ...int) *CPUMeter {
 		m.children0[p] = procCPU(p)
 	}
 	return m
+}
+
+// Add counts a process started after the meter (a reference) as ours from now on.
+func (m *CPUMeter) Add(pid int) {
+	m.pids = append(m.pids, pid)
+	m.children0[pid] = procCPU(pid)
 }
 
 // OtherLoad returns the average number of CPUs that other processes kept busy since the start

@@ -2,11 +2,15 @@
 // PyTorch from Python: per-op overhead on tiny tensors, MLP training steps and a SmallCNN
 // training step. It builds bench/cpp/ref.cpp when needed, starts it and bench/python/ref.py,
 // checks that all sides compute the same losses, alternates Go, C++ and Python rounds, prints a
-// table and writes a JSON report (see bench/harness).
+// table and writes a JSON report (see bench/harness). The other sections (bench/plane) measure
+// the control plane's cost per safe point, command latency from the CLI, the overhead of the
+// built-in callbacks on a training step and RSS over long runs, each printed as its own table
+// and written to the same report.
 //
 //	go run ./bench/cmd/benchrun -out bench/results/latest.json
-//	go run ./bench/cmd/benchrun -smoke          # under a minute, writes bench/results/smoke.json
+//	go run ./bench/cmd/benchrun -smoke          # under two minutes, writes bench/results/smoke.json
 //	go run ./bench/cmd/benchrun -python ""      # without the Python column
+//	go run ./bench/cmd/benchrun -sections plane,latency -out /tmp/plane.json
 package main
 
 import (
@@ -22,6 +26,7 @@ import (
 	"time"
 
 	"github.com/hotcb/hotcb/bench/harness"
+	"github.com/hotcb/hotcb/bench/plane"
 	"github.com/hotcb/hotcb/bench/workload"
 	"github.com/hotcb/hotcb/bridge"
 )
@@ -44,6 +49,10 @@ func main() {
 		torchLib  = flag.String("torch-lib", "", "libtorch library directory (empty: the system's)")
 		python    = flag.String("python", envOr("HOTCB_BENCH_PYTHON", "/usr/bin/python3"), "Python with torch for the Python column (empty: skip Python)")
 		pySrc     = flag.String("py-src", "bench/python/ref.py", "Python reference source")
+		sectFlag  = flag.String("sections", strings.Join(allSections, ","), "sections to run, comma-separated: "+strings.Join(allSections, ", "))
+		// A memory child: benchrun re-executes itself to measure RSS in a fresh process.
+		memChild = flag.String("memory-child", "", "(internal) run the memory section's child for this workload")
+		memSteps = flag.Int("memory-steps", 0, "(internal) steps of the memory child")
 	)
 	flag.Parse()
 	if *threads < 1 {
@@ -51,6 +60,23 @@ func main() {
 	}
 	// OpenBLAS and OpenMP read their thread counts when they load: set them and start again.
 	if err := harness.ReexecWithThreads(*threads); err != nil {
+		fail(err)
+	}
+	if *memChild != "" {
+		bridge.SetNumThreads(*threads)
+		dir, err := os.MkdirTemp("", "hotcb-bench-memory-")
+		if err != nil {
+			fail(err)
+		}
+		err = plane.RunMemoryChild(*memChild, *memSteps, dir, os.Stdout)
+		os.RemoveAll(dir)
+		if err != nil {
+			fail(err)
+		}
+		return
+	}
+	sections, err := parseSections(*sectFlag)
+	if err != nil {
 		fail(err)
 	}
 	if *smoke {
@@ -68,19 +94,6 @@ func main() {
 		banner(fmt.Sprintf("WARNING: other processes keep %.2f CPUs busy: the numbers will be noisy", otherBefore))
 	}
 
-	args := []string{"-O2", "-std=c++17", "-I" + *torchInc, "-I" + *torchInc + "/torch/csrc/api/include"}
-	if *torchLib != "" {
-		args = append(args, "-L"+*torchLib, "-Wl,-rpath,"+*torchLib)
-	}
-	args = append(args, "-ltorch", "-ltorch_cpu", "-lc10")
-	if _, err := harness.BuildCpp(*cxx, *src, *refBin, args); err != nil {
-		fail(err)
-	}
-	ref, err := harness.StartRef(*refBin, []string{"-threads", fmt.Sprint(*threads), "serve"}, nil)
-	if err != nil {
-		fail(err)
-	}
-	defer ref.Close()
 	dir, err := os.MkdirTemp("", "hotcb-bench-")
 	if err != nil {
 		fail(err)
@@ -90,6 +103,7 @@ func main() {
 
 	bridge.SetNumThreads(*threads)
 	rep := &harness.Report{
+		Sections:   sections.list,
 		Date:       start.UTC().Truncate(time.Second),
 		Smoke:      *smoke,
 		Machine:    harness.DescribeMachine(),
@@ -106,6 +120,59 @@ func main() {
 	if rep.BLAS, err = harness.MappedBLAS(); err != nil {
 		fmt.Fprintln(os.Stderr, "benchrun: reading /proc/self/maps:", err)
 	}
+	if rep.BLAS.Warning != "" {
+		banner(rep.BLAS.Warning)
+	}
+	meter := harness.StartCPUMeter()
+	if sections.has("steps") {
+		runSteps(rep, meter, stepFlags{smoke: *smoke, threads: *threads, rounds: *rounds, roundTime: *roundTime,
+			only: *only, src: *src, refBin: *refBin, cxx: *cxx, torchInc: *torchInc, torchLib: *torchLib,
+			python: *python, pySrc: *pySrc, dir: dir})
+	}
+	runPlane(rep, sections, planeFlags{smoke: *smoke, threads: *threads, dir: dir})
+	rep.WallSeconds = math.Round(time.Since(start).Seconds()*10) / 10
+	rep.OtherLoadBefore, rep.OtherLoad = otherBefore, meter.OtherLoad()
+
+	fmt.Println()
+	if err := rep.WriteTable(os.Stdout); err != nil {
+		fail(err)
+	}
+	if err := rep.WriteSections(os.Stdout); err != nil {
+		fail(err)
+	}
+	if rep.BLAS.Warning != "" {
+		banner(rep.BLAS.Warning)
+	}
+	if err := rep.WriteJSON(*out); err != nil {
+		fail(err)
+	}
+	fmt.Printf("\nwrote %s (%.0f s)\n", *out, rep.WallSeconds)
+}
+
+// stepFlags are the flags of the training-step rows.
+type stepFlags struct {
+	smoke                                                          bool
+	threads, rounds                                                int
+	roundTime                                                      time.Duration
+	only, src, refBin, cxx, torchInc, torchLib, python, pySrc, dir string
+}
+
+// runSteps measures the training-step rows (Go against C++ and Python) into rep; the meter
+// counts the reference processes as ours. They stay up until the run's cleanups.
+func runSteps(rep *harness.Report, meter *harness.CPUMeter, f stepFlags) {
+	args := []string{"-O2", "-std=c++17", "-I" + f.torchInc, "-I" + f.torchInc + "/torch/csrc/api/include"}
+	if f.torchLib != "" {
+		args = append(args, "-L"+f.torchLib, "-Wl,-rpath,"+f.torchLib)
+	}
+	args = append(args, "-ltorch", "-ltorch_cpu", "-lc10")
+	if _, err := harness.BuildCpp(f.cxx, f.src, f.refBin, args); err != nil {
+		fail(err)
+	}
+	ref, err := harness.StartRef(f.refBin, []string{"-threads", fmt.Sprint(f.threads), "serve"}, nil)
+	if err != nil {
+		fail(err)
+	}
+	cleanups = append(cleanups, func() { ref.Close() })
 	var info struct {
 		Torch   string   `json:"torch"`
 		Threads int      `json:"threads"`
@@ -115,35 +182,31 @@ func main() {
 		fail(err)
 	}
 	rep.RefBLAS = info.BLAS
-	if rep.BLAS.Warning != "" {
-		banner(rep.BLAS.Warning)
-	}
 	if info.Torch != rep.Libtorch || info.Threads != rep.Threads {
 		fail(fmt.Errorf("C++ reference runs libtorch %s with %d threads, Go %s with %d",
 			info.Torch, info.Threads, rep.Libtorch, rep.Threads))
 	}
 
 	var py *harness.Ref
-	rep.Python, py = startPython(*python, *pySrc, *threads, rep.Threads)
+	rep.Python, py = startPython(f.python, f.pySrc, f.threads, rep.Threads)
 	if py != nil {
-		defer py.Close()
+		cleanups = append(cleanups, func() { py.Close() })
 		if v := rep.Python.Torch; !sameMinor(v, rep.Libtorch) {
 			banner(fmt.Sprintf("WARNING: Python's torch is %s, the bridge's libtorch %s: the Python column "+
 				"compares different libtorch builds", v, rep.Libtorch))
 		}
 	}
 
-	pids := []int{ref.Pid()}
+	meter.Add(ref.Pid())
 	if py != nil {
-		pids = append(pids, py.Pid())
+		meter.Add(py.Pid())
 	}
-	meter := harness.StartCPUMeter(pids...)
-	s := &session{cpp: ref, py: py, dir: dir, checks: map[string]*harness.Check{}}
+	s := &session{cpp: ref, py: py, dir: f.dir, checks: map[string]*harness.Check{}}
 	for _, b := range benches {
-		if *only != "" && !strings.Contains(b.Name, *only) {
+		if f.only != "" && !strings.Contains(b.Name, f.only) {
 			continue
 		}
-		res, err := s.run(b, harness.Plan{Rounds: *rounds, RoundTime: time.Duration(float64(*roundTime) * b.Scale)})
+		res, err := s.run(b, harness.Plan{Rounds: f.rounds, RoundTime: time.Duration(float64(f.roundTime) * b.Scale)})
 		if err != nil {
 			fail(fmt.Errorf("%s: %w", b.Name, err))
 		}
@@ -157,20 +220,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, line)
 		rep.Results = append(rep.Results, res)
 	}
-	rep.WallSeconds = math.Round(time.Since(start).Seconds()*10) / 10
-	rep.OtherLoadBefore, rep.OtherLoad = otherBefore, meter.OtherLoad()
-
-	fmt.Println()
-	if err := rep.WriteTable(os.Stdout); err != nil {
-		fail(err)
-	}
-	if rep.BLAS.Warning != "" {
-		banner(rep.BLAS.Warning)
-	}
-	if err := rep.WriteJSON(*out); err != nil {
-		fail(err)
-	}
-	fmt.Printf("\nwrote %s (%.0f s)\n", *out, rep.WallSeconds)
 }
 
 // startPython starts bench/python/ref.py and reads its info. Python is optional: when it cannot
