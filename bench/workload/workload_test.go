@@ -163,3 +163,27 @@ func pythonWithTorch() string {
 	}
 	return ""
 }
+
+func TestScopedStepsComputeTheSame(t *testing.T) {
+	plain, scoped := NewMLP(MLPTiny), NewMLP(MLPTiny)
+	scoped.Scoped = true
+	for range 5 {
+		require.Nil(t, scoped.Step())
+		plain.Step()
+	}
+	require.Equal(t, plain.Loss().Item(), scoped.Loss().Item())
+
+	pc, err := NewCNN(CNNSmall)
+	require.NoError(t, err)
+	sc, err := NewCNN(CNNSmall)
+	require.NoError(t, err)
+	sc.Scoped = true
+	for range 2 {
+		require.Nil(t, sc.Step())
+		pc.Step()
+	}
+	require.Equal(t, pc.Loss().Item(), sc.Loss().Item())
+	for i, p := range sc.Params {
+		require.False(t, p.IsFreed(), "param %d survives the scopes", i)
+	}
+}
