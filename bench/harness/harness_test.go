@@ -3,6 +3,7 @@ package harness
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -288,4 +289,34 @@ func TestPythonRefWithoutTorch(t *testing.T) {
 	_, err = ref.Check("mlp")
 	require.ErrorContains(t, err, "torch not importable")
 	require.NoError(t, ref.Close())
+}
+
+func TestAtMost(t *testing.T) {
+	require.Nil(t, AtMost(1, 0))
+	require.Nil(t, AtMost(math.NaN(), 5))
+	require.True(t, *AtMost(5, 5))
+	require.False(t, *AtMost(5.01, 5))
+}
+
+func TestWriteSections(t *testing.T) {
+	met, notMet := true, false
+	r := &Report{
+		ControlPlane: []PlaneResult{{Name: "kernel, 32 idle compiled", Median: 300, Min: 290, Max: 310, ReferenceNs: 42000,
+			Goal: "<= 700 ns", Met: &met}},
+		Latency: []LatencyResult{{Name: "kernel, step every 1ms", Commands: 3, Median: 0.5, SafePoints: []int{1, 0, 1},
+			MaxSafePoints: 1, FromExit: Stats{Median: -2}, Goal: "next safe point", Met: &met}},
+		Overhead: []OverheadResult{{Name: "timing + feature viz", Median: 20.4, OverheadPct: 2, Goal: "< 3%", Met: &met}},
+		Memory:   []MemoryResult{{Name: "cnn", Steps: 2000, WarmupSteps: 200, StartMiB: 200, EndMiB: 210, GrowthPct: 5, Goal: "growth < 2%", Met: &notMet}},
+	}
+	var b strings.Builder
+	require.NoError(t, r.WriteSections(&b))
+	out := b.String()
+	for _, want := range []string{"Control plane", "140× slower", "<= 700 ns: met", "0×1 1×2", "-2.000",
+		"+2.00%", "< 3%: met", "growth < 2%: NOT MET", "2000 (warm-up 200)"} {
+		require.Contains(t, out, want)
+	}
+	// A report with sections only prints no training-step table.
+	b.Reset()
+	require.NoError(t, r.WriteTable(&b))
+	require.NotContains(t, b.String(), "go/c++")
 }
