@@ -34,23 +34,34 @@ var benches = []bench{
 	{Spec: harness.Spec{Name: "relu [64]", Unit: "ns/op"}, Workload: "relu", Mode: "relu", Scale: 1},
 	{Spec: harness.Spec{Name: "matmul [8x8]·[8x8]", Unit: "ns/op"}, Workload: "matmul", Mode: "matmul", Scale: 1},
 	{Spec: harness.Spec{Name: "sum [16]", Unit: "ns/op"}, Workload: "sum", Mode: "sum", Scale: 1},
-	{Spec: harness.Spec{Name: "MLP 784-256-10 b64 step", Unit: "ms/step", MaxRatio: 1.03},
+	{Spec: harness.Spec{Name: "MLP 784-256-10 b64 step, Scope", Unit: "ms/step", MaxRatio: 1.03,
+		Note: scopeNote}, Workload: "mlp", Options: workload.Options{Scoped: true}, Mode: "mlp", Scale: 3, Python: true},
+	{Spec: harness.Spec{Name: "MLP 784-256-10 b64 step, plain", Unit: "ms/step", Note: plainNote},
 		Workload: "mlp", Mode: "mlp", Scale: 3, Python: true},
 	{Spec: harness.Spec{Name: "MLP 784-256-10 b64 step, LockOSThread", Unit: "ms/step",
-		Note: "the Go loop runs on one OS thread (runtime.LockOSThread)"},
+		Note: "the plain loop on one OS thread (runtime.LockOSThread)"},
 		Workload: "mlp", Options: workload.Options{LockOSThread: true}, Mode: "mlp", Scale: 3, Python: true},
-	{Spec: harness.Spec{Name: "MLP 784-256-10 b64 step, Free+LockOSThread", Unit: "ms/step",
-		Note: "the Go loop frees gradient handles and the loss, on one OS thread"},
-		Workload: "mlp", Options: workload.Options{Free: true, LockOSThread: true}, Mode: "mlp", Scale: 3, Python: true},
-	{Spec: harness.Spec{Name: "MLP 32-64-10 b16 step", Unit: "us/step", MaxRatio: 1.10, MinPythonRatio: 1.3},
+	{Spec: harness.Spec{Name: "MLP 32-64-10 b16 step, Scope", Unit: "us/step", MaxRatio: 1.10, MinPythonRatio: 1.3,
+		Note: scopeNote}, Workload: "mlp-tiny", Options: workload.Options{Scoped: true}, Mode: "mlp-tiny", Scale: 2, Python: true},
+	{Spec: harness.Spec{Name: "MLP 32-64-10 b16 step, plain", Unit: "us/step", Note: plainNote},
 		Workload: "mlp-tiny", Mode: "mlp-tiny", Scale: 2, Python: true},
 	{Spec: harness.Spec{Name: "MLP 32-64-10 b16 step, FreeAll+LockOSThread", Unit: "us/step",
-		Note: "the Go loop frees every tensor of the step once it is done, as C++ scopes do (no garbage-collected handles), on one OS thread"},
+		Note: "the plain loop freeing every tensor of the step by hand once it is done, on one OS thread"},
 		Workload: "mlp-tiny", Options: workload.Options{FreeAll: true, LockOSThread: true}, Mode: "mlp-tiny", Scale: 2, Python: true},
-	{Spec: harness.Spec{Name: "SmallCNN 1x28x28 b64 step", Unit: "ms/step", MaxRatio: 1.03,
-		Note: "models.NewSmallCNN(1, 6) on 64 data.Shapes images; C++: ATen functional ops; Python: torch.nn"},
+	{Spec: harness.Spec{Name: "SmallCNN 1x28x28 b64 step, Scope", Unit: "ms/step", MaxRatio: 1.03,
+		Note: "models.NewSmallCNN(1, 6) on 64 data.Shapes images; C++: ATen functional ops; Python: torch.nn. " + scopeNote},
+		Workload: "cnn", Options: workload.Options{Scoped: true}, Mode: "cnn", Scale: 3, Python: true},
+	{Spec: harness.Spec{Name: "SmallCNN 1x28x28 b64 step, plain", Unit: "ms/step", Note: plainNote},
 		Workload: "cnn", Mode: "cnn", Scale: 3, Python: true},
 	{Spec: harness.Spec{Name: "SmallCNN 1x28x28 b64 step, LockOSThread", Unit: "ms/step",
-		Note: "the Go loop runs on one OS thread (runtime.LockOSThread)"},
+		Note: "the plain loop on one OS thread (runtime.LockOSThread)"},
 		Workload: "cnn", Options: workload.Options{LockOSThread: true}, Mode: "cnn", Scale: 3, Python: true},
 }
+
+// Notes of the step variants. The goals apply to the step written as the README recommends.
+const (
+	scopeNote = "the step as the README recommends: inside bridge.Scope (every tensor it made is freed " +
+		"on return; the goroutine is pinned to its thread meanwhile), update by bridge.AddGradsInPlace"
+	plainNote = "the step with no care for memory: results left to the garbage collector, update by " +
+		"AddGradInPlace per parameter inside NoGrad, goroutine free to move between threads"
+)
