@@ -151,3 +151,19 @@ func (s *scope) release() {
 	}
 	s.buf = hs
 }
+
+// Unscoped runs f with the calling goroutine's Scope suspended: tensors f creates are garbage
+// collected (or freed) as if no Scope were active. Code that keeps what it creates beyond the step
+// — a controller loading a callback, a cache filled lazily — runs inside it when it may be called
+// from a scoped step.
+func Unscoped(f func()) {
+	if activeScopes.Load() == 0 {
+		f()
+		return
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	prev := C.hc_scope_set(0)
+	defer C.hc_scope_set(prev)
+	f()
+}

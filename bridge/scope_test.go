@@ -191,3 +191,18 @@ func TestAddGradsInPlaceMatchesOneByOneAndSkipsMissingGrads(t *testing.T) {
 	freed.Free()
 	require.True(t, errors.Is(Try(func() { AddGradsInPlace([]*Tensor{freed}, 1) }), ErrFreed))
 }
+
+func TestUnscopedInsideScope(t *testing.T) {
+	var scoped, free, after *Tensor
+	Scope(func() {
+		Unscoped(func() { free = Ones(Shape{2}) })
+		after = Ones(Shape{2})
+		scoped = free.Add(after)
+	})
+	require.False(t, free.IsFreed(), "made while the scope was suspended")
+	require.False(t, InScope(free))
+	require.True(t, after.IsFreed(), "the scope resumes after Unscoped")
+	require.True(t, scoped.IsFreed())
+	Unscoped(func() { free = Ones(Shape{1}) }) // no scope at all: runs f
+	require.False(t, free.IsFreed())
+}

@@ -91,9 +91,12 @@ func RegisterForwardHookOn(mods []NamedModule, fn ForwardHook) *HookHandle {
 // layer ends its Forward with it; custom modules should too.
 func (n *Node) Fire(in, out *bridge.Tensor) *bridge.Tensor {
 	if hs := n.hooks.Load(); hs != nil {
-		for _, h := range *hs {
-			h.fn(h.name, h.m, in, out)
-		}
+		// Hooks keep what they create: they run outside any bridge.Scope around the step.
+		bridge.Unscoped(func() {
+			for _, h := range *hs {
+				h.fn(h.name, h.m, in, out)
+			}
+		})
 	}
 	return out
 }

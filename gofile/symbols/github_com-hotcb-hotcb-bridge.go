@@ -87,6 +87,7 @@ func init() {
 		"Synchronize":        reflect.ValueOf(bridge.Synchronize),
 		"Try":                reflect.ValueOf(bridge.Try),
 		"Uint8":              reflect.ValueOf(bridge.Uint8),
+		"Unscoped":           reflect.ValueOf(bridge.Unscoped),
 		"Version":            reflect.ValueOf(bridge.Version),
 		"Where":              reflect.ValueOf(bridge.Where),
 		"Zeros":              reflect.ValueOf(bridge.Zeros),
