@@ -247,15 +247,23 @@ train:
 		for b := range loader.Epoch(ctx, epoch) {
 			env.Step, env.Inputs, env.Targets = step, b.X, b.Y
 			env.Epoch = float64(epoch) + float64(b.Index)/float64(perEpoch)
-			k.Apply(env, torchenv.TrainStepStart)
-			env.Outputs = model.Forward(b.X)
-			env.Loss = bridge.CrossEntropy(env.Outputs, b.Y)
-			k.Apply(env, torchenv.ForwardEnd)
-			opt.ZeroGrad()
-			env.Loss.Backward()
-			k.Apply(env, torchenv.BackwardEnd)
-			opt.Step()
-			k.Apply(env, torchenv.OptimizerStepEnd, torchenv.TrainStepEnd, torchenv.TrainBatchEnd)
+			// The step runs in a bridge.Scope: activations, loss and graph are freed when it
+			// returns, as C++ or Python would. Callbacks run unscoped (what they create is theirs);
+			// env keeps detached copies of the loss and outputs for what runs after the step.
+			apply := func(ev ...string) { bridge.Unscoped(func() { k.Apply(env, ev...) }) }
+			bridge.Scope(func() {
+				apply(torchenv.TrainStepStart)
+				env.Outputs = model.Forward(b.X)
+				env.Loss = bridge.CrossEntropy(env.Outputs, b.Y)
+				apply(torchenv.ForwardEnd)
+				opt.ZeroGrad()
+				env.Loss.Backward()
+				apply(torchenv.BackwardEnd)
+				opt.Step()
+				env.Loss = bridge.Keep(env.Loss.Detach())
+				env.Outputs = bridge.Keep(env.Outputs.Detach())
+				apply(torchenv.OptimizerStepEnd, torchenv.TrainStepEnd, torchenv.TrainBatchEnd)
+			})
 			step++
 			if step%10 == 0 || step == totalSteps {
 				var acc float64
