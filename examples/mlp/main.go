@@ -80,19 +80,22 @@ func run(steps int, batch int64, lr float64, out string, dev bridge.Device, seed
 	n := trainX.Size(0)
 	start := time.Now()
 	for step := 1; step <= steps; step++ {
-		idx := bridge.RandInt(0, n, bridge.Shape{batch}).To(dev)
-		x, y := trainX.IndexSelect(0, idx), trainY.IndexSelect(0, idx)
-		loss := bridge.CrossEntropy(forward(params, x), y)
-		loss.Backward()
-		bridge.NoGrad(func() {
-			for _, p := range params {
-				p.AddInPlace(p.Grad(), -lr)
-				p.ZeroGrad()
+		// One step in a bridge.Scope: the batch, activations, loss and graph are freed when it
+		// returns; the parameters (made before it) and their in-place updates stay.
+		var loss float64
+		bridge.Scope(func() {
+			idx := bridge.RandInt(0, n, bridge.Shape{batch}).To(dev)
+			x, y := trainX.IndexSelect(0, idx), trainY.IndexSelect(0, idx)
+			l := bridge.CrossEntropy(forward(params, x), y)
+			l.Backward()
+			bridge.AddGradsInPlace(params, -lr) // p -= lr*p.grad; grad = None, in one call
+			if step%100 == 0 || step == steps {
+				loss = l.Item()
 			}
 		})
 		if step%100 == 0 || step == steps {
 			el := time.Since(start).Seconds()
-			fmt.Printf("step %4d/%d  loss %.4f  %.0f steps/s\n", step, steps, loss.Item(), float64(step)/el)
+			fmt.Printf("step %4d/%d  loss %.4f  %.0f steps/s\n", step, steps, loss, float64(step)/el)
 		}
 	}
 	acc := accuracy(params, testX, testY)
