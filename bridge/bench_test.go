@@ -32,3 +32,25 @@ func BenchmarkInPlaceAdd(b *testing.B) {
 		x.AddInPlace(y, 0.5)
 	}
 }
+
+// BenchmarkAddSmallScoped runs the ops in scopes of 64, as a training step would.
+func BenchmarkAddSmallScoped(b *testing.B) {
+	x, y := Ones(Shape{4}), Ones(Shape{4})
+	b.ReportAllocs()
+	for b.Loop() {
+		Scope(func() {
+			for range 64 {
+				x.Add(y)
+			}
+		})
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*64), "ns/add")
+}
+
+func BenchmarkAddSmallFree(b *testing.B) {
+	x, y := Ones(Shape{4}), Ones(Shape{4})
+	b.ReportAllocs()
+	for b.Loop() {
+		x.Add(y).Free()
+	}
+}
