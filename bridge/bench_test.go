@@ -54,3 +54,11 @@ func BenchmarkAddSmallFree(b *testing.B) {
 		x.Add(y).Free()
 	}
 }
+
+// BenchmarkScopeEmpty is the fixed cost of a Scope around a step.
+func BenchmarkScopeEmpty(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		Scope(func() {})
+	}
+}

@@ -61,8 +61,8 @@ type OverheadOptions struct {
 	Dir           string
 }
 
-// trainee is a model trained the way bench/workload's CNN.Step does it (plain SGD, gradients
-// set to none), with the kernel's safe points where trainer/ has them.
+// trainee is a model trained the way trainer/ runs a step (bridge.Scope, plain SGD with the
+// gradients set to none), with the kernel's safe points where trainer/ has them.
 type trainee struct {
 	model  nn.Module
 	x, y   *bridge.Tensor
@@ -83,28 +83,29 @@ var (
 
 func (t *trainee) apply(events []string) {
 	if t.k != nil {
-		t.k.Apply(t.env, events...)
+		bridge.Unscoped(func() { t.k.Apply(t.env, events...) })
 	}
 }
 
-// Step is workload.CNN.Step — forward in training mode, mean cross-entropy, backward, then
-// p -= lr*grad with the gradient set to none — with trainer/'s four safe points around it and
-// the env filled as trainer/ fills it.
+// Step is trainer/'s step on workload.CNN's update: inside bridge.Scope, forward in training
+// mode, mean cross-entropy, backward, then p -= lr*grad with the gradient set to none
+// (bridge.AddGradsInPlace), with trainer/'s four safe points run unscoped and the env filled as
+// trainer/ fills it (detached, kept loss and outputs after the update).
 func (t *trainee) Step() {
 	env := t.env
 	env.Step, env.Inputs, env.Targets = t.step, t.x, t.y
-	t.apply(evStart)
-	env.Outputs = t.model.Forward(t.x)
-	env.Loss = bridge.CrossEntropy(env.Outputs, t.y)
-	t.apply(evForward)
-	env.Loss.Backward()
-	t.apply(evBackward)
-	bridge.NoGrad(func() {
-		for _, p := range t.params {
-			p.AddGradInPlace(-t.lr)
-		}
+	bridge.Scope(func() {
+		t.apply(evStart)
+		env.Outputs = t.model.Forward(t.x)
+		env.Loss = bridge.CrossEntropy(env.Outputs, t.y)
+		t.apply(evForward)
+		env.Loss.Backward()
+		t.apply(evBackward)
+		bridge.AddGradsInPlace(t.params, -t.lr)
+		env.Loss = bridge.Keep(env.Loss.Detach())
+		env.Outputs = bridge.Keep(env.Outputs.Detach())
+		t.apply(evEnd)
 	})
-	t.apply(evEnd)
 	t.step++
 }
 
@@ -121,7 +122,8 @@ func newCNNTrainee(dir string, cbs []builtin) (*trainee, error) {
 // instrument gives t an env as trainer/'s and, unless cbs is nil, a kernel over dir with those
 // callbacks loaded and checked enabled.
 func instrument(t *trainee, dir string, cbs []builtin) (*trainee, error) {
-	t.env = &torchenv.Env{Framework: "hotcb-go", Model: t.model, Device: bridge.CPU, RunDir: dir, Phase: "train"}
+	t.env = &torchenv.Env{Framework: "hotcb-go", Model: t.model, Device: bridge.CPU, RunDir: dir, Phase: "train",
+		Log: func(string) {}} // the callbacks' log lines (timing reports) would clutter the tables
 	if cbs == nil {
 		return t, nil
 	}
