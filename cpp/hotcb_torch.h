@@ -192,6 +192,9 @@ HC_API hc_err hc_save(const hc_tensor *t, const char *names, int n, char **buf, 
 HC_API void hc_free(void *p);
 HC_API hc_err hc_manual_seed(uint64_t seed);
 HC_API void hc_set_num_threads(int n);
+/* Sets glibc malloc's trim and mmap thresholds (mallopt M_TRIM_THRESHOLD, M_MMAP_THRESHOLD).
+ * Returns 1 when both were applied, 0 when refused or not glibc. */
+HC_API int hc_malloc_tune(int64_t trim_threshold, int64_t mmap_threshold);
 HC_API int hc_get_num_threads(void);
 HC_API void hc_set_grad_enabled(int enabled);
 HC_API int hc_is_grad_enabled(void);

@@ -6,6 +6,9 @@
 #include <torch/csrc/jit/serialization/pickle.h>
 
 #include <cstdlib>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <cstring>
 #include <sstream>
 #include <utility>
@@ -222,6 +225,20 @@ hc_err hc_save(const hc_tensor *t, const char *names, int n, char **buf, int64_t
 
 hc_err hc_manual_seed(uint64_t seed) {
   return hc::guard([&] { at::manual_seed(seed); });
+}
+
+int hc_malloc_tune(int64_t trim_threshold, int64_t mmap_threshold) {
+#if defined(__GLIBC__)
+  if (trim_threshold <= 0 || mmap_threshold <= 0 || trim_threshold > INT32_MAX || mmap_threshold > INT32_MAX)
+    return 0;
+  int ok = mallopt(M_MMAP_THRESHOLD, static_cast<int>(mmap_threshold));
+  ok = mallopt(M_TRIM_THRESHOLD, static_cast<int>(trim_threshold)) && ok;
+  return ok ? 1 : 0;
+#else
+  (void)trim_threshold;
+  (void)mmap_threshold;
+  return 0;
+#endif
 }
 
 void hc_set_num_threads(int n) {
