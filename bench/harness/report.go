@@ -139,12 +139,17 @@ type Report struct {
 	GOMAXPROCS int       `json:"gomaxprocs"`
 	Libtorch   string    `json:"libtorch_version"`
 	BLAS       BLAS      `json:"blas"`
-	RefBLAS    []string  `json:"blas_reference_process,omitempty"`
-	Python     *Python   `json:"python,omitempty"`
-	Threads    int       `json:"threads"`
-	ThreadEnv  []string  `json:"thread_env"`
-	Rounds     int       `json:"rounds"`
-	RoundTime  float64   `json:"round_seconds"`
+	// GoMalloc is what the bridge set in glibc's malloc in the Go process (bridge.Malloc); the
+	// references run with glibc's defaults.
+	GoMalloc string `json:"go_malloc,omitempty"`
+	// RefMalloc says which malloc thresholds the C++ and Python processes ran with.
+	RefMalloc string   `json:"reference_malloc,omitempty"`
+	RefBLAS   []string `json:"blas_reference_process,omitempty"`
+	Python    *Python  `json:"python,omitempty"`
+	Threads   int      `json:"threads"`
+	ThreadEnv []string `json:"thread_env"`
+	Rounds    int      `json:"rounds"`
+	RoundTime float64  `json:"round_seconds"`
 	// Sections lists what the run measured: steps (Results), plane, latency, overhead, memory.
 	Sections     []string         `json:"sections,omitempty"`
 	Results      []Result         `json:"results"`
@@ -178,6 +183,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 		r.Date.Format(time.RFC3339), r.Machine.CPU, r.Machine.NProc, r.Machine.Memory,
 		r.GoVersion, r.Libtorch, r.Threads)
 	fmt.Fprintf(w, "BLAS: %s (%s)\n", r.BLAS.Kind, strings.Join(r.BLAS.Libraries, ", "))
+	if r.GoMalloc != "" {
+		fmt.Fprintf(w, "Go process malloc: %s\n", r.GoMalloc)
+	}
+	if r.RefMalloc != "" {
+		fmt.Fprintf(w, "C++ and Python malloc: %s\n", r.RefMalloc)
+	}
 	if r.BLAS.Warning != "" {
 		fmt.Fprintf(w, "%s\n", r.BLAS.Warning)
 	}

@@ -44,6 +44,7 @@ func main() {
 		only      = flag.String("only", "", "run only benchmarks whose name contains this")
 		src       = flag.String("ref-src", "bench/cpp/ref.cpp", "C++ reference source")
 		refBin    = flag.String("ref", "build/bench/ref", "C++ reference binary (rebuilt when older than its source)")
+		refMalloc = flag.String("ref-malloc", "same", "glibc malloc thresholds of the C++ and Python processes: same (as the bridge set in Go, through GLIBC_TUNABLES) or default")
 		cxx       = flag.String("cxx", envOr("CXX", "g++"), "C++ compiler")
 		torchInc  = flag.String("torch-include", "/usr/include", "libtorch include directory")
 		torchLib  = flag.String("torch-lib", "", "libtorch library directory (empty: the system's)")
@@ -114,6 +115,7 @@ func main() {
 		ThreadEnv:  harness.ThreadEnvFor(*threads),
 		Rounds:     *rounds,
 		RoundTime:  roundTime.Seconds(),
+		GoMalloc:   describeMalloc(bridge.Malloc()),
 	}
 	// Load the BLAS for sure before looking for it.
 	bridge.Randn(bridge.Shape{64, 64}).MatMul(bridge.Randn(bridge.Shape{64, 64})).Free()
@@ -123,11 +125,16 @@ func main() {
 	if rep.BLAS.Warning != "" {
 		banner(rep.BLAS.Warning)
 	}
+	refEnv, refMallocNote, err := refMallocEnv(*refMalloc, bridge.Malloc())
+	if err != nil {
+		fail(err)
+	}
 	meter := harness.StartCPUMeter()
 	if sections.has("steps") {
+		rep.RefMalloc = refMallocNote
 		runSteps(rep, meter, stepFlags{smoke: *smoke, threads: *threads, rounds: *rounds, roundTime: *roundTime,
 			only: *only, src: *src, refBin: *refBin, cxx: *cxx, torchInc: *torchInc, torchLib: *torchLib,
-			python: *python, pySrc: *pySrc, dir: dir})
+			python: *python, pySrc: *pySrc, dir: dir, refEnv: refEnv})
 	}
 	runPlane(rep, sections, planeFlags{smoke: *smoke, threads: *threads, dir: dir})
 	rep.WallSeconds = math.Round(time.Since(start).Seconds()*10) / 10
@@ -155,6 +162,7 @@ type stepFlags struct {
 	threads, rounds                                                int
 	roundTime                                                      time.Duration
 	only, src, refBin, cxx, torchInc, torchLib, python, pySrc, dir string
+	refEnv                                                         []string // added to the references' environment
 }
 
 // runSteps measures the training-step rows (Go against C++ and Python) into rep; the meter
@@ -168,7 +176,7 @@ func runSteps(rep *harness.Report, meter *harness.CPUMeter, f stepFlags) {
 	if _, err := harness.BuildCpp(f.cxx, f.src, f.refBin, args); err != nil {
 		fail(err)
 	}
-	ref, err := harness.StartRef(f.refBin, []string{"-threads", fmt.Sprint(f.threads), "serve"}, nil)
+	ref, err := harness.StartRef(f.refBin, []string{"-threads", fmt.Sprint(f.threads), "serve"}, f.refEnv)
 	if err != nil {
 		fail(err)
 	}
@@ -188,7 +196,7 @@ func runSteps(rep *harness.Report, meter *harness.CPUMeter, f stepFlags) {
 	}
 
 	var py *harness.Ref
-	rep.Python, py = startPython(f.python, f.pySrc, f.threads, rep.Threads)
+	rep.Python, py = startPython(f.python, f.pySrc, f.threads, rep.Threads, f.refEnv)
 	if py != nil {
 		cleanups = append(cleanups, func() { py.Close() })
 		if v := rep.Python.Torch; !sameMinor(v, rep.Libtorch) {
@@ -225,7 +233,7 @@ func runSteps(rep *harness.Report, meter *harness.CPUMeter, f stepFlags) {
 // startPython starts bench/python/ref.py and reads its info. Python is optional: when it cannot
 // run (no interpreter, torch not importable, a different thread count) the report says why and
 // the Python column reads "skipped".
-func startPython(python, src string, threads, goThreads int) (*harness.Python, *harness.Ref) {
+func startPython(python, src string, threads, goThreads int, env []string) (*harness.Python, *harness.Ref) {
 	info := &harness.Python{Executable: python}
 	skip := func(why string) (*harness.Python, *harness.Ref) {
 		info.Skipped = why
@@ -241,7 +249,7 @@ func startPython(python, src string, threads, goThreads int) (*harness.Python, *
 	if _, err := os.Stat(src); err != nil {
 		return skip(err.Error())
 	}
-	ref, err := harness.StartRef(python, []string{src, "-threads", fmt.Sprint(threads), "serve"}, nil)
+	ref, err := harness.StartRef(python, []string{src, "-threads", fmt.Sprint(threads), "serve"}, env)
 	if err != nil {
 		return skip(err.Error())
 	}
@@ -426,4 +434,30 @@ func fail(err error) {
 	runCleanups()
 	fmt.Fprintln(os.Stderr, "benchrun:", err)
 	os.Exit(1)
+}
+
+// describeMalloc says what the bridge set in glibc's malloc (HOTCB_MALLOC).
+func describeMalloc(m bridge.MallocTuning) string {
+	if !m.Applied {
+		return "glibc defaults (" + m.Note + ")"
+	}
+	return fmt.Sprintf("M_TRIM_THRESHOLD %d MiB, M_MMAP_THRESHOLD %d MiB (bridge default; HOTCB_MALLOC=default to compare)",
+		m.TrimThreshold>>20, m.MmapThreshold>>20)
+}
+
+// refMallocEnv returns the environment that gives the reference processes the malloc thresholds
+// the bridge set in this one ("same"), or none ("default"), and says which in the report.
+func refMallocEnv(mode string, m bridge.MallocTuning) ([]string, string, error) {
+	switch mode {
+	case "default":
+		return nil, "glibc defaults (-ref-malloc default)", nil
+	case "same":
+		if !m.Applied {
+			return nil, "glibc defaults, as the Go process", nil
+		}
+		return []string{fmt.Sprintf("GLIBC_TUNABLES=glibc.malloc.trim_threshold=%d:glibc.malloc.mmap_threshold=%d",
+				m.TrimThreshold, m.MmapThreshold)},
+			"same thresholds as Go, through GLIBC_TUNABLES", nil
+	}
+	return nil, "", fmt.Errorf("-ref-malloc %q: want same or default", mode)
 }
