@@ -41,8 +41,8 @@ func init() {
 // there, and serves blocks above a dynamic M_MMAP_THRESHOLD with their own mmap. A training step
 // frees megabytes of activations at once (at the end of a bridge.Scope) and allocates them again
 // in the next step, so with the defaults the same pages are unmapped and faulted back in every
-// step: ≈2,900 page faults per SmallCNN step, against ≈950 with the thresholds below (measured
-// with perf stat, bench/README.md). The bridge therefore raises both at start, as a training
+// step: ≈2,500 page faults per scoped SmallCNN step, against ≈90 with the thresholds below
+// (perf stat; the step runs 1.3–1.9× faster). The bridge therefore raises both at start, as a training
 // process that keeps its peak memory anyway wants. HOTCB_MALLOC=default leaves glibc alone;
 // HOTCB_MALLOC=TRIM,MMAP (bytes) sets other values.
 const (
