@@ -169,18 +169,24 @@ func run(epochs, batch, n int, lr float64, out string, dev bridge.Device, resume
 		env.Phase = "train"
 		for b := range loader.Epoch(context.Background(), epoch) {
 			env.Step, env.Epoch, env.Inputs, env.Targets = step, float64(epoch)+float64(b.Index)/float64(loader.Len()), b.X, b.Y
-			env.Outputs = model.Forward(b.X)
-			loss := bridge.CrossEntropy(env.Outputs, b.Y)
-			env.Loss = loss
-			ctl.Apply(env, torchenv.ForwardEnd)
-			opt.ZeroGrad()
-			loss.Backward()
-			ctl.Apply(env, torchenv.BackwardEnd)
-			opt.Step()
-			ctl.Apply(env, torchenv.OptimizerStepEnd, torchenv.TrainStepEnd)
+			// The step in a bridge.Scope (its tensors freed on return), the controller's callbacks
+			// unscoped, env left with detached copies after the update.
+			apply := func(ev ...string) { bridge.Unscoped(func() { ctl.Apply(env, ev...) }) }
+			bridge.Scope(func() {
+				env.Outputs = model.Forward(b.X)
+				env.Loss = bridge.CrossEntropy(env.Outputs, b.Y)
+				apply(torchenv.ForwardEnd)
+				opt.ZeroGrad()
+				env.Loss.Backward()
+				apply(torchenv.BackwardEnd)
+				opt.Step()
+				env.Loss = bridge.Keep(env.Loss.Detach())
+				env.Outputs = bridge.Keep(env.Outputs.Detach())
+				apply(torchenv.OptimizerStepEnd, torchenv.TrainStepEnd)
+			})
 			step++
 			if b.Index%50 == 0 {
-				fmt.Printf("epoch %d  batch %3d/%d  loss %.4f\n", epoch+1, b.Index, loader.Len(), loss.Item())
+				fmt.Printf("epoch %d  batch %3d/%d  loss %.4f\n", epoch+1, b.Index, loader.Len(), env.Loss.Item())
 			}
 		}
 		acc = evaluate(model, test)

@@ -143,15 +143,22 @@ train:
 		for b := range loader.Epoch(ctx, epoch) {
 			env.Step, env.Inputs, env.Targets = step, b.X, b.Y
 			env.Epoch = float64(epoch) + float64(b.Index)/float64(loader.Len())
-			k.Apply(env, torchenv.TrainStepStart)
-			env.Outputs = model.Forward(b.X)
-			env.Loss = bridge.CrossEntropy(env.Outputs, b.Y)
-			k.Apply(env, torchenv.ForwardEnd)
-			opt.ZeroGrad()
-			env.Loss.Backward()
-			k.Apply(env, torchenv.BackwardEnd)
-			opt.Step()
-			k.Apply(env, torchenv.OptimizerStepEnd, torchenv.TrainStepEnd, torchenv.TrainBatchEnd)
+			// As trainer/ does: the step in a bridge.Scope (its tensors freed on return), the
+			// kernel's callbacks unscoped, env left with detached copies after the update.
+			apply := func(ev ...string) { bridge.Unscoped(func() { k.Apply(env, ev...) }) }
+			bridge.Scope(func() {
+				apply(torchenv.TrainStepStart)
+				env.Outputs = model.Forward(b.X)
+				env.Loss = bridge.CrossEntropy(env.Outputs, b.Y)
+				apply(torchenv.ForwardEnd)
+				opt.ZeroGrad()
+				env.Loss.Backward()
+				apply(torchenv.BackwardEnd)
+				opt.Step()
+				env.Loss = bridge.Keep(env.Loss.Detach())
+				env.Outputs = bridge.Keep(env.Outputs.Detach())
+				apply(torchenv.OptimizerStepEnd, torchenv.TrainStepEnd, torchenv.TrainBatchEnd)
+			})
 			step++
 			if step%50 == 0 || step == o.Steps {
 				fmt.Fprintf(o.Out, "step %4d  loss %.4f  lr %.2g\n", step, env.Loss.Item(), opt.LR(0))
