@@ -99,6 +99,14 @@ func BatchNorm(x, weight, bias, runningMean, runningVar *Tensor, training bool, 
 		[]int64{b2i(training)}, []float64{momentum, eps})
 }
 
+// BatchNormTracked is BatchNorm that, when training, first adds 1 to numBatchesTracked (an int64
+// scalar; autograd off), in the same call — what nn.BatchNorm2d does at each training forward.
+func BatchNormTracked(x, weight, bias, runningMean, runningVar, numBatchesTracked *Tensor, training bool,
+	momentum, eps float64) *Tensor {
+	return call1("batch_norm", C.HC_BATCH_NORM, []*Tensor{x, weight, bias, runningMean, runningVar, numBatchesTracked},
+		[]int64{b2i(training)}, []float64{momentum, eps})
+}
+
 // LayerNorm normalises over the trailing dims given by normalizedShape.
 func LayerNorm(x *Tensor, normalizedShape Shape, weight, bias *Tensor, eps float64) *Tensor {
 	return call1("layer_norm", C.HC_LAYER_NORM, []*Tensor{x, weight, bias}, normalizedShape, []float64{eps})

@@ -121,7 +121,8 @@ enum hc_op {
   HC_MAX_POOL2D,    /* t0; i: kernel[2], stride[2], padding[2], dilation[2], ceil_mode */
   HC_AVG_POOL2D,    /* t0; i: kernel[2], stride[2], padding[2], ceil_mode, count_include_pad */
   HC_ADAPTIVE_AVG_POOL2D, /* t0; i: output size[2] */
-  HC_BATCH_NORM,    /* t0 x, t1? weight, t2? bias, t3? running_mean, t4? running_var;
+  HC_BATCH_NORM,    /* t0 x, t1? weight, t2? bias, t3? running_mean, t4? running_var,
+                       t5? num_batches_tracked (when training: += 1 first, autograd off);
                        i0 training; d0 momentum, d1 eps */
   HC_LAYER_NORM,    /* t0 x, t1? weight, t2? bias; i: normalized_shape; d0 eps */
   HC_DROPOUT,       /* t0; d0 p; i0 train */

@@ -238,6 +238,12 @@ int run(const Args &a, std::array<at::Tensor, 2> &r) {
     return 1;
   case HC_ADAPTIVE_AVG_POOL2D: r[0] = at::adaptive_avg_pool2d(a.T(0), a.ints(0, 2)); return 1;
   case HC_BATCH_NORM:
+    if (a.I(0) != 0) {
+      if (auto counter = a.opt(5)) { // nn.BatchNorm's num_batches_tracked, as PyTorch counts it
+        at::NoGradGuard no_grad;
+        counter->add_(1);
+      }
+    }
     r[0] = at::batch_norm(a.T(0), a.opt(1), a.opt(2), a.opt(3), a.opt(4), a.I(0) != 0, a.D(0),
                           a.D(1), /*cudnn_enabled=*/true);
     return 1;

@@ -163,10 +163,11 @@ func (b *BatchNorm2d) Forward(x *bridge.Tensor) *bridge.Tensor {
 		b.fail("input of shape %v has %d channels, expected %d", s, s[1], b.Features)
 	}
 	useBatch := b.Training() || !b.trackRunningStats
+	var counter *bridge.Tensor // counted in the same call into the shim
 	if b.Training() && b.trackRunningStats {
-		bridge.NoGrad(func() { b.NumBatchesTracked.AddScalarInPlace(1) })
+		counter = b.NumBatchesTracked
 	}
-	y := bridge.BatchNorm(x, b.Weight, b.Bias, b.RunningMean, b.RunningVar, useBatch, b.Momentum, b.Eps)
+	y := bridge.BatchNormTracked(x, b.Weight, b.Bias, b.RunningMean, b.RunningVar, counter, useBatch, b.Momentum, b.Eps)
 	return b.Fire(x, y)
 }
 

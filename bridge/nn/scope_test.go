@@ -31,3 +31,26 @@ func TestForwardHookInsideScopeKeepsWhatItMakes(t *testing.T) {
 		require.NotNil(t, p.Grad())
 	}
 }
+
+// BatchNorm2d counts training forwards in num_batches_tracked (in the shim's batch-norm call),
+// not evaluation ones, with autograd off — also inside a Scope, where the counter must survive.
+func TestBatchNormCountsTrainingForwards(t *testing.T) {
+	bn := nn.NewBatchNorm2d(3)
+	x := bridge.Randn(bridge.Shape{4, 3, 5, 5})
+	for range 3 {
+		bridge.Scope(func() { bn.Forward(x).Sum().Backward() })
+	}
+	require.False(t, bn.NumBatchesTracked.IsFreed())
+	require.Equal(t, int64(3), bn.NumBatchesTracked.ItemInt())
+	require.False(t, bn.NumBatchesTracked.RequiresGrad())
+	nn.Eval(bn)
+	bn.Forward(x)
+	require.Equal(t, int64(3), bn.NumBatchesTracked.ItemInt(), "evaluation does not count")
+	nn.Train(bn, true)
+	bn.Forward(x)
+	require.Equal(t, int64(4), bn.NumBatchesTracked.ItemInt())
+	// Without a counter, BatchNormTracked is BatchNorm.
+	a := bridge.BatchNormTracked(x, bn.Weight, bn.Bias, nil, nil, nil, true, 0.1, 1e-5)
+	b := bridge.BatchNorm(x, bn.Weight, bn.Bias, nil, nil, true, 0.1, 1e-5)
+	require.Equal(t, b.Float32s(), a.Float32s())
+}

@@ -19,6 +19,7 @@ func init() {
 		"BCEWithLogits":      reflect.ValueOf(bridge.BCEWithLogits),
 		"BFloat16":           reflect.ValueOf(bridge.BFloat16),
 		"BatchNorm":          reflect.ValueOf(bridge.BatchNorm),
+		"BatchNormTracked":   reflect.ValueOf(bridge.BatchNormTracked),
 		"Bool":               reflect.ValueOf(bridge.Bool),
 		"BuiltWithCUDA":      reflect.ValueOf(bridge.BuiltWithCUDA),
 		"CPU":                reflect.ValueOf(bridge.CPU),
