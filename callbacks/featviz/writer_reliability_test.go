@@ -1,6 +1,8 @@
 package featviz
 
 import (
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,9 +66,18 @@ func TestDiskFullWhileCapturing(t *testing.T) {
 			if method == "dev-full" {
 				full.Store(true)
 			} else {
-				// Renamed away, not removed: the writer may be writing the gallery there right now.
-				require.NoError(t, os.Rename(dir, dir+".before"))
-				require.NoError(t, os.Symlink("/proc", dir))
+				// Renamed away, not removed: the writer may be writing the gallery there right now,
+				// and may even create the directory again before the symlink takes its place; then
+				// move that one away too.
+				for i := 0; ; i++ {
+					require.NoError(t, os.Rename(dir, fmt.Sprintf("%s.before%d", dir, i)))
+					err := os.Symlink("/proc", dir)
+					if err == nil {
+						break
+					}
+					require.ErrorIs(t, err, fs.ErrExist)
+					require.Less(t, i, 100, "the writer keeps recreating %s", dir)
+				}
 			}
 			const faulty = 20
 			for range faulty {
