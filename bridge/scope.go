@@ -54,8 +54,10 @@ type scope struct {
 //
 // f runs with the goroutine locked to its OS thread (runtime.LockOSThread), which also keeps
 // libtorch's thread-local grad mode and allocator caches stable. Goroutines started by f are not
-// covered. Scopes nest: tensors are owned by the innermost one. If f panics, the tensors are
-// freed and the panic continues.
+// covered, and f must not call runtime.UnlockOSThread more often than it calls LockOSThread (the
+// scope is bound to the thread). Scopes nest: tensors are owned by the innermost one. If f
+// panics, the tensors are freed and the panic continues. Like Free, the end of a scope must not
+// race with another goroutine's use of its tensors.
 func Scope(f func()) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
