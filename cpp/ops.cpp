@@ -1,6 +1,7 @@
 // hc_call: one entry point for every tensor operation, dispatched on enum hc_op.
 // Argument conventions per op are documented next to the enum in hotcb_torch.h.
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 
 #include <array>
 #include <cmath>
@@ -240,7 +241,7 @@ int run(const Args &a, std::array<at::Tensor, 2> &r) {
   case HC_BATCH_NORM:
     if (a.I(0) != 0) {
       if (auto counter = a.opt(5)) { // nn.BatchNorm's num_batches_tracked, as PyTorch counts it
-        at::NoGradGuard no_grad;
+        c10::NoGradGuard no_grad;
         counter->add_(1);
       }
     }
@@ -316,7 +317,7 @@ int run(const Args &a, std::array<at::Tensor, 2> &r) {
     return 0;
   }
   case HC_ADD_GRADS_: {
-    at::NoGradGuard no_grad;
+    c10::NoGradGuard no_grad;
     bool drop = a.ni > 0 && a.I(0) != 0;
     for (int k = 0; k < a.nt; k++) {
       const at::Tensor &p = a.T(k);
