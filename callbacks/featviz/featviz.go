@@ -58,10 +58,13 @@ type Params struct {
 	Npy bool `hotcb:"npy"`
 	// Queue is how many frames may wait for the writer; more are dropped, never waited for.
 	Queue int `hotcb:"queue,min=1,max=4096"`
+	// Keep is how many of the newest captured steps index.html lists (and the writer remembers):
+	// a long run's gallery and memory stay bounded. Older frames stay on disk.
+	Keep int `hotcb:"keep,min=1,max=100000"`
 }
 
 // Defaults are the parameters of a new FeatureViz.
-var Defaults = Params{Every: 50, Samples: 1, Channels: 16, Scale: "auto", Out: "featviz", Queue: 8}
+var Defaults = Params{Every: 50, Samples: 1, Channels: 16, Scale: "auto", Out: "featviz", Queue: 8, Keep: 200}
 
 // scaleValue parses Scale: 0 for auto.
 func (p *Params) scaleValue() (int, error) {
@@ -118,6 +121,7 @@ type hookConfig struct {
 	scale    int
 	npy      bool
 	dir      string
+	keep     int
 }
 
 // FeatureViz captures module outputs through forward hooks and draws them (see the package
@@ -362,7 +366,7 @@ func (f *FeatureViz) publish() {
 	}
 	scale, _ := f.p.scaleValue()
 	f.cfg.Store(&hookConfig{every: int64(f.p.Every), samples: int64(f.p.Samples), channels: int64(f.p.Channels),
-		scale: scale, npy: f.p.Npy, dir: f.dir})
+		scale: scale, npy: f.p.Npy, dir: f.dir, keep: f.p.Keep})
 }
 
 // hook runs inside the forward pass. On steps that are not captured it costs two atomic loads.
@@ -423,7 +427,7 @@ func capture(name, kind string, out *bridge.Tensor, step int64, cfg *hookConfig)
 	}
 	data := y.Float32s()
 	return &frame{dir: cfg.dir, step: step, layer: name, kind: kind, full: slices.Clone([]int64(full)), shape: shape,
-		data: data, channels: int(cfg.channels), scale: cfg.scale, npy: cfg.npy}, nil
+		data: data, channels: int(cfg.channels), scale: cfg.scale, npy: cfg.npy, keep: cfg.keep}, nil
 }
 
 // resolveLayers lists the modules the patterns name (every Conv2d for none), in model order.

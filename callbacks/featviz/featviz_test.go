@@ -523,7 +523,7 @@ func TestParamsValidation(t *testing.T) {
 	f, err := New("fv", nil)
 	require.NoError(t, err)
 	defer f.Close()
-	require.Equal(t, Params{Every: 50, Samples: 1, Channels: 16, Scale: "auto", Out: "featviz", Queue: 8}, f.Params())
+	require.Equal(t, Params{Every: 50, Samples: 1, Channels: 16, Scale: "auto", Out: "featviz", Queue: 8, Keep: 200}, f.Params())
 	for _, c := range []struct {
 		p   map[string]any
 		key string
@@ -613,4 +613,29 @@ func TestGalleryKeepsAResumedRunsFilesAndFollowsOut(t *testing.T) {
 	html, err := os.ReadFile(filepath.Join(dir, "index.html"))
 	require.NoError(t, err)
 	require.Contains(t, string(html), "<th>features.0</th><th>features.4</th>")
+}
+
+// A long run keeps only the newest keep steps in index.html (and in memory); every frame stays
+// on disk, and the gallery says how many steps it no longer lists.
+func TestGalleryKeepsTheNewestSteps(t *testing.T) {
+	r := newRig(t, 1)
+	f := attach(t, r, map[string]any{"every": 1, "keep": 2, "layers": []any{"features.0"}})
+	for range 5 {
+		r.step(f)
+	}
+	require.NoError(t, f.Close())
+	require.Equal(t, int64(5), f.Stats().Written)
+	dir := f.Dir()
+	var onDisk []string
+	for s := range int64(5) {
+		onDisk = append(onDisk, fileBase(s, "features.0")+".png")
+	}
+	require.Equal(t, append([]string{"index.html"}, onDisk...), files(t, dir), "older frames stay on disk")
+	require.Equal(t, onDisk[3:], linked(t, dir), "the gallery lists the newest two steps")
+	html, err := os.ReadFile(filepath.Join(dir, "index.html"))
+	require.NoError(t, err)
+	require.Contains(t, string(html), "The 3 older step(s), up to step 2, are not listed")
+
+	_, err = New("bad", map[string]any{"keep": 0})
+	require.ErrorContains(t, err, "keep")
 }

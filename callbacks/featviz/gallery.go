@@ -48,6 +48,8 @@ type gallery struct {
 	steps  map[int64]map[string]entry // step → column key (the layer's file name part)
 	cols   []string                   // column keys in order of first appearance
 	titles map[string]string          // column key → layer name as shown
+	older  int                        // steps dropped from the listing (Params.Keep)
+	oldest int64                      // the newest step dropped, when older > 0
 }
 
 // newGallery starts the gallery of dir with the files a previous run left there, so a resumed
@@ -96,7 +98,23 @@ func (g *gallery) put(step int64, col string, e entry) {
 	}
 }
 
-func (g *gallery) add(step int64, e entry) { g.put(step, safeName(e.layer), e) }
+// add records a frame and keeps only the newest keep steps listed (keep 0: all).
+func (g *gallery) add(step int64, e entry, keep int) {
+	g.put(step, safeName(e.layer), e)
+	if keep <= 0 || len(g.steps) <= keep {
+		return
+	}
+	steps := make([]int64, 0, len(g.steps))
+	for s := range g.steps {
+		steps = append(steps, s)
+	}
+	slices.Sort(steps)
+	for _, s := range steps[:len(steps)-keep] {
+		delete(g.steps, s)
+		g.older++
+		g.oldest = max(g.oldest, s)
+	}
+}
 
 type galleryCell struct {
 	PNG, NPY, Alt, Shape string
@@ -122,7 +140,8 @@ a{color:#8cf}
 .meta{color:#999;font-size:11px;margin-top:3px}
 </style></head><body>
 <h1>Feature maps &mdash; {{.ID}}</h1>
-<p class="meta">{{len .Rows}} step(s) &times; {{len .Layers}} layer(s); updated {{.Updated}}.
+<p class="meta">{{len .Rows}} step(s) &times; {{len .Layers}} layer(s); updated {{.Updated}}.{{if .Older}}
+The {{.Older}} older step(s), up to step {{.Oldest}}, are not listed; their files are in this directory.{{end}}
 Each channel is normalised to its own min/max (viridis: dark = low, yellow = high; magenta = NaN/Inf).
 Click a picture for full size.</p>
 <table>
@@ -163,6 +182,7 @@ func (g *gallery) html() []byte {
 	var buf bytes.Buffer
 	err := galleryTmpl.Execute(&buf, map[string]any{
 		"ID": g.id, "Layers": layers, "Rows": rows, "Updated": time.Now().Format("2006-01-02 15:04:05"),
+		"Older": g.older, "Oldest": g.oldest,
 	})
 	if err != nil { // the template and its data are ours: this is a bug
 		panic(err)

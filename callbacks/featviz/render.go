@@ -97,6 +97,7 @@ type frame struct {
 	channels int // channels to draw (4-D outputs)
 	scale    int // upscale factor; 0 is auto
 	npy      bool
+	keep     int // steps the gallery lists (Params.Keep); 0: all
 }
 
 // view is how a frame is drawn: as maps (n, c, h, w) or as a strip (n, f).

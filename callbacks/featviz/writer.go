@@ -193,7 +193,7 @@ func (w *writer) process(fr *frame) error {
 			return err
 		}
 	}
-	w.gallery(fr.dir).add(fr.step, e)
+	w.gallery(fr.dir).add(fr.step, e, fr.keep)
 	w.touched[fr.dir] = true
 	return nil
 }
