@@ -2,7 +2,8 @@
 // steps it captures the outputs of chosen modules through forward hooks — the first K samples, up
 // to C channels — and writes one PNG grid per step and layer (each channel normalised on its own,
 // viridis colours, numbered tiles; Linear outputs as a heat strip), optionally the raw tensor as
-// .npy, and an index.html gallery (rows = steps, columns = layers) that opens from disk.
+// .npy, and an index.html gallery (rows = steps, the newest Params.Keep of them; columns = layers)
+// that opens from disk.
 // Capturing costs one small device-to-host copy on capture steps; drawing, encoding and writing
 // happen on a background goroutine behind a bounded queue that drops frames rather than block.
 //
