@@ -79,7 +79,7 @@ func parseVmRSS(status []byte) (int64, error) {
 // RunMemoryChild trains workload ("mlp" or "cnn") for steps steps through a kernel over dir
 // with every built-in enabled (feature maps every 50 steps, of the MLP's ReLU), on one pinned
 // goroutine, and
-// prints its report on out. Warm-up is the first tenth of the steps; RSS is read at the end
+// prints its report on out. Warm-up is the first quarter of the steps; RSS is read at the end
 // of warm-up and after the last step right after a collection and its cleanups (so that
 // garbage not yet collected is not counted as growth), and every steps/50 steps in between.
 func RunMemoryChild(workloadName string, steps int, dir string, out io.Writer) error {
@@ -106,7 +106,7 @@ func RunMemoryChild(workloadName string, steps int, dir string, out io.Writer) e
 		return err
 	}
 	defer t.k.Close()
-	rep := childReport{Workload: workloadName, Steps: steps, Warmup: steps / 10, Callbacks: ids(cbs)}
+	rep := childReport{Workload: workloadName, Steps: steps, Warmup: steps / 4, Callbacks: ids(cbs)}
 	every := max(1, steps/50)
 	start := time.Now()
 	var rssErr error

@@ -122,7 +122,7 @@ func TestMeasureMemoryChildren(t *testing.T) {
 		require.NotNil(t, r.Met)
 	}
 	require.Equal(t, 40, rows[0].Steps)
-	require.Equal(t, 4, rows[0].WarmupSteps)
+	require.Equal(t, 10, rows[0].WarmupSteps, "a quarter of the steps")
 
 	_, err = MeasureMemory(MemoryOptions{MLPSteps: 40, CNNSteps: 10, Timeout: time.Minute,
 		Command: func(string, int) *exec.Cmd { return child(t, "garbage", 0) }})
