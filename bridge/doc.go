@@ -8,5 +8,7 @@
 // controller's isolation, to turn them into errors); functions that touch files or the CUDA
 // runtime return an error. Memory: intermediates may simply be dropped — the garbage collector
 // releases them, and the bridge runs it when libtorch memory held by Go handles grows (see
-// SetGCThreshold) — while Free releases a tensor at once.
+// SetGCThreshold) — while Free releases a tensor at once, and Scope frees every tensor a
+// training step created when the step returns (Keep exempts one). The package also raises
+// glibc's malloc trim and mmap thresholds when it loads (Malloc, HOTCB_MALLOC).
 package bridge

@@ -9,8 +9,9 @@ import (
 )
 
 // Tensor is a handle to a libtorch tensor. Tensors made by operations may simply be dropped:
-// the garbage collector releases them. Free releases one at once. A Tensor is safe for
-// concurrent reads, but not for a Free concurrent with other uses.
+// the garbage collector releases them, or the Scope they were made in when it ends. Free
+// releases one at once. A Tensor is safe for concurrent reads, but not for a Free (or the end of
+// its Scope) concurrent with other uses.
 type Tensor struct {
 	h       C.hc_tensor
 	cleanup runtime.Cleanup // zero while a Scope owns the tensor
