@@ -247,23 +247,7 @@ train:
 		for b := range loader.Epoch(ctx, epoch) {
 			env.Step, env.Inputs, env.Targets = step, b.X, b.Y
 			env.Epoch = float64(epoch) + float64(b.Index)/float64(perEpoch)
-			// The step runs in a bridge.Scope: activations, loss and graph are freed when it
-			// returns, as C++ or Python would. Callbacks run unscoped (what they create is theirs);
-			// env keeps detached copies of the loss and outputs for what runs after the step.
-			apply := func(ev ...string) { bridge.Unscoped(func() { k.Apply(env, ev...) }) }
-			bridge.Scope(func() {
-				apply(torchenv.TrainStepStart)
-				env.Outputs = model.Forward(b.X)
-				env.Loss = bridge.CrossEntropy(env.Outputs, b.Y)
-				apply(torchenv.ForwardEnd)
-				opt.ZeroGrad()
-				env.Loss.Backward()
-				apply(torchenv.BackwardEnd)
-				opt.Step()
-				env.Loss = bridge.Keep(env.Loss.Detach())
-				env.Outputs = bridge.Keep(env.Outputs.Detach())
-				apply(torchenv.OptimizerStepEnd, torchenv.TrainStepEnd, torchenv.TrainBatchEnd)
-			})
+			Step(k, env, model, opt) // in a bridge.Scope, callbacks unscoped
 			step++
 			if step%10 == 0 || step == totalSteps {
 				var acc float64

@@ -16,6 +16,7 @@ import (
 	_ "github.com/hotcb/hotcb/callbacks/all" // the built-ins, in callback.Default
 	"github.com/hotcb/hotcb/ops"
 	"github.com/hotcb/hotcb/torchenv"
+	"github.com/hotcb/hotcb/trainer"
 )
 
 // builtin is a built-in callback loaded by its Go path with init values.
@@ -73,39 +74,25 @@ type trainee struct {
 	step   int64
 }
 
-// The events of trainer/'s safe points in a training step, as slices (no allocation per call).
-var (
-	evStart    = []string{torchenv.TrainStepStart}
-	evForward  = []string{torchenv.ForwardEnd}
-	evBackward = []string{torchenv.BackwardEnd}
-	evEnd      = []string{torchenv.OptimizerStepEnd, torchenv.TrainStepEnd, torchenv.TrainBatchEnd}
-)
-
-func (t *trainee) apply(events []string) {
-	if t.k != nil {
-		bridge.Unscoped(func() { t.k.Apply(t.env, events...) })
-	}
+// sgd is plain SGD with the gradients set to none, as trainer.Step's optimizer: the update of
+// workload.CNN's step.
+type sgd struct {
+	params []*bridge.Tensor
+	lr     float64
 }
 
-// Step is trainer/'s step on workload.CNN's update: inside bridge.Scope, forward in training
-// mode, mean cross-entropy, backward, then p -= lr*grad with the gradient set to none
-// (bridge.AddGradsInPlace), with trainer/'s four safe points run unscoped and the env filled as
-// trainer/ fills it (detached, kept loss and outputs after the update).
+func (o sgd) ZeroGrad() {} // AddGradsInPlace already dropped the gradients
+func (o sgd) Step()     { bridge.AddGradsInPlace(o.params, -o.lr) }
+
+// Step is trainer.Step with workload.CNN's update (p -= lr*grad, gradient set to none): the
+// step in a bridge.Scope, trainer/'s safe points run unscoped, env filled as trainer/ fills it.
 func (t *trainee) Step() {
-	env := t.env
-	env.Step, env.Inputs, env.Targets = t.step, t.x, t.y
-	bridge.Scope(func() {
-		t.apply(evStart)
-		env.Outputs = t.model.Forward(t.x)
-		env.Loss = bridge.CrossEntropy(env.Outputs, t.y)
-		t.apply(evForward)
-		env.Loss.Backward()
-		t.apply(evBackward)
-		bridge.AddGradsInPlace(t.params, -t.lr)
-		env.Loss = bridge.Keep(env.Loss.Detach())
-		env.Outputs = bridge.Keep(env.Outputs.Detach())
-		t.apply(evEnd)
-	})
+	t.env.Step, t.env.Inputs, t.env.Targets = t.step, t.x, t.y
+	var a trainer.Applier // nil: no instrumentation at all
+	if t.k != nil {
+		a = t.k
+	}
+	trainer.Step(a, t.env, t.model, sgd{t.params, t.lr})
 	t.step++
 }
 

@@ -41,6 +41,7 @@ import (
 	"github.com/hotcb/hotcb/models"
 	"github.com/hotcb/hotcb/rundir"
 	"github.com/hotcb/hotcb/torchenv"
+	"github.com/hotcb/hotcb/trainer"
 )
 
 func main() {
@@ -143,22 +144,9 @@ train:
 		for b := range loader.Epoch(ctx, epoch) {
 			env.Step, env.Inputs, env.Targets = step, b.X, b.Y
 			env.Epoch = float64(epoch) + float64(b.Index)/float64(loader.Len())
-			// As trainer/ does: the step in a bridge.Scope (its tensors freed on return), the
-			// kernel's callbacks unscoped, env left with detached copies after the update.
-			apply := func(ev ...string) { bridge.Unscoped(func() { k.Apply(env, ev...) }) }
-			bridge.Scope(func() {
-				apply(torchenv.TrainStepStart)
-				env.Outputs = model.Forward(b.X)
-				env.Loss = bridge.CrossEntropy(env.Outputs, b.Y)
-				apply(torchenv.ForwardEnd)
-				opt.ZeroGrad()
-				env.Loss.Backward()
-				apply(torchenv.BackwardEnd)
-				opt.Step()
-				env.Loss = bridge.Keep(env.Loss.Detach())
-				env.Outputs = bridge.Keep(env.Outputs.Detach())
-				apply(torchenv.OptimizerStepEnd, torchenv.TrainStepEnd, torchenv.TrainBatchEnd)
-			})
+			// The step as hotcb train runs it: in a bridge.Scope (its tensors freed on return),
+			// the kernel's callbacks unscoped, env left with detached copies after the update.
+			trainer.Step(k, env, model, opt)
 			step++
 			if step%50 == 0 || step == o.Steps {
 				fmt.Fprintf(o.Out, "step %4d  loss %.4f  lr %.2g\n", step, env.Loss.Item(), opt.LR(0))
