@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/rundir"
 	"github.com/hotcb/hotcb/torchenv"
 )
 
@@ -148,7 +148,7 @@ func (s *statusSink) write() {
 	}
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err == nil {
-		err = writeAtomic(s.path, append(b, '\n'))
+		err = rundir.ReplaceFile(s.path, append(b, '\n'))
 	}
 	if err != nil && err.Error() != s.lastErr {
 		s.lastErr = err.Error()
@@ -161,27 +161,6 @@ func (s *statusSink) close() {
 	close(s.kick)
 	<-s.done
 	s.write()
-}
-
-// writeAtomic writes data to path through a temporary file and a rename (mode 0600), so a
-// reader sees either the old or the new content.
-func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, path)
-	}
-	if werr != nil {
-		os.Remove(tmp)
-	}
-	return werr
 }
 
 // ReadStatus reads a status file written by a controller.

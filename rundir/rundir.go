@@ -235,8 +235,16 @@ func ReadJSONL[T any](path string) (items []T, bad []error, err error) {
 	return items, bad, nil
 }
 
-// WriteFileAtomic writes data through a temporary file and a rename (mode 0600).
-func WriteFileAtomic(path string, data []byte) error {
+// WriteFileAtomic writes data through a temporary file, an fsync and a rename (mode 0600),
+// creating the directory if needed: a reader sees the old or the new content, also after a crash.
+func WriteFileAtomic(path string, data []byte) error { return writeAtomic(path, data, true) }
+
+// ReplaceFile is WriteFileAtomic without the fsync, for files rewritten often (a status
+// snapshot, a gallery page, a picture): a reader never sees half a file, but after a crash the
+// file may hold its previous content.
+func ReplaceFile(path string, data []byte) error { return writeAtomic(path, data, false) }
+
+func writeAtomic(path string, data []byte, sync bool) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
@@ -245,7 +253,7 @@ func WriteFileAtomic(path string, data []byte) error {
 		return err
 	}
 	_, werr := f.Write(data)
-	if werr == nil {
+	if werr == nil && sync {
 		werr = f.Sync()
 	}
 	if cerr := f.Close(); werr == nil {

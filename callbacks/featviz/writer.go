@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"image/png"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hotcb/hotcb/rundir"
 )
 
 // writer encodes and writes frames on its own goroutine. Its queue is bounded: push never
@@ -214,24 +215,4 @@ func (w *writer) flushGalleries(all bool) {
 
 // writeFileAtomic writes through a temporary file and a rename, so a reader (the gallery open in
 // a browser) never sees half a file.
-func writeFileAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(data)
-	cerr := f.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(f.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(f.Name())
-	}
-	return werr
-}
+var writeFileAtomic = rundir.ReplaceFile
