@@ -162,6 +162,24 @@ func Value(l *Line, k string, v any, stats bool) error {
 	return value(l, k, v, stats, 0)
 }
 
+// object writes a map as a nested object, keys sorted, at most three levels deep; it returns the
+// first value that could not be logged.
+func object[V any](l *Line, k string, m map[string]V, stats bool, depth int) error {
+	if depth >= 3 {
+		l.Null(k)
+		return fmt.Errorf("nested too deep")
+	}
+	var first error
+	l.Object(k)
+	for _, key := range sortedKeys(m) {
+		if err := value(l, key, m[key], stats, depth+1); err != nil && first == nil {
+			first = err
+		}
+	}
+	l.Close()
+	return first
+}
+
 func value(l *Line, k string, v any, stats bool, depth int) error {
 	switch x := v.(type) {
 	case nil:
@@ -187,33 +205,9 @@ func value(l *Line, k string, v any, stats bool, depth int) error {
 		}
 		l.Close()
 	case map[string]*bridge.Tensor:
-		if depth >= 3 {
-			l.Null(k)
-			return fmt.Errorf("nested too deep")
-		}
-		var first error
-		l.Object(k)
-		for _, key := range sortedKeys(x) {
-			if err := value(l, key, x[key], stats, depth+1); err != nil && first == nil {
-				first = err
-			}
-		}
-		l.Close()
-		return first
+		return object(l, k, x, stats, depth)
 	case map[string]any:
-		if depth >= 3 {
-			l.Null(k)
-			return fmt.Errorf("nested too deep")
-		}
-		var first error
-		l.Object(k)
-		for _, key := range sortedKeys(x) {
-			if err := value(l, key, x[key], stats, depth+1); err != nil && first == nil {
-				first = err
-			}
-		}
-		l.Close()
-		return first
+		return object(l, k, x, stats, depth)
 	default:
 		f, ok := summary.Number(v)
 		if !ok {
