@@ -95,8 +95,7 @@ func AdaptiveAvgPool2d(x *Tensor, h, w int64) *Tensor {
 // statistics and updates runningMean/runningVar in place with momentum; otherwise it uses them.
 // weight, bias and the running tensors may be nil.
 func BatchNorm(x, weight, bias, runningMean, runningVar *Tensor, training bool, momentum, eps float64) *Tensor {
-	return call1("batch_norm", C.HC_BATCH_NORM, []*Tensor{x, weight, bias, runningMean, runningVar},
-		[]int64{b2i(training)}, []float64{momentum, eps})
+	return BatchNormTracked(x, weight, bias, runningMean, runningVar, nil, training, momentum, eps)
 }
 
 // BatchNormTracked is BatchNorm that, when training, first adds 1 to numBatchesTracked (an int64
