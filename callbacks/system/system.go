@@ -138,11 +138,9 @@ func (c *SystemStats) Last() Snapshot { return c.last }
 
 // SetParams applies init or set_params values, all or nothing.
 func (c *SystemStats) SetParams(m map[string]any) error {
-	p := c.p
-	if err := params.Decode(m, &p); err != nil {
+	if err := params.Decode(m, &c.p); err != nil { // all or nothing: c.p is unchanged on error
 		return err
 	}
-	c.p = p
 	c.apply()
 	return nil
 }
