@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 )
 
@@ -155,7 +157,56 @@ func Parse(line []byte) (Op, error) {
 	if err := op.Validate(); err != nil {
 		return Op{}, err
 	}
+	if err := CheckNumbers(op); err != nil {
+		return Op{}, err
+	}
 	return op, nil
+}
+
+// CheckNumbers refuses numbers that JSON readers cannot take back: a literal out of float64's
+// range (1e999, which Python reads as inf and Go refuses), NaN and the infinities (Go values
+// from the API or YAML's .inf). An op carrying one would make a ledger line that one reader or
+// the other cannot parse.
+func CheckNumbers(o Op) error {
+	for _, f := range []struct {
+		name string
+		m    map[string]any
+	}{{"params", o.Params}, {"init", o.Init}} {
+		for k, v := range f.m {
+			if err := checkNumber(v); err != nil {
+				return fmt.Errorf("%s %q: %v", f.name, k, err)
+			}
+		}
+	}
+	return nil
+}
+
+func checkNumber(v any) error {
+	switch x := v.(type) {
+	case json.Number:
+		if _, err := strconv.ParseFloat(string(x), 64); err != nil {
+			return fmt.Errorf("%s is out of range for a 64-bit float (max ±1.8e308)", x)
+		}
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return fmt.Errorf("%v cannot be recorded: JSON has no NaN or infinity", x)
+		}
+	case float32:
+		return checkNumber(float64(x))
+	case map[string]any:
+		for k, e := range x {
+			if err := checkNumber(e); err != nil {
+				return fmt.Errorf("%q: %v", k, err)
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if err := checkNumber(e); err != nil {
+				return fmt.Errorf("[%d]: %v", i, err)
+			}
+		}
+	}
+	return nil
 }
 
 func describe(err error) error {

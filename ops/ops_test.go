@@ -2,6 +2,7 @@ package ops
 
 import (
 	"encoding/json"
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -53,6 +54,8 @@ func TestParseErrors(t *testing.T) {
 		{`{"op":"set_params","id":"a","params":[1]}`, `field "params": want map[string]interface {}, got JSON array`},
 		{`{"op":"load","id":"a","enabled":"yes","target":{"kind":"module","path":"p","symbol":"s"}}`, `field "enabled": want bool, got JSON string`},
 		{`{"op":7}`, `field "op": want string, got JSON number`},
+		{`{"module":"opt","op":"set_params","params":{"lr":1e999}}`, `params "lr": 1e999 is out of range`},
+		{`{"op":"load","id":"a","init":{"k":[1,{"x":-2e400}]},"target":{"kind":"module","path":"p","symbol":"s"}}`, `init "k": [1]: "x": -2e400 is out of range`},
 		{"{\"op\":\"enable\",\"id\":\"\xff\"}", ""},
 	} {
 		_, err := Parse([]byte(c.in))
@@ -85,4 +88,11 @@ func FuzzParse(f *testing.F) {
 		require.NoError(t, err, "%s", line)
 		require.Equal(t, op.String(), again.String())
 	})
+}
+
+func TestCheckNumbersRefusesWhatJSONCannotCarry(t *testing.T) {
+	for _, v := range []any{math.NaN(), math.Inf(1), float32(math.Inf(-1)), map[string]any{"a": []any{math.Inf(1)}}} {
+		require.ErrorContains(t, CheckNumbers(Op{Op: OpSetParams, ID: "a", Params: map[string]any{"k": v}}), `params "k"`)
+	}
+	require.NoError(t, CheckNumbers(Op{Op: OpSetParams, ID: "a", Params: map[string]any{"k": 1e308, "n": json.Number("-1.7e308")}}))
 }
