@@ -216,7 +216,8 @@ func TestPanicsOutsideHandle(t *testing.T) {
 	r.bad.mode = "close-panic"
 	r.submit(ops.Op{Op: ops.OpUnload, ID: "bad"})
 	r.steps(1)
-	require.ErrorContains(t, r.c.LastResults()[0].Err, "panic: cannot close")
+	require.Equal(t, controller.Applied, r.c.LastResults()[0].Decision, "an unload whose Close panics is still an unload")
+	require.Contains(t, r.c.LastResults()[0].Note, "its Close failed: panic: cannot close")
 	require.False(t, r.status("bad").Loaded, "unloaded all the same")
 
 	r.bad.mode = "attach-panic"

@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -72,7 +71,7 @@ func (c *HotController) apply(env *torchenv.Env, op ops.Op, source string) (r Re
 	case ops.OpSetParams:
 		note, err = c.setParams(op.ID, op.Params)
 	case ops.OpUnload:
-		noop, err = c.unload(op.ID)
+		noop, note, err = c.unload(op.ID)
 	}
 	r.Note = note
 	switch {
@@ -131,8 +130,9 @@ func (c *HotController) load(env *torchenv.Env, op ops.Op) (noop bool, note stri
 	if !c.inOrder(h) {
 		c.order = append(c.order, h)
 	}
-	// Params set before the load (or on a previous instance) are applied to the new one.
-	params := merge(h.params, h.pending)
+	// Params set before the load (or on a previous instance), and those the load op carries (a
+	// restart's restore), are applied to the new one.
+	params := merge(merge(h.params, h.pending), op.Params)
 	var perr error
 	if len(params) > 0 {
 		if perr = call(func() error { return cb.SetParams(params) }); perr == nil {
@@ -209,19 +209,20 @@ func (c *HotController) setParams(id string, params map[string]any) (note string
 	return "", nil
 }
 
-func (c *HotController) unload(id string) (noop bool, err error) {
+func (c *HotController) unload(id string) (noop bool, note string, err error) {
 	h := c.handles[id]
 	if h == nil {
-		return false, fmt.Errorf("unknown callback id %q (known: %s)", id, c.ids())
+		return false, "", fmt.Errorf("unknown callback id %q (known: %s)", id, c.ids())
 	}
 	if h.unloaded || h.cb == nil {
-		return true, nil
+		return true, "", nil
 	}
 	cerr := closeCallback(h.cb)
 	h.cb, h.enabled, h.unloaded = nil, false, true
 	c.rebuildActive()
 	if cerr != nil {
-		return false, errors.Join(fmt.Errorf("unloaded %s, but its Close failed", id), cerr)
+		// Still an unload: the callback is out and stays out; only its clean-up failed.
+		return false, fmt.Sprintf("its Close failed: %v", cerr), nil
 	}
-	return false, nil
+	return false, "", nil
 }
