@@ -2,6 +2,8 @@ package controller
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +29,7 @@ type Tailer struct {
 	bad      int         // lines rejected
 	lastErr  string
 	atEnd    bool // skip what exists at the first poll
+	resume   *Resume
 	// held stays open on the file being read: while it is open its inode cannot be reused, so a
 	// file removed and created again between two polls never passes for the old one (ext4
 	// hands the freed inode number straight to the next file, and SameFile would then skip as
@@ -34,10 +37,19 @@ type Tailer struct {
 	held *os.File
 }
 
-// Line is one complete line and its number in the file.
+// Line is one complete line, its number in the file and the byte offset just after its newline.
 type Line struct {
 	Text   []byte
 	Number int
+	End    int64
+}
+
+// Resume is a position in the file to start from: the line Number that ends (with its newline)
+// at byte End and whose text hashes to TextSHA256 (hex).
+type Resume struct {
+	End        int64
+	Number     int
+	TextSHA256 string
 }
 
 // NewTailer tails the file at path.
@@ -45,6 +57,11 @@ func NewTailer(path string) *Tailer { return &Tailer{path: path} }
 
 // SkipExisting makes the first poll start at the current end of the file.
 func (t *Tailer) SkipExisting() { t.atEnd = true }
+
+// ResumeAfter makes the first poll start after the line r names, if the file still has that
+// line there; otherwise (the file was replaced, truncated or rewritten) the first poll reads it
+// from its start and reports why.
+func (t *Tailer) ResumeAfter(r Resume) { t.resume = &r }
 
 // Path is the tailed file.
 func (t *Tailer) Path() string { return t.path }
@@ -121,6 +138,14 @@ func (t *Tailer) Poll() (lines []Line, problems []error) {
 			t.offset = st.Size()
 			t.atEnd = false
 		}
+		if r := t.resume; r != nil {
+			t.resume = nil
+			if err := lineAt(f, st.Size(), *r); err != nil {
+				report(fmt.Errorf("%s: %v; reading it from its start", t.path, err))
+			} else {
+				t.offset, t.number = r.End, r.Number
+			}
+		}
 	case !os.SameFile(t.info, st):
 		report(fmt.Errorf("%s was replaced; reading the new file from its start", t.path))
 		t.reset(st)
@@ -146,9 +171,11 @@ func (t *Tailer) Poll() (lines []Line, problems []error) {
 		return nil, problems
 	}
 	buf = buf[:n]
+	pos := t.offset // offset of buf[0]
 	t.offset += int64(n)
 	for len(buf) > 0 {
 		i := bytes.IndexByte(buf, '\n')
+		pos += int64(i + 1)
 		if i < 0 {
 			if t.skipping {
 				break
@@ -179,7 +206,7 @@ func (t *Tailer) Poll() (lines []Line, problems []error) {
 		if len(bytes.TrimSpace(full)) == 0 {
 			continue
 		}
-		lines = append(lines, Line{Text: append([]byte(nil), full...), Number: t.number})
+		lines = append(lines, Line{Text: append([]byte(nil), full...), Number: t.number, End: pos})
 	}
 	return lines, problems
 }
@@ -187,4 +214,33 @@ func (t *Tailer) Poll() (lines []Line, problems []error) {
 func (t *Tailer) reset(st os.FileInfo) {
 	t.info, t.offset, t.partial, t.skipping, t.number = st, 0, nil, false, 0
 	t.Close()
+}
+
+// lineAt checks that the file (of size size) holds r's line, ending with its newline at r.End.
+func lineAt(f *os.File, size int64, r Resume) error {
+	if r.End <= 0 || r.End > size {
+		return fmt.Errorf("it is %d bytes long, shorter than the %d bytes already applied (truncated or replaced)", size, r.End)
+	}
+	start := max(0, r.End-maxLine-1)
+	buf := make([]byte, r.End-start)
+	if _, err := f.ReadAt(buf, start); err != nil {
+		return fmt.Errorf("cannot read the last applied line: %v", err)
+	}
+	if buf[len(buf)-1] != '\n' {
+		return fmt.Errorf("byte %d, the end of the last applied line %d, is no longer a line end (rewritten or replaced)", r.End, r.Number)
+	}
+	text := buf[:len(buf)-1]
+	if i := bytes.LastIndexByte(text, '\n'); i >= 0 {
+		text = text[i+1:]
+	}
+	if LineSHA256(text) != r.TextSHA256 {
+		return fmt.Errorf("line %d (ending at byte %d) is not the line applied there (rewritten or replaced)", r.Number, r.End)
+	}
+	return nil
+}
+
+// LineSHA256 is the hex SHA-256 of a line's text, as Resume records it.
+func LineSHA256(text []byte) string {
+	sum := sha256.Sum256(text)
+	return hex.EncodeToString(sum[:])
 }

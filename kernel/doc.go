@@ -5,10 +5,22 @@
 // append-only ledger hotcb.applied.jsonl, honours hotcb.freeze.json (prod freeze, replay of a
 // recipe, replay with adjust patches), and exports recipes.
 //
-// Restart on an existing run directory: the ledger's seq continues; commands already in the
-// commands file are not applied again (they were, by the previous process, and the ledger says
-// so); the YAML is reconciled from scratch; and the callback state the previous process built
-// from commands (loads, params, enable/disable) is restored by re-applying its applied cb ops
-// from the ledger, marked source "replay" with the note "restart". Optimizer and loss changes are
-// not re-applied: their effect lives in the checkpoint the loop resumes from.
+// One process drives a run directory at a time (the flock on hotcb.lock). Restart on an
+// existing run directory picks up where the previous process stopped, from the ledger alone:
+//   - seq continues after the highest seq in the file (a torn last line's included);
+//   - every ledger entry carries the kernel's cursor: the last commands line it processed (line
+//     number, byte offset after it, SHA-256 of its text) and the SHA-256 of the YAML it last
+//     reconciled. Commands after the last cursor — queued while no trainer ran, during start-up,
+//     or after the last safe point before a crash — are applied at the first safe point, once.
+//     If the line at the cursor is no longer there (file replaced, truncated, rewritten) the file
+//     is read from its start, as a live truncation is. An empty ledger reads it from its start;
+//     a ledger without cursors (hotcb's, or hotcb-go < 0.2) starts at the end, as before;
+//   - the callbacks' final state is restored: one load per callback live at the end, with its
+//     last target, init, enabled flag and params, source "restore" (recipes leave those out);
+//     a go_file is loaded from its file, or from its captured copy if the file no longer loads;
+//   - the YAML is reconciled only if it changed since that process reconciled it, so it does not
+//     undo what commands did on top of it; Options.NoRestore skips the restore and reconciles it.
+//
+// Optimizer and loss changes are not re-applied: their effect lives in the checkpoint the loop
+// resumes from.
 package kernel

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -49,12 +50,14 @@ type Kernel struct {
 	order   []string
 	user    []Module // modules registered by the program: the only ones with a Dispatch to call
 
-	cmds      *controller.Tailer
-	cfgLast   []byte
-	cfgBad    string
-	freezeMod time.Time
-	freeze    rundir.FreezeState
-	replay    *replayer
+	cmds       *controller.Tailer
+	cursor     rundir.Cursor // how far the inputs were processed, recorded with each ledger entry
+	cfgApplied string        // after a restart: the SHA-256 of the YAML the restored state includes
+	cfgLast    []byte
+	cfgBad     string
+	freezeMod  time.Time
+	freeze     rundir.FreezeState
+	replay     *replayer
 
 	restore    []ops.Op // callback ops of the previous process, re-applied at the first safe point
 	seq        int64
@@ -67,6 +70,7 @@ type Kernel struct {
 	wg         sync.WaitGroup
 	closed     bool
 	optimizers *optModule
+	lock       *os.File // rundir.Lock, held while the kernel runs
 }
 
 // New opens (creating if needed, mode 0700) the run directory and starts watching it.
@@ -75,7 +79,11 @@ func New(runDir string, opts Options) (*Kernel, error) {
 	if err := d.Ensure(); err != nil {
 		return nil, err
 	}
-	k := &Kernel{dir: d, opts: opts, modules: map[string]Module{}, stop: make(chan struct{})}
+	lock, err := rundir.LockDir(d)
+	if err != nil {
+		return nil, err
+	}
+	k := &Kernel{dir: d, opts: opts, modules: map[string]Module{}, stop: make(chan struct{}), lock: lock}
 	co := opts.Controller
 	co.CommandsPath, co.ConfigPath = "", "" // the kernel reads them and routes
 	co.StatusPath = d.Path(rundir.Status)
@@ -85,6 +93,7 @@ func New(runDir string, opts Options) (*Kernel, error) {
 	co.StatusExtra = k.statusExtra
 	ctl, err := controller.New(co)
 	if err != nil {
+		lock.Close()
 		return nil, err
 	}
 	k.ctl = ctl
@@ -94,43 +103,58 @@ func New(runDir string, opts Options) (*Kernel, error) {
 	k.register("core", &coreModule{k: k})
 
 	k.cmds = controller.NewTailer(d.Path(rundir.Commands))
-	previous, bad, err := rundir.ReadJSONL[rundir.LedgerEntry](d.Path(rundir.Applied))
-	switch {
-	case err == nil:
-		for _, e := range previous {
-			k.seq = max(k.seq, e.Seq)
-		}
-		for _, b := range bad {
-			ctl.Logf(nil, "ledger: %v (skipped; earlier entries are intact)", b)
-		}
-		k.cmds.SkipExisting() // applied by the previous process (see the package doc)
-		if !opts.NoRestore {
-			k.queueRestore(previous)
-		}
-	case !errors.Is(err, os.ErrNotExist):
-		ctl.Logf(nil, "ledger: cannot read %s: %v", d.Path(rundir.Applied), err)
+	ledger, err := rundir.ReadLedger(d.Path(rundir.Applied))
+	if err != nil {
+		ctl.Logf(nil, "ledger: cannot read %s: %v (commands in the file are taken as applied)", d.Path(rundir.Applied), err)
+		k.cmds.SkipExisting()
 	}
+	for _, b := range ledger.Bad {
+		ctl.Logf(nil, "ledger: %v (skipped; earlier entries are intact)", b)
+	}
+	k.seq = ledger.MaxSeq
+	k.resume(ledger)
 	k.pending.Store(true)
 	k.watch()
 	return k, nil
 }
 
-// restoreOps are queued at construction and applied at the first safe point.
-var restoreNote = "restart"
+// restoreNote marks the ledger entries of a restart's restore.
+const restoreNote = "restart"
 
-func (k *Kernel) queueRestore(previous []rundir.LedgerEntry) {
-	recipe, err := rundir.ExportRecipe(previous)
+// resume picks up where the previous process on this run directory stopped: commands after the
+// last line its ledger records as processed (all of them when the ledger is empty), the YAML
+// only if it changed since that process reconciled it, and the callbacks' final state.
+func (k *Kernel) resume(ledger rundir.Ledger) {
+	var last *rundir.Cursor
+	var lastSeq int64
+	for _, e := range ledger.Entries {
+		if e.Cursor != nil && e.Seq >= lastSeq {
+			last, lastSeq = e.Cursor, e.Seq
+		}
+	}
+	switch {
+	case last != nil:
+		k.cursor = *last
+		if last.CommandsOffset > 0 {
+			k.cmds.ResumeAfter(controller.Resume{End: last.CommandsOffset, Number: last.CommandsLine, TextSHA256: last.CommandsSHA256})
+		}
+	case len(ledger.Entries) > 0:
+		// Written by hotcb or an older hotcb-go, without a cursor: nothing says which commands
+		// were applied, and the older rule was that all in the file were.
+		k.cmds.SkipExisting()
+		k.ctl.Logf(nil, "ledger: %s has no cursor (written by hotcb or hotcb-go < 0.2): the commands already in %s are taken as applied",
+			rundir.Applied, rundir.Commands)
+	}
+	if k.opts.NoRestore || len(ledger.Entries) == 0 {
+		return
+	}
+	restore, err := finalState(ledger.Entries)
 	if err != nil {
 		k.ctl.Logf(nil, "restart: cannot rebuild the callback state: %v", err)
 		return
 	}
-	for _, r := range recipe {
-		if r.Module == "cb" {
-			op := r.ToOp()
-			op.Module = "cb"
-			k.restore = append(k.restore, op)
-		}
-	}
+	k.restore = restore
+	k.cfgApplied = k.cursor.ConfigSHA256 // the restored state includes that YAML's effect
 }
 
 // Controller is the callback controller (to Submit cb ops or read Status).
@@ -203,7 +227,7 @@ func (k *Kernel) poll(env *torchenv.Env, event string) {
 	k.pollFreeze(env, event)
 	if len(k.restore) > 0 {
 		for _, op := range k.restore {
-			k.processNote(env, event, op, rundir.SourceReplay, restoreNote)
+			k.restoreOne(env, event, op)
 		}
 		k.restore = nil
 	}
@@ -213,6 +237,8 @@ func (k *Kernel) poll(env *torchenv.Env, event string) {
 		k.ctl.Logf(env, "control plane: %v", p)
 	}
 	for _, l := range lines {
+		k.cursor.CommandsLine, k.cursor.CommandsOffset = l.Number, l.End
+		k.cursor.CommandsSHA256 = controller.LineSHA256(l.Text)
 		op, err := ops.Parse(l.Text)
 		if err != nil {
 			k.cmds.Bad()
@@ -239,6 +265,17 @@ func (k *Kernel) pollConfig(env *torchenv.Env, event string) {
 	if err != nil || string(data) == string(k.cfgLast) {
 		return
 	}
+	sha := controller.LineSHA256(data)
+	if k.cfgApplied != "" {
+		// First look after a restart: the restored state already holds this YAML's effect
+		// unless it changed while no process ran.
+		applied := k.cfgApplied
+		k.cfgApplied = ""
+		if sha == applied {
+			k.cfgLast = data
+			return
+		}
+	}
 	specs, err := controller.ParseConfig(data)
 	if err != nil {
 		if k.cfgBad != string(data) {
@@ -248,6 +285,7 @@ func (k *Kernel) pollConfig(env *torchenv.Env, event string) {
 		return
 	}
 	k.cfgLast, k.cfgBad = data, ""
+	k.cursor.ConfigSHA256 = sha
 	for _, op := range controller.Ops(specs) {
 		op.Module = "cb"
 		k.process(env, event, op, rundir.SourceYAML)
@@ -259,11 +297,14 @@ func (k *Kernel) process(env *torchenv.Env, event string, op ops.Op, source stri
 	k.processNote(env, event, op, source, "")
 }
 
-func (k *Kernel) processNote(env *torchenv.Env, event string, op ops.Op, source, note string) {
+func (k *Kernel) processNote(env *torchenv.Env, event string, op ops.Op, source, note string) (decision string, err error) {
 	module := op.ModuleName()
-	decision, extra := "", ""
-	var err error
+	extra := ""
 	switch {
+	case ops.CheckNumbers(op) != nil:
+		// Applied, it could not be recorded faithfully (JSON has no NaN or infinity).
+		decision, err = rundir.DecisionFailed, fmt.Errorf("%s: %w", op, ops.CheckNumbers(op))
+		op.Params, op.Init = nil, nil
 	case module != "core" && source != rundir.SourceReplay && k.freeze.Mode == rundir.FreezeProd:
 		decision, extra = rundir.DecisionIgnoredFreeze, "freeze mode prod"
 	case module != "core" && source != rundir.SourceReplay &&
@@ -300,6 +341,7 @@ func (k *Kernel) processNote(env *torchenv.Env, event string, op ops.Op, source,
 		k.ctl.Logf(env, "%s", msg)
 	}
 	k.ctl.RequestStatus()
+	return decision, err
 }
 
 func (k *Kernel) record(env *torchenv.Env, event string, op ops.Op, source, decision, note string, err error) {
@@ -326,7 +368,19 @@ func (k *Kernel) record(env *torchenv.Env, event string, op ops.Op, source, deci
 	if note != "" {
 		e.Notes = &note
 	}
-	if werr := rundir.AppendJSON(k.dir.Path(rundir.Applied), e); werr != nil {
+	if k.cursor != (rundir.Cursor{}) {
+		c := k.cursor
+		e.Cursor = &c
+	}
+	werr := rundir.AppendJSON(k.dir.Path(rundir.Applied), e)
+	var ue *json.UnsupportedValueError
+	var te *json.UnsupportedTypeError
+	if errors.As(werr, &ue) || errors.As(werr, &te) {
+		// A Go value from the API that JSON cannot hold: the entry is still written.
+		e.Payload = map[string]any{"unrecordable": werr.Error()}
+		werr = rundir.AppendJSON(k.dir.Path(rundir.Applied), e)
+	}
+	if werr != nil {
 		if werr.Error() != k.ledgerErr {
 			k.ledgerErr = werr.Error()
 			k.ctl.Logf(env, "ledger: cannot append to %s: %v (training goes on; entries are lost until this is fixed)", rundir.Applied, werr)
@@ -374,6 +428,7 @@ func (k *Kernel) Close() error {
 		errs = append(errs, err)
 	}
 	k.cmds.Close()
+	k.lock.Close()
 	return errors.Join(errs...)
 }
 

@@ -43,13 +43,14 @@ func Payload(op ops.Op) map[string]any {
 var recordedModules = map[string]bool{"cb": true, "opt": true, "loss": true}
 
 // ExportRecipe turns applied ledger entries of the cb, opt and loss modules into recipe entries,
-// in seq order.
+// in seq order. Restores after a restart are left out: they re-establish state that the
+// entries before them built, and replaying those builds it again.
 func ExportRecipe(entries []LedgerEntry) ([]RecipeEntry, error) {
 	sorted := append([]LedgerEntry(nil), entries...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Seq < sorted[j].Seq })
 	var out []RecipeEntry
 	for _, e := range sorted {
-		if e.Decision != DecisionApplied || !recordedModules[e.Module] || e.Op == "reload" {
+		if e.Decision != DecisionApplied || !recordedModules[e.Module] || e.Op == "reload" || IsRestore(e) {
 			continue
 		}
 		r := RecipeEntry{At: At{Step: e.Step, Event: e.Event}, Module: e.Module, Op: e.Op}
@@ -76,6 +77,14 @@ func ExportRecipe(entries []LedgerEntry) ([]RecipeEntry, error) {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// IsRestore says whether a ledger entry is a restart's restore: source "restore", or, in
+// ledgers of hotcb-go before 0.2, a "replay" noted "restart" (those re-applied the whole
+// history at every restart).
+func IsRestore(e LedgerEntry) bool {
+	return e.Source == SourceRestore ||
+		(e.Source == SourceReplay && e.Notes != nil && strings.HasPrefix(*e.Notes, "restart"))
 }
 
 // ReadRecipe reads a recipe file; any bad line is an error naming it (a recipe is an input the

@@ -12,6 +12,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/hotcb/hotcb/ops"
@@ -28,6 +31,8 @@ const (
 	Sources  = "hotcb.sources"
 	Log      = "hotcb.log"
 	Status   = "hotcb.status.json"
+	// Lock is held (flock) by the training process that owns the run directory, and names it.
+	Lock = "hotcb.lock"
 )
 
 // Dir is a run directory.
@@ -55,6 +60,9 @@ const (
 	SourceReplay   = "replay"
 	SourceAPI      = "api"
 	SourceWatch    = "watch"
+	// SourceRestore marks the loads with which a restarted kernel restores the callbacks' final
+	// state from the ledger; recipes leave them out (the ops they summarise are in the ledger).
+	SourceRestore = "restore"
 )
 
 // LedgerEntry is one line of hotcb.applied.jsonl.
@@ -73,6 +81,19 @@ type LedgerEntry struct {
 	Payload  map[string]any `json:"payload"`
 	Error    *string        `json:"error"`
 	Notes    *string        `json:"notes"`
+	// Cursor is how far the kernel had read its inputs when it wrote this entry (hotcb-go's
+	// field; hotcb ignores it). A restarted kernel resumes from the last entry's cursor.
+	Cursor *Cursor `json:"cursor,omitempty"`
+}
+
+// Cursor is a kernel's position in its inputs: the last line of hotcb.commands.jsonl it
+// processed (its number, the byte offset just after its newline, the SHA-256 of its text, so a
+// replaced or rewritten file is noticed) and the SHA-256 of the hotcb.yaml it last reconciled.
+type Cursor struct {
+	CommandsLine   int    `json:"commands_line,omitempty"`
+	CommandsOffset int64  `json:"commands_offset,omitempty"`
+	CommandsSHA256 string `json:"commands_line_sha256,omitempty"`
+	ConfigSHA256   string `json:"config_sha256,omitempty"`
 }
 
 // At says when a recipe entry applies.
@@ -266,4 +287,67 @@ func writeAtomic(path string, data []byte, sync bool) error {
 		os.Remove(f.Name())
 	}
 	return werr
+}
+
+// Ledger is hotcb.applied.jsonl as a restarting kernel reads it.
+type Ledger struct {
+	Entries []LedgerEntry
+	Bad     []error // lines that do not parse (a torn last line after a crash), reported and skipped
+	// MaxSeq is the highest seq in the file, counting lines that do not parse but still show
+	// one, so that a restarted writer never reuses a seq.
+	MaxSeq int64
+}
+
+var seqField = regexp.MustCompile(`"seq"\s*:\s*([0-9]{1,18})\b`)
+
+// ReadLedger reads a ledger; a missing file is an empty ledger.
+func ReadLedger(path string) (Ledger, error) {
+	var l Ledger
+	entries, bad, err := ReadJSONL[LedgerEntry](path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return l, nil
+	}
+	if err != nil {
+		return l, err
+	}
+	l.Entries, l.Bad = entries, bad
+	for _, e := range entries {
+		l.MaxSeq = max(l.MaxSeq, e.Seq)
+	}
+	if len(bad) > 0 {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return l, err
+		}
+		for _, m := range seqField.FindAllSubmatch(b, -1) {
+			if n, err := strconv.ParseInt(string(m[1]), 10, 64); err == nil {
+				l.MaxSeq = max(l.MaxSeq, n)
+			}
+		}
+	}
+	return l, nil
+}
+
+// LockDir takes the run directory's lock for this process (released by closing the file, or
+// when the process dies) and writes its pid into it. A second process gets an error naming the
+// holder: two writers would interleave the ledger's seq.
+func LockDir(d Dir) (*os.File, error) {
+	p := d.Path(Lock)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("run directory lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(p)
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("run directory %s is in use by another training process (%s); one process at a time drives a run directory",
+				d, strings.TrimSpace(string(holder)))
+		}
+		return nil, fmt.Errorf("lock %s: %w", p, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		fmt.Fprintf(f, "pid %d\n", os.Getpid())
+	}
+	return f, nil
 }
