@@ -57,8 +57,14 @@ func ParseConfig(data []byte) ([]CallbackSpec, error) {
 	}
 	var specs []CallbackSpec
 	var errs []error
+	seen := map[string]int{} // id -> line
 	for i := 0; i+1 < len(cbs.Content); i += 2 {
 		id, node := cbs.Content[i].Value, cbs.Content[i+1]
+		if line, dup := seen[id]; dup {
+			errs = append(errs, fmt.Errorf("callback %s is defined twice (lines %d and %d); keep one", id, line, cbs.Content[i].Line))
+			continue
+		}
+		seen[id] = cbs.Content[i].Line
 		spec, err := parseSpec(id, node)
 		if err != nil {
 			errs = append(errs, err)
@@ -114,9 +120,12 @@ func parseSpec(id string, node *yaml.Node) (CallbackSpec, error) {
 		spec.Enabled = *raw.Enabled
 	}
 	spec.Target, spec.Init, spec.Params = *raw.Target, raw.Init, raw.Params
-	load := ops.Op{Op: ops.OpLoad, ID: id, Target: &spec.Target}
+	load := ops.Op{Op: ops.OpLoad, ID: id, Target: &spec.Target, Init: spec.Init, Params: spec.Params}
 	if err := load.Validate(); err != nil {
 		return spec, fmt.Errorf("callback %s: %v", id, strings.TrimPrefix(err.Error(), "load "+id+": "))
+	}
+	if err := ops.CheckNumbers(load); err != nil {
+		return spec, fmt.Errorf("callback %s (line %d): %v", id, node.Line, err)
 	}
 	return spec, nil
 }

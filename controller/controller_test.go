@@ -398,6 +398,10 @@ func TestParseConfigErrors(t *testing.T) {
 		{"callbacks:\n  x: {target: {kind: module, symbol: b}}\n", "callback x: target has no path"},
 		{"callbacks:\n  x: {enabled: maybe, target: {kind: module, path: a, symbol: b}}\n", "callback x:"},
 		{"callbacks:\n  x: 3\n", "callback x (line 2): the spec must be a mapping"},
+		{"callbacks:\n  x: {target: {kind: module, path: a, symbol: b}}\n  y: {target: {kind: module, path: a, symbol: b}}\n  x: {enabled: false, target: {kind: module, path: a, symbol: c}}\n",
+			"callback x is defined twice (lines 2 and 4)"},
+		{"callbacks:\n  x: {target: {kind: module, path: a, symbol: b}, params: {lr: .inf}}\n", `callback x (line 2): params "lr": +Inf cannot be recorded`},
+		{"callbacks:\n  x: {target: {kind: module, path: a, symbol: b}, init: {k: [1, -.inf]}}\n", `callback x (line 2): init "k": [1]: -Inf`},
 	} {
 		_, err := controller.ParseConfig([]byte(c.in))
 		require.ErrorContains(t, err, c.want, c.in)
