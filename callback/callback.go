@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hotcb/hotcb/ops"
 	"github.com/hotcb/hotcb/torchenv"
@@ -34,6 +35,20 @@ type Attacher interface {
 // Closer is implemented by callbacks that release resources when unloaded or replaced.
 type Closer interface {
 	Close() error
+}
+
+// Abandoner is implemented by callbacks whose calls the controller's watchdog can see and, when
+// one does not return, abandon: go_file callbacks, whose interpreter can be stopped.
+type Abandoner interface {
+	// Running describes the call in progress ("Handle(train_step_end)"), the step it was made
+	// at and when it started; ok is false between calls. Safe from any goroutine.
+	Running() (call string, step int64, since time.Time, ok bool)
+	// Abandon stops the callback for good: the running call returns at its next statement and
+	// every later call returns at once without running. It reports whether this call stopped it
+	// (false if it was stopped already). Safe from any goroutine.
+	Abandon() bool
+	// Abandoned says whether Abandon was called.
+	Abandoned() bool
 }
 
 // Target says where a callback comes from (defined in package ops).

@@ -59,6 +59,16 @@ type Options struct {
 	// BudgetStrikes consecutive overruns (0: never) the callback is disabled.
 	CallBudget    time.Duration
 	BudgetStrikes int
+	// StuckAfter is how long a safe point may run before the watchdog reports it stuck, naming
+	// the callback and call, in the log and the status file (default 10s; negative: no watchdog).
+	StuckAfter time.Duration
+	// AbandonAfter is how long a stuck go_file call runs before the watchdog abandons it (stops
+	// its interpreter; the callback is then disabled). Default 30s. Compiled callbacks cannot be
+	// abandoned (see package doc).
+	AbandonAfter time.Duration
+	// OnAbandoned, if set, is told (on the training goroutine) of each callback disabled after
+	// the watchdog abandoned it; the kernel records it in the ledger.
+	OnAbandoned func(env *torchenv.Env, id, reason string)
 
 	// Registry resolves module targets (default callback.Default).
 	Registry *callback.Registry
@@ -121,6 +131,9 @@ type HotController struct {
 
 	ownLogEnv *torchenv.Env // an env whose nil Log Apply pointed at the controller's log
 
+	wd   watchdog
+	wdMu sync.Mutex // serialises checkStuck
+
 	watchMu    sync.Mutex
 	watchNames map[string]bool
 	watcher    *fsnotify.Watcher
@@ -136,6 +149,12 @@ func New(opts Options) (*HotController, error) {
 	}
 	if opts.TimingSample <= 0 {
 		opts.TimingSample = 16
+	}
+	if opts.StuckAfter == 0 {
+		opts.StuckAfter = 10 * time.Second
+	}
+	if opts.AbandonAfter <= 0 {
+		opts.AbandonAfter = 30 * time.Second
 	}
 	if opts.Registry == nil {
 		opts.Registry = callback.Default
@@ -171,6 +190,7 @@ func New(opts Options) (*HotController, error) {
 	c.status = newStatusSink(opts.StatusPath, c.log)
 	c.pending.Store(true) // read what is already there at the first safe point
 	c.startWatching()
+	c.startWatchdog()
 	return c, nil
 }
 
@@ -201,6 +221,12 @@ func (c *HotController) Apply(env *torchenv.Env, events ...string) {
 		env.Log = c.log.line
 		c.ownLogEnv = env
 	}
+	event := ""
+	if len(events) > 0 {
+		event = events[0]
+	}
+	c.wd.enter(env, event)
+	defer c.wd.exit()
 	c.sincePoll++
 	if (c.opts.PollEveryStep || c.pending.Load()) && c.sincePoll >= c.opts.DebounceSteps {
 		c.poll(env)
@@ -210,6 +236,9 @@ func (c *HotController) Apply(env *torchenv.Env, events ...string) {
 		for i := 0; i < len(active); {
 			i = c.dispatchFrom(active, i, ev, env)
 		}
+	}
+	if c.wd.abandoned.Load() {
+		c.disableAbandoned(env)
 	}
 	if c.statusDue.Load() {
 		c.snapshot(env)
@@ -322,6 +351,9 @@ func (c *HotController) Close() error {
 	c.closed = true
 	close(c.stop)
 	c.wg.Wait()
+	c.wdMu.Lock()
+	c.wd.off = true
+	c.wdMu.Unlock()
 	var errs []error
 	for _, h := range c.order {
 		if h.cb != nil {
@@ -430,6 +462,10 @@ func (c *HotController) checkBudget(h *handle, ev string, env *torchenv.Env, d t
 }
 
 func (c *HotController) callbackFailed(h *handle, ev string, env *torchenv.Env, err error) {
+	if errors.Is(err, gofile.ErrAbandoned) { // disableAbandoned says what happened
+		c.wd.abandoned.Store(true)
+		return
+	}
 	h.errors++
 	h.lastError = err.Error()
 	var step int64
@@ -472,6 +508,7 @@ func (c *HotController) rebuildActive() {
 			c.active = append(c.active, h)
 		}
 	}
+	c.rebuildRoster()
 }
 
 func sameInit(a, b map[string]any) bool {

@@ -41,6 +41,7 @@ type faulty struct {
 	sleep time.Duration
 	calls atomic.Int64
 	leak  chan struct{} // what leaked goroutines wait for
+	block chan struct{} // what Handle waits for in mode "block"
 	every any
 }
 
@@ -58,6 +59,8 @@ func (f *faulty) Handle(ev string, env *torchenv.Env) error {
 		return errors.New("always wrong")
 	case "sleep":
 		time.Sleep(f.sleep)
+	case "block":
+		<-f.block
 	case "leak":
 		// A goroutine the callback forgets: the controller cannot stop it (Go has no way to kill
 		// a goroutine); the loop must go on and the leak must be visible to whoever looks.
@@ -100,6 +103,7 @@ func (w *witness) SetParams(map[string]any) error     { return nil }
 
 type faultRig struct {
 	t    *testing.T
+	dir  string
 	c    *controller.HotController
 	env  *torchenv.Env
 	bad  *faulty
@@ -114,6 +118,7 @@ func newFaultRig(t *testing.T, bad *faulty, opts controller.Options) *faultRig {
 	reg.Register("test/faulty", "Faulty", func(id string, _ map[string]any) (callback.HotCallback, error) { return bad, nil })
 	reg.Register("test/witness", "Witness", func(string, map[string]any) (callback.HotCallback, error) { return r.wit, nil })
 	dir := t.TempDir()
+	r.dir = dir
 	opts.Registry = reg
 	opts.PollEveryStep = true
 	opts.StatusPath = filepath.Join(dir, "hotcb.status.json")

@@ -19,6 +19,8 @@ type handle struct {
 	cb       callback.HotCallback
 	enabled  bool
 	unloaded bool
+	// abandonSeen: the watchdog abandoned this instance and the controller has disabled it
+	abandonSeen bool
 
 	// statistics, owned by the training goroutine
 	calls, errors     int64
@@ -93,7 +95,7 @@ func (c *HotController) load(env *torchenv.Env, op ops.Op) (noop bool, note stri
 		target.Path = p
 	}
 	h := c.handles[op.ID]
-	if h != nil && h.cb != nil && h.target == target && sameInit(h.init, op.Init) {
+	if h != nil && h.cb != nil && h.target == target && sameInit(h.init, op.Init) && !abandoned(h.cb) {
 		// Already loaded as asked: only the enabled flag may change.
 		if h.enabled == op.IsEnabled() {
 			return true, "already loaded", nil
@@ -116,6 +118,10 @@ func (c *HotController) load(env *torchenv.Env, op ops.Op) (noop bool, note stri
 	}
 	if cb == nil {
 		return false, "", fmt.Errorf("load %s from %s: the loader returned no callback", op.ID, target)
+	}
+	if ab, ok := cb.(callback.Abandoner); ok { // watched while it attaches and takes its params
+		c.wd.loading.Store(&rosterEntry{id: op.ID, ab: ab})
+		defer c.wd.loading.Store(nil)
 	}
 	if a, ok := cb.(callback.Attacher); ok {
 		if err := call(func() error { return a.OnAttach(env) }); err != nil {
@@ -141,7 +147,7 @@ func (c *HotController) load(env *torchenv.Env, op ops.Op) (noop bool, note stri
 	}
 	h.pending = nil
 	old := h.cb
-	h.cb, h.target, h.init, h.enabled, h.unloaded = cb, target, op.Init, op.IsEnabled(), false
+	h.cb, h.target, h.init, h.enabled, h.unloaded, h.abandonSeen = cb, target, op.Init, op.IsEnabled(), false, false
 	c.trackSource(h)
 	c.rebuildActive()
 	if old != nil {
@@ -184,6 +190,9 @@ func (c *HotController) setEnabled(id string, on bool) (noop bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	if on && abandoned(h.cb) {
+		return false, fmt.Errorf("callback %q was abandoned by the watchdog (its interpreter is stopped); load it again", id)
+	}
 	if h.enabled == on {
 		return true, nil
 	}
@@ -225,4 +234,9 @@ func (c *HotController) unload(id string) (noop bool, note string, err error) {
 		return false, fmt.Sprintf("its Close failed: %v", cerr), nil
 	}
 	return false, "", nil
+}
+
+func abandoned(cb callback.HotCallback) bool {
+	ab, ok := cb.(callback.Abandoner)
+	return ok && ab.Abandoned()
 }

@@ -42,6 +42,9 @@ type Status struct {
 	BadLines     int              `json:"bad_lines"`
 	ConfigPath   string           `json:"config_path,omitempty"`
 	ControlError string           `json:"control_error,omitempty"`
+	// Stuck is the watchdog's report of a safe point that has not returned (written by the
+	// watchdog, since the training goroutine is the one stuck).
+	Stuck *Stuck `json:"stuck,omitempty"`
 	// Extra carries what an embedding component adds (the kernel: freeze mode, ledger seq,
 	// optimizer hyper-parameters).
 	Extra map[string]any `json:"extra,omitempty"`
@@ -97,6 +100,7 @@ type statusSink struct {
 	mu      sync.Mutex
 	last    *Status
 	ctlErr  string
+	stuck   *Stuck
 	kick    chan struct{}
 	done    chan struct{}
 	lastErr string
@@ -114,9 +118,25 @@ func (s *statusSink) controlError(msg string) {
 	s.mu.Unlock()
 }
 
+// setStuck records the watchdog's report (nil: cleared) and has the status written.
+func (s *statusSink) setStuck(r *Stuck) {
+	s.mu.Lock()
+	s.stuck = r
+	if s.last != nil {
+		cp := *s.last
+		cp.Stuck = r
+		s.last = &cp
+	}
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
 func (s *statusSink) publish(st *Status) {
 	s.mu.Lock()
-	st.ControlError = s.ctlErr
+	st.ControlError, st.Stuck = s.ctlErr, s.stuck
 	s.last = st
 	s.mu.Unlock()
 	select {

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/traefik/yaegi/interp"
 	"github.com/traefik/yaegi/stdlib"
@@ -67,29 +68,69 @@ type Source struct {
 // Sourced is implemented by callbacks this package loads.
 type Sourced interface{ Source() Source }
 
-// goCallback is an interpreted callback seen through compiled interfaces.
+// goCallback is an interpreted callback seen through compiled interfaces. Every call goes
+// through its guard, which the controller's watchdog reads and can stop (see guard).
 type goCallback struct {
 	callback.HotCallback
 	closer   callback.Closer
 	attacher callback.Attacher
 	src      Source
+	guard    *guard
 }
 
+// ErrAbandoned is what an interpreted callback's calls return once it has been abandoned.
+var ErrAbandoned = errors.New("abandoned: its interpreter was stopped because a call did not return")
+
 func (g *goCallback) Source() Source { return g.src }
+
+func (g *goCallback) Handle(event string, env *torchenv.Env) error {
+	g.guard.enterHandle(event, env)
+	defer g.guard.leave()
+	err := g.HotCallback.Handle(event, env)
+	if g.guard.aband.Load() {
+		return ErrAbandoned
+	}
+	return err
+}
+
+func (g *goCallback) SetParams(params map[string]any) error {
+	g.guard.enter("SetParams", nil)
+	defer g.guard.leave()
+	err := g.HotCallback.SetParams(params)
+	if g.guard.aband.Load() {
+		return ErrAbandoned
+	}
+	return err
+}
 
 func (g *goCallback) OnAttach(env *torchenv.Env) error {
 	if g.attacher == nil {
 		return nil
 	}
-	return g.attacher.OnAttach(env)
+	g.guard.enter("OnAttach", env)
+	defer g.guard.leave()
+	err := g.attacher.OnAttach(env)
+	if g.guard.aband.Load() {
+		return ErrAbandoned
+	}
+	return err
 }
 
+// Close runs the callback's own Close, then stops its interpreter, which nothing calls again.
 func (g *goCallback) Close() error {
-	if g.closer == nil {
+	defer g.guard.stop()
+	if g.closer == nil || g.guard.aband.Load() {
 		return nil
 	}
+	g.guard.enter("Close", nil)
+	defer g.guard.leave()
 	return g.closer.Close()
 }
+
+// Running, Abandon and Abandoned implement callback.Abandoner.
+func (g *goCallback) Running() (string, int64, time.Time, bool) { return g.guard.running() }
+func (g *goCallback) Abandon() bool                             { return g.guard.abandon() }
+func (g *goCallback) Abandoned() bool                           { return g.guard.aband.Load() }
 
 // Load implements callback.Loader for go_file targets.
 func (l *Loader) Load(t callback.Target, id string, init map[string]any) (callback.HotCallback, error) {
@@ -203,7 +244,9 @@ func (l *Loader) build(path string, src []byte, symbol, id string, init map[stri
 	}
 	out := &goCallback{}
 	var buildErr error
+	parked, release := make(chan struct{}), make(chan struct{})
 	sink := interp.Exports{"hotcbsink/hotcbsink": {
+		"Park":     parkFunc(parked, release),
 		"Callback": reflect.ValueOf(func(c callback.HotCallback) { out.HotCallback = c }),
 		"Closer":   reflect.ValueOf(func(c callback.Closer) { out.closer = c }),
 		"Attacher": reflect.ValueOf(func(a callback.Attacher) { out.attacher = a }),
@@ -265,7 +308,7 @@ func (l *Loader) build(path string, src []byte, symbol, id string, init map[stri
 		if out.HotCallback == nil {
 			return nil, fmt.Errorf("%s: %s(%q, init) returned no callback", path, symbol, id)
 		}
-		return out, nil
+		return guarded(i, out, parked, release, path)
 	}
 	glue := "hotcbsink.Callback(" + inst + ")\n"
 	if kind == "struct" {
@@ -282,7 +325,16 @@ func (l *Loader) build(path string, src []byte, symbol, id string, init map[stri
 	if out.HotCallback == nil {
 		return nil, fmt.Errorf("%s: %s produced no callback", path, symbol)
 	}
-	return out, nil
+	return guarded(i, out, parked, release, path)
+}
+
+func guarded(i *interp.Interpreter, cb *goCallback, parked, release chan struct{}, path string) (*goCallback, error) {
+	g, err := startGuard(i, parked, release)
+	if err != nil {
+		return nil, fmt.Errorf("%s: prepare the watchdog's stop: %v", path, err)
+	}
+	cb.guard = g
+	return cb, nil
 }
 
 // eval runs code in the interpreter, turning an interpreter panic (yaegi has some on unusual

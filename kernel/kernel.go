@@ -91,6 +91,7 @@ func New(runDir string, opts Options) (*Kernel, error) {
 	co.RunDir = runDir
 	co.SourcesDir = d.Path(rundir.Sources)
 	co.StatusExtra = k.statusExtra
+	co.OnAbandoned = k.abandoned
 	ctl, err := controller.New(co)
 	if err != nil {
 		lock.Close()
@@ -206,6 +207,8 @@ func (k *Kernel) Apply(env *torchenv.Env, events ...string) {
 		event = events[0]
 	}
 	k.lastEvent = event
+	k.ctl.Enter(env, event) // the watchdog sees ops that hang, not only callbacks
+	defer k.ctl.Exit()
 	if k.pending.Load() || k.opts.Controller.PollEveryStep {
 		k.poll(env, event)
 	}
@@ -342,6 +345,14 @@ func (k *Kernel) processNote(env *torchenv.Env, event string, op ops.Op, source,
 	}
 	k.ctl.RequestStatus()
 	return decision, err
+}
+
+// abandoned records the disable of a callback whose stuck call the watchdog abandoned, so that a
+// restart restores it disabled instead of loading it into the same hang.
+func (k *Kernel) abandoned(env *torchenv.Env, id, reason string) {
+	f := false
+	k.record(env, k.lastEvent, ops.Op{Module: "cb", Op: ops.OpDisable, ID: id, Enabled: &f}, rundir.SourceWatchdog,
+		rundir.DecisionApplied, reason, nil)
 }
 
 func (k *Kernel) record(env *torchenv.Env, event string, op ops.Op, source, decision, note string, err error) {

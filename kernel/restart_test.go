@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -302,4 +303,48 @@ func (c *C) SetParams(params map[string]any) error { return nil }
 	require.Equal(t, "applied", last.Decision)
 	require.Contains(t, *last.Notes, "so the captured copy")
 	require.Equal(t, "failed", es[len(es)-2].Decision, "the attempt from the original file is on record")
+}
+
+// A go_file callback stuck in Handle is abandoned and disabled, the ledger says so, and a restart
+// restores it disabled instead of loading it into the same hang.
+func TestAbandonedCallbackStaysDisabledAcrossRestarts(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(t.TempDir(), "spin.go")
+	require.NoError(t, os.WriteFile(src, []byte(`package spin
+
+import "github.com/hotcb/hotcb/torchenv"
+
+type Spin struct {
+	Id string `+"`hotcb:\"id\"`"+`
+}
+
+func (s *Spin) ID() string { return s.Id }
+func (s *Spin) Handle(event string, env *torchenv.Env) error {
+	for {
+	}
+}
+func (s *Spin) SetParams(params map[string]any) error { return nil }
+`), 0o600))
+	opts := kernel.Options{}
+	opts.Controller.StuckAfter, opts.Controller.AbandonAfter = 20*time.Millisecond, 100*time.Millisecond
+	p := start(t, dir, opts)
+	appendCmd(t, dir, fmt.Sprintf(`{"op":"load","id":"spin","target":{"kind":"go_file","path":%q,"symbol":"Spin"}}`, src))
+	p.steps(3)
+	p.stop()
+	es := readLedger(t, dir)
+	require.Equal(t, []string{"0 cb.load(spin) external applied", "0 cb.disable(spin) watchdog applied"}, summary(es))
+	require.Contains(t, *es[1].Notes, "Handle(train_step_end) made at step 0 did not return in")
+	recipe, err := rundir.ExportRecipe(es)
+	require.NoError(t, err)
+	require.Len(t, recipe, 1, "the watchdog's disable is not an op to replay")
+
+	p = start(t, dir, opts)
+	t0 := time.Now()
+	p.steps(3)
+	p.stop()
+	require.Less(t, time.Since(t0), 5*time.Second)
+	es = readLedger(t, dir)
+	require.Equal(t, "0 cb.load(spin) restore applied", summary(es)[2])
+	require.Equal(t, false, es[2].Payload["enabled"], "restored disabled")
+	require.Len(t, es, 3, "and never abandoned again")
 }

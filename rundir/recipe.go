@@ -50,7 +50,8 @@ func ExportRecipe(entries []LedgerEntry) ([]RecipeEntry, error) {
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Seq < sorted[j].Seq })
 	var out []RecipeEntry
 	for _, e := range sorted {
-		if e.Decision != DecisionApplied || !recordedModules[e.Module] || e.Op == "reload" || IsRestore(e) {
+		if e.Decision != DecisionApplied || !recordedModules[e.Module] || e.Op == "reload" || IsRestore(e) ||
+			e.Source == SourceWatchdog {
 			continue
 		}
 		r := RecipeEntry{At: At{Step: e.Step, Event: e.Event}, Module: e.Module, Op: e.Op}

@@ -63,6 +63,9 @@ const (
 	// SourceRestore marks the loads with which a restarted kernel restores the callbacks' final
 	// state from the ledger; recipes leave them out (the ops they summarise are in the ledger).
 	SourceRestore = "restore"
+	// SourceWatchdog marks the disable of a callback whose stuck call the watchdog abandoned;
+	// recipes leave it out (a replay abandons on its own if the call sticks again).
+	SourceWatchdog = "watchdog"
 )
 
 // LedgerEntry is one line of hotcb.applied.jsonl.

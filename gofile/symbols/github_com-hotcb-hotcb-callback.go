@@ -7,6 +7,7 @@ import (
 	"github.com/hotcb/hotcb/ops"
 	"github.com/hotcb/hotcb/torchenv"
 	"reflect"
+	"time"
 )
 
 func init() {
@@ -18,6 +19,7 @@ func init() {
 		"Register":     reflect.ValueOf(callback.Register),
 
 		// type definitions
+		"Abandoner":   reflect.ValueOf((*callback.Abandoner)(nil)),
 		"Attacher":    reflect.ValueOf((*callback.Attacher)(nil)),
 		"Closer":      reflect.ValueOf((*callback.Closer)(nil)),
 		"Factory":     reflect.ValueOf((*callback.Factory)(nil)),
@@ -28,11 +30,30 @@ func init() {
 		"Target":      reflect.ValueOf((*callback.Target)(nil)),
 
 		// interface wrapper definitions
+		"_Abandoner":   reflect.ValueOf((*_github_com_hotcb_hotcb_callback_Abandoner)(nil)),
 		"_Attacher":    reflect.ValueOf((*_github_com_hotcb_hotcb_callback_Attacher)(nil)),
 		"_Closer":      reflect.ValueOf((*_github_com_hotcb_hotcb_callback_Closer)(nil)),
 		"_HotCallback": reflect.ValueOf((*_github_com_hotcb_hotcb_callback_HotCallback)(nil)),
 		"_Loader":      reflect.ValueOf((*_github_com_hotcb_hotcb_callback_Loader)(nil)),
 	}
+}
+
+// _github_com_hotcb_hotcb_callback_Abandoner is an interface wrapper for Abandoner type
+type _github_com_hotcb_hotcb_callback_Abandoner struct {
+	IValue     interface{}
+	WAbandon   func() bool
+	WAbandoned func() bool
+	WRunning   func() (call string, step int64, since time.Time, ok bool)
+}
+
+func (W _github_com_hotcb_hotcb_callback_Abandoner) Abandon() bool {
+	return W.WAbandon()
+}
+func (W _github_com_hotcb_hotcb_callback_Abandoner) Abandoned() bool {
+	return W.WAbandoned()
+}
+func (W _github_com_hotcb_hotcb_callback_Abandoner) Running() (call string, step int64, since time.Time, ok bool) {
+	return W.WRunning()
 }
 
 // _github_com_hotcb_hotcb_callback_Attacher is an interface wrapper for Attacher type

@@ -12,6 +12,7 @@ import (
 func init() {
 	Symbols["github.com/hotcb/hotcb/ops/ops"] = map[string]reflect.Value{
 		// function, constant and variable definitions
+		"CheckNumbers":   reflect.ValueOf(ops.CheckNumbers),
 		"KindGoFile":     reflect.ValueOf(constant.MakeFromLiteral("\"go_file\"", token.STRING, 0)),
 		"KindModule":     reflect.ValueOf(constant.MakeFromLiteral("\"module\"", token.STRING, 0)),
 		"KindPythonFile": reflect.ValueOf(constant.MakeFromLiteral("\"python_file\"", token.STRING, 0)),
