@@ -106,7 +106,7 @@ check-libtorch2:
 # libtorch and cobra minimise slowly).
 FUZZTIME ?= 60s
 FUZZMINTIME ?= 3s
-FUZZ_TARGETS := ops:FuzzParse controller:FuzzParseConfig controller:FuzzReadStatus cli:FuzzParseKV \
+FUZZ_TARGETS := ops:FuzzParse controller:FuzzParseConfig rundir:FuzzReadStatus cli:FuzzParseKV \
 	rundir:FuzzReadRecipe rundir:FuzzParseAdjust params:FuzzDecode bridge/torchfile:FuzzRead \
 	bridge/torchfile:FuzzPickle data:FuzzReadIDX callbacks/jsonl:FuzzLineString
 .PHONY: fuzz fuzz-ci

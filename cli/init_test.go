@@ -94,7 +94,7 @@ func TestConfigTemplate(t *testing.T) {
 	env.Step++
 	ctl.Apply(env, torchenv.TrainStepEnd)
 	require.NoError(t, ctl.Close())
-	var st controller.Status
+	var st rundir.RunStatus
 	b, err := os.ReadFile(filepath.Join(dir, rundir.Status))
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &st))
