@@ -88,7 +88,11 @@ func HandOff(what string, args []string) error {
 		return hinted(fmt.Errorf("%s needs libtorch, which hotcb does not link, and %s was not found: %w", what, TorchBinary, err),
 			"'make build' builds both bin/hotcb and bin/hotcb-torch; install hotcb-torch next to hotcb or on PATH, or set "+TorchEnv+" to its path")
 	}
-	env := append(os.Environ(), handedOffEnv+"="+self)
+	mark := self
+	if mark == "" {
+		mark = "hotcb"
+	}
+	env := append(os.Environ(), handedOffEnv+"="+mark)
 	err = syscall.Exec(path, append([]string{path}, args...), env)
 	return fmt.Errorf("%s needs libtorch: cannot run %s: %w", what, path, err)
 }
