@@ -56,17 +56,21 @@ $(BUILD)/obj/%.o: cpp/%.cpp cpp/hotcb_torch.h cpp/internal.h
 $(SHIM): $(CPP_OBJ)
 	$(CXX) -shared -o $@ $^ -Wl,-soname,libhotcb_torch.so $(SHIM_LDFLAGS)
 
+# bin/hotcb is pure Go (CGO_ENABLED=0: static, no libtorch, a command in milliseconds); it hands
+# train over to bin/hotcb-torch, the same CLI linked with libtorch (see README, CLI reference).
+BIN_BUILD = CGO_ENABLED=0 $(GO) build -o bin/hotcb ./cmd/hotcb && $(GO) build -o bin/hotcb-torch ./cmd/hotcb-torch
+
 build: deps shim
 	$(GO) build ./...
-	$(GO) build -o bin/hotcb ./cmd/hotcb
+	$(BIN_BUILD)
 
 test: deps shim
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 	set -o pipefail; $(GO) test -count=1 -run 'TestTrainingLoopMemoryIsFlat' -v ./bridge/ | grep -E 'steps:|^(ok|FAIL|---)' 
 
-# Bridge vs C++ libtorch and PyTorch, plus the control plane, command latency, callback overhead
-# and memory (bench/cmd/benchrun, bench/plane; see bench/README.md): ~7 minutes;
+# Bridge vs C++ libtorch and PyTorch, plus the control plane, command latency, the CLI's run,
+# callback overhead and memory (bench/cmd/benchrun, bench/plane; see bench/README.md): ~7 minutes;
 # bench-smoke: under a minute (must stay under two: CI runs it). Python is skipped, and says so, when python3-torch is missing.
 BENCH_FLAGS := -torch-include $(TORCH_INCLUDE) $(if $(TORCH_LIB),-torch-lib $(TORCH_LIB))
 bench: deps shim
@@ -76,7 +80,7 @@ bench-smoke: deps shim
 	$(GO) run ./bench/cmd/benchrun $(BENCH_FLAGS) -smoke
 
 demo: deps shim
-	$(GO) build -o bin/hotcb ./cmd/hotcb
+	$(BIN_BUILD)
 	bin/hotcb --dir runs/demo train
 
 lint:
@@ -106,7 +110,7 @@ check-libtorch2:
 # libtorch and cobra minimise slowly).
 FUZZTIME ?= 60s
 FUZZMINTIME ?= 3s
-FUZZ_TARGETS := ops:FuzzParse controller:FuzzParseConfig controller:FuzzReadStatus cli:FuzzParseKV \
+FUZZ_TARGETS := ops:FuzzParse controller:FuzzParseConfig rundir:FuzzReadStatus cli:FuzzParseKV \
 	rundir:FuzzReadRecipe rundir:FuzzParseAdjust params:FuzzDecode bridge/torchfile:FuzzRead \
 	bridge/torchfile:FuzzPickle data:FuzzReadIDX callbacks/jsonl:FuzzLineString
 .PHONY: fuzz fuzz-ci

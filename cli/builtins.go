@@ -4,26 +4,28 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-
-	"github.com/hotcb/hotcb/callback"
-	"github.com/hotcb/hotcb/callbacks"
 )
 
 // goCallbacks is the import-path prefix of the built-in callbacks.
 const goCallbacks = "github.com/hotcb/hotcb/callbacks/"
 
-// builtin is one built-in callback as `hotcb init` lists it. The registry alone cannot pair a Go
-// name with its hotcb name, so this table does; a test checks it against callbacks/all.
+// pythonPackage is callbacks.PythonPackage, the Python hotcb package of the built-ins (a test
+// checks): package callbacks links libtorch, which hotcb does not.
+const pythonPackage = "hotcb.modules.cb.callbacks"
+
+// builtin is one built-in callback as `hotcb init` lists it and `cb load` checks names against.
+// The registry alone cannot pair a Go name with its hotcb name, and hotcb does not link the
+// built-ins, so this table does; a test checks it against callbacks/all.
 type builtin struct {
 	id                 string // the id the template gives it
 	goPath, goSymbol   string
-	pyModule, pySymbol string // under callbacks.PythonPackage
+	pyModule, pySymbol string // under pythonPackage
 	init               string // YAML flow mapping
 	about              string
 	example            bool // commented out in the template (it needs something only the user knows)
 }
 
-func (b builtin) pyPath() string { return callbacks.PythonPackage + "." + b.pyModule }
+func (b builtin) pyPath() string { return pythonPackage + "." + b.pyModule }
 
 var builtins = []builtin{
 	{id: "timing", goPath: goCallbacks + "timing", goSymbol: "Timing", pyModule: "timing", pySymbol: "TimingCallback",
@@ -46,7 +48,7 @@ var builtins = []builtin{
 
 // configTemplate is the hotcb.yaml that `hotcb init` writes: the built-ins loaded but disabled
 // (so `hotcb enable ID` turns one on), examples commented out, and whatever else the registry of
-// this binary holds named at the end.
+// this binary holds (registered: Torch.Registered; none in hotcb) named at the end.
 func configTemplate(registered []string) string {
 	var sb strings.Builder
 	sb.WriteString(`# hotcb.yaml — the callbacks this run should have. The training process reconciles it when the
@@ -93,12 +95,7 @@ callbacks:
 
 // unlisted returns the registered path#symbol names that the builtins table does not cover.
 func unlisted(registered []string) []string {
-	known := map[string]bool{}
-	for _, b := range builtins {
-		known[b.goPath+"#"+b.goSymbol] = true
-		known[b.pyPath()+"#"+b.pySymbol] = true
-		known[callbacks.PythonPackage+"#"+b.pySymbol] = true
-	}
+	known := builtinNames()
 	var out []string
 	for _, n := range registered {
 		if !known[n] {
@@ -109,33 +106,37 @@ func unlisted(registered []string) []string {
 	return out
 }
 
+// builtinNames are the path#symbol names callbacks.Register gives the built-ins: the Go path,
+// hotcb's module path and hotcb's package.
+func builtinNames() map[string]bool {
+	known := map[string]bool{}
+	for _, b := range builtins {
+		known[b.goPath+"#"+b.goSymbol] = true
+		known[b.pyPath()+"#"+b.pySymbol] = true
+		known[pythonPackage+"#"+b.pySymbol] = true
+	}
+	return known
+}
+
 // checkBuiltinTarget refuses a module target that names a built-in package but no callback in it
-// — surely a typo — when this binary has the built-ins registered. Other paths are the training
-// program's own and only it can resolve them.
+// — surely a typo. Other paths are the training program's own and only it can resolve them.
 func checkBuiltinTarget(path, symbol string) error {
-	py := path == callbacks.PythonPackage || strings.HasPrefix(path, callbacks.PythonPackage+".")
+	py := path == pythonPackage || strings.HasPrefix(path, pythonPackage+".")
 	if !py && !strings.HasPrefix(path, goCallbacks) {
 		return nil
 	}
-	var builtinNames []string
-	for _, n := range callback.Default.Names() {
-		if strings.HasPrefix(n, callbacks.PythonPackage) || strings.HasPrefix(n, goCallbacks) {
-			builtinNames = append(builtinNames, n)
-		}
-	}
-	if len(builtinNames) == 0 {
-		return nil // built without callbacks/all: nothing to check against
-	}
-	if _, err := callback.Default.Lookup(path, symbol); err == nil {
+	known := builtinNames()
+	if known[path+"#"+symbol] {
 		return nil
 	}
 	var same []string
-	for _, n := range builtinNames {
+	for n := range known {
 		if p, s, _ := strings.Cut(n, "#"); p == path {
 			same = append(same, s)
 		}
 	}
 	if len(same) > 0 {
+		sort.Strings(same)
 		return usageErr(fmt.Sprintf("no built-in callback %s#%s", path, symbol), "that path has: "+strings.Join(same, ", "))
 	}
 	var names []string

@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	_ "github.com/hotcb/hotcb/callbacks/all" // as in cmd/hotcb: init lists the built-ins, cb load checks names
+	_ "github.com/hotcb/hotcb/callbacks/all" // TestBuiltinsTable checks the table against them; TestConfigTemplate loads them
 	"github.com/hotcb/hotcb/rundir"
 )
 
@@ -76,8 +76,23 @@ func runAt(t *testing.T, now time.Time, args ...string) result {
 }
 
 func runCLIWith(ctx context.Context, now func() time.Time, args ...string) result {
+	return execute(ctx, &app{now: now}, args...)
+}
+
+// runWith executes hotcb with a's torch and handoff (no Torch, and no hand-off: an error, when
+// nil) and the real clock.
+func runWith(t *testing.T, a *app, args ...string) result {
+	t.Helper()
+	return execute(context.Background(), a, args...)
+}
+
+func execute(ctx context.Context, a *app, args ...string) result {
 	var out, errOut bytes.Buffer
-	root := newRoot(&app{out: &out, errOut: &errOut, now: now, loc: time.UTC, poll: 5 * time.Millisecond})
+	a.out, a.errOut, a.loc, a.poll, a.args = &out, &errOut, time.UTC, 5*time.Millisecond, args
+	if a.now == nil {
+		a.now = time.Now
+	}
+	root := newRoot(a)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	return result{out.String(), errOut.String(), err}

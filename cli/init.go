@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/rundir"
 )
 
@@ -35,7 +34,7 @@ out, and an empty hotcb.commands.jsonl (0600). Files that exist are left as they
 			files := []struct {
 				name, content string
 			}{
-				{rundir.Config, configTemplate(callback.Default.Names())},
+				{rundir.Config, configTemplate(a.registered())},
 				{rundir.Commands, ""},
 			}
 			for _, f := range files {
@@ -53,6 +52,15 @@ out, and an empty hotcb.commands.jsonl (0600). Files that exist are left as they
 			return nil
 		},
 	}
+}
+
+// registered lists the callbacks registered in this binary: none in hotcb, which links no
+// callback (and does not need to: the training process resolves the names).
+func (a *app) registered() []string {
+	if a.torch == nil || a.torch.Registered == nil {
+		return nil
+	}
+	return a.torch.Registered()
 }
 
 // createNew writes a file that must not exist yet (O_EXCL: never overwrites, even racing

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotcb/hotcb/callback"
+	"github.com/hotcb/hotcb/callbacks"
 	"github.com/hotcb/hotcb/controller"
 	"github.com/hotcb/hotcb/rundir"
 	"github.com/hotcb/hotcb/torchenv"
@@ -44,8 +45,10 @@ func TestInit(t *testing.T) {
 	require.ErrorContains(t, r.err, "is not a directory")
 }
 
-// TestBuiltinsTable: the template's table pairs each registered built-in with its hotcb name.
+// TestBuiltinsTable: the template's table pairs each registered built-in with its hotcb name, and
+// names exactly what callbacks/all registers (cb load checks built-in names against it).
 func TestBuiltinsTable(t *testing.T) {
+	require.Equal(t, callbacks.PythonPackage, pythonPackage)
 	for _, b := range builtins {
 		_, err := callback.Default.Lookup(b.goPath, b.goSymbol)
 		require.NoError(t, err, b.id)
@@ -53,6 +56,17 @@ func TestBuiltinsTable(t *testing.T) {
 		require.NoError(t, err, b.id)
 	}
 	require.Empty(t, unlisted(callback.Default.Names()), "built-ins missing from the table in builtins.go")
+	var registered []string
+	for _, n := range callback.Default.Names() {
+		if strings.HasPrefix(n, pythonPackage) || strings.HasPrefix(n, goCallbacks) {
+			registered = append(registered, n)
+		}
+	}
+	var table []string
+	for n := range builtinNames() {
+		table = append(table, n)
+	}
+	require.ElementsMatch(t, registered, table)
 	require.Equal(t, []string{"x#Y"}, unlisted([]string{"x#Y", "hotcb.modules.cb.callbacks#TimingCallback"}))
 	require.Contains(t, configTemplate([]string{"mine/pkg#Thing"}), "#   mine/pkg#Thing\n")
 }
@@ -94,7 +108,7 @@ func TestConfigTemplate(t *testing.T) {
 	env.Step++
 	ctl.Apply(env, torchenv.TrainStepEnd)
 	require.NoError(t, ctl.Close())
-	var st controller.Status
+	var st rundir.RunStatus
 	b, err := os.ReadFile(filepath.Join(dir, rundir.Status))
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &st))
@@ -114,14 +128,41 @@ func TestConfigTemplate(t *testing.T) {
 	require.Len(t, specs, len(ids)+2)
 }
 
+// TestVersion: hotcb's version names hotcb-torch instead of libtorch; with libtorch (Torch) the
+// output is the full one, byte for byte as before the split.
 func TestVersion(t *testing.T) {
+	t.Setenv(TorchEnv, "")
+	t.Setenv("PATH", t.TempDir())
 	out := mustRun(t, "version")
 	require.Contains(t, out, "hotcb-go "+Version)
-	require.Contains(t, out, "libtorch: ")
-	require.Contains(t, out, "shim built with CUDA: ")
-	var v versionInfo
+	require.Contains(t, out, "\nlibtorch: not linked into hotcb (train runs hotcb-torch; 'hotcb version --libtorch' asks it)\n")
+	require.Contains(t, out, "\nhotcb-torch: not found: not in ")
+	require.NotContains(t, out, "CUDA")
+	var v map[string]any
 	require.NoError(t, json.Unmarshal([]byte(mustRun(t, "version", "--json")), &v))
-	require.Equal(t, Version, v.Version)
-	require.NotEmpty(t, v.Libtorch)
-	require.NotEmpty(t, v.Go)
+	require.Equal(t, Version, v["version"])
+	require.NotEmpty(t, v["go"])
+	require.NotContains(t, v, "libtorch")
+	require.NotContains(t, v, "hotcb_torch")
+
+	fake := filepath.Join(t.TempDir(), "hotcb-torch")
+	writeFile(t, fake, "#!/bin/sh\n")
+	require.NoError(t, os.Chmod(fake, 0o700))
+	t.Setenv(TorchEnv, fake)
+	require.Contains(t, mustRun(t, "version"), "\nhotcb-torch: "+fake+"\n")
+	require.NoError(t, json.Unmarshal([]byte(mustRun(t, "version", "--json")), &v))
+	require.Equal(t, fake, v["hotcb_torch"])
+
+	withTorch := &Torch{Libtorch: func() LibtorchInfo { return LibtorchInfo{Libtorch: "1.13.0", CUDAAvailable: true, CUDADevices: 2} }}
+	r := runWith(t, &app{torch: withTorch}, "version")
+	require.NoError(t, r.err)
+	require.Regexp(t, `^hotcb-go `+regexp.QuoteMeta(Version)+`( \(\S+\))?\ngo:       go\S+ \S+/\S+\nlibtorch: 1\.13\.0\nshim built with CUDA: no\nCUDA available: yes, 2 device\(s\)\n$`, r.out)
+	r = runWith(t, &app{torch: withTorch}, "version", "--json")
+	require.NoError(t, r.err)
+	var full versionInfo
+	require.NoError(t, json.Unmarshal([]byte(r.out), &full))
+	require.Equal(t, LibtorchInfo{Libtorch: "1.13.0", CUDAAvailable: true, CUDADevices: 2}, *full.LibtorchInfo)
+	require.Empty(t, full.TorchBinary)
+	// The JSON fields in the order they always had.
+	require.Regexp(t, `(?s)"version".*"go".*"platform".*"libtorch".*"shim_built_with_cuda".*"cuda_available".*"cuda_devices"`, r.out)
 }

@@ -29,6 +29,11 @@ type app struct {
 	now    func() time.Time
 	loc    *time.Location // for wall times in the ledger view
 	poll   time.Duration  // how often `ledger -f` looks for new lines
+	// torch runs what needs libtorch in this process (UseTorch); when nil, handoff replaces the
+	// process with hotcb-torch (HandOff) given args, this process's arguments.
+	torch   *Torch
+	handoff func(what string, args []string) error
+	args    []string
 }
 
 // constructors build the top-level commands. Each file adds its own in an init function with
@@ -52,9 +57,15 @@ func register(f func(*app) *cobra.Command) { constructors = append(constructors,
 
 // NewRootCommand builds the hotcb command tree writing to out and errOut. Execute it with
 // SetArgs and Execute (or ExecuteContext, which `ledger -f` stops on); errors are returned, not
-// printed — Run prints them the way the binary does.
+// printed — Run prints them the way the binary does. Without UseTorch, train and `version
+// --libtorch` hand the process over to hotcb-torch with os.Args (Run: with its args).
 func NewRootCommand(out, errOut io.Writer) *cobra.Command {
-	return newRoot(&app{out: out, errOut: errOut, now: time.Now, loc: time.Local, poll: 200 * time.Millisecond})
+	return newRoot(newApp(out, errOut))
+}
+
+func newApp(out, errOut io.Writer) *app {
+	return &app{out: out, errOut: errOut, now: time.Now, loc: time.Local, poll: 200 * time.Millisecond,
+		torch: torch, handoff: HandOff}
 }
 
 func newRoot(a *app) *cobra.Command {
@@ -89,9 +100,16 @@ Python hotcb's format, so either tool can drive either run.`,
 }
 
 // Run executes hotcb with args, prints an error as one line on errOut and returns the exit
-// status: 0, 1 for a failure, 2 for bad input (an unknown command or flag, a bad value).
+// status: 0, 1 for a failure, 2 for bad input (an unknown command or flag, a bad value). Without
+// UseTorch, train and `version --libtorch` replace the process with hotcb-torch run with args
+// (HandOff).
 func Run(ctx context.Context, args []string, out, errOut io.Writer) int {
-	root := NewRootCommand(out, errOut)
+	if torch != nil {
+		os.Unsetenv(handedOffEnv) // this binary has libtorch: what it starts may hand off again
+	}
+	a := newApp(out, errOut)
+	a.args = args
+	root := newRoot(a)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
@@ -175,6 +193,19 @@ func noArgs(cmd *cobra.Command, args []string) error {
 		return usageErr(fmt.Sprintf("%s takes no arguments, got %q", cmd.CommandPath(), strings.Join(args, " ")), "usage: "+cmd.UseLine())
 	}
 	return nil
+}
+
+// handOff hands what (a command that needs libtorch) to hotcb-torch, with this process's
+// arguments unchanged.
+func (a *app) handOff(what string) error {
+	args := a.args
+	if args == nil {
+		args = os.Args[1:]
+	}
+	if a.handoff == nil {
+		return fmt.Errorf("%s needs libtorch, which this program does not link", what)
+	}
+	return a.handoff(what, args)
 }
 
 // runDir is the --dir directory, which must exist (only init creates it).

@@ -15,7 +15,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hotcb/hotcb/controller"
 	"github.com/hotcb/hotcb/rundir"
 )
 
@@ -80,7 +79,7 @@ callback in full.`,
 
 // snapshot is a status file as read: typed, and raw for the fields this version does not know.
 type snapshot struct {
-	st  controller.Status
+	st  rundir.RunStatus
 	raw map[string]json.RawMessage
 	age time.Duration
 }
@@ -261,7 +260,7 @@ func jsonText(v json.RawMessage) string {
 	return string(v)
 }
 
-func findCallback(snap *snapshot, id string) (controller.CallbackStatus, error) {
+func findCallback(snap *snapshot, id string) (rundir.CallbackStatus, error) {
 	var ids []string
 	for _, cs := range snap.st.Callbacks {
 		if cs.ID == id {
@@ -273,7 +272,7 @@ func findCallback(snap *snapshot, id string) (controller.CallbackStatus, error) 
 	if len(ids) > 0 {
 		hint = "known: " + strings.Join(ids, ", ")
 	}
-	return controller.CallbackStatus{}, usageErr(fmt.Sprintf("no callback %q in the status of pid %d", id, snap.st.PID), hint)
+	return rundir.CallbackStatus{}, usageErr(fmt.Sprintf("no callback %q in the status of pid %d", id, snap.st.PID), hint)
 }
 
 func (a *app) showCallback(snap *snapshot, id string) error {

@@ -4,35 +4,33 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/hotcb/hotcb/bridge"
-	"github.com/hotcb/hotcb/kernel"
-	"github.com/hotcb/hotcb/trainer"
 )
 
 func init() { register(newTrainCommand) }
 
+// newTrainCommand is `hotcb train`. Its flags and help are here, so that hotcb, which does not
+// link libtorch, shows them and completes them; the run itself is Torch.Train, in hotcb-torch
+// (hotcb hands the process over to it).
 func newTrainCommand(a *app) *cobra.Command {
-	var o trainer.Options
-	var device string
-	var progress, noProgress, allowFullStdlib bool
+	var o TrainOptions
+	var progress, noProgress bool
 	cmd := &cobra.Command{
 		Use:   "train",
 		Short: "Train the built-in model, instrumented live through the run directory",
 		Long: `Train the small CNN (or an MLP) on the synthetic shapes dataset (no download) or MNIST IDX
 files, under a HotKernel over --dir: hotcb.yaml there (created with timing and feature maps on)
 and commands appended by this CLI from another terminal change the run while it trains.
-Ctrl-C finishes the current step, saves the checkpoint and closes the callbacks.`,
+Ctrl-C finishes the current step, saves the checkpoint and closes the callbacks.
+
+Training needs libtorch, which hotcb does not link (so that its other commands start in
+milliseconds): hotcb runs ` + TorchBinary + ` in its place with the same arguments — $` + TorchEnv + ` if
+set, else ` + TorchBinary + ` next to hotcb, else on PATH ('make build' builds both into bin/).`,
 		Example: `  hotcb --dir runs/demo train
   hotcb --dir runs/demo train --epochs 10 --lr 1e-3 --device cuda
   hotcb --dir runs/mnist train --data mnist:/data/mnist --model mlp
   hotcb --dir runs/demo train --resume --epochs 8`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dev, err := resolveDevice(device)
-			if err != nil {
-				return usageErr(err.Error(), "use --device auto, cpu, cuda or cuda:N")
-			}
 			switch o.Model {
 			case "cnn", "mlp":
 			default:
@@ -41,20 +39,20 @@ Ctrl-C finishes the current step, saves the checkpoint and closes the callbacks.
 			if progress && noProgress {
 				return usageErr("--progress and --no-progress together", "pick one")
 			}
+			if a.torch == nil || a.torch.Train == nil {
+				return a.handOff("train")
+			}
 			if progress {
 				o.Progress = 1
 			} else if noProgress {
 				o.Progress = -1
 			}
-			o.Dir, o.Device, o.Out = a.dir, dev, a.out
-			o.Kernel = kernel.Options{}
-			o.Kernel.Controller.AllowFullStdlib = allowFullStdlib
-			_, err = trainer.Run(cmd.Context(), o)
-			return err
+			o.Dir, o.Out = a.dir, a.out
+			return a.torch.Train(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&device, "device", "auto", "auto (CUDA when available), cpu, cuda or cuda:N")
+	f.StringVar(&o.Device, "device", "auto", "auto (CUDA when available), cpu, cuda or cuda:N")
 	f.StringVar(&o.Model, "model", "cnn", "cnn or mlp")
 	f.StringVar(&o.Data, "data", "shapes", "shapes (synthetic, no download) or mnist:DIR (IDX files)")
 	f.IntVar(&o.Epochs, "epochs", 5, "epochs to train")
@@ -67,23 +65,6 @@ Ctrl-C finishes the current step, saves the checkpoint and closes the callbacks.
 	f.IntVar(&o.TestN, "test-n", 2000, "synthetic test images")
 	f.BoolVar(&progress, "progress", false, "always show the one-line progress bar")
 	f.BoolVar(&noProgress, "no-progress", false, "plain progress lines even on a terminal")
-	f.BoolVar(&allowFullStdlib, "allow-full-stdlib", false, "let go_file callbacks import os/exec, net, syscall, unsafe")
+	f.BoolVar(&o.AllowFullStdlib, "allow-full-stdlib", false, "let go_file callbacks import os/exec, net, syscall, unsafe")
 	return cmd
-}
-
-func resolveDevice(s string) (bridge.Device, error) {
-	if s == "auto" {
-		if bridge.CUDAIsAvailable() {
-			return bridge.CUDA(0), nil
-		}
-		return bridge.CPU, nil
-	}
-	d, err := bridge.ParseDevice(s)
-	if err != nil {
-		return bridge.CPU, err
-	}
-	if d.IsCUDA() && !bridge.CUDAIsAvailable() {
-		return bridge.CPU, fmt.Errorf("device %s requested but CUDA is not available (shim built with CUDA: %v)", d, bridge.BuiltWithCUDA())
-	}
-	return d, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/controller"
 	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/rundir"
 	"github.com/hotcb/hotcb/torchenv"
 )
 
@@ -421,7 +422,7 @@ func TestStatusFile(t *testing.T) {
 		f.step(torchenv.ForwardEnd, torchenv.TrainStepEnd)
 	}
 	require.NoError(t, f.c.Close())
-	st, err := controller.ReadStatus(filepath.Join(f.dir, "hotcb.status.json"))
+	st, err := rundir.ReadStatus(filepath.Join(f.dir, "hotcb.status.json"))
 	require.NoError(t, err)
 	require.Equal(t, int64(5), st.Step, "the final status is taken from the env at Close")
 	require.Equal(t, os.Getpid(), st.PID)

@@ -17,6 +17,7 @@ import (
 	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/controller"
 	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/rundir"
 	"github.com/hotcb/hotcb/torchenv"
 )
 
@@ -154,14 +155,14 @@ func (r *faultRig) steps(n int) {
 	}
 }
 
-func (r *faultRig) status(id string) controller.CallbackStatus {
+func (r *faultRig) status(id string) rundir.CallbackStatus {
 	for _, cs := range r.c.Status().Callbacks {
 		if cs.ID == id {
 			return cs
 		}
 	}
 	r.t.Fatalf("no status for %s", id)
-	return controller.CallbackStatus{}
+	return rundir.CallbackStatus{}
 }
 
 // TestPersistentlyFailingCallback: a callback that panics (or hits a runtime error, or returns

@@ -12,53 +12,15 @@ import (
 	"github.com/hotcb/hotcb/torchenv"
 )
 
-// CallbackStatus is one callback's row in the status file.
-type CallbackStatus struct {
-	ID            string              `json:"id"`
-	Enabled       bool                `json:"enabled"`
-	Loaded        bool                `json:"loaded"`
-	Target        *ops.CallbackTarget `json:"target,omitempty"`
-	Init          map[string]any      `json:"init,omitempty"`
-	Params        map[string]any      `json:"params,omitempty"`
-	PendingParams map[string]any      `json:"pending_params,omitempty"`
-	Calls         int64               `json:"calls"`
-	Errors        int64               `json:"errors"`
-	LastError     string              `json:"last_error,omitempty"`
-	LastErrorStep int64               `json:"last_error_step,omitempty"`
-	MeanMicros    float64             `json:"mean_us"`
-	MaxMicros     float64             `json:"max_us"`
-}
-
-// Status is what hotcb.status.json holds.
-type Status struct {
-	WrittenAt    time.Time        `json:"written_at"`
-	PID          int              `json:"pid"`
-	Step         int64            `json:"step"`
-	Epoch        float64          `json:"epoch"`
-	Phase        string           `json:"phase,omitempty"`
-	Callbacks    []CallbackStatus `json:"callbacks"`
-	CommandsPath string           `json:"commands_path,omitempty"`
-	CommandsRead int64            `json:"commands_offset"`
-	BadLines     int              `json:"bad_lines"`
-	ConfigPath   string           `json:"config_path,omitempty"`
-	ControlError string           `json:"control_error,omitempty"`
-	// Stuck is the watchdog's report of a safe point that has not returned (written by the
-	// watchdog, since the training goroutine is the one stuck).
-	Stuck *Stuck `json:"stuck,omitempty"`
-	// Extra carries what an embedding component adds (the kernel: freeze mode, ledger seq,
-	// optimizer hyper-parameters).
-	Extra map[string]any `json:"extra,omitempty"`
-}
-
 // snapshot copies the state (on the training goroutine) and hands it to the writer.
 func (c *HotController) snapshot(env *torchenv.Env) {
 	c.statusDue.Store(false)
-	st := &Status{WrittenAt: time.Now().UTC(), PID: pid, Callbacks: []CallbackStatus{}}
+	st := &rundir.RunStatus{WrittenAt: time.Now().UTC(), PID: pid, Callbacks: []rundir.CallbackStatus{}}
 	if env != nil {
 		st.Step, st.Epoch, st.Phase = env.Step, env.Epoch, env.Phase
 	}
 	for _, h := range c.order {
-		cs := CallbackStatus{ID: h.id, Enabled: h.enabled && h.cb != nil, Loaded: h.cb != nil,
+		cs := rundir.CallbackStatus{ID: h.id, Enabled: h.enabled && h.cb != nil, Loaded: h.cb != nil,
 			Init: h.init, Params: h.params, PendingParams: h.pending, Calls: h.calls, Errors: h.errors,
 			LastError: h.lastError, LastErrorStep: h.lastErrorStep}
 		if h.target != (ops.CallbackTarget{}) {
@@ -74,7 +36,7 @@ func (c *HotController) snapshot(env *torchenv.Env) {
 	// set_params for ids never loaded
 	for id, h := range c.handles {
 		if !c.inOrder(h) {
-			st.Callbacks = append(st.Callbacks, CallbackStatus{ID: id, PendingParams: h.pending})
+			st.Callbacks = append(st.Callbacks, rundir.CallbackStatus{ID: id, PendingParams: h.pending})
 		}
 	}
 	if c.cmds != nil {
@@ -90,7 +52,7 @@ func (c *HotController) snapshot(env *torchenv.Env) {
 }
 
 // Status returns the last snapshot (taken at a safe point); nil before the first.
-func (c *HotController) Status() *Status { return c.status.latest() }
+func (c *HotController) Status() *rundir.RunStatus { return c.status.latest() }
 
 // statusSink keeps the latest snapshot and writes it to the status file from its own goroutine,
 // so the training loop never waits for the disk.
@@ -98,9 +60,9 @@ type statusSink struct {
 	path    string
 	log     *logger
 	mu      sync.Mutex
-	last    *Status
+	last    *rundir.RunStatus
 	ctlErr  string
-	stuck   *Stuck
+	stuck   *rundir.Stuck
 	kick    chan struct{}
 	done    chan struct{}
 	lastErr string
@@ -119,7 +81,7 @@ func (s *statusSink) controlError(msg string) {
 }
 
 // setStuck records the watchdog's report (nil: cleared) and has the status written.
-func (s *statusSink) setStuck(r *Stuck) {
+func (s *statusSink) setStuck(r *rundir.Stuck) {
 	s.mu.Lock()
 	s.stuck = r
 	if s.last != nil {
@@ -134,7 +96,7 @@ func (s *statusSink) setStuck(r *Stuck) {
 	}
 }
 
-func (s *statusSink) publish(st *Status) {
+func (s *statusSink) publish(st *rundir.RunStatus) {
 	s.mu.Lock()
 	st.ControlError, st.Stuck = s.ctlErr, s.stuck
 	s.last = st
@@ -145,7 +107,7 @@ func (s *statusSink) publish(st *Status) {
 	}
 }
 
-func (s *statusSink) latest() *Status {
+func (s *statusSink) latest() *rundir.RunStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.last
@@ -181,19 +143,6 @@ func (s *statusSink) close() {
 	close(s.kick)
 	<-s.done
 	s.write()
-}
-
-// ReadStatus reads a status file written by a controller.
-func ReadStatus(path string) (*Status, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var st Status
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("%s: not a hotcb status file: %v", path, err)
-	}
-	return &st, nil
 }
 
 // logger appends timestamped lines to the log file and forwards them to a function.

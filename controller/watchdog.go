@@ -11,33 +11,9 @@ import (
 
 	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/gofile"
+	"github.com/hotcb/hotcb/rundir"
 	"github.com/hotcb/hotcb/torchenv"
 )
-
-// Stuck describes a safe point that has not returned for longer than Options.StuckAfter.
-type Stuck struct {
-	// Callback is the id of the callback the safe point is stuck in; empty when it is stuck
-	// elsewhere (an op being applied, a module) or the callback could not be told.
-	Callback string `json:"callback,omitempty"`
-	// Call is what is running: "Handle(train_step_end)", "OnAttach", ... for a go_file callback;
-	// the innermost function of the training goroutine's stack otherwise.
-	Call      string    `json:"call"`
-	Event     string    `json:"event"`
-	Step      int64     `json:"step"`
-	Since     time.Time `json:"since"`
-	Abandoned bool      `json:"abandoned,omitempty"`
-	// Abandonable says whether the stuck call can be abandoned (a go_file callback's).
-	Abandonable bool `json:"abandonable"`
-}
-
-func (s *Stuck) String() string {
-	who := "outside any callback"
-	if s.Callback != "" {
-		who = "in callback " + s.Callback
-	}
-	return fmt.Sprintf("the safe point of step %d (%s) is stuck %s, in %s, for %v", s.Step, s.Event, who, s.Call,
-		time.Since(s.Since).Round(time.Second))
-}
 
 // watchdog sees safe points that do not return. The training goroutine marks each safe point
 // (enter/exit: three atomic stores and two adds, nothing per callback); a ticker goroutine
@@ -51,7 +27,7 @@ type watchdog struct {
 	// loading is a go_file callback being attached or given its params by a load, not yet in
 	// the roster
 	loading atomic.Pointer[rosterEntry]
-	stuck   atomic.Pointer[Stuck] // the current report, nil when none
+	stuck   atomic.Pointer[rundir.Stuck] // the current report, nil when none
 	// abandoned is set by the ticker when it abandons a call; the training goroutine then
 	// disables that callback at its next safe point.
 	abandoned atomic.Bool
@@ -110,12 +86,12 @@ func (c *HotController) Enter(env *torchenv.Env, event string) { c.wd.enter(env,
 func (c *HotController) Exit() { c.wd.exit() }
 
 // Stuck returns the current stuck report, or nil. Safe from any goroutine.
-func (c *HotController) Stuck() *Stuck { return c.wd.stuck.Load() }
+func (c *HotController) Stuck() *rundir.Stuck { return c.wd.stuck.Load() }
 
 // AbandonStuck abandons the call a stuck safe point is in, if it can be abandoned (a go_file
 // callback's), without waiting for AbandonAfter; a Ctrl-C does this. It returns the report, or
 // nil when no safe point is stuck for StuckAfter. Safe from any goroutine.
-func (c *HotController) AbandonStuck() *Stuck {
+func (c *HotController) AbandonStuck() *rundir.Stuck {
 	s := c.checkStuck(time.Now(), true)
 	return s
 }
@@ -146,7 +122,7 @@ func handlerName(cb callback.HotCallback) string {
 
 // checkStuck runs on the ticker (and from AbandonStuck): it updates the report and abandons
 // what is due. abandonNow abandons an abandonable stuck call at once.
-func (c *HotController) checkStuck(now time.Time, abandonNow bool) *Stuck {
+func (c *HotController) checkStuck(now time.Time, abandonNow bool) *rundir.Stuck {
 	w := &c.wd
 	c.wdMu.Lock()
 	defer c.wdMu.Unlock()
@@ -167,7 +143,7 @@ func (c *HotController) checkStuck(now time.Time, abandonNow bool) *Stuck {
 		if now.Sub(w.seenSince) < c.opts.StuckAfter {
 			return nil
 		}
-		rep = &Stuck{Step: w.step.Load(), Event: *w.event.Load(), Since: w.seenSince}
+		rep = &rundir.Stuck{Step: w.step.Load(), Event: *w.event.Load(), Since: w.seenSince}
 		if w.gen.Load() != g {
 			return nil // it returned while we looked
 		}
@@ -215,7 +191,7 @@ func (c *HotController) abandonerOf(id string) callback.Abandoner {
 // identify names what the stuck safe point is running: a go_file callback's call from its
 // guard, else the frame the training goroutine is blocked in, matched against the callbacks'
 // Handle methods.
-func (c *HotController) identify(rep *Stuck) {
+func (c *HotController) identify(rep *rundir.Stuck) {
 	r := c.wd.roster.Load()
 	var all []rosterEntry
 	if r != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hotcb/hotcb/controller"
 	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/rundir"
 	"github.com/hotcb/hotcb/torchenv"
 )
 
@@ -34,7 +35,7 @@ func TestWatchdogNamesAStuckCompiledCallback(t *testing.T) {
 	require.Contains(t, r.log(), "watchdog: the safe point of step 7 (train_step_end) is stuck in callback bad")
 	require.Contains(t, r.log(), "a compiled callback cannot be abandoned")
 	require.Eventually(t, func() bool {
-		st, err := controller.ReadStatus(filepath.Join(r.dir, "hotcb.status.json"))
+		st, err := rundir.ReadStatus(filepath.Join(r.dir, "hotcb.status.json"))
 		return err == nil && st.Stuck != nil && st.Stuck.Callback == "bad"
 	}, 10*time.Second, 10*time.Millisecond, "the status file says so although the training goroutine is stuck")
 	rep := r.c.AbandonStuck()

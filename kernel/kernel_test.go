@@ -347,7 +347,7 @@ func TestRestartContinuesSeqAndRestoresCallbacks(t *testing.T) {
 	require.Equal(t, "restart", *es[2].Notes)
 	require.Equal(t, []string{"r:train_step_end@0", "r:train_step_end@1"}, r2.events[len(r2.events)-2:])
 	require.InDelta(t, 0.1, r2.opt.LR(0), 1e-12)
-	st, err := controller.ReadStatus(filepath.Join(dir, rundir.Status))
+	st, err := rundir.ReadStatus(filepath.Join(dir, rundir.Status))
 	require.NoError(t, err)
 	require.Equal(t, float64(100), st.Extra["ledger_seq"])
 }

@@ -230,7 +230,7 @@ func TestHostileCommandStreamWhileTraining(t *testing.T) {
 			copts := controller.Options{Registry: reg, PollInterval: 50 * time.Millisecond, Log: log.add}
 			var a applier
 			var closeIt func() error
-			var status func() *controller.Status
+			var status func() *rundir.RunStatus
 			if via == "controller" {
 				copts.CommandsPath, copts.StatusPath, copts.LogPath = cmds, filepath.Join(dir, rundir.Status), filepath.Join(dir, rundir.Log)
 				c, err := controller.New(copts)

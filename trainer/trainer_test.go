@@ -11,7 +11,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hotcb/hotcb/controller"
 	"github.com/hotcb/hotcb/rundir"
 	"github.com/hotcb/hotcb/trainer"
 )
@@ -34,7 +33,7 @@ func TestShortRun(t *testing.T) {
 	require.Empty(t, bad)
 	require.GreaterOrEqual(t, len(es), 2)
 	require.Equal(t, "yaml", es[0].Source)
-	st, err := controller.ReadStatus(filepath.Join(dir, rundir.Status))
+	st, err := rundir.ReadStatus(filepath.Join(dir, rundir.Status))
 	require.NoError(t, err)
 	require.Len(t, st.Callbacks, 2)
 	timing, err := os.ReadFile(filepath.Join(dir, "timing", "timing.jsonl"))

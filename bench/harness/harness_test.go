@@ -305,6 +305,8 @@ func TestWriteSections(t *testing.T) {
 			Goal: "<= 700 ns", Met: &met}},
 		Latency: []LatencyResult{{Name: "kernel, step every 1ms", Commands: 3, Median: 0.5, SafePoints: []int{1, 0, 1},
 			MaxSafePoints: 1, FromExit: Stats{Median: -2}, Goal: "next safe point", Met: &met}},
+		CLI: []CLIResult{{Name: "hotcb status", Runs: 30, Median: 2.5, Min: 2, Max: 4, Reference: "Python ≈ 260 ms",
+			Goal: "<= 20 ms", Met: &met}, {Name: "hotcb-torch status", Runs: 10, Median: 310}},
 		Overhead: []OverheadResult{{Name: "timing + feature viz", Median: 20.4, OverheadPct: 2, Goal: "< 3%", Met: &met}},
 		Memory:   []MemoryResult{{Name: "cnn", Steps: 2000, WarmupSteps: 200, StartMiB: 200, EndMiB: 210, GrowthPct: 5, Goal: "growth < 2%", Met: &notMet}},
 	}
@@ -312,7 +314,8 @@ func TestWriteSections(t *testing.T) {
 	require.NoError(t, r.WriteSections(&b))
 	out := b.String()
 	for _, want := range []string{"Control plane", "140× slower", "<= 700 ns: met", "0×1 1×2", "-2.000",
-		"+2.00%", "< 3%: met", "growth < 2%: NOT MET", "2000 (warm-up 200)"} {
+		"+2.00%", "< 3%: met", "CLI: one process", "hotcb status        30    2.500   [2.000–4.000]  0       Python ≈ 260 ms  <= 20 ms: met",
+		"hotcb-torch status  10    310.0   [0.000–0.000]  0       -                -", "growth < 2%: NOT MET", "2000 (warm-up 200)"} {
 		require.Contains(t, out, want)
 	}
 	// A report with sections only prints no training-step table.

@@ -150,11 +150,12 @@ type Report struct {
 	ThreadEnv []string `json:"thread_env"`
 	Rounds    int      `json:"rounds"`
 	RoundTime float64  `json:"round_seconds"`
-	// Sections lists what the run measured: steps (Results), plane, latency, overhead, memory.
+	// Sections lists what the run measured: steps (Results), plane, latency, cli, overhead, memory.
 	Sections     []string         `json:"sections,omitempty"`
 	Results      []Result         `json:"results"`
 	ControlPlane []PlaneResult    `json:"control_plane,omitempty"`
 	Latency      []LatencyResult  `json:"command_latency,omitempty"`
+	CLI          []CLIResult      `json:"cli_run,omitempty"`
 	Overhead     []OverheadResult `json:"overhead,omitempty"`
 	Memory       []MemoryResult   `json:"memory,omitempty"`
 	WallSeconds  float64          `json:"wall_seconds"`

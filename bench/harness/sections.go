@@ -8,8 +8,8 @@ import (
 )
 
 // The report's other sections (bench/plane measures them): the control plane's cost per safe
-// point, command latency, instrumentation overhead on a training step and memory over a long
-// run. Each row carries its goal and whether it was met, like the training-step rows.
+// point, command latency, the hotcb CLI's run, instrumentation overhead on a training step and
+// memory over a long run. Each row carries its goal and whether it was met, like the training-step rows.
 
 // AtMost is the verdict of a goal "value ≤ limit": nil when there is no goal (limit ≤ 0) or no
 // value (NaN), so that the JSON leaves "met" out rather than claiming anything.
@@ -71,6 +71,27 @@ type LatencyResult struct {
 	Steps         int64    `json:"loop_steps"` // safe points the loop ran during the measurement
 	Note          string   `json:"note,omitempty"`
 	Errors        []string `json:"errors,omitempty"`
+}
+
+// CLIResult is the wall time of one CLI command run as its own process, exec to exit, over
+// repeated runs one after another.
+type CLIResult struct {
+	Name    string    `json:"name"`
+	Binary  string    `json:"binary"`  // hotcb or hotcb-torch
+	Command string    `json:"command"` // the arguments after --dir RUN
+	Runs    int       `json:"runs"`
+	Unit    string    `json:"unit"` // ms
+	Median  float64   `json:"median"`
+	Min     float64   `json:"min"`
+	Max     float64   `json:"max"`
+	Times   []float64 `json:"times"`
+	// Reference is a figure to compare with that is not measured here (hotcb's Python CLI).
+	Reference string   `json:"reference,omitempty"`
+	Goal      string   `json:"goal,omitempty"`
+	GoalMax   float64  `json:"goal_max_ms,omitempty"`
+	Met       *bool    `json:"met,omitempty"`
+	Note      string   `json:"note,omitempty"`
+	Errors    []string `json:"errors,omitempty"`
 }
 
 // OverheadResult is one configuration of callbacks on a training step.
@@ -159,6 +180,22 @@ func (r *Report) WriteSections(w io.Writer) error {
 			fmt.Fprintf(tw, "%s\t%d\t%s\t[%s–%s]\t%s (%d)\t%s\t%s\t%s\n", x.Name, x.Commands, num(x.Median),
 				num(x.Min), num(x.Max), safePoints(x.SafePoints), x.MaxSafePoints, signed(x.FromExit.Median),
 				num(x.CLIRun.Median), verdict(x.Goal, x.Met))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(r.CLI) > 0 {
+		fmt.Fprintf(w, "\nCLI: one process per command, exec to exit, ms; median and min–max of the runs\n")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "command\truns\tmedian\tmin–max\terrors\treference\tgoal")
+		for _, x := range r.CLI {
+			ref := x.Reference
+			if ref == "" {
+				ref = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t[%s–%s]\t%d\t%s\t%s\n", x.Name, x.Runs, num(x.Median), num(x.Min), num(x.Max),
+				len(x.Errors), ref, verdict(x.Goal, x.Met))
 		}
 		if err := tw.Flush(); err != nil {
 			return err

@@ -24,17 +24,27 @@ import (
 	"github.com/hotcb/hotcb/torchenv"
 )
 
-// BuildCLI builds cmd/hotcb (from the module in the current directory) into dir and returns the
-// binary's path.
+// BuildCLI builds cmd/hotcb (from the module in the current directory) into dir as `make build`
+// does (pure Go, CGO_ENABLED=0) and returns the binary's path.
 func BuildCLI(dir string) (string, error) {
+	return goBuild(dir, "hotcb", "./cmd/hotcb", "CGO_ENABLED=0")
+}
+
+// BuildTorchCLI builds cmd/hotcb-torch, hotcb with libtorch, into dir and returns its path.
+func BuildTorchCLI(dir string) (string, error) {
+	return goBuild(dir, "hotcb-torch", "./cmd/hotcb-torch")
+}
+
+func goBuild(dir, name, pkg string, env ...string) (string, error) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	out := filepath.Join(dir, "hotcb")
-	cmd := exec.Command(goBin, "build", "-o", out, "./cmd/hotcb")
+	out := filepath.Join(dir, name)
+	cmd := exec.Command(goBin, "build", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), env...)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/hotcb: %v\n%s", err, b)
+		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
 	}
 	return out, nil
 }

@@ -3,14 +3,15 @@
 // training step. It builds bench/cpp/ref.cpp when needed, starts it and bench/python/ref.py,
 // checks that all sides compute the same losses, alternates Go, C++ and Python rounds, prints a
 // table and writes a JSON report (see bench/harness). The other sections (bench/plane) measure
-// the control plane's cost per safe point, command latency from the CLI, the overhead of the
-// built-in callbacks on a training step and RSS over long runs, each printed as its own table
-// and written to the same report.
+// the control plane's cost per safe point, command latency from the CLI, the CLI's own run time,
+// the overhead of the built-in callbacks on a training step and RSS over long runs, each printed
+// as its own table and written to the same report.
 //
 //	go run ./bench/cmd/benchrun -out bench/results/latest.json
 //	go run ./bench/cmd/benchrun -smoke          # under two minutes, writes bench/results/smoke.json
 //	go run ./bench/cmd/benchrun -python ""      # without the Python column
 //	go run ./bench/cmd/benchrun -sections plane,latency -out /tmp/plane.json
+//	go run ./bench/cmd/benchrun -sections cli -out /tmp/cli.json
 package main
 
 import (

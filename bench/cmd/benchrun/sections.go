@@ -13,7 +13,7 @@ import (
 )
 
 // allSections are what -sections selects from, in the order they run.
-var allSections = []string{"steps", "plane", "latency", "overhead", "memory"}
+var allSections = []string{"steps", "plane", "latency", "cli", "overhead", "memory"}
 
 type sectionSet struct{ list []string }
 
@@ -52,6 +52,7 @@ type planeFlags struct {
 type planeSizes struct {
 	apply    plane.ApplyOptions
 	latency  plane.LatencyOptions
+	cli      plane.CLIOptions
 	overhead plane.OverheadOptions
 	memory   plane.MemoryOptions
 }
@@ -61,6 +62,7 @@ func sizes(smoke bool) planeSizes {
 		return planeSizes{
 			apply:    plane.ApplyOptions{Rounds: 3, RoundTime: 5 * time.Millisecond},
 			latency:  plane.LatencyOptions{Commands: 3, Cadences: []time.Duration{time.Millisecond, 20 * time.Millisecond}},
+			cli:      plane.CLIOptions{Runs: 10, TorchRuns: 3},
 			overhead: plane.OverheadOptions{Rounds: 2, StepsPerRound: 6, FeatvizEvery: 3},
 			memory:   plane.MemoryOptions{MLPSteps: 500, CNNSteps: 30, Timeout: time.Minute},
 		}
@@ -68,6 +70,7 @@ func sizes(smoke bool) planeSizes {
 	return planeSizes{
 		apply:    plane.ApplyOptions{Rounds: 9, RoundTime: 50 * time.Millisecond},
 		latency:  plane.LatencyOptions{Commands: 15, Cadences: []time.Duration{time.Millisecond, 100 * time.Millisecond}},
+		cli:      plane.CLIOptions{Runs: 30, TorchRuns: 10},
 		overhead: plane.OverheadOptions{Rounds: 9, StepsPerRound: 50, FeatvizEvery: 50},
 		memory:   plane.MemoryOptions{MLPSteps: 20000, CNNSteps: 2000, Timeout: 6 * time.Minute},
 	}
@@ -76,6 +79,16 @@ func sizes(smoke bool) planeSizes {
 // runPlane runs the bench/plane sections asked for into rep.
 func runPlane(rep *harness.Report, sections sectionSet, f planeFlags) {
 	sz := sizes(f.smoke)
+	hotcb := ""
+	buildCLI := func() string { // once, for the latency and cli sections
+		if hotcb == "" {
+			var err error
+			if hotcb, err = plane.BuildCLI(f.dir); err != nil {
+				fail(err)
+			}
+		}
+		return hotcb
+	}
 	if sections.has("plane") {
 		section("control plane: Apply per safe point")
 		sz.apply.Dir = f.dir
@@ -90,11 +103,7 @@ func runPlane(rep *harness.Report, sections sectionSet, f planeFlags) {
 	}
 	if sections.has("latency") {
 		section("command latency: hotcb CLI → applied")
-		cli, err := plane.BuildCLI(f.dir)
-		if err != nil {
-			fail(err)
-		}
-		sz.latency.CLI, sz.latency.Dir = cli, f.dir
+		sz.latency.CLI, sz.latency.Dir = buildCLI(), f.dir
 		rows, err := plane.MeasureLatency(sz.latency)
 		if err != nil {
 			fail(err)
@@ -104,6 +113,22 @@ func runPlane(rep *harness.Report, sections sectionSet, f planeFlags) {
 				r.MaxSafePoints, len(r.Errors))
 		}
 		rep.Latency = rows
+	}
+	if sections.has("cli") {
+		section("CLI: one hotcb process per command")
+		torch, err := plane.BuildTorchCLI(f.dir)
+		if err != nil {
+			fail(err)
+		}
+		sz.cli.CLI, sz.cli.TorchCLI, sz.cli.Dir = buildCLI(), torch, f.dir
+		rows, err := plane.MeasureCLI(sz.cli)
+		if err != nil {
+			fail(err)
+		}
+		for _, r := range rows {
+			fmt.Fprintf(os.Stderr, "  %-36s %8.3f ms  [%.3f–%.3f]  runs %d  errors %d\n", r.Name, r.Median, r.Min, r.Max, r.Runs, len(r.Errors))
+		}
+		rep.CLI = rows
 	}
 	if sections.has("overhead") {
 		section("instrumentation overhead: SmallCNN step")

@@ -27,6 +27,8 @@ func TestSmokeSizesAreSmaller(t *testing.T) {
 	full, smoke := sizes(false), sizes(true)
 	require.Less(t, smoke.apply.Rounds*int(smoke.apply.RoundTime), full.apply.Rounds*int(full.apply.RoundTime))
 	require.Less(t, smoke.latency.Commands, full.latency.Commands)
+	require.Less(t, smoke.cli.Runs+smoke.cli.TorchRuns, full.cli.Runs+full.cli.TorchRuns)
+	require.Equal(t, 30, full.cli.Runs)
 	require.Less(t, smoke.overhead.Rounds*smoke.overhead.StepsPerRound, full.overhead.Rounds*full.overhead.StepsPerRound)
 	require.Less(t, smoke.memory.CNNSteps, full.memory.CNNSteps)
 	require.Equal(t, 20000, full.memory.MLPSteps)

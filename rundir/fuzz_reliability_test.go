@@ -1,4 +1,4 @@
-package controller_test
+package rundir
 
 import (
 	"encoding/json"
@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/hotcb/hotcb/controller"
 )
 
 // FuzzReadStatus: whatever bytes sit in hotcb.status.json (a torn write by another tool, a
@@ -27,7 +25,7 @@ func FuzzReadStatus(f *testing.F) {
 		if err := os.WriteFile(p, b, 0o600); err != nil {
 			t.Skip(err)
 		}
-		st, err := controller.ReadStatus(p)
+		st, err := ReadStatus(p)
 		if err != nil {
 			require.Nil(t, st)
 			require.True(t, strings.Contains(err.Error(), p), "the error names the file: %v", err)
@@ -37,7 +35,7 @@ func FuzzReadStatus(f *testing.F) {
 		once, err := json.Marshal(st)
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(p, once, 0o600))
-		again, err := controller.ReadStatus(p)
+		again, err := ReadStatus(p)
 		require.NoError(t, err, "%s", once)
 		twice, err := json.Marshal(again)
 		require.NoError(t, err)

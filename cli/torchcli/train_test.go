@@ -1,9 +1,10 @@
-package cli_test
+package torchcli_test
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,8 +16,26 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotcb/hotcb/cli"
+	_ "github.com/hotcb/hotcb/cli/torchcli"
 	"github.com/hotcb/hotcb/rundir"
 )
+
+// TestVersion: with libtorch, version reports it and whether CUDA can be used.
+func TestVersion(t *testing.T) {
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, cli.Run(context.Background(), []string{"version"}, &out, &errOut), errOut.String())
+	require.Contains(t, out.String(), "hotcb-go "+cli.Version)
+	require.Regexp(t, `\nlibtorch: \d+\.\d+`, out.String())
+	require.Contains(t, out.String(), "\nshim built with CUDA: ")
+	require.Contains(t, out.String(), "\nCUDA available: ")
+	out.Reset()
+	require.Equal(t, 0, cli.Run(context.Background(), []string{"version", "--json", "--libtorch"}, &out, &errOut), errOut.String())
+	var v map[string]any
+	require.NoError(t, json.Unmarshal(out.Bytes(), &v))
+	require.NotEmpty(t, v["libtorch"])
+	require.Contains(t, v, "cuda_available")
+	require.NotContains(t, v, "hotcb_torch")
+}
 
 func TestTrainBadFlags(t *testing.T) {
 	dir := t.TempDir()
@@ -38,19 +57,24 @@ func TestTrainBadFlags(t *testing.T) {
 // TestLiveRun drives a training process from the CLI, as a user would: while `hotcb train` runs
 // in a subprocess, the CLI loads a heartbeat callback, changes its message and disables it. The
 // ledger shows each op applied at a step, and the callback's output appears, changes, then stops.
+// hotcb hands train over to the hotcb-torch next to it, which gets Ctrl-C as hotcb's process.
 func TestLiveRun(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the binary and trains for a few seconds")
+		t.Skip("builds the binaries and trains for a few seconds")
 	}
-	bin := filepath.Join(t.TempDir(), "hotcb")
-	build := exec.Command("go", "build", "-o", bin, "github.com/hotcb/hotcb/cmd/hotcb")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	binDir := t.TempDir()
+	bin := filepath.Join(binDir, "hotcb")
+	for _, b := range []struct{ out, pkg string }{{bin, "cmd/hotcb"}, {filepath.Join(binDir, "hotcb-torch"), "cmd/hotcb-torch"}} {
+		build := exec.Command("go", "build", "-o", b.out, "github.com/hotcb/hotcb/"+b.pkg)
+		out, err := build.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+	}
 	dir := filepath.Join(t.TempDir(), "run")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	train := exec.CommandContext(ctx, bin, "--dir", dir, "train", "--steps", "100000", "--train-n", "1000", "--test-n", "200")
+	train.Env = append(os.Environ(), cli.TorchEnv+"=") // the one next to hotcb
 	stdout, err := train.StdoutPipe()
 	require.NoError(t, err)
 	train.Stderr = os.Stderr
