@@ -43,6 +43,8 @@ type TrainOptions struct {
 	// Progress is 1 for the one-line bar always, -1 for plain lines, 0 for the bar on a terminal.
 	Progress        int
 	AllowFullStdlib bool
+	// NoRestore starts without the callbacks the run directory's ledger says were loaded.
+	NoRestore bool
 }
 
 // LibtorchInfo is what `hotcb version` reports about libtorch and CUDA.

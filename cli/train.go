@@ -66,5 +66,6 @@ set, else ` + TorchBinary + ` next to hotcb, else on PATH ('make build' builds b
 	f.BoolVar(&progress, "progress", false, "always show the one-line progress bar")
 	f.BoolVar(&noProgress, "no-progress", false, "plain progress lines even on a terminal")
 	f.BoolVar(&o.AllowFullStdlib, "allow-full-stdlib", false, "let go_file callbacks import os/exec, net, syscall, unsafe")
+	f.BoolVar(&o.NoRestore, "no-restore", false, "on an existing run directory, do not restore the callbacks the previous run had loaded (the YAML and queued commands still apply)")
 	return cmd
 }

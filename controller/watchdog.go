@@ -88,12 +88,13 @@ func (c *HotController) Exit() { c.wd.exit() }
 // Stuck returns the current stuck report, or nil. Safe from any goroutine.
 func (c *HotController) Stuck() *rundir.Stuck { return c.wd.stuck.Load() }
 
-// AbandonStuck abandons the call a stuck safe point is in, if it can be abandoned (a go_file
-// callback's), without waiting for AbandonAfter; a Ctrl-C does this. It returns the report, or
-// nil when no safe point is stuck for StuckAfter. Safe from any goroutine.
-func (c *HotController) AbandonStuck() *rundir.Stuck {
-	s := c.checkStuck(time.Now(), true)
-	return s
+// AbandonStuck takes a safe point that has been running for at least after (as seen by the
+// watchdog, which looks at least once a second) as stuck, and abandons the call it is in if
+// that can be done (a go_file callback's), without waiting for AbandonAfter; a run stopping on
+// Ctrl-C does this. It returns the report, or nil when no safe point has run that long. Safe
+// from any goroutine.
+func (c *HotController) AbandonStuck(after time.Duration) *rundir.Stuck {
+	return c.checkStuck(time.Now(), after, true)
 }
 
 // rebuildRoster publishes the loaded callbacks for the ticker goroutine (training goroutine).
@@ -120,9 +121,10 @@ func handlerName(cb callback.HotCallback) string {
 	return t.PkgPath() + "." + t.Name() + ".Handle"
 }
 
-// checkStuck runs on the ticker (and from AbandonStuck): it updates the report and abandons
-// what is due. abandonNow abandons an abandonable stuck call at once.
-func (c *HotController) checkStuck(now time.Time, abandonNow bool) *rundir.Stuck {
+// checkStuck runs on the ticker (and from AbandonStuck): a safe point open for at least after is
+// stuck; it updates the report and abandons what is due. abandonNow abandons an abandonable
+// stuck call at once.
+func (c *HotController) checkStuck(now time.Time, after time.Duration, abandonNow bool) *rundir.Stuck {
 	w := &c.wd
 	c.wdMu.Lock()
 	defer c.wdMu.Unlock()
@@ -140,7 +142,7 @@ func (c *HotController) checkStuck(now time.Time, abandonNow bool) *rundir.Stuck
 	}
 	rep := w.stuck.Load()
 	if rep == nil {
-		if now.Sub(w.seenSince) < c.opts.StuckAfter {
+		if now.Sub(w.seenSince) < after {
 			return nil
 		}
 		rep = &rundir.Stuck{Step: w.step.Load(), Event: *w.event.Load(), Since: w.seenSince}
@@ -310,7 +312,7 @@ func (c *HotController) startWatchdog() {
 			case <-c.stop:
 				return
 			case now := <-t.C:
-				c.checkStuck(now, false)
+				c.checkStuck(now, c.opts.StuckAfter, false)
 			}
 		}
 	}()

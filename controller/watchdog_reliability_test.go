@@ -38,7 +38,7 @@ func TestWatchdogNamesAStuckCompiledCallback(t *testing.T) {
 		st, err := rundir.ReadStatus(filepath.Join(r.dir, "hotcb.status.json"))
 		return err == nil && st.Stuck != nil && st.Stuck.Callback == "bad"
 	}, 10*time.Second, 10*time.Millisecond, "the status file says so although the training goroutine is stuck")
-	rep := r.c.AbandonStuck()
+	rep := r.c.AbandonStuck(0)
 	require.NotNil(t, rep)
 	require.False(t, rep.Abandoned, "compiled code cannot be abandoned")
 	time.Sleep(300 * time.Millisecond) // past AbandonAfter: still nothing abandoned
@@ -124,7 +124,7 @@ func TestAbandonStuckAtOnce(t *testing.T) {
 	done := make(chan struct{})
 	go func() { r.steps(1); close(done) }()
 	require.Eventually(t, func() bool { return r.c.Stuck() != nil }, 10*time.Second, 5*time.Millisecond)
-	s := r.c.AbandonStuck()
+	s := r.c.AbandonStuck(0)
 	require.True(t, s.Abandonable)
 	require.True(t, s.Abandoned)
 	require.Equal(t, "Handle(train_step_end)", s.Call)

@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hotcb/hotcb/bridge"
@@ -46,8 +48,12 @@ type Options struct {
 	// terminal.
 	Progress int
 	Out      io.Writer // default os.Stdout
-	// Kernel tunes the control plane (go_file permissions, budgets, ...).
+	// Kernel tunes the control plane (go_file permissions, budgets, the watchdog, ...).
 	Kernel kernel.Options
+	// StopGrace is how long a stop (ctx cancelled) lets one safe point run before it gives up on
+	// it: it abandons a go_file call, or stops without a compiled callback that holds the
+	// training goroutine (default 10s); see Run.
+	StopGrace time.Duration
 }
 
 // Summary is what a run reports at the end.
@@ -155,7 +161,89 @@ func buildModel(o Options, train *data.TensorDataset) (nn.Module, error) {
 
 // Run trains until the epochs (or steps) are done, ctx is cancelled (the current step finishes,
 // a checkpoint is saved and callbacks are closed), or a callback requests a stop.
-func Run(ctx context.Context, o Options) (sum Summary, err error) {
+//
+// A stop never waits forever on a callback that does not return: once ctx is cancelled, a safe
+// point open for StopGrace has its go_file call abandoned (see package controller) and the run
+// stops as usual; if a compiled callback holds it, Run saves the checkpoint (a safe point is
+// never inside an optimizer step) and returns ErrStuck, leaving the training goroutine behind
+// (the process should exit: nothing can end that goroutine).
+func Run(ctx context.Context, o Options) (Summary, error) {
+	type result struct {
+		sum Summary
+		err error
+	}
+	o.defaults()
+	done := make(chan result, 1)
+	l := &live{}
+	go func() {
+		sum, err := run(ctx, o, l)
+		done <- result{sum, err}
+	}()
+	select {
+	case r := <-done:
+		return r.sum, r.err
+	case <-ctx.Done():
+	}
+	grace := o.StopGrace
+	if grace <= 0 {
+		grace = 10 * time.Second
+	}
+	t0 := time.Now()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case r := <-done:
+			return r.sum, r.err
+		case <-tick.C:
+		}
+		k := l.kernel.Load()
+		if k == nil || time.Since(t0) < grace {
+			continue
+		}
+		rep := k.Controller().AbandonStuck(grace)
+		if rep == nil || rep.Abandonable {
+			continue // not stuck, or abandoned and about to return
+		}
+		return l.emergencyStop(o, rep)
+	}
+}
+
+// ErrStuck is returned by Run when it stopped while a compiled callback held a safe point.
+var ErrStuck = errors.New("stopped with a safe point stuck in a callback")
+
+// live is what the stop path needs of a running run.
+type live struct {
+	kernel atomic.Pointer[kernel.Kernel]
+	model  nn.Module
+	opt    *optim.Optimizer
+	ckpt   string
+	epoch  atomic.Uint64 // float64 bits of env.Epoch at the last safe point seen
+}
+
+// emergencyStop ends a run whose training goroutine is stuck in a compiled callback. A safe
+// point is never inside an optimizer step, so the model and optimizer are consistent and are
+// saved (with the steps completed: the step's own update counts once its optimizer step
+// ended); the ledger and the status file are on disk already.
+func (l *live) emergencyStop(o Options, rep *rundir.Stuck) (Summary, error) {
+	k := l.kernel.Load()
+	k.Controller().Logf(nil, "stopping without the training goroutine: %s", rep)
+	steps := rep.Step
+	switch rep.Event {
+	case torchenv.OptimizerStepEnd, torchenv.TrainStepEnd, torchenv.TrainBatchEnd:
+		steps++
+	}
+	sum := Summary{Steps: steps, Stopped: "interrupted while " + rep.String(), Checkpoint: l.ckpt}
+	if err := checkpoint.Save(l.ckpt, l.model, l.opt, checkpoint.Info{Step: steps, Epoch: math.Float64frombits(l.epoch.Load())}); err != nil {
+		return sum, fmt.Errorf("%w: %s; the checkpoint could not be saved: %v", ErrStuck, rep, err)
+	}
+	fmt.Fprintf(o.Out, "stopped while %s\n  checkpoint  %s (step %d)\n  the callback is still loaded: 'hotcb cb unload %s' before the next start, or start with --no-restore\n",
+		rep, l.ckpt, steps, rep.Callback)
+	return sum, fmt.Errorf("%w: %s; checkpoint saved to %s", ErrStuck, rep, l.ckpt)
+}
+
+// run is Run's training loop, on a goroutine of its own.
+func run(ctx context.Context, o Options, l *live) (sum Summary, err error) {
 	o.defaults()
 	if o.Dir == "" {
 		return sum, errors.New("no run directory")
@@ -212,6 +300,8 @@ func Run(ctx context.Context, o Options) (sum Summary, err error) {
 	if err != nil {
 		return sum, err
 	}
+	l.model, l.opt, l.ckpt = model, opt, ckpt
+	l.kernel.Store(k)
 	k.RegisterOptimizer("main", opt)
 	defer func() {
 		if cerr := k.Close(); cerr != nil && err == nil {
@@ -247,6 +337,7 @@ train:
 		for b := range loader.Epoch(ctx, epoch) {
 			env.Step, env.Inputs, env.Targets = step, b.X, b.Y
 			env.Epoch = float64(epoch) + float64(b.Index)/float64(perEpoch)
+			l.epoch.Store(math.Float64bits(env.Epoch))
 			Step(k, env, model, opt) // in a bridge.Scope, callbacks unscoped
 			step++
 			if step%10 == 0 || step == totalSteps {

@@ -32,6 +32,7 @@ func train(ctx context.Context, o cli.TrainOptions) error {
 		Batch: o.Batch, LR: o.LR, Seed: o.Seed, Resume: o.Resume, TrainN: o.TrainN, TestN: o.TestN,
 		Progress: o.Progress, Out: o.Out}
 	t.Kernel.Controller.AllowFullStdlib = o.AllowFullStdlib
+	t.Kernel.NoRestore = o.NoRestore
 	_, err = trainer.Run(ctx, t)
 	return err
 }

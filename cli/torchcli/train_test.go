@@ -167,3 +167,49 @@ func TestLiveRun(t *testing.T) {
 		}
 	}
 }
+
+// The issue's scenario: `init; train --steps 20; cb set_params heartbeat every=7; train --steps
+// 20` applies every=7 in the second run, once, and a third run restores it without applying the
+// command again.
+func TestCommandQueuedBetweenRuns(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	hotcb := func(args ...string) string {
+		t.Helper()
+		var o, e bytes.Buffer
+		code := cli.Run(context.Background(), append([]string{"--dir", dir}, args...), &o, &e)
+		require.Equal(t, 0, code, "hotcb %v: %s%s", args, o.String(), e.String())
+		return o.String()
+	}
+	train := func() { hotcb("train", "--steps", "20", "--model", "mlp", "--train-n", "256", "--test-n", "64", "--no-progress") }
+	hotcb("init")
+	train()
+	hotcb("cb", "set_params", "heartbeat", "every=7")
+	train()
+	train()
+	es, bad, err := rundir.ReadJSONL[rundir.LedgerEntry](filepath.Join(dir, rundir.Applied))
+	require.NoError(t, err)
+	require.Empty(t, bad)
+	var sets, restores int
+	for _, e := range es {
+		if e.ID != nil && *e.ID == "heartbeat" {
+			switch {
+			case e.Op == "set_params" && e.Source == "external":
+				sets++
+				require.Equal(t, "applied", e.Decision)
+			case e.Source == rundir.SourceRestore:
+				restores++
+			}
+		}
+	}
+	require.Equal(t, 1, sets, "applied once, by the second run")
+	require.Equal(t, 2, restores, "restored by the second and third runs")
+	st, err := rundir.ReadStatus(filepath.Join(dir, rundir.Status))
+	require.NoError(t, err)
+	for _, c := range st.Callbacks {
+		if c.ID == "heartbeat" {
+			require.EqualValues(t, 7, c.Params["every"], "the third run has every=7")
+			return
+		}
+	}
+	t.Fatal("no heartbeat in the status")
+}

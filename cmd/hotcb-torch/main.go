@@ -18,6 +18,10 @@ import (
 func main() {
 	// Ctrl-C ends `ledger -f` and a training run (at the end of its step) through the context.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second Ctrl-C or SIGTERM kills the process at once
+	}()
 	code := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
