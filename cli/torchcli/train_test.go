@@ -180,7 +180,9 @@ func TestCommandQueuedBetweenRuns(t *testing.T) {
 		require.Equal(t, 0, code, "hotcb %v: %s%s", args, o.String(), e.String())
 		return o.String()
 	}
-	train := func() { hotcb("train", "--steps", "20", "--model", "mlp", "--train-n", "256", "--test-n", "64", "--no-progress") }
+	train := func() {
+		hotcb("train", "--steps", "20", "--model", "mlp", "--train-n", "256", "--test-n", "64", "--no-progress")
+	}
 	hotcb("init")
 	train()
 	hotcb("cb", "set_params", "heartbeat", "every=7")
