@@ -74,6 +74,9 @@ type Options struct {
 	Registry *callback.Registry
 	// Loaders adds or replaces loaders by target kind (go_file, ...).
 	Loaders map[string]callback.Loader
+	// CommandsStatus is a commands reader an embedding component (the kernel) polls itself; the
+	// status file reports its path, offset and bad lines as for the controller's own.
+	CommandsStatus *CommandReader
 	// StatusExtra, if set, is called at each status snapshot (on the training goroutine) and its
 	// result is stored under "extra".
 	StatusExtra func() map[string]any
@@ -113,7 +116,8 @@ type HotController struct {
 	active    []*handle // enabled and loaded, in load order
 	sincePoll int
 	lastEnv   *torchenv.Env
-	cmds      *Tailer
+	cmds      *CommandReader
+	cmdStatus *CommandReader // whose position the status reports
 	cfg       *configSource
 	results   []Result // of the last poll, for tests and the kernel
 
@@ -179,10 +183,13 @@ func New(opts Options) (*HotController, error) {
 		return nil, err
 	}
 	if opts.CommandsPath != "" {
-		c.cmds = NewTailer(opts.CommandsPath)
+		c.cmds = NewCommandReader(opts.CommandsPath)
 		if opts.StartAtEnd {
-			c.cmds.SkipExisting()
+			c.cmds.Tailer().SkipExisting()
 		}
+		c.cmdStatus = c.cmds
+	} else {
+		c.cmdStatus = opts.CommandsStatus
 	}
 	if opts.ConfigPath != "" {
 		c.cfg = &configSource{path: opts.ConfigPath}
@@ -254,7 +261,7 @@ func (c *HotController) poll(env *torchenv.Env) {
 	if c.cfg != nil {
 		opsFromYAML, err, changed := c.cfg.poll()
 		if err != nil {
-			c.controlError(env, err)
+			c.controlError(env, err.Error())
 		}
 		if changed {
 			for _, op := range opsFromYAML {
@@ -263,21 +270,17 @@ func (c *HotController) poll(env *torchenv.Env) {
 		}
 	}
 	if c.cmds != nil {
-		lines, problems := c.cmds.Poll()
-		for _, p := range problems {
-			c.controlError(env, p)
-		}
-		for _, l := range lines {
-			op, err := ops.Parse(l.Text)
-			if err == nil && op.ModuleName() != "cb" {
-				err = fmt.Errorf("module %q is not handled by the standalone controller (use the kernel)", op.ModuleName())
-			}
-			if err != nil {
-				c.cmds.Bad()
-				c.controlError(env, fmt.Errorf("%s line %d skipped: %v", c.cmds.Path(), l.Number, err))
+		cmds, _, more := c.cmds.Poll(func(msg string) { c.controlError(env, msg) })
+		for _, cmd := range cmds {
+			if m := cmd.Op.ModuleName(); m != "cb" {
+				c.cmds.Reject(cmd.At, fmt.Errorf("module %q is not handled by the standalone controller (use the kernel)", m),
+					func(msg string) { c.controlError(env, msg) })
 				continue
 			}
-			c.record(env, c.apply(env, op, "external"))
+			c.record(env, c.apply(env, cmd.Op, "external"))
+		}
+		if more {
+			c.pending.Store(true) // a budget cut the poll short: go on at the next safe point
 		}
 	}
 	c.mu.Lock()
@@ -487,9 +490,9 @@ func (c *HotController) callbackFailed(h *handle, ev string, env *torchenv.Env, 
 	c.statusDue.Store(true)
 }
 
-func (c *HotController) controlError(env *torchenv.Env, err error) {
-	c.status.controlError(err.Error())
-	c.logf(env, "control plane: %v", err)
+func (c *HotController) controlError(env *torchenv.Env, msg string) {
+	c.status.controlError(msg)
+	c.logf(env, "control plane: %s", msg)
 	c.statusDue.Store(true)
 }
 

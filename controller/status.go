@@ -39,8 +39,8 @@ func (c *HotController) snapshot(env *torchenv.Env) {
 			st.Callbacks = append(st.Callbacks, rundir.CallbackStatus{ID: id, PendingParams: h.pending})
 		}
 	}
-	if c.cmds != nil {
-		st.CommandsPath, st.CommandsRead, st.BadLines = c.cmds.Path(), c.cmds.Offset(), c.cmds.BadLines()
+	if r := c.cmdStatus; r != nil {
+		st.CommandsPath, st.CommandsRead, st.BadLines = r.t.Path(), r.t.Offset(), r.t.BadLines()
 	}
 	if c.cfg != nil {
 		st.ConfigPath = c.cfg.path

@@ -30,6 +30,8 @@ type Tailer struct {
 	lastErr  string
 	atEnd    bool // skip what exists at the first poll
 	resume   *Resume
+	more     bool   // the last poll stopped at its budget
+	buf      []byte // read buffer, reused: a Line's Text is valid until the next Poll
 	// held stays open on the file being read: while it is open its inode cannot be reused, so a
 	// file removed and created again between two polls never passes for the old one (ext4
 	// hands the freed inode number straight to the next file, and SameFile would then skip as
@@ -86,7 +88,8 @@ func (t *Tailer) Close() error {
 }
 
 // Poll returns the complete lines appended since the last call, and problems to report (each
-// distinct problem once).
+// distinct problem once). A line's Text may point into the tailer's buffer: it is valid until
+// the next Poll. One poll reads at most 32 MiB and returns at most 4096 lines (see More).
 func (t *Tailer) Poll() (lines []Line, problems []error) {
 	report := func(err error) {
 		if err.Error() != t.lastErr {
@@ -157,6 +160,7 @@ func (t *Tailer) Poll() (lines []Line, problems []error) {
 	if t.held == nil { // reset closed it if the file changed
 		t.held, keep = f, true
 	}
+	t.more = false
 	if st.Size() == t.offset {
 		return nil, problems
 	}
@@ -164,18 +168,53 @@ func (t *Tailer) Poll() (lines []Line, problems []error) {
 		report(fmt.Errorf("cannot seek %s: %v", t.path, err))
 		return nil, problems
 	}
-	buf := make([]byte, min(st.Size()-t.offset, 8<<20))
-	n, err := io.ReadFull(f, buf)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		report(fmt.Errorf("cannot read %s: %v", t.path, err))
-		return nil, problems
+	// Read in chunks until the end, or until this poll's budget of bytes or lines is spent:
+	// then More says so and the next poll goes on from the last complete line.
+	var read int64
+	for read < pollBytes && len(lines) < pollLines && t.offset < st.Size() {
+		want := min(st.Size()-t.offset, chunkSize)
+		if int64(len(t.buf)) < want || (read > 0 && len(lines) > 0) {
+			// Lines already taken point into the old buffer: read on into a new one.
+			t.buf = make([]byte, max(want, 64<<10))
+		}
+		n, err := io.ReadFull(f, t.buf[:want])
+		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+			report(fmt.Errorf("cannot read %s: %v", t.path, err))
+			return lines, problems
+		}
+		if n == 0 {
+			break
+		}
+		read += int64(n)
+		var stop bool
+		lines, problems, stop = t.scan(t.buf[:n], lines, problems)
+		if stop {
+			t.more = true
+			return lines, problems
+		}
 	}
-	buf = buf[:n]
+	t.more = t.offset < st.Size()
+	return lines, problems
+}
+
+// Budgets of one poll: enough to keep up with any writer, small enough not to stall a step.
+const (
+	chunkSize = 8 << 20
+	pollBytes = 32 << 20
+	pollLines = 4096
+)
+
+// More says whether the last poll left data unread for lack of budget: the caller should poll
+// again at its next safe point rather than wait for a notification.
+func (t *Tailer) More() bool { return t.more }
+
+// scan splits buf, read at t.offset, into lines. It stops early, with t.offset after the last
+// complete line taken, when the poll's line budget is reached.
+func (t *Tailer) scan(buf []byte, lines []Line, problems []error) ([]Line, []error, bool) {
 	pos := t.offset // offset of buf[0]
-	t.offset += int64(n)
+	t.offset += int64(len(buf))
 	for len(buf) > 0 {
 		i := bytes.IndexByte(buf, '\n')
-		pos += int64(i + 1)
 		if i < 0 {
 			if t.skipping {
 				break
@@ -189,14 +228,18 @@ func (t *Tailer) Poll() (lines []Line, problems []error) {
 			}
 			break
 		}
+		pos += int64(i + 1)
 		chunk := buf[:i]
 		buf = buf[i+1:]
 		if t.skipping {
 			t.skipping = false
 			continue
 		}
-		full := append(t.partial, chunk...)
-		t.partial = nil
+		full := chunk
+		if len(t.partial) > 0 {
+			full = append(t.partial, chunk...)
+			t.partial = nil
+		}
 		t.number++
 		if len(full) > maxLine {
 			t.bad++
@@ -206,9 +249,13 @@ func (t *Tailer) Poll() (lines []Line, problems []error) {
 		if len(bytes.TrimSpace(full)) == 0 {
 			continue
 		}
-		lines = append(lines, Line{Text: append([]byte(nil), full...), Number: t.number, End: pos})
+		lines = append(lines, Line{Text: full, Number: t.number, End: pos})
+		if len(lines) >= pollLines && len(buf) > 0 {
+			t.offset = pos // the rest is read again by the next poll
+			return lines, problems, true
+		}
 	}
-	return lines, problems
+	return lines, problems, false
 }
 
 func (t *Tailer) reset(st os.FileInfo) {

@@ -50,7 +50,7 @@ type Kernel struct {
 	order   []string
 	user    []Module // modules registered by the program: the only ones with a Dispatch to call
 
-	cmds       *controller.Tailer
+	cmds       *controller.CommandReader
 	cursor     rundir.Cursor // how far the inputs were processed, recorded with each ledger entry
 	cfgApplied string        // after a restart: the SHA-256 of the YAML the restored state includes
 	cfgLast    []byte
@@ -92,6 +92,8 @@ func New(runDir string, opts Options) (*Kernel, error) {
 	co.SourcesDir = d.Path(rundir.Sources)
 	co.StatusExtra = k.statusExtra
 	co.OnAbandoned = k.abandoned
+	k.cmds = controller.NewCommandReader(d.Path(rundir.Commands))
+	co.CommandsStatus = k.cmds
 	ctl, err := controller.New(co)
 	if err != nil {
 		lock.Close()
@@ -103,11 +105,10 @@ func New(runDir string, opts Options) (*Kernel, error) {
 	k.register("opt", k.optimizers)
 	k.register("core", &coreModule{k: k})
 
-	k.cmds = controller.NewTailer(d.Path(rundir.Commands))
 	ledger, err := rundir.ReadLedger(d.Path(rundir.Applied))
 	if err != nil {
 		ctl.Logf(nil, "ledger: cannot read %s: %v (commands in the file are taken as applied)", d.Path(rundir.Applied), err)
-		k.cmds.SkipExisting()
+		k.cmds.Tailer().SkipExisting()
 	}
 	for _, b := range ledger.Bad {
 		ctl.Logf(nil, "ledger: %v (skipped; earlier entries are intact)", b)
@@ -137,12 +138,12 @@ func (k *Kernel) resume(ledger rundir.Ledger) {
 	case last != nil:
 		k.cursor = *last
 		if last.CommandsOffset > 0 {
-			k.cmds.ResumeAfter(controller.Resume{End: last.CommandsOffset, Number: last.CommandsLine, TextSHA256: last.CommandsSHA256})
+			k.cmds.Tailer().ResumeAfter(controller.Resume{End: last.CommandsOffset, Number: last.CommandsLine, TextSHA256: last.CommandsSHA256})
 		}
 	case len(ledger.Entries) > 0:
 		// Written by hotcb or an older hotcb-go, without a cursor: nothing says which commands
 		// were applied, and the older rule was that all in the file were.
-		k.cmds.SkipExisting()
+		k.cmds.Tailer().SkipExisting()
 		k.ctl.Logf(nil, "ledger: %s has no cursor (written by hotcb or hotcb-go < 0.2): the commands already in %s are taken as applied",
 			rundir.Applied, rundir.Commands)
 	}
@@ -235,20 +236,16 @@ func (k *Kernel) poll(env *torchenv.Env, event string) {
 		k.restore = nil
 	}
 	k.pollConfig(env, event)
-	lines, problems := k.cmds.Poll()
-	for _, p := range problems {
-		k.ctl.Logf(env, "control plane: %v", p)
+	cmds, end, more := k.cmds.Poll(func(msg string) { k.ctl.Logf(env, "control plane: %s", msg) })
+	for _, c := range cmds {
+		k.cursor.CommandsLine, k.cursor.CommandsOffset, k.cursor.CommandsSHA256 = c.At.Number, c.At.End, c.At.TextSHA256
+		k.process(env, event, c.Op, rundir.SourceExternal)
 	}
-	for _, l := range lines {
-		k.cursor.CommandsLine, k.cursor.CommandsOffset = l.Number, l.End
-		k.cursor.CommandsSHA256 = controller.LineSHA256(l.Text)
-		op, err := ops.Parse(l.Text)
-		if err != nil {
-			k.cmds.Bad()
-			k.ctl.Logf(env, "%s line %d skipped: %v", k.cmds.Path(), l.Number, err)
-			continue
-		}
-		k.process(env, event, op, rundir.SourceExternal)
+	if end.End > 0 { // bad lines after the last op are consumed too
+		k.cursor.CommandsLine, k.cursor.CommandsOffset, k.cursor.CommandsSHA256 = end.Number, end.End, end.TextSHA256
+	}
+	if more {
+		k.pending.Store(true) // a budget cut the poll short: go on at the next safe point
 	}
 	k.mu.Lock()
 	q := k.queue

@@ -135,15 +135,20 @@ func (o Op) Validate() error {
 	return nil
 }
 
+var (
+	errEmpty     = errors.New("empty line")
+	errNotObject = errors.New("not a JSON object")
+)
+
 // Parse decodes and validates one command line. Numbers stay exact (json.Number); unknown
 // fields are ignored so that newer writers stay readable.
 func Parse(line []byte) (Op, error) {
 	line = bytes.TrimSpace(line)
 	if len(line) == 0 {
-		return Op{}, errors.New("empty line")
+		return Op{}, errEmpty
 	}
 	if line[0] != '{' {
-		return Op{}, errors.New("not a JSON object")
+		return Op{}, errNotObject
 	}
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.UseNumber()

@@ -288,14 +288,14 @@ func TestHostileCommandStreamWhileTraining(t *testing.T) {
 			}
 			require.Greater(t, rec.handled.Load(), int64(1000), "the callback ran at every safe point")
 			logText := log.String()
-			require.Contains(t, logText, "is longer than 1048576 bytes; skipped")
-			require.Equal(t, bad, strings.Count(logText, " skipped"), "each bad line is reported once")
+			reported := strings.Count(logText, " skipped")
+			require.LessOrEqual(t, reported, 10, "the first ten bad lines in ten seconds are reported, the rest counted")
+			require.GreaterOrEqual(t, reported, 10)
 
 			closed = true
 			require.NoError(t, closeIt())
-			if via == "controller" {
-				require.Equal(t, bad, status().BadLines)
-			} else {
+			require.Equal(t, bad, status().BadLines, "every bad line is counted once, under the kernel too")
+			if via == "kernel" {
 				es, torn, err := rundir.ReadJSONL[rundir.LedgerEntry](filepath.Join(dir, rundir.Applied))
 				require.NoError(t, err)
 				require.Empty(t, torn)
