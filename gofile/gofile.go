@@ -8,7 +8,6 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -16,7 +15,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/traefik/yaegi/interp"
 	"github.com/traefik/yaegi/stdlib"
@@ -96,7 +94,7 @@ func (l *Loader) Load(t callback.Target, id string, init map[string]any) (callba
 	if !strings.HasSuffix(t.Path, ".go") {
 		return nil, fmt.Errorf("%s is not a .go file", t.Path)
 	}
-	src, err := l.read(t.Path)
+	src, _, err := ReadSource(t.Path, l.opts.AllowAnyOwner)
 	if err != nil {
 		return nil, err
 	}
@@ -115,31 +113,6 @@ func (l *Loader) Load(t callback.Target, id string, init map[string]any) (callba
 	}
 	cb.src = info
 	return cb, nil
-}
-
-func (l *Loader) read(path string) ([]byte, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("go file %s not found", path)
-		}
-		return nil, err
-	}
-	if st.IsDir() {
-		return nil, fmt.Errorf("%s is a directory, not a .go file", path)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (mode %v)", path, st.Mode())
-	}
-	if !l.opts.AllowAnyOwner {
-		if st.Mode().Perm()&0o022 != 0 {
-			return nil, fmt.Errorf("refusing %s: it is writable by group or others (mode %v); chmod go-w it, or allow any owner explicitly", path, st.Mode().Perm())
-		}
-		if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Uid != 0 && int(sys.Uid) != os.Getuid() {
-			return nil, fmt.Errorf("refusing %s: it is owned by uid %d, not by this user or root; allow any owner explicitly to load it", path, sys.Uid)
-		}
-	}
-	return os.ReadFile(path)
 }
 
 // capture writes src to dir/<sha>.go unless it is there already, and returns that path.
