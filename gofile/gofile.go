@@ -449,11 +449,19 @@ func stdlibFor(full bool) interp.Exports {
 	return restricted
 }
 
+// fullStdlib is the trusted mode's table. The tables share packages ("os/os": unrestricted adds
+// the real os.Exit to the standard table's), so they are merged symbol by symbol; the later
+// table wins.
 var fullStdlib = func() interp.Exports {
 	out := interp.Exports{}
 	for _, t := range []interp.Exports{stdlib.Symbols, stdsyscall.Symbols, stdunsafe.Symbols, unrestricted.Symbols} {
-		for k, v := range t {
-			out[k] = v
+		for k, syms := range t {
+			if out[k] == nil {
+				out[k] = map[string]reflect.Value{}
+			}
+			for s, v := range syms {
+				out[k][s] = v
+			}
 		}
 	}
 	return out
