@@ -30,8 +30,9 @@ import (
 
 // Options configure a Loader.
 type Options struct {
-	// FullStdlib lets interpreted code import every standard package, os/exec, net, syscall and
-	// unsafe included. By default those are refused.
+	// FullStdlib is the trusted mode: interpreted code may use the whole standard library,
+	// os/exec, net, syscall, unsafe and every refused symbol included. By default it gets the
+	// allow-list of policy.go.
 	FullStdlib bool
 	// SourcesDir receives a copy of every loaded source as <sha256>.go ("" disables capture).
 	SourcesDir string
@@ -45,15 +46,6 @@ type Loader struct{ opts Options }
 
 // NewLoader returns a Loader.
 func NewLoader(opts Options) *Loader { return &Loader{opts: opts} }
-
-// denied are the standard packages interpreted code may not import unless FullStdlib is set.
-func denied(pkg string) bool {
-	switch pkg {
-	case "os/exec", "syscall", "unsafe", "plugin", "net":
-		return true
-	}
-	return strings.HasPrefix(pkg, "net/")
-}
 
 // Source describes the file an interpreted callback came from.
 type Source struct {
@@ -145,16 +137,18 @@ func capture(dir, sha string, src []byte) (string, error) {
 // build checks the source, interprets it in a fresh interpreter and instantiates the symbol.
 func (l *Loader) build(path string, src []byte, symbol, id string, init map[string]any) (*goCallback, error) {
 	fset := token.NewFileSet()
-	file, err := parser.ParseFile(fset, path, src, parser.SkipObjectResolution)
+	// Object resolution lets checkPolicy tell a package name from a local variable.
+	file, err := parser.ParseFile(fset, path, src, 0)
 	if err != nil {
 		return nil, err // go/parser errors carry path:line:col
 	}
+	if !l.opts.FullStdlib {
+		if err := checkPolicy(fset, file); err != nil {
+			return nil, err
+		}
+	}
 	for _, imp := range file.Imports {
 		pkg, _ := strconv.Unquote(imp.Path.Value)
-		if !l.opts.FullStdlib && denied(pkg) {
-			return nil, fmt.Errorf("%s: import %q is not allowed in go_file callbacks (restricted standard library; the controller/kernel option to allow the full standard library unlocks it)",
-				fset.Position(imp.Pos()), pkg)
-		}
 		if !available(pkg, l.opts.FullStdlib) {
 			return nil, fmt.Errorf("%s: package %q cannot be imported by go_file callbacks (available: the standard library and hotcb's public packages)", fset.Position(imp.Pos()), pkg)
 		}
@@ -462,16 +456,6 @@ var fullStdlib = func() interp.Exports {
 			for s, v := range syms {
 				out[k][s] = v
 			}
-		}
-	}
-	return out
-}()
-
-var restricted = func() interp.Exports {
-	out := interp.Exports{}
-	for k, v := range stdlib.Symbols {
-		if !denied(pkgOf(k)) {
-			out[k] = v
 		}
 	}
 	return out
