@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/gofile"
@@ -36,21 +35,25 @@ func captureOf(cb callback.HotCallback) *ops.SourceCapture {
 	return nil
 }
 
-// capturedSource checks a recorded capture and returns the path to load from.
-func (c *HotController) capturedSource(sc *ops.SourceCapture) (string, error) {
-	p := sc.CapturedPath
-	if !filepath.IsAbs(p) && c.opts.RunDir != "" {
-		p = filepath.Join(c.opts.RunDir, p)
+// captureLoader is a loader that can replay a captured source (gofile.Loader).
+type captureLoader interface {
+	CapturePath(sha string) (string, error)
+	LoadCapture(t callback.Target, sha, capturedPath, id string, init map[string]any) (callback.HotCallback, error)
+}
+
+// capturedSource returns the loader that replays a recorded capture and the path the capture
+// is loaded from (<sources>/<sha256>.go); the record's sha256 must be well formed. The loader
+// checks the rest when it loads: captured_path, the file, its sha256.
+func (c *HotController) capturedSource(kind string, sc *ops.SourceCapture) (captureLoader, string, error) {
+	l, ok := c.loaders[kind].(captureLoader)
+	if !ok {
+		return nil, "", fmt.Errorf("source_capture: the %s loader cannot replay a captured source", kind)
 	}
-	b, err := os.ReadFile(p)
+	p, err := l.CapturePath(sc.SHA256)
 	if err != nil {
-		return "", fmt.Errorf("captured source: %w", err)
+		return nil, "", err
 	}
-	sum := sha256.Sum256(b)
-	if got := hex.EncodeToString(sum[:]); sc.SHA256 != "" && got != sc.SHA256 {
-		return "", fmt.Errorf("captured source %s has sha256 %s, the record says %s", p, got, sc.SHA256)
-	}
-	return p, nil
+	return l, p, nil
 }
 
 // reloadIfChanged rebuilds a go_file callback whose file changed. The new instance is built,

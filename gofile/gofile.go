@@ -8,6 +8,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -90,21 +91,117 @@ func (l *Loader) Load(t callback.Target, id string, init map[string]any) (callba
 	if err != nil {
 		return nil, err
 	}
+	return l.buildAndCapture(t.Path, src, t.Symbol, id, init)
+}
+
+// buildAndCapture builds src (read from path) and captures it under SourcesDir.
+func (l *Loader) buildAndCapture(path string, src []byte, symbol, id string, init map[string]any) (*goCallback, error) {
 	sum := sha256.Sum256(src)
-	info := Source{Path: t.Path, SHA256: hex.EncodeToString(sum[:])}
-	cb, err := l.build(t.Path, src, t.Symbol, id, init)
+	info := Source{Path: path, SHA256: hex.EncodeToString(sum[:])}
+	cb, err := l.build(path, src, symbol, id, init)
 	if err != nil {
 		return nil, err
 	}
 	if l.opts.SourcesDir != "" {
 		p, err := capture(l.opts.SourcesDir, info.SHA256, src)
 		if err != nil {
-			return nil, fmt.Errorf("capture source of %s: %w", t.Path, err)
+			return nil, fmt.Errorf("capture source of %s: %w", path, err)
 		}
 		info.CapturedPath = p
 	}
 	cb.src = info
 	return cb, nil
+}
+
+var shaHex = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// CapturePath returns where the capture of the source with this sha256 lives:
+// <SourcesDir>/<sha256>.go. The sha256 must be 64 lowercase hex digits.
+func (l *Loader) CapturePath(sha string) (string, error) {
+	if !shaHex.MatchString(sha) {
+		return "", fmt.Errorf("source_capture: sha256 %q is not 64 lowercase hex digits; a replayed go_file load needs the sha256 of the source it captured", sha)
+	}
+	if l.opts.SourcesDir == "" {
+		return "", errors.New("source_capture: no sources directory is set (Options.SourcesDir, hotcb.sources under the kernel), so there is no capture to replay")
+	}
+	return filepath.Join(l.opts.SourcesDir, sha+".go"), nil
+}
+
+// LoadCapture builds a callback from the captured source with this sha256, for replays. It
+// reads only <SourcesDir>/<sha256>.go, through ReadSource's checks, verifies the sha256 of the
+// bytes it read and builds exactly those bytes. capturedPath, the path recorded with the capture,
+// is optional; a relative one is taken from SourcesDir's parent (the run directory). It must
+// name that same file, with one exception: another run's capture store — a file <sha256>.go in a
+// directory named like SourcesDir (hotcb.sources), reached without ".." — when this run has no
+// copy yet (a recipe replayed in a new run directory). That file passes the same checks, its
+// sha256 is verified, and it is copied into this run's SourcesDir first. t.Symbol names the
+// symbol; t.Path is not read. The callback's Source().Path is the capture in SourcesDir.
+func (l *Loader) LoadCapture(t callback.Target, sha, capturedPath, id string, init map[string]any) (callback.HotCallback, error) {
+	own, err := l.CapturePath(sha)
+	if err != nil {
+		return nil, err
+	}
+	other, err := l.otherCapture(own, sha, capturedPath)
+	if err != nil {
+		return nil, err
+	}
+	src, _, err := ReadSource(own, l.opts.AllowAnyOwner)
+	if err != nil && other != "" && errors.Is(err, fs.ErrNotExist) {
+		// This run has no copy: import the one from the other run's store.
+		if src, _, err = ReadSource(other, l.opts.AllowAnyOwner); err == nil {
+			if err = verifySHA(other, src, sha); err != nil {
+				return nil, err
+			}
+			if _, err = capture(l.opts.SourcesDir, sha, src); err != nil {
+				return nil, fmt.Errorf("source_capture: copy %s into %s: %w", other, l.opts.SourcesDir, err)
+			}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("source_capture: %w", err)
+	}
+	if err := verifySHA(own, src, sha); err != nil {
+		return nil, err
+	}
+	return l.buildAndCapture(own, src, t.Symbol, id, init)
+}
+
+// otherCapture checks the recorded captured path against own (this run's capture): "" when it
+// is own or empty, the path when it is another run's capture store, an error otherwise.
+func (l *Loader) otherCapture(own, sha, recorded string) (string, error) {
+	if recorded == "" {
+		return "", nil
+	}
+	p := recorded
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(filepath.Dir(l.opts.SourcesDir), p)
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		p = a
+	}
+	ownAbs, err := filepath.Abs(own)
+	if err != nil {
+		return "", err
+	}
+	if p == ownAbs {
+		return "", nil
+	}
+	dotdot := false
+	for _, e := range strings.Split(filepath.ToSlash(recorded), "/") {
+		dotdot = dotdot || e == ".."
+	}
+	if !dotdot && filepath.Base(p) == sha+".go" && filepath.Base(filepath.Dir(p)) == filepath.Base(l.opts.SourcesDir) {
+		return p, nil
+	}
+	return "", fmt.Errorf("source_capture: captured_path %q is not the capture of sha256 %s (%s); a replay loads captured sources from the sources directory only", recorded, sha, own)
+}
+
+func verifySHA(path string, src []byte, want string) error {
+	sum := sha256.Sum256(src)
+	if got := hex.EncodeToString(sum[:]); got != want {
+		return fmt.Errorf("source_capture: %s has sha256 %s, the record says %s; the capture was altered, refusing it", path, got, want)
+	}
+	return nil
 }
 
 // capture writes src to dir/<sha>.go unless it is there already, and returns that path.
