@@ -163,3 +163,55 @@ func TestCaptureFromAnotherRun(t *testing.T) {
 	require.ErrorContains(t, res.Err, "the capture was altered")
 	require.NoFileExists(t, filepath.Join(r3.dir, "hotcb.sources", sha+".go"))
 }
+
+// TestReloadUsesTheCheckedRead: hot reload reads the changed source the way a load does. A
+// source replaced by a symbolic link, or rewritten after its directory became writable by
+// others, is not built; the failure is reported once and the running version stays.
+func TestReloadUsesTheCheckedRead(t *testing.T) {
+	root := t.TempDir()
+	r := newCaptureRun(t, filepath.Join(root, "run"))
+	dir := filepath.Join(root, "src")
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	src := filepath.Join(dir, "feat.go")
+	require.NoError(t, os.WriteFile(src, []byte(feature("v1")), 0o600))
+	res := r.submit(ops.Op{Op: "load", ID: "f", Init: map[string]any{"every": 1},
+		Target: &ops.CallbackTarget{Kind: "go_file", Path: src, Symbol: "FeatureViz"}})
+	require.Equal(t, controller.Applied, res.Decision, "%v", res.Err)
+
+	// replaced by a symbolic link to a new version
+	other := filepath.Join(root, "v2.go")
+	require.NoError(t, os.WriteFile(other, []byte(feature("v2link")), 0o600)) // sizes differ: mtimes may not
+	require.NoError(t, os.Remove(src))
+	require.NoError(t, os.Symlink(other, src))
+	r.c.Apply(r.env, torchenv.TrainStepEnd)
+	res = r.c.LastResults()[0]
+	require.Equal(t, "reload", res.Op.Op)
+	require.Equal(t, controller.Failed, res.Decision)
+	require.ErrorContains(t, res.Err, "is a symbolic link; load the file it points to")
+	require.ErrorContains(t, res.Err, "the previous version keeps running")
+	r.c.Apply(r.env, torchenv.TrainStepEnd)
+	require.Empty(t, r.c.LastResults(), "reported once")
+
+	// a regular file again, in a directory others can write
+	require.NoError(t, os.Remove(src))
+	require.NoError(t, os.WriteFile(src, []byte(feature("v3-open-dir")), 0o600))
+	require.NoError(t, os.Chmod(dir, 0o777))
+	r.c.Apply(r.env, torchenv.TrainStepEnd)
+	res = r.c.LastResults()[0]
+	require.Equal(t, controller.Failed, res.Decision)
+	require.ErrorContains(t, res.Err, "directory "+dir+" is writable by group or others")
+
+	n := len(r.lines)
+	r.c.Apply(r.env, torchenv.TrainStepEnd)
+	require.Greater(t, len(r.lines), n)
+	require.True(t, strings.HasPrefix(r.lines[len(r.lines)-1], "v1 "), "v1 still runs: %s", r.lines[len(r.lines)-1])
+
+	// fixed: the next change reloads
+	require.NoError(t, os.Chmod(dir, 0o700))
+	require.NoError(t, os.WriteFile(src, []byte(feature("v4")), 0o600))
+	r.c.Apply(r.env, torchenv.TrainStepEnd)
+	res = r.c.LastResults()[0]
+	require.Equal(t, controller.Applied, res.Decision, "%v", res.Err)
+	r.c.Apply(r.env, torchenv.TrainStepEnd)
+	require.True(t, strings.HasPrefix(r.lines[len(r.lines)-1], "v4 "), r.lines[len(r.lines)-1])
+}

@@ -3,8 +3,11 @@ package controller
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"time"
 
 	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/gofile"
@@ -63,23 +66,18 @@ func (c *HotController) reloadIfChanged(env *torchenv.Env, h *handle) (Result, b
 	if h.cb == nil || h.srcPath == "" {
 		return Result{}, false
 	}
+	// A stat by path tells cheaply whether the file changed. The bytes compared below come from
+	// the checked read every load uses (gofile.ReadSource: the directories checked, the file
+	// opened once, that descriptor checked and read); the loader builds from its own such read.
 	st, err := os.Stat(h.srcPath)
 	if err != nil || !st.Mode().IsRegular() || (st.ModTime().Equal(h.srcMod) && st.Size() == h.srcSize) {
 		return Result{}, false
 	}
 	h.srcMod, h.srcSize = st.ModTime(), st.Size()
-	b, err := os.ReadFile(h.srcPath)
-	if err != nil {
-		return Result{}, false
-	}
-	sum := sha256.Sum256(b)
-	sha := hex.EncodeToString(sum[:])
-	if sha == h.srcSHA || sha == h.failedSHA {
-		return Result{}, false
-	}
 	t := h.target
 	op := ops.Op{Module: "cb", Op: "reload", ID: h.id, Target: &t, Init: h.init}
 	r := Result{Op: op, Source: "watch", Decision: Applied, Note: "source changed"}
+	var sha string
 	fail := func(err error) (Result, bool) {
 		h.failedSHA = sha
 		h.errors++
@@ -89,6 +87,19 @@ func (c *HotController) reloadIfChanged(env *torchenv.Env, h *handle) (Result, b
 		}
 		r.Decision, r.Err = Failed, fmt.Errorf("%w (the previous version keeps running)", err)
 		return r, true
+	}
+	b, _, err := gofile.ReadSource(h.srcPath, c.opts.AllowAnyOwner)
+	if errors.Is(err, fs.ErrNotExist) {
+		h.srcMod = time.Time{} // replaced while we looked: look again next time
+		return Result{}, false
+	}
+	if err != nil {
+		return fail(err) // reported once: not again until the file changes
+	}
+	sum := sha256.Sum256(b)
+	sha = hex.EncodeToString(sum[:])
+	if sha == h.srcSHA || sha == h.failedSHA {
+		return Result{}, false
 	}
 	loader := c.loaders[t.Kind]
 	var cb callback.HotCallback
