@@ -117,7 +117,7 @@ func TestGoFileLoadReloadAndCapture(t *testing.T) {
 	bad.SourceCapture = &ops.SourceCapture{SHA256: "00ff", CapturedPath: rel}
 	require.NoError(t, c.Submit(bad))
 	step()
-	require.ErrorContains(t, c.LastResults()[0].Err, "the record says 00ff")
+	require.ErrorContains(t, c.LastResults()[0].Err, `sha256 "00ff" is not 64 lowercase hex digits`)
 }
 
 // captureFor returns the captured v1 source in dir/hotcb.sources.

@@ -87,9 +87,11 @@ func (c *HotController) apply(env *torchenv.Env, op ops.Op, source string) (r Re
 
 func (c *HotController) load(env *torchenv.Env, op ops.Op) (noop bool, note string, err error) {
 	target := op.Target.Normalized()
+	var capl captureLoader // set for a replay from a captured source
 	if sc := op.SourceCapture; sc != nil && target.Kind == ops.KindGoFile {
-		p, err := c.capturedSource(sc)
-		if err != nil {
+		var p string
+		var err error
+		if capl, p, err = c.capturedSource(target.Kind, sc); err != nil {
 			return false, "", fmt.Errorf("load %s: %w", op.ID, err)
 		}
 		target.Path = p
@@ -111,7 +113,11 @@ func (c *HotController) load(env *torchenv.Env, op ops.Op) (noop bool, note stri
 	var cb callback.HotCallback
 	if err := call(func() error {
 		var lerr error
-		cb, lerr = loader.Load(target, op.ID, op.Init)
+		if capl != nil {
+			cb, lerr = capl.LoadCapture(target, op.SourceCapture.SHA256, op.SourceCapture.CapturedPath, op.ID, op.Init)
+		} else {
+			cb, lerr = loader.Load(target, op.ID, op.Init)
+		}
 		return lerr
 	}); err != nil {
 		return false, "", fmt.Errorf("load %s from %s: %w", op.ID, target, err)

@@ -3,9 +3,11 @@ package controller
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
-	"path/filepath"
+	"time"
 
 	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/gofile"
@@ -36,21 +38,25 @@ func captureOf(cb callback.HotCallback) *ops.SourceCapture {
 	return nil
 }
 
-// capturedSource checks a recorded capture and returns the path to load from.
-func (c *HotController) capturedSource(sc *ops.SourceCapture) (string, error) {
-	p := sc.CapturedPath
-	if !filepath.IsAbs(p) && c.opts.RunDir != "" {
-		p = filepath.Join(c.opts.RunDir, p)
+// captureLoader is a loader that can replay a captured source (gofile.Loader).
+type captureLoader interface {
+	CapturePath(sha string) (string, error)
+	LoadCapture(t callback.Target, sha, capturedPath, id string, init map[string]any) (callback.HotCallback, error)
+}
+
+// capturedSource returns the loader that replays a recorded capture and the path the capture
+// is loaded from (<sources>/<sha256>.go); the record's sha256 must be well formed. The loader
+// checks the rest when it loads: captured_path, the file, its sha256.
+func (c *HotController) capturedSource(kind string, sc *ops.SourceCapture) (captureLoader, string, error) {
+	l, ok := c.loaders[kind].(captureLoader)
+	if !ok {
+		return nil, "", fmt.Errorf("source_capture: the %s loader cannot replay a captured source", kind)
 	}
-	b, err := os.ReadFile(p)
+	p, err := l.CapturePath(sc.SHA256)
 	if err != nil {
-		return "", fmt.Errorf("captured source: %w", err)
+		return nil, "", err
 	}
-	sum := sha256.Sum256(b)
-	if got := hex.EncodeToString(sum[:]); sc.SHA256 != "" && got != sc.SHA256 {
-		return "", fmt.Errorf("captured source %s has sha256 %s, the record says %s", p, got, sc.SHA256)
-	}
-	return p, nil
+	return l, p, nil
 }
 
 // reloadIfChanged rebuilds a go_file callback whose file changed. The new instance is built,
@@ -60,23 +66,18 @@ func (c *HotController) reloadIfChanged(env *torchenv.Env, h *handle) (Result, b
 	if h.cb == nil || h.srcPath == "" {
 		return Result{}, false
 	}
+	// A stat by path tells cheaply whether the file changed. The bytes compared below come from
+	// the checked read every load uses (gofile.ReadSource: the directories checked, the file
+	// opened once, that descriptor checked and read); the loader builds from its own such read.
 	st, err := os.Stat(h.srcPath)
 	if err != nil || !st.Mode().IsRegular() || (st.ModTime().Equal(h.srcMod) && st.Size() == h.srcSize) {
 		return Result{}, false
 	}
 	h.srcMod, h.srcSize = st.ModTime(), st.Size()
-	b, err := os.ReadFile(h.srcPath)
-	if err != nil {
-		return Result{}, false
-	}
-	sum := sha256.Sum256(b)
-	sha := hex.EncodeToString(sum[:])
-	if sha == h.srcSHA || sha == h.failedSHA {
-		return Result{}, false
-	}
 	t := h.target
 	op := ops.Op{Module: "cb", Op: "reload", ID: h.id, Target: &t, Init: h.init}
 	r := Result{Op: op, Source: "watch", Decision: Applied, Note: "source changed"}
+	var sha string
 	fail := func(err error) (Result, bool) {
 		h.failedSHA = sha
 		h.errors++
@@ -86,6 +87,19 @@ func (c *HotController) reloadIfChanged(env *torchenv.Env, h *handle) (Result, b
 		}
 		r.Decision, r.Err = Failed, fmt.Errorf("%w (the previous version keeps running)", err)
 		return r, true
+	}
+	b, _, err := gofile.ReadSource(h.srcPath, c.opts.AllowAnyOwner)
+	if errors.Is(err, fs.ErrNotExist) {
+		h.srcMod = time.Time{} // replaced while we looked: look again next time
+		return Result{}, false
+	}
+	if err != nil {
+		return fail(err) // reported once: not again until the file changes
+	}
+	sum := sha256.Sum256(b)
+	sha = hex.EncodeToString(sum[:])
+	if sha == h.srcSHA || sha == h.failedSHA {
+		return Result{}, false
 	}
 	loader := c.loaders[t.Kind]
 	var cb callback.HotCallback

@@ -16,7 +16,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/traefik/yaegi/interp"
@@ -33,8 +32,9 @@ import (
 
 // Options configure a Loader.
 type Options struct {
-	// FullStdlib lets interpreted code import every standard package, os/exec, net, syscall and
-	// unsafe included. By default those are refused.
+	// FullStdlib is the trusted mode: interpreted code may use the whole standard library,
+	// os/exec, net, syscall, unsafe and every refused symbol included. By default it gets the
+	// allow-list of policy.go.
 	FullStdlib bool
 	// SourcesDir receives a copy of every loaded source as <sha256>.go ("" disables capture).
 	SourcesDir string
@@ -48,15 +48,6 @@ type Loader struct{ opts Options }
 
 // NewLoader returns a Loader.
 func NewLoader(opts Options) *Loader { return &Loader{opts: opts} }
-
-// denied are the standard packages interpreted code may not import unless FullStdlib is set.
-func denied(pkg string) bool {
-	switch pkg {
-	case "os/exec", "syscall", "unsafe", "plugin", "net":
-		return true
-	}
-	return strings.HasPrefix(pkg, "net/")
-}
 
 // Source describes the file an interpreted callback came from.
 type Source struct {
@@ -137,20 +128,25 @@ func (l *Loader) Load(t callback.Target, id string, init map[string]any) (callba
 	if !strings.HasSuffix(t.Path, ".go") {
 		return nil, fmt.Errorf("%s is not a .go file", t.Path)
 	}
-	src, err := l.read(t.Path)
+	src, _, err := ReadSource(t.Path, l.opts.AllowAnyOwner)
 	if err != nil {
 		return nil, err
 	}
+	return l.buildAndCapture(t.Path, src, t.Symbol, id, init)
+}
+
+// buildAndCapture builds src (read from path) and captures it under SourcesDir.
+func (l *Loader) buildAndCapture(path string, src []byte, symbol, id string, init map[string]any) (*goCallback, error) {
 	sum := sha256.Sum256(src)
-	info := Source{Path: t.Path, SHA256: hex.EncodeToString(sum[:])}
-	cb, err := l.build(t.Path, src, t.Symbol, id, init)
+	info := Source{Path: path, SHA256: hex.EncodeToString(sum[:])}
+	cb, err := l.build(path, src, symbol, id, init)
 	if err != nil {
 		return nil, err
 	}
 	if l.opts.SourcesDir != "" {
 		p, err := capture(l.opts.SourcesDir, info.SHA256, src)
 		if err != nil {
-			return nil, fmt.Errorf("capture source of %s: %w", t.Path, err)
+			return nil, fmt.Errorf("capture source of %s: %w", path, err)
 		}
 		info.CapturedPath = p
 	}
@@ -158,29 +154,95 @@ func (l *Loader) Load(t callback.Target, id string, init map[string]any) (callba
 	return cb, nil
 }
 
-func (l *Loader) read(path string) ([]byte, error) {
-	st, err := os.Stat(path)
+var shaHex = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// CapturePath returns where the capture of the source with this sha256 lives:
+// <SourcesDir>/<sha256>.go. The sha256 must be 64 lowercase hex digits.
+func (l *Loader) CapturePath(sha string) (string, error) {
+	if !shaHex.MatchString(sha) {
+		return "", fmt.Errorf("source_capture: sha256 %q is not 64 lowercase hex digits; a replayed go_file load needs the sha256 of the source it captured", sha)
+	}
+	if l.opts.SourcesDir == "" {
+		return "", errors.New("source_capture: no sources directory is set (Options.SourcesDir, hotcb.sources under the kernel), so there is no capture to replay")
+	}
+	return filepath.Join(l.opts.SourcesDir, sha+".go"), nil
+}
+
+// LoadCapture builds a callback from the captured source with this sha256, for replays. It
+// reads only <SourcesDir>/<sha256>.go, through ReadSource's checks, verifies the sha256 of the
+// bytes it read and builds exactly those bytes. capturedPath, the path recorded with the capture,
+// is optional; a relative one is taken from SourcesDir's parent (the run directory). It must
+// name that same file, with one exception: another run's capture store — a file <sha256>.go in a
+// directory named like SourcesDir (hotcb.sources), reached without ".." — when this run has no
+// copy yet (a recipe replayed in a new run directory). That file passes the same checks, its
+// sha256 is verified, and it is copied into this run's SourcesDir first. t.Symbol names the
+// symbol; t.Path is not read. The callback's Source().Path is the capture in SourcesDir.
+func (l *Loader) LoadCapture(t callback.Target, sha, capturedPath, id string, init map[string]any) (callback.HotCallback, error) {
+	own, err := l.CapturePath(sha)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("go file %s not found", path)
-		}
 		return nil, err
 	}
-	if st.IsDir() {
-		return nil, fmt.Errorf("%s is a directory, not a .go file", path)
+	other, err := l.otherCapture(own, sha, capturedPath)
+	if err != nil {
+		return nil, err
 	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (mode %v)", path, st.Mode())
-	}
-	if !l.opts.AllowAnyOwner {
-		if st.Mode().Perm()&0o022 != 0 {
-			return nil, fmt.Errorf("refusing %s: it is writable by group or others (mode %v); chmod go-w it, or allow any owner explicitly", path, st.Mode().Perm())
+	src, _, err := ReadSource(own, l.opts.AllowAnyOwner)
+	if err != nil && other != "" && errors.Is(err, fs.ErrNotExist) {
+		// This run has no copy: import the one from the other run's store.
+		if src, _, err = ReadSource(other, l.opts.AllowAnyOwner); err == nil {
+			if err = verifySHA(other, src, sha); err != nil {
+				return nil, err
+			}
+			if _, err = capture(l.opts.SourcesDir, sha, src); err != nil {
+				return nil, fmt.Errorf("source_capture: copy %s into %s: %w", other, l.opts.SourcesDir, err)
+			}
 		}
-		if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Uid != 0 && int(sys.Uid) != os.Getuid() {
-			return nil, fmt.Errorf("refusing %s: it is owned by uid %d, not by this user or root; allow any owner explicitly to load it", path, sys.Uid)
-		}
 	}
-	return os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("source_capture: %w", err)
+	}
+	if err := verifySHA(own, src, sha); err != nil {
+		return nil, err
+	}
+	return l.buildAndCapture(own, src, t.Symbol, id, init)
+}
+
+// otherCapture checks the recorded captured path against own (this run's capture): "" when it
+// is own or empty, the path when it is another run's capture store, an error otherwise.
+func (l *Loader) otherCapture(own, sha, recorded string) (string, error) {
+	if recorded == "" {
+		return "", nil
+	}
+	p := recorded
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(filepath.Dir(l.opts.SourcesDir), p)
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		p = a
+	}
+	ownAbs, err := filepath.Abs(own)
+	if err != nil {
+		return "", err
+	}
+	if p == ownAbs {
+		return "", nil
+	}
+	dotdot := false
+	for _, e := range strings.Split(filepath.ToSlash(recorded), "/") {
+		dotdot = dotdot || e == ".."
+	}
+	if !dotdot && filepath.Base(p) == sha+".go" && filepath.Base(filepath.Dir(p)) == filepath.Base(l.opts.SourcesDir) {
+		return p, nil
+	}
+	return "", fmt.Errorf("source_capture: captured_path %q is not the capture of sha256 %s (%s); a replay loads captured sources from the sources directory only", recorded, sha, own)
+}
+
+func verifySHA(path string, src []byte, want string) error {
+	sum := sha256.Sum256(src)
+	if got := hex.EncodeToString(sum[:]); got != want {
+		return fmt.Errorf("source_capture: %s has sha256 %s, the record says %s; the capture was altered, refusing it", path, got, want)
+	}
+	return nil
 }
 
 // capture writes src to dir/<sha>.go unless it is there already, and returns that path.
@@ -213,16 +275,18 @@ func capture(dir, sha string, src []byte) (string, error) {
 // build checks the source, interprets it in a fresh interpreter and instantiates the symbol.
 func (l *Loader) build(path string, src []byte, symbol, id string, init map[string]any) (*goCallback, error) {
 	fset := token.NewFileSet()
-	file, err := parser.ParseFile(fset, path, src, parser.SkipObjectResolution)
+	// Object resolution lets checkPolicy tell a package name from a local variable.
+	file, err := parser.ParseFile(fset, path, src, 0)
 	if err != nil {
 		return nil, err // go/parser errors carry path:line:col
 	}
+	if !l.opts.FullStdlib {
+		if err := checkPolicy(fset, file); err != nil {
+			return nil, err
+		}
+	}
 	for _, imp := range file.Imports {
 		pkg, _ := strconv.Unquote(imp.Path.Value)
-		if !l.opts.FullStdlib && denied(pkg) {
-			return nil, fmt.Errorf("%s: import %q is not allowed in go_file callbacks (restricted standard library; the controller/kernel option to allow the full standard library unlocks it)",
-				fset.Position(imp.Pos()), pkg)
-		}
 		if !available(pkg, l.opts.FullStdlib) {
 			return nil, fmt.Errorf("%s: package %q cannot be imported by go_file callbacks (available: the standard library and hotcb's public packages)", fset.Position(imp.Pos()), pkg)
 		}
@@ -528,21 +592,19 @@ func stdlibFor(full bool) interp.Exports {
 	return restricted
 }
 
+// fullStdlib is the trusted mode's table. The tables share packages ("os/os": unrestricted adds
+// the real os.Exit to the standard table's), so they are merged symbol by symbol; the later
+// table wins.
 var fullStdlib = func() interp.Exports {
 	out := interp.Exports{}
 	for _, t := range []interp.Exports{stdlib.Symbols, stdsyscall.Symbols, stdunsafe.Symbols, unrestricted.Symbols} {
-		for k, v := range t {
-			out[k] = v
-		}
-	}
-	return out
-}()
-
-var restricted = func() interp.Exports {
-	out := interp.Exports{}
-	for k, v := range stdlib.Symbols {
-		if !denied(pkgOf(k)) {
-			out[k] = v
+		for k, syms := range t {
+			if out[k] == nil {
+				out[k] = map[string]reflect.Value{}
+			}
+			for s, v := range syms {
+				out[k][s] = v
+			}
 		}
 	}
 	return out

@@ -210,3 +210,40 @@ func (X) SetParams(m map[string]any) error          { return nil }
 	_, err = load(gofile.NewLoader(gofile.Options{FullStdlib: true, AllowAnyOwner: true}), p, "X", "id", nil)
 	require.NoError(t, err)
 }
+
+// TestFullStdlibKeepsWholePackages: the trusted mode adds yaegi's unrestricted symbols (the real
+// os.Exit, log.Fatal, ...) to the standard packages instead of replacing them: before, its "os"
+// held Exit and FindProcess only, and a trusted callback could not even read a file.
+func TestFullStdlibKeepsWholePackages(t *testing.T) {
+	dir := t.TempDir()
+	p := write(t, dir, "trusted.go", `package x
+
+import (
+	"log"
+	"os"
+	"os/exec"
+
+	"github.com/hotcb/hotcb/torchenv"
+)
+
+type X struct{ Path string }
+
+func (x *X) ID() string { return "x" }
+func (x *X) Handle(ev string, env *torchenv.Env) error {
+	b, err := os.ReadFile(x.Path)
+	if err != nil {
+		return err
+	}
+	log.SetOutput(os.Stderr)
+	env.Logf("%d bytes, %s", len(b), exec.Command("true").Path)
+	return nil
+}
+func (x *X) SetParams(m map[string]any) error { return nil }
+`)
+	cb, err := load(gofile.NewLoader(gofile.Options{FullStdlib: true}), p, "X", "x", map[string]any{"path": p})
+	require.NoError(t, err)
+	var lines []string
+	require.NoError(t, cb.Handle("tick", &torchenv.Env{Log: func(s string) { lines = append(lines, s) }}))
+	require.Len(t, lines, 1)
+	require.Contains(t, lines[0], " bytes, ")
+}

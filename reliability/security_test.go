@@ -84,7 +84,11 @@ func TestEverythingCreatedIsPrivate(t *testing.T) {
 	root := t.TempDir()
 
 	run := filepath.Join(root, "kernel", "nested", "run")
-	src := filepath.Join(t.TempDir(), "count.go")
+	// Under umask 0, t.TempDir's directory is 0777, and a go_file source in a directory anyone
+	// can write is refused (anyone could swap it): keep the source in a private one.
+	srcDir := t.TempDir()
+	require.NoError(t, os.Chmod(srcDir, 0o700))
+	src := filepath.Join(srcDir, "count.go")
 	require.NoError(t, os.WriteFile(src, []byte(goFileSrc), 0o600))
 	k, err := kernel.New(run, kernel.Options{Controller: controller.Options{PollEveryStep: true}})
 	require.NoError(t, err)

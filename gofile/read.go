@@ -1,0 +1,120 @@
+package gofile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// ReadSource reads a go_file source the way every load does, hot reloads included. Whoever can
+// change the file, or swap it, can run code in the training process, so:
+//
+//   - The directories are checked first: the file's directory, symlinks resolved, and each of
+//     its ancestors must be owned by this user or root and not writable by group or others —
+//     unless sticky (like /tmp, mode 1777). In a sticky directory others cannot rename or delete
+//     a file they do not own, so a file of ours there cannot be swapped; the file's own checks
+//     below then apply. This is the rule of ssh's StrictModes.
+//   - The file is opened once (O_NOFOLLOW, so the last component must not be a symbolic link;
+//     O_NONBLOCK, so a FIFO does not block), and that descriptor is checked (fstat: a regular
+//     file, owned by this user or root, not writable by group or others) and read. Nothing is
+//     looked up by path again between the check and the read.
+//
+// allowAnyOwner skips the owner and mode checks of the file and its directories; the file is
+// still opened once and the descriptor checked is the one read. The returned FileInfo is that
+// descriptor's.
+func ReadSource(path string, allowAnyOwner bool) ([]byte, fs.FileInfo, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	dir, err := filepath.EvalSymlinks(filepath.Dir(abs))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, notFound(path)
+		}
+		return nil, nil, err
+	}
+	if !allowAnyOwner {
+		if err := checkDirs(path, dir); err != nil {
+			return nil, nil, err
+		}
+	}
+	f, err := os.OpenFile(filepath.Join(dir, filepath.Base(abs)), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, nil, notFound(path)
+		case errors.Is(err, syscall.ELOOP):
+			to, _ := os.Readlink(path)
+			return nil, nil, fmt.Errorf("refusing %s: it is a symbolic link; load the file it points to (%s)", path, to)
+		}
+		return nil, nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if st.IsDir() {
+		return nil, nil, fmt.Errorf("%s is a directory, not a .go file", path)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%s is not a regular file (mode %v)", path, st.Mode())
+	}
+	if !allowAnyOwner {
+		if st.Mode().Perm()&0o022 != 0 {
+			return nil, nil, fmt.Errorf("refusing %s: it is writable by group or others (mode %v); chmod go-w it, or allow any owner explicitly", path, st.Mode().Perm())
+		}
+		if uid, ok := ownerOf(st); ok && !trustedOwner(uid) {
+			return nil, nil, fmt.Errorf("refusing %s: it is owned by uid %d, not by this user or root; allow any owner explicitly to load it", path, uid)
+		}
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return b, st, nil
+}
+
+// checkDirs checks dir (the real directory of path) and each of its ancestors.
+func checkDirs(path, dir string) error {
+	for d := dir; ; d = filepath.Dir(d) {
+		st, err := os.Lstat(d)
+		if err != nil {
+			return fmt.Errorf("refusing %s: checking its directory %s: %w", path, d, err)
+		}
+		if !st.IsDir() {
+			// EvalSymlinks returned a path without links: this one changed under us.
+			return fmt.Errorf("refusing %s: %s is not a directory any more (mode %v)", path, d, st.Mode())
+		}
+		if uid, ok := ownerOf(st); ok && !trustedOwner(uid) {
+			return fmt.Errorf("refusing %s: directory %s is owned by uid %d, not by this user or root, so its owner could swap the file; move the file, or allow any owner explicitly", path, d, uid)
+		}
+		if st.Mode().Perm()&0o022 != 0 && st.Mode()&fs.ModeSticky == 0 {
+			return fmt.Errorf("refusing %s: directory %s is writable by group or others (mode %v) and not sticky, so another user could swap the file; chmod go-w %s, or allow any owner explicitly",
+				path, d, st.Mode().Perm(), d)
+		}
+		if d == filepath.Dir(d) {
+			return nil
+		}
+	}
+}
+
+// notFound is the error for a missing source; it matches fs.ErrNotExist.
+type notFound string
+
+func (n notFound) Error() string { return "go file " + string(n) + " not found" }
+func (n notFound) Unwrap() error { return fs.ErrNotExist }
+
+func ownerOf(st fs.FileInfo) (uint32, bool) {
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		return sys.Uid, true
+	}
+	return 0, false
+}
+
+func trustedOwner(uid uint32) bool { return uid == 0 || int(uid) == os.Getuid() }
