@@ -182,6 +182,7 @@ func (k *Kernel) Apply(env *torchenv.Env, events ...string) {
 		event = events[0]
 	}
 	k.lastEvent = event
+	k.recordRollbacks(env, event)
 	if k.pending.Load() || k.opts.Controller.PollEveryStep {
 		k.poll(env, event)
 	}
