@@ -11,13 +11,25 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // Go's garbage collector sees a Tensor as a few bytes, not the megabytes of libtorch memory
 // behind it, so on its own it would run far too rarely to keep a training loop's memory flat.
-// The shim counts the bytes held by live handles (hc_pressure_bytes, minus explicit Frees); when
-// that count has grown by the threshold since the last collection we ask for one, in the
-// background, and fall back to a blocking collection if the count runs far ahead of it.
+// The shim counts the bytes held by handles: it adds a handle's bytes (data plus a fixed cost)
+// when it is made and subtracts them when it is freed through hc_tensor_free(h, 1) or
+// hc_tensor_free_many — every way the bridge frees one: Free, the end of a Scope, and the
+// release of handles the collector found unreachable. That count (hc_pressure_bytes) is what is
+// live; MemoryStats reports it as LiveBytes.
+//
+// Collections are driven by another figure, "pressure": the bytes allocated since start minus
+// those freed by Free and Scope, i.e. live bytes plus what the collector has released. When it has
+// grown by the threshold since the last collection we ask for one, in the background, and fall
+// back to a blocking collection if it runs far ahead of it. The collector's releases must not
+// lower it — a collection would otherwise push the next one back by what it freed — so the bytes
+// they release are added back (gcReleased), measured as the drop in the live count across each
+// batch. The measure is exact when no other goroutine makes or frees tensors during the batch;
+// otherwise it is off by what they did meanwhile, which only moves the next collection a little.
 
 // DefaultGCThreshold is the libtorch memory allocated through Go handles between collections.
 const DefaultGCThreshold = 16 << 20
@@ -27,7 +39,16 @@ var (
 	gcMark      atomic.Int64 // pressure when the last collection was requested
 	gcRunning   atomic.Bool
 	gcCount     atomic.Int64
+	gcReleased  atomic.Int64 // bytes freed by releasing unreachable handles (see above)
 )
+
+// liveBytes reads the shim's count of bytes held by handles.
+func liveBytes() int64 {
+	return atomic.LoadInt64((*int64)(unsafe.Pointer(&C.hc_pressure_bytes)))
+}
+
+// pressure is what drives collections: live bytes plus what the collector's releases freed.
+func pressure() int64 { return liveBytes() + gcReleased.Load() }
 
 func init() {
 	gcThreshold.Store(DefaultGCThreshold)
@@ -100,17 +121,31 @@ func SetGCThreshold(bytes int64) int64 {
 
 // MemoryStats describes the bridge's view of libtorch memory.
 type MemoryStats struct {
-	PressureBytes int64 // bytes allocated through handles since start, minus explicit Frees
-	Collections   int64 // garbage collections the bridge requested
-	Threshold     int64
+	// LiveBytes is the libtorch memory held by the bridge's live tensor handles: each handle's
+	// data (numel × element size, so views sharing storage each count it) plus a fixed cost for
+	// the handle, counted from its creation until it is freed — by Free, the end of its Scope, or
+	// the release of a handle the garbage collector found unreachable (those waiting in the release
+	// queue, PendingReleases, are still held and counted).
+	LiveBytes int64
+	// PressureBytes is what the bridge's collections go by: bytes allocated through handles since
+	// start minus those freed by Free and Scope ends (LiveBytes plus what collections released).
+	// It grows without bound in a loop that leaves its tensors to the collector: it is not memory
+	// in use.
+	PressureBytes   int64
+	PendingReleases int64 // unreachable handles queued to be freed by the next tensor creations
+	Collections     int64 // garbage collections the bridge requested
+	Threshold       int64
 }
 
 // ReadMemoryStats returns the current counters.
 func ReadMemoryStats() MemoryStats {
+	live := liveBytes()
 	return MemoryStats{
-		PressureBytes: int64(C.hc_pressure_bytes),
-		Collections:   gcCount.Load(),
-		Threshold:     gcThreshold.Load(),
+		LiveBytes:       live,
+		PressureBytes:   live + gcReleased.Load(),
+		PendingReleases: releasePending.Load(),
+		Collections:     gcCount.Load(),
+		Threshold:       gcThreshold.Load(),
 	}
 }
 
@@ -122,6 +157,7 @@ var (
 	releaseMu      sync.Mutex
 	releaseQueue   []C.hc_tensor
 	releasePending atomic.Int64
+	freeMu         sync.Mutex // serialises the release batches (drainReleases)
 )
 
 // The queue is drained in bounded batches so that one op never pays for a large backlog; if no
@@ -147,13 +183,26 @@ func releaseHandle(h C.hc_tensor) {
 func drainReleases(max int) {
 	releaseMu.Lock()
 	k := min(max, len(releaseQueue))
+	// Reversed: hc_tensor_free_many frees from the end, so they are freed in queue order.
 	batch := make([]C.hc_tensor, k)
-	copy(batch, releaseQueue[len(releaseQueue)-k:])
+	tail := releaseQueue[len(releaseQueue)-k:]
+	for i, h := range tail {
+		batch[k-1-i] = h
+	}
 	releaseQueue = releaseQueue[:len(releaseQueue)-k]
 	releaseMu.Unlock()
 	releasePending.Add(-int64(k))
-	for _, h := range batch {
-		C.hc_tensor_free(h, 0)
+	if k == 0 {
+		return
+	}
+	// One batch at a time, so that one's measure does not include another's frees.
+	freeMu.Lock()
+	before := liveBytes()
+	C.hc_tensor_free_many(&batch[0], C.int(k)) // subtracts their bytes from the live count
+	freed := before - liveBytes()
+	freeMu.Unlock()
+	if freed > 0 {
+		gcReleased.Add(freed)
 	}
 }
 
@@ -165,7 +214,7 @@ func notePressure() {
 	if releasePending.Load() > 0 {
 		drainReleases(releaseBatch)
 	}
-	p := int64(C.hc_pressure_bytes)
+	p := pressure()
 	over := p - gcMark.Load()
 	th := gcThreshold.Load()
 	if over < th {

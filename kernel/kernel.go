@@ -210,6 +210,7 @@ func (k *Kernel) Apply(env *torchenv.Env, events ...string) {
 	k.lastEvent = event
 	k.ctl.Enter(env, event) // the watchdog sees ops that hang, not only callbacks
 	defer k.ctl.Exit()
+	k.recordRollbacks(env, event)
 	if k.pending.Load() || k.opts.Controller.PollEveryStep {
 		k.poll(env, event)
 	}
@@ -407,6 +408,7 @@ func (k *Kernel) Close() error {
 	k.closed = true
 	close(k.stop)
 	k.wg.Wait()
+	k.recordRollbacks(nil, k.lastEvent) // of a last Step after the last safe point
 	var errs []error
 	if k.replay != nil {
 		if missed := k.replay.missed(); len(missed) > 0 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/hotcb/hotcb/bridge/optim"
@@ -31,12 +32,27 @@ func (m *cbModule) Close() error                      { return nil }
 
 // optModule changes optimizer hyper-parameters live. set_params takes any of the optimizer's
 // keys (lr, weight_decay, momentum, betas, ...) and an optional "group" (an index; all groups
-// when absent). The change is all or nothing and is seen by the next Step.
+// when absent). The change is all or nothing and is seen by the next Step. A value the
+// optimizer refuses (out of range, overflowing the parameters' dtype, or making a trial update
+// fail) fails the op; a change that the next Step still cannot use is rolled back by the
+// optimizer, and the kernel records that rollback at the following safe point (recordRollbacks).
 type optModule struct {
-	opts map[string]*optim.Optimizer
+	opts    map[string]*optim.Optimizer
+	applied []appliedChange // the latest set_params that changed something, to name them in rollbacks
 }
 
-func (m *optModule) ApplyOp(_ *torchenv.Env, op ops.Op) (string, string, error) {
+// appliedChange is a set_params the module applied: the optimizer's Revision after it, and the
+// step.
+type appliedChange struct {
+	id        string
+	rev, step int64
+}
+
+// maxApplied bounds optModule.applied: a rollback concerns the changes since the optimizer's last
+// Step, so only the latest few are ever looked up.
+const maxApplied = 64
+
+func (m *optModule) ApplyOp(env *torchenv.Env, op ops.Op) (string, string, error) {
 	id := op.ID
 	if id == "" {
 		id = "main"
@@ -76,10 +92,98 @@ func (m *optModule) ApplyOp(_ *torchenv.Env, op ops.Op) (string, string, error) 
 		}
 		params[k] = v
 	}
+	rev := o.Revision()
 	if err := o.SetParams(group, params); err != nil {
 		return rundir.DecisionFailed, "", fmt.Errorf("opt set_params %s: %w", id, err)
 	}
+	if o.Revision() != rev {
+		c := appliedChange{id: id, rev: o.Revision()}
+		if env != nil {
+			c.step = env.Step
+		}
+		if len(m.applied) == maxApplied {
+			m.applied = append(m.applied[:0], m.applied[1:]...)
+		}
+		m.applied = append(m.applied, c)
+	}
 	return rundir.DecisionApplied, "", nil
+}
+
+// rollbackEntry is the ledger entry for a change an optimizer rolled back: a set_params of the
+// restored values, so that a recipe exported from the ledger replays the rollback too.
+type rollbackEntry struct {
+	op   ops.Op
+	note string
+}
+
+// rollbacks takes the rollbacks of every registered optimizer since the last safe point.
+func (m *optModule) rollbacks() []rollbackEntry {
+	var out []rollbackEntry
+	for id, o := range m.opts {
+		for _, r := range o.TakeRollbacks() {
+			params := map[string]any{}
+			for k, v := range r.Restored {
+				params[k] = v
+			}
+			if o.NumGroups() > 1 {
+				params["group"] = r.Group
+			}
+			note := "rolled back " + m.describe(id, r.Revisions) + ": " + r.Err.Error()
+			if r.Left != "" {
+				note += "; " + r.Left
+			}
+			out = append(out, rollbackEntry{op: ops.Op{Module: "opt", Op: ops.OpSetParams, ID: id, Params: params}, note: note})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].op.ID < out[j].op.ID })
+	return out
+}
+
+// describe names the changes with these revisions of optimizer id: "the set_params applied at
+// step 12".
+func (m *optModule) describe(id string, revs []int64) string {
+	var steps []string
+	outside := 0
+	for _, rev := range revs {
+		found := false
+		for _, c := range m.applied {
+			if c.id == id && c.rev == rev {
+				steps, found = append(steps, strconv.FormatInt(c.step, 10)), true
+				break
+			}
+		}
+		if !found {
+			outside++
+		}
+	}
+	var s string
+	switch len(steps) {
+	case 0:
+	case 1:
+		s = "the set_params applied at step " + steps[0]
+	default:
+		s = fmt.Sprintf("the %d set_params applied at steps %s", len(steps), strings.Join(steps, ", "))
+	}
+	if outside > 0 {
+		o := fmt.Sprintf("%d hyper-parameter change(s) made outside the control plane", outside)
+		if s == "" {
+			return o
+		}
+		s += " and " + o
+	}
+	return s
+}
+
+// recordRollbacks appends to the ledger, at a safe point, an entry for each optimizer change
+// rolled back by a Step since the previous safe point: module opt, op set_params, source
+// "rollback", decision applied, payload params = the restored values, and a note saying which
+// set_params was rolled back and libtorch's error.
+func (k *Kernel) recordRollbacks(env *torchenv.Env, event string) {
+	for _, r := range k.optimizers.rollbacks() {
+		k.record(env, event, r.op, rundir.SourceRollback, rundir.DecisionApplied, r.note, nil)
+		k.ctl.Logf(env, "%s (%s): %s", r.op, rundir.SourceRollback, r.note)
+		k.ctl.RequestStatus()
+	}
 }
 
 func toInt(v any) (int, error) {

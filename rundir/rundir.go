@@ -66,6 +66,10 @@ const (
 	// SourceWatchdog marks the disable of a callback whose stuck call the watchdog abandoned;
 	// recipes leave it out (a replay abandons on its own if the call sticks again).
 	SourceWatchdog = "watchdog"
+	// SourceRollback marks an optimizer's hyper-parameters put back after the first step with a
+	// set_params failed in libtorch (params: the restored values); recipes keep it, so a replay
+	// ends with the values the run had.
+	SourceRollback = "rollback"
 )
 
 // LedgerEntry is one line of hotcb.applied.jsonl.

@@ -23,9 +23,9 @@ type hyper struct {
 // HyperError reports a hyper-parameter that could not be set or read. The optimizer keeps the
 // values it had.
 type HyperError struct {
-	Key    string // the name as given ("lr", "betas", …)
+	Key    string // the name as given ("lr", "betas", …); several, comma-separated, when only together they fail
 	Group  int    // the group index, or AllGroups
-	Value  any    // the rejected value (nil when reading)
+	Value  any    // the rejected value (nil when reading; the map of values when several keys)
 	Reason string
 }
 
@@ -278,6 +278,11 @@ func (o *Optimizer) Set(group int, key string, value any) error {
 // asks for), in one group or in every group with AllGroups. It is all or nothing: if any key or
 // value is bad, no group changes and the error names the first bad key (keys are applied in
 // sorted order, so "betas" wins over "beta1"/"beta2" given together).
+//
+// Besides each value's own range, a number must fit in the dtype of every parameter of the group
+// (lr=1e308 overflows float32), and the update with the new values must run on scratch tensors
+// like the group's parameters (see "Changes that fail" in trial.go); the first Step afterwards
+// rolls the change back if libtorch still raises (see Rollback).
 func (o *Optimizer) SetParams(group int, params map[string]any) error {
 	if group != AllGroups && (group < 0 || group >= len(o.groups)) {
 		return o.badGroup(group, firstKey(params), nil)
@@ -305,7 +310,43 @@ func (o *Optimizer) SetParams(group int, params map[string]any) error {
 		next[ti] = h
 	}
 	for ti, g := range targets {
-		o.groups[g].h = next[ti]
+		if err := o.checkFits(g, &next[ti], keys, group); err != nil {
+			return err
+		}
+	}
+	probed := make([]map[probeKey]bool, len(targets))
+	for ti, g := range targets {
+		if next[ti] == o.groups[g].h {
+			continue // nothing changes: nothing to try
+		}
+		probed[ti] = map[probeKey]bool{}
+		if perr := o.probe(o.groups[g].params, &next[ti], probed[ti]); perr != nil {
+			reason := perr.reason(o.kind)
+			if len(o.groups) > 1 {
+				reason += fmt.Sprintf(" (group %d)", g)
+			}
+			var v any = params
+			if len(keys) == 1 {
+				v = params[keys[0]]
+			}
+			return &HyperError{Key: strings.Join(keys, ","), Group: group, Value: v, Reason: reason}
+		}
+	}
+	changed := false
+	for ti, g := range targets {
+		changed = changed || next[ti] != o.groups[g].h
+	}
+	if !changed {
+		return nil
+	}
+	o.rev++
+	for ti, g := range targets {
+		gr := o.groups[g]
+		if next[ti] == gr.h {
+			continue
+		}
+		gr.note(gr.h, next[ti], keys, o.rev, probed[ti])
+		gr.h = next[ti]
 	}
 	return nil
 }

@@ -68,6 +68,9 @@ type Optimizer struct {
 	params []*bridge.Tensor // every group's params, in order: PyTorch's state-dict indices
 	state  []paramState     // by param index
 	groups []*group
+
+	rev       int64      // SetParams calls that changed something (Revision)
+	rollbacks []Rollback // not yet taken (TakeRollbacks)
 }
 
 type group struct {
@@ -75,6 +78,7 @@ type group struct {
 	h          hyper
 	initialLR  float64 // "initial_lr", set by the first scheduler (as PyTorch does)
 	hasInitial bool
+	trial      *trial // the change since the last Step, if any (see trial.go)
 }
 
 // paramState is torch.optim's per-parameter state; nil tensors are absent.
@@ -149,6 +153,11 @@ func newOptimizer(k kind, groups []Group, defaults hyper) (*Optimizer, error) {
 		o.groups = append(o.groups, ng)
 	}
 	o.state = make([]paramState, len(o.params))
+	for gi, g := range o.groups {
+		if err := o.checkFits(gi, &g.h, keysOf[k], gi); err != nil {
+			return nil, fmt.Errorf("optim: new %s: %w", k, err)
+		}
+	}
 	return o, nil
 }
 
@@ -195,20 +204,44 @@ func (o *Optimizer) ZeroGrad() {
 }
 
 // Step updates every parameter that has a gradient, with autograd off (bridge.NoGrad). Tensor
-// failures panic with *bridge.Error, as bridge operations do.
+// failures panic with *bridge.Error, as bridge operations do — except in a group whose
+// hyper-parameters were changed (SetParams) since the last Step: there the update is first tried
+// on scratch tensors, then watched, and if libtorch raises in either the change is rolled back and
+// the step completed with the previous values (see Rollback and "Changes that fail" in trial.go).
 func (o *Optimizer) Step() {
 	bridge.NoGrad(func() {
-		for _, g := range o.groups {
+		for gi, g := range o.groups {
+			if g.trial != nil {
+				o.trialStep(gi, g)
+				continue
+			}
 			for _, pi := range g.params {
-				switch o.kind {
-				case kindSGD:
-					o.sgdStep(&g.h, pi)
-				default:
-					o.adamStep(&g.h, pi)
-				}
+				o.update(&g.h, pi, nil)
 			}
 		}
 	})
+}
+
+// update applies one step to parameter pi, if it has a gradient; tr (nil on the fast path)
+// records what the update wrote.
+func (o *Optimizer) update(h *hyper, pi int, tr *trace) {
+	p := o.params[pi]
+	grad := p.Grad()
+	if grad == nil {
+		return
+	}
+	if tr != nil {
+		tr.ran = true
+	}
+	o.kind.update(h, p, grad, &o.state[pi], tr)
+}
+
+func (k kind) update(h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trace) {
+	if k == kindSGD {
+		sgdStep(h, p, grad, st, tr)
+	} else {
+		adamStep(k, h, p, grad, st, tr)
+	}
 }
 
 // temps collects the tensors one parameter's update creates, to free them at once: the garbage
@@ -233,14 +266,29 @@ func (t *temps) free() {
 	t.n = 0
 }
 
-func (o *Optimizer) sgdStep(h *hyper, pi int) {
-	p := o.params[pi]
+// The writes of one parameter's update to its state and to the parameter, numbered in the order
+// they happen (see trace). A trial step that fails after some of them resumes at the first one
+// not done.
+const (
+	sgdBufDecay = iota // momentum_buffer *= momentum
+	sgdBufAdd          // momentum_buffer += (1-dampening)*d, or created as d
+	sgdParam           // param -= lr*d
+)
+
+const (
+	adamDecay     = iota // AdamW: param *= 1 - lr*weight_decay
+	adamAvgDecay         // exp_avg *= beta1
+	adamAvgAdd           // exp_avg += (1-beta1)*g
+	adamSqDecay          // exp_avg_sq *= beta2
+	adamSqAdd            // exp_avg_sq += (1-beta2)*g*g
+	adamMaxUpdate        // amsgrad: max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq)
+	adamParam            // param -= step_size * exp_avg / denom
+)
+
+func sgdStep(h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trace) {
 	var tmp temps
-	grad := p.Grad()
-	if grad == nil {
-		return
-	}
 	defer tmp.free()
+	tr.begin(st)
 	d := tmp.add(grad)
 	if h.maximize {
 		d = tmp.add(d.Neg())
@@ -249,14 +297,22 @@ func (o *Optimizer) sgdStep(h *hyper, pi int) {
 		d = tmp.add(d.AddScaled(p, h.weightDecay))
 	}
 	if h.momentum != 0 {
-		st := &o.state[pi]
 		buf := st.momentumBuffer
 		if buf == nil {
-			buf = bridge.Keep(d.Clone()) // state outlives a bridge.Scope around the step
-			st.momentumBuffer = buf
+			if tr.next(sgdBufAdd) {
+				buf = bridge.Keep(d.Clone()) // state outlives a bridge.Scope around the step
+				st.momentumBuffer = buf
+				tr.done(sgdBufAdd)
+			}
 		} else {
-			buf.MulScalarInPlace(h.momentum)
-			buf.AddInPlace(d, 1-h.dampening)
+			if tr.next(sgdBufDecay) {
+				buf.MulScalarInPlace(h.momentum)
+				tr.done(sgdBufDecay)
+			}
+			if tr.next(sgdBufAdd) {
+				buf.AddInPlace(d, 1-h.dampening)
+				tr.done(sgdBufAdd)
+			}
 		}
 		if h.nesterov {
 			d = tmp.add(d.AddScaled(buf, h.momentum))
@@ -264,43 +320,59 @@ func (o *Optimizer) sgdStep(h *hyper, pi int) {
 			d = buf
 		}
 	}
-	p.AddInPlace(d, -h.lr)
+	if tr.next(sgdParam) {
+		p.AddInPlace(d, -h.lr)
+		tr.done(sgdParam)
+	}
 }
 
-func (o *Optimizer) adamStep(h *hyper, pi int) {
-	p := o.params[pi]
+func adamStep(k kind, h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trace) {
 	var tmp temps
-	grad := p.Grad()
-	if grad == nil {
-		return
-	}
 	defer tmp.free()
+	tr.begin(st)
 	g := tmp.add(grad)
-	st := &o.state[pi]
 	if st.expAvg == nil {
-		st.expAvg = bridge.Keep(zerosLike(p)) // state outlives a bridge.Scope around the step
-		st.expAvgSq = bridge.Keep(zerosLike(p))
+		// State outlives a bridge.Scope around the step. Both are made before either is kept.
+		a, b := zerosLike(p), zerosLike(p)
+		st.expAvg, st.expAvgSq = bridge.Keep(a), bridge.Keep(b)
+		tr.created(&st.expAvg, &st.expAvgSq)
 	}
 	if h.amsgrad && st.maxExpAvgSq == nil {
 		// Also when amsgrad was switched on live: max(0, v) = v from here on.
 		st.maxExpAvgSq = bridge.Keep(zerosLike(p))
+		tr.created(&st.maxExpAvgSq)
 	}
-	st.step++
+	if !tr.resuming() {
+		st.step++
+	}
 	if h.maximize {
 		g = tmp.add(g.Neg())
 	}
-	if o.kind == kindAdamW {
+	if k == kindAdamW {
 		// Decoupled weight decay; skipped when it multiplies by exactly 1.
-		if f := 1 - float64(h.lr*h.weightDecay); f != 1 {
+		if f := 1 - float64(h.lr*h.weightDecay); f != 1 && tr.next(adamDecay) {
 			p.MulScalarInPlace(f)
+			tr.done(adamDecay)
 		}
 	} else if h.weightDecay != 0 {
 		g = tmp.add(g.AddScaled(p, h.weightDecay))
 	}
-	st.expAvg.MulScalarInPlace(h.beta1)
-	st.expAvg.AddInPlace(g, 1-h.beta1)
-	st.expAvgSq.MulScalarInPlace(h.beta2)
-	st.expAvgSq.AddcmulInPlace(g, g, 1-h.beta2)
+	if tr.next(adamAvgDecay) {
+		st.expAvg.MulScalarInPlace(h.beta1)
+		tr.done(adamAvgDecay)
+	}
+	if tr.next(adamAvgAdd) {
+		st.expAvg.AddInPlace(g, 1-h.beta1)
+		tr.done(adamAvgAdd)
+	}
+	if tr.next(adamSqDecay) {
+		st.expAvgSq.MulScalarInPlace(h.beta2)
+		tr.done(adamSqDecay)
+	}
+	if tr.next(adamSqAdd) {
+		st.expAvgSq.AddcmulInPlace(g, g, 1-h.beta2)
+		tr.done(adamSqAdd)
+	}
 
 	step := float64(st.step)
 	biasCorrection1 := 1 - math.Pow(h.beta1, step)
@@ -310,13 +382,19 @@ func (o *Optimizer) adamStep(h *hyper, pi int) {
 
 	v := st.expAvgSq
 	if h.amsgrad {
-		st.maxExpAvgSq.CopyFrom(tmp.add(st.maxExpAvgSq.Maximum(st.expAvgSq)))
+		if tr.next(adamMaxUpdate) {
+			st.maxExpAvgSq.CopyFrom(tmp.add(st.maxExpAvgSq.Maximum(st.expAvgSq)))
+			tr.done(adamMaxUpdate)
+		}
 		v = st.maxExpAvgSq
 	}
-	denom := tmp.add(v.Sqrt())
-	denom.DivScalarInPlace(bc2Sqrt)
-	denom.AddScalarInPlace(h.eps)
-	p.AddcdivInPlace(st.expAvg, denom, -stepSize)
+	if tr.next(adamParam) {
+		denom := tmp.add(v.Sqrt())
+		denom.DivScalarInPlace(bc2Sqrt)
+		denom.AddScalarInPlace(h.eps)
+		p.AddcdivInPlace(st.expAvg, denom, -stepSize)
+		tr.done(adamParam)
+	}
 }
 
 // zerosLike returns zeros with p's shape, dtype and device.

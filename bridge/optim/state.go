@@ -264,6 +264,7 @@ func (o *Optimizer) loadChecked(items []bridge.Named, byName map[string]*bridge.
 
 	for gi, g := range o.groups {
 		g.h, g.initialLR, g.hasInitial = hypers[gi], initial[gi], hasInitial[gi]
+		g.trial = nil // the loaded values are the group's own, not a change to try
 	}
 	o.state = state
 	return nil

@@ -1,6 +1,6 @@
 // Package system is the SystemStats callback (hotcb's system_stats): every N steps it records
 // the process's resident memory, the Go heap and garbage collector, goroutines, CPU time, the
-// bridge's count of libtorch memory held by Go handles and, on a CUDA device, the memory
+// libtorch memory held by the bridge's live tensors and, on a CUDA device, the memory
 // allocated and reserved by libtorch's caching allocator — to the env log and to a JSON-lines
 // file in the run directory. Everything is read on reporting steps only, without stopping the
 // world (runtime/metrics, not runtime.ReadMemStats).
@@ -68,8 +68,11 @@ type Snapshot struct {
 	// Process CPU time (getrusage) and its share of wall time since the previous report
 	// (100 = one core busy; -1 on the first report).
 	CPUUser, CPUSystem, CPUPercent float64
-	// bridge.ReadMemoryStats: libtorch bytes held through Go handles, collections it asked for.
-	TorchPressure, TorchCollections int64
+	// bridge.ReadMemoryStats: TorchLive is the libtorch memory held by the bridge's live tensors
+	// (freed by Free, Scope or the garbage collector: no longer counted). TorchPressure is what
+	// the bridge's collections go by — allocations minus Frees and Scope ends, not memory in use —
+	// and TorchCollections the collections it asked for.
+	TorchLive, TorchPressure, TorchCollections int64
 	// CUDA caching allocator, when env.Device is a CUDA device (else -1).
 	CUDAAllocated, CUDAReserved int64
 }
@@ -91,7 +94,7 @@ var metricNames = []string{
 //	 "rss_peak_bytes":…,"threads":9,"go_heap_bytes":…,"go_heap_goal_bytes":…,"go_total_bytes":…,
 //	 "gc_cycles":31,"gc_pauses":62,"gc_pause_total_s":0.0012,"gc_pause_max_s":0.0001,
 //	 "gc_cpu_s":0.05,"goroutines":7,"cpu_user_s":12.1,"cpu_system_s":0.4,"cpu_percent":99.5,
-//	 "torch_pressure_bytes":…,"torch_gc_requests":…}
+//	 "torch_live_bytes":…,"torch_pressure_bytes":…,"torch_gc_requests":…}
 //
 // plus "cuda_allocated_bytes" and "cuda_reserved_bytes" on a CUDA device.
 type SystemStats struct {
@@ -211,7 +214,7 @@ func (c *SystemStats) read(env *torchenv.Env) Snapshot {
 		c.warnOnce(env, "rusage", fmt.Sprintf("getrusage: %v", err))
 	}
 	ms := bridge.ReadMemoryStats()
-	s.TorchPressure, s.TorchCollections = ms.PressureBytes, ms.Collections
+	s.TorchLive, s.TorchPressure, s.TorchCollections = ms.LiveBytes, ms.PressureBytes, ms.Collections
 	if env != nil && env.Device.IsCUDA() {
 		a, r, err := bridge.CUDAMemory(env.Device)
 		if err != nil {
@@ -348,6 +351,7 @@ func (c *SystemStats) record(event string, env *torchenv.Env) {
 	if s.CPUPercent >= 0 {
 		l.Float("cpu_percent", s.CPUPercent)
 	}
+	l.Int("torch_live_bytes", s.TorchLive)
 	l.Int("torch_pressure_bytes", s.TorchPressure)
 	l.Int("torch_gc_requests", s.TorchCollections)
 	if s.CUDAAllocated >= 0 {
@@ -359,7 +363,7 @@ func (c *SystemStats) record(event string, env *torchenv.Env) {
 		return
 	}
 	msg := fmt.Sprintf("system_stats %s step %d: rss=%s go_heap=%s gc=%d (pauses ≈%.3gms) goroutines=%d torch=%s",
-		c.id, env.Step, mib(s.RSS), mib(s.GoHeap), s.GCCycles, s.GCPauseTotal*1e3, s.Goroutines, mib(s.TorchPressure))
+		c.id, env.Step, mib(s.RSS), mib(s.GoHeap), s.GCCycles, s.GCPauseTotal*1e3, s.Goroutines, mib(s.TorchLive))
 	if s.CPUPercent >= 0 {
 		msg += fmt.Sprintf(" cpu=%.0f%%", s.CPUPercent)
 	}

@@ -32,6 +32,7 @@ func init() {
 		"HyperError":   reflect.ValueOf((*optim.HyperError)(nil)),
 		"LRScheduler":  reflect.ValueOf((*optim.LRScheduler)(nil)),
 		"Optimizer":    reflect.ValueOf((*optim.Optimizer)(nil)),
+		"Rollback":     reflect.ValueOf((*optim.Rollback)(nil)),
 		"SGDOptions":   reflect.ValueOf((*optim.SGDOptions)(nil)),
 		"Scheduler":    reflect.ValueOf((*optim.Scheduler)(nil)),
 		"SequentialLR": reflect.ValueOf((*optim.SequentialLR)(nil)),
