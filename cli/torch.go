@@ -45,6 +45,8 @@ type TrainOptions struct {
 	AllowFullStdlib bool
 	// NoRestore starts without the callbacks the run directory's ledger says were loaded.
 	NoRestore bool
+	// AllowSharedRunDir accepts a run directory other users own or can write to.
+	AllowSharedRunDir bool
 }
 
 // LibtorchInfo is what `hotcb version` reports about libtorch and CUDA.

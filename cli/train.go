@@ -65,7 +65,8 @@ set, else ` + TorchBinary + ` next to hotcb, else on PATH ('make build' builds b
 	f.IntVar(&o.TestN, "test-n", 2000, "synthetic test images")
 	f.BoolVar(&progress, "progress", false, "always show the one-line progress bar")
 	f.BoolVar(&noProgress, "no-progress", false, "plain progress lines even on a terminal")
-	f.BoolVar(&o.AllowFullStdlib, "allow-full-stdlib", false, "let go_file callbacks import os/exec, net, syscall, unsafe")
+	f.BoolVar(&o.AllowFullStdlib, "allow-full-stdlib", false, "trusted mode: let go_file callbacks use the whole standard library (processes, signals, network, unsafe ...)")
+	f.BoolVar(&o.AllowSharedRunDir, "allow-shared-rundir", false, "accept a run directory that another user owns or can write to (whoever can write there controls the training process)")
 	f.BoolVar(&o.NoRestore, "no-restore", false, "on an existing run directory, do not restore the callbacks the previous run had loaded (the YAML and queued commands still apply)")
 	return cmd
 }

@@ -4,15 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"strings"
-	"syscall"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/rundir"
 )
 
 // CallbackSpec is one entry of the desired-state YAML.
@@ -183,19 +181,9 @@ func (s *configSource) poll() (out []ops.Op, err error, changed bool) {
 }
 
 // readRegular reads a control file, refusing anything but a regular file: opening a FIFO put in
-// its place would block the training loop until some process wrote to it.
+// its place would block the training loop until some process wrote to it, and a symbolic link
+// would read a file of the link's choosing.
 func readRegular(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (mode %v)", path, st.Mode())
-	}
-	return io.ReadAll(f)
+	b, _, err := rundir.ReadControl(path)
+	return b, err
 }

@@ -51,7 +51,8 @@ type Options struct {
 	RunDir string
 	// SourcesDir receives a copy of every go_file source as <sha256>.go (hotcb.sources).
 	SourcesDir string
-	// AllowFullStdlib lets go_file callbacks import os/exec, net, syscall, unsafe, plugin.
+	// AllowFullStdlib is go_file's trusted mode: the whole standard library (processes, signals,
+	// network, unsafe, ...) instead of the allow-list (package gofile, Options.FullStdlib).
 	AllowFullStdlib bool
 	// AllowAnyOwner loads go_file sources that are group/world-writable or owned by others.
 	AllowAnyOwner bool

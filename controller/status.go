@@ -155,7 +155,7 @@ type logger struct {
 func newLogger(path string, fn func(string)) (*logger, error) {
 	l := &logger{fn: fn}
 	if path != "" {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|rundir.NoFollow, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("open log %s: %w", path, err)
 		}

@@ -99,7 +99,12 @@ func (t *Tailer) Poll() (lines []Line, problems []error) {
 	}
 	// O_NONBLOCK: opening a FIFO put in place of the file must not wait for a writer (it would
 	// hang the training loop); it has no effect on a regular file.
-	f, err := os.OpenFile(t.path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := os.OpenFile(t.path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		report(fmt.Errorf("%s is a symbolic link; refusing to follow it (the commands file must be a regular file in the run directory)", t.path))
+		t.reset(nil)
+		return nil, problems
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			if t.info != nil {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/hotcb/hotcb/rundir"
 )
 
 // ReadSource reads a go_file source the way every load does, hot reloads included. Whoever can
@@ -82,26 +84,17 @@ func ReadSource(path string, allowAnyOwner bool) ([]byte, fs.FileInfo, error) {
 
 // checkDirs checks dir (the real directory of path) and each of its ancestors.
 func checkDirs(path, dir string) error {
-	for d := dir; ; d = filepath.Dir(d) {
-		st, err := os.Lstat(d)
-		if err != nil {
-			return fmt.Errorf("refusing %s: checking its directory %s: %w", path, d, err)
-		}
-		if !st.IsDir() {
-			// EvalSymlinks returned a path without links: this one changed under us.
-			return fmt.Errorf("refusing %s: %s is not a directory any more (mode %v)", path, d, st.Mode())
-		}
-		if uid, ok := ownerOf(st); ok && !trustedOwner(uid) {
-			return fmt.Errorf("refusing %s: directory %s is owned by uid %d, not by this user or root, so its owner could swap the file; move the file, or allow any owner explicitly", path, d, uid)
-		}
-		if st.Mode().Perm()&0o022 != 0 && st.Mode()&fs.ModeSticky == 0 {
-			return fmt.Errorf("refusing %s: directory %s is writable by group or others (mode %v) and not sticky, so another user could swap the file; chmod go-w %s, or allow any owner explicitly",
-				path, d, st.Mode().Perm(), d)
-		}
-		if d == filepath.Dir(d) {
-			return nil
-		}
+	err := rundir.CheckDirs(dir, false)
+	var de *rundir.DirError
+	switch {
+	case errors.As(err, &de) && de.Owner >= 0:
+		return fmt.Errorf("refusing %s: %v, so its owner could swap the file; move the file, or allow any owner explicitly", path, err)
+	case errors.As(err, &de):
+		return fmt.Errorf("refusing %s: %v, so another user could swap the file; chmod go-w %s, or allow any owner explicitly", path, err, de.Dir)
+	case err != nil:
+		return fmt.Errorf("refusing %s: %v", path, err)
 	}
+	return nil
 }
 
 // notFound is the error for a missing source; it matches fs.ErrNotExist.
@@ -117,4 +110,4 @@ func ownerOf(st fs.FileInfo) (uint32, bool) {
 	return 0, false
 }
 
-func trustedOwner(uid uint32) bool { return uid == 0 || int(uid) == os.Getuid() }
+func trustedOwner(uid uint32) bool { return rundir.TrustedOwner(uid) }

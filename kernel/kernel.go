@@ -36,8 +36,11 @@ type Module interface {
 type Options struct {
 	// Controller tunes the callback controller (its file paths are the run directory's).
 	Controller controller.Options
-	// NoRestore skips re-applying the previous process's callback ops on restart.
+	// NoRestore skips restoring the previous process's callbacks on restart.
 	NoRestore bool
+	// AllowSharedRunDir accepts a run directory that another user owns or can write to (see
+	// rundir.CheckRunDir). Its files are still never opened through symbolic links.
+	AllowSharedRunDir bool
 }
 
 // Kernel is HotKernel.
@@ -78,6 +81,11 @@ func New(runDir string, opts Options) (*Kernel, error) {
 	d := rundir.Dir(runDir)
 	if err := d.Ensure(); err != nil {
 		return nil, err
+	}
+	if !opts.AllowSharedRunDir {
+		if err := rundir.CheckRunDir(d); err != nil {
+			return nil, err
+		}
 	}
 	lock, err := rundir.LockDir(d)
 	if err != nil {
@@ -258,12 +266,15 @@ func (k *Kernel) poll(env *torchenv.Env, event string) {
 }
 
 func (k *Kernel) pollConfig(env *torchenv.Env, event string) {
-	p := k.dir.Path(rundir.Config)
-	if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
-		return // absent, or a FIFO that reading would block on: nothing to reconcile
+	data, _, err := rundir.ReadControl(k.dir.Path(rundir.Config))
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) && err.Error() != k.cfgBad {
+			k.cfgBad = err.Error()
+			k.ctl.Logf(env, "%v (keeping the previous configuration)", err)
+		}
+		return
 	}
-	data, err := os.ReadFile(p)
-	if err != nil || string(data) == string(k.cfgLast) {
+	if string(data) == string(k.cfgLast) {
 		return
 	}
 	sha := controller.LineSHA256(data)

@@ -61,7 +61,7 @@ func (r *replayer) missed() []rundir.RecipeEntry {
 // pollFreeze re-reads hotcb.freeze.json when it changed.
 func (k *Kernel) pollFreeze(env *torchenv.Env, event string) {
 	p := k.dir.Path(rundir.Freeze)
-	st, err := os.Stat(p)
+	st, err := os.Lstat(p) // ReadFreeze refuses a symbolic link
 	if err != nil {
 		if os.IsNotExist(err) && k.freeze.Mode != "" && !k.freezeMod.IsZero() {
 			k.freezeMod = time.Time{}

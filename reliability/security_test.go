@@ -82,6 +82,9 @@ func TestEverythingCreatedIsPrivate(t *testing.T) {
 	old := syscall.Umask(0)
 	defer syscall.Umask(old)
 	root := t.TempDir()
+	// Under umask 0, t.TempDir's directory is 0777: a run directory under it would be refused
+	// (anyone could plant files in it), as would a go_file source.
+	require.NoError(t, os.Chmod(root, 0o700))
 
 	run := filepath.Join(root, "kernel", "nested", "run")
 	// Under umask 0, t.TempDir's directory is 0777, and a go_file source in a directory anyone

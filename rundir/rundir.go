@@ -168,7 +168,7 @@ func (f FreezeState) Validate() error {
 
 // ReadFreeze reads hotcb.freeze.json; a missing file is mode off.
 func ReadFreeze(path string) (FreezeState, error) {
-	b, err := os.ReadFile(path)
+	b, _, err := ReadControl(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return FreezeState{Mode: FreezeOff, Policy: PolicyBestEffort}, nil
 	}
@@ -201,7 +201,7 @@ func AppendLine(path string, line []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND|NoFollow, 0o600)
 	if err != nil {
 		return err
 	}
@@ -236,7 +236,10 @@ func AppendJSON(path string, v any) error {
 // ReadJSONL reads every complete, valid line of a JSONL file into T. A corrupt or partial line
 // (a crash in the middle of a write) is skipped and reported in bad, never fatal.
 func ReadJSONL[T any](path string) (items []T, bad []error, err error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|NoFollow, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, nil, fmt.Errorf("%s is a symbolic link; run-directory files are read only as regular files", path)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -340,7 +343,7 @@ func ReadLedger(path string) (Ledger, error) {
 // holder: two writers would interleave the ledger's seq.
 func LockDir(d Dir) (*os.File, error) {
 	p := d.Path(Lock)
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|NoFollow, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("run directory lock: %w", err)
 	}

@@ -33,6 +33,7 @@ func train(ctx context.Context, o cli.TrainOptions) error {
 		Progress: o.Progress, Out: o.Out}
 	t.Kernel.Controller.AllowFullStdlib = o.AllowFullStdlib
 	t.Kernel.NoRestore = o.NoRestore
+	t.Kernel.AllowSharedRunDir = o.AllowSharedRunDir
 	_, err = trainer.Run(ctx, t)
 	return err
 }
