@@ -92,6 +92,9 @@ func New(runDir string, opts Options) (*Kernel, error) {
 		return nil, err
 	}
 	k := &Kernel{dir: d, opts: opts, modules: map[string]Module{}, stop: make(chan struct{}), lock: lock}
+	// The status file's only writer is the lock's holder: temporary files of it are a killed
+	// predecessor's.
+	stale, _ := rundir.RemoveStaleTemps(d.Path(rundir.Status))
 	co := opts.Controller
 	co.CommandsPath, co.ConfigPath = "", "" // the kernel reads them and routes
 	co.StatusPath = d.Path(rundir.Status)
@@ -108,6 +111,9 @@ func New(runDir string, opts Options) (*Kernel, error) {
 		return nil, err
 	}
 	k.ctl = ctl
+	if stale > 0 {
+		ctl.Logf(nil, "removed %d temporary status file(s) a killed process left", stale)
+	}
 	k.optimizers = &optModule{opts: map[string]*optim.Optimizer{}}
 	k.register("cb", &cbModule{ctl: ctl})
 	k.register("opt", k.optimizers)

@@ -348,3 +348,15 @@ func (s *Spin) SetParams(params map[string]any) error { return nil }
 	require.Equal(t, false, es[2].Payload["enabled"], "restored disabled")
 	require.Len(t, es, 3, "and never abandoned again")
 }
+
+// A process killed while it wrote the status file left a temporary file: the next one removes it.
+func TestStaleStatusTempIsRemoved(t *testing.T) {
+	dir := t.TempDir()
+	stale := filepath.Join(dir, ".hotcb.status.json.tmp123456")
+	require.NoError(t, os.WriteFile(stale, []byte("{"), 0o600))
+	p := start(t, dir, kernel.Options{})
+	p.steps(1)
+	p.stop()
+	require.NoFileExists(t, stale)
+	require.FileExists(t, filepath.Join(dir, rundir.Status))
+}

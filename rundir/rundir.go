@@ -275,6 +275,22 @@ func WriteFileAtomic(path string, data []byte) error { return writeAtomic(path, 
 // file may hold its previous content.
 func ReplaceFile(path string, data []byte) error { return writeAtomic(path, data, false) }
 
+// RemoveStaleTemps removes the temporary files WriteFileAtomic and ReplaceFile left for path when
+// the writer was killed between creating and renaming them. Only the file's sole writer may call
+// it (the kernel, holding the run directory's lock, for the status file).
+func RemoveStaleTemps(path string) (removed int, err error) {
+	matches, err := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp*"))
+	if err != nil {
+		return 0, err
+	}
+	for _, m := range matches {
+		if err := os.Remove(m); err == nil {
+			removed++
+		}
+	}
+	return removed, nil
+}
+
 func writeAtomic(path string, data []byte, sync bool) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
