@@ -83,3 +83,58 @@ func TestCloseReleasesTheGuard(t *testing.T) {
 	require.NoError(t, cb.(callback.Closer).Close())
 	require.False(t, cb.(callback.Abandoner).Abandoned())
 }
+
+// A file whose init, package variable or constructor loops forever fails to load after
+// BuildTimeout instead of hanging the safe point that loads it.
+func TestBuildTimeout(t *testing.T) {
+	for name, src := range map[string]string{
+		"init": `package p
+
+import "github.com/hotcb/hotcb/torchenv"
+
+func init() {
+	for {
+	}
+}
+
+type C struct{}
+
+func (c *C) ID() string                                   { return "c" }
+func (c *C) Handle(event string, env *torchenv.Env) error { return nil }
+func (c *C) SetParams(params map[string]any) error        { return nil }
+`,
+		"constructor": `package p
+
+import (
+	"github.com/hotcb/hotcb/callback"
+	"github.com/hotcb/hotcb/torchenv"
+)
+
+type C struct{}
+
+func (c *C) ID() string                                   { return "c" }
+func (c *C) Handle(event string, env *torchenv.Env) error { return nil }
+func (c *C) SetParams(params map[string]any) error        { return nil }
+
+func New(id string, init map[string]any) (callback.HotCallback, error) {
+	n := 0
+	for {
+		n++
+	}
+	return &C{}, nil
+}
+`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			symbol := "C"
+			if name == "constructor" {
+				symbol = "New"
+			}
+			l := gofile.NewLoader(gofile.Options{BuildTimeout: 200 * time.Millisecond})
+			t0 := time.Now()
+			_, err := load(l, write(t, t.TempDir(), "p.go", src), symbol, "c", nil)
+			require.ErrorContains(t, err, "loading it ran for 200ms without finishing")
+			require.Less(t, time.Since(t0), 10*time.Second)
+		})
+	}
+}

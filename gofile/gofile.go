@@ -1,6 +1,7 @@
 package gofile
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -41,6 +42,10 @@ type Options struct {
 	// AllowAnyOwner loads files that are group- or world-writable or owned by another user; by
 	// default such files are refused, since whoever can write them can run code in the training.
 	AllowAnyOwner bool
+	// BuildTimeout bounds the code a load runs — package variables, init functions, the
+	// constructor — (default 30s): past it the interpreter is stopped and the load fails, so a
+	// loop there cannot hang the safe point that loads the file.
+	BuildTimeout time.Duration
 }
 
 // Loader builds callbacks from Go source files. It is safe for concurrent use.
@@ -320,7 +325,7 @@ func (l *Loader) build(path string, src []byte, symbol, id string, init map[stri
 	if err := i.Use(sink); err != nil {
 		return nil, err
 	}
-	if _, err := eval(i, string(src)); err != nil {
+	if _, err := l.evalTimed(i, string(src)); err != nil {
 		return nil, errors.New(withPath(err.Error(), path))
 	}
 	pkg := file.Name.Name
@@ -363,7 +368,7 @@ func (l *Loader) build(path string, src []byte, symbol, id string, init map[stri
 		if _, err := eval(i, run); err != nil {
 			return nil, fmt.Errorf("%s: prepare %s: %v", path, symbol, err)
 		}
-		if _, err := eval(i, "hotcbRun()"); err != nil {
+		if _, err := l.evalTimed(i, "hotcbRun()"); err != nil {
 			return nil, fmt.Errorf("%s: %s(%q, init): %v", path, symbol, id, err)
 		}
 		if buildErr != nil {
@@ -410,6 +415,25 @@ func eval(i *interp.Interpreter, code string) (v reflect.Value, err error) {
 		}
 	}()
 	return i.Eval(code)
+}
+
+// evalTimed is eval for code that runs the file's own code, bounded by BuildTimeout.
+func (l *Loader) evalTimed(i *interp.Interpreter, code string) (reflect.Value, error) {
+	timeout := l.opts.BuildTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	v, err := i.EvalWithContext(ctx, code)
+	if ctx.Err() != nil {
+		return v, fmt.Errorf("loading it ran for %v without finishing (a loop in a package variable, an init function or the constructor?); its interpreter was stopped", timeout)
+	}
+	var p interp.Panic
+	if errors.As(err, &p) {
+		return v, fmt.Errorf("the interpreter failed on this code: %v", p.Value)
+	}
+	return v, err
 }
 
 var linePos = regexp.MustCompile(`^(_\.go:)?\d+:\d+`)
