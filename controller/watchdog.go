@@ -34,8 +34,9 @@ type watchdog struct {
 	off       bool // the controller is closed (guarded by wdMu)
 
 	// training goroutine only
-	depth  int
-	events map[string]*string // interned event names: storing one allocates nothing
+	depth     int
+	events    map[string]*string // interned event names: storing one allocates nothing
+	lastEvent *string            // the last one, usually the next
 
 	// ticker goroutine only
 	seen      uint64
@@ -55,14 +56,19 @@ func (w *watchdog) enter(env *torchenv.Env, event string) {
 	if w.depth > 1 {
 		return
 	}
-	p := w.events[event]
+	p := w.lastEvent
+	if p == nil || *p != event {
+		p = w.events[event]
+	}
 	if p == nil {
 		if w.events == nil {
 			w.events = map[string]*string{}
 		}
-		p = &event
+		name := event // only this copy escapes, once per event name
+		p = &name
 		w.events[event] = p
 	}
+	w.lastEvent = p
 	w.event.Store(p)
 	if env != nil {
 		w.step.Store(env.Step)

@@ -82,7 +82,8 @@ func (g *guard) enterHandle(event string, env *torchenv.Env) {
 func (g *guard) enter(method string, env *torchenv.Env) {
 	p := g.others[method]
 	if p == nil {
-		p = &method
+		name := method // only this copy escapes, once per name
+		p = &name
 		g.others[method] = p
 	}
 	g.start(p, env)

@@ -135,7 +135,9 @@ func (m *optModule) rollbacks() []rollbackEntry {
 			out = append(out, rollbackEntry{op: ops.Op{Module: "opt", Op: ops.OpSetParams, ID: id, Params: params}, note: note})
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].op.ID < out[j].op.ID })
+	if len(out) > 1 {
+		sort.SliceStable(out, func(i, j int) bool { return out[i].op.ID < out[j].op.ID })
+	}
 	return out
 }
 
