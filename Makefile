@@ -16,7 +16,11 @@ CUDA_HOME ?= /usr/local/cuda
 
 CXX ?= g++
 CXXFLAGS ?= -O2 -g0
-SHIM_CXXFLAGS := -std=c++17 -fPIC -fvisibility=hidden -D_GLIBCXX_USE_CXX11_ABI=$(CXX11_ABI) \
+# The C++ standard follows the compiler: C++20 when it has it (libtorch >= 2.14 requires it;
+# 1.13 and 2.6 accept it), else C++17, which libtorch before 2.14 still takes. check-cxx says
+# clearly when the compiler is too old for the libtorch in use.
+CXX_STD ?= $(shell echo 'int main(){}' | $(CXX) -std=c++20 -x c++ -fsyntax-only - >/dev/null 2>&1 && echo c++20 || echo c++17)
+SHIM_CXXFLAGS := -std=$(CXX_STD) -fPIC -fvisibility=hidden -D_GLIBCXX_USE_CXX11_ABI=$(CXX11_ABI) \
 	-I$(TORCH_INCLUDE) -I$(TORCH_INCLUDE)/torch/csrc/api/include -Icpp -Wall -Wno-unused-parameter
 comma := ,
 SHIM_LDFLAGS := $(if $(TORCH_LIB),-L$(TORCH_LIB) -Wl$(comma)-rpath$(comma)$(TORCH_LIB)) \
@@ -32,7 +36,7 @@ CPP_OBJ := $(patsubst cpp/%.cpp,$(BUILD)/obj/%.o,$(CPP_SRC))
 # the cross-checks against PyTorch in tests and benchmarks.
 DEB_PACKAGES := libtorch-dev libopenblas0-pthread g++ make pkg-config python3-torch python3-numpy
 
-.PHONY: all deps shim build test test-short bench bench-smoke demo lint install check-libtorch2 clean
+.PHONY: all deps shim build test test-short bench bench-smoke demo lint install check-libtorch2 check-cxx clean
 
 all: build
 
@@ -48,7 +52,17 @@ deps:
 
 shim: $(SHIM)
 
-$(BUILD)/obj/%.o: cpp/%.cpp cpp/hotcb_torch.h cpp/internal.h
+# Objects are rebuilt when the compile flags change (another standard, ABI, libtorch).
+FLAGS_STAMP := $(BUILD)/obj/flags.txt
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(dir $@); f='$(CXX) $(CXXFLAGS) $(SHIM_CXXFLAGS)'; [ "$$(cat $@ 2>/dev/null)" = "$$f" ] || echo "$$f" > $@
+.PHONY: FORCE
+FORCE:
+
+check-cxx:
+	@scripts/check-cxx.sh "$(CXX)" "$(CXX_STD)" "$(TORCH_INCLUDE)"
+
+$(BUILD)/obj/%.o: cpp/%.cpp cpp/hotcb_torch.h cpp/internal.h $(FLAGS_STAMP) | check-cxx
 	@mkdir -p $(dir $@)
 	@echo "c++ $<"
 	@$(CXX) $(CXXFLAGS) $(SHIM_CXXFLAGS) -c $< -o $@
@@ -94,13 +108,20 @@ install: shim
 	sed -e 's|@PREFIX@|$(PREFIX)|g' scripts/hotcb_torch.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/hotcb_torch.pc
 	@echo "installed; in your module: CGO_LDFLAGS=\"\$$(pkg-config --libs hotcb_torch)\" go build ./..."
 
-# Compile-only check of cpp/ against Debian trixie's libtorch 2.x headers (downloaded, not installed).
+# Compile-only check of cpp/ against newer libtorch headers (downloaded once into build/, not
+# installed): Debian trixie's 2.6 and unstable's newest (2.14 in 2026-11), with the standard the
+# Makefile picks for each. The files compile in parallel, two at a time.
+LIBTORCH2_SUITES ?= trixie sid
 check-libtorch2:
-	@root=$$(scripts/fetch-libtorch2-headers.sh $(BUILD)/libtorch2) && \
-	for f in $(CPP_SRC); do echo "c++ -fsyntax-only $$f (libtorch 2.x)"; \
-		$(CXX) -std=c++17 -fsyntax-only -D_GLIBCXX_USE_CXX11_ABI=1 -I$$root/usr/include \
-		-I$$root/usr/include/torch/csrc/api/include -Icpp $$f || exit 1; done; \
-	echo "check-libtorch2: cpp/ compiles against $$(grep -h 'define TORCH_VERSION ' -A1 $$root/usr/include/torch/csrc/api/include/torch/version.h | tail -1 | tr -d ' \\"')"
+	@checked=""; for suite in $(LIBTORCH2_SUITES); do \
+		root=$$(scripts/fetch-libtorch2-headers.sh $(BUILD)/libtorch-$$suite $$suite) || exit 1; \
+		inc=$$root/usr/include; \
+		ver=$$(scripts/torch-version.sh $$inc); \
+		scripts/check-cxx.sh "$(CXX)" "$(CXX_STD)" "$$inc" || exit 1; \
+		echo "check-libtorch2: libtorch $$ver ($$suite), -std=$(CXX_STD)"; \
+		printf '%s\n' $(CPP_SRC) | xargs -P 2 -I{} sh -c 'echo "c++ -fsyntax-only {}"; $(CXX) -std=$(CXX_STD) -fsyntax-only -D_GLIBCXX_USE_CXX11_ABI=1 -I'$$inc' -I'$$inc'/torch/csrc/api/include -Icpp {}' || exit 1; \
+		checked="$$checked $$ver"; \
+	done; echo "check-libtorch2: cpp/ compiles against libtorch$$checked"
 
 # Fuzzing: `make fuzz` runs every fuzz target for FUZZTIME (default 60s), one after the other
 # (go test -fuzz takes one target per run); `make fuzz-ci` gives each 10s. Seeds live in each

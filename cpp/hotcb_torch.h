@@ -169,18 +169,20 @@ HC_API hc_err hc_tensor_info(hc_tensor t, int *dtype, int *device, int *ndim, in
 HC_API hc_err hc_copy_out(hc_tensor t, int dtype, void *dst, int64_t numel);
 HC_API hc_err hc_item(hc_tensor t, double *as_double, int64_t *as_int);
 HC_API hc_err hc_to_string(hc_tensor t, char **out);
-/* Releases a handle. explicit_free=1 when the program freed it (lowers memory pressure). */
+/* Releases a handle; explicit_free=1 subtracts its bytes from hc_pressure_bytes (the Go bridge
+ * always passes 1). */
 HC_API void hc_tensor_free(hc_tensor t, int explicit_free);
-/* Frees n handles as explicit frees (NULL entries are skipped): the end of a Go bridge.Scope. */
+/* Frees n handles as explicit frees (NULL entries are skipped): the end of a Go bridge.Scope, or
+ * a batch the Go garbage collector found unreachable. */
 HC_API void hc_tensor_free_many(const hc_tensor *t, int n);
 /* The scope slot of the calling OS thread (0: none). The Go bridge sets it while a Scope runs on a
  * goroutine locked to this thread, and asks for it when wrapping a new handle. hc_scope_set
  * returns the previous slot. */
 HC_API int32_t hc_scope_current(void);
 HC_API int32_t hc_scope_set(int32_t slot);
-/* Native bytes held through handles (a fixed cost per handle plus its data)
- * minus what explicit frees returned; Go uses it to decide when its garbage collector must run
- * to release handles it no longer references. */
+/* Native bytes held through live handles (a fixed cost per handle plus its data): allocations
+ * minus explicit frees, and the Go bridge frees every handle explicitly. It reports this as live
+ * bytes and adds what its collections released to decide when the garbage collector must run. */
 extern HC_API int64_t hc_pressure_bytes;
 
 /* Serialization in torch.save's zip/pickle format: Python's torch.load reads the buffer.

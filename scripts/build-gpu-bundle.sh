@@ -51,7 +51,7 @@ done
 # 2. What the GPU machine needs to build the shim and to run the go_file examples.
 cp Makefile "$out/"
 cp cpp/*.cpp cpp/*.h "$out/cpp/"
-cp scripts/gpu-check.sh "$out/scripts/"
+cp scripts/gpu-check.sh scripts/check-cxx.sh scripts/torch-version.sh "$out/scripts/"
 cp examples/callbacks/*.go "$out/examples/callbacks/"
 rm -f "$out"/examples/callbacks/*_test.go
 chmod -R go-w "$out" # the go_file loader refuses group/world-writable sources

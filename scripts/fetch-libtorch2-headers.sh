@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Downloads (does not install) Debian trixie's libtorch-dev 2.x and the header packages it needs,
-# and unpacks them under $1 (default build/libtorch2) for a compile-only check of cpp/.
-# Uses a private apt state so the machine's own apt configuration is untouched.
+# Downloads (does not install) a Debian suite's libtorch-dev and the header packages it needs, and
+# unpacks them under $1 (default build/libtorch2) for a compile-only check of cpp/. $2 is the
+# suite (default trixie, libtorch 2.6; sid has the newest, 2.14 in 2026-11). Uses a private apt
+# state so the machine's own apt configuration is untouched; a second run with the same
+# destination downloads nothing (CI calls it once per suite). Prints the unpacked root.
 set -euo pipefail
 dest=${1:-build/libtorch2}
+suite=${2:-trixie}
 mkdir -p "$dest"
 dest=$(cd "$dest" && pwd)
 apt_root="$dest/apt"
 mkdir -p "$apt_root/lists/partial" "$apt_root/cache/archives/partial" "$apt_root/etc/preferences.d" "$apt_root/debs"
 cat > "$apt_root/etc/sources.list" <<SRC
-deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main
 SRC
 opts=(-o "Dir::Etc::SourceList=$apt_root/etc/sources.list" -o "Dir::Etc::SourceParts=-"
       -o "Dir::Etc::Preferences=$apt_root/etc/preferences" -o "Dir::Etc::PreferencesParts=$apt_root/etc/preferences.d"

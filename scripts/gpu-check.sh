@@ -49,7 +49,7 @@ rm -f "$logs"/*.log "$logs"/*.jsonl
 command -v "$py" >/dev/null || die "no $py: PyTorch's python is needed (set PYTHON=/path/to/python)"
 command -v make >/dev/null || die "make is not installed: it builds the shim (apt-get install make / dnf install make)"
 command -v "$CXX" >/dev/null ||
-	die "the C++ compiler '$CXX' is not installed: the shim is C++ built against libtorch. Install g++ (apt-get install g++ / dnf install gcc-c++) or set CXX to a C++17 compiler"
+	die "the C++ compiler '$CXX' is not installed: the shim is C++ built against libtorch. Install g++ (apt-get install g++ / dnf install gcc-c++) or set CXX to a C++20 compiler (C++17 does for libtorch < 2.14)"
 
 # the Go binaries were linked against the bundle builder's glibc: this one must be as new
 need_glibc=$(sed -n 's/.*"needs_glibc": *"\([0-9.]*\)".*/\1/p' "$bundle/MANIFEST.json" 2>/dev/null)
@@ -109,6 +109,11 @@ if [[ -z ${CXX11_ABI:-} ]]; then
 	[[ -n $CXX11_ABI ]] || CXX11_ABI=1
 fi
 say "libtorch headers $TORCH_INCLUDE, libraries ${TORCH_LIB:-(system)}, _GLIBCXX_USE_CXX11_ABI=$CXX11_ABI"
+# The standard the Makefile will pick (C++20 when the compiler has it); PyTorch >= 2.14 needs it.
+cxx_std=c++17
+if echo 'int main(){}' | "$CXX" -std=c++20 -x c++ -fsyntax-only - >/dev/null 2>&1; then cxx_std=c++20; fi
+cxx_problem=$("$bundle/scripts/check-cxx.sh" "$CXX" "$cxx_std" "$TORCH_INCLUDE" 2>&1) || die "$cxx_problem"
+say "C++ standard: -std=$cxx_std ($("$CXX" --version | head -1))"
 
 # --- CUDA: headers, and the libcudart that torch itself uses --------------------------------
 with_cuda=1

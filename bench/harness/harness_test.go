@@ -323,3 +323,12 @@ func TestWriteSections(t *testing.T) {
 	require.NoError(t, r.WriteTable(&b))
 	require.NotContains(t, b.String(), "go/c++")
 }
+
+// The C++ reference is built with the standard the shim's Makefile picks: C++20 when the compiler
+// has it (g++ 12 here), C++17 otherwise.
+func TestCxxStd(t *testing.T) {
+	if _, err := exec.LookPath("g++"); err == nil {
+		require.Equal(t, "-std=c++20", CxxStd("g++"))
+	}
+	require.Equal(t, "-std=c++17", CxxStd("false"), "a compiler that refuses -std=c++20")
+}

@@ -138,6 +138,17 @@ func (r *Ref) Close() error {
 	return r.cmd.Wait()
 }
 
+// CxxStd is the -std flag the shim's Makefile uses with cxx: c++20 when the compiler takes it
+// (libtorch >= 2.14 requires it), else c++17.
+func CxxStd(cxx string) string {
+	cmd := exec.Command(cxx, "-std=c++20", "-x", "c++", "-fsyntax-only", "-")
+	cmd.Stdin = strings.NewReader("int main(){}\n")
+	if cmd.Run() == nil {
+		return "-std=c++20"
+	}
+	return "-std=c++17"
+}
+
 // BuildCpp compiles src into out with the compiler and args given (args come between the
 // source and "-o out"), unless out exists and is newer than src. It reports whether it built.
 func BuildCpp(cxx, src, out string, args []string) (bool, error) {

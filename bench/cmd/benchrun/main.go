@@ -169,7 +169,7 @@ type stepFlags struct {
 // runSteps measures the training-step rows (Go against C++ and Python) into rep; the meter
 // counts the reference processes as ours. They stay up until the run's cleanups.
 func runSteps(rep *harness.Report, meter *harness.CPUMeter, f stepFlags) {
-	args := []string{"-O2", "-std=c++17", "-I" + f.torchInc, "-I" + f.torchInc + "/torch/csrc/api/include"}
+	args := []string{"-O2", harness.CxxStd(f.cxx), "-I" + f.torchInc, "-I" + f.torchInc + "/torch/csrc/api/include"}
 	if f.torchLib != "" {
 		args = append(args, "-L"+f.torchLib, "-Wl,-rpath,"+f.torchLib)
 	}
