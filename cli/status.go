@@ -24,7 +24,7 @@ func init() { register(newStatusCommand) }
 // kernel adds, under "extra" or beside it) is listed as it is.
 var statusKeys = map[string]bool{"written_at": true, "pid": true, "step": true, "epoch": true, "phase": true,
 	"callbacks": true, "commands_path": true, "commands_offset": true, "bad_lines": true, "config_path": true,
-	"control_error": true}
+	"control_error": true, "stuck": true}
 
 func newStatusCommand(a *app) *cobra.Command {
 	var asJSON bool
@@ -151,7 +151,10 @@ func (a *app) showStatus(dir rundir.Dir, snap *snapshot, staleAfter time.Duratio
 		fmt.Fprintf(w, ", phase %s", st.Phase)
 	}
 	fmt.Fprintf(w, " — written %s (%s) by pid %d\n", ago(snap.age), st.WrittenAt.In(a.loc).Format(time.DateTime), st.PID)
-	if snap.age > staleAfter {
+	switch {
+	case st.Stuck != nil:
+		fmt.Fprintln(w, stuckLine(st.Stuck, a.now()))
+	case snap.age > staleAfter:
 		fmt.Fprintf(w, "stale: the training process may have stopped (%s)\n", pidState(st.PID))
 	}
 	if st.CommandsPath != "" {
@@ -372,4 +375,24 @@ func pidState(pid int) string {
 		return fmt.Sprintf("pid %d is not running", pid)
 	}
 	return fmt.Sprintf("pid %d: %v", pid, err)
+}
+
+// stuckLine says what the watchdog reported: where the safe point is stuck, since when, and what
+// the user can do.
+func stuckLine(s *rundir.Stuck, now time.Time) string {
+	who := "outside any callback"
+	if s.Callback != "" {
+		who = "in callback " + s.Callback
+	}
+	line := fmt.Sprintf("STUCK: the safe point of step %d (%s) is stuck %s, in %s, for %v",
+		s.Step, s.Event, who, s.Call, now.Sub(s.Since).Truncate(time.Second))
+	switch {
+	case s.Abandoned:
+		return line + "; abandoned (its interpreter is stopped): the run goes on without it"
+	case s.Abandonable:
+		return line + "; it will be abandoned, or Ctrl-C the run"
+	case s.Callback != "":
+		return line + fmt.Sprintf("; a compiled callback cannot be abandoned: Ctrl-C or SIGTERM stops the run, then 'hotcb cb unload %s' or 'hotcb train --no-restore'", s.Callback)
+	}
+	return line + "; Ctrl-C or SIGTERM stops the run"
 }

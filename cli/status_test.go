@@ -99,6 +99,19 @@ func TestStatusStale(t *testing.T) {
 	require.Contains(t, js.out, `"stale": true`)
 }
 
+// TestStatusStuck: the watchdog's report is shown first, with what the user can do, instead of
+// the staleness warning (the process is alive, its training goroutine is stuck).
+func TestStatusStuck(t *testing.T) {
+	dir := newRunDir(t)
+	writeFile(t, filepath.Join(dir, rundir.Status), `{"written_at":"2026-11-29T11:58:00Z","pid":`+itoa(os.Getpid())+`,"step":9,"callbacks":[],
+		"stuck":{"callback":"blk","call":"example.com/cb.(*Blocker).Handle","event":"train_step_end","step":9,"since":"2026-11-29T11:58:30Z","abandonable":false}}`)
+	out := runAt(t, testNow, "--dir", dir, "status")
+	require.NoError(t, out.err)
+	require.Contains(t, out.out, "STUCK: the safe point of step 9 (train_step_end) is stuck in callback blk, in example.com/cb.(*Blocker).Handle, for 1m30s; a compiled callback cannot be abandoned: Ctrl-C or SIGTERM stops the run, then 'hotcb cb unload blk' or 'hotcb train --no-restore'")
+	require.NotContains(t, out.out, "stale")
+	require.NotContains(t, out.out, `"callback"`, "not listed again as an unknown field")
+}
+
 // TestStatusMissing: before any process wrote a status, status says so (and succeeds); the
 // freeze state is shown when it is not off; a broken file is an error.
 func TestStatusMissing(t *testing.T) {
