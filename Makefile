@@ -50,7 +50,11 @@ deps:
 		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-shim: $(SHIM)
+# The shim's translation units (the generated ATen tables are eight of them) compile in
+# parallel, one job per CPU.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+shim:
+	@$(MAKE) --no-print-directory -j$(JOBS) $(SHIM)
 
 # Objects are rebuilt when the compile flags change (another standard, ABI, libtorch).
 FLAGS_STAMP := $(BUILD)/obj/flags.txt
@@ -62,7 +66,7 @@ FORCE:
 check-cxx:
 	@scripts/check-cxx.sh "$(CXX)" "$(CXX_STD)" "$(TORCH_INCLUDE)"
 
-$(BUILD)/obj/%.o: cpp/%.cpp cpp/hotcb_torch.h cpp/internal.h $(FLAGS_STAMP) | check-cxx
+$(BUILD)/obj/%.o: cpp/%.cpp cpp/hotcb_torch.h cpp/internal.h cpp/aten_call.h cpp/aten_gen.h $(FLAGS_STAMP) | check-cxx
 	@mkdir -p $(dir $@)
 	@echo "c++ $<"
 	@$(CXX) $(CXXFLAGS) $(SHIM_CXXFLAGS) -c $< -o $@
@@ -153,10 +157,20 @@ gpu-bundle: deps shim
 gpu-check-dry: gpu-bundle
 	GPU_CHECK_ALLOW_CPU=1 $(BUILD)/gpu-bundle/scripts/gpu-check.sh $(BUILD)/gpu-bundle
 
-# The yaegi symbol tables of go_file callbacks must match the public APIs they expose.
-check-generate:
+# Generated code: the yaegi symbol tables of go_file callbacks (they must match the public APIs
+# they expose) and the ATen op surface (cmd/atengen: package aten, aten/atentable,
+# aten/COVERAGE.md, cpp/aten_gen_*.cpp) from the op schemas of the libtorch in TORCH_INCLUDE.
+# check-generate regenerates both and fails if that changed anything (the committed ATen
+# surface is Debian's libtorch 1.13's).
+GENERATED := gofile/symbols aten cpp/aten_gen_*.cpp cpp/aten_gen_index.cpp
+.PHONY: generate
+generate:
 	$(GO) generate ./gofile/...
-	@git diff --exit-code --stat -- gofile/symbols || { echo "gofile/symbols is out of date: run 'go generate ./gofile/...' and commit"; exit 1; }
+	$(GO) run ./cmd/atengen -torch-include $(TORCH_INCLUDE)
+
+check-generate: generate
+	@git diff --exit-code --stat -- $(GENERATED) && [ -z "$$(git status --porcelain --untracked-files=all -- $(GENERATED))" ] || \
+		{ echo "generated code is out of date: run 'make generate' and commit"; exit 1; }
 
 clean:
 	rm -rf $(BUILD) bin

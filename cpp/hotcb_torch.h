@@ -185,6 +185,20 @@ HC_API int32_t hc_scope_set(int32_t slot);
  * bytes and adds what its collections released to decide when the garbage collector must run. */
 extern HC_API int64_t hc_pressure_bytes;
 
+/* Generated ATen ops (cmd/atengen; package aten). op is an index into the generated table; the
+ * arguments come in four streams — tensor handles t, int64 i (a tag before each non-tensor
+ * argument, then its values), doubles d, string bytes s — decoded into the types the op declares
+ * in this libtorch (cpp/aten_call.h). Results: tensors in out[0..nout) (in-place and out= results
+ * are the caller's own arguments and are not written), a list in *list and *nlist (allocated
+ * with malloc, freed with hc_free), a number in iout[0] (its tag) and iout[1] or *dout. */
+HC_API hc_err hc_aten(int32_t op, const hc_tensor *t, int32_t nt, const int64_t *i, int32_t ni,
+                      const double *d, int32_t nd, const char *s, int32_t ns, hc_tensor *out,
+                      int32_t nout, hc_tensor **list, int64_t *nlist, int64_t *iout, double *dout);
+/* The number of generated ops in this shim, and the hash of their table: the Go side refuses a
+ * shim whose table differs from its own. */
+HC_API int32_t hc_aten_count(void);
+HC_API const char *hc_aten_table_hash(void);
+
 /* Serialization in torch.save's zip/pickle format: Python's torch.load reads the buffer.
  * names: n NUL-terminated strings back to back (a dict; "a/b" nests b in a dict a), or NULL
  * with n=1 (a bare tensor).
