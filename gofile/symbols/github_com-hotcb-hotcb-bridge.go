@@ -12,6 +12,8 @@ import (
 func init() {
 	Symbols["github.com/hotcb/hotcb/bridge/bridge"] = map[string]reflect.Value{
 		// function, constant and variable definitions
+		"ATenCall":           reflect.ValueOf(bridge.ATenCall),
+		"ATenShim":           reflect.ValueOf(bridge.ATenShim),
 		"AdaptiveAvgPool2d":  reflect.ValueOf(bridge.AdaptiveAvgPool2d),
 		"AddGradsInPlace":    reflect.ValueOf(bridge.AddGradsInPlace),
 		"Arange":             reflect.ValueOf(bridge.Arange),
@@ -97,6 +99,8 @@ func init() {
 		"Zeros":              reflect.ValueOf(bridge.Zeros),
 
 		// type definitions
+		"ATenArgs":        reflect.ValueOf((*bridge.ATenArgs)(nil)),
+		"ATenResult":      reflect.ValueOf((*bridge.ATenResult)(nil)),
 		"BackwardOptions": reflect.ValueOf((*bridge.BackwardOptions)(nil)),
 		"Conv2dOptions":   reflect.ValueOf((*bridge.Conv2dOptions)(nil)),
 		"DType":           reflect.ValueOf((*bridge.DType)(nil)),
