@@ -456,8 +456,8 @@ func InternalEmbeddingBag(weight *bridge.Tensor, indices *bridge.Tensor, offsets
 	return res.T[0], res.T[1], res.T[2], res.T[3]
 }
 
-// EmptyMemoryFormat is aten::empty.memory_format(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor.
-func EmptyMemoryFormat(size []int64, opts Options, memoryFormat *MemoryFormat) *bridge.Tensor {
+// Empty is aten::empty.memory_format(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor.
+func Empty(size []int64, opts Options, memoryFormat *MemoryFormat) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Ints(size)
 	opts.encode(&args)
@@ -2270,8 +2270,8 @@ func LogspaceOut(start Scalar, end Scalar, steps int64, base float64, out *bridg
 	return out
 }
 
-// LogSoftmaxInt is aten::log_softmax.int(Tensor self, int dim, ScalarType? dtype=None) -> Tensor.
-func LogSoftmaxInt(self *bridge.Tensor, dim int64, dtype *bridge.DType) *bridge.Tensor {
+// LogSoftmax is aten::log_softmax.int(Tensor self, int dim, ScalarType? dtype=None) -> Tensor.
+func LogSoftmax(self *bridge.Tensor, dim int64, dtype *bridge.DType) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Int(dim)

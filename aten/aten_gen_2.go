@@ -1755,8 +1755,8 @@ func Smm(self *bridge.Tensor, mat2 *bridge.Tensor) *bridge.Tensor {
 	return res.T[0]
 }
 
-// SoftmaxInt is aten::softmax.int(Tensor self, int dim, ScalarType? dtype=None) -> Tensor.
-func SoftmaxInt(self *bridge.Tensor, dim int64, dtype *bridge.DType) *bridge.Tensor {
+// Softmax is aten::softmax.int(Tensor self, int dim, ScalarType? dtype=None) -> Tensor.
+func Softmax(self *bridge.Tensor, dim int64, dtype *bridge.DType) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Int(dim)

@@ -2248,9 +2248,9 @@ func ScatterReduceTwo(self *bridge.Tensor, dim int64, index *bridge.Tensor, src 
 	return res.T[0]
 }
 
-// ScatterReduce2_ is aten::scatter_reduce_.two(Tensor(a!) self, int dim, Tensor index, Tensor src, str reduce, *, bool include_self=True) -> Tensor(a!).
+// ScatterReduceTwo_ is aten::scatter_reduce_.two(Tensor(a!) self, int dim, Tensor index, Tensor src, str reduce, *, bool include_self=True) -> Tensor(a!).
 // It works in place on self and returns it.
-func ScatterReduce2_(self *bridge.Tensor, dim int64, index *bridge.Tensor, src *bridge.Tensor, reduce string, includeSelf bool) *bridge.Tensor {
+func ScatterReduceTwo_(self *bridge.Tensor, dim int64, index *bridge.Tensor, src *bridge.Tensor, reduce string, includeSelf bool) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Int(dim)

@@ -1569,8 +1569,8 @@ func PermuteCopy(self *bridge.Tensor, dims []int64) *bridge.Tensor {
 	return res.T[0]
 }
 
-// SelectCopyInt is aten::select_copy.int(Tensor self, int dim, int index) -> Tensor.
-func SelectCopyInt(self *bridge.Tensor, dim int64, index int64) *bridge.Tensor {
+// SelectCopy is aten::select_copy.int(Tensor self, int dim, int index) -> Tensor.
+func SelectCopy(self *bridge.Tensor, dim int64, index int64) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Int(dim)
@@ -1652,8 +1652,8 @@ func TCopy(self *bridge.Tensor) *bridge.Tensor {
 	return res.T[0]
 }
 
-// TransposeCopyInt is aten::transpose_copy.int(Tensor self, int dim0, int dim1) -> Tensor.
-func TransposeCopyInt(self *bridge.Tensor, dim0 int64, dim1 int64) *bridge.Tensor {
+// TransposeCopy is aten::transpose_copy.int(Tensor self, int dim0, int dim1) -> Tensor.
+func TransposeCopy(self *bridge.Tensor, dim0 int64, dim1 int64) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Int(dim0)
@@ -1727,8 +1727,8 @@ func RowIndicesCopy(self *bridge.Tensor) *bridge.Tensor {
 	return res.T[0]
 }
 
-// UnbindCopyInt is aten::unbind_copy.int(Tensor self, int dim=0) -> Tensor[].
-func UnbindCopyInt(self *bridge.Tensor, dim int64) []*bridge.Tensor {
+// UnbindCopy is aten::unbind_copy.int(Tensor self, int dim=0) -> Tensor[].
+func UnbindCopy(self *bridge.Tensor, dim int64) []*bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Int(dim)

@@ -54,6 +54,10 @@ func TestNames(t *testing.T) {
 		"aten::_softmax(Tensor self, int dim, bool half_to_float) -> Tensor",
 		"aten::max.dim(Tensor self, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)",
 		"aten::max(Tensor self) -> Tensor",
+		"aten::softmax.int(Tensor self, int dim, ScalarType? dtype=None) -> Tensor",
+		"aten::softmax.int_out(Tensor self, int dim, ScalarType? dtype=None, *, Tensor(a!) out) -> Tensor(a!)",
+		"aten::scatter.reduce(Tensor self, int dim, Tensor index, Tensor src, *, str reduce) -> Tensor",
+		"aten::scatter_reduce.two(Tensor self, int dim, Tensor index, Tensor src, str reduce, *, bool include_self=True) -> Tensor",
 	} {
 		s, err := parseSchema(text)
 		require.NoError(t, err)
@@ -65,7 +69,7 @@ func TestNames(t *testing.T) {
 		got = append(got, o.Go)
 	}
 	require.Equal(t, []string{"Add", "Add_", "AddOut", "AddScalar", "AddScalar_", "Sum", "SumDimIntList", "Tril",
-		"MaxPool2d", "InternalSoftmax", "MaxDim", "Max"}, got)
+		"MaxPool2d", "InternalSoftmax", "MaxDim", "Max", "Softmax", "SoftmaxIntOut", "ScatterReduce", "ScatterReduceTwo"}, got)
 }
 
 func TestArgumentAndResultTypes(t *testing.T) {

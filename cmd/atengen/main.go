@@ -126,11 +126,13 @@ func camel(s string) string {
 //   - the op name in CamelCase ("max_pool2d" -> MaxPool2d); a private op gets "Internal"
 //     before it (_softmax -> InternalSoftmax);
 //   - then its overload name in CamelCase (add.Scalar -> AddScalar, add.out -> AddOut), except
-//     for the op's primary overload, which gets none: the overload named "", else the only one,
-//     else the one named "Tensor" (add.Tensor -> Add);
+//     for the op's primary overload, which gets none: the overload named "", else the only one
+//     that is not an out= variant (softmax.int -> Softmax), else the one named "Tensor"
+//     (add.Tensor -> Add);
 //   - then "_" for an in-place op (add_.Tensor -> Add_, add_.Scalar -> AddScalar_).
 //
-// Two ops that would get the same name keep the first in schema order; the later get a number
+// A primary overload whose name another op took first keeps its overload name; two ops that
+// would still get the same name keep the first in schema order and the later get a number
 // (none in libtorch 1.13).
 func nameOps(ops []*Op) {
 	byName := map[string][]*Op{}
@@ -150,12 +152,16 @@ func nameOps(ops []*Op) {
 		if strings.HasPrefix(name, "_") {
 			g = "Internal" + g
 		}
-		if !primary(o, byName[name]) {
+		suffix := ""
+		if inplace {
+			suffix = "_"
+		}
+		if !primary(o, byName[name]) || taken[g+suffix] {
+			// A primary overload whose name another op has taken keeps its overload name too
+			// (scatter.reduce is ScatterReduce, so scatter_reduce.two is ScatterReduceTwo).
 			g += camel(o.Schema.Overload)
 		}
-		if inplace {
-			g += "_"
-		}
+		g += suffix
 		for n := 2; taken[g]; n++ {
 			g = strings.TrimSuffix(g, "_") + fmt.Sprint(n)
 			if inplace {
@@ -171,18 +177,32 @@ func primary(o *Op, all []*Op) bool {
 	if o.Schema.Overload == "" {
 		return true
 	}
-	if len(all) == 1 {
-		return true
+	if isOut(o) {
+		return len(all) == 1
 	}
-	if o.Schema.Overload != "Tensor" {
-		return false
-	}
+	var plain []*Op // the generated overloads that are not out= variants
 	for _, x := range all {
 		if x.Schema.Overload == "" {
 			return false
 		}
+		if !isOut(x) {
+			plain = append(plain, x)
+		}
 	}
-	return true
+	if len(plain) == 1 {
+		return true
+	}
+	return o.Schema.Overload == "Tensor"
+}
+
+// isOut says whether o is an out= variant: it writes into keyword arguments.
+func isOut(o *Op) bool {
+	for _, a := range o.Schema.Args {
+		if a.KwOnly && a.Mutable() {
+			return true
+		}
+	}
+	return false
 }
 
 // tableHash identifies the op table: the Go side and the shim must have been generated from
