@@ -56,6 +56,7 @@ func TestNames(t *testing.T) {
 		"aten::max(Tensor self) -> Tensor",
 		"aten::softmax.int(Tensor self, int dim, ScalarType? dtype=None) -> Tensor",
 		"aten::softmax.int_out(Tensor self, int dim, ScalarType? dtype=None, *, Tensor(a!) out) -> Tensor(a!)",
+		"aten::scatter.src(Tensor self, int dim, Tensor index, Tensor src) -> Tensor",
 		"aten::scatter.reduce(Tensor self, int dim, Tensor index, Tensor src, *, str reduce) -> Tensor",
 		"aten::scatter_reduce.two(Tensor self, int dim, Tensor index, Tensor src, str reduce, *, bool include_self=True) -> Tensor",
 	} {
@@ -69,7 +70,7 @@ func TestNames(t *testing.T) {
 		got = append(got, o.Go)
 	}
 	require.Equal(t, []string{"Add", "Add_", "AddOut", "AddScalar", "AddScalar_", "Sum", "SumDimIntList", "Tril",
-		"MaxPool2d", "InternalSoftmax", "MaxDim", "Max", "Softmax", "SoftmaxIntOut", "ScatterReduce", "ScatterReduceTwo"}, got)
+		"MaxPool2d", "InternalSoftmax", "MaxDim", "Max", "Softmax", "SoftmaxIntOut", "ScatterSrc", "ScatterReduce", "ScatterReduceTwo"}, got)
 }
 
 func TestArgumentAndResultTypes(t *testing.T) {
