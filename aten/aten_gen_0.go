@@ -4,9 +4,6 @@ package aten
 
 import "github.com/hotcb/hotcb/bridge"
 
-// tableHash identifies the op table; the shim must report the same (CheckShim).
-const tableHash = "634e636918472a9c"
-
 // SetData is aten::set_data(Tensor(a!) self, Tensor new_data) -> ().
 func SetData(self *bridge.Tensor, newData *bridge.Tensor) {
 	var args bridge.ATenArgs

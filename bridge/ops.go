@@ -4,6 +4,39 @@ package bridge
 import "C"
 
 // Elementwise, reduction, shape and indexing operations. All panic with *Error on failure.
+// The simple elementwise ones and the matrix products call the generated ATen ops (ids from
+// package aten/atentable); the rest are hand-written cases of hc_call.
+
+var (
+	atenNeg = atenID("neg", "")
+	atenExp = atenID("exp", "")
+	atenLog = atenID("log", "")
+	atenSqrt = atenID("sqrt", "")
+	atenAbs = atenID("abs", "")
+	atenRelu = atenID("relu", "")
+	atenSigmoid = atenID("sigmoid", "")
+	atenTanh = atenID("tanh", "")
+	atenIsnan = atenID("isnan", "")
+	atenIsinf = atenID("isinf", "")
+	atenLogicalNot = atenID("logical_not", "")
+	atenSign = atenID("sign", "")
+	atenSquare = atenID("square", "")
+	atenMul = atenID("mul", "Tensor")
+	atenDiv = atenID("div", "Tensor")
+	atenPow = atenID("pow", "Tensor_Tensor")
+	atenMaximum = atenID("maximum", "")
+	atenMinimum = atenID("minimum", "")
+	atenEq = atenID("eq", "Tensor")
+	atenNe = atenID("ne", "Tensor")
+	atenGt = atenID("gt", "Tensor")
+	atenLt = atenID("lt", "Tensor")
+	atenGe = atenID("ge", "Tensor")
+	atenLe = atenID("le", "Tensor")
+	atenLogicalAnd = atenID("logical_and", "")
+	atenLogicalOr = atenID("logical_or", "")
+	atenMatmul = atenID("matmul", "")
+	atenMm = atenID("mm", "")
+)
 
 func (t *Tensor) unary(name string, op C.int) *Tensor { return call1(name, op, []*Tensor{t}, nil, nil) }
 func (t *Tensor) binary(name string, op C.int, o *Tensor) *Tensor {
@@ -25,19 +58,19 @@ func (t *Tensor) AddScaled(o *Tensor, alpha float64) *Tensor {
 func (t *Tensor) Sub(o *Tensor) *Tensor { return t.binary("sub", C.HC_SUB, o) }
 
 // Mul returns t * o elementwise.
-func (t *Tensor) Mul(o *Tensor) *Tensor { return t.binary("mul", C.HC_MUL, o) }
+func (t *Tensor) Mul(o *Tensor) *Tensor { return t.atenBinary("mul", atenMul, o) }
 
 // Div returns t / o elementwise (true division).
-func (t *Tensor) Div(o *Tensor) *Tensor { return t.binary("div", C.HC_DIV, o) }
+func (t *Tensor) Div(o *Tensor) *Tensor { return t.atenBinary("div", atenDiv, o) }
 
 // Pow returns t ** o elementwise.
-func (t *Tensor) Pow(o *Tensor) *Tensor { return t.binary("pow", C.HC_POW, o) }
+func (t *Tensor) Pow(o *Tensor) *Tensor { return t.atenBinary("pow", atenPow, o) }
 
 // Maximum returns the elementwise maximum of t and o.
-func (t *Tensor) Maximum(o *Tensor) *Tensor { return t.binary("maximum", C.HC_MAXIMUM, o) }
+func (t *Tensor) Maximum(o *Tensor) *Tensor { return t.atenBinary("maximum", atenMaximum, o) }
 
 // Minimum returns the elementwise minimum of t and o.
-func (t *Tensor) Minimum(o *Tensor) *Tensor { return t.binary("minimum", C.HC_MINIMUM, o) }
+func (t *Tensor) Minimum(o *Tensor) *Tensor { return t.atenBinary("minimum", atenMinimum, o) }
 
 // AddScalar returns t + v. A whole-number v keeps an integer tensor's dtype (as in PyTorch).
 func (t *Tensor) AddScalar(v float64) *Tensor { return t.scalar("add", C.HC_ADD_S, v) }
@@ -58,28 +91,28 @@ func (t *Tensor) PowScalar(v float64) *Tensor { return t.scalar("pow", C.HC_POW_
 func (t *Tensor) RSubScalar(v float64) *Tensor { return t.scalar("rsub", C.HC_RSUB_S, v) }
 
 // Neg returns -t.
-func (t *Tensor) Neg() *Tensor { return t.unary("neg", C.HC_NEG) }
+func (t *Tensor) Neg() *Tensor { return t.atenUnary("neg", atenNeg) }
 
 // Exp returns e**t.
-func (t *Tensor) Exp() *Tensor { return t.unary("exp", C.HC_EXP) }
+func (t *Tensor) Exp() *Tensor { return t.atenUnary("exp", atenExp) }
 
 // Log returns the natural logarithm.
-func (t *Tensor) Log() *Tensor { return t.unary("log", C.HC_LOG) }
+func (t *Tensor) Log() *Tensor { return t.atenUnary("log", atenLog) }
 
 // Sqrt returns the square root.
-func (t *Tensor) Sqrt() *Tensor { return t.unary("sqrt", C.HC_SQRT) }
+func (t *Tensor) Sqrt() *Tensor { return t.atenUnary("sqrt", atenSqrt) }
 
 // Abs returns |t|.
-func (t *Tensor) Abs() *Tensor { return t.unary("abs", C.HC_ABS) }
+func (t *Tensor) Abs() *Tensor { return t.atenUnary("abs", atenAbs) }
 
 // Sign returns -1, 0 or 1 elementwise.
-func (t *Tensor) Sign() *Tensor { return t.unary("sign", C.HC_SIGN) }
+func (t *Tensor) Sign() *Tensor { return t.atenUnary("sign", atenSign) }
 
 // Square returns t*t.
-func (t *Tensor) Square() *Tensor { return t.unary("square", C.HC_SQUARE) }
+func (t *Tensor) Square() *Tensor { return t.atenUnary("square", atenSquare) }
 
 // Relu returns max(t, 0).
-func (t *Tensor) Relu() *Tensor { return t.unary("relu", C.HC_RELU) }
+func (t *Tensor) Relu() *Tensor { return t.atenUnary("relu", atenRelu) }
 
 // Gelu returns the exact (erf) GELU.
 func (t *Tensor) Gelu() *Tensor { return call1("gelu", C.HC_GELU, []*Tensor{t}, []int64{0}, nil) }
@@ -90,10 +123,10 @@ func (t *Tensor) GeluTanh() *Tensor {
 }
 
 // Sigmoid returns 1/(1+e**-t).
-func (t *Tensor) Sigmoid() *Tensor { return t.unary("sigmoid", C.HC_SIGMOID) }
+func (t *Tensor) Sigmoid() *Tensor { return t.atenUnary("sigmoid", atenSigmoid) }
 
 // Tanh returns the hyperbolic tangent.
-func (t *Tensor) Tanh() *Tensor { return t.unary("tanh", C.HC_TANH) }
+func (t *Tensor) Tanh() *Tensor { return t.atenUnary("tanh", atenTanh) }
 
 // Clamp limits values to [lo, hi].
 func (t *Tensor) Clamp(lo, hi float64) *Tensor {
@@ -111,37 +144,37 @@ func (t *Tensor) ClampMax(hi float64) *Tensor {
 }
 
 // IsNaN returns a bool tensor marking NaNs.
-func (t *Tensor) IsNaN() *Tensor { return t.unary("isnan", C.HC_ISNAN) }
+func (t *Tensor) IsNaN() *Tensor { return t.atenUnary("isnan", atenIsnan) }
 
 // IsInf returns a bool tensor marking infinities.
-func (t *Tensor) IsInf() *Tensor { return t.unary("isinf", C.HC_ISINF) }
+func (t *Tensor) IsInf() *Tensor { return t.atenUnary("isinf", atenIsinf) }
 
 // LogicalNot returns !t.
-func (t *Tensor) LogicalNot() *Tensor { return t.unary("logical_not", C.HC_LOGICAL_NOT) }
+func (t *Tensor) LogicalNot() *Tensor { return t.atenUnary("logical_not", atenLogicalNot) }
 
 // LogicalAnd returns t && o.
-func (t *Tensor) LogicalAnd(o *Tensor) *Tensor { return t.binary("logical_and", C.HC_LOGICAL_AND, o) }
+func (t *Tensor) LogicalAnd(o *Tensor) *Tensor { return t.atenBinary("logical_and", atenLogicalAnd, o) }
 
 // LogicalOr returns t || o.
-func (t *Tensor) LogicalOr(o *Tensor) *Tensor { return t.binary("logical_or", C.HC_LOGICAL_OR, o) }
+func (t *Tensor) LogicalOr(o *Tensor) *Tensor { return t.atenBinary("logical_or", atenLogicalOr, o) }
 
 // Eq returns t == o elementwise (bool).
-func (t *Tensor) Eq(o *Tensor) *Tensor { return t.binary("eq", C.HC_EQ, o) }
+func (t *Tensor) Eq(o *Tensor) *Tensor { return t.atenBinary("eq", atenEq, o) }
 
 // Ne returns t != o.
-func (t *Tensor) Ne(o *Tensor) *Tensor { return t.binary("ne", C.HC_NE, o) }
+func (t *Tensor) Ne(o *Tensor) *Tensor { return t.atenBinary("ne", atenNe, o) }
 
 // Gt returns t > o.
-func (t *Tensor) Gt(o *Tensor) *Tensor { return t.binary("gt", C.HC_GT, o) }
+func (t *Tensor) Gt(o *Tensor) *Tensor { return t.atenBinary("gt", atenGt, o) }
 
 // Lt returns t < o.
-func (t *Tensor) Lt(o *Tensor) *Tensor { return t.binary("lt", C.HC_LT, o) }
+func (t *Tensor) Lt(o *Tensor) *Tensor { return t.atenBinary("lt", atenLt, o) }
 
 // Ge returns t >= o.
-func (t *Tensor) Ge(o *Tensor) *Tensor { return t.binary("ge", C.HC_GE, o) }
+func (t *Tensor) Ge(o *Tensor) *Tensor { return t.atenBinary("ge", atenGe, o) }
 
 // Le returns t <= o.
-func (t *Tensor) Le(o *Tensor) *Tensor { return t.binary("le", C.HC_LE, o) }
+func (t *Tensor) Le(o *Tensor) *Tensor { return t.atenBinary("le", atenLe, o) }
 
 // EqScalar returns t == v.
 func (t *Tensor) EqScalar(v float64) *Tensor { return t.scalar("eq", C.HC_EQ_S, v) }
@@ -162,10 +195,10 @@ func (t *Tensor) GeScalar(v float64) *Tensor { return t.scalar("ge", C.HC_GE_S, 
 func (t *Tensor) LeScalar(v float64) *Tensor { return t.scalar("le", C.HC_LE_S, v) }
 
 // MatMul is the matrix product with numpy-style broadcasting of batch dims.
-func (t *Tensor) MatMul(o *Tensor) *Tensor { return t.binary("matmul", C.HC_MATMUL, o) }
+func (t *Tensor) MatMul(o *Tensor) *Tensor { return t.atenBinary("matmul", atenMatmul, o) }
 
 // Mm is the product of two 2-D matrices.
-func (t *Tensor) Mm(o *Tensor) *Tensor { return t.binary("mm", C.HC_MM, o) }
+func (t *Tensor) Mm(o *Tensor) *Tensor { return t.atenBinary("mm", atenMm, o) }
 
 // Sum of all elements (0-d).
 func (t *Tensor) Sum() *Tensor { return t.unary("sum", C.HC_SUM) }

@@ -2,6 +2,9 @@
 
 package atentable
 
+// Hash identifies the table; the shim built from it reports the same.
+const Hash = "634e636918472a9c"
+
 // Ops are the generated ops, by id.
 var Ops = [...]Op{
 	{"set_data", "", "SetData", "set_data(Tensor(a!) self, Tensor new_data) -> ()"},

@@ -70,7 +70,7 @@ func run(inc, root string, parts int) error {
 	w := writer{root: root}
 	w.cpp(ops, parts, hash)
 	w.goFuncs(ops, parts, hash)
-	w.table(ops)
+	w.table(ops, hash)
 	w.coverage(schemas, ops, skips)
 	if w.err != nil {
 		return w.err

@@ -111,9 +111,6 @@ func (w *writer) goFuncs(ops []*Op, parts int, hash string) {
 	for k, part := range ps {
 		var b bytes.Buffer
 		fmt.Fprintf(&b, "// %s\n\npackage aten\n\nimport \"github.com/hotcb/hotcb/bridge\"\n\n", header)
-		if k == 0 {
-			fmt.Fprintf(&b, "// tableHash identifies the op table; the shim must report the same (CheckShim).\nconst tableHash = %q\n\n", hash)
-		}
 		for _, o := range part {
 			w.goFunc(&b, o)
 		}
@@ -167,9 +164,9 @@ func (w *writer) goFunc(b *bytes.Buffer, o *Op) {
 }
 
 // table writes aten/atentable/table_gen.go: the ops by id, for the CLI (pure Go) and messages.
-func (w *writer) table(ops []*Op) {
+func (w *writer) table(ops []*Op, hash string) {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "// %s\n\npackage atentable\n\n// Ops are the generated ops, by id.\nvar Ops = [...]Op{\n", header)
+	fmt.Fprintf(&b, "// %s\n\npackage atentable\n\n// Hash identifies the table; the shim built from it reports the same.\nconst Hash = %q\n\n// Ops are the generated ops, by id.\nvar Ops = [...]Op{\n", header, hash)
 	for _, o := range ops {
 		fmt.Fprintf(&b, "\t{%q, %q, %q, %q},\n", o.Schema.Name, o.Schema.Overload, o.Go, o.Schema.Text)
 	}

@@ -13,6 +13,7 @@ func init() {
 	Symbols["github.com/hotcb/hotcb/bridge/bridge"] = map[string]reflect.Value{
 		// function, constant and variable definitions
 		"ATenCall":           reflect.ValueOf(bridge.ATenCall),
+		"ATenCheck":          reflect.ValueOf(bridge.ATenCheck),
 		"ATenShim":           reflect.ValueOf(bridge.ATenShim),
 		"AdaptiveAvgPool2d":  reflect.ValueOf(bridge.AdaptiveAvgPool2d),
 		"AddGradsInPlace":    reflect.ValueOf(bridge.AddGradsInPlace),
