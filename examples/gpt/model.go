@@ -127,7 +127,7 @@ func (a *attention) Forward(x *bridge.Tensor) *bridge.Tensor {
 	att = aten.SoftmaxInt(att, -1, nil)
 	att = aten.View(a.probs.Forward(aten.View(att, []int64{b, a.heads, t, t})), []int64{b * a.heads, t, t})
 	att = aten.Dropout(att, a.dropout, a.Training())
-	y := aten.Bmm(att, v)                                                             // [B·heads, T, hd]
+	y := aten.Bmm(att, v)                                                               // [B·heads, T, hd]
 	y = aten.Reshape(aten.Transpose(aten.View(y, []int64{b, a.heads, t, hd}), 1, 2), s) // [B, T, C]
 	y = aten.Dropout(a.cProj.Forward(y), a.dropout, a.Training())
 	return a.Fire(x, y)
