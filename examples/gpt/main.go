@@ -284,7 +284,7 @@ func sample(m *GPT, v *vocabulary, prompt string, n int, temperature float64, de
 				window := ctx[max(0, int64(len(ctx))-m.Config.Block):]
 				idx := bridge.FromSlice(window, 1, int64(len(window))).To(dev)
 				logits := aten.Select(m.Forward(idx), 0, int64(len(window))-1) // the last position: [V]
-				probs := aten.SoftmaxInt(aten.DivScalar(logits, aten.FloatScalar(temperature)), -1, nil)
+				probs := softmax(aten.DivScalar(logits, aten.FloatScalar(temperature)), -1)
 				next := aten.Multinomial(probs, 1, false).Int64s()[0]
 				ctx = append(ctx, next)
 				out.WriteRune(v.chars[next])

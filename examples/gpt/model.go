@@ -85,6 +85,10 @@ type probe struct{ nn.Node }
 
 func (p *probe) Forward(x *bridge.Tensor) *bridge.Tensor { return p.Fire(x, x) }
 
+// softmax is aten::softmax.int over dim. The generator of this branch names that overload
+// SoftmaxInt; later ones name it Softmax (the primary overload): the one line to change.
+func softmax(x *bridge.Tensor, dim int64) *bridge.Tensor { return aten.SoftmaxInt(x, dim, nil) }
+
 // attention is causal multi-head self-attention.
 type attention struct {
 	nn.Node
@@ -124,7 +128,7 @@ func (a *attention) Forward(x *bridge.Tensor) *bridge.Tensor {
 	q, k, v := split(qkv[0]), split(qkv[1]), split(qkv[2])
 	att := aten.MulScalar(aten.Bmm(q, aten.Transpose(k, 1, 2)), aten.FloatScalar(1/math.Sqrt(float64(hd))))
 	att = aten.MaskedFillScalar(att, causalMask(t, x.Device()), aten.FloatScalar(math.Inf(-1)))
-	att = aten.SoftmaxInt(att, -1, nil)
+	att = softmax(att, -1)
 	att = aten.View(a.probs.Forward(aten.View(att, []int64{b, a.heads, t, t})), []int64{b * a.heads, t, t})
 	att = aten.Dropout(att, a.dropout, a.Training())
 	y := aten.Bmm(att, v)                                                               // [B·heads, T, hd]
