@@ -234,6 +234,7 @@ func run(ctx context.Context, o options) (res result, err error) {
 	perEpoch := float64(len(data)) / float64(o.Batch*t)
 	for step := int64(0); step < o.Steps && ctx.Err() == nil; step++ {
 		x, y := batch()
+		freeBatch(env)
 		env.Step, env.Epoch, env.Inputs, env.Targets = step, float64(step)/perEpoch, x, y
 		// forward, cross-entropy of the [B·T, V] logits, backward, Adam; the kernel's callbacks
 		// at each phase event; the step's tensors freed when it returns.
@@ -244,8 +245,6 @@ func run(ctx context.Context, o options) (res result, err error) {
 			fmt.Fprintf(o.Out, "step %4d  loss %.4f  (mean of the last %d: %.4f)  lr %.2g\n", step+1, loss,
 				min(o.PrintEvery, step+1), mean(res.Losses[max(0, int64(len(res.Losses))-o.PrintEvery):]), opt.LR(0))
 		}
-		x.Free()
-		y.Free()
 		if stop, why := env.StopRequested(); stop {
 			fmt.Fprintf(o.Out, "a callback asked to stop: %s\n", why)
 			break
@@ -292,6 +291,16 @@ func sample(m *GPT, v *vocabulary, prompt string, n int, temperature float64, de
 		}
 	})
 	return out.String()
+}
+
+// freeBatch frees the previous step's batch now rather than when the garbage collector gets to
+// it; the last one stays in env for the callbacks of fit_end.
+func freeBatch(env *torchenv.Env) {
+	for _, t := range []*bridge.Tensor{env.Inputs, env.Targets} {
+		if t != nil {
+			t.Free()
+		}
+	}
 }
 
 func mean(xs []float64) float64 {

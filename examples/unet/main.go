@@ -188,6 +188,7 @@ func run(ctx context.Context, o options) (res result, err error) {
 	start := time.Now()
 	for step := int64(0); step < o.Steps && ctx.Err() == nil; step++ {
 		x, y := shapes(rng, o.Batch, o.Size)
+		freeBatch(env)
 		if o.Device != bridge.CPU {
 			x, y = x.To(o.Device), y.To(o.Device)
 		}
@@ -202,8 +203,6 @@ func run(ctx context.Context, o options) (res result, err error) {
 			fmt.Fprintf(o.Out, "step %4d  loss %.4f  (mean of the last %d: %.4f)  lr %.2g\n", step+1, loss,
 				min(o.PrintEvery, step+1), mean(res.Losses[max(0, int64(len(res.Losses))-o.PrintEvery):]), opt.LR(0))
 		}
-		x.Free()
-		y.Free()
 		if stop, why := env.StopRequested(); stop {
 			fmt.Fprintf(o.Out, "a callback asked to stop: %s\n", why)
 			break
@@ -287,6 +286,16 @@ func savePredictions(path string, x, y, pred *bridge.Tensor) error {
 		err = cerr
 	}
 	return err
+}
+
+// freeBatch frees the previous step's batch now rather than when the garbage collector gets to
+// it; the last one stays in env for the callbacks of fit_end.
+func freeBatch(env *torchenv.Env) {
+	for _, t := range []*bridge.Tensor{env.Inputs, env.Targets} {
+		if t != nil {
+			t.Free()
+		}
+	}
 }
 
 func mean(xs []float64) float64 {
