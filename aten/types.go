@@ -72,6 +72,14 @@ func scalarOf(r *bridge.ATenResult) Scalar {
 	return IntScalar(r.I)
 }
 
+// Reductions, for the int reduction argument of the loss ops (at::Reduction's numbering, which
+// is not bridge.Reduction's: bridge.ReduceMean is 0).
+const (
+	ReductionNone int64 = 0
+	ReductionMean int64 = 1
+	ReductionSum  int64 = 2
+)
+
 // Layout is a tensor layout; only Strided is of use here.
 type Layout int64
 

@@ -17,10 +17,6 @@ import (
 	"github.com/hotcb/hotcb/data"
 )
 
-// reductionMean is ATen's at::Reduction::Mean (None 0, Mean 1, Sum 2) for the generated loss
-// functions' int reduction argument. It is not bridge.ReduceMean, which is 0.
-const reductionMean = 1
-
 func heNormal(shape []int64, fanIn int64) *bridge.Tensor {
 	return aten.MulScalar(aten.Randn(shape, aten.Options{}), aten.FloatScalar(math.Sqrt(2/float64(fanIn))))
 }
@@ -136,7 +132,7 @@ func TestResNetBasicBlocksFromGeneratedOps(t *testing.T) {
 		bridge.Scope(func() {
 			i := int64(step*batch) % int64(ds.Len()-batch)
 			x, y := ds.Images.Narrow(0, i, batch), ds.Labels.Narrow(0, i, batch)
-			loss := aten.CrossEntropyLoss(model.Forward(x), y, nil, reductionMean, -100, 0)
+			loss := aten.CrossEntropyLoss(model.Forward(x), y, nil, aten.ReductionMean, -100, 0)
 			opt.ZeroGrad()
 			loss.Backward()
 			opt.Step()
@@ -234,7 +230,7 @@ func TestLSTMLanguageModelFromGeneratedOps(t *testing.T) {
 				xs, ys = append(xs, ids[s:s+seq]...), append(ys, ids[s+1:s+seq+1]...)
 			}
 			x, y := bridge.FromSlice(xs, batch, seq), bridge.FromSlice(ys, batch*seq)
-			loss := aten.CrossEntropyLoss(model.Forward(x), y, nil, reductionMean, -100, 0)
+			loss := aten.CrossEntropyLoss(model.Forward(x), y, nil, aten.ReductionMean, -100, 0)
 			opt.ZeroGrad()
 			loss.Backward()
 			if step == 0 { // the gradient reaches every flat weight through aten::lstm

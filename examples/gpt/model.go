@@ -85,9 +85,8 @@ type probe struct{ nn.Node }
 
 func (p *probe) Forward(x *bridge.Tensor) *bridge.Tensor { return p.Fire(x, x) }
 
-// softmax is aten::softmax.int over dim. The generator of this branch names that overload
-// SoftmaxInt; later ones name it Softmax (the primary overload): the one line to change.
-func softmax(x *bridge.Tensor, dim int64) *bridge.Tensor { return aten.SoftmaxInt(x, dim, nil) }
+// softmax is aten::softmax.int over dim.
+func softmax(x *bridge.Tensor, dim int64) *bridge.Tensor { return aten.Softmax(x, dim, nil) }
 
 // attention is causal multi-head self-attention.
 type attention struct {
