@@ -330,7 +330,13 @@ func matchName(pattern, name string) bool {
 	return ok
 }
 
-// Kind is the module's layer type ("Conv2d", "Linear", ...; "Module" for custom ones).
+// SetKind names the layer type a custom module reports through Kind, e.g. "Conv2d" for a
+// convolution written with package aten, so that what finds layers by type (featviz draws every
+// Conv2d by default) finds it.
+func (n *Node) SetKind(kind string) { n.kind = kind }
+
+// Kind is the module's layer type ("Conv2d", "Linear", ...; "Module" for custom ones that do not
+// SetKind).
 func Kind(m Module) string {
 	if k := m.node().kind; k != "" {
 		return k

@@ -341,3 +341,15 @@ func TestTrainEvalToAndZeroGrad(t *testing.T) {
 		require.Error(t, err, "moving to a missing CUDA device is an error, not a crash")
 	}
 }
+
+type customConv struct{ nn.Node }
+
+func (c *customConv) Forward(x *bridge.Tensor) *bridge.Tensor { return x }
+
+// A custom module reports "Module" until it names its kind.
+func TestSetKind(t *testing.T) {
+	c := &customConv{}
+	require.Equal(t, "Module", nn.Kind(c))
+	c.SetKind("Conv2d")
+	require.Equal(t, "Conv2d", nn.Kind(c))
+}

@@ -22,6 +22,7 @@ type conv struct {
 
 func newConv(in, out, k int64) *conv {
 	c := &conv{k: k}
+	c.SetKind("Conv2d") // featviz's default layers are the Conv2d ones
 	std := math.Sqrt(2 / float64(in*k*k))
 	c.Weight = c.Param("weight", aten.MulScalar(aten.Randn([]int64{out, in, k, k}, aten.Options{}), aten.FloatScalar(std)))
 	c.Bias = c.Param("bias", aten.Zeros([]int64{out}, aten.Options{}))
