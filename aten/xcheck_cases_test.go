@@ -273,10 +273,6 @@ func casesElementwise() []xcase {
 	}
 }
 
-func casesLinalg() []xcase      { return nil }
-func casesConvPool() []xcase    { return nil }
-func casesNorm() []xcase        { return nil }
-func casesRNN() []xcase         { return nil }
 func casesSampling() []xcase    { return nil }
 func casesLosses() []xcase      { return nil }
 func casesActivations() []xcase { return nil }

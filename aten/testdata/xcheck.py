@@ -3,7 +3,7 @@
 DIR/cases.json lists the cases (name, Python code, input names, inputs to differentiate, a seed
 for sampling cases, the outputs the gradient loss weights); DIR/inputs.pt holds every case's
 inputs as "CASE.NAME" and the loss weights as "CASE.w.K". For each case this evaluates the code
-with the inputs bound to their names (a one-line expression, or statements that set `out`),
+with the inputs bound to their names (an expression, or statements that set `out`),
 flattens the result into a list of tensors, and for cases with gradients computes
 sum_K (out[K] * w[K]).sum() and its backward. It writes DIR/results.pt ("CASE.out.K",
 "CASE.grad.NAME") and DIR/results.json (per case: the number of outputs, which are None, or the
@@ -38,9 +38,23 @@ def flatten(v, out):
     return out
 
 
+def use_weights(m, ws):
+    """Installs ws as the parameters of RNN or RNN-cell module m, in the order of its flat
+    weights, so that m computes with them and their gradients reach them."""
+    names = getattr(m, "_flat_weights_names", None) or [n for n, _ in m.named_parameters()]
+    if len(names) != len(ws):
+        raise ValueError("%d weights for %d parameters" % (len(ws), len(names)))
+    for n, w in zip(names, ws):
+        if m._parameters[n].shape != w.shape:
+            raise ValueError("%s: shape %s, given %s" % (n, tuple(m._parameters[n].shape), tuple(w.shape)))
+        m._parameters[n] = w
+    if hasattr(m, "_flat_weights"):
+        m._flat_weights = [getattr(m, n) for n in names]
+
+
 def run_case(c, inputs, results):
     name = c["name"]
-    ns = {"torch": torch, "F": F, "math": math, "nn": torch.nn}
+    ns = {"torch": torch, "F": F, "math": math, "nn": torch.nn, "use_weights": use_weights}
     for k in c["inputs"]:
         v = inputs[name + "." + k].clone()
         if k in c["grad"]:
@@ -49,11 +63,13 @@ def run_case(c, inputs, results):
     if c.get("seed") is not None:
         torch.manual_seed(c["seed"])
     code = c["py"]
-    if "\n" in code:
-        exec(code, ns)
+    try:
+        expr = compile(code, name, "eval")
+    except SyntaxError:
+        exec(compile(code, name, "exec"), ns)
         v = ns["out"]
     else:
-        v = eval(code, ns)
+        v = eval(expr, ns)
     outs = flatten(v, [])
     if c["grad"]:
         loss = None
