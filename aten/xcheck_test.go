@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -325,20 +327,23 @@ func TestCrossCheckCoverage(t *testing.T) {
 	}
 	files, err := filepath.Glob("xcheck_cases*_test.go")
 	require.NoError(t, err)
-	require.NotEmpty(t, files)
-	var decls []*ast.FuncDecl
+	decls := map[string]*ast.FuncDecl{}
 	for _, name := range files {
 		f, err := parser.ParseFile(token.NewFileSet(), name, nil, 0)
 		require.NoError(t, err)
 		for _, d := range f.Decls {
 			if fd, ok := d.(*ast.FuncDecl); ok && strings.HasPrefix(fd.Name.Name, "cases") {
-				decls = append(decls, fd)
+				decls[fd.Name.Name] = fd
 			}
 		}
 	}
+	require.Len(t, decls, len(categories), "every cases* function is in categories")
 	overloads, opNames := map[string]bool{}, map[string]bool{}
 	var lines []string
-	for _, fd := range decls {
+	for _, cat := range categories {
+		name := runtime.FuncForPC(reflect.ValueOf(cat).Pointer()).Name()
+		fd := decls[name[strings.LastIndex(name, ".")+1:]]
+		require.NotNil(t, fd, name)
 		here := map[string]bool{}
 		ast.Inspect(fd, func(n ast.Node) bool {
 			if se, ok := n.(*ast.SelectorExpr); ok {
