@@ -23,7 +23,7 @@ const (
 // categories are the case tables, in the order they run.
 var categories = []func() []xcase{
 	casesElementwise, casesReductions, casesIndexing, casesShape, casesLinalg,
-	casesConvPool, casesNorm, casesRNN, casesSampling, casesLosses, casesActivations,
+	casesConvPool, casesNorm, casesRNN, casesSampling, casesLosses, casesActivations, casesResults,
 }
 
 func allCases() []xcase {
