@@ -129,10 +129,10 @@ func runGo(c *xcase, save M) (r goResult, weights []int) {
 	r.err = bridge.Try(func() {
 		v := M{}
 		for k, x := range c.in {
-			v[k] = x.Clone()
+			v[k] = x.Clone() // in-place ops must not change what Python gets
 		}
 		for _, g := range c.grad {
-			v[g] = c.in[g].Clone().SetRequiresGrad(true)
+			v[g].SetRequiresGrad(true)
 		}
 		if c.seed != 0 {
 			bridge.ManualSeed(c.seed)
@@ -246,12 +246,21 @@ func TestCrossCheckWithPyTorch(t *testing.T) {
 			compareCase(t, c, results[i], info.Cases[c.name], ref, &st)
 		})
 	}
-	t.Logf("%d cases against torch %s: %d results and %d gradients compared, %d of them bit for bit; Go %v, Python %v, all %v",
-		len(cases), info.Torch, st.outs, st.grads, st.exact, goTime.Round(time.Millisecond),
+	t.Logf("%d cases against torch %s: %d results and %d gradients compared; of the %d floating-point ones %d are equal bit for bit; Go %v, Python %v, all %v",
+		len(cases), info.Torch, st.outs, st.grads, st.floats, st.exact, goTime.Round(time.Millisecond),
 		pyTime.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
 
-type stats struct{ outs, grads, exact int }
+type stats struct{ outs, grads, floats, exact int }
+
+func (st *stats) add(float, exact bool) {
+	if float {
+		st.floats++
+		if exact {
+			st.exact++
+		}
+	}
+}
 
 func compareCase(t *testing.T, c *xcase, g goResult, p pyInfo, ref M, st *stats) {
 	if c.note != "" {
@@ -267,9 +276,7 @@ func compareCase(t *testing.T, c *xcase, g goResult, p pyInfo, ref M, st *stats)
 			continue
 		}
 		st.outs++
-		if compareTensor(t, fmt.Sprintf("result %d", k), o, r, c.valTol(r.DType())) {
-			st.exact++
-		}
+		st.add(compareTensor(t, fmt.Sprintf("result %d", k), o, r, c.valTol(r.DType())))
 	}
 	for _, name := range c.grad {
 		gg := g.grads[name]
@@ -279,32 +286,31 @@ func compareCase(t *testing.T, c *xcase, g goResult, p pyInfo, ref M, st *stats)
 			continue
 		}
 		st.grads++
-		if compareTensor(t, "gradient of "+name, gg, r, c.gradTol(r.DType())) {
-			st.exact++
-		}
+		st.add(compareTensor(t, "gradient of "+name, gg, r, c.gradTol(r.DType())))
 	}
 }
 
-// compareTensor checks dtype, shape and values, and says whether they are equal bit for bit.
-func compareTensor(t *testing.T, what string, got, want *bridge.Tensor, tl tol) bool {
+// compareTensor checks dtype, shape and values; for floating-point tensors it says whether
+// they are equal bit for bit (NaN equals NaN; 0 and -0 differ, and fail an exact comparison).
+func compareTensor(t *testing.T, what string, got, want *bridge.Tensor, tl tol) (float, same bool) {
 	t.Helper()
 	require.Equal(t, want.DType(), got.DType(), "%s: dtype", what)
 	require.Equal(t, want.Shape(), got.Shape(), "%s: shape", what)
 	if !want.DType().IsFloat() {
 		require.Equal(t, want.Int64s(), got.Int64s(), "%s: values", what)
-		return true
+		return false, true
 	}
 	gv, wv := got.Float64s(), want.Float64s()
-	same := true
+	same = true
 	worst, at := 0.0, -1
 	for i := range wv {
 		a, b := gv[i], wv[i]
-		if a == b || (math.IsNaN(a) && math.IsNaN(b)) {
+		if math.Float64bits(a) == math.Float64bits(b) || (math.IsNaN(a) && math.IsNaN(b)) {
 			continue
 		}
 		same = false
 		d := math.Abs(a - b)
-		if math.IsNaN(d) || math.IsInf(d, 0) || d > tl.atol+tl.rtol*math.Abs(b) {
+		if math.IsNaN(d) || math.IsInf(d, 0) || d > tl.atol+tl.rtol*math.Abs(b) || tl == *exact {
 			if at < 0 || d > worst || math.IsNaN(d) {
 				worst, at = d, i
 			}
@@ -314,7 +320,7 @@ func compareTensor(t *testing.T, what string, got, want *bridge.Tensor, tl tol) 
 		t.Errorf("%s: element %d is %v in Go, %v in PyTorch (|diff| %.3g > atol %g + rtol %g*|py|)",
 			what, at, gv[at], wv[at], worst, tl.atol, tl.rtol)
 	}
-	return same
+	return true, same
 }
 
 // TestCrossCheckCoverage counts the distinct generated ops the cross-check calls: the aten.X
