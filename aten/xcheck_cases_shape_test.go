@@ -1,6 +1,9 @@
 package aten_test
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/hotcb/hotcb/aten"
 	"github.com/hotcb/hotcb/bridge"
 )
@@ -8,6 +11,13 @@ import (
 func casesShape() []xcase {
 	x := func() *bridge.Tensor { return rn(3, 5) }
 	x3 := func() *bridge.Tensor { return rn(2, 3, 4) }
+	// 50 dims: more ints than bridge.ATenArgs holds inline (48)
+	many := []int64{3}
+	for len(many) < 49 {
+		many = append(many, 1)
+	}
+	many = append(many, 5)
+	manyPy := strings.Trim(strings.Join(strings.Fields(fmt.Sprint(many)), ", "), "[]")
 	list := func(fn func([]*bridge.Tensor) *bridge.Tensor) func(v M) L {
 		return func(v M) L { return L{fn([]*bridge.Tensor{v["x"], v["y"]})} }
 	}
@@ -76,6 +86,8 @@ func casesShape() []xcase {
 		binary("expand_as", aten.ExpandAs, "x.expand_as(y)", rn(3, 1), rn(2, 3, 4)),
 		unary("broadcast_to", func(a *bridge.Tensor) *bridge.Tensor { return aten.BroadcastTo(a, []int64{2, 3, 4}) }, "torch.broadcast_to(x, (2, 3, 4))", rn(4)),
 		unary("reshape", func(a *bridge.Tensor) *bridge.Tensor { return aten.Reshape(a, []int64{4, -1}) }, "torch.reshape(x, (4, -1))", x3()),
+		unary("reshape_50_dims", func(a *bridge.Tensor) *bridge.Tensor { return aten.Sum(aten.Reshape(a, many), aten.D(bridge.Float64)) },
+			"x.reshape("+manyPy+").sum(dtype=torch.float64)", x()),
 		unary("view", func(a *bridge.Tensor) *bridge.Tensor { return aten.View(a, []int64{6, 4}) }, "x.view(6, 4)", x3()),
 		binary("view_as", aten.ViewAs, "x.view_as(y)", x3(), rn(4, 6)),
 		unary("flatten", func(a *bridge.Tensor) *bridge.Tensor { return aten.Flatten(a, 1, -1) }, "torch.flatten(x, 1)", x3()),
