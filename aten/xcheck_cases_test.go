@@ -7,8 +7,10 @@ import (
 	"github.com/hotcb/hotcb/bridge"
 )
 
-// The cross-check's cases, by category: one function per category, named cases*
-// (TestCrossCheckCoverage counts the aten functions each one calls). Inputs are drawn once,
+// The cross-check's cases, by category: one function per category, named cases*, in the
+// files xcheck_cases*_test.go (TestCrossCheckCoverage counts the aten functions each one
+// calls). A case's tolerance is its tol field, or defaultTol of the result's dtype when it has
+// none; sampling cases (seed) and integer and bool results are compared exactly. Inputs are drawn once,
 // from a fixed seed, and sent to PyTorch as they are, so both sides compute on the same
 // numbers. Python code sees the inputs under their names, torch, F (torch.nn.functional),
 // nn and math.
@@ -89,11 +91,6 @@ func binary(name string, f func(a, b *bridge.Tensor) *bridge.Tensor, py string, 
 // binaryNG: z = f(x, y), no gradient.
 func binaryNG(name string, f func(a, b *bridge.Tensor) *bridge.Tensor, py string, x, y *bridge.Tensor) xcase {
 	return xcase{name: name, in: M{"x": x, "y": y}, py: py, run: func(v M) L { return L{f(v["x"], v["y"])} }}
-}
-
-func withTol(c xcase, atol, rtol float64) xcase {
-	c.tol = &tol{atol, rtol}
-	return c
 }
 
 func fs(v float64) aten.Scalar { return aten.FloatScalar(v) }

@@ -24,7 +24,7 @@ import (
 	"github.com/hotcb/hotcb/bridge"
 )
 
-// The cross-check: every case of xcheck_cases_test.go runs an op (or a few) through package
+// The cross-check: every case of xcheck_cases*_test.go runs an op (or a few) through package
 // aten and the same computation through PyTorch (Debian's python3-torch, the same libtorch
 // build the shim links), and the two must agree on the number of results, their dtypes, shapes
 // and values, and for differentiable cases on the gradients of the inputs. Python starts once:
