@@ -1,0 +1,121 @@
+package aten_test
+
+import (
+	"github.com/hotcb/hotcb/aten"
+	"github.com/hotcb/hotcb/bridge"
+)
+
+func casesReductions() []xcase {
+	x := func() *bridge.Tensor { return rn(3, 4, 5) }
+	withNaN := f32([]float32{1, float32(nan()), 3, -2, float32(nan()), 0.5, 4, 2, -1, 7, float32(nan()), 1}, 3, 4)
+	sortedSeq := f32([]float32{-1, -0.5, 0, 0.5, 1, -2, -1, 0, 1, 2}, 2, 5)
+	return []xcase{
+		unary("sum", func(a *bridge.Tensor) *bridge.Tensor { return aten.Sum(a, nil) }, "torch.sum(x)", x()),
+		unaryNG("sum_int32_to_int64", func(a *bridge.Tensor) *bridge.Tensor { return aten.Sum(a, nil) }, "torch.sum(x)", ri(0, 100, 4, 5).To(bridge.Int32)),
+		unaryNG("sum_dtype", func(a *bridge.Tensor) *bridge.Tensor { return aten.Sum(a, aten.D(bridge.Float64)) }, "torch.sum(x, dtype=torch.float64)", ri(0, 100, 4, 5)),
+		unary("sum_dims", func(a *bridge.Tensor) *bridge.Tensor { return aten.SumDimIntList(a, []int64{0, 2}, true, nil) }, "torch.sum(x, (0, 2), keepdim=True)", x()),
+		unary("sum_dim_neg", func(a *bridge.Tensor) *bridge.Tensor { return aten.SumDimIntList(a, []int64{-1}, false, nil) }, "x.sum(-1)", x()),
+		unary("mean", func(a *bridge.Tensor) *bridge.Tensor { return aten.Mean(a, nil) }, "torch.mean(x)", x()),
+		unary("mean_dim", func(a *bridge.Tensor) *bridge.Tensor { return aten.MeanDim(a, []int64{1}, false, nil) }, "torch.mean(x, 1)", x()),
+		unary("mean_dim_dtype", func(a *bridge.Tensor) *bridge.Tensor {
+			return aten.MeanDim(a, []int64{0, 1}, true, aten.D(bridge.Float64))
+		},
+			"torch.mean(x, (0, 1), keepdim=True, dtype=torch.float64)", x()),
+		unary("logsumexp", func(a *bridge.Tensor) *bridge.Tensor { return aten.Logsumexp(a, []int64{1}, false) }, "torch.logsumexp(x, 1)", x()),
+		unary("logsumexp_dims", func(a *bridge.Tensor) *bridge.Tensor { return aten.Logsumexp(a, []int64{0, 2}, true) }, "torch.logsumexp(x, (0, 2), keepdim=True)", x()),
+		unary("cumsum", func(a *bridge.Tensor) *bridge.Tensor { return aten.Cumsum(a, 1, nil) }, "torch.cumsum(x, 1)", x()),
+		unaryNG("cumsum_dtype", func(a *bridge.Tensor) *bridge.Tensor { return aten.Cumsum(a, 0, aten.D(bridge.Float32)) }, "torch.cumsum(x, 0, dtype=torch.float32)", ri(0, 10, 4, 3)),
+		unary("cumprod", func(a *bridge.Tensor) *bridge.Tensor { return aten.Cumprod(a, 2, nil) }, "torch.cumprod(x, 2)", x()),
+		unary("logcumsumexp", func(a *bridge.Tensor) *bridge.Tensor { return aten.Logcumsumexp(a, 1) }, "torch.logcumsumexp(x, 1)", x()),
+		{name: "cummax", in: M{"x": x()}, grad: []string{"x"}, py: "torch.cummax(x, 1)", run: func(v M) L { a, b := aten.Cummax(v["x"], 1); return L{a, b} }},
+		{name: "cummin", in: M{"x": x()}, grad: []string{"x"}, py: "torch.cummin(x, -1)", run: func(v M) L { a, b := aten.Cummin(v["x"], -1); return L{a, b} }},
+		unary("prod", func(a *bridge.Tensor) *bridge.Tensor { return aten.Prod(a, nil) }, "torch.prod(x)", uni(0.6, 1.4, 3, 4)),
+		unary("prod_dim", func(a *bridge.Tensor) *bridge.Tensor { return aten.ProdDimInt(a, 1, true, nil) }, "torch.prod(x, 1, keepdim=True)", x()),
+		unary("var", func(a *bridge.Tensor) *bridge.Tensor { return aten.Var(a, true) }, "torch.var(x)", x()),
+		unary("var_dim", func(a *bridge.Tensor) *bridge.Tensor { return aten.VarDim(a, []int64{1}, false, true) }, "torch.var(x, 1, unbiased=False, keepdim=True)", x()),
+		unary("var_correction", func(a *bridge.Tensor) *bridge.Tensor { return aten.VarCorrection(a, []int64{0, 2}, aten.I(2), false) },
+			"torch.var(x, (0, 2), correction=2)", x()),
+		unary("var_correction_all", func(a *bridge.Tensor) *bridge.Tensor { return aten.VarCorrection(a, nil, nil, false) }, "torch.var(x)", x()),
+		unary("std", func(a *bridge.Tensor) *bridge.Tensor { return aten.Std(a, false) }, "torch.std(x, unbiased=False)", x()),
+		unary("std_dim", func(a *bridge.Tensor) *bridge.Tensor { return aten.StdDim(a, []int64{2}, true, false) }, "torch.std(x, 2)", x()),
+		unary("std_correction", func(a *bridge.Tensor) *bridge.Tensor { return aten.StdCorrection(a, []int64{1}, aten.I(0), true) },
+			"torch.std(x, 1, correction=0, keepdim=True)", x()),
+		{name: "var_mean", in: M{"x": x()}, grad: []string{"x"}, py: "torch.var_mean(x)", run: func(v M) L { a, b := aten.VarMean(v["x"], true); return L{a, b} }},
+		{name: "std_mean_dim", in: M{"x": x()}, grad: []string{"x"}, py: "torch.std_mean(x, 1, unbiased=True, keepdim=True)",
+			run: func(v M) L { a, b := aten.StdMeanDim(v["x"], []int64{1}, true, true); return L{a, b} }},
+		{name: "std_mean_correction_out", in: M{"x": x()}, py: "torch.std_mean(x, 2, correction=0)",
+			run: func(v M) L {
+				a, b := aten.StdMeanCorrectionOut(v["x"], []int64{2}, aten.I(0), false, bridge.Empty(bridge.Shape{0}), bridge.Empty(bridge.Shape{0}))
+				return L{a, b}
+			}},
+		unary("norm", func(a *bridge.Tensor) *bridge.Tensor { return aten.NormScalar(a, fs(3)) }, "torch.norm(x, 3)", x()),
+		unary("norm_dim", func(a *bridge.Tensor) *bridge.Tensor {
+			return aten.NormScalarOptDim(a, aten.S(is(1)), []int64{1}, false)
+		}, "torch.norm(x, 1, dim=1)", x()),
+		unary("norm_p_none", func(a *bridge.Tensor) *bridge.Tensor { return aten.NormScalarOptDim(a, nil, []int64{2}, true) }, "torch.norm(x, dim=2, keepdim=True)", x()),
+		unary("linalg_vector_norm_inf", func(a *bridge.Tensor) *bridge.Tensor {
+			return aten.LinalgVectorNorm(a, fs(posInf()), []int64{1, 2}, false, nil)
+		}, "torch.linalg.vector_norm(x, float('inf'), (1, 2))", x()),
+		unary("linalg_vector_norm_all", func(a *bridge.Tensor) *bridge.Tensor { return aten.LinalgVectorNorm(a, fs(2), nil, false, nil) }, "torch.linalg.vector_norm(x)", x()),
+		unary("amax", func(a *bridge.Tensor) *bridge.Tensor { return aten.Amax(a, []int64{1}, false) }, "torch.amax(x, 1)", x()),
+		unary("amax_all", func(a *bridge.Tensor) *bridge.Tensor { return aten.Amax(a, nil, false) }, "torch.amax(x)", x()),
+		unary("amin", func(a *bridge.Tensor) *bridge.Tensor { return aten.Amin(a, []int64{0, 2}, true) }, "torch.amin(x, (0, 2), keepdim=True)", x()),
+		unaryNG("argmax", func(a *bridge.Tensor) *bridge.Tensor { return aten.Argmax(a, aten.I(1), false) }, "torch.argmax(x, 1)", x()),
+		unaryNG("argmax_all", func(a *bridge.Tensor) *bridge.Tensor { return aten.Argmax(a, nil, false) }, "torch.argmax(x)", x()),
+		unaryNG("argmin", func(a *bridge.Tensor) *bridge.Tensor { return aten.Argmin(a, aten.I(-1), true) }, "torch.argmin(x, -1, keepdim=True)", x()),
+		unary("max", aten.Max, "torch.max(x)", x()),
+		unary("min", aten.Min, "torch.min(x)", x()),
+		{name: "max_dim", in: M{"x": x()}, grad: []string{"x"}, py: "torch.max(x, 1, keepdim=True)", run: func(v M) L { a, b := aten.MaxDim(v["x"], 1, true); return L{a, b} }},
+		{name: "min_dim", in: M{"x": x()}, grad: []string{"x"}, py: "torch.min(x, 0)", run: func(v M) L { a, b := aten.MinDim(v["x"], 0, false); return L{a, b} }},
+		{name: "sort", in: M{"x": x()}, grad: []string{"x"}, py: "torch.sort(x, 1, descending=True)", run: func(v M) L { a, b := aten.Sort(v["x"], 1, true); return L{a, b} }},
+		unaryNG("argsort", func(a *bridge.Tensor) *bridge.Tensor { return aten.Argsort(a, -1, false) }, "torch.argsort(x)", x()),
+		{name: "topk", in: M{"x": x()}, grad: []string{"x"}, py: "torch.topk(x, 2, 1)", run: func(v M) L { a, b := aten.Topk(v["x"], 2, 1, true, true); return L{a, b} }},
+		{name: "topk_smallest", in: M{"x": x()}, grad: []string{"x"}, py: "torch.topk(x, 3, largest=False)", run: func(v M) L { a, b := aten.Topk(v["x"], 3, -1, false, true); return L{a, b} }},
+		{name: "kthvalue", in: M{"x": x()}, grad: []string{"x"}, py: "torch.kthvalue(x, 2, 1)", run: func(v M) L { a, b := aten.Kthvalue(v["x"], 2, 1, false); return L{a, b} }},
+		unary("median", aten.Median, "torch.median(x)", x()),
+		{name: "median_dim", in: M{"x": x()}, grad: []string{"x"}, py: "torch.median(x, 2)", run: func(v M) L { a, b := aten.MedianDim(v["x"], 2, false); return L{a, b} }},
+		unaryNG("nanmedian", aten.Nanmedian, "torch.nanmedian(x)", withNaN),
+		{name: "mode", in: M{"x": ri(0, 3, 4, 7).To(bridge.Float32)}, py: "torch.mode(x, 1)", run: func(v M) L { a, b := aten.Mode(v["x"], 1, false); return L{a, b} }},
+		{name: "aminmax", in: M{"x": x()}, py: "torch.aminmax(x, dim=1)", run: func(v M) L { a, b := aten.Aminmax(v["x"], aten.I(1), false); return L{a, b} }},
+		unaryNG("all", aten.All, "torch.all(x)", mask(3, 4)),
+		unaryNG("all_dim", func(a *bridge.Tensor) *bridge.Tensor { return aten.AllDim(a, 1, false) }, "torch.all(x, 1)", mask(3, 2)),
+		unaryNG("any", aten.Any, "torch.any(x)", ri(0, 2, 3, 4)),
+		unaryNG("any_dim", func(a *bridge.Tensor) *bridge.Tensor { return aten.AnyDim(a, 0, true) }, "torch.any(x, 0, keepdim=True)", mask(3, 4)),
+		unaryNG("count_nonzero", func(a *bridge.Tensor) *bridge.Tensor { return aten.CountNonzero(a, aten.I(1)) }, "torch.count_nonzero(x, 1)", ri(0, 3, 4, 5)),
+		unaryNG("count_nonzero_dims", func(a *bridge.Tensor) *bridge.Tensor { return aten.CountNonzeroDimIntList(a, []int64{0, 1}) }, "torch.count_nonzero(x, (0, 1))", ri(0, 3, 4, 5)),
+		unaryNG("nansum", func(a *bridge.Tensor) *bridge.Tensor { return aten.Nansum(a, []int64{1}, false, nil) }, "torch.nansum(x, 1)", withNaN),
+		unaryNG("nanmean", func(a *bridge.Tensor) *bridge.Tensor { return aten.Nanmean(a, nil, false, nil) }, "torch.nanmean(x)", withNaN),
+		{name: "unique", in: M{"x": ri(0, 6, 12)}, py: "torch.unique(x, sorted=True, return_inverse=True, return_counts=True)",
+			run: func(v M) L { a, b, c := aten.InternalUnique2(v["x"], true, true, true); return L{a, b, c} }},
+		{name: "unique_dim", in: M{"x": ri(0, 2, 6, 2)}, py: "torch.unique(x, dim=0, return_inverse=True, return_counts=True)",
+			run: func(v M) L { a, b, c := aten.UniqueDim(v["x"], 0, true, true, true); return L{a, b, c} }},
+		{name: "unique_consecutive", in: M{"x": i64([]int64{1, 1, 2, 2, 3, 1, 1, 2})}, py: "torch.unique_consecutive(x, return_inverse=True, return_counts=True)",
+			run: func(v M) L { a, b, c := aten.UniqueConsecutive(v["x"], true, true, nil); return L{a, b, c} }},
+		unaryNG("nonzero", aten.Nonzero, "torch.nonzero(x)", ri(0, 2, 3, 4)),
+		unaryNG("histc", func(a *bridge.Tensor) *bridge.Tensor { return aten.Histc(a, 10, fs(-2), fs(2)) }, "torch.histc(x, 10, -2, 2)", rn(50)),
+		unaryNG("bincount", func(a *bridge.Tensor) *bridge.Tensor { return aten.Bincount(a, nil, 0) }, "torch.bincount(x)", ri(0, 6, 20)),
+		{name: "bincount_weights", in: M{"x": ri(0, 6, 20), "w": rn64(20)}, py: "torch.bincount(x, w, 9)",
+			run: func(v M) L { return L{aten.Bincount(v["x"], v["w"], 9)} }},
+		{name: "bucketize", in: M{"x": rn(3, 4), "b": f32([]float32{-1, 0, 0.5, 1})}, py: "torch.bucketize(x, b, right=True)",
+			run: func(v M) L { return L{aten.Bucketize(v["x"], v["b"], false, true)} }},
+		{name: "searchsorted", in: M{"s": sortedSeq, "x": rn(2, 3)}, py: "torch.searchsorted(s, x)",
+			run: func(v M) L { return L{aten.Searchsorted(v["s"], v["x"], false, false, nil, nil)} }},
+		{name: "searchsorted_side_int32", in: M{"s": sortedSeq, "x": f32([]float32{0, 1, -1, 0.5, 2, -3}, 2, 3)}, py: "torch.searchsorted(s, x, out_int32=True, side='right')",
+			run: func(v M) L { return L{aten.Searchsorted(v["s"], v["x"], true, false, aten.Str("right"), nil)} }},
+		binary("dist", func(a, b *bridge.Tensor) *bridge.Tensor { return aten.Dist(a, b, fs(3)) }, "torch.dist(x, y, 3)", rn(3, 4), rn(3, 4)),
+		binary("cosine_similarity", func(a, b *bridge.Tensor) *bridge.Tensor { return aten.CosineSimilarity(a, b, 1, 1e-8) }, "F.cosine_similarity(x, y)", rn(3, 4), rn(3, 4)),
+		binary("pairwise_distance", func(a, b *bridge.Tensor) *bridge.Tensor { return aten.PairwiseDistance(a, b, 1.5, 1e-6, true) },
+			"F.pairwise_distance(x, y, 1.5, keepdim=True)", rn(3, 4), rn(3, 4)),
+		binary("cdist", func(a, b *bridge.Tensor) *bridge.Tensor { return aten.Cdist(a, b, 2, nil) }, "torch.cdist(x, y)", rn(2, 3, 4), rn(2, 5, 4)),
+		unary("diff", func(a *bridge.Tensor) *bridge.Tensor { return aten.Diff(a, 2, 1, nil, nil) }, "torch.diff(x, 2, 1)", x()),
+		binary("diff_prepend", func(a, b *bridge.Tensor) *bridge.Tensor { return aten.Diff(a, 1, -1, b, nil) }, "torch.diff(x, prepend=y)", rn(3, 4), rn(3, 2)),
+		unary("trace", aten.Trace, "torch.trace(x)", rn(4, 5)),
+		{name: "quantile", in: M{"x": x(), "q": f32([]float32{0.1, 0.5, 0.9})}, grad: []string{"x"}, py: "torch.quantile(x, q, dim=1)",
+			run: func(v M) L { return L{aten.Quantile(v["x"], v["q"], aten.I(1), false, "linear")} }},
+		unary("quantile_scalar", func(a *bridge.Tensor) *bridge.Tensor { return aten.QuantileScalar(a, 0.3, nil, false, "nearest") },
+			"torch.quantile(x, 0.3, interpolation='nearest')", x()),
+		unary("cov", func(a *bridge.Tensor) *bridge.Tensor { return aten.Cov(a, 1, nil, nil) }, "torch.cov(x)", rn(3, 6)),
+		unary("corrcoef", aten.Corrcoef, "torch.corrcoef(x)", rn(3, 6)),
+		unary("renorm", func(a *bridge.Tensor) *bridge.Tensor { return aten.Renorm(a, fs(2), 0, fs(1)) }, "torch.renorm(x, 2, 0, 1)", x()),
+	}
+}
