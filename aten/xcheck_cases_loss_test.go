@@ -85,9 +85,9 @@ func casesLosses() []xcase {
 func casesActivations() []xcase {
 	x := func() *bridge.Tensor { return rn(3, 5) }
 	return []xcase{
-		unary("softmax", func(a *bridge.Tensor) *bridge.Tensor { return aten.SoftmaxInt(a, 1, nil) }, "torch.softmax(x, 1)", x()),
-		unary("softmax_dtype", func(a *bridge.Tensor) *bridge.Tensor { return aten.SoftmaxInt(a, 0, aten.D(bridge.Float64)) }, "torch.softmax(x, 0, dtype=torch.float64)", x()),
-		unary("log_softmax", func(a *bridge.Tensor) *bridge.Tensor { return aten.LogSoftmaxInt(a, -1, nil) }, "F.log_softmax(x, -1)", x()),
+		unary("softmax", func(a *bridge.Tensor) *bridge.Tensor { return aten.Softmax(a, 1, nil) }, "torch.softmax(x, 1)", x()),
+		unary("softmax_dtype", func(a *bridge.Tensor) *bridge.Tensor { return aten.Softmax(a, 0, aten.D(bridge.Float64)) }, "torch.softmax(x, 0, dtype=torch.float64)", x()),
+		unary("log_softmax", func(a *bridge.Tensor) *bridge.Tensor { return aten.LogSoftmax(a, -1, nil) }, "F.log_softmax(x, -1)", x()),
 		unary("_softmax", func(a *bridge.Tensor) *bridge.Tensor { return aten.InternalSoftmax(a, 1, false) }, "torch._softmax(x, 1, False)", x()),
 		unary("_log_softmax", func(a *bridge.Tensor) *bridge.Tensor { return aten.InternalLogSoftmax(a, 0, false) }, "torch._log_softmax(x, 0, False)", x()),
 		unary("relu", aten.Relu, "torch.relu(x)", x()),
