@@ -2201,7 +2201,7 @@ func Convolution(input *bridge.Tensor, weight *bridge.Tensor, bias *bridge.Tenso
 }
 
 // ConvolutionBackward is aten::convolution_backward(Tensor grad_output, Tensor input, Tensor weight, SymInt[]? bias_sizes, int[] stride, int[] padding, int[] dilation, bool transposed, int[] output_padding, int groups, bool[3] output_mask) -> (Tensor, Tensor, Tensor).
-func ConvolutionBackward(gradOutput *bridge.Tensor, input *bridge.Tensor, weight *bridge.Tensor, biasSizes []int64, stride []int64, padding []int64, dilation []int64, transposed bool, outputPadding []int64, groups int64, outputMask []bool) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+func ConvolutionBackward(gradOutput *bridge.Tensor, input *bridge.Tensor, weight *bridge.Tensor, biasSizes []int64, stride []int64, padding []int64, dilation []int64, transposed bool, outputPadding []int64, groups int64, outputMask [3]bool) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(gradOutput)
 	args.Tensor(input)
@@ -2213,7 +2213,7 @@ func ConvolutionBackward(gradOutput *bridge.Tensor, input *bridge.Tensor, weight
 	args.Bool(transposed)
 	args.Ints(outputPadding)
 	args.Int(groups)
-	args.Bools(outputMask)
+	args.Bools(outputMask[:])
 	var res bridge.ATenResult
 	call(&args, 211, 3, &res)
 	return res.T[0], res.T[1], res.T[2]
@@ -2237,7 +2237,7 @@ func ConvolutionOverrideable(input *bridge.Tensor, weight *bridge.Tensor, bias *
 }
 
 // ConvolutionBackwardOverrideable is aten::convolution_backward_overrideable(Tensor grad_output, Tensor input, Tensor weight, int[] stride, int[] padding, int[] dilation, bool transposed, int[] output_padding, int groups, bool[3] output_mask) -> (Tensor grad_input, Tensor grad_weight, Tensor grad_bias).
-func ConvolutionBackwardOverrideable(gradOutput *bridge.Tensor, input *bridge.Tensor, weight *bridge.Tensor, stride []int64, padding []int64, dilation []int64, transposed bool, outputPadding []int64, groups int64, outputMask []bool) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+func ConvolutionBackwardOverrideable(gradOutput *bridge.Tensor, input *bridge.Tensor, weight *bridge.Tensor, stride []int64, padding []int64, dilation []int64, transposed bool, outputPadding []int64, groups int64, outputMask [3]bool) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(gradOutput)
 	args.Tensor(input)
@@ -2248,7 +2248,7 @@ func ConvolutionBackwardOverrideable(gradOutput *bridge.Tensor, input *bridge.Te
 	args.Bool(transposed)
 	args.Ints(outputPadding)
 	args.Int(groups)
-	args.Bools(outputMask)
+	args.Bools(outputMask[:])
 	var res bridge.ATenResult
 	call(&args, 213, 3, &res)
 	return res.T[0], res.T[1], res.T[2]
@@ -2550,26 +2550,26 @@ func Corrcoef(self *bridge.Tensor) *bridge.Tensor {
 }
 
 // CudnnAffineGridGenerator is aten::cudnn_affine_grid_generator(Tensor theta, int N, int C, int H, int W) -> Tensor grid.
-func CudnnAffineGridGenerator(theta *bridge.Tensor, N int64, C int64, H int64, W int64) *bridge.Tensor {
+func CudnnAffineGridGenerator(theta *bridge.Tensor, n int64, c int64, h int64, w int64) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(theta)
-	args.Int(N)
-	args.Int(C)
-	args.Int(H)
-	args.Int(W)
+	args.Int(n)
+	args.Int(c)
+	args.Int(h)
+	args.Int(w)
 	var res bridge.ATenResult
 	call(&args, 238, 1, &res)
 	return res.T[0]
 }
 
 // CudnnAffineGridGeneratorBackward is aten::cudnn_affine_grid_generator_backward(Tensor grad, int N, int C, int H, int W) -> Tensor grad_theta.
-func CudnnAffineGridGeneratorBackward(grad *bridge.Tensor, N int64, C int64, H int64, W int64) *bridge.Tensor {
+func CudnnAffineGridGeneratorBackward(grad *bridge.Tensor, n int64, c int64, h int64, w int64) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(grad)
-	args.Int(N)
-	args.Int(C)
-	args.Int(H)
-	args.Int(W)
+	args.Int(n)
+	args.Int(c)
+	args.Int(h)
+	args.Int(w)
 	var res bridge.ATenResult
 	call(&args, 239, 1, &res)
 	return res.T[0]
@@ -2644,7 +2644,7 @@ func CudnnConvolutionTranspose(self *bridge.Tensor, weight *bridge.Tensor, paddi
 }
 
 // MpsConvolutionTransposeBackward is aten::mps_convolution_transpose_backward(Tensor self, Tensor grad_output, Tensor weight, int[] padding, int[] output_padding, int[] stride, int[] dilation, int groups, bool[2] output_mask) -> (Tensor, Tensor).
-func MpsConvolutionTransposeBackward(self *bridge.Tensor, gradOutput *bridge.Tensor, weight *bridge.Tensor, padding []int64, outputPadding []int64, stride []int64, dilation []int64, groups int64, outputMask []bool) (*bridge.Tensor, *bridge.Tensor) {
+func MpsConvolutionTransposeBackward(self *bridge.Tensor, gradOutput *bridge.Tensor, weight *bridge.Tensor, padding []int64, outputPadding []int64, stride []int64, dilation []int64, groups int64, outputMask [2]bool) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(gradOutput)
@@ -2654,7 +2654,7 @@ func MpsConvolutionTransposeBackward(self *bridge.Tensor, gradOutput *bridge.Ten
 	args.Ints(stride)
 	args.Ints(dilation)
 	args.Int(groups)
-	args.Bools(outputMask)
+	args.Bools(outputMask[:])
 	var res bridge.ATenResult
 	call(&args, 244, 2, &res)
 	return res.T[0], res.T[1]
@@ -2964,9 +2964,9 @@ func Diagonal(self *bridge.Tensor, offset int64, dim1 int64, dim2 int64) *bridge
 }
 
 // LinalgDiagonal is aten::linalg_diagonal(Tensor(a) A, *, int offset=0, int dim1=-2, int dim2=-1) -> Tensor(a).
-func LinalgDiagonal(A *bridge.Tensor, offset int64, dim1 int64, dim2 int64) *bridge.Tensor {
+func LinalgDiagonal(a *bridge.Tensor, offset int64, dim1 int64, dim2 int64) *bridge.Tensor {
 	var args bridge.ATenArgs
-	args.Tensor(A)
+	args.Tensor(a)
 	args.Int(offset)
 	args.Int(dim1)
 	args.Int(dim2)
@@ -3058,29 +3058,5 @@ func GradientArray(self *bridge.Tensor, dim []int64, edgeOrder int64) []*bridge.
 	args.Int(edgeOrder)
 	var res bridge.ATenResult
 	call(&args, 277, 0, &res)
-	return res.List
-}
-
-// GradientTensorarrayint is aten::gradient.tensorarrayint(Tensor self, *, Tensor[] spacing, int? dim=None, int edge_order=1) -> Tensor[].
-func GradientTensorarrayint(self *bridge.Tensor, spacing []*bridge.Tensor, dim *int64, edgeOrder int64) []*bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Tensor(self)
-	args.Tensors(spacing)
-	args.OptInt(dim)
-	args.Int(edgeOrder)
-	var res bridge.ATenResult
-	call(&args, 278, 0, &res)
-	return res.List
-}
-
-// GradientTensorarray is aten::gradient.tensorarray(Tensor self, *, Tensor[] spacing, int[] dim, int edge_order=1) -> Tensor[].
-func GradientTensorarray(self *bridge.Tensor, spacing []*bridge.Tensor, dim []int64, edgeOrder int64) []*bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Tensor(self)
-	args.Tensors(spacing)
-	args.Ints(dim)
-	args.Int(edgeOrder)
-	var res bridge.ATenResult
-	call(&args, 279, 0, &res)
 	return res.List
 }

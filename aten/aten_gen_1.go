@@ -4,6 +4,30 @@ package aten
 
 import "github.com/hotcb/hotcb/bridge"
 
+// GradientTensorarrayint is aten::gradient.tensorarrayint(Tensor self, *, Tensor[] spacing, int? dim=None, int edge_order=1) -> Tensor[].
+func GradientTensorarrayint(self *bridge.Tensor, spacing []*bridge.Tensor, dim *int64, edgeOrder int64) []*bridge.Tensor {
+	var args bridge.ATenArgs
+	args.Tensor(self)
+	args.Tensors(spacing)
+	args.OptInt(dim)
+	args.Int(edgeOrder)
+	var res bridge.ATenResult
+	call(&args, 278, 0, &res)
+	return res.List
+}
+
+// GradientTensorarray is aten::gradient.tensorarray(Tensor self, *, Tensor[] spacing, int[] dim, int edge_order=1) -> Tensor[].
+func GradientTensorarray(self *bridge.Tensor, spacing []*bridge.Tensor, dim []int64, edgeOrder int64) []*bridge.Tensor {
+	var args bridge.ATenArgs
+	args.Tensor(self)
+	args.Tensors(spacing)
+	args.Ints(dim)
+	args.Int(edgeOrder)
+	var res bridge.ATenResult
+	call(&args, 279, 0, &res)
+	return res.List
+}
+
 // Div is aten::div.Tensor(Tensor self, Tensor other) -> Tensor.
 func Div(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
@@ -991,7 +1015,7 @@ func FromFile(filename string, shared *bool, size *int64, opts Options) *bridge.
 	var args bridge.ATenArgs
 	args.Str(filename)
 	args.OptBool(shared)
-	args.OptInt(size)
+	args.OptInt(orDefault(size, 0))
 	opts.encode(&args)
 	var res bridge.ATenResult
 	call(&args, 372, 1, &res)
@@ -1087,7 +1111,7 @@ func GridSampler2d(input *bridge.Tensor, grid *bridge.Tensor, interpolationMode 
 }
 
 // GridSampler2dBackward is aten::grid_sampler_2d_backward(Tensor grad_output, Tensor input, Tensor grid, int interpolation_mode, int padding_mode, bool align_corners, bool[2] output_mask) -> (Tensor, Tensor).
-func GridSampler2dBackward(gradOutput *bridge.Tensor, input *bridge.Tensor, grid *bridge.Tensor, interpolationMode int64, paddingMode int64, alignCorners bool, outputMask []bool) (*bridge.Tensor, *bridge.Tensor) {
+func GridSampler2dBackward(gradOutput *bridge.Tensor, input *bridge.Tensor, grid *bridge.Tensor, interpolationMode int64, paddingMode int64, alignCorners bool, outputMask [2]bool) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(gradOutput)
 	args.Tensor(input)
@@ -1095,7 +1119,7 @@ func GridSampler2dBackward(gradOutput *bridge.Tensor, input *bridge.Tensor, grid
 	args.Int(interpolationMode)
 	args.Int(paddingMode)
 	args.Bool(alignCorners)
-	args.Bools(outputMask)
+	args.Bools(outputMask[:])
 	var res bridge.ATenResult
 	call(&args, 381, 2, &res)
 	return res.T[0], res.T[1]
@@ -1115,7 +1139,7 @@ func GridSampler3d(input *bridge.Tensor, grid *bridge.Tensor, interpolationMode 
 }
 
 // GridSampler3dBackward is aten::grid_sampler_3d_backward(Tensor grad_output, Tensor input, Tensor grid, int interpolation_mode, int padding_mode, bool align_corners, bool[2] output_mask) -> (Tensor, Tensor).
-func GridSampler3dBackward(gradOutput *bridge.Tensor, input *bridge.Tensor, grid *bridge.Tensor, interpolationMode int64, paddingMode int64, alignCorners bool, outputMask []bool) (*bridge.Tensor, *bridge.Tensor) {
+func GridSampler3dBackward(gradOutput *bridge.Tensor, input *bridge.Tensor, grid *bridge.Tensor, interpolationMode int64, paddingMode int64, alignCorners bool, outputMask [2]bool) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(gradOutput)
 	args.Tensor(input)
@@ -1123,7 +1147,7 @@ func GridSampler3dBackward(gradOutput *bridge.Tensor, input *bridge.Tensor, grid
 	args.Int(interpolationMode)
 	args.Int(paddingMode)
 	args.Bool(alignCorners)
-	args.Bools(outputMask)
+	args.Bools(outputMask[:])
 	var res bridge.ATenResult
 	call(&args, 383, 2, &res)
 	return res.T[0], res.T[1]
@@ -1256,14 +1280,14 @@ func GroupNorm(input *bridge.Tensor, numGroups int64, weight *bridge.Tensor, bia
 }
 
 // NativeGroupNorm is aten::native_group_norm(Tensor input, Tensor? weight, Tensor? bias, SymInt N, SymInt C, SymInt HxW, int group, float eps) -> (Tensor, Tensor, Tensor).
-func NativeGroupNorm(input *bridge.Tensor, weight *bridge.Tensor, bias *bridge.Tensor, N int64, C int64, HxW int64, group int64, eps float64) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+func NativeGroupNorm(input *bridge.Tensor, weight *bridge.Tensor, bias *bridge.Tensor, n int64, c int64, hxW int64, group int64, eps float64) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(input)
 	args.Tensor(weight)
 	args.Tensor(bias)
-	args.Int(N)
-	args.Int(C)
-	args.Int(HxW)
+	args.Int(n)
+	args.Int(c)
+	args.Int(hxW)
 	args.Int(group)
 	args.Float(eps)
 	var res bridge.ATenResult
@@ -1272,18 +1296,18 @@ func NativeGroupNorm(input *bridge.Tensor, weight *bridge.Tensor, bias *bridge.T
 }
 
 // NativeGroupNormBackward is aten::native_group_norm_backward(Tensor grad_out, Tensor input, Tensor mean, Tensor rstd, Tensor? weight, SymInt N, SymInt C, SymInt HxW, int group, bool[3] output_mask) -> (Tensor, Tensor, Tensor).
-func NativeGroupNormBackward(gradOut *bridge.Tensor, input *bridge.Tensor, mean *bridge.Tensor, rstd *bridge.Tensor, weight *bridge.Tensor, N int64, C int64, HxW int64, group int64, outputMask []bool) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+func NativeGroupNormBackward(gradOut *bridge.Tensor, input *bridge.Tensor, mean *bridge.Tensor, rstd *bridge.Tensor, weight *bridge.Tensor, n int64, c int64, hxW int64, group int64, outputMask [3]bool) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(gradOut)
 	args.Tensor(input)
 	args.Tensor(mean)
 	args.Tensor(rstd)
 	args.Tensor(weight)
-	args.Int(N)
-	args.Int(C)
-	args.Int(HxW)
+	args.Int(n)
+	args.Int(c)
+	args.Int(hxW)
 	args.Int(group)
-	args.Bools(outputMask)
+	args.Bools(outputMask[:])
 	var res bridge.ATenResult
 	call(&args, 396, 3, &res)
 	return res.T[0], res.T[1], res.T[2]
@@ -1738,7 +1762,7 @@ func NativeLayerNorm(input *bridge.Tensor, normalizedShape []int64, weight *brid
 }
 
 // NativeLayerNormBackward is aten::native_layer_norm_backward(Tensor grad_out, Tensor input, SymInt[] normalized_shape, Tensor mean, Tensor rstd, Tensor? weight, Tensor? bias, bool[3] output_mask) -> (Tensor, Tensor, Tensor).
-func NativeLayerNormBackward(gradOut *bridge.Tensor, input *bridge.Tensor, normalizedShape []int64, mean *bridge.Tensor, rstd *bridge.Tensor, weight *bridge.Tensor, bias *bridge.Tensor, outputMask []bool) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+func NativeLayerNormBackward(gradOut *bridge.Tensor, input *bridge.Tensor, normalizedShape []int64, mean *bridge.Tensor, rstd *bridge.Tensor, weight *bridge.Tensor, bias *bridge.Tensor, outputMask [3]bool) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(gradOut)
 	args.Tensor(input)
@@ -1747,7 +1771,7 @@ func NativeLayerNormBackward(gradOut *bridge.Tensor, input *bridge.Tensor, norma
 	args.Tensor(rstd)
 	args.Tensor(weight)
 	args.Tensor(bias)
-	args.Bools(outputMask)
+	args.Bools(outputMask[:])
 	var res bridge.ATenResult
 	call(&args, 436, 3, &res)
 	return res.T[0], res.T[1], res.T[2]
@@ -1802,12 +1826,12 @@ func Linear(input *bridge.Tensor, weight *bridge.Tensor, bias *bridge.Tensor) *b
 }
 
 // LinearBackward is aten::linear_backward(Tensor self, Tensor grad_output, Tensor weight, bool[3] output_mask) -> (Tensor, Tensor, Tensor).
-func LinearBackward(self *bridge.Tensor, gradOutput *bridge.Tensor, weight *bridge.Tensor, outputMask []bool) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+func LinearBackward(self *bridge.Tensor, gradOutput *bridge.Tensor, weight *bridge.Tensor, outputMask [3]bool) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(gradOutput)
 	args.Tensor(weight)
-	args.Bools(outputMask)
+	args.Bools(outputMask[:])
 	var res bridge.ATenResult
 	call(&args, 441, 3, &res)
 	return res.T[0], res.T[1], res.T[2]
@@ -1860,12 +1884,12 @@ func MkldnnLinearBackwardWeights(gradOutput *bridge.Tensor, input *bridge.Tensor
 }
 
 // MkldnnLinearBackward is aten::mkldnn_linear_backward(Tensor self, Tensor grad_output, Tensor weight, bool[3] output_mask) -> (Tensor, Tensor, Tensor).
-func MkldnnLinearBackward(self *bridge.Tensor, gradOutput *bridge.Tensor, weight *bridge.Tensor, outputMask []bool) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+func MkldnnLinearBackward(self *bridge.Tensor, gradOutput *bridge.Tensor, weight *bridge.Tensor, outputMask [3]bool) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(gradOutput)
 	args.Tensor(weight)
-	args.Bools(outputMask)
+	args.Bools(outputMask[:])
 	var res bridge.ATenResult
 	call(&args, 446, 3, &res)
 	return res.T[0], res.T[1], res.T[2]
@@ -1942,11 +1966,11 @@ func FbgemmPackQuantizedMatrix(input *bridge.Tensor) *bridge.Tensor {
 }
 
 // FbgemmPackQuantizedMatrixKN is aten::fbgemm_pack_quantized_matrix.KN(Tensor input, int K, int N) -> Tensor.
-func FbgemmPackQuantizedMatrixKN(input *bridge.Tensor, K int64, N int64) *bridge.Tensor {
+func FbgemmPackQuantizedMatrixKN(input *bridge.Tensor, k int64, n int64) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(input)
-	args.Int(K)
-	args.Int(N)
+	args.Int(k)
+	args.Int(n)
 	var res bridge.ATenResult
 	call(&args, 453, 1, &res)
 	return res.T[0]
@@ -2384,12 +2408,12 @@ func Matmul(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 }
 
 // MatmulBackward is aten::matmul_backward(Tensor grad, Tensor self, Tensor other, bool[2] mask) -> (Tensor, Tensor).
-func MatmulBackward(grad *bridge.Tensor, self *bridge.Tensor, other *bridge.Tensor, mask []bool) (*bridge.Tensor, *bridge.Tensor) {
+func MatmulBackward(grad *bridge.Tensor, self *bridge.Tensor, other *bridge.Tensor, mask [2]bool) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(grad)
 	args.Tensor(self)
 	args.Tensor(other)
-	args.Bools(mask)
+	args.Bools(mask[:])
 	var res bridge.ATenResult
 	call(&args, 495, 2, &res)
 	return res.T[0], res.T[1]
@@ -2863,7 +2887,7 @@ func AminOut(self *bridge.Tensor, dim []int64, keepdim bool, out *bridge.Tensor)
 }
 
 // MpsConvolutionBackward is aten::mps_convolution_backward(Tensor self, Tensor grad_output, Tensor weight, int[] padding, int[] stride, int[] dilation, int groups, bool[3] output_mask) -> (Tensor, Tensor, Tensor).
-func MpsConvolutionBackward(self *bridge.Tensor, gradOutput *bridge.Tensor, weight *bridge.Tensor, padding []int64, stride []int64, dilation []int64, groups int64, outputMask []bool) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+func MpsConvolutionBackward(self *bridge.Tensor, gradOutput *bridge.Tensor, weight *bridge.Tensor, padding []int64, stride []int64, dilation []int64, groups int64, outputMask [3]bool) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(gradOutput)
@@ -2872,7 +2896,7 @@ func MpsConvolutionBackward(self *bridge.Tensor, gradOutput *bridge.Tensor, weig
 	args.Ints(stride)
 	args.Ints(dilation)
 	args.Int(groups)
-	args.Bools(outputMask)
+	args.Bools(outputMask[:])
 	var res bridge.ATenResult
 	call(&args, 534, 3, &res)
 	return res.T[0], res.T[1], res.T[2]
@@ -3155,46 +3179,5 @@ func MultiplyOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tensor) 
 	args.Tensor(other)
 	args.Tensor(out)
 	call(&args, 555, 0, nil)
-	return out
-}
-
-// MultiplyScalar is aten::multiply.Scalar(Tensor self, Scalar other) -> Tensor.
-func MultiplyScalar(self *bridge.Tensor, other Scalar) *bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Tensor(self)
-	other.encode(&args)
-	var res bridge.ATenResult
-	call(&args, 556, 1, &res)
-	return res.T[0]
-}
-
-// MultiplyScalar_ is aten::multiply_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!).
-// It works in place on self and returns it.
-func MultiplyScalar_(self *bridge.Tensor, other Scalar) *bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Tensor(self)
-	other.encode(&args)
-	call(&args, 557, 0, nil)
-	return self
-}
-
-// Mv is aten::mv(Tensor self, Tensor vec) -> Tensor.
-func Mv(self *bridge.Tensor, vec *bridge.Tensor) *bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Tensor(self)
-	args.Tensor(vec)
-	var res bridge.ATenResult
-	call(&args, 558, 1, &res)
-	return res.T[0]
-}
-
-// MvOut is aten::mv.out(Tensor self, Tensor vec, *, Tensor(a!) out) -> Tensor(a!).
-// It writes into out and returns it.
-func MvOut(self *bridge.Tensor, vec *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Tensor(self)
-	args.Tensor(vec)
-	args.Tensor(out)
-	call(&args, 559, 0, nil)
 	return out
 }

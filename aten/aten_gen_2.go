@@ -4,6 +4,47 @@ package aten
 
 import "github.com/hotcb/hotcb/bridge"
 
+// MultiplyScalar is aten::multiply.Scalar(Tensor self, Scalar other) -> Tensor.
+func MultiplyScalar(self *bridge.Tensor, other Scalar) *bridge.Tensor {
+	var args bridge.ATenArgs
+	args.Tensor(self)
+	other.encode(&args)
+	var res bridge.ATenResult
+	call(&args, 556, 1, &res)
+	return res.T[0]
+}
+
+// MultiplyScalar_ is aten::multiply_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!).
+// It works in place on self and returns it.
+func MultiplyScalar_(self *bridge.Tensor, other Scalar) *bridge.Tensor {
+	var args bridge.ATenArgs
+	args.Tensor(self)
+	other.encode(&args)
+	call(&args, 557, 0, nil)
+	return self
+}
+
+// Mv is aten::mv(Tensor self, Tensor vec) -> Tensor.
+func Mv(self *bridge.Tensor, vec *bridge.Tensor) *bridge.Tensor {
+	var args bridge.ATenArgs
+	args.Tensor(self)
+	args.Tensor(vec)
+	var res bridge.ATenResult
+	call(&args, 558, 1, &res)
+	return res.T[0]
+}
+
+// MvOut is aten::mv.out(Tensor self, Tensor vec, *, Tensor(a!) out) -> Tensor(a!).
+// It writes into out and returns it.
+func MvOut(self *bridge.Tensor, vec *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
+	var args bridge.ATenArgs
+	args.Tensor(self)
+	args.Tensor(vec)
+	args.Tensor(out)
+	call(&args, 559, 0, nil)
+	return out
+}
+
 // MvlgammaOut is aten::mvlgamma.out(Tensor self, int p, *, Tensor(a!) out) -> Tensor(a!).
 // It writes into out and returns it.
 func MvlgammaOut(self *bridge.Tensor, p int64, out *bridge.Tensor) *bridge.Tensor {
@@ -191,7 +232,7 @@ func BatchNormGatherStatsWithCounts(input *bridge.Tensor, mean *bridge.Tensor, i
 }
 
 // NativeBatchNormBackward is aten::native_batch_norm_backward(Tensor grad_out, Tensor input, Tensor? weight, Tensor? running_mean, Tensor? running_var, Tensor? save_mean, Tensor? save_invstd, bool train, float eps, bool[3] output_mask) -> (Tensor, Tensor, Tensor).
-func NativeBatchNormBackward(gradOut *bridge.Tensor, input *bridge.Tensor, weight *bridge.Tensor, runningMean *bridge.Tensor, runningVar *bridge.Tensor, saveMean *bridge.Tensor, saveInvstd *bridge.Tensor, train bool, eps float64, outputMask []bool) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+func NativeBatchNormBackward(gradOut *bridge.Tensor, input *bridge.Tensor, weight *bridge.Tensor, runningMean *bridge.Tensor, runningVar *bridge.Tensor, saveMean *bridge.Tensor, saveInvstd *bridge.Tensor, train bool, eps float64, outputMask [3]bool) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(gradOut)
 	args.Tensor(input)
@@ -202,7 +243,7 @@ func NativeBatchNormBackward(gradOut *bridge.Tensor, input *bridge.Tensor, weigh
 	args.Tensor(saveInvstd)
 	args.Bool(train)
 	args.Float(eps)
-	args.Bools(outputMask)
+	args.Bools(outputMask[:])
 	var res bridge.ATenResult
 	call(&args, 574, 3, &res)
 	return res.T[0], res.T[1], res.T[2]
@@ -619,33 +660,13 @@ func Rand(size []int64, opts Options) *bridge.Tensor {
 	return res.T[0]
 }
 
-// RandGenerator is aten::rand.generator(int[] size, *, Generator? generator, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor.
-func RandGenerator(size []int64, opts Options) *bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Ints(size)
-	opts.encode(&args)
-	var res bridge.ATenResult
-	call(&args, 614, 1, &res)
-	return res.T[0]
-}
-
 // RandOut is aten::rand.out(int[] size, *, Tensor(a!) out) -> Tensor(a!).
 // It writes into out and returns it.
 func RandOut(size []int64, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Ints(size)
 	args.Tensor(out)
-	call(&args, 615, 0, nil)
-	return out
-}
-
-// RandGeneratorOut is aten::rand.generator_out(int[] size, *, Generator? generator, Tensor(a!) out) -> Tensor(a!).
-// It writes into out and returns it.
-func RandGeneratorOut(size []int64, out *bridge.Tensor) *bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Ints(size)
-	args.Tensor(out)
-	call(&args, 616, 0, nil)
+	call(&args, 614, 0, nil)
 	return out
 }
 
@@ -656,7 +677,7 @@ func RandLike(self *bridge.Tensor, opts Options, memoryFormat *MemoryFormat) *br
 	opts.encode(&args)
 	encodeOptMemoryFormat(&args, memoryFormat)
 	var res bridge.ATenResult
-	call(&args, 617, 1, &res)
+	call(&args, 615, 1, &res)
 	return res.T[0]
 }
 
@@ -665,20 +686,9 @@ func Randint(high int64, size []int64, opts Options) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Int(high)
 	args.Ints(size)
-	opts.encode(&args)
+	opts.withDefaults(D(bridge.Int64), nil).encode(&args)
 	var res bridge.ATenResult
-	call(&args, 618, 1, &res)
-	return res.T[0]
-}
-
-// RandintGenerator is aten::randint.generator(int high, int[] size, *, Generator? generator, ScalarType? dtype=long, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor.
-func RandintGenerator(high int64, size []int64, opts Options) *bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Int(high)
-	args.Ints(size)
-	opts.encode(&args)
-	var res bridge.ATenResult
-	call(&args, 619, 1, &res)
+	call(&args, 616, 1, &res)
 	return res.T[0]
 }
 
@@ -688,21 +698,9 @@ func RandintLow(low int64, high int64, size []int64, opts Options) *bridge.Tenso
 	args.Int(low)
 	args.Int(high)
 	args.Ints(size)
-	opts.encode(&args)
+	opts.withDefaults(D(bridge.Int64), nil).encode(&args)
 	var res bridge.ATenResult
-	call(&args, 620, 1, &res)
-	return res.T[0]
-}
-
-// RandintLowGenerator is aten::randint.low_generator(int low, int high, int[] size, *, Generator? generator, ScalarType? dtype=long, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor.
-func RandintLowGenerator(low int64, high int64, size []int64, opts Options) *bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Int(low)
-	args.Int(high)
-	args.Ints(size)
-	opts.encode(&args)
-	var res bridge.ATenResult
-	call(&args, 621, 1, &res)
+	call(&args, 617, 1, &res)
 	return res.T[0]
 }
 
@@ -713,18 +711,7 @@ func RandintOut(high int64, size []int64, out *bridge.Tensor) *bridge.Tensor {
 	args.Int(high)
 	args.Ints(size)
 	args.Tensor(out)
-	call(&args, 622, 0, nil)
-	return out
-}
-
-// RandintGeneratorOut is aten::randint.generator_out(int high, int[] size, *, Generator? generator, Tensor(a!) out) -> Tensor(a!).
-// It writes into out and returns it.
-func RandintGeneratorOut(high int64, size []int64, out *bridge.Tensor) *bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Int(high)
-	args.Ints(size)
-	args.Tensor(out)
-	call(&args, 623, 0, nil)
+	call(&args, 618, 0, nil)
 	return out
 }
 
@@ -736,19 +723,7 @@ func RandintLowOut(low int64, high int64, size []int64, out *bridge.Tensor) *bri
 	args.Int(high)
 	args.Ints(size)
 	args.Tensor(out)
-	call(&args, 624, 0, nil)
-	return out
-}
-
-// RandintLowGeneratorOut is aten::randint.low_generator_out(int low, int high, int[] size, *, Generator? generator, Tensor(a!) out) -> Tensor(a!).
-// It writes into out and returns it.
-func RandintLowGeneratorOut(low int64, high int64, size []int64, out *bridge.Tensor) *bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Int(low)
-	args.Int(high)
-	args.Ints(size)
-	args.Tensor(out)
-	call(&args, 625, 0, nil)
+	call(&args, 619, 0, nil)
 	return out
 }
 
@@ -760,7 +735,7 @@ func RandintLike(self *bridge.Tensor, high int64, opts Options, memoryFormat *Me
 	opts.encode(&args)
 	encodeOptMemoryFormat(&args, memoryFormat)
 	var res bridge.ATenResult
-	call(&args, 626, 1, &res)
+	call(&args, 620, 1, &res)
 	return res.T[0]
 }
 
@@ -773,7 +748,7 @@ func RandintLikeLowDtype(self *bridge.Tensor, low int64, high int64, opts Option
 	opts.encode(&args)
 	encodeOptMemoryFormat(&args, memoryFormat)
 	var res bridge.ATenResult
-	call(&args, 627, 1, &res)
+	call(&args, 621, 1, &res)
 	return res.T[0]
 }
 
@@ -783,17 +758,7 @@ func Randn(size []int64, opts Options) *bridge.Tensor {
 	args.Ints(size)
 	opts.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 628, 1, &res)
-	return res.T[0]
-}
-
-// RandnGenerator is aten::randn.generator(int[] size, *, Generator? generator, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor.
-func RandnGenerator(size []int64, opts Options) *bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Ints(size)
-	opts.encode(&args)
-	var res bridge.ATenResult
-	call(&args, 629, 1, &res)
+	call(&args, 622, 1, &res)
 	return res.T[0]
 }
 
@@ -803,17 +768,7 @@ func RandnOut(size []int64, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Ints(size)
 	args.Tensor(out)
-	call(&args, 630, 0, nil)
-	return out
-}
-
-// RandnGeneratorOut is aten::randn.generator_out(int[] size, *, Generator? generator, Tensor(a!) out) -> Tensor(a!).
-// It writes into out and returns it.
-func RandnGeneratorOut(size []int64, out *bridge.Tensor) *bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Ints(size)
-	args.Tensor(out)
-	call(&args, 631, 0, nil)
+	call(&args, 623, 0, nil)
 	return out
 }
 
@@ -824,7 +779,7 @@ func RandnLike(self *bridge.Tensor, opts Options, memoryFormat *MemoryFormat) *b
 	opts.encode(&args)
 	encodeOptMemoryFormat(&args, memoryFormat)
 	var res bridge.ATenResult
-	call(&args, 632, 1, &res)
+	call(&args, 624, 1, &res)
 	return res.T[0]
 }
 
@@ -832,19 +787,9 @@ func RandnLike(self *bridge.Tensor, opts Options, memoryFormat *MemoryFormat) *b
 func Randperm(n int64, opts Options) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Int(n)
-	opts.encode(&args)
+	opts.withDefaults(D(bridge.Int64), nil).encode(&args)
 	var res bridge.ATenResult
-	call(&args, 633, 1, &res)
-	return res.T[0]
-}
-
-// RandpermGenerator is aten::randperm.generator(int n, *, Generator? generator, ScalarType? dtype=long, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor.
-func RandpermGenerator(n int64, opts Options) *bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Int(n)
-	opts.encode(&args)
-	var res bridge.ATenResult
-	call(&args, 634, 1, &res)
+	call(&args, 625, 1, &res)
 	return res.T[0]
 }
 
@@ -854,17 +799,7 @@ func RandpermOut(n int64, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Int(n)
 	args.Tensor(out)
-	call(&args, 635, 0, nil)
-	return out
-}
-
-// RandpermGeneratorOut is aten::randperm.generator_out(int n, *, Generator? generator, Tensor(a!) out) -> Tensor(a!).
-// It writes into out and returns it.
-func RandpermGeneratorOut(n int64, out *bridge.Tensor) *bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Int(n)
-	args.Tensor(out)
-	call(&args, 636, 0, nil)
+	call(&args, 626, 0, nil)
 	return out
 }
 
@@ -876,7 +811,7 @@ func RangeStep(start Scalar, end Scalar, step Scalar, opts Options) *bridge.Tens
 	step.encode(&args)
 	opts.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 637, 1, &res)
+	call(&args, 627, 1, &res)
 	return res.T[0]
 }
 
@@ -887,7 +822,7 @@ func Range(start Scalar, end Scalar, opts Options) *bridge.Tensor {
 	end.encode(&args)
 	opts.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 638, 1, &res)
+	call(&args, 628, 1, &res)
 	return res.T[0]
 }
 
@@ -898,7 +833,7 @@ func RangeOut(start Scalar, end Scalar, out *bridge.Tensor) *bridge.Tensor {
 	start.encode(&args)
 	end.encode(&args)
 	args.Tensor(out)
-	call(&args, 639, 0, nil)
+	call(&args, 629, 0, nil)
 	return out
 }
 
@@ -910,7 +845,7 @@ func RangeOut2(start Scalar, end Scalar, step Scalar, out *bridge.Tensor) *bridg
 	end.encode(&args)
 	step.encode(&args)
 	args.Tensor(out)
-	call(&args, 640, 0, nil)
+	call(&args, 630, 0, nil)
 	return out
 }
 
@@ -919,7 +854,7 @@ func Ravel(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 641, 1, &res)
+	call(&args, 631, 1, &res)
 	return res.T[0]
 }
 
@@ -928,7 +863,7 @@ func Reciprocal(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 642, 1, &res)
+	call(&args, 632, 1, &res)
 	return res.T[0]
 }
 
@@ -937,7 +872,7 @@ func Reciprocal(self *bridge.Tensor) *bridge.Tensor {
 func Reciprocal_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 643, 0, nil)
+	call(&args, 633, 0, nil)
 	return self
 }
 
@@ -947,7 +882,7 @@ func ReciprocalOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 644, 0, nil)
+	call(&args, 634, 0, nil)
 	return out
 }
 
@@ -956,7 +891,7 @@ func Neg(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 645, 1, &res)
+	call(&args, 635, 1, &res)
 	return res.T[0]
 }
 
@@ -965,7 +900,7 @@ func Neg(self *bridge.Tensor) *bridge.Tensor {
 func Neg_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 646, 0, nil)
+	call(&args, 636, 0, nil)
 	return self
 }
 
@@ -975,7 +910,7 @@ func NegOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 647, 0, nil)
+	call(&args, 637, 0, nil)
 	return out
 }
 
@@ -984,7 +919,7 @@ func Negative(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 648, 1, &res)
+	call(&args, 638, 1, &res)
 	return res.T[0]
 }
 
@@ -993,7 +928,7 @@ func Negative(self *bridge.Tensor) *bridge.Tensor {
 func Negative_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 649, 0, nil)
+	call(&args, 639, 0, nil)
 	return self
 }
 
@@ -1003,7 +938,7 @@ func NegativeOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 650, 0, nil)
+	call(&args, 640, 0, nil)
 	return out
 }
 
@@ -1013,7 +948,7 @@ func Repeat(self *bridge.Tensor, repeats []int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Ints(repeats)
 	var res bridge.ATenResult
-	call(&args, 651, 1, &res)
+	call(&args, 641, 1, &res)
 	return res.T[0]
 }
 
@@ -1023,7 +958,7 @@ func RepeatInterleave(repeats *bridge.Tensor, outputSize *int64) *bridge.Tensor 
 	args.Tensor(repeats)
 	args.OptInt(outputSize)
 	var res bridge.ATenResult
-	call(&args, 652, 1, &res)
+	call(&args, 642, 1, &res)
 	return res.T[0]
 }
 
@@ -1035,7 +970,7 @@ func RepeatInterleaveSelfTensor(self *bridge.Tensor, repeats *bridge.Tensor, dim
 	args.OptInt(dim)
 	args.OptInt(outputSize)
 	var res bridge.ATenResult
-	call(&args, 653, 1, &res)
+	call(&args, 643, 1, &res)
 	return res.T[0]
 }
 
@@ -1047,7 +982,7 @@ func RepeatInterleaveSelfInt(self *bridge.Tensor, repeats int64, dim *int64, out
 	args.OptInt(dim)
 	args.OptInt(outputSize)
 	var res bridge.ATenResult
-	call(&args, 654, 1, &res)
+	call(&args, 644, 1, &res)
 	return res.T[0]
 }
 
@@ -1057,7 +992,7 @@ func Reshape(self *bridge.Tensor, shape []int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Ints(shape)
 	var res bridge.ATenResult
-	call(&args, 655, 1, &res)
+	call(&args, 645, 1, &res)
 	return res.T[0]
 }
 
@@ -1067,7 +1002,7 @@ func ReshapeAs(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 656, 1, &res)
+	call(&args, 646, 1, &res)
 	return res.T[0]
 }
 
@@ -1076,7 +1011,7 @@ func Round(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 657, 1, &res)
+	call(&args, 647, 1, &res)
 	return res.T[0]
 }
 
@@ -1085,7 +1020,7 @@ func Round(self *bridge.Tensor) *bridge.Tensor {
 func Round_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 658, 0, nil)
+	call(&args, 648, 0, nil)
 	return self
 }
 
@@ -1095,7 +1030,7 @@ func RoundOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 659, 0, nil)
+	call(&args, 649, 0, nil)
 	return out
 }
 
@@ -1105,7 +1040,7 @@ func RoundDecimals(self *bridge.Tensor, decimals int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Int(decimals)
 	var res bridge.ATenResult
-	call(&args, 660, 1, &res)
+	call(&args, 650, 1, &res)
 	return res.T[0]
 }
 
@@ -1115,7 +1050,7 @@ func RoundDecimals_(self *bridge.Tensor, decimals int64) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Int(decimals)
-	call(&args, 661, 0, nil)
+	call(&args, 651, 0, nil)
 	return self
 }
 
@@ -1126,7 +1061,7 @@ func RoundDecimalsOut(self *bridge.Tensor, decimals int64, out *bridge.Tensor) *
 	args.Tensor(self)
 	args.Int(decimals)
 	args.Tensor(out)
-	call(&args, 662, 0, nil)
+	call(&args, 652, 0, nil)
 	return out
 }
 
@@ -1138,7 +1073,7 @@ func Rrelu(self *bridge.Tensor, lower Scalar, upper Scalar, training bool) *brid
 	upper.encode(&args)
 	args.Bool(training)
 	var res bridge.ATenResult
-	call(&args, 663, 1, &res)
+	call(&args, 653, 1, &res)
 	return res.T[0]
 }
 
@@ -1150,7 +1085,7 @@ func Rrelu_(self *bridge.Tensor, lower Scalar, upper Scalar, training bool) *bri
 	lower.encode(&args)
 	upper.encode(&args)
 	args.Bool(training)
-	call(&args, 664, 0, nil)
+	call(&args, 654, 0, nil)
 	return self
 }
 
@@ -1159,7 +1094,7 @@ func Relu(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 665, 1, &res)
+	call(&args, 655, 1, &res)
 	return res.T[0]
 }
 
@@ -1168,7 +1103,7 @@ func Relu(self *bridge.Tensor) *bridge.Tensor {
 func Relu_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 666, 0, nil)
+	call(&args, 656, 0, nil)
 	return self
 }
 
@@ -1177,7 +1112,7 @@ func Relu6(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 667, 1, &res)
+	call(&args, 657, 1, &res)
 	return res.T[0]
 }
 
@@ -1186,7 +1121,7 @@ func Relu6(self *bridge.Tensor) *bridge.Tensor {
 func Relu6_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 668, 0, nil)
+	call(&args, 658, 0, nil)
 	return self
 }
 
@@ -1196,7 +1131,7 @@ func Prelu(self *bridge.Tensor, weight *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(weight)
 	var res bridge.ATenResult
-	call(&args, 669, 1, &res)
+	call(&args, 659, 1, &res)
 	return res.T[0]
 }
 
@@ -1207,7 +1142,7 @@ func PreluBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, weight *bridg
 	args.Tensor(self)
 	args.Tensor(weight)
 	var res bridge.ATenResult
-	call(&args, 670, 2, &res)
+	call(&args, 660, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -1218,7 +1153,7 @@ func GeluOut(self *bridge.Tensor, approximate string, out *bridge.Tensor) *bridg
 	args.Tensor(self)
 	args.Str(approximate)
 	args.Tensor(out)
-	call(&args, 671, 0, nil)
+	call(&args, 661, 0, nil)
 	return out
 }
 
@@ -1228,7 +1163,7 @@ func Gelu_(self *bridge.Tensor, approximate string) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Str(approximate)
-	call(&args, 672, 0, nil)
+	call(&args, 662, 0, nil)
 	return self
 }
 
@@ -1238,7 +1173,7 @@ func Gelu(self *bridge.Tensor, approximate string) *bridge.Tensor {
 	args.Tensor(self)
 	args.Str(approximate)
 	var res bridge.ATenResult
-	call(&args, 673, 1, &res)
+	call(&args, 663, 1, &res)
 	return res.T[0]
 }
 
@@ -1250,7 +1185,7 @@ func GeluBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.Tensor, appro
 	args.Tensor(self)
 	args.Str(approximate)
 	args.Tensor(gradInput)
-	call(&args, 674, 0, nil)
+	call(&args, 664, 0, nil)
 	return gradInput
 }
 
@@ -1261,7 +1196,7 @@ func GeluBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, approximate st
 	args.Tensor(self)
 	args.Str(approximate)
 	var res bridge.ATenResult
-	call(&args, 675, 1, &res)
+	call(&args, 665, 1, &res)
 	return res.T[0]
 }
 
@@ -1271,7 +1206,7 @@ func InfinitelyDifferentiableGeluBackward(grad *bridge.Tensor, self *bridge.Tens
 	args.Tensor(grad)
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 676, 1, &res)
+	call(&args, 666, 1, &res)
 	return res.T[0]
 }
 
@@ -1282,7 +1217,7 @@ func HardshrinkOut(self *bridge.Tensor, lambd Scalar, out *bridge.Tensor) *bridg
 	args.Tensor(self)
 	lambd.encode(&args)
 	args.Tensor(out)
-	call(&args, 677, 0, nil)
+	call(&args, 667, 0, nil)
 	return out
 }
 
@@ -1292,7 +1227,7 @@ func Hardshrink(self *bridge.Tensor, lambd Scalar) *bridge.Tensor {
 	args.Tensor(self)
 	lambd.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 678, 1, &res)
+	call(&args, 668, 1, &res)
 	return res.T[0]
 }
 
@@ -1304,7 +1239,7 @@ func HardshrinkBackwardGradInput(gradOut *bridge.Tensor, self *bridge.Tensor, la
 	args.Tensor(self)
 	lambd.encode(&args)
 	args.Tensor(gradInput)
-	call(&args, 679, 0, nil)
+	call(&args, 669, 0, nil)
 	return gradInput
 }
 
@@ -1315,7 +1250,7 @@ func HardshrinkBackward(gradOut *bridge.Tensor, self *bridge.Tensor, lambd Scala
 	args.Tensor(self)
 	lambd.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 680, 1, &res)
+	call(&args, 670, 1, &res)
 	return res.T[0]
 }
 
@@ -1324,7 +1259,7 @@ func Rsqrt(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 681, 1, &res)
+	call(&args, 671, 1, &res)
 	return res.T[0]
 }
 
@@ -1333,7 +1268,7 @@ func Rsqrt(self *bridge.Tensor) *bridge.Tensor {
 func Rsqrt_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 682, 0, nil)
+	call(&args, 672, 0, nil)
 	return self
 }
 
@@ -1343,7 +1278,7 @@ func RsqrtOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 683, 0, nil)
+	call(&args, 673, 0, nil)
 	return out
 }
 
@@ -1354,7 +1289,7 @@ func Select(self *bridge.Tensor, dim int64, index int64) *bridge.Tensor {
 	args.Int(dim)
 	args.Int(index)
 	var res bridge.ATenResult
-	call(&args, 684, 1, &res)
+	call(&args, 674, 1, &res)
 	return res.T[0]
 }
 
@@ -1366,7 +1301,7 @@ func SelectBackward(gradOutput *bridge.Tensor, inputSizes []int64, dim int64, in
 	args.Int(dim)
 	args.Int(index)
 	var res bridge.ATenResult
-	call(&args, 685, 1, &res)
+	call(&args, 675, 1, &res)
 	return res.T[0]
 }
 
@@ -1375,7 +1310,7 @@ func Selu(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 686, 1, &res)
+	call(&args, 676, 1, &res)
 	return res.T[0]
 }
 
@@ -1384,7 +1319,7 @@ func Selu(self *bridge.Tensor) *bridge.Tensor {
 func Selu_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 687, 0, nil)
+	call(&args, 677, 0, nil)
 	return self
 }
 
@@ -1394,7 +1329,7 @@ func Celu(self *bridge.Tensor, alpha Scalar) *bridge.Tensor {
 	args.Tensor(self)
 	alpha.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 688, 1, &res)
+	call(&args, 678, 1, &res)
 	return res.T[0]
 }
 
@@ -1404,7 +1339,7 @@ func Celu_(self *bridge.Tensor, alpha Scalar) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	alpha.encode(&args)
-	call(&args, 689, 0, nil)
+	call(&args, 679, 0, nil)
 	return self
 }
 
@@ -1413,7 +1348,7 @@ func Silu(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 690, 1, &res)
+	call(&args, 680, 1, &res)
 	return res.T[0]
 }
 
@@ -1422,7 +1357,7 @@ func Silu(self *bridge.Tensor) *bridge.Tensor {
 func Silu_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 691, 0, nil)
+	call(&args, 681, 0, nil)
 	return self
 }
 
@@ -1432,7 +1367,7 @@ func SiluOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 692, 0, nil)
+	call(&args, 682, 0, nil)
 	return out
 }
 
@@ -1443,7 +1378,7 @@ func SiluBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.Tensor, gradI
 	args.Tensor(gradOutput)
 	args.Tensor(self)
 	args.Tensor(gradInput)
-	call(&args, 693, 0, nil)
+	call(&args, 683, 0, nil)
 	return gradInput
 }
 
@@ -1453,7 +1388,7 @@ func SiluBackward(gradOutput *bridge.Tensor, self *bridge.Tensor) *bridge.Tensor
 	args.Tensor(gradOutput)
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 694, 1, &res)
+	call(&args, 684, 1, &res)
 	return res.T[0]
 }
 
@@ -1462,7 +1397,7 @@ func Mish(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 695, 1, &res)
+	call(&args, 685, 1, &res)
 	return res.T[0]
 }
 
@@ -1471,7 +1406,7 @@ func Mish(self *bridge.Tensor) *bridge.Tensor {
 func Mish_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 696, 0, nil)
+	call(&args, 686, 0, nil)
 	return self
 }
 
@@ -1481,7 +1416,7 @@ func MishOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 697, 0, nil)
+	call(&args, 687, 0, nil)
 	return out
 }
 
@@ -1491,7 +1426,7 @@ func MishBackward(gradOutput *bridge.Tensor, self *bridge.Tensor) *bridge.Tensor
 	args.Tensor(gradOutput)
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 698, 1, &res)
+	call(&args, 688, 1, &res)
 	return res.T[0]
 }
 
@@ -1500,7 +1435,7 @@ func Sigmoid(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 699, 1, &res)
+	call(&args, 689, 1, &res)
 	return res.T[0]
 }
 
@@ -1509,7 +1444,7 @@ func Sigmoid(self *bridge.Tensor) *bridge.Tensor {
 func Sigmoid_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 700, 0, nil)
+	call(&args, 690, 0, nil)
 	return self
 }
 
@@ -1519,7 +1454,7 @@ func SigmoidOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 701, 0, nil)
+	call(&args, 691, 0, nil)
 	return out
 }
 
@@ -1529,7 +1464,7 @@ func Logit(self *bridge.Tensor, eps *float64) *bridge.Tensor {
 	args.Tensor(self)
 	args.OptFloat(eps)
 	var res bridge.ATenResult
-	call(&args, 702, 1, &res)
+	call(&args, 692, 1, &res)
 	return res.T[0]
 }
 
@@ -1539,7 +1474,7 @@ func Logit_(self *bridge.Tensor, eps *float64) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.OptFloat(eps)
-	call(&args, 703, 0, nil)
+	call(&args, 693, 0, nil)
 	return self
 }
 
@@ -1550,7 +1485,7 @@ func LogitOut(self *bridge.Tensor, eps *float64, out *bridge.Tensor) *bridge.Ten
 	args.Tensor(self)
 	args.OptFloat(eps)
 	args.Tensor(out)
-	call(&args, 704, 0, nil)
+	call(&args, 694, 0, nil)
 	return out
 }
 
@@ -1559,7 +1494,7 @@ func Sin(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 705, 1, &res)
+	call(&args, 695, 1, &res)
 	return res.T[0]
 }
 
@@ -1568,7 +1503,7 @@ func Sin(self *bridge.Tensor) *bridge.Tensor {
 func Sin_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 706, 0, nil)
+	call(&args, 696, 0, nil)
 	return self
 }
 
@@ -1578,7 +1513,7 @@ func SinOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 707, 0, nil)
+	call(&args, 697, 0, nil)
 	return out
 }
 
@@ -1587,7 +1522,7 @@ func Sinc(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 708, 1, &res)
+	call(&args, 698, 1, &res)
 	return res.T[0]
 }
 
@@ -1596,7 +1531,7 @@ func Sinc(self *bridge.Tensor) *bridge.Tensor {
 func Sinc_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 709, 0, nil)
+	call(&args, 699, 0, nil)
 	return self
 }
 
@@ -1606,7 +1541,7 @@ func SincOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 710, 0, nil)
+	call(&args, 700, 0, nil)
 	return out
 }
 
@@ -1615,7 +1550,7 @@ func Sinh(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 711, 1, &res)
+	call(&args, 701, 1, &res)
 	return res.T[0]
 }
 
@@ -1624,7 +1559,7 @@ func Sinh(self *bridge.Tensor) *bridge.Tensor {
 func Sinh_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 712, 0, nil)
+	call(&args, 702, 0, nil)
 	return self
 }
 
@@ -1634,7 +1569,7 @@ func SinhOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 713, 0, nil)
+	call(&args, 703, 0, nil)
 	return out
 }
 
@@ -1643,7 +1578,7 @@ func Detach(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 714, 1, &res)
+	call(&args, 704, 1, &res)
 	return res.T[0]
 }
 
@@ -1652,7 +1587,7 @@ func Detach(self *bridge.Tensor) *bridge.Tensor {
 func Detach_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 715, 0, nil)
+	call(&args, 705, 0, nil)
 	return self
 }
 
@@ -1662,7 +1597,7 @@ func Size(self *bridge.Tensor, dim int64) int64 {
 	args.Tensor(self)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 716, 0, &res)
+	call(&args, 706, 0, &res)
 	return res.I
 }
 
@@ -1675,7 +1610,7 @@ func Slice(self *bridge.Tensor, dim int64, start *int64, end *int64, step int64)
 	args.OptInt(end)
 	args.Int(step)
 	var res bridge.ATenResult
-	call(&args, 717, 1, &res)
+	call(&args, 707, 1, &res)
 	return res.T[0]
 }
 
@@ -1689,7 +1624,7 @@ func SliceBackward(gradOutput *bridge.Tensor, inputSizes []int64, dim int64, sta
 	args.Int(end)
 	args.Int(step)
 	var res bridge.ATenResult
-	call(&args, 718, 1, &res)
+	call(&args, 708, 1, &res)
 	return res.T[0]
 }
 
@@ -1703,7 +1638,7 @@ func SliceScatter(self *bridge.Tensor, src *bridge.Tensor, dim int64, start *int
 	args.OptInt(end)
 	args.Int(step)
 	var res bridge.ATenResult
-	call(&args, 719, 1, &res)
+	call(&args, 709, 1, &res)
 	return res.T[0]
 }
 
@@ -1715,7 +1650,7 @@ func SelectScatter(self *bridge.Tensor, src *bridge.Tensor, dim int64, index int
 	args.Int(dim)
 	args.Int(index)
 	var res bridge.ATenResult
-	call(&args, 720, 1, &res)
+	call(&args, 710, 1, &res)
 	return res.T[0]
 }
 
@@ -1728,7 +1663,7 @@ func DiagonalScatter(self *bridge.Tensor, src *bridge.Tensor, offset int64, dim1
 	args.Int(dim1)
 	args.Int(dim2)
 	var res bridge.ATenResult
-	call(&args, 721, 1, &res)
+	call(&args, 711, 1, &res)
 	return res.T[0]
 }
 
@@ -1741,7 +1676,7 @@ func AsStridedScatter(self *bridge.Tensor, src *bridge.Tensor, size []int64, str
 	args.Ints(stride)
 	args.OptInt(storageOffset)
 	var res bridge.ATenResult
-	call(&args, 722, 1, &res)
+	call(&args, 712, 1, &res)
 	return res.T[0]
 }
 
@@ -1751,7 +1686,7 @@ func Smm(self *bridge.Tensor, mat2 *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(mat2)
 	var res bridge.ATenResult
-	call(&args, 723, 1, &res)
+	call(&args, 713, 1, &res)
 	return res.T[0]
 }
 
@@ -1762,7 +1697,7 @@ func Softmax(self *bridge.Tensor, dim int64, dtype *bridge.DType) *bridge.Tensor
 	args.Int(dim)
 	args.OptDType(dtype)
 	var res bridge.ATenResult
-	call(&args, 724, 1, &res)
+	call(&args, 714, 1, &res)
 	return res.T[0]
 }
 
@@ -1774,7 +1709,7 @@ func SoftmaxIntOut(self *bridge.Tensor, dim int64, dtype *bridge.DType, out *bri
 	args.Int(dim)
 	args.OptDType(dtype)
 	args.Tensor(out)
-	call(&args, 725, 0, nil)
+	call(&args, 715, 0, nil)
 	return out
 }
 
@@ -1785,7 +1720,7 @@ func InternalSoftmax(self *bridge.Tensor, dim int64, halfToFloat bool) *bridge.T
 	args.Int(dim)
 	args.Bool(halfToFloat)
 	var res bridge.ATenResult
-	call(&args, 726, 1, &res)
+	call(&args, 716, 1, &res)
 	return res.T[0]
 }
 
@@ -1797,7 +1732,7 @@ func InternalSoftmaxOut(self *bridge.Tensor, dim int64, halfToFloat bool, out *b
 	args.Int(dim)
 	args.Bool(halfToFloat)
 	args.Tensor(out)
-	call(&args, 727, 0, nil)
+	call(&args, 717, 0, nil)
 	return out
 }
 
@@ -1808,7 +1743,7 @@ func UnsafeSplit(self *bridge.Tensor, splitSize int64, dim int64) []*bridge.Tens
 	args.Int(splitSize)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 728, 0, &res)
+	call(&args, 718, 0, &res)
 	return res.List
 }
 
@@ -1819,7 +1754,7 @@ func Split(self *bridge.Tensor, splitSize int64, dim int64) []*bridge.Tensor {
 	args.Int(splitSize)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 729, 0, &res)
+	call(&args, 719, 0, &res)
 	return res.List
 }
 
@@ -1830,7 +1765,7 @@ func SplitSizes(self *bridge.Tensor, splitSize []int64, dim int64) []*bridge.Ten
 	args.Ints(splitSize)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 730, 0, &res)
+	call(&args, 720, 0, &res)
 	return res.List
 }
 
@@ -1841,7 +1776,7 @@ func UnsafeSplitWithSizes(self *bridge.Tensor, splitSizes []int64, dim int64) []
 	args.Ints(splitSizes)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 731, 0, &res)
+	call(&args, 721, 0, &res)
 	return res.List
 }
 
@@ -1852,7 +1787,7 @@ func SplitWithSizes(self *bridge.Tensor, splitSizes []int64, dim int64) []*bridg
 	args.Ints(splitSizes)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 732, 0, &res)
+	call(&args, 722, 0, &res)
 	return res.List
 }
 
@@ -1862,7 +1797,7 @@ func HsplitInt(self *bridge.Tensor, sections int64) []*bridge.Tensor {
 	args.Tensor(self)
 	args.Int(sections)
 	var res bridge.ATenResult
-	call(&args, 733, 0, &res)
+	call(&args, 723, 0, &res)
 	return res.List
 }
 
@@ -1872,7 +1807,7 @@ func HsplitArray(self *bridge.Tensor, indices []int64) []*bridge.Tensor {
 	args.Tensor(self)
 	args.Ints(indices)
 	var res bridge.ATenResult
-	call(&args, 734, 0, &res)
+	call(&args, 724, 0, &res)
 	return res.List
 }
 
@@ -1882,7 +1817,7 @@ func VsplitInt(self *bridge.Tensor, sections int64) []*bridge.Tensor {
 	args.Tensor(self)
 	args.Int(sections)
 	var res bridge.ATenResult
-	call(&args, 735, 0, &res)
+	call(&args, 725, 0, &res)
 	return res.List
 }
 
@@ -1892,7 +1827,7 @@ func VsplitArray(self *bridge.Tensor, indices []int64) []*bridge.Tensor {
 	args.Tensor(self)
 	args.Ints(indices)
 	var res bridge.ATenResult
-	call(&args, 736, 0, &res)
+	call(&args, 726, 0, &res)
 	return res.List
 }
 
@@ -1902,7 +1837,7 @@ func DsplitInt(self *bridge.Tensor, sections int64) []*bridge.Tensor {
 	args.Tensor(self)
 	args.Int(sections)
 	var res bridge.ATenResult
-	call(&args, 737, 0, &res)
+	call(&args, 727, 0, &res)
 	return res.List
 }
 
@@ -1912,7 +1847,7 @@ func DsplitArray(self *bridge.Tensor, indices []int64) []*bridge.Tensor {
 	args.Tensor(self)
 	args.Ints(indices)
 	var res bridge.ATenResult
-	call(&args, 738, 0, &res)
+	call(&args, 728, 0, &res)
 	return res.List
 }
 
@@ -1921,7 +1856,7 @@ func Squeeze(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 739, 1, &res)
+	call(&args, 729, 1, &res)
 	return res.T[0]
 }
 
@@ -1931,7 +1866,7 @@ func SqueezeDim(self *bridge.Tensor, dim int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 740, 1, &res)
+	call(&args, 730, 1, &res)
 	return res.T[0]
 }
 
@@ -1940,7 +1875,7 @@ func SqueezeDim(self *bridge.Tensor, dim int64) *bridge.Tensor {
 func Squeeze_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 741, 0, nil)
+	call(&args, 731, 0, nil)
 	return self
 }
 
@@ -1950,7 +1885,7 @@ func SqueezeDim_(self *bridge.Tensor, dim int64) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Int(dim)
-	call(&args, 742, 0, nil)
+	call(&args, 732, 0, nil)
 	return self
 }
 
@@ -1963,7 +1898,7 @@ func Sspaddmm(self *bridge.Tensor, mat1 *bridge.Tensor, mat2 *bridge.Tensor, bet
 	beta.encode(&args)
 	alpha.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 743, 1, &res)
+	call(&args, 733, 1, &res)
 	return res.T[0]
 }
 
@@ -1977,7 +1912,7 @@ func SspaddmmOut(self *bridge.Tensor, mat1 *bridge.Tensor, mat2 *bridge.Tensor, 
 	beta.encode(&args)
 	alpha.encode(&args)
 	args.Tensor(out)
-	call(&args, 744, 0, nil)
+	call(&args, 734, 0, nil)
 	return out
 }
 
@@ -1987,7 +1922,7 @@ func Stack(tensors []*bridge.Tensor, dim int64) *bridge.Tensor {
 	args.Tensors(tensors)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 745, 1, &res)
+	call(&args, 735, 1, &res)
 	return res.T[0]
 }
 
@@ -1998,7 +1933,7 @@ func StackOut(tensors []*bridge.Tensor, dim int64, out *bridge.Tensor) *bridge.T
 	args.Tensors(tensors)
 	args.Int(dim)
 	args.Tensor(out)
-	call(&args, 746, 0, nil)
+	call(&args, 736, 0, nil)
 	return out
 }
 
@@ -2007,7 +1942,7 @@ func Hstack(tensors []*bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensors(tensors)
 	var res bridge.ATenResult
-	call(&args, 747, 1, &res)
+	call(&args, 737, 1, &res)
 	return res.T[0]
 }
 
@@ -2017,7 +1952,7 @@ func HstackOut(tensors []*bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensors(tensors)
 	args.Tensor(out)
-	call(&args, 748, 0, nil)
+	call(&args, 738, 0, nil)
 	return out
 }
 
@@ -2026,7 +1961,7 @@ func Vstack(tensors []*bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensors(tensors)
 	var res bridge.ATenResult
-	call(&args, 749, 1, &res)
+	call(&args, 739, 1, &res)
 	return res.T[0]
 }
 
@@ -2036,7 +1971,7 @@ func VstackOut(tensors []*bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensors(tensors)
 	args.Tensor(out)
-	call(&args, 750, 0, nil)
+	call(&args, 740, 0, nil)
 	return out
 }
 
@@ -2045,7 +1980,7 @@ func Dstack(tensors []*bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensors(tensors)
 	var res bridge.ATenResult
-	call(&args, 751, 1, &res)
+	call(&args, 741, 1, &res)
 	return res.T[0]
 }
 
@@ -2055,7 +1990,7 @@ func DstackOut(tensors []*bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensors(tensors)
 	args.Tensor(out)
-	call(&args, 752, 0, nil)
+	call(&args, 742, 0, nil)
 	return out
 }
 
@@ -2071,7 +2006,7 @@ func Stft(self *bridge.Tensor, nFft int64, hopLength *int64, winLength *int64, w
 	args.OptBool(onesided)
 	args.OptBool(returnComplex)
 	var res bridge.ATenResult
-	call(&args, 753, 1, &res)
+	call(&args, 743, 1, &res)
 	return res.T[0]
 }
 
@@ -2089,7 +2024,7 @@ func StftCenter(self *bridge.Tensor, nFft int64, hopLength *int64, winLength *in
 	args.OptBool(onesided)
 	args.OptBool(returnComplex)
 	var res bridge.ATenResult
-	call(&args, 754, 1, &res)
+	call(&args, 744, 1, &res)
 	return res.T[0]
 }
 
@@ -2107,7 +2042,7 @@ func Istft(self *bridge.Tensor, nFft int64, hopLength *int64, winLength *int64, 
 	args.OptInt(length)
 	args.Bool(returnComplex)
 	var res bridge.ATenResult
-	call(&args, 755, 1, &res)
+	call(&args, 745, 1, &res)
 	return res.T[0]
 }
 
@@ -2117,7 +2052,7 @@ func Stride(self *bridge.Tensor, dim int64) int64 {
 	args.Tensor(self)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 756, 0, &res)
+	call(&args, 746, 0, &res)
 	return res.I
 }
 
@@ -2127,7 +2062,7 @@ func Sum(self *bridge.Tensor, dtype *bridge.DType) *bridge.Tensor {
 	args.Tensor(self)
 	args.OptDType(dtype)
 	var res bridge.ATenResult
-	call(&args, 757, 1, &res)
+	call(&args, 747, 1, &res)
 	return res.T[0]
 }
 
@@ -2139,7 +2074,7 @@ func SumDimIntList(self *bridge.Tensor, dim []int64, keepdim bool, dtype *bridge
 	args.Bool(keepdim)
 	args.OptDType(dtype)
 	var res bridge.ATenResult
-	call(&args, 758, 1, &res)
+	call(&args, 748, 1, &res)
 	return res.T[0]
 }
 
@@ -2152,7 +2087,7 @@ func SumIntListOut(self *bridge.Tensor, dim []int64, keepdim bool, dtype *bridge
 	args.Bool(keepdim)
 	args.OptDType(dtype)
 	args.Tensor(out)
-	call(&args, 759, 0, nil)
+	call(&args, 749, 0, nil)
 	return out
 }
 
@@ -2164,7 +2099,7 @@ func Nansum(self *bridge.Tensor, dim []int64, keepdim bool, dtype *bridge.DType)
 	args.Bool(keepdim)
 	args.OptDType(dtype)
 	var res bridge.ATenResult
-	call(&args, 760, 1, &res)
+	call(&args, 750, 1, &res)
 	return res.T[0]
 }
 
@@ -2177,7 +2112,7 @@ func NansumOut(self *bridge.Tensor, dim []int64, keepdim bool, dtype *bridge.DTy
 	args.Bool(keepdim)
 	args.OptDType(dtype)
 	args.Tensor(out)
-	call(&args, 761, 0, nil)
+	call(&args, 751, 0, nil)
 	return out
 }
 
@@ -2187,7 +2122,7 @@ func SumToSize(self *bridge.Tensor, size []int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Ints(size)
 	var res bridge.ATenResult
-	call(&args, 762, 1, &res)
+	call(&args, 752, 1, &res)
 	return res.T[0]
 }
 
@@ -2196,7 +2131,7 @@ func Sqrt(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 763, 1, &res)
+	call(&args, 753, 1, &res)
 	return res.T[0]
 }
 
@@ -2205,7 +2140,7 @@ func Sqrt(self *bridge.Tensor) *bridge.Tensor {
 func Sqrt_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 764, 0, nil)
+	call(&args, 754, 0, nil)
 	return self
 }
 
@@ -2215,7 +2150,7 @@ func SqrtOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 765, 0, nil)
+	call(&args, 755, 0, nil)
 	return out
 }
 
@@ -2224,7 +2159,7 @@ func Square(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 766, 1, &res)
+	call(&args, 756, 1, &res)
 	return res.T[0]
 }
 
@@ -2233,7 +2168,7 @@ func Square(self *bridge.Tensor) *bridge.Tensor {
 func Square_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 767, 0, nil)
+	call(&args, 757, 0, nil)
 	return self
 }
 
@@ -2243,7 +2178,7 @@ func SquareOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 768, 0, nil)
+	call(&args, 758, 0, nil)
 	return out
 }
 
@@ -2253,7 +2188,7 @@ func Std(self *bridge.Tensor, unbiased bool) *bridge.Tensor {
 	args.Tensor(self)
 	args.Bool(unbiased)
 	var res bridge.ATenResult
-	call(&args, 769, 1, &res)
+	call(&args, 759, 1, &res)
 	return res.T[0]
 }
 
@@ -2265,7 +2200,7 @@ func StdDim(self *bridge.Tensor, dim []int64, unbiased bool, keepdim bool) *brid
 	args.Bool(unbiased)
 	args.Bool(keepdim)
 	var res bridge.ATenResult
-	call(&args, 770, 1, &res)
+	call(&args, 760, 1, &res)
 	return res.T[0]
 }
 
@@ -2277,7 +2212,7 @@ func StdCorrection(self *bridge.Tensor, dim []int64, correction *int64, keepdim 
 	args.OptInt(correction)
 	args.Bool(keepdim)
 	var res bridge.ATenResult
-	call(&args, 771, 1, &res)
+	call(&args, 761, 1, &res)
 	return res.T[0]
 }
 
@@ -2287,7 +2222,7 @@ func StdMean(self *bridge.Tensor, unbiased bool) (*bridge.Tensor, *bridge.Tensor
 	args.Tensor(self)
 	args.Bool(unbiased)
 	var res bridge.ATenResult
-	call(&args, 772, 2, &res)
+	call(&args, 762, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -2299,7 +2234,7 @@ func StdMeanDim(self *bridge.Tensor, dim []int64, unbiased bool, keepdim bool) (
 	args.Bool(unbiased)
 	args.Bool(keepdim)
 	var res bridge.ATenResult
-	call(&args, 773, 2, &res)
+	call(&args, 763, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -2311,7 +2246,7 @@ func StdMeanCorrection(self *bridge.Tensor, dim []int64, correction *int64, keep
 	args.OptInt(correction)
 	args.Bool(keepdim)
 	var res bridge.ATenResult
-	call(&args, 774, 2, &res)
+	call(&args, 764, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -2324,7 +2259,7 @@ func StdOut(self *bridge.Tensor, dim []int64, unbiased bool, keepdim bool, out *
 	args.Bool(unbiased)
 	args.Bool(keepdim)
 	args.Tensor(out)
-	call(&args, 775, 0, nil)
+	call(&args, 765, 0, nil)
 	return out
 }
 
@@ -2337,7 +2272,7 @@ func StdCorrectionOut(self *bridge.Tensor, dim []int64, correction *int64, keepd
 	args.OptInt(correction)
 	args.Bool(keepdim)
 	args.Tensor(out)
-	call(&args, 776, 0, nil)
+	call(&args, 766, 0, nil)
 	return out
 }
 
@@ -2347,7 +2282,7 @@ func Prod(self *bridge.Tensor, dtype *bridge.DType) *bridge.Tensor {
 	args.Tensor(self)
 	args.OptDType(dtype)
 	var res bridge.ATenResult
-	call(&args, 777, 1, &res)
+	call(&args, 767, 1, &res)
 	return res.T[0]
 }
 
@@ -2359,7 +2294,7 @@ func ProdDimInt(self *bridge.Tensor, dim int64, keepdim bool, dtype *bridge.DTyp
 	args.Bool(keepdim)
 	args.OptDType(dtype)
 	var res bridge.ATenResult
-	call(&args, 778, 1, &res)
+	call(&args, 768, 1, &res)
 	return res.T[0]
 }
 
@@ -2372,7 +2307,7 @@ func ProdIntOut(self *bridge.Tensor, dim int64, keepdim bool, dtype *bridge.DTyp
 	args.Bool(keepdim)
 	args.OptDType(dtype)
 	args.Tensor(out)
-	call(&args, 779, 0, nil)
+	call(&args, 769, 0, nil)
 	return out
 }
 
@@ -2381,7 +2316,7 @@ func T(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 780, 1, &res)
+	call(&args, 770, 1, &res)
 	return res.T[0]
 }
 
@@ -2390,7 +2325,7 @@ func T(self *bridge.Tensor) *bridge.Tensor {
 func T_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 781, 0, nil)
+	call(&args, 771, 0, nil)
 	return self
 }
 
@@ -2399,7 +2334,7 @@ func Tan(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 782, 1, &res)
+	call(&args, 772, 1, &res)
 	return res.T[0]
 }
 
@@ -2408,7 +2343,7 @@ func Tan(self *bridge.Tensor) *bridge.Tensor {
 func Tan_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 783, 0, nil)
+	call(&args, 773, 0, nil)
 	return self
 }
 
@@ -2418,7 +2353,7 @@ func TanOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 784, 0, nil)
+	call(&args, 774, 0, nil)
 	return out
 }
 
@@ -2427,7 +2362,7 @@ func Tanh(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 785, 1, &res)
+	call(&args, 775, 1, &res)
 	return res.T[0]
 }
 
@@ -2436,7 +2371,7 @@ func Tanh(self *bridge.Tensor) *bridge.Tensor {
 func Tanh_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 786, 0, nil)
+	call(&args, 776, 0, nil)
 	return self
 }
 
@@ -2446,7 +2381,7 @@ func TanhOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 787, 0, nil)
+	call(&args, 777, 0, nil)
 	return out
 }
 
@@ -2458,7 +2393,7 @@ func Tensordot(self *bridge.Tensor, other *bridge.Tensor, dimsSelf []int64, dims
 	args.Ints(dimsSelf)
 	args.Ints(dimsOther)
 	var res bridge.ATenResult
-	call(&args, 788, 1, &res)
+	call(&args, 778, 1, &res)
 	return res.T[0]
 }
 
@@ -2471,7 +2406,7 @@ func TensordotOut(self *bridge.Tensor, other *bridge.Tensor, dimsSelf []int64, d
 	args.Ints(dimsSelf)
 	args.Ints(dimsOther)
 	args.Tensor(out)
-	call(&args, 789, 0, nil)
+	call(&args, 779, 0, nil)
 	return out
 }
 
@@ -2482,7 +2417,7 @@ func Threshold(self *bridge.Tensor, threshold Scalar, value Scalar) *bridge.Tens
 	threshold.encode(&args)
 	value.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 790, 1, &res)
+	call(&args, 780, 1, &res)
 	return res.T[0]
 }
 
@@ -2493,7 +2428,7 @@ func Threshold_(self *bridge.Tensor, threshold Scalar, value Scalar) *bridge.Ten
 	args.Tensor(self)
 	threshold.encode(&args)
 	value.encode(&args)
-	call(&args, 791, 0, nil)
+	call(&args, 781, 0, nil)
 	return self
 }
 
@@ -2505,7 +2440,7 @@ func ThresholdOut(self *bridge.Tensor, threshold Scalar, value Scalar, out *brid
 	threshold.encode(&args)
 	value.encode(&args)
 	args.Tensor(out)
-	call(&args, 792, 0, nil)
+	call(&args, 782, 0, nil)
 	return out
 }
 
@@ -2517,7 +2452,7 @@ func ThresholdBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.Tensor, 
 	args.Tensor(self)
 	threshold.encode(&args)
 	args.Tensor(gradInput)
-	call(&args, 793, 0, nil)
+	call(&args, 783, 0, nil)
 	return gradInput
 }
 
@@ -2528,7 +2463,7 @@ func ThresholdBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, threshold
 	args.Tensor(self)
 	threshold.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 794, 1, &res)
+	call(&args, 784, 1, &res)
 	return res.T[0]
 }
 
@@ -2538,7 +2473,7 @@ func Tile(self *bridge.Tensor, dims []int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Ints(dims)
 	var res bridge.ATenResult
-	call(&args, 795, 1, &res)
+	call(&args, 785, 1, &res)
 	return res.T[0]
 }
 
@@ -2549,7 +2484,7 @@ func Transpose(self *bridge.Tensor, dim0 int64, dim1 int64) *bridge.Tensor {
 	args.Int(dim0)
 	args.Int(dim1)
 	var res bridge.ATenResult
-	call(&args, 796, 1, &res)
+	call(&args, 786, 1, &res)
 	return res.T[0]
 }
 
@@ -2560,7 +2495,7 @@ func Transpose_(self *bridge.Tensor, dim0 int64, dim1 int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Int(dim0)
 	args.Int(dim1)
-	call(&args, 797, 0, nil)
+	call(&args, 787, 0, nil)
 	return self
 }
 
@@ -2570,7 +2505,7 @@ func OneHot(self *bridge.Tensor, numClasses int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Int(numClasses)
 	var res bridge.ATenResult
-	call(&args, 798, 1, &res)
+	call(&args, 788, 1, &res)
 	return res.T[0]
 }
 
@@ -2580,7 +2515,7 @@ func Flip(self *bridge.Tensor, dims []int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Ints(dims)
 	var res bridge.ATenResult
-	call(&args, 799, 1, &res)
+	call(&args, 789, 1, &res)
 	return res.T[0]
 }
 
@@ -2589,7 +2524,7 @@ func Fliplr(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 800, 1, &res)
+	call(&args, 790, 1, &res)
 	return res.T[0]
 }
 
@@ -2598,7 +2533,7 @@ func Flipud(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 801, 1, &res)
+	call(&args, 791, 1, &res)
 	return res.T[0]
 }
 
@@ -2609,7 +2544,7 @@ func Roll(self *bridge.Tensor, shifts []int64, dims []int64) *bridge.Tensor {
 	args.Ints(shifts)
 	args.Ints(dims)
 	var res bridge.ATenResult
-	call(&args, 802, 1, &res)
+	call(&args, 792, 1, &res)
 	return res.T[0]
 }
 
@@ -2620,7 +2555,7 @@ func Rot90(self *bridge.Tensor, k int64, dims []int64) *bridge.Tensor {
 	args.Int(k)
 	args.Ints(dims)
 	var res bridge.ATenResult
-	call(&args, 803, 1, &res)
+	call(&args, 793, 1, &res)
 	return res.T[0]
 }
 
@@ -2631,7 +2566,7 @@ func TrapezoidX(y *bridge.Tensor, x *bridge.Tensor, dim int64) *bridge.Tensor {
 	args.Tensor(x)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 804, 1, &res)
+	call(&args, 794, 1, &res)
 	return res.T[0]
 }
 
@@ -2642,7 +2577,7 @@ func TrapezoidDx(y *bridge.Tensor, dx Scalar, dim int64) *bridge.Tensor {
 	dx.encode(&args)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 805, 1, &res)
+	call(&args, 795, 1, &res)
 	return res.T[0]
 }
 
@@ -2653,7 +2588,7 @@ func TrapzX(y *bridge.Tensor, x *bridge.Tensor, dim int64) *bridge.Tensor {
 	args.Tensor(x)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 806, 1, &res)
+	call(&args, 796, 1, &res)
 	return res.T[0]
 }
 
@@ -2664,7 +2599,7 @@ func TrapzDx(y *bridge.Tensor, dx float64, dim int64) *bridge.Tensor {
 	args.Float(dx)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 807, 1, &res)
+	call(&args, 797, 1, &res)
 	return res.T[0]
 }
 
@@ -2680,7 +2615,7 @@ func TripletMarginLoss(anchor *bridge.Tensor, positive *bridge.Tensor, negative 
 	args.Bool(swap)
 	args.Int(reduction)
 	var res bridge.ATenResult
-	call(&args, 808, 1, &res)
+	call(&args, 798, 1, &res)
 	return res.T[0]
 }
 
@@ -2689,7 +2624,7 @@ func Trunc(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 809, 1, &res)
+	call(&args, 799, 1, &res)
 	return res.T[0]
 }
 
@@ -2698,7 +2633,7 @@ func Trunc(self *bridge.Tensor) *bridge.Tensor {
 func Trunc_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 810, 0, nil)
+	call(&args, 800, 0, nil)
 	return self
 }
 
@@ -2708,7 +2643,7 @@ func TruncOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 811, 0, nil)
+	call(&args, 801, 0, nil)
 	return out
 }
 
@@ -2717,7 +2652,7 @@ func Fix(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 812, 1, &res)
+	call(&args, 802, 1, &res)
 	return res.T[0]
 }
 
@@ -2726,7 +2661,7 @@ func Fix(self *bridge.Tensor) *bridge.Tensor {
 func Fix_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 813, 0, nil)
+	call(&args, 803, 0, nil)
 	return self
 }
 
@@ -2736,7 +2671,7 @@ func FixOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 814, 0, nil)
+	call(&args, 804, 0, nil)
 	return out
 }
 
@@ -2746,7 +2681,7 @@ func TypeAs(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 815, 1, &res)
+	call(&args, 805, 1, &res)
 	return res.T[0]
 }
 
@@ -2757,7 +2692,7 @@ func InternalUnique(self *bridge.Tensor, sorted bool, returnInverse bool) (*brid
 	args.Bool(sorted)
 	args.Bool(returnInverse)
 	var res bridge.ATenResult
-	call(&args, 816, 2, &res)
+	call(&args, 806, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -2770,7 +2705,7 @@ func UniqueDim(self *bridge.Tensor, dim int64, sorted bool, returnInverse bool, 
 	args.Bool(returnInverse)
 	args.Bool(returnCounts)
 	var res bridge.ATenResult
-	call(&args, 817, 3, &res)
+	call(&args, 807, 3, &res)
 	return res.T[0], res.T[1], res.T[2]
 }
 
@@ -2782,7 +2717,7 @@ func UniqueConsecutive(self *bridge.Tensor, returnInverse bool, returnCounts boo
 	args.Bool(returnCounts)
 	args.OptInt(dim)
 	var res bridge.ATenResult
-	call(&args, 818, 3, &res)
+	call(&args, 808, 3, &res)
 	return res.T[0], res.T[1], res.T[2]
 }
 
@@ -2794,7 +2729,7 @@ func UniqueDimConsecutive(self *bridge.Tensor, dim int64, returnInverse bool, re
 	args.Bool(returnInverse)
 	args.Bool(returnCounts)
 	var res bridge.ATenResult
-	call(&args, 819, 3, &res)
+	call(&args, 809, 3, &res)
 	return res.T[0], res.T[1], res.T[2]
 }
 
@@ -2806,7 +2741,7 @@ func InternalUnique2(self *bridge.Tensor, sorted bool, returnInverse bool, retur
 	args.Bool(returnInverse)
 	args.Bool(returnCounts)
 	var res bridge.ATenResult
-	call(&args, 820, 3, &res)
+	call(&args, 810, 3, &res)
 	return res.T[0], res.T[1], res.T[2]
 }
 
@@ -2816,7 +2751,7 @@ func Unsqueeze(self *bridge.Tensor, dim int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 821, 1, &res)
+	call(&args, 811, 1, &res)
 	return res.T[0]
 }
 
@@ -2826,18 +2761,18 @@ func Unsqueeze_(self *bridge.Tensor, dim int64) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Int(dim)
-	call(&args, 822, 0, nil)
+	call(&args, 812, 0, nil)
 	return self
 }
 
 // Vander is aten::vander(Tensor x, int? N=None, bool increasing=False) -> Tensor.
-func Vander(x *bridge.Tensor, N *int64, increasing bool) *bridge.Tensor {
+func Vander(x *bridge.Tensor, n *int64, increasing bool) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(x)
-	args.OptInt(N)
+	args.OptInt(n)
 	args.Bool(increasing)
 	var res bridge.ATenResult
-	call(&args, 823, 1, &res)
+	call(&args, 813, 1, &res)
 	return res.T[0]
 }
 
@@ -2847,7 +2782,7 @@ func Var(self *bridge.Tensor, unbiased bool) *bridge.Tensor {
 	args.Tensor(self)
 	args.Bool(unbiased)
 	var res bridge.ATenResult
-	call(&args, 824, 1, &res)
+	call(&args, 814, 1, &res)
 	return res.T[0]
 }
 
@@ -2859,7 +2794,7 @@ func VarDim(self *bridge.Tensor, dim []int64, unbiased bool, keepdim bool) *brid
 	args.Bool(unbiased)
 	args.Bool(keepdim)
 	var res bridge.ATenResult
-	call(&args, 825, 1, &res)
+	call(&args, 815, 1, &res)
 	return res.T[0]
 }
 
@@ -2871,7 +2806,7 @@ func VarCorrection(self *bridge.Tensor, dim []int64, correction *int64, keepdim 
 	args.OptInt(correction)
 	args.Bool(keepdim)
 	var res bridge.ATenResult
-	call(&args, 826, 1, &res)
+	call(&args, 816, 1, &res)
 	return res.T[0]
 }
 
@@ -2884,7 +2819,7 @@ func VarOut(self *bridge.Tensor, dim []int64, unbiased bool, keepdim bool, out *
 	args.Bool(unbiased)
 	args.Bool(keepdim)
 	args.Tensor(out)
-	call(&args, 827, 0, nil)
+	call(&args, 817, 0, nil)
 	return out
 }
 
@@ -2897,7 +2832,7 @@ func VarCorrectionOut(self *bridge.Tensor, dim []int64, correction *int64, keepd
 	args.OptInt(correction)
 	args.Bool(keepdim)
 	args.Tensor(out)
-	call(&args, 828, 0, nil)
+	call(&args, 818, 0, nil)
 	return out
 }
 
@@ -2907,7 +2842,7 @@ func VarMean(self *bridge.Tensor, unbiased bool) (*bridge.Tensor, *bridge.Tensor
 	args.Tensor(self)
 	args.Bool(unbiased)
 	var res bridge.ATenResult
-	call(&args, 829, 2, &res)
+	call(&args, 819, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -2919,7 +2854,7 @@ func VarMeanDim(self *bridge.Tensor, dim []int64, unbiased bool, keepdim bool) (
 	args.Bool(unbiased)
 	args.Bool(keepdim)
 	var res bridge.ATenResult
-	call(&args, 830, 2, &res)
+	call(&args, 820, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -2931,7 +2866,7 @@ func VarMeanCorrection(self *bridge.Tensor, dim []int64, correction *int64, keep
 	args.OptInt(correction)
 	args.Bool(keepdim)
 	var res bridge.ATenResult
-	call(&args, 831, 2, &res)
+	call(&args, 821, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -2941,7 +2876,7 @@ func ViewAs(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 832, 1, &res)
+	call(&args, 822, 1, &res)
 	return res.T[0]
 }
 
@@ -2952,7 +2887,7 @@ func WhereSelf(condition *bridge.Tensor, self *bridge.Tensor, other *bridge.Tens
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 833, 1, &res)
+	call(&args, 823, 1, &res)
 	return res.T[0]
 }
 
@@ -2964,7 +2899,7 @@ func WhereSelfOut(condition *bridge.Tensor, self *bridge.Tensor, other *bridge.T
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 834, 0, nil)
+	call(&args, 824, 0, nil)
 	return out
 }
 
@@ -2975,7 +2910,7 @@ func WhereScalarSelf(condition *bridge.Tensor, self Scalar, other *bridge.Tensor
 	self.encode(&args)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 835, 1, &res)
+	call(&args, 825, 1, &res)
 	return res.T[0]
 }
 
@@ -2986,7 +2921,7 @@ func WhereScalarOther(condition *bridge.Tensor, self *bridge.Tensor, other Scala
 	args.Tensor(self)
 	other.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 836, 1, &res)
+	call(&args, 826, 1, &res)
 	return res.T[0]
 }
 
@@ -2997,7 +2932,7 @@ func WhereScalar(condition *bridge.Tensor, self Scalar, other Scalar) *bridge.Te
 	self.encode(&args)
 	other.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 837, 1, &res)
+	call(&args, 827, 1, &res)
 	return res.T[0]
 }
 
@@ -3006,7 +2941,7 @@ func Where(condition *bridge.Tensor) []*bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(condition)
 	var res bridge.ATenResult
-	call(&args, 838, 0, &res)
+	call(&args, 828, 0, &res)
 	return res.List
 }
 
@@ -3017,6 +2952,48 @@ func NormExceptDim(v *bridge.Tensor, pow int64, dim int64) *bridge.Tensor {
 	args.Int(pow)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 839, 1, &res)
+	call(&args, 829, 1, &res)
+	return res.T[0]
+}
+
+// InternalWeightNorm is aten::_weight_norm(Tensor v, Tensor g, int dim=0) -> Tensor.
+func InternalWeightNorm(v *bridge.Tensor, g *bridge.Tensor, dim int64) *bridge.Tensor {
+	var args bridge.ATenArgs
+	args.Tensor(v)
+	args.Tensor(g)
+	args.Int(dim)
+	var res bridge.ATenResult
+	call(&args, 830, 1, &res)
+	return res.T[0]
+}
+
+// Zeros is aten::zeros(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor.
+func Zeros(size []int64, opts Options) *bridge.Tensor {
+	var args bridge.ATenArgs
+	args.Ints(size)
+	opts.encode(&args)
+	var res bridge.ATenResult
+	call(&args, 831, 1, &res)
+	return res.T[0]
+}
+
+// ZerosOut is aten::zeros.out(SymInt[] size, *, Tensor(a!) out) -> Tensor(a!).
+// It writes into out and returns it.
+func ZerosOut(size []int64, out *bridge.Tensor) *bridge.Tensor {
+	var args bridge.ATenArgs
+	args.Ints(size)
+	args.Tensor(out)
+	call(&args, 832, 0, nil)
+	return out
+}
+
+// ZerosLike is aten::zeros_like(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor.
+func ZerosLike(self *bridge.Tensor, opts Options, memoryFormat *MemoryFormat) *bridge.Tensor {
+	var args bridge.ATenArgs
+	args.Tensor(self)
+	opts.encode(&args)
+	encodeOptMemoryFormat(&args, memoryFormat)
+	var res bridge.ATenResult
+	call(&args, 833, 1, &res)
 	return res.T[0]
 }

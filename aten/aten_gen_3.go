@@ -4,54 +4,12 @@ package aten
 
 import "github.com/hotcb/hotcb/bridge"
 
-// InternalWeightNorm is aten::_weight_norm(Tensor v, Tensor g, int dim=0) -> Tensor.
-func InternalWeightNorm(v *bridge.Tensor, g *bridge.Tensor, dim int64) *bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Tensor(v)
-	args.Tensor(g)
-	args.Int(dim)
-	var res bridge.ATenResult
-	call(&args, 840, 1, &res)
-	return res.T[0]
-}
-
-// Zeros is aten::zeros(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor.
-func Zeros(size []int64, opts Options) *bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Ints(size)
-	opts.encode(&args)
-	var res bridge.ATenResult
-	call(&args, 841, 1, &res)
-	return res.T[0]
-}
-
-// ZerosOut is aten::zeros.out(SymInt[] size, *, Tensor(a!) out) -> Tensor(a!).
-// It writes into out and returns it.
-func ZerosOut(size []int64, out *bridge.Tensor) *bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Ints(size)
-	args.Tensor(out)
-	call(&args, 842, 0, nil)
-	return out
-}
-
-// ZerosLike is aten::zeros_like(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor.
-func ZerosLike(self *bridge.Tensor, opts Options, memoryFormat *MemoryFormat) *bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Tensor(self)
-	opts.encode(&args)
-	encodeOptMemoryFormat(&args, memoryFormat)
-	var res bridge.ATenResult
-	call(&args, 843, 1, &res)
-	return res.T[0]
-}
-
 // Poisson is aten::poisson(Tensor self, Generator? generator=None) -> Tensor.
 func Poisson(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 844, 1, &res)
+	call(&args, 834, 1, &res)
 	return res.T[0]
 }
 
@@ -61,7 +19,7 @@ func Binomial(count *bridge.Tensor, prob *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(count)
 	args.Tensor(prob)
 	var res bridge.ATenResult
-	call(&args, 845, 1, &res)
+	call(&args, 835, 1, &res)
 	return res.T[0]
 }
 
@@ -71,7 +29,7 @@ func NativeNorm(self *bridge.Tensor, p Scalar) *bridge.Tensor {
 	args.Tensor(self)
 	p.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 846, 1, &res)
+	call(&args, 836, 1, &res)
 	return res.T[0]
 }
 
@@ -84,7 +42,7 @@ func NativeNormScalarOptDimDtype(self *bridge.Tensor, p *Scalar, dim []int64, ke
 	args.Bool(keepdim)
 	args.OptDType(dtype)
 	var res bridge.ATenResult
-	call(&args, 847, 1, &res)
+	call(&args, 837, 1, &res)
 	return res.T[0]
 }
 
@@ -95,7 +53,7 @@ func NormScalarOptDtype(self *bridge.Tensor, p *Scalar, dtype bridge.DType) *bri
 	encodeOptScalar(&args, p)
 	args.DType(dtype)
 	var res bridge.ATenResult
-	call(&args, 848, 1, &res)
+	call(&args, 838, 1, &res)
 	return res.T[0]
 }
 
@@ -105,7 +63,7 @@ func NormScalar(self *bridge.Tensor, p Scalar) *bridge.Tensor {
 	args.Tensor(self)
 	p.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 849, 1, &res)
+	call(&args, 839, 1, &res)
 	return res.T[0]
 }
 
@@ -118,7 +76,7 @@ func NormScalarOptDimDtype(self *bridge.Tensor, p *Scalar, dim []int64, keepdim 
 	args.Bool(keepdim)
 	args.DType(dtype)
 	var res bridge.ATenResult
-	call(&args, 850, 1, &res)
+	call(&args, 840, 1, &res)
 	return res.T[0]
 }
 
@@ -130,7 +88,7 @@ func NormScalarOptDim(self *bridge.Tensor, p *Scalar, dim []int64, keepdim bool)
 	args.Ints(dim)
 	args.Bool(keepdim)
 	var res bridge.ATenResult
-	call(&args, 851, 1, &res)
+	call(&args, 841, 1, &res)
 	return res.T[0]
 }
 
@@ -144,7 +102,7 @@ func NormDtypeOut(self *bridge.Tensor, p *Scalar, dim []int64, keepdim bool, dty
 	args.Bool(keepdim)
 	args.DType(dtype)
 	args.Tensor(out)
-	call(&args, 852, 0, nil)
+	call(&args, 842, 0, nil)
 	return out
 }
 
@@ -157,7 +115,7 @@ func NormOut(self *bridge.Tensor, p *Scalar, dim []int64, keepdim bool, out *bri
 	args.Ints(dim)
 	args.Bool(keepdim)
 	args.Tensor(out)
-	call(&args, 853, 0, nil)
+	call(&args, 843, 0, nil)
 	return out
 }
 
@@ -166,7 +124,7 @@ func Frexp(self *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 854, 2, &res)
+	call(&args, 844, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -177,7 +135,7 @@ func FrexpTensorOut(self *bridge.Tensor, mantissa *bridge.Tensor, exponent *brid
 	args.Tensor(self)
 	args.Tensor(mantissa)
 	args.Tensor(exponent)
-	call(&args, 855, 0, nil)
+	call(&args, 845, 0, nil)
 	return mantissa, exponent
 }
 
@@ -186,7 +144,7 @@ func FrobeniusNorm(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 856, 1, &res)
+	call(&args, 846, 1, &res)
 	return res.T[0]
 }
 
@@ -197,7 +155,7 @@ func FrobeniusNormDim(self *bridge.Tensor, dim []int64, keepdim bool) *bridge.Te
 	args.Ints(dim)
 	args.Bool(keepdim)
 	var res bridge.ATenResult
-	call(&args, 857, 1, &res)
+	call(&args, 847, 1, &res)
 	return res.T[0]
 }
 
@@ -209,7 +167,7 @@ func FrobeniusNormOut(self *bridge.Tensor, dim []int64, keepdim bool, out *bridg
 	args.Ints(dim)
 	args.Bool(keepdim)
 	args.Tensor(out)
-	call(&args, 858, 0, nil)
+	call(&args, 848, 0, nil)
 	return out
 }
 
@@ -219,7 +177,7 @@ func NuclearNorm(self *bridge.Tensor, keepdim bool) *bridge.Tensor {
 	args.Tensor(self)
 	args.Bool(keepdim)
 	var res bridge.ATenResult
-	call(&args, 859, 1, &res)
+	call(&args, 849, 1, &res)
 	return res.T[0]
 }
 
@@ -230,7 +188,7 @@ func NuclearNormOut(self *bridge.Tensor, keepdim bool, out *bridge.Tensor) *brid
 	args.Tensor(self)
 	args.Bool(keepdim)
 	args.Tensor(out)
-	call(&args, 860, 0, nil)
+	call(&args, 850, 0, nil)
 	return out
 }
 
@@ -241,7 +199,7 @@ func NuclearNormDim(self *bridge.Tensor, dim []int64, keepdim bool) *bridge.Tens
 	args.Ints(dim)
 	args.Bool(keepdim)
 	var res bridge.ATenResult
-	call(&args, 861, 1, &res)
+	call(&args, 851, 1, &res)
 	return res.T[0]
 }
 
@@ -253,7 +211,7 @@ func NuclearNormDimOut(self *bridge.Tensor, dim []int64, keepdim bool, out *brid
 	args.Ints(dim)
 	args.Bool(keepdim)
 	args.Tensor(out)
-	call(&args, 862, 0, nil)
+	call(&args, 852, 0, nil)
 	return out
 }
 
@@ -263,7 +221,7 @@ func Clone(self *bridge.Tensor, memoryFormat *MemoryFormat) *bridge.Tensor {
 	args.Tensor(self)
 	encodeOptMemoryFormat(&args, memoryFormat)
 	var res bridge.ATenResult
-	call(&args, 863, 1, &res)
+	call(&args, 853, 1, &res)
 	return res.T[0]
 }
 
@@ -272,7 +230,7 @@ func Positive(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 864, 1, &res)
+	call(&args, 854, 1, &res)
 	return res.T[0]
 }
 
@@ -283,7 +241,7 @@ func ResizeAs_(self *bridge.Tensor, theTemplate *bridge.Tensor, memoryFormat *Me
 	args.Tensor(self)
 	args.Tensor(theTemplate)
 	encodeOptMemoryFormat(&args, memoryFormat)
-	call(&args, 865, 0, nil)
+	call(&args, 855, 0, nil)
 	return self
 }
 
@@ -293,7 +251,7 @@ func ResizeAsSparse_(self *bridge.Tensor, theTemplate *bridge.Tensor) *bridge.Te
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(theTemplate)
-	call(&args, 866, 0, nil)
+	call(&args, 856, 0, nil)
 	return self
 }
 
@@ -302,7 +260,7 @@ func ResizeAsSparse_(self *bridge.Tensor, theTemplate *bridge.Tensor) *bridge.Te
 func Zero_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 867, 0, nil)
+	call(&args, 857, 0, nil)
 	return self
 }
 
@@ -314,7 +272,7 @@ func SubOut(self *bridge.Tensor, other *bridge.Tensor, alpha Scalar, out *bridge
 	args.Tensor(other)
 	alpha.encode(&args)
 	args.Tensor(out)
-	call(&args, 868, 0, nil)
+	call(&args, 858, 0, nil)
 	return out
 }
 
@@ -325,7 +283,7 @@ func Sub(self *bridge.Tensor, other *bridge.Tensor, alpha Scalar) *bridge.Tensor
 	args.Tensor(other)
 	alpha.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 869, 1, &res)
+	call(&args, 859, 1, &res)
 	return res.T[0]
 }
 
@@ -336,7 +294,7 @@ func Sub_(self *bridge.Tensor, other *bridge.Tensor, alpha Scalar) *bridge.Tenso
 	args.Tensor(self)
 	args.Tensor(other)
 	alpha.encode(&args)
-	call(&args, 870, 0, nil)
+	call(&args, 860, 0, nil)
 	return self
 }
 
@@ -347,7 +305,7 @@ func SubScalar(self *bridge.Tensor, other Scalar, alpha Scalar) *bridge.Tensor {
 	other.encode(&args)
 	alpha.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 871, 1, &res)
+	call(&args, 861, 1, &res)
 	return res.T[0]
 }
 
@@ -358,7 +316,7 @@ func SubScalar_(self *bridge.Tensor, other Scalar, alpha Scalar) *bridge.Tensor 
 	args.Tensor(self)
 	other.encode(&args)
 	alpha.encode(&args)
-	call(&args, 872, 0, nil)
+	call(&args, 862, 0, nil)
 	return self
 }
 
@@ -370,7 +328,7 @@ func SubtractOut(self *bridge.Tensor, other *bridge.Tensor, alpha Scalar, out *b
 	args.Tensor(other)
 	alpha.encode(&args)
 	args.Tensor(out)
-	call(&args, 873, 0, nil)
+	call(&args, 863, 0, nil)
 	return out
 }
 
@@ -381,7 +339,7 @@ func Subtract(self *bridge.Tensor, other *bridge.Tensor, alpha Scalar) *bridge.T
 	args.Tensor(other)
 	alpha.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 874, 1, &res)
+	call(&args, 864, 1, &res)
 	return res.T[0]
 }
 
@@ -392,7 +350,7 @@ func Subtract_(self *bridge.Tensor, other *bridge.Tensor, alpha Scalar) *bridge.
 	args.Tensor(self)
 	args.Tensor(other)
 	alpha.encode(&args)
-	call(&args, 875, 0, nil)
+	call(&args, 865, 0, nil)
 	return self
 }
 
@@ -403,7 +361,7 @@ func SubtractScalar(self *bridge.Tensor, other Scalar, alpha Scalar) *bridge.Ten
 	other.encode(&args)
 	alpha.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 876, 1, &res)
+	call(&args, 866, 1, &res)
 	return res.T[0]
 }
 
@@ -414,7 +372,7 @@ func SubtractScalar_(self *bridge.Tensor, other Scalar, alpha Scalar) *bridge.Te
 	args.Tensor(self)
 	other.encode(&args)
 	alpha.encode(&args)
-	call(&args, 877, 0, nil)
+	call(&args, 867, 0, nil)
 	return self
 }
 
@@ -425,7 +383,7 @@ func Rsub(self *bridge.Tensor, other *bridge.Tensor, alpha Scalar) *bridge.Tenso
 	args.Tensor(other)
 	alpha.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 878, 1, &res)
+	call(&args, 868, 1, &res)
 	return res.T[0]
 }
 
@@ -436,7 +394,7 @@ func HeavisideOut(self *bridge.Tensor, values *bridge.Tensor, out *bridge.Tensor
 	args.Tensor(self)
 	args.Tensor(values)
 	args.Tensor(out)
-	call(&args, 879, 0, nil)
+	call(&args, 869, 0, nil)
 	return out
 }
 
@@ -446,7 +404,7 @@ func Heaviside(self *bridge.Tensor, values *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(values)
 	var res bridge.ATenResult
-	call(&args, 880, 1, &res)
+	call(&args, 870, 1, &res)
 	return res.T[0]
 }
 
@@ -456,7 +414,7 @@ func Heaviside_(self *bridge.Tensor, values *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(values)
-	call(&args, 881, 0, nil)
+	call(&args, 871, 0, nil)
 	return self
 }
 
@@ -467,7 +425,7 @@ func RsubScalar(self *bridge.Tensor, other Scalar, alpha Scalar) *bridge.Tensor 
 	other.encode(&args)
 	alpha.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 882, 1, &res)
+	call(&args, 872, 1, &res)
 	return res.T[0]
 }
 
@@ -481,7 +439,7 @@ func SparseSampledAddmmOut(self *bridge.Tensor, mat1 *bridge.Tensor, mat2 *bridg
 	beta.encode(&args)
 	alpha.encode(&args)
 	args.Tensor(out)
-	call(&args, 883, 0, nil)
+	call(&args, 873, 0, nil)
 	return out
 }
 
@@ -494,7 +452,7 @@ func SparseSampledAddmm(self *bridge.Tensor, mat1 *bridge.Tensor, mat2 *bridge.T
 	beta.encode(&args)
 	alpha.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 884, 1, &res)
+	call(&args, 874, 1, &res)
 	return res.T[0]
 }
 
@@ -508,7 +466,7 @@ func AddmmOut(self *bridge.Tensor, mat1 *bridge.Tensor, mat2 *bridge.Tensor, bet
 	beta.encode(&args)
 	alpha.encode(&args)
 	args.Tensor(out)
-	call(&args, 885, 0, nil)
+	call(&args, 875, 0, nil)
 	return out
 }
 
@@ -521,7 +479,7 @@ func Addmm(self *bridge.Tensor, mat1 *bridge.Tensor, mat2 *bridge.Tensor, beta S
 	beta.encode(&args)
 	alpha.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 886, 1, &res)
+	call(&args, 876, 1, &res)
 	return res.T[0]
 }
 
@@ -534,7 +492,7 @@ func Addmm_(self *bridge.Tensor, mat1 *bridge.Tensor, mat2 *bridge.Tensor, beta 
 	args.Tensor(mat2)
 	beta.encode(&args)
 	alpha.encode(&args)
-	call(&args, 887, 0, nil)
+	call(&args, 877, 0, nil)
 	return self
 }
 
@@ -545,9 +503,9 @@ func SparseCompressedTensorCompPlainValueSize(compressedIndices *bridge.Tensor, 
 	args.Tensor(plainIndices)
 	args.Tensor(values)
 	args.Ints(size)
-	opts.encode(&args)
+	opts.withDefaults(nil, B(false)).encode(&args)
 	var res bridge.ATenResult
-	call(&args, 888, 1, &res)
+	call(&args, 878, 1, &res)
 	return res.T[0]
 }
 
@@ -558,9 +516,9 @@ func SparseCsrTensorCrowColValueSize(crowIndices *bridge.Tensor, colIndices *bri
 	args.Tensor(colIndices)
 	args.Tensor(values)
 	args.Ints(size)
-	opts.encode(&args)
+	opts.withDefaults(nil, B(false)).encode(&args)
 	var res bridge.ATenResult
-	call(&args, 889, 1, &res)
+	call(&args, 879, 1, &res)
 	return res.T[0]
 }
 
@@ -571,9 +529,9 @@ func SparseCscTensorCcolRowValueSize(ccolIndices *bridge.Tensor, rowIndices *bri
 	args.Tensor(rowIndices)
 	args.Tensor(values)
 	args.Ints(size)
-	opts.encode(&args)
+	opts.withDefaults(nil, B(false)).encode(&args)
 	var res bridge.ATenResult
-	call(&args, 890, 1, &res)
+	call(&args, 880, 1, &res)
 	return res.T[0]
 }
 
@@ -584,9 +542,9 @@ func SparseBsrTensorCrowColValueSize(crowIndices *bridge.Tensor, colIndices *bri
 	args.Tensor(colIndices)
 	args.Tensor(values)
 	args.Ints(size)
-	opts.encode(&args)
+	opts.withDefaults(nil, B(false)).encode(&args)
 	var res bridge.ATenResult
-	call(&args, 891, 1, &res)
+	call(&args, 881, 1, &res)
 	return res.T[0]
 }
 
@@ -597,9 +555,9 @@ func SparseBscTensorCcolRowValueSize(ccolIndices *bridge.Tensor, rowIndices *bri
 	args.Tensor(rowIndices)
 	args.Tensor(values)
 	args.Ints(size)
-	opts.encode(&args)
+	opts.withDefaults(nil, B(false)).encode(&args)
 	var res bridge.ATenResult
-	call(&args, 892, 1, &res)
+	call(&args, 882, 1, &res)
 	return res.T[0]
 }
 
@@ -609,9 +567,9 @@ func SparseCompressedTensorCompPlainValue(compressedIndices *bridge.Tensor, plai
 	args.Tensor(compressedIndices)
 	args.Tensor(plainIndices)
 	args.Tensor(values)
-	opts.encode(&args)
+	opts.withDefaults(nil, B(false)).encode(&args)
 	var res bridge.ATenResult
-	call(&args, 893, 1, &res)
+	call(&args, 883, 1, &res)
 	return res.T[0]
 }
 
@@ -621,9 +579,9 @@ func SparseCsrTensorCrowColValue(crowIndices *bridge.Tensor, colIndices *bridge.
 	args.Tensor(crowIndices)
 	args.Tensor(colIndices)
 	args.Tensor(values)
-	opts.encode(&args)
+	opts.withDefaults(nil, B(false)).encode(&args)
 	var res bridge.ATenResult
-	call(&args, 894, 1, &res)
+	call(&args, 884, 1, &res)
 	return res.T[0]
 }
 
@@ -633,9 +591,9 @@ func SparseCscTensorCcolRowValue(ccolIndices *bridge.Tensor, rowIndices *bridge.
 	args.Tensor(ccolIndices)
 	args.Tensor(rowIndices)
 	args.Tensor(values)
-	opts.encode(&args)
+	opts.withDefaults(nil, B(false)).encode(&args)
 	var res bridge.ATenResult
-	call(&args, 895, 1, &res)
+	call(&args, 885, 1, &res)
 	return res.T[0]
 }
 
@@ -645,9 +603,9 @@ func SparseBsrTensorCrowColValue(crowIndices *bridge.Tensor, colIndices *bridge.
 	args.Tensor(crowIndices)
 	args.Tensor(colIndices)
 	args.Tensor(values)
-	opts.encode(&args)
+	opts.withDefaults(nil, B(false)).encode(&args)
 	var res bridge.ATenResult
-	call(&args, 896, 1, &res)
+	call(&args, 886, 1, &res)
 	return res.T[0]
 }
 
@@ -657,9 +615,9 @@ func SparseBscTensorCcolRowValue(ccolIndices *bridge.Tensor, rowIndices *bridge.
 	args.Tensor(ccolIndices)
 	args.Tensor(rowIndices)
 	args.Tensor(values)
-	opts.encode(&args)
+	opts.withDefaults(nil, B(false)).encode(&args)
 	var res bridge.ATenResult
-	call(&args, 897, 1, &res)
+	call(&args, 887, 1, &res)
 	return res.T[0]
 }
 
@@ -667,9 +625,9 @@ func SparseBscTensorCcolRowValue(ccolIndices *bridge.Tensor, rowIndices *bridge.
 func SparseCooTensorSize(size []int64, opts Options) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Ints(size)
-	opts.encode(&args)
+	opts.withDefaults(nil, B(false)).encode(&args)
 	var res bridge.ATenResult
-	call(&args, 898, 1, &res)
+	call(&args, 888, 1, &res)
 	return res.T[0]
 }
 
@@ -680,7 +638,7 @@ func SparseCooTensorIndices(indices *bridge.Tensor, values *bridge.Tensor, opts 
 	args.Tensor(values)
 	opts.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 899, 1, &res)
+	call(&args, 889, 1, &res)
 	return res.T[0]
 }
 
@@ -692,7 +650,7 @@ func SparseCooTensorIndicesSize(indices *bridge.Tensor, values *bridge.Tensor, s
 	args.Ints(size)
 	opts.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 900, 1, &res)
+	call(&args, 890, 1, &res)
 	return res.T[0]
 }
 
@@ -704,7 +662,7 @@ func SparseResize_(self *bridge.Tensor, size []int64, sparseDim int64, denseDim 
 	args.Ints(size)
 	args.Int(sparseDim)
 	args.Int(denseDim)
-	call(&args, 901, 0, nil)
+	call(&args, 891, 0, nil)
 	return self
 }
 
@@ -716,7 +674,7 @@ func SparseResizeAndClear_(self *bridge.Tensor, size []int64, sparseDim int64, d
 	args.Ints(size)
 	args.Int(sparseDim)
 	args.Int(denseDim)
-	call(&args, 902, 0, nil)
+	call(&args, 892, 0, nil)
 	return self
 }
 
@@ -726,7 +684,7 @@ func SparseMask(self *bridge.Tensor, mask *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(mask)
 	var res bridge.ATenResult
-	call(&args, 903, 1, &res)
+	call(&args, 893, 1, &res)
 	return res.T[0]
 }
 
@@ -736,7 +694,7 @@ func ToDense(self *bridge.Tensor, dtype *bridge.DType) *bridge.Tensor {
 	args.Tensor(self)
 	args.OptDType(dtype)
 	var res bridge.ATenResult
-	call(&args, 904, 1, &res)
+	call(&args, 894, 1, &res)
 	return res.T[0]
 }
 
@@ -746,7 +704,7 @@ func ToDenseBackward(grad *bridge.Tensor, input *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(grad)
 	args.Tensor(input)
 	var res bridge.ATenResult
-	call(&args, 905, 1, &res)
+	call(&args, 895, 1, &res)
 	return res.T[0]
 }
 
@@ -755,7 +713,7 @@ func SparseDim(self *bridge.Tensor) int64 {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 906, 0, &res)
+	call(&args, 896, 0, &res)
 	return res.I
 }
 
@@ -764,7 +722,7 @@ func DenseDim(self *bridge.Tensor) int64 {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 907, 0, &res)
+	call(&args, 897, 0, &res)
 	return res.I
 }
 
@@ -773,7 +731,7 @@ func Coalesce(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 908, 1, &res)
+	call(&args, 898, 1, &res)
 	return res.T[0]
 }
 
@@ -782,7 +740,7 @@ func IsCoalesced(self *bridge.Tensor) bool {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 909, 0, &res)
+	call(&args, 899, 0, &res)
 	return res.Bool()
 }
 
@@ -791,7 +749,7 @@ func Indices(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 910, 1, &res)
+	call(&args, 900, 1, &res)
 	return res.T[0]
 }
 
@@ -800,7 +758,7 @@ func Values(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 911, 1, &res)
+	call(&args, 901, 1, &res)
 	return res.T[0]
 }
 
@@ -809,7 +767,7 @@ func CrowIndices(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 912, 1, &res)
+	call(&args, 902, 1, &res)
 	return res.T[0]
 }
 
@@ -818,7 +776,7 @@ func ColIndices(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 913, 1, &res)
+	call(&args, 903, 1, &res)
 	return res.T[0]
 }
 
@@ -827,7 +785,7 @@ func CcolIndices(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 914, 1, &res)
+	call(&args, 904, 1, &res)
 	return res.T[0]
 }
 
@@ -836,7 +794,7 @@ func RowIndices(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 915, 1, &res)
+	call(&args, 905, 1, &res)
 	return res.T[0]
 }
 
@@ -847,7 +805,7 @@ func HspmmOut(mat1 *bridge.Tensor, mat2 *bridge.Tensor, out *bridge.Tensor) *bri
 	args.Tensor(mat1)
 	args.Tensor(mat2)
 	args.Tensor(out)
-	call(&args, 916, 0, nil)
+	call(&args, 906, 0, nil)
 	return out
 }
 
@@ -857,7 +815,7 @@ func Hspmm(mat1 *bridge.Tensor, mat2 *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(mat1)
 	args.Tensor(mat2)
 	var res bridge.ATenResult
-	call(&args, 917, 1, &res)
+	call(&args, 907, 1, &res)
 	return res.T[0]
 }
 
@@ -868,7 +826,7 @@ func CopySparseToSparse_(self *bridge.Tensor, src *bridge.Tensor, nonBlocking bo
 	args.Tensor(self)
 	args.Tensor(src)
 	args.Bool(nonBlocking)
-	call(&args, 918, 0, nil)
+	call(&args, 908, 0, nil)
 	return self
 }
 
@@ -878,7 +836,7 @@ func Unbind(self *bridge.Tensor, dim int64) []*bridge.Tensor {
 	args.Tensor(self)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 919, 0, &res)
+	call(&args, 909, 0, &res)
 	return res.List
 }
 
@@ -888,7 +846,7 @@ func ToSparseSparseDim(self *bridge.Tensor, sparseDim int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Int(sparseDim)
 	var res bridge.ATenResult
-	call(&args, 920, 1, &res)
+	call(&args, 910, 1, &res)
 	return res.T[0]
 }
 
@@ -897,7 +855,7 @@ func ToSparse(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 921, 1, &res)
+	call(&args, 911, 1, &res)
 	return res.T[0]
 }
 
@@ -906,7 +864,7 @@ func ToSparseCsr(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 922, 1, &res)
+	call(&args, 912, 1, &res)
 	return res.T[0]
 }
 
@@ -915,7 +873,7 @@ func ToSparseCsc(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 923, 1, &res)
+	call(&args, 913, 1, &res)
 	return res.T[0]
 }
 
@@ -925,7 +883,7 @@ func ToSparseBsr(self *bridge.Tensor, blocksize []int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Ints(blocksize)
 	var res bridge.ATenResult
-	call(&args, 924, 1, &res)
+	call(&args, 914, 1, &res)
 	return res.T[0]
 }
 
@@ -935,7 +893,7 @@ func ToSparseBsc(self *bridge.Tensor, blocksize []int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Ints(blocksize)
 	var res bridge.ATenResult
-	call(&args, 925, 1, &res)
+	call(&args, 915, 1, &res)
 	return res.T[0]
 }
 
@@ -945,7 +903,7 @@ func ToMkldnn(self *bridge.Tensor, dtype *bridge.DType) *bridge.Tensor {
 	args.Tensor(self)
 	args.OptDType(dtype)
 	var res bridge.ATenResult
-	call(&args, 926, 1, &res)
+	call(&args, 916, 1, &res)
 	return res.T[0]
 }
 
@@ -958,7 +916,7 @@ func MkldnnReorderConv2dWeight(self *bridge.Tensor, padding []int64, stride []in
 	args.Ints(dilation)
 	args.Int(groups)
 	var res bridge.ATenResult
-	call(&args, 927, 1, &res)
+	call(&args, 917, 1, &res)
 	return res.T[0]
 }
 
@@ -971,7 +929,7 @@ func MkldnnReorderConv3dWeight(self *bridge.Tensor, padding []int64, stride []in
 	args.Ints(dilation)
 	args.Int(groups)
 	var res bridge.ATenResult
-	call(&args, 928, 1, &res)
+	call(&args, 918, 1, &res)
 	return res.T[0]
 }
 
@@ -981,7 +939,7 @@ func ToMkldnnBackward(grad *bridge.Tensor, input *bridge.Tensor) *bridge.Tensor 
 	args.Tensor(grad)
 	args.Tensor(input)
 	var res bridge.ATenResult
-	call(&args, 929, 1, &res)
+	call(&args, 919, 1, &res)
 	return res.T[0]
 }
 
@@ -992,7 +950,7 @@ func QuantizePerTensorDynamic(self *bridge.Tensor, dtype bridge.DType, reduceRan
 	args.DType(dtype)
 	args.Bool(reduceRange)
 	var res bridge.ATenResult
-	call(&args, 930, 1, &res)
+	call(&args, 920, 1, &res)
 	return res.T[0]
 }
 
@@ -1004,7 +962,7 @@ func QuantizePerTensor(self *bridge.Tensor, scale float64, zeroPoint int64, dtyp
 	args.Int(zeroPoint)
 	args.DType(dtype)
 	var res bridge.ATenResult
-	call(&args, 931, 1, &res)
+	call(&args, 921, 1, &res)
 	return res.T[0]
 }
 
@@ -1016,7 +974,7 @@ func QuantizePerTensorTensorQparams(self *bridge.Tensor, scale *bridge.Tensor, z
 	args.Tensor(zeroPoint)
 	args.DType(dtype)
 	var res bridge.ATenResult
-	call(&args, 932, 1, &res)
+	call(&args, 922, 1, &res)
 	return res.T[0]
 }
 
@@ -1028,7 +986,7 @@ func QuantizePerTensorTensors(tensors []*bridge.Tensor, scales *bridge.Tensor, z
 	args.Tensor(zeroPoints)
 	args.DType(dtype)
 	var res bridge.ATenResult
-	call(&args, 933, 0, &res)
+	call(&args, 923, 0, &res)
 	return res.List
 }
 
@@ -1041,7 +999,7 @@ func QuantizePerChannel(self *bridge.Tensor, scales *bridge.Tensor, zeroPoints *
 	args.Int(axis)
 	args.DType(dtype)
 	var res bridge.ATenResult
-	call(&args, 934, 1, &res)
+	call(&args, 924, 1, &res)
 	return res.T[0]
 }
 
@@ -1050,7 +1008,7 @@ func DequantizeSelf(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 935, 1, &res)
+	call(&args, 925, 1, &res)
 	return res.T[0]
 }
 
@@ -1059,7 +1017,7 @@ func DequantizeTensors(tensors []*bridge.Tensor) []*bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensors(tensors)
 	var res bridge.ATenResult
-	call(&args, 936, 0, &res)
+	call(&args, 926, 0, &res)
 	return res.List
 }
 
@@ -1068,7 +1026,7 @@ func QScale(self *bridge.Tensor) float64 {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 937, 0, &res)
+	call(&args, 927, 0, &res)
 	return res.F
 }
 
@@ -1077,7 +1035,7 @@ func QZeroPoint(self *bridge.Tensor) int64 {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 938, 0, &res)
+	call(&args, 928, 0, &res)
 	return res.I
 }
 
@@ -1086,7 +1044,7 @@ func QPerChannelScales(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 939, 1, &res)
+	call(&args, 929, 1, &res)
 	return res.T[0]
 }
 
@@ -1095,7 +1053,7 @@ func QPerChannelZeroPoints(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 940, 1, &res)
+	call(&args, 930, 1, &res)
 	return res.T[0]
 }
 
@@ -1104,7 +1062,7 @@ func QPerChannelAxis(self *bridge.Tensor) int64 {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 941, 0, &res)
+	call(&args, 931, 0, &res)
 	return res.I
 }
 
@@ -1113,7 +1071,7 @@ func IntRepr(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 942, 1, &res)
+	call(&args, 932, 1, &res)
 	return res.T[0]
 }
 
@@ -1126,7 +1084,7 @@ func FakeQuantizePerTensorAffine(self *bridge.Tensor, scale float64, zeroPoint i
 	args.Int(quantMin)
 	args.Int(quantMax)
 	var res bridge.ATenResult
-	call(&args, 943, 1, &res)
+	call(&args, 933, 1, &res)
 	return res.T[0]
 }
 
@@ -1139,7 +1097,7 @@ func FakeQuantizePerTensorAffineTensorQparams(self *bridge.Tensor, scale *bridge
 	args.Int(quantMin)
 	args.Int(quantMax)
 	var res bridge.ATenResult
-	call(&args, 944, 1, &res)
+	call(&args, 934, 1, &res)
 	return res.T[0]
 }
 
@@ -1152,7 +1110,7 @@ func FakeQuantizePerTensorAffineCachemask(self *bridge.Tensor, scale float64, ze
 	args.Int(quantMin)
 	args.Int(quantMax)
 	var res bridge.ATenResult
-	call(&args, 945, 2, &res)
+	call(&args, 935, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -1162,7 +1120,7 @@ func FakeQuantizePerTensorAffineCachemaskBackward(grad *bridge.Tensor, mask *bri
 	args.Tensor(grad)
 	args.Tensor(mask)
 	var res bridge.ATenResult
-	call(&args, 946, 1, &res)
+	call(&args, 936, 1, &res)
 	return res.T[0]
 }
 
@@ -1176,7 +1134,7 @@ func FakeQuantizePerChannelAffine(self *bridge.Tensor, scale *bridge.Tensor, zer
 	args.Int(quantMin)
 	args.Int(quantMax)
 	var res bridge.ATenResult
-	call(&args, 947, 1, &res)
+	call(&args, 937, 1, &res)
 	return res.T[0]
 }
 
@@ -1190,7 +1148,7 @@ func FakeQuantizePerChannelAffineCachemask(self *bridge.Tensor, scale *bridge.Te
 	args.Int(quantMin)
 	args.Int(quantMax)
 	var res bridge.ATenResult
-	call(&args, 948, 2, &res)
+	call(&args, 938, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -1200,7 +1158,7 @@ func FakeQuantizePerChannelAffineCachemaskBackward(grad *bridge.Tensor, mask *br
 	args.Tensor(grad)
 	args.Tensor(mask)
 	var res bridge.ATenResult
-	call(&args, 949, 1, &res)
+	call(&args, 939, 1, &res)
 	return res.T[0]
 }
 
@@ -1221,7 +1179,7 @@ func FusedMovingAvgObsFakeQuant(self *bridge.Tensor, observerOn *bridge.Tensor, 
 	args.Bool(perRowFakeQuant)
 	args.Bool(symmetricQuant)
 	var res bridge.ATenResult
-	call(&args, 950, 1, &res)
+	call(&args, 940, 1, &res)
 	return res.T[0]
 }
 
@@ -1234,7 +1192,7 @@ func ChooseQparamsOptimized(input *bridge.Tensor, numel int64, nBins int64, rati
 	args.Float(ratio)
 	args.Int(bitWidth)
 	var res bridge.ATenResult
-	call(&args, 951, 2, &res)
+	call(&args, 941, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -1246,7 +1204,7 @@ func InternalToCopy(self *bridge.Tensor, opts Options, nonBlocking bool, memoryF
 	args.Bool(nonBlocking)
 	encodeOptMemoryFormat(&args, memoryFormat)
 	var res bridge.ATenResult
-	call(&args, 952, 1, &res)
+	call(&args, 942, 1, &res)
 	return res.T[0]
 }
 
@@ -1259,7 +1217,7 @@ func ToDtypeLayout(self *bridge.Tensor, opts Options, nonBlocking bool, copy_ bo
 	args.Bool(copy_)
 	encodeOptMemoryFormat(&args, memoryFormat)
 	var res bridge.ATenResult
-	call(&args, 953, 1, &res)
+	call(&args, 943, 1, &res)
 	return res.T[0]
 }
 
@@ -1273,7 +1231,7 @@ func ToDevice(self *bridge.Tensor, device bridge.Device, dtype bridge.DType, non
 	args.Bool(copy_)
 	encodeOptMemoryFormat(&args, memoryFormat)
 	var res bridge.ATenResult
-	call(&args, 954, 1, &res)
+	call(&args, 944, 1, &res)
 	return res.T[0]
 }
 
@@ -1286,7 +1244,7 @@ func ToDtype(self *bridge.Tensor, dtype bridge.DType, nonBlocking bool, copy_ bo
 	args.Bool(copy_)
 	encodeOptMemoryFormat(&args, memoryFormat)
 	var res bridge.ATenResult
-	call(&args, 955, 1, &res)
+	call(&args, 945, 1, &res)
 	return res.T[0]
 }
 
@@ -1299,7 +1257,7 @@ func ToOther(self *bridge.Tensor, other *bridge.Tensor, nonBlocking bool, copy_ 
 	args.Bool(copy_)
 	encodeOptMemoryFormat(&args, memoryFormat)
 	var res bridge.ATenResult
-	call(&args, 956, 1, &res)
+	call(&args, 946, 1, &res)
 	return res.T[0]
 }
 
@@ -1308,7 +1266,7 @@ func Meshgrid(tensors []*bridge.Tensor) []*bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensors(tensors)
 	var res bridge.ATenResult
-	call(&args, 957, 0, &res)
+	call(&args, 947, 0, &res)
 	return res.List
 }
 
@@ -1318,7 +1276,7 @@ func MeshgridIndexing(tensors []*bridge.Tensor, indexing string) []*bridge.Tenso
 	args.Tensors(tensors)
 	args.Str(indexing)
 	var res bridge.ATenResult
-	call(&args, 958, 0, &res)
+	call(&args, 948, 0, &res)
 	return res.List
 }
 
@@ -1327,7 +1285,7 @@ func CartesianProd(tensors []*bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensors(tensors)
 	var res bridge.ATenResult
-	call(&args, 959, 1, &res)
+	call(&args, 949, 1, &res)
 	return res.T[0]
 }
 
@@ -1338,7 +1296,7 @@ func Combinations(self *bridge.Tensor, r int64, withReplacement bool) *bridge.Te
 	args.Int(r)
 	args.Bool(withReplacement)
 	var res bridge.ATenResult
-	call(&args, 960, 1, &res)
+	call(&args, 950, 1, &res)
 	return res.T[0]
 }
 
@@ -1348,7 +1306,7 @@ func Item(self *bridge.Tensor) Scalar {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 961, 0, &res)
+	call(&args, 951, 0, &res)
 	return scalarOf(&res)
 }
 
@@ -1359,7 +1317,7 @@ func ResultType(tensor *bridge.Tensor, other *bridge.Tensor) bridge.DType {
 	args.Tensor(tensor)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 962, 0, &res)
+	call(&args, 952, 0, &res)
 	return bridge.DType(res.I)
 }
 
@@ -1370,7 +1328,7 @@ func ResultTypeScalar(tensor *bridge.Tensor, other Scalar) bridge.DType {
 	args.Tensor(tensor)
 	other.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 963, 0, &res)
+	call(&args, 953, 0, &res)
 	return bridge.DType(res.I)
 }
 
@@ -1381,7 +1339,7 @@ func ResultTypeScalarTensor(scalar Scalar, tensor *bridge.Tensor) bridge.DType {
 	scalar.encode(&args)
 	args.Tensor(tensor)
 	var res bridge.ATenResult
-	call(&args, 964, 0, &res)
+	call(&args, 954, 0, &res)
 	return bridge.DType(res.I)
 }
 
@@ -1392,7 +1350,7 @@ func ResultTypeScalarScalar(scalar1 Scalar, scalar2 Scalar) bridge.DType {
 	scalar1.encode(&args)
 	scalar2.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 965, 0, &res)
+	call(&args, 955, 0, &res)
 	return bridge.DType(res.I)
 }
 
@@ -1402,7 +1360,7 @@ func CanCast(from bridge.DType, to bridge.DType) bool {
 	args.DType(from)
 	args.DType(to)
 	var res bridge.ATenResult
-	call(&args, 966, 0, &res)
+	call(&args, 956, 0, &res)
 	return res.Bool()
 }
 
@@ -1413,7 +1371,7 @@ func PromoteTypes(type1 bridge.DType, type2 bridge.DType) bridge.DType {
 	args.DType(type1)
 	args.DType(type2)
 	var res bridge.ATenResult
-	call(&args, 967, 0, &res)
+	call(&args, 957, 0, &res)
 	return bridge.DType(res.I)
 }
 
@@ -1430,7 +1388,7 @@ func LstmInput(input *bridge.Tensor, hx []*bridge.Tensor, params []*bridge.Tenso
 	args.Bool(bidirectional)
 	args.Bool(batchFirst)
 	var res bridge.ATenResult
-	call(&args, 968, 3, &res)
+	call(&args, 958, 3, &res)
 	return res.T[0], res.T[1], res.T[2]
 }
 
@@ -1447,7 +1405,7 @@ func LstmData(data *bridge.Tensor, batchSizes *bridge.Tensor, hx []*bridge.Tenso
 	args.Bool(train)
 	args.Bool(bidirectional)
 	var res bridge.ATenResult
-	call(&args, 969, 3, &res)
+	call(&args, 959, 3, &res)
 	return res.T[0], res.T[1], res.T[2]
 }
 
@@ -1464,7 +1422,7 @@ func GruInput(input *bridge.Tensor, hx *bridge.Tensor, params []*bridge.Tensor, 
 	args.Bool(bidirectional)
 	args.Bool(batchFirst)
 	var res bridge.ATenResult
-	call(&args, 970, 2, &res)
+	call(&args, 960, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -1481,7 +1439,7 @@ func GruData(data *bridge.Tensor, batchSizes *bridge.Tensor, hx *bridge.Tensor, 
 	args.Bool(train)
 	args.Bool(bidirectional)
 	var res bridge.ATenResult
-	call(&args, 971, 2, &res)
+	call(&args, 961, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -1498,7 +1456,7 @@ func RnnTanhInput(input *bridge.Tensor, hx *bridge.Tensor, params []*bridge.Tens
 	args.Bool(bidirectional)
 	args.Bool(batchFirst)
 	var res bridge.ATenResult
-	call(&args, 972, 2, &res)
+	call(&args, 962, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -1515,7 +1473,7 @@ func RnnTanhData(data *bridge.Tensor, batchSizes *bridge.Tensor, hx *bridge.Tens
 	args.Bool(train)
 	args.Bool(bidirectional)
 	var res bridge.ATenResult
-	call(&args, 973, 2, &res)
+	call(&args, 963, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -1532,7 +1490,7 @@ func RnnReluInput(input *bridge.Tensor, hx *bridge.Tensor, params []*bridge.Tens
 	args.Bool(bidirectional)
 	args.Bool(batchFirst)
 	var res bridge.ATenResult
-	call(&args, 974, 2, &res)
+	call(&args, 964, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -1549,7 +1507,7 @@ func RnnReluData(data *bridge.Tensor, batchSizes *bridge.Tensor, hx *bridge.Tens
 	args.Bool(train)
 	args.Bool(bidirectional)
 	var res bridge.ATenResult
-	call(&args, 975, 2, &res)
+	call(&args, 965, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -1563,7 +1521,7 @@ func LstmCell(input *bridge.Tensor, hx []*bridge.Tensor, wIh *bridge.Tensor, wHh
 	args.Tensor(bIh)
 	args.Tensor(bHh)
 	var res bridge.ATenResult
-	call(&args, 976, 2, &res)
+	call(&args, 966, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -1577,7 +1535,7 @@ func GruCell(input *bridge.Tensor, hx *bridge.Tensor, wIh *bridge.Tensor, wHh *b
 	args.Tensor(bIh)
 	args.Tensor(bHh)
 	var res bridge.ATenResult
-	call(&args, 977, 1, &res)
+	call(&args, 967, 1, &res)
 	return res.T[0]
 }
 
@@ -1591,7 +1549,7 @@ func RnnTanhCell(input *bridge.Tensor, hx *bridge.Tensor, wIh *bridge.Tensor, wH
 	args.Tensor(bIh)
 	args.Tensor(bHh)
 	var res bridge.ATenResult
-	call(&args, 978, 1, &res)
+	call(&args, 968, 1, &res)
 	return res.T[0]
 }
 
@@ -1605,7 +1563,7 @@ func RnnReluCell(input *bridge.Tensor, hx *bridge.Tensor, wIh *bridge.Tensor, wH
 	args.Tensor(bIh)
 	args.Tensor(bHh)
 	var res bridge.ATenResult
-	call(&args, 979, 1, &res)
+	call(&args, 969, 1, &res)
 	return res.T[0]
 }
 
@@ -1627,7 +1585,7 @@ func QuantizedLstmCell(input *bridge.Tensor, hx []*bridge.Tensor, wIh *bridge.Te
 	zeroPointIh.encode(&args)
 	zeroPointHh.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 980, 2, &res)
+	call(&args, 970, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -1649,7 +1607,7 @@ func QuantizedGruCell(input *bridge.Tensor, hx *bridge.Tensor, wIh *bridge.Tenso
 	zeroPointIh.encode(&args)
 	zeroPointHh.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 981, 1, &res)
+	call(&args, 971, 1, &res)
 	return res.T[0]
 }
 
@@ -1671,7 +1629,7 @@ func QuantizedRnnReluCell(input *bridge.Tensor, hx *bridge.Tensor, wIh *bridge.T
 	zeroPointIh.encode(&args)
 	zeroPointHh.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 982, 1, &res)
+	call(&args, 972, 1, &res)
 	return res.T[0]
 }
 
@@ -1693,7 +1651,7 @@ func QuantizedRnnTanhCell(input *bridge.Tensor, hx *bridge.Tensor, wIh *bridge.T
 	zeroPointIh.encode(&args)
 	zeroPointHh.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 983, 1, &res)
+	call(&args, 973, 1, &res)
 	return res.T[0]
 }
 
@@ -1704,7 +1662,7 @@ func InternalPackPaddedSequence(input *bridge.Tensor, lengths *bridge.Tensor, ba
 	args.Tensor(lengths)
 	args.Bool(batchFirst)
 	var res bridge.ATenResult
-	call(&args, 984, 2, &res)
+	call(&args, 974, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -1717,7 +1675,7 @@ func InternalPadPackedSequence(data *bridge.Tensor, batchSizes *bridge.Tensor, b
 	paddingValue.encode(&args)
 	args.Int(totalLength)
 	var res bridge.ATenResult
-	call(&args, 985, 2, &res)
+	call(&args, 975, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -1730,7 +1688,7 @@ func SetSourceTensorStorageOffset_(self *bridge.Tensor, source *bridge.Tensor, s
 	args.Int(storageOffset)
 	args.Ints(size)
 	args.Ints(stride)
-	call(&args, 986, 0, nil)
+	call(&args, 976, 0, nil)
 	return self
 }
 
@@ -1740,7 +1698,7 @@ func SetSourceTensor_(self *bridge.Tensor, source *bridge.Tensor) *bridge.Tensor
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(source)
-	call(&args, 987, 0, nil)
+	call(&args, 977, 0, nil)
 	return self
 }
 
@@ -1749,7 +1707,7 @@ func SetSourceTensor_(self *bridge.Tensor, source *bridge.Tensor) *bridge.Tensor
 func Set_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 988, 0, nil)
+	call(&args, 978, 0, nil)
 	return self
 }
 
@@ -1758,7 +1716,7 @@ func Lift(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 989, 1, &res)
+	call(&args, 979, 1, &res)
 	return res.T[0]
 }
 
@@ -1767,7 +1725,7 @@ func LiftFresh(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 990, 1, &res)
+	call(&args, 980, 1, &res)
 	return res.T[0]
 }
 
@@ -1776,7 +1734,7 @@ func LiftFreshCopy(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 991, 1, &res)
+	call(&args, 981, 1, &res)
 	return res.T[0]
 }
 
@@ -1786,7 +1744,7 @@ func IsSetTo(self *bridge.Tensor, tensor *bridge.Tensor) bool {
 	args.Tensor(self)
 	args.Tensor(tensor)
 	var res bridge.ATenResult
-	call(&args, 992, 0, &res)
+	call(&args, 982, 0, &res)
 	return res.Bool()
 }
 
@@ -1797,7 +1755,7 @@ func MaskedFillScalar_(self *bridge.Tensor, mask *bridge.Tensor, value Scalar) *
 	args.Tensor(self)
 	args.Tensor(mask)
 	value.encode(&args)
-	call(&args, 993, 0, nil)
+	call(&args, 983, 0, nil)
 	return self
 }
 
@@ -1808,7 +1766,7 @@ func MaskedFillScalar(self *bridge.Tensor, mask *bridge.Tensor, value Scalar) *b
 	args.Tensor(mask)
 	value.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 994, 1, &res)
+	call(&args, 984, 1, &res)
 	return res.T[0]
 }
 
@@ -1819,7 +1777,7 @@ func MaskedFill_(self *bridge.Tensor, mask *bridge.Tensor, value *bridge.Tensor)
 	args.Tensor(self)
 	args.Tensor(mask)
 	args.Tensor(value)
-	call(&args, 995, 0, nil)
+	call(&args, 985, 0, nil)
 	return self
 }
 
@@ -1830,7 +1788,7 @@ func MaskedFill(self *bridge.Tensor, mask *bridge.Tensor, value *bridge.Tensor) 
 	args.Tensor(mask)
 	args.Tensor(value)
 	var res bridge.ATenResult
-	call(&args, 996, 1, &res)
+	call(&args, 986, 1, &res)
 	return res.T[0]
 }
 
@@ -1841,7 +1799,7 @@ func MaskedScatter_(self *bridge.Tensor, mask *bridge.Tensor, source *bridge.Ten
 	args.Tensor(self)
 	args.Tensor(mask)
 	args.Tensor(source)
-	call(&args, 997, 0, nil)
+	call(&args, 987, 0, nil)
 	return self
 }
 
@@ -1852,7 +1810,7 @@ func MaskedScatter(self *bridge.Tensor, mask *bridge.Tensor, source *bridge.Tens
 	args.Tensor(mask)
 	args.Tensor(source)
 	var res bridge.ATenResult
-	call(&args, 998, 1, &res)
+	call(&args, 988, 1, &res)
 	return res.T[0]
 }
 
@@ -1864,7 +1822,7 @@ func InternalMaskedSoftmax(self *bridge.Tensor, mask *bridge.Tensor, dim *int64,
 	args.OptInt(dim)
 	args.OptInt(maskType)
 	var res bridge.ATenResult
-	call(&args, 999, 1, &res)
+	call(&args, 989, 1, &res)
 	return res.T[0]
 }
 
@@ -1874,7 +1832,7 @@ func View(self *bridge.Tensor, size []int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Ints(size)
 	var res bridge.ATenResult
-	call(&args, 1000, 1, &res)
+	call(&args, 990, 1, &res)
 	return res.T[0]
 }
 
@@ -1884,7 +1842,7 @@ func ViewDtype(self *bridge.Tensor, dtype bridge.DType) *bridge.Tensor {
 	args.Tensor(self)
 	args.DType(dtype)
 	var res bridge.ATenResult
-	call(&args, 1001, 1, &res)
+	call(&args, 991, 1, &res)
 	return res.T[0]
 }
 
@@ -1896,7 +1854,7 @@ func Put_(self *bridge.Tensor, index *bridge.Tensor, source *bridge.Tensor, accu
 	args.Tensor(index)
 	args.Tensor(source)
 	args.Bool(accumulate)
-	call(&args, 1002, 0, nil)
+	call(&args, 992, 0, nil)
 	return self
 }
 
@@ -1908,7 +1866,7 @@ func Put(self *bridge.Tensor, index *bridge.Tensor, source *bridge.Tensor, accum
 	args.Tensor(source)
 	args.Bool(accumulate)
 	var res bridge.ATenResult
-	call(&args, 1003, 1, &res)
+	call(&args, 993, 1, &res)
 	return res.T[0]
 }
 
@@ -1922,7 +1880,7 @@ func IndexAddOut(self *bridge.Tensor, dim int64, index *bridge.Tensor, source *b
 	args.Tensor(source)
 	alpha.encode(&args)
 	args.Tensor(out)
-	call(&args, 1004, 0, nil)
+	call(&args, 994, 0, nil)
 	return out
 }
 
@@ -1935,7 +1893,7 @@ func IndexAdd_(self *bridge.Tensor, dim int64, index *bridge.Tensor, source *bri
 	args.Tensor(index)
 	args.Tensor(source)
 	alpha.encode(&args)
-	call(&args, 1005, 0, nil)
+	call(&args, 995, 0, nil)
 	return self
 }
 
@@ -1948,7 +1906,7 @@ func IndexAdd(self *bridge.Tensor, dim int64, index *bridge.Tensor, source *brid
 	args.Tensor(source)
 	alpha.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1006, 1, &res)
+	call(&args, 996, 1, &res)
 	return res.T[0]
 }
 
@@ -1963,7 +1921,7 @@ func IndexReduceOut(self *bridge.Tensor, dim int64, index *bridge.Tensor, source
 	args.Str(reduce)
 	args.Bool(includeSelf)
 	args.Tensor(out)
-	call(&args, 1007, 0, nil)
+	call(&args, 997, 0, nil)
 	return out
 }
 
@@ -1977,7 +1935,7 @@ func IndexReduce_(self *bridge.Tensor, dim int64, index *bridge.Tensor, source *
 	args.Tensor(source)
 	args.Str(reduce)
 	args.Bool(includeSelf)
-	call(&args, 1008, 0, nil)
+	call(&args, 998, 0, nil)
 	return self
 }
 
@@ -1991,7 +1949,7 @@ func IndexReduce(self *bridge.Tensor, dim int64, index *bridge.Tensor, source *b
 	args.Str(reduce)
 	args.Bool(includeSelf)
 	var res bridge.ATenResult
-	call(&args, 1009, 1, &res)
+	call(&args, 999, 1, &res)
 	return res.T[0]
 }
 
@@ -2003,7 +1961,7 @@ func IndexFillIntScalar_(self *bridge.Tensor, dim int64, index *bridge.Tensor, v
 	args.Int(dim)
 	args.Tensor(index)
 	value.encode(&args)
-	call(&args, 1010, 0, nil)
+	call(&args, 1000, 0, nil)
 	return self
 }
 
@@ -2015,7 +1973,7 @@ func IndexFillIntScalar(self *bridge.Tensor, dim int64, index *bridge.Tensor, va
 	args.Tensor(index)
 	value.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1011, 1, &res)
+	call(&args, 1001, 1, &res)
 	return res.T[0]
 }
 
@@ -2027,7 +1985,7 @@ func IndexFillIntTensor_(self *bridge.Tensor, dim int64, index *bridge.Tensor, v
 	args.Int(dim)
 	args.Tensor(index)
 	args.Tensor(value)
-	call(&args, 1012, 0, nil)
+	call(&args, 1002, 0, nil)
 	return self
 }
 
@@ -2039,7 +1997,7 @@ func IndexFillIntTensor(self *bridge.Tensor, dim int64, index *bridge.Tensor, va
 	args.Tensor(index)
 	args.Tensor(value)
 	var res bridge.ATenResult
-	call(&args, 1013, 1, &res)
+	call(&args, 1003, 1, &res)
 	return res.T[0]
 }
 
@@ -2051,7 +2009,7 @@ func ScatterSrc(self *bridge.Tensor, dim int64, index *bridge.Tensor, src *bridg
 	args.Tensor(index)
 	args.Tensor(src)
 	var res bridge.ATenResult
-	call(&args, 1014, 1, &res)
+	call(&args, 1004, 1, &res)
 	return res.T[0]
 }
 
@@ -2063,7 +2021,7 @@ func ScatterSrc_(self *bridge.Tensor, dim int64, index *bridge.Tensor, src *brid
 	args.Int(dim)
 	args.Tensor(index)
 	args.Tensor(src)
-	call(&args, 1015, 0, nil)
+	call(&args, 1005, 0, nil)
 	return self
 }
 
@@ -2076,7 +2034,7 @@ func ScatterSrcOut(self *bridge.Tensor, dim int64, index *bridge.Tensor, src *br
 	args.Tensor(index)
 	args.Tensor(src)
 	args.Tensor(out)
-	call(&args, 1016, 0, nil)
+	call(&args, 1006, 0, nil)
 	return out
 }
 
@@ -2088,7 +2046,7 @@ func ScatterValue(self *bridge.Tensor, dim int64, index *bridge.Tensor, value Sc
 	args.Tensor(index)
 	value.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1017, 1, &res)
+	call(&args, 1007, 1, &res)
 	return res.T[0]
 }
 
@@ -2100,7 +2058,7 @@ func ScatterValue_(self *bridge.Tensor, dim int64, index *bridge.Tensor, value S
 	args.Int(dim)
 	args.Tensor(index)
 	value.encode(&args)
-	call(&args, 1018, 0, nil)
+	call(&args, 1008, 0, nil)
 	return self
 }
 
@@ -2113,7 +2071,7 @@ func ScatterValueOut(self *bridge.Tensor, dim int64, index *bridge.Tensor, value
 	args.Tensor(index)
 	value.encode(&args)
 	args.Tensor(out)
-	call(&args, 1019, 0, nil)
+	call(&args, 1009, 0, nil)
 	return out
 }
 
@@ -2126,7 +2084,7 @@ func ScatterReduce(self *bridge.Tensor, dim int64, index *bridge.Tensor, src *br
 	args.Tensor(src)
 	args.Str(reduce)
 	var res bridge.ATenResult
-	call(&args, 1020, 1, &res)
+	call(&args, 1010, 1, &res)
 	return res.T[0]
 }
 
@@ -2139,7 +2097,7 @@ func ScatterReduce_(self *bridge.Tensor, dim int64, index *bridge.Tensor, src *b
 	args.Tensor(index)
 	args.Tensor(src)
 	args.Str(reduce)
-	call(&args, 1021, 0, nil)
+	call(&args, 1011, 0, nil)
 	return self
 }
 
@@ -2153,7 +2111,7 @@ func ScatterReduceOut(self *bridge.Tensor, dim int64, index *bridge.Tensor, src 
 	args.Tensor(src)
 	args.Str(reduce)
 	args.Tensor(out)
-	call(&args, 1022, 0, nil)
+	call(&args, 1012, 0, nil)
 	return out
 }
 
@@ -2166,7 +2124,7 @@ func ScatterValueReduce(self *bridge.Tensor, dim int64, index *bridge.Tensor, va
 	value.encode(&args)
 	args.Str(reduce)
 	var res bridge.ATenResult
-	call(&args, 1023, 1, &res)
+	call(&args, 1013, 1, &res)
 	return res.T[0]
 }
 
@@ -2179,7 +2137,7 @@ func ScatterValueReduce_(self *bridge.Tensor, dim int64, index *bridge.Tensor, v
 	args.Tensor(index)
 	value.encode(&args)
 	args.Str(reduce)
-	call(&args, 1024, 0, nil)
+	call(&args, 1014, 0, nil)
 	return self
 }
 
@@ -2193,7 +2151,7 @@ func ScatterValueReduceOut(self *bridge.Tensor, dim int64, index *bridge.Tensor,
 	value.encode(&args)
 	args.Str(reduce)
 	args.Tensor(out)
-	call(&args, 1025, 0, nil)
+	call(&args, 1015, 0, nil)
 	return out
 }
 
@@ -2205,7 +2163,7 @@ func ScatterAdd(self *bridge.Tensor, dim int64, index *bridge.Tensor, src *bridg
 	args.Tensor(index)
 	args.Tensor(src)
 	var res bridge.ATenResult
-	call(&args, 1026, 1, &res)
+	call(&args, 1016, 1, &res)
 	return res.T[0]
 }
 
@@ -2217,7 +2175,7 @@ func ScatterAdd_(self *bridge.Tensor, dim int64, index *bridge.Tensor, src *brid
 	args.Int(dim)
 	args.Tensor(index)
 	args.Tensor(src)
-	call(&args, 1027, 0, nil)
+	call(&args, 1017, 0, nil)
 	return self
 }
 
@@ -2230,7 +2188,7 @@ func ScatterAddOut(self *bridge.Tensor, dim int64, index *bridge.Tensor, src *br
 	args.Tensor(index)
 	args.Tensor(src)
 	args.Tensor(out)
-	call(&args, 1028, 0, nil)
+	call(&args, 1018, 0, nil)
 	return out
 }
 
@@ -2244,7 +2202,7 @@ func ScatterReduceTwo(self *bridge.Tensor, dim int64, index *bridge.Tensor, src 
 	args.Str(reduce)
 	args.Bool(includeSelf)
 	var res bridge.ATenResult
-	call(&args, 1029, 1, &res)
+	call(&args, 1019, 1, &res)
 	return res.T[0]
 }
 
@@ -2258,7 +2216,7 @@ func ScatterReduceTwo_(self *bridge.Tensor, dim int64, index *bridge.Tensor, src
 	args.Tensor(src)
 	args.Str(reduce)
 	args.Bool(includeSelf)
-	call(&args, 1030, 0, nil)
+	call(&args, 1020, 0, nil)
 	return self
 }
 
@@ -2273,7 +2231,7 @@ func ScatterReduceTwoOut(self *bridge.Tensor, dim int64, index *bridge.Tensor, s
 	args.Str(reduce)
 	args.Bool(includeSelf)
 	args.Tensor(out)
-	call(&args, 1031, 0, nil)
+	call(&args, 1021, 0, nil)
 	return out
 }
 
@@ -2283,7 +2241,7 @@ func EqScalar_(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	other.encode(&args)
-	call(&args, 1032, 0, nil)
+	call(&args, 1022, 0, nil)
 	return self
 }
 
@@ -2293,7 +2251,7 @@ func Eq_(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(other)
-	call(&args, 1033, 0, nil)
+	call(&args, 1023, 0, nil)
 	return self
 }
 
@@ -2304,7 +2262,7 @@ func BitwiseAndTensorOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1034, 0, nil)
+	call(&args, 1024, 0, nil)
 	return out
 }
 
@@ -2315,7 +2273,7 @@ func BitwiseAndScalarOut(self *bridge.Tensor, other Scalar, out *bridge.Tensor) 
 	args.Tensor(self)
 	other.encode(&args)
 	args.Tensor(out)
-	call(&args, 1035, 0, nil)
+	call(&args, 1025, 0, nil)
 	return out
 }
 
@@ -2325,7 +2283,7 @@ func BitwiseAndScalar(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	args.Tensor(self)
 	other.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1036, 1, &res)
+	call(&args, 1026, 1, &res)
 	return res.T[0]
 }
 
@@ -2335,7 +2293,7 @@ func BitwiseAndScalarTensor(self Scalar, other *bridge.Tensor) *bridge.Tensor {
 	self.encode(&args)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1037, 1, &res)
+	call(&args, 1027, 1, &res)
 	return res.T[0]
 }
 
@@ -2345,7 +2303,7 @@ func BitwiseAnd(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1038, 1, &res)
+	call(&args, 1028, 1, &res)
 	return res.T[0]
 }
 
@@ -2355,7 +2313,7 @@ func BitwiseAndScalar_(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	other.encode(&args)
-	call(&args, 1039, 0, nil)
+	call(&args, 1029, 0, nil)
 	return self
 }
 
@@ -2365,7 +2323,7 @@ func BitwiseAnd_(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(other)
-	call(&args, 1040, 0, nil)
+	call(&args, 1030, 0, nil)
 	return self
 }
 
@@ -2376,7 +2334,7 @@ func BitwiseOrTensorOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.T
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1041, 0, nil)
+	call(&args, 1031, 0, nil)
 	return out
 }
 
@@ -2387,7 +2345,7 @@ func BitwiseOrScalarOut(self *bridge.Tensor, other Scalar, out *bridge.Tensor) *
 	args.Tensor(self)
 	other.encode(&args)
 	args.Tensor(out)
-	call(&args, 1042, 0, nil)
+	call(&args, 1032, 0, nil)
 	return out
 }
 
@@ -2397,7 +2355,7 @@ func BitwiseOrScalar(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	args.Tensor(self)
 	other.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1043, 1, &res)
+	call(&args, 1033, 1, &res)
 	return res.T[0]
 }
 
@@ -2407,7 +2365,7 @@ func BitwiseOrScalarTensor(self Scalar, other *bridge.Tensor) *bridge.Tensor {
 	self.encode(&args)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1044, 1, &res)
+	call(&args, 1034, 1, &res)
 	return res.T[0]
 }
 
@@ -2417,7 +2375,7 @@ func BitwiseOr(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1045, 1, &res)
+	call(&args, 1035, 1, &res)
 	return res.T[0]
 }
 
@@ -2427,7 +2385,7 @@ func BitwiseOrScalar_(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	other.encode(&args)
-	call(&args, 1046, 0, nil)
+	call(&args, 1036, 0, nil)
 	return self
 }
 
@@ -2437,7 +2395,7 @@ func BitwiseOr_(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(other)
-	call(&args, 1047, 0, nil)
+	call(&args, 1037, 0, nil)
 	return self
 }
 
@@ -2448,7 +2406,7 @@ func BitwiseXorTensorOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1048, 0, nil)
+	call(&args, 1038, 0, nil)
 	return out
 }
 
@@ -2459,7 +2417,7 @@ func BitwiseXorScalarOut(self *bridge.Tensor, other Scalar, out *bridge.Tensor) 
 	args.Tensor(self)
 	other.encode(&args)
 	args.Tensor(out)
-	call(&args, 1049, 0, nil)
+	call(&args, 1039, 0, nil)
 	return out
 }
 
@@ -2469,7 +2427,7 @@ func BitwiseXorScalar(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	args.Tensor(self)
 	other.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1050, 1, &res)
+	call(&args, 1040, 1, &res)
 	return res.T[0]
 }
 
@@ -2479,7 +2437,7 @@ func BitwiseXorScalarTensor(self Scalar, other *bridge.Tensor) *bridge.Tensor {
 	self.encode(&args)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1051, 1, &res)
+	call(&args, 1041, 1, &res)
 	return res.T[0]
 }
 
@@ -2489,7 +2447,7 @@ func BitwiseXor(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1052, 1, &res)
+	call(&args, 1042, 1, &res)
 	return res.T[0]
 }
 
@@ -2499,7 +2457,7 @@ func BitwiseXorScalar_(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	other.encode(&args)
-	call(&args, 1053, 0, nil)
+	call(&args, 1043, 0, nil)
 	return self
 }
 
@@ -2509,7 +2467,7 @@ func BitwiseXor_(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(other)
-	call(&args, 1054, 0, nil)
+	call(&args, 1044, 0, nil)
 	return self
 }
 
@@ -2519,7 +2477,7 @@ func BitwiseLeftShift(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor 
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1055, 1, &res)
+	call(&args, 1045, 1, &res)
 	return res.T[0]
 }
 
@@ -2529,7 +2487,7 @@ func BitwiseLeftShift_(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(other)
-	call(&args, 1056, 0, nil)
+	call(&args, 1046, 0, nil)
 	return self
 }
 
@@ -2540,7 +2498,7 @@ func BitwiseLeftShiftTensorOut(self *bridge.Tensor, other *bridge.Tensor, out *b
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1057, 0, nil)
+	call(&args, 1047, 0, nil)
 	return out
 }
 
@@ -2550,7 +2508,7 @@ func BitwiseLeftShiftTensorScalar(self *bridge.Tensor, other Scalar) *bridge.Ten
 	args.Tensor(self)
 	other.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1058, 1, &res)
+	call(&args, 1048, 1, &res)
 	return res.T[0]
 }
 
@@ -2560,7 +2518,7 @@ func BitwiseLeftShiftTensorScalar_(self *bridge.Tensor, other Scalar) *bridge.Te
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	other.encode(&args)
-	call(&args, 1059, 0, nil)
+	call(&args, 1049, 0, nil)
 	return self
 }
 
@@ -2571,7 +2529,7 @@ func BitwiseLeftShiftTensorScalarOut(self *bridge.Tensor, other Scalar, out *bri
 	args.Tensor(self)
 	other.encode(&args)
 	args.Tensor(out)
-	call(&args, 1060, 0, nil)
+	call(&args, 1050, 0, nil)
 	return out
 }
 
@@ -2581,7 +2539,7 @@ func BitwiseLeftShiftScalarTensor(self Scalar, other *bridge.Tensor) *bridge.Ten
 	self.encode(&args)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1061, 1, &res)
+	call(&args, 1051, 1, &res)
 	return res.T[0]
 }
 
@@ -2591,7 +2549,7 @@ func BitwiseRightShift(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1062, 1, &res)
+	call(&args, 1052, 1, &res)
 	return res.T[0]
 }
 
@@ -2601,7 +2559,7 @@ func BitwiseRightShift_(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tenso
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(other)
-	call(&args, 1063, 0, nil)
+	call(&args, 1053, 0, nil)
 	return self
 }
 
@@ -2612,7 +2570,7 @@ func BitwiseRightShiftTensorOut(self *bridge.Tensor, other *bridge.Tensor, out *
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1064, 0, nil)
+	call(&args, 1054, 0, nil)
 	return out
 }
 
@@ -2622,7 +2580,7 @@ func BitwiseRightShiftTensorScalar(self *bridge.Tensor, other Scalar) *bridge.Te
 	args.Tensor(self)
 	other.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1065, 1, &res)
+	call(&args, 1055, 1, &res)
 	return res.T[0]
 }
 
@@ -2632,7 +2590,7 @@ func BitwiseRightShiftTensorScalar_(self *bridge.Tensor, other Scalar) *bridge.T
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	other.encode(&args)
-	call(&args, 1066, 0, nil)
+	call(&args, 1056, 0, nil)
 	return self
 }
 
@@ -2643,7 +2601,7 @@ func BitwiseRightShiftTensorScalarOut(self *bridge.Tensor, other Scalar, out *br
 	args.Tensor(self)
 	other.encode(&args)
 	args.Tensor(out)
-	call(&args, 1067, 0, nil)
+	call(&args, 1057, 0, nil)
 	return out
 }
 
@@ -2653,7 +2611,7 @@ func BitwiseRightShiftScalarTensor(self Scalar, other *bridge.Tensor) *bridge.Te
 	self.encode(&args)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1068, 1, &res)
+	call(&args, 1058, 1, &res)
 	return res.T[0]
 }
 
@@ -2663,7 +2621,7 @@ func Tril_(self *bridge.Tensor, diagonal int64) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Int(diagonal)
-	call(&args, 1069, 0, nil)
+	call(&args, 1059, 0, nil)
 	return self
 }
 
@@ -2673,7 +2631,7 @@ func Triu_(self *bridge.Tensor, diagonal int64) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Int(diagonal)
-	call(&args, 1070, 0, nil)
+	call(&args, 1060, 0, nil)
 	return self
 }
 
@@ -2682,7 +2640,7 @@ func Triu_(self *bridge.Tensor, diagonal int64) *bridge.Tensor {
 func Digamma_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 1071, 0, nil)
+	call(&args, 1061, 0, nil)
 	return self
 }
 
@@ -2693,7 +2651,7 @@ func LerpScalar_(self *bridge.Tensor, end *bridge.Tensor, weight Scalar) *bridge
 	args.Tensor(self)
 	args.Tensor(end)
 	weight.encode(&args)
-	call(&args, 1072, 0, nil)
+	call(&args, 1062, 0, nil)
 	return self
 }
 
@@ -2704,7 +2662,7 @@ func Lerp_(self *bridge.Tensor, end *bridge.Tensor, weight *bridge.Tensor) *brid
 	args.Tensor(self)
 	args.Tensor(end)
 	args.Tensor(weight)
-	call(&args, 1073, 0, nil)
+	call(&args, 1063, 0, nil)
 	return self
 }
 
@@ -2717,7 +2675,7 @@ func Addbmm_(self *bridge.Tensor, batch1 *bridge.Tensor, batch2 *bridge.Tensor, 
 	args.Tensor(batch2)
 	beta.encode(&args)
 	alpha.encode(&args)
-	call(&args, 1074, 0, nil)
+	call(&args, 1064, 0, nil)
 	return self
 }
 
@@ -2731,7 +2689,7 @@ func AddbmmOut(self *bridge.Tensor, batch1 *bridge.Tensor, batch2 *bridge.Tensor
 	beta.encode(&args)
 	alpha.encode(&args)
 	args.Tensor(out)
-	call(&args, 1075, 0, nil)
+	call(&args, 1065, 0, nil)
 	return out
 }
 
@@ -2744,7 +2702,7 @@ func Addbmm(self *bridge.Tensor, batch1 *bridge.Tensor, batch2 *bridge.Tensor, b
 	beta.encode(&args)
 	alpha.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1076, 1, &res)
+	call(&args, 1066, 1, &res)
 	return res.T[0]
 }
 
@@ -2755,7 +2713,7 @@ func RandomFrom_(self *bridge.Tensor, from int64, to *int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Int(from)
 	args.OptInt(to)
-	call(&args, 1077, 0, nil)
+	call(&args, 1067, 0, nil)
 	return self
 }
 
@@ -2765,7 +2723,7 @@ func RandomTo_(self *bridge.Tensor, to int64) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Int(to)
-	call(&args, 1078, 0, nil)
+	call(&args, 1068, 0, nil)
 	return self
 }
 
@@ -2774,7 +2732,7 @@ func RandomTo_(self *bridge.Tensor, to int64) *bridge.Tensor {
 func Random_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 1079, 0, nil)
+	call(&args, 1069, 0, nil)
 	return self
 }
 
@@ -2785,7 +2743,7 @@ func Uniform_(self *bridge.Tensor, from float64, to float64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Float(from)
 	args.Float(to)
-	call(&args, 1080, 0, nil)
+	call(&args, 1070, 0, nil)
 	return self
 }
 
@@ -2796,7 +2754,7 @@ func Cauchy_(self *bridge.Tensor, median float64, sigma float64) *bridge.Tensor 
 	args.Tensor(self)
 	args.Float(median)
 	args.Float(sigma)
-	call(&args, 1081, 0, nil)
+	call(&args, 1071, 0, nil)
 	return self
 }
 
@@ -2807,7 +2765,7 @@ func LogNormal_(self *bridge.Tensor, mean float64, std float64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Float(mean)
 	args.Float(std)
-	call(&args, 1082, 0, nil)
+	call(&args, 1072, 0, nil)
 	return self
 }
 
@@ -2817,7 +2775,7 @@ func Exponential_(self *bridge.Tensor, lambd float64) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Float(lambd)
-	call(&args, 1083, 0, nil)
+	call(&args, 1073, 0, nil)
 	return self
 }
 
@@ -2827,7 +2785,7 @@ func Geometric_(self *bridge.Tensor, p float64) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Float(p)
-	call(&args, 1084, 0, nil)
+	call(&args, 1074, 0, nil)
 	return self
 }
 
@@ -2838,7 +2796,7 @@ func DiagOut(self *bridge.Tensor, diagonal int64, out *bridge.Tensor) *bridge.Te
 	args.Tensor(self)
 	args.Int(diagonal)
 	args.Tensor(out)
-	call(&args, 1085, 0, nil)
+	call(&args, 1075, 0, nil)
 	return out
 }
 
@@ -2848,7 +2806,7 @@ func Diag(self *bridge.Tensor, diagonal int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Int(diagonal)
 	var res bridge.ATenResult
-	call(&args, 1086, 1, &res)
+	call(&args, 1076, 1, &res)
 	return res.T[0]
 }
 
@@ -2859,7 +2817,7 @@ func DiagBackward(grad *bridge.Tensor, inputSizes []int64, diagonal int64) *brid
 	args.Ints(inputSizes)
 	args.Int(diagonal)
 	var res bridge.ATenResult
-	call(&args, 1087, 1, &res)
+	call(&args, 1077, 1, &res)
 	return res.T[0]
 }
 
@@ -2871,7 +2829,7 @@ func CrossOut(self *bridge.Tensor, other *bridge.Tensor, dim *int64, out *bridge
 	args.Tensor(other)
 	args.OptInt(dim)
 	args.Tensor(out)
-	call(&args, 1088, 0, nil)
+	call(&args, 1078, 0, nil)
 	return out
 }
 
@@ -2882,7 +2840,7 @@ func Cross(self *bridge.Tensor, other *bridge.Tensor, dim *int64) *bridge.Tensor
 	args.Tensor(other)
 	args.OptInt(dim)
 	var res bridge.ATenResult
-	call(&args, 1089, 1, &res)
+	call(&args, 1079, 1, &res)
 	return res.T[0]
 }
 
@@ -2893,7 +2851,7 @@ func TriuOut(self *bridge.Tensor, diagonal int64, out *bridge.Tensor) *bridge.Te
 	args.Tensor(self)
 	args.Int(diagonal)
 	args.Tensor(out)
-	call(&args, 1090, 0, nil)
+	call(&args, 1080, 0, nil)
 	return out
 }
 
@@ -2903,7 +2861,7 @@ func Triu(self *bridge.Tensor, diagonal int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Int(diagonal)
 	var res bridge.ATenResult
-	call(&args, 1091, 1, &res)
+	call(&args, 1081, 1, &res)
 	return res.T[0]
 }
 
@@ -2914,7 +2872,7 @@ func TrilOut(self *bridge.Tensor, diagonal int64, out *bridge.Tensor) *bridge.Te
 	args.Tensor(self)
 	args.Int(diagonal)
 	args.Tensor(out)
-	call(&args, 1092, 0, nil)
+	call(&args, 1082, 0, nil)
 	return out
 }
 
@@ -2924,7 +2882,7 @@ func Tril(self *bridge.Tensor, diagonal int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Int(diagonal)
 	var res bridge.ATenResult
-	call(&args, 1093, 1, &res)
+	call(&args, 1083, 1, &res)
 	return res.T[0]
 }
 
@@ -2934,9 +2892,9 @@ func TrilIndices(row int64, col int64, offset int64, opts Options) *bridge.Tenso
 	args.Int(row)
 	args.Int(col)
 	args.Int(offset)
-	opts.encode(&args)
+	opts.withDefaults(D(bridge.Int64), nil).encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1094, 1, &res)
+	call(&args, 1084, 1, &res)
 	return res.T[0]
 }
 
@@ -2946,9 +2904,9 @@ func TriuIndices(row int64, col int64, offset int64, opts Options) *bridge.Tenso
 	args.Int(row)
 	args.Int(col)
 	args.Int(offset)
-	opts.encode(&args)
+	opts.withDefaults(D(bridge.Int64), nil).encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1095, 1, &res)
+	call(&args, 1085, 1, &res)
 	return res.T[0]
 }
 
@@ -2957,7 +2915,7 @@ func Trace(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1096, 1, &res)
+	call(&args, 1086, 1, &res)
 	return res.T[0]
 }
 
@@ -2967,7 +2925,7 @@ func TraceBackward(grad *bridge.Tensor, sizes []int64) *bridge.Tensor {
 	args.Tensor(grad)
 	args.Ints(sizes)
 	var res bridge.ATenResult
-	call(&args, 1097, 1, &res)
+	call(&args, 1087, 1, &res)
 	return res.T[0]
 }
 
@@ -2978,7 +2936,7 @@ func NeScalarOut(self *bridge.Tensor, other Scalar, out *bridge.Tensor) *bridge.
 	args.Tensor(self)
 	other.encode(&args)
 	args.Tensor(out)
-	call(&args, 1098, 0, nil)
+	call(&args, 1088, 0, nil)
 	return out
 }
 
@@ -2988,7 +2946,7 @@ func NeScalar(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	args.Tensor(self)
 	other.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1099, 1, &res)
+	call(&args, 1089, 1, &res)
 	return res.T[0]
 }
 
@@ -2999,7 +2957,7 @@ func NeTensorOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tensor) 
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1100, 0, nil)
+	call(&args, 1090, 0, nil)
 	return out
 }
 
@@ -3009,7 +2967,7 @@ func Ne(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1101, 1, &res)
+	call(&args, 1091, 1, &res)
 	return res.T[0]
 }
 
@@ -3019,7 +2977,7 @@ func NeScalar_(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	other.encode(&args)
-	call(&args, 1102, 0, nil)
+	call(&args, 1092, 0, nil)
 	return self
 }
 
@@ -3029,7 +2987,7 @@ func Ne_(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(other)
-	call(&args, 1103, 0, nil)
+	call(&args, 1093, 0, nil)
 	return self
 }
 
@@ -3040,7 +2998,7 @@ func NotEqualScalarOut(self *bridge.Tensor, other Scalar, out *bridge.Tensor) *b
 	args.Tensor(self)
 	other.encode(&args)
 	args.Tensor(out)
-	call(&args, 1104, 0, nil)
+	call(&args, 1094, 0, nil)
 	return out
 }
 
@@ -3050,7 +3008,7 @@ func NotEqualScalar(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	args.Tensor(self)
 	other.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1105, 1, &res)
+	call(&args, 1095, 1, &res)
 	return res.T[0]
 }
 
@@ -3061,7 +3019,7 @@ func NotEqualTensorOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Te
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1106, 0, nil)
+	call(&args, 1096, 0, nil)
 	return out
 }
 
@@ -3071,7 +3029,7 @@ func NotEqual(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1107, 1, &res)
+	call(&args, 1097, 1, &res)
 	return res.T[0]
 }
 
@@ -3081,7 +3039,7 @@ func NotEqualScalar_(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	other.encode(&args)
-	call(&args, 1108, 0, nil)
+	call(&args, 1098, 0, nil)
 	return self
 }
 
@@ -3091,7 +3049,7 @@ func NotEqual_(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(other)
-	call(&args, 1109, 0, nil)
+	call(&args, 1099, 0, nil)
 	return self
 }
 
@@ -3102,7 +3060,7 @@ func EqScalarOut(self *bridge.Tensor, other Scalar, out *bridge.Tensor) *bridge.
 	args.Tensor(self)
 	other.encode(&args)
 	args.Tensor(out)
-	call(&args, 1110, 0, nil)
+	call(&args, 1100, 0, nil)
 	return out
 }
 
@@ -3112,7 +3070,7 @@ func EqScalar(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	args.Tensor(self)
 	other.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1111, 1, &res)
+	call(&args, 1101, 1, &res)
 	return res.T[0]
 }
 
@@ -3123,7 +3081,7 @@ func EqTensorOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tensor) 
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1112, 0, nil)
+	call(&args, 1102, 0, nil)
 	return out
 }
 
@@ -3133,7 +3091,7 @@ func Eq(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1113, 1, &res)
+	call(&args, 1103, 1, &res)
 	return res.T[0]
 }
 
@@ -3144,7 +3102,7 @@ func GeScalarOut(self *bridge.Tensor, other Scalar, out *bridge.Tensor) *bridge.
 	args.Tensor(self)
 	other.encode(&args)
 	args.Tensor(out)
-	call(&args, 1114, 0, nil)
+	call(&args, 1104, 0, nil)
 	return out
 }
 
@@ -3154,7 +3112,7 @@ func GeScalar(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	args.Tensor(self)
 	other.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1115, 1, &res)
+	call(&args, 1105, 1, &res)
 	return res.T[0]
 }
 
@@ -3165,7 +3123,7 @@ func GeTensorOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tensor) 
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1116, 0, nil)
+	call(&args, 1106, 0, nil)
 	return out
 }
 
@@ -3175,7 +3133,7 @@ func Ge(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1117, 1, &res)
+	call(&args, 1107, 1, &res)
 	return res.T[0]
 }
 
@@ -3185,7 +3143,7 @@ func GeScalar_(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	other.encode(&args)
-	call(&args, 1118, 0, nil)
+	call(&args, 1108, 0, nil)
 	return self
 }
 
@@ -3195,6 +3153,27 @@ func Ge_(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(other)
-	call(&args, 1119, 0, nil)
+	call(&args, 1109, 0, nil)
 	return self
+}
+
+// GreaterEqualScalarOut is aten::greater_equal.Scalar_out(Tensor self, Scalar other, *, Tensor(a!) out) -> Tensor(a!).
+// It writes into out and returns it.
+func GreaterEqualScalarOut(self *bridge.Tensor, other Scalar, out *bridge.Tensor) *bridge.Tensor {
+	var args bridge.ATenArgs
+	args.Tensor(self)
+	other.encode(&args)
+	args.Tensor(out)
+	call(&args, 1110, 0, nil)
+	return out
+}
+
+// GreaterEqualScalar is aten::greater_equal.Scalar(Tensor self, Scalar other) -> Tensor.
+func GreaterEqualScalar(self *bridge.Tensor, other Scalar) *bridge.Tensor {
+	var args bridge.ATenArgs
+	args.Tensor(self)
+	other.encode(&args)
+	var res bridge.ATenResult
+	call(&args, 1111, 1, &res)
+	return res.T[0]
 }

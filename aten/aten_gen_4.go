@@ -4,27 +4,6 @@ package aten
 
 import "github.com/hotcb/hotcb/bridge"
 
-// GreaterEqualScalarOut is aten::greater_equal.Scalar_out(Tensor self, Scalar other, *, Tensor(a!) out) -> Tensor(a!).
-// It writes into out and returns it.
-func GreaterEqualScalarOut(self *bridge.Tensor, other Scalar, out *bridge.Tensor) *bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Tensor(self)
-	other.encode(&args)
-	args.Tensor(out)
-	call(&args, 1120, 0, nil)
-	return out
-}
-
-// GreaterEqualScalar is aten::greater_equal.Scalar(Tensor self, Scalar other) -> Tensor.
-func GreaterEqualScalar(self *bridge.Tensor, other Scalar) *bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Tensor(self)
-	other.encode(&args)
-	var res bridge.ATenResult
-	call(&args, 1121, 1, &res)
-	return res.T[0]
-}
-
 // GreaterEqualTensorOut is aten::greater_equal.Tensor_out(Tensor self, Tensor other, *, Tensor(a!) out) -> Tensor(a!).
 // It writes into out and returns it.
 func GreaterEqualTensorOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
@@ -32,7 +11,7 @@ func GreaterEqualTensorOut(self *bridge.Tensor, other *bridge.Tensor, out *bridg
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1122, 0, nil)
+	call(&args, 1112, 0, nil)
 	return out
 }
 
@@ -42,7 +21,7 @@ func GreaterEqual(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1123, 1, &res)
+	call(&args, 1113, 1, &res)
 	return res.T[0]
 }
 
@@ -52,7 +31,7 @@ func GreaterEqualScalar_(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	other.encode(&args)
-	call(&args, 1124, 0, nil)
+	call(&args, 1114, 0, nil)
 	return self
 }
 
@@ -62,7 +41,7 @@ func GreaterEqual_(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(other)
-	call(&args, 1125, 0, nil)
+	call(&args, 1115, 0, nil)
 	return self
 }
 
@@ -73,7 +52,7 @@ func LeScalarOut(self *bridge.Tensor, other Scalar, out *bridge.Tensor) *bridge.
 	args.Tensor(self)
 	other.encode(&args)
 	args.Tensor(out)
-	call(&args, 1126, 0, nil)
+	call(&args, 1116, 0, nil)
 	return out
 }
 
@@ -83,7 +62,7 @@ func LeScalar(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	args.Tensor(self)
 	other.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1127, 1, &res)
+	call(&args, 1117, 1, &res)
 	return res.T[0]
 }
 
@@ -94,7 +73,7 @@ func LeTensorOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tensor) 
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1128, 0, nil)
+	call(&args, 1118, 0, nil)
 	return out
 }
 
@@ -104,7 +83,7 @@ func Le(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1129, 1, &res)
+	call(&args, 1119, 1, &res)
 	return res.T[0]
 }
 
@@ -114,7 +93,7 @@ func LeScalar_(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	other.encode(&args)
-	call(&args, 1130, 0, nil)
+	call(&args, 1120, 0, nil)
 	return self
 }
 
@@ -124,7 +103,7 @@ func Le_(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(other)
-	call(&args, 1131, 0, nil)
+	call(&args, 1121, 0, nil)
 	return self
 }
 
@@ -135,7 +114,7 @@ func LessEqualScalarOut(self *bridge.Tensor, other Scalar, out *bridge.Tensor) *
 	args.Tensor(self)
 	other.encode(&args)
 	args.Tensor(out)
-	call(&args, 1132, 0, nil)
+	call(&args, 1122, 0, nil)
 	return out
 }
 
@@ -145,7 +124,7 @@ func LessEqualScalar(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	args.Tensor(self)
 	other.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1133, 1, &res)
+	call(&args, 1123, 1, &res)
 	return res.T[0]
 }
 
@@ -156,7 +135,7 @@ func LessEqualTensorOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.T
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1134, 0, nil)
+	call(&args, 1124, 0, nil)
 	return out
 }
 
@@ -166,7 +145,7 @@ func LessEqual(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1135, 1, &res)
+	call(&args, 1125, 1, &res)
 	return res.T[0]
 }
 
@@ -176,7 +155,7 @@ func LessEqualScalar_(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	other.encode(&args)
-	call(&args, 1136, 0, nil)
+	call(&args, 1126, 0, nil)
 	return self
 }
 
@@ -186,7 +165,7 @@ func LessEqual_(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(other)
-	call(&args, 1137, 0, nil)
+	call(&args, 1127, 0, nil)
 	return self
 }
 
@@ -197,7 +176,7 @@ func GtScalarOut(self *bridge.Tensor, other Scalar, out *bridge.Tensor) *bridge.
 	args.Tensor(self)
 	other.encode(&args)
 	args.Tensor(out)
-	call(&args, 1138, 0, nil)
+	call(&args, 1128, 0, nil)
 	return out
 }
 
@@ -207,7 +186,7 @@ func GtScalar(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	args.Tensor(self)
 	other.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1139, 1, &res)
+	call(&args, 1129, 1, &res)
 	return res.T[0]
 }
 
@@ -218,7 +197,7 @@ func GtTensorOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tensor) 
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1140, 0, nil)
+	call(&args, 1130, 0, nil)
 	return out
 }
 
@@ -228,7 +207,7 @@ func Gt(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1141, 1, &res)
+	call(&args, 1131, 1, &res)
 	return res.T[0]
 }
 
@@ -238,7 +217,7 @@ func GtScalar_(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	other.encode(&args)
-	call(&args, 1142, 0, nil)
+	call(&args, 1132, 0, nil)
 	return self
 }
 
@@ -248,7 +227,7 @@ func Gt_(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(other)
-	call(&args, 1143, 0, nil)
+	call(&args, 1133, 0, nil)
 	return self
 }
 
@@ -259,7 +238,7 @@ func GreaterScalarOut(self *bridge.Tensor, other Scalar, out *bridge.Tensor) *br
 	args.Tensor(self)
 	other.encode(&args)
 	args.Tensor(out)
-	call(&args, 1144, 0, nil)
+	call(&args, 1134, 0, nil)
 	return out
 }
 
@@ -269,7 +248,7 @@ func GreaterScalar(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	args.Tensor(self)
 	other.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1145, 1, &res)
+	call(&args, 1135, 1, &res)
 	return res.T[0]
 }
 
@@ -280,7 +259,7 @@ func GreaterTensorOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Ten
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1146, 0, nil)
+	call(&args, 1136, 0, nil)
 	return out
 }
 
@@ -290,7 +269,7 @@ func Greater(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1147, 1, &res)
+	call(&args, 1137, 1, &res)
 	return res.T[0]
 }
 
@@ -300,7 +279,7 @@ func GreaterScalar_(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	other.encode(&args)
-	call(&args, 1148, 0, nil)
+	call(&args, 1138, 0, nil)
 	return self
 }
 
@@ -310,7 +289,7 @@ func Greater_(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(other)
-	call(&args, 1149, 0, nil)
+	call(&args, 1139, 0, nil)
 	return self
 }
 
@@ -321,7 +300,7 @@ func LtScalarOut(self *bridge.Tensor, other Scalar, out *bridge.Tensor) *bridge.
 	args.Tensor(self)
 	other.encode(&args)
 	args.Tensor(out)
-	call(&args, 1150, 0, nil)
+	call(&args, 1140, 0, nil)
 	return out
 }
 
@@ -331,7 +310,7 @@ func LtScalar(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	args.Tensor(self)
 	other.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1151, 1, &res)
+	call(&args, 1141, 1, &res)
 	return res.T[0]
 }
 
@@ -342,7 +321,7 @@ func LtTensorOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tensor) 
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1152, 0, nil)
+	call(&args, 1142, 0, nil)
 	return out
 }
 
@@ -352,7 +331,7 @@ func Lt(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1153, 1, &res)
+	call(&args, 1143, 1, &res)
 	return res.T[0]
 }
 
@@ -362,7 +341,7 @@ func LtScalar_(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	other.encode(&args)
-	call(&args, 1154, 0, nil)
+	call(&args, 1144, 0, nil)
 	return self
 }
 
@@ -372,7 +351,7 @@ func Lt_(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(other)
-	call(&args, 1155, 0, nil)
+	call(&args, 1145, 0, nil)
 	return self
 }
 
@@ -383,7 +362,7 @@ func LessScalarOut(self *bridge.Tensor, other Scalar, out *bridge.Tensor) *bridg
 	args.Tensor(self)
 	other.encode(&args)
 	args.Tensor(out)
-	call(&args, 1156, 0, nil)
+	call(&args, 1146, 0, nil)
 	return out
 }
 
@@ -393,7 +372,7 @@ func LessScalar(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	args.Tensor(self)
 	other.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1157, 1, &res)
+	call(&args, 1147, 1, &res)
 	return res.T[0]
 }
 
@@ -404,7 +383,7 @@ func LessTensorOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tensor
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1158, 0, nil)
+	call(&args, 1148, 0, nil)
 	return out
 }
 
@@ -414,7 +393,7 @@ func Less(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1159, 1, &res)
+	call(&args, 1149, 1, &res)
 	return res.T[0]
 }
 
@@ -424,7 +403,7 @@ func LessScalar_(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	other.encode(&args)
-	call(&args, 1160, 0, nil)
+	call(&args, 1150, 0, nil)
 	return self
 }
 
@@ -434,7 +413,7 @@ func Less_(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(other)
-	call(&args, 1161, 0, nil)
+	call(&args, 1151, 0, nil)
 	return self
 }
 
@@ -445,7 +424,7 @@ func TakeOut(self *bridge.Tensor, index *bridge.Tensor, out *bridge.Tensor) *bri
 	args.Tensor(self)
 	args.Tensor(index)
 	args.Tensor(out)
-	call(&args, 1162, 0, nil)
+	call(&args, 1152, 0, nil)
 	return out
 }
 
@@ -455,7 +434,7 @@ func Take(self *bridge.Tensor, index *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(index)
 	var res bridge.ATenResult
-	call(&args, 1163, 1, &res)
+	call(&args, 1153, 1, &res)
 	return res.T[0]
 }
 
@@ -467,7 +446,7 @@ func TakeAlongDimOut(self *bridge.Tensor, indices *bridge.Tensor, dim *int64, ou
 	args.Tensor(indices)
 	args.OptInt(dim)
 	args.Tensor(out)
-	call(&args, 1164, 0, nil)
+	call(&args, 1154, 0, nil)
 	return out
 }
 
@@ -478,7 +457,7 @@ func TakeAlongDim(self *bridge.Tensor, indices *bridge.Tensor, dim *int64) *brid
 	args.Tensor(indices)
 	args.OptInt(dim)
 	var res bridge.ATenResult
-	call(&args, 1165, 1, &res)
+	call(&args, 1155, 1, &res)
 	return res.T[0]
 }
 
@@ -490,7 +469,7 @@ func IndexSelectOut(self *bridge.Tensor, dim int64, index *bridge.Tensor, out *b
 	args.Int(dim)
 	args.Tensor(index)
 	args.Tensor(out)
-	call(&args, 1166, 0, nil)
+	call(&args, 1156, 0, nil)
 	return out
 }
 
@@ -501,7 +480,7 @@ func IndexSelect(self *bridge.Tensor, dim int64, index *bridge.Tensor) *bridge.T
 	args.Int(dim)
 	args.Tensor(index)
 	var res bridge.ATenResult
-	call(&args, 1167, 1, &res)
+	call(&args, 1157, 1, &res)
 	return res.T[0]
 }
 
@@ -513,7 +492,7 @@ func IndexSelectBackward(grad *bridge.Tensor, selfSizes []int64, dim int64, inde
 	args.Int(dim)
 	args.Tensor(index)
 	var res bridge.ATenResult
-	call(&args, 1168, 1, &res)
+	call(&args, 1158, 1, &res)
 	return res.T[0]
 }
 
@@ -524,7 +503,7 @@ func MaskedSelectOut(self *bridge.Tensor, mask *bridge.Tensor, out *bridge.Tenso
 	args.Tensor(self)
 	args.Tensor(mask)
 	args.Tensor(out)
-	call(&args, 1169, 0, nil)
+	call(&args, 1159, 0, nil)
 	return out
 }
 
@@ -534,7 +513,7 @@ func MaskedSelect(self *bridge.Tensor, mask *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(mask)
 	var res bridge.ATenResult
-	call(&args, 1170, 1, &res)
+	call(&args, 1160, 1, &res)
 	return res.T[0]
 }
 
@@ -545,7 +524,7 @@ func MaskedSelectBackward(grad *bridge.Tensor, input *bridge.Tensor, mask *bridg
 	args.Tensor(input)
 	args.Tensor(mask)
 	var res bridge.ATenResult
-	call(&args, 1171, 1, &res)
+	call(&args, 1161, 1, &res)
 	return res.T[0]
 }
 
@@ -555,7 +534,7 @@ func NonzeroOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1172, 0, nil)
+	call(&args, 1162, 0, nil)
 	return out
 }
 
@@ -564,7 +543,7 @@ func Nonzero(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1173, 1, &res)
+	call(&args, 1163, 1, &res)
 	return res.T[0]
 }
 
@@ -573,7 +552,7 @@ func NonzeroNumpy(self *bridge.Tensor) []*bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1174, 0, &res)
+	call(&args, 1164, 0, &res)
 	return res.List
 }
 
@@ -582,7 +561,7 @@ func Argwhere(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1175, 1, &res)
+	call(&args, 1165, 1, &res)
 	return res.T[0]
 }
 
@@ -595,7 +574,7 @@ func GatherOut(self *bridge.Tensor, dim int64, index *bridge.Tensor, sparseGrad 
 	args.Tensor(index)
 	args.Bool(sparseGrad)
 	args.Tensor(out)
-	call(&args, 1176, 0, nil)
+	call(&args, 1166, 0, nil)
 	return out
 }
 
@@ -607,7 +586,7 @@ func Gather(self *bridge.Tensor, dim int64, index *bridge.Tensor, sparseGrad boo
 	args.Tensor(index)
 	args.Bool(sparseGrad)
 	var res bridge.ATenResult
-	call(&args, 1177, 1, &res)
+	call(&args, 1167, 1, &res)
 	return res.T[0]
 }
 
@@ -620,7 +599,7 @@ func GatherBackward(grad *bridge.Tensor, self *bridge.Tensor, dim int64, index *
 	args.Tensor(index)
 	args.Bool(sparseGrad)
 	var res bridge.ATenResult
-	call(&args, 1178, 1, &res)
+	call(&args, 1168, 1, &res)
 	return res.T[0]
 }
 
@@ -633,7 +612,7 @@ func AddcmulOut(self *bridge.Tensor, tensor1 *bridge.Tensor, tensor2 *bridge.Ten
 	args.Tensor(tensor2)
 	value.encode(&args)
 	args.Tensor(out)
-	call(&args, 1179, 0, nil)
+	call(&args, 1169, 0, nil)
 	return out
 }
 
@@ -645,7 +624,7 @@ func Addcmul(self *bridge.Tensor, tensor1 *bridge.Tensor, tensor2 *bridge.Tensor
 	args.Tensor(tensor2)
 	value.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1180, 1, &res)
+	call(&args, 1170, 1, &res)
 	return res.T[0]
 }
 
@@ -657,7 +636,7 @@ func Addcmul_(self *bridge.Tensor, tensor1 *bridge.Tensor, tensor2 *bridge.Tenso
 	args.Tensor(tensor1)
 	args.Tensor(tensor2)
 	value.encode(&args)
-	call(&args, 1181, 0, nil)
+	call(&args, 1171, 0, nil)
 	return self
 }
 
@@ -670,7 +649,7 @@ func AddcdivOut(self *bridge.Tensor, tensor1 *bridge.Tensor, tensor2 *bridge.Ten
 	args.Tensor(tensor2)
 	value.encode(&args)
 	args.Tensor(out)
-	call(&args, 1182, 0, nil)
+	call(&args, 1172, 0, nil)
 	return out
 }
 
@@ -682,7 +661,7 @@ func Addcdiv(self *bridge.Tensor, tensor1 *bridge.Tensor, tensor2 *bridge.Tensor
 	args.Tensor(tensor2)
 	value.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1183, 1, &res)
+	call(&args, 1173, 1, &res)
 	return res.T[0]
 }
 
@@ -694,7 +673,7 @@ func Addcdiv_(self *bridge.Tensor, tensor1 *bridge.Tensor, tensor2 *bridge.Tenso
 	args.Tensor(tensor1)
 	args.Tensor(tensor2)
 	value.encode(&args)
-	call(&args, 1184, 0, nil)
+	call(&args, 1174, 0, nil)
 	return self
 }
 
@@ -708,86 +687,86 @@ func CrossEntropyLoss(self *bridge.Tensor, target *bridge.Tensor, weight *bridge
 	args.Int(ignoreIndex)
 	args.Float(labelSmoothing)
 	var res bridge.ATenResult
-	call(&args, 1185, 1, &res)
+	call(&args, 1175, 1, &res)
 	return res.T[0]
 }
 
 // TriangularSolveX is aten::triangular_solve.X(Tensor self, Tensor A, bool upper=True, bool transpose=False, bool unitriangular=False, *, Tensor(a!) X, Tensor(b!) M) -> (Tensor(a!) solution, Tensor(b!) cloned_coefficient).
-// It writes into X and returns it.
-func TriangularSolveX(self *bridge.Tensor, A *bridge.Tensor, upper bool, transpose bool, unitriangular bool, X *bridge.Tensor, M *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
+// It writes into x and returns it.
+func TriangularSolveX(self *bridge.Tensor, a *bridge.Tensor, upper bool, transpose bool, unitriangular bool, x *bridge.Tensor, m *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	args.Tensor(A)
+	args.Tensor(a)
 	args.Bool(upper)
 	args.Bool(transpose)
 	args.Bool(unitriangular)
-	args.Tensor(X)
-	args.Tensor(M)
-	call(&args, 1186, 0, nil)
-	return X, M
+	args.Tensor(x)
+	args.Tensor(m)
+	call(&args, 1176, 0, nil)
+	return x, m
 }
 
 // TriangularSolve is aten::triangular_solve(Tensor self, Tensor A, bool upper=True, bool transpose=False, bool unitriangular=False) -> (Tensor solution, Tensor cloned_coefficient).
-func TriangularSolve(self *bridge.Tensor, A *bridge.Tensor, upper bool, transpose bool, unitriangular bool) (*bridge.Tensor, *bridge.Tensor) {
+func TriangularSolve(self *bridge.Tensor, a *bridge.Tensor, upper bool, transpose bool, unitriangular bool) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	args.Tensor(A)
+	args.Tensor(a)
 	args.Bool(upper)
 	args.Bool(transpose)
 	args.Bool(unitriangular)
 	var res bridge.ATenResult
-	call(&args, 1187, 2, &res)
+	call(&args, 1177, 2, &res)
 	return res.T[0], res.T[1]
 }
 
 // LinalgSolveTriangularOut is aten::linalg_solve_triangular.out(Tensor self, Tensor B, *, bool upper, bool left=True, bool unitriangular=False, Tensor(a!) out) -> Tensor(a!).
 // It writes into out and returns it.
-func LinalgSolveTriangularOut(self *bridge.Tensor, B *bridge.Tensor, upper bool, left bool, unitriangular bool, out *bridge.Tensor) *bridge.Tensor {
+func LinalgSolveTriangularOut(self *bridge.Tensor, b *bridge.Tensor, upper bool, left bool, unitriangular bool, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	args.Tensor(B)
+	args.Tensor(b)
 	args.Bool(upper)
 	args.Bool(left)
 	args.Bool(unitriangular)
 	args.Tensor(out)
-	call(&args, 1188, 0, nil)
+	call(&args, 1178, 0, nil)
 	return out
 }
 
 // LinalgSolveTriangular is aten::linalg_solve_triangular(Tensor self, Tensor B, *, bool upper, bool left=True, bool unitriangular=False) -> Tensor.
-func LinalgSolveTriangular(self *bridge.Tensor, B *bridge.Tensor, upper bool, left bool, unitriangular bool) *bridge.Tensor {
+func LinalgSolveTriangular(self *bridge.Tensor, b *bridge.Tensor, upper bool, left bool, unitriangular bool) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	args.Tensor(B)
+	args.Tensor(b)
 	args.Bool(upper)
 	args.Bool(left)
 	args.Bool(unitriangular)
 	var res bridge.ATenResult
-	call(&args, 1189, 1, &res)
+	call(&args, 1179, 1, &res)
 	return res.T[0]
 }
 
 // LinalgVander is aten::linalg_vander(Tensor x, *, int? N=None) -> Tensor.
-func LinalgVander(x *bridge.Tensor, N *int64) *bridge.Tensor {
+func LinalgVander(x *bridge.Tensor, n *int64) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(x)
-	args.OptInt(N)
+	args.OptInt(n)
 	var res bridge.ATenResult
-	call(&args, 1190, 1, &res)
+	call(&args, 1180, 1, &res)
 	return res.T[0]
 }
 
 // SymeigE is aten::symeig.e(Tensor self, bool eigenvectors=False, bool upper=True, *, Tensor(a!) e, Tensor(b!) V) -> (Tensor(a!) eigenvalues, Tensor(b!) eigenvectors).
 // It writes into e and returns it.
-func SymeigE(self *bridge.Tensor, eigenvectors bool, upper bool, e *bridge.Tensor, V *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
+func SymeigE(self *bridge.Tensor, eigenvectors bool, upper bool, e *bridge.Tensor, v *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Bool(eigenvectors)
 	args.Bool(upper)
 	args.Tensor(e)
-	args.Tensor(V)
-	call(&args, 1191, 0, nil)
-	return e, V
+	args.Tensor(v)
+	call(&args, 1181, 0, nil)
+	return e, v
 }
 
 // Symeig is aten::symeig(Tensor self, bool eigenvectors=False, bool upper=True) -> (Tensor eigenvalues, Tensor eigenvectors).
@@ -797,22 +776,22 @@ func Symeig(self *bridge.Tensor, eigenvectors bool, upper bool) (*bridge.Tensor,
 	args.Bool(eigenvectors)
 	args.Bool(upper)
 	var res bridge.ATenResult
-	call(&args, 1192, 2, &res)
+	call(&args, 1182, 2, &res)
 	return res.T[0], res.T[1]
 }
 
 // SvdU is aten::svd.U(Tensor self, bool some=True, bool compute_uv=True, *, Tensor(a!) U, Tensor(b!) S, Tensor(c!) V) -> (Tensor(a!) U, Tensor(b!) S, Tensor(c!) V).
-// It writes into U and returns it.
-func SvdU(self *bridge.Tensor, some bool, computeUv bool, U *bridge.Tensor, S *bridge.Tensor, V *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+// It writes into u and returns it.
+func SvdU(self *bridge.Tensor, some bool, computeUv bool, u *bridge.Tensor, s *bridge.Tensor, v *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Bool(some)
 	args.Bool(computeUv)
-	args.Tensor(U)
-	args.Tensor(S)
-	args.Tensor(V)
-	call(&args, 1193, 0, nil)
-	return U, S, V
+	args.Tensor(u)
+	args.Tensor(s)
+	args.Tensor(v)
+	call(&args, 1183, 0, nil)
+	return u, s, v
 }
 
 // Svd is aten::svd(Tensor self, bool some=True, bool compute_uv=True) -> (Tensor U, Tensor S, Tensor V).
@@ -822,7 +801,7 @@ func Svd(self *bridge.Tensor, some bool, computeUv bool) (*bridge.Tensor, *bridg
 	args.Bool(some)
 	args.Bool(computeUv)
 	var res bridge.ATenResult
-	call(&args, 1194, 3, &res)
+	call(&args, 1184, 3, &res)
 	return res.T[0], res.T[1], res.T[2]
 }
 
@@ -833,7 +812,7 @@ func Swapaxes(self *bridge.Tensor, axis0 int64, axis1 int64) *bridge.Tensor {
 	args.Int(axis0)
 	args.Int(axis1)
 	var res bridge.ATenResult
-	call(&args, 1195, 1, &res)
+	call(&args, 1185, 1, &res)
 	return res.T[0]
 }
 
@@ -844,7 +823,7 @@ func Swapaxes_(self *bridge.Tensor, axis0 int64, axis1 int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Int(axis0)
 	args.Int(axis1)
-	call(&args, 1196, 0, nil)
+	call(&args, 1186, 0, nil)
 	return self
 }
 
@@ -855,7 +834,7 @@ func Swapdims(self *bridge.Tensor, dim0 int64, dim1 int64) *bridge.Tensor {
 	args.Int(dim0)
 	args.Int(dim1)
 	var res bridge.ATenResult
-	call(&args, 1197, 1, &res)
+	call(&args, 1187, 1, &res)
 	return res.T[0]
 }
 
@@ -866,7 +845,7 @@ func Swapdims_(self *bridge.Tensor, dim0 int64, dim1 int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Int(dim0)
 	args.Int(dim1)
-	call(&args, 1198, 0, nil)
+	call(&args, 1188, 0, nil)
 	return self
 }
 
@@ -877,7 +856,7 @@ func CholeskyOut(self *bridge.Tensor, upper bool, out *bridge.Tensor) *bridge.Te
 	args.Tensor(self)
 	args.Bool(upper)
 	args.Tensor(out)
-	call(&args, 1199, 0, nil)
+	call(&args, 1189, 0, nil)
 	return out
 }
 
@@ -887,7 +866,7 @@ func Cholesky(self *bridge.Tensor, upper bool) *bridge.Tensor {
 	args.Tensor(self)
 	args.Bool(upper)
 	var res bridge.ATenResult
-	call(&args, 1200, 1, &res)
+	call(&args, 1190, 1, &res)
 	return res.T[0]
 }
 
@@ -899,7 +878,7 @@ func CholeskySolveOut(self *bridge.Tensor, input2 *bridge.Tensor, upper bool, ou
 	args.Tensor(input2)
 	args.Bool(upper)
 	args.Tensor(out)
-	call(&args, 1201, 0, nil)
+	call(&args, 1191, 0, nil)
 	return out
 }
 
@@ -910,7 +889,7 @@ func CholeskySolve(self *bridge.Tensor, input2 *bridge.Tensor, upper bool) *brid
 	args.Tensor(input2)
 	args.Bool(upper)
 	var res bridge.ATenResult
-	call(&args, 1202, 1, &res)
+	call(&args, 1192, 1, &res)
 	return res.T[0]
 }
 
@@ -920,7 +899,7 @@ func CholeskyInverse(self *bridge.Tensor, upper bool) *bridge.Tensor {
 	args.Tensor(self)
 	args.Bool(upper)
 	var res bridge.ATenResult
-	call(&args, 1203, 1, &res)
+	call(&args, 1193, 1, &res)
 	return res.T[0]
 }
 
@@ -931,20 +910,20 @@ func CholeskyInverseOut(self *bridge.Tensor, upper bool, out *bridge.Tensor) *br
 	args.Tensor(self)
 	args.Bool(upper)
 	args.Tensor(out)
-	call(&args, 1204, 0, nil)
+	call(&args, 1194, 0, nil)
 	return out
 }
 
 // QrQ is aten::qr.Q(Tensor self, bool some=True, *, Tensor(a!) Q, Tensor(b!) R) -> (Tensor(a!) Q, Tensor(b!) R).
-// It writes into Q and returns it.
-func QrQ(self *bridge.Tensor, some bool, Q *bridge.Tensor, R *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
+// It writes into q and returns it.
+func QrQ(self *bridge.Tensor, some bool, q *bridge.Tensor, r *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Bool(some)
-	args.Tensor(Q)
-	args.Tensor(R)
-	call(&args, 1205, 0, nil)
-	return Q, R
+	args.Tensor(q)
+	args.Tensor(r)
+	call(&args, 1195, 0, nil)
+	return q, r
 }
 
 // Qr is aten::qr(Tensor self, bool some=True) -> (Tensor Q, Tensor R).
@@ -953,7 +932,7 @@ func Qr(self *bridge.Tensor, some bool) (*bridge.Tensor, *bridge.Tensor) {
 	args.Tensor(self)
 	args.Bool(some)
 	var res bridge.ATenResult
-	call(&args, 1206, 2, &res)
+	call(&args, 1196, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -964,7 +943,7 @@ func GeqrfA(self *bridge.Tensor, a *bridge.Tensor, tau *bridge.Tensor) (*bridge.
 	args.Tensor(self)
 	args.Tensor(a)
 	args.Tensor(tau)
-	call(&args, 1207, 0, nil)
+	call(&args, 1197, 0, nil)
 	return a, tau
 }
 
@@ -973,7 +952,7 @@ func Geqrf(self *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1208, 2, &res)
+	call(&args, 1198, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -983,7 +962,7 @@ func Orgqr(self *bridge.Tensor, input2 *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(input2)
 	var res bridge.ATenResult
-	call(&args, 1209, 1, &res)
+	call(&args, 1199, 1, &res)
 	return res.T[0]
 }
 
@@ -994,7 +973,7 @@ func OrgqrOut(self *bridge.Tensor, input2 *bridge.Tensor, out *bridge.Tensor) *b
 	args.Tensor(self)
 	args.Tensor(input2)
 	args.Tensor(out)
-	call(&args, 1210, 0, nil)
+	call(&args, 1200, 0, nil)
 	return out
 }
 
@@ -1008,7 +987,7 @@ func OrmqrOut(self *bridge.Tensor, input2 *bridge.Tensor, input3 *bridge.Tensor,
 	args.Bool(left)
 	args.Bool(transpose)
 	args.Tensor(out)
-	call(&args, 1211, 0, nil)
+	call(&args, 1201, 0, nil)
 	return out
 }
 
@@ -1021,58 +1000,58 @@ func Ormqr(self *bridge.Tensor, input2 *bridge.Tensor, input3 *bridge.Tensor, le
 	args.Bool(left)
 	args.Bool(transpose)
 	var res bridge.ATenResult
-	call(&args, 1212, 1, &res)
+	call(&args, 1202, 1, &res)
 	return res.T[0]
 }
 
 // LuSolveOut is aten::lu_solve.out(Tensor self, Tensor LU_data, Tensor LU_pivots, *, Tensor(a!) out) -> Tensor(a!).
 // It writes into out and returns it.
-func LuSolveOut(self *bridge.Tensor, LUData *bridge.Tensor, LUPivots *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
+func LuSolveOut(self *bridge.Tensor, lUData *bridge.Tensor, lUPivots *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	args.Tensor(LUData)
-	args.Tensor(LUPivots)
+	args.Tensor(lUData)
+	args.Tensor(lUPivots)
 	args.Tensor(out)
-	call(&args, 1213, 0, nil)
+	call(&args, 1203, 0, nil)
 	return out
 }
 
 // LuSolve is aten::lu_solve(Tensor self, Tensor LU_data, Tensor LU_pivots) -> Tensor.
-func LuSolve(self *bridge.Tensor, LUData *bridge.Tensor, LUPivots *bridge.Tensor) *bridge.Tensor {
+func LuSolve(self *bridge.Tensor, lUData *bridge.Tensor, lUPivots *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	args.Tensor(LUData)
-	args.Tensor(LUPivots)
+	args.Tensor(lUData)
+	args.Tensor(lUPivots)
 	var res bridge.ATenResult
-	call(&args, 1214, 1, &res)
+	call(&args, 1204, 1, &res)
 	return res.T[0]
 }
 
 // LuUnpack is aten::lu_unpack(Tensor LU_data, Tensor LU_pivots, bool unpack_data=True, bool unpack_pivots=True) -> (Tensor P, Tensor L, Tensor U).
-func LuUnpack(LUData *bridge.Tensor, LUPivots *bridge.Tensor, unpackData bool, unpackPivots bool) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+func LuUnpack(lUData *bridge.Tensor, lUPivots *bridge.Tensor, unpackData bool, unpackPivots bool) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
-	args.Tensor(LUData)
-	args.Tensor(LUPivots)
+	args.Tensor(lUData)
+	args.Tensor(lUPivots)
 	args.Bool(unpackData)
 	args.Bool(unpackPivots)
 	var res bridge.ATenResult
-	call(&args, 1215, 3, &res)
+	call(&args, 1205, 3, &res)
 	return res.T[0], res.T[1], res.T[2]
 }
 
 // LuUnpackOut is aten::lu_unpack.out(Tensor LU_data, Tensor LU_pivots, bool unpack_data=True, bool unpack_pivots=True, *, Tensor(a!) P, Tensor(b!) L, Tensor(c!) U) -> (Tensor(a!) P, Tensor(b!) L, Tensor(c!) U).
-// It writes into P and returns it.
-func LuUnpackOut(LUData *bridge.Tensor, LUPivots *bridge.Tensor, unpackData bool, unpackPivots bool, P *bridge.Tensor, L *bridge.Tensor, U *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+// It writes into p and returns it.
+func LuUnpackOut(lUData *bridge.Tensor, lUPivots *bridge.Tensor, unpackData bool, unpackPivots bool, p *bridge.Tensor, l *bridge.Tensor, u *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
-	args.Tensor(LUData)
-	args.Tensor(LUPivots)
+	args.Tensor(lUData)
+	args.Tensor(lUPivots)
 	args.Bool(unpackData)
 	args.Bool(unpackPivots)
-	args.Tensor(P)
-	args.Tensor(L)
-	args.Tensor(U)
-	call(&args, 1216, 0, nil)
-	return P, L, U
+	args.Tensor(p)
+	args.Tensor(l)
+	args.Tensor(u)
+	call(&args, 1206, 0, nil)
+	return p, l, u
 }
 
 // MultinomialOut is aten::multinomial.out(Tensor self, int num_samples, bool replacement=False, *, Generator? generator=None, Tensor(a!) out) -> Tensor(a!).
@@ -1083,7 +1062,7 @@ func MultinomialOut(self *bridge.Tensor, numSamples int64, replacement bool, out
 	args.Int(numSamples)
 	args.Bool(replacement)
 	args.Tensor(out)
-	call(&args, 1217, 0, nil)
+	call(&args, 1207, 0, nil)
 	return out
 }
 
@@ -1094,7 +1073,7 @@ func Multinomial(self *bridge.Tensor, numSamples int64, replacement bool) *bridg
 	args.Int(numSamples)
 	args.Bool(replacement)
 	var res bridge.ATenResult
-	call(&args, 1218, 1, &res)
+	call(&args, 1208, 1, &res)
 	return res.T[0]
 }
 
@@ -1104,7 +1083,7 @@ func LgammaOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1219, 0, nil)
+	call(&args, 1209, 0, nil)
 	return out
 }
 
@@ -1113,7 +1092,7 @@ func LgammaOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 func Lgamma_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 1220, 0, nil)
+	call(&args, 1210, 0, nil)
 	return self
 }
 
@@ -1122,7 +1101,7 @@ func Lgamma(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1221, 1, &res)
+	call(&args, 1211, 1, &res)
 	return res.T[0]
 }
 
@@ -1132,7 +1111,7 @@ func DigammaOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1222, 0, nil)
+	call(&args, 1212, 0, nil)
 	return out
 }
 
@@ -1141,7 +1120,7 @@ func Digamma(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1223, 1, &res)
+	call(&args, 1213, 1, &res)
 	return res.T[0]
 }
 
@@ -1152,7 +1131,7 @@ func PolygammaOut(n int64, self *bridge.Tensor, out *bridge.Tensor) *bridge.Tens
 	args.Int(n)
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1224, 0, nil)
+	call(&args, 1214, 0, nil)
 	return out
 }
 
@@ -1162,7 +1141,7 @@ func Polygamma(n int64, self *bridge.Tensor) *bridge.Tensor {
 	args.Int(n)
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1225, 1, &res)
+	call(&args, 1215, 1, &res)
 	return res.T[0]
 }
 
@@ -1172,7 +1151,7 @@ func Polygamma_(self *bridge.Tensor, n int64) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Int(n)
-	call(&args, 1226, 0, nil)
+	call(&args, 1216, 0, nil)
 	return self
 }
 
@@ -1181,7 +1160,7 @@ func Erfinv(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1227, 1, &res)
+	call(&args, 1217, 1, &res)
 	return res.T[0]
 }
 
@@ -1190,7 +1169,7 @@ func Erfinv(self *bridge.Tensor) *bridge.Tensor {
 func Erfinv_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 1228, 0, nil)
+	call(&args, 1218, 0, nil)
 	return self
 }
 
@@ -1200,7 +1179,7 @@ func ErfinvOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1229, 0, nil)
+	call(&args, 1219, 0, nil)
 	return out
 }
 
@@ -1209,7 +1188,7 @@ func I0(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1230, 1, &res)
+	call(&args, 1220, 1, &res)
 	return res.T[0]
 }
 
@@ -1218,7 +1197,7 @@ func I0(self *bridge.Tensor) *bridge.Tensor {
 func I0_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 1231, 0, nil)
+	call(&args, 1221, 0, nil)
 	return self
 }
 
@@ -1228,7 +1207,7 @@ func I0Out(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1232, 0, nil)
+	call(&args, 1222, 0, nil)
 	return out
 }
 
@@ -1237,7 +1216,7 @@ func Sign(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1233, 1, &res)
+	call(&args, 1223, 1, &res)
 	return res.T[0]
 }
 
@@ -1246,7 +1225,7 @@ func Sign(self *bridge.Tensor) *bridge.Tensor {
 func Sign_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 1234, 0, nil)
+	call(&args, 1224, 0, nil)
 	return self
 }
 
@@ -1256,7 +1235,7 @@ func SignOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1235, 0, nil)
+	call(&args, 1225, 0, nil)
 	return out
 }
 
@@ -1265,7 +1244,7 @@ func Signbit(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1236, 1, &res)
+	call(&args, 1226, 1, &res)
 	return res.T[0]
 }
 
@@ -1275,7 +1254,7 @@ func SignbitOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1237, 0, nil)
+	call(&args, 1227, 0, nil)
 	return out
 }
 
@@ -1286,7 +1265,7 @@ func Dist(self *bridge.Tensor, other *bridge.Tensor, p Scalar) *bridge.Tensor {
 	args.Tensor(other)
 	p.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1238, 1, &res)
+	call(&args, 1228, 1, &res)
 	return res.T[0]
 }
 
@@ -1297,7 +1276,7 @@ func Atan2Out(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tensor) *br
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1239, 0, nil)
+	call(&args, 1229, 0, nil)
 	return out
 }
 
@@ -1307,7 +1286,7 @@ func Atan2_(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(other)
-	call(&args, 1240, 0, nil)
+	call(&args, 1230, 0, nil)
 	return self
 }
 
@@ -1317,7 +1296,7 @@ func Atan2(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1241, 1, &res)
+	call(&args, 1231, 1, &res)
 	return res.T[0]
 }
 
@@ -1327,7 +1306,7 @@ func Arctan2(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1242, 1, &res)
+	call(&args, 1232, 1, &res)
 	return res.T[0]
 }
 
@@ -1338,7 +1317,7 @@ func Arctan2Out(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tensor) *
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1243, 0, nil)
+	call(&args, 1233, 0, nil)
 	return out
 }
 
@@ -1348,7 +1327,7 @@ func Arctan2_(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(other)
-	call(&args, 1244, 0, nil)
+	call(&args, 1234, 0, nil)
 	return self
 }
 
@@ -1360,7 +1339,7 @@ func LerpScalarOut(self *bridge.Tensor, end *bridge.Tensor, weight Scalar, out *
 	args.Tensor(end)
 	weight.encode(&args)
 	args.Tensor(out)
-	call(&args, 1245, 0, nil)
+	call(&args, 1235, 0, nil)
 	return out
 }
 
@@ -1372,7 +1351,7 @@ func LerpTensorOut(self *bridge.Tensor, end *bridge.Tensor, weight *bridge.Tenso
 	args.Tensor(end)
 	args.Tensor(weight)
 	args.Tensor(out)
-	call(&args, 1246, 0, nil)
+	call(&args, 1236, 0, nil)
 	return out
 }
 
@@ -1383,7 +1362,7 @@ func LerpScalar(self *bridge.Tensor, end *bridge.Tensor, weight Scalar) *bridge.
 	args.Tensor(end)
 	weight.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1247, 1, &res)
+	call(&args, 1237, 1, &res)
 	return res.T[0]
 }
 
@@ -1394,7 +1373,7 @@ func Lerp(self *bridge.Tensor, end *bridge.Tensor, weight *bridge.Tensor) *bridg
 	args.Tensor(end)
 	args.Tensor(weight)
 	var res bridge.ATenResult
-	call(&args, 1248, 1, &res)
+	call(&args, 1238, 1, &res)
 	return res.T[0]
 }
 
@@ -1407,7 +1386,7 @@ func HistcOut(self *bridge.Tensor, bins int64, min_ Scalar, max_ Scalar, out *br
 	min_.encode(&args)
 	max_.encode(&args)
 	args.Tensor(out)
-	call(&args, 1249, 0, nil)
+	call(&args, 1239, 0, nil)
 	return out
 }
 
@@ -1419,7 +1398,7 @@ func Histc(self *bridge.Tensor, bins int64, min_ Scalar, max_ Scalar) *bridge.Te
 	min_.encode(&args)
 	max_.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1250, 1, &res)
+	call(&args, 1240, 1, &res)
 	return res.T[0]
 }
 
@@ -1433,7 +1412,7 @@ func HistogramBinsTensorOut(self *bridge.Tensor, bins *bridge.Tensor, weight *br
 	args.Bool(density)
 	args.Tensor(hist)
 	args.Tensor(binEdges)
-	call(&args, 1251, 0, nil)
+	call(&args, 1241, 0, nil)
 	return hist, binEdges
 }
 
@@ -1445,7 +1424,7 @@ func HistogramBinsTensor(self *bridge.Tensor, bins *bridge.Tensor, weight *bridg
 	args.Tensor(weight)
 	args.Bool(density)
 	var res bridge.ATenResult
-	call(&args, 1252, 2, &res)
+	call(&args, 1242, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -1460,7 +1439,7 @@ func HistogramBinCtOut(self *bridge.Tensor, bins int64, range_ []float64, weight
 	args.Bool(density)
 	args.Tensor(hist)
 	args.Tensor(binEdges)
-	call(&args, 1253, 0, nil)
+	call(&args, 1243, 0, nil)
 	return hist, binEdges
 }
 
@@ -1473,7 +1452,7 @@ func HistogramBinCt(self *bridge.Tensor, bins int64, range_ []float64, weight *b
 	args.Tensor(weight)
 	args.Bool(density)
 	var res bridge.ATenResult
-	call(&args, 1254, 2, &res)
+	call(&args, 1244, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -1484,7 +1463,7 @@ func FmodScalarOut(self *bridge.Tensor, other Scalar, out *bridge.Tensor) *bridg
 	args.Tensor(self)
 	other.encode(&args)
 	args.Tensor(out)
-	call(&args, 1255, 0, nil)
+	call(&args, 1245, 0, nil)
 	return out
 }
 
@@ -1494,7 +1473,7 @@ func FmodScalar(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	args.Tensor(self)
 	other.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1256, 1, &res)
+	call(&args, 1246, 1, &res)
 	return res.T[0]
 }
 
@@ -1504,7 +1483,7 @@ func FmodScalar_(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	other.encode(&args)
-	call(&args, 1257, 0, nil)
+	call(&args, 1247, 0, nil)
 	return self
 }
 
@@ -1515,7 +1494,7 @@ func FmodTensorOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tensor
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1258, 0, nil)
+	call(&args, 1248, 0, nil)
 	return out
 }
 
@@ -1525,7 +1504,7 @@ func Fmod(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1259, 1, &res)
+	call(&args, 1249, 1, &res)
 	return res.T[0]
 }
 
@@ -1535,7 +1514,7 @@ func Fmod_(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(other)
-	call(&args, 1260, 0, nil)
+	call(&args, 1250, 0, nil)
 	return self
 }
 
@@ -1546,7 +1525,7 @@ func HypotOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tensor) *br
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1261, 0, nil)
+	call(&args, 1251, 0, nil)
 	return out
 }
 
@@ -1556,7 +1535,7 @@ func Hypot(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1262, 1, &res)
+	call(&args, 1252, 1, &res)
 	return res.T[0]
 }
 
@@ -1566,7 +1545,7 @@ func Hypot_(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(other)
-	call(&args, 1263, 0, nil)
+	call(&args, 1253, 0, nil)
 	return self
 }
 
@@ -1577,7 +1556,7 @@ func IgammaOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tensor) *b
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1264, 0, nil)
+	call(&args, 1254, 0, nil)
 	return out
 }
 
@@ -1587,7 +1566,7 @@ func Igamma(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1265, 1, &res)
+	call(&args, 1255, 1, &res)
 	return res.T[0]
 }
 
@@ -1597,7 +1576,7 @@ func Igamma_(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(other)
-	call(&args, 1266, 0, nil)
+	call(&args, 1256, 0, nil)
 	return self
 }
 
@@ -1608,7 +1587,7 @@ func IgammacOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tensor) *
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1267, 0, nil)
+	call(&args, 1257, 0, nil)
 	return out
 }
 
@@ -1618,7 +1597,7 @@ func Igammac(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1268, 1, &res)
+	call(&args, 1258, 1, &res)
 	return res.T[0]
 }
 
@@ -1628,7 +1607,7 @@ func Igammac_(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(other)
-	call(&args, 1269, 0, nil)
+	call(&args, 1259, 0, nil)
 	return self
 }
 
@@ -1639,7 +1618,7 @@ func NextafterOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tensor)
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1270, 0, nil)
+	call(&args, 1260, 0, nil)
 	return out
 }
 
@@ -1649,7 +1628,7 @@ func Nextafter(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1271, 1, &res)
+	call(&args, 1261, 1, &res)
 	return res.T[0]
 }
 
@@ -1659,7 +1638,7 @@ func Nextafter_(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(other)
-	call(&args, 1272, 0, nil)
+	call(&args, 1262, 0, nil)
 	return self
 }
 
@@ -1670,7 +1649,7 @@ func RemainderScalarOut(self *bridge.Tensor, other Scalar, out *bridge.Tensor) *
 	args.Tensor(self)
 	other.encode(&args)
 	args.Tensor(out)
-	call(&args, 1273, 0, nil)
+	call(&args, 1263, 0, nil)
 	return out
 }
 
@@ -1680,7 +1659,7 @@ func RemainderScalar(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	args.Tensor(self)
 	other.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1274, 1, &res)
+	call(&args, 1264, 1, &res)
 	return res.T[0]
 }
 
@@ -1690,7 +1669,7 @@ func RemainderScalar_(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	other.encode(&args)
-	call(&args, 1275, 0, nil)
+	call(&args, 1265, 0, nil)
 	return self
 }
 
@@ -1701,7 +1680,7 @@ func RemainderTensorOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.T
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1276, 0, nil)
+	call(&args, 1266, 0, nil)
 	return out
 }
 
@@ -1711,7 +1690,7 @@ func Remainder(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1277, 1, &res)
+	call(&args, 1267, 1, &res)
 	return res.T[0]
 }
 
@@ -1721,7 +1700,7 @@ func Remainder_(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(other)
-	call(&args, 1278, 0, nil)
+	call(&args, 1268, 0, nil)
 	return self
 }
 
@@ -1731,7 +1710,7 @@ func RemainderScalarTensor(self Scalar, other *bridge.Tensor) *bridge.Tensor {
 	self.encode(&args)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1279, 1, &res)
+	call(&args, 1269, 1, &res)
 	return res.T[0]
 }
 
@@ -1740,7 +1719,7 @@ func Min(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1280, 1, &res)
+	call(&args, 1270, 1, &res)
 	return res.T[0]
 }
 
@@ -1750,7 +1729,7 @@ func Fmin(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1281, 1, &res)
+	call(&args, 1271, 1, &res)
 	return res.T[0]
 }
 
@@ -1761,7 +1740,7 @@ func FminOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tensor) *bri
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1282, 0, nil)
+	call(&args, 1272, 0, nil)
 	return out
 }
 
@@ -1770,7 +1749,7 @@ func Max(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1283, 1, &res)
+	call(&args, 1273, 1, &res)
 	return res.T[0]
 }
 
@@ -1780,7 +1759,7 @@ func Fmax(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1284, 1, &res)
+	call(&args, 1274, 1, &res)
 	return res.T[0]
 }
 
@@ -1791,7 +1770,7 @@ func FmaxOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tensor) *bri
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1285, 0, nil)
+	call(&args, 1275, 0, nil)
 	return out
 }
 
@@ -1801,7 +1780,7 @@ func Maximum(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1286, 1, &res)
+	call(&args, 1276, 1, &res)
 	return res.T[0]
 }
 
@@ -1812,7 +1791,7 @@ func MaximumOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tensor) *
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1287, 0, nil)
+	call(&args, 1277, 0, nil)
 	return out
 }
 
@@ -1822,7 +1801,7 @@ func MaxOther(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1288, 1, &res)
+	call(&args, 1278, 1, &res)
 	return res.T[0]
 }
 
@@ -1833,7 +1812,7 @@ func MaxOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tensor) *brid
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1289, 0, nil)
+	call(&args, 1279, 0, nil)
 	return out
 }
 
@@ -1843,7 +1822,7 @@ func Minimum(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1290, 1, &res)
+	call(&args, 1280, 1, &res)
 	return res.T[0]
 }
 
@@ -1854,7 +1833,7 @@ func MinimumOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tensor) *
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1291, 0, nil)
+	call(&args, 1281, 0, nil)
 	return out
 }
 
@@ -1865,7 +1844,7 @@ func MinOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tensor) *brid
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1292, 0, nil)
+	call(&args, 1282, 0, nil)
 	return out
 }
 
@@ -1875,7 +1854,7 @@ func MinOther(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1293, 1, &res)
+	call(&args, 1283, 1, &res)
 	return res.T[0]
 }
 
@@ -1888,7 +1867,7 @@ func Quantile(self *bridge.Tensor, q *bridge.Tensor, dim *int64, keepdim bool, i
 	args.Bool(keepdim)
 	args.Str(interpolation)
 	var res bridge.ATenResult
-	call(&args, 1294, 1, &res)
+	call(&args, 1284, 1, &res)
 	return res.T[0]
 }
 
@@ -1902,7 +1881,7 @@ func QuantileOut(self *bridge.Tensor, q *bridge.Tensor, dim *int64, keepdim bool
 	args.Bool(keepdim)
 	args.Str(interpolation)
 	args.Tensor(out)
-	call(&args, 1295, 0, nil)
+	call(&args, 1285, 0, nil)
 	return out
 }
 
@@ -1915,7 +1894,7 @@ func QuantileScalar(self *bridge.Tensor, q float64, dim *int64, keepdim bool, in
 	args.Bool(keepdim)
 	args.Str(interpolation)
 	var res bridge.ATenResult
-	call(&args, 1296, 1, &res)
+	call(&args, 1286, 1, &res)
 	return res.T[0]
 }
 
@@ -1929,7 +1908,7 @@ func QuantileScalarOut(self *bridge.Tensor, q float64, dim *int64, keepdim bool,
 	args.Bool(keepdim)
 	args.Str(interpolation)
 	args.Tensor(out)
-	call(&args, 1297, 0, nil)
+	call(&args, 1287, 0, nil)
 	return out
 }
 
@@ -1942,7 +1921,7 @@ func Nanquantile(self *bridge.Tensor, q *bridge.Tensor, dim *int64, keepdim bool
 	args.Bool(keepdim)
 	args.Str(interpolation)
 	var res bridge.ATenResult
-	call(&args, 1298, 1, &res)
+	call(&args, 1288, 1, &res)
 	return res.T[0]
 }
 
@@ -1956,7 +1935,7 @@ func NanquantileOut(self *bridge.Tensor, q *bridge.Tensor, dim *int64, keepdim b
 	args.Bool(keepdim)
 	args.Str(interpolation)
 	args.Tensor(out)
-	call(&args, 1299, 0, nil)
+	call(&args, 1289, 0, nil)
 	return out
 }
 
@@ -1969,7 +1948,7 @@ func NanquantileScalar(self *bridge.Tensor, q float64, dim *int64, keepdim bool,
 	args.Bool(keepdim)
 	args.Str(interpolation)
 	var res bridge.ATenResult
-	call(&args, 1300, 1, &res)
+	call(&args, 1290, 1, &res)
 	return res.T[0]
 }
 
@@ -1983,7 +1962,7 @@ func NanquantileScalarOut(self *bridge.Tensor, q float64, dim *int64, keepdim bo
 	args.Bool(keepdim)
 	args.Str(interpolation)
 	args.Tensor(out)
-	call(&args, 1301, 0, nil)
+	call(&args, 1291, 0, nil)
 	return out
 }
 
@@ -1996,7 +1975,7 @@ func SortValues(self *bridge.Tensor, dim int64, descending bool, values *bridge.
 	args.Bool(descending)
 	args.Tensor(values)
 	args.Tensor(indices)
-	call(&args, 1302, 0, nil)
+	call(&args, 1292, 0, nil)
 	return values, indices
 }
 
@@ -2010,7 +1989,7 @@ func SortValuesStable(self *bridge.Tensor, stable *bool, dim int64, descending b
 	args.Bool(descending)
 	args.Tensor(values)
 	args.Tensor(indices)
-	call(&args, 1303, 0, nil)
+	call(&args, 1293, 0, nil)
 	return values, indices
 }
 
@@ -2021,7 +2000,7 @@ func Sort(self *bridge.Tensor, dim int64, descending bool) (*bridge.Tensor, *bri
 	args.Int(dim)
 	args.Bool(descending)
 	var res bridge.ATenResult
-	call(&args, 1304, 2, &res)
+	call(&args, 1294, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -2033,7 +2012,7 @@ func SortStable(self *bridge.Tensor, stable *bool, dim int64, descending bool) (
 	args.Int(dim)
 	args.Bool(descending)
 	var res bridge.ATenResult
-	call(&args, 1305, 2, &res)
+	call(&args, 1295, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -2043,7 +2022,7 @@ func MsortOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1306, 0, nil)
+	call(&args, 1296, 0, nil)
 	return out
 }
 
@@ -2052,7 +2031,7 @@ func Msort(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1307, 1, &res)
+	call(&args, 1297, 1, &res)
 	return res.T[0]
 }
 
@@ -2063,7 +2042,7 @@ func Argsort(self *bridge.Tensor, dim int64, descending bool) *bridge.Tensor {
 	args.Int(dim)
 	args.Bool(descending)
 	var res bridge.ATenResult
-	call(&args, 1308, 1, &res)
+	call(&args, 1298, 1, &res)
 	return res.T[0]
 }
 
@@ -2075,7 +2054,7 @@ func ArgsortStable(self *bridge.Tensor, stable bool, dim int64, descending bool)
 	args.Int(dim)
 	args.Bool(descending)
 	var res bridge.ATenResult
-	call(&args, 1309, 1, &res)
+	call(&args, 1299, 1, &res)
 	return res.T[0]
 }
 
@@ -2090,7 +2069,7 @@ func TopkValues(self *bridge.Tensor, k int64, dim int64, largest bool, sorted bo
 	args.Bool(sorted)
 	args.Tensor(values)
 	args.Tensor(indices)
-	call(&args, 1310, 0, nil)
+	call(&args, 1300, 0, nil)
 	return values, indices
 }
 
@@ -2103,7 +2082,7 @@ func Topk(self *bridge.Tensor, k int64, dim int64, largest bool, sorted bool) (*
 	args.Bool(largest)
 	args.Bool(sorted)
 	var res bridge.ATenResult
-	call(&args, 1311, 2, &res)
+	call(&args, 1301, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -2112,7 +2091,7 @@ func All(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1312, 1, &res)
+	call(&args, 1302, 1, &res)
 	return res.T[0]
 }
 
@@ -2122,7 +2101,7 @@ func AllAllOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1313, 0, nil)
+	call(&args, 1303, 0, nil)
 	return out
 }
 
@@ -2131,7 +2110,7 @@ func Any(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1314, 1, &res)
+	call(&args, 1304, 1, &res)
 	return res.T[0]
 }
 
@@ -2141,7 +2120,7 @@ func AnyAllOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1315, 0, nil)
+	call(&args, 1305, 0, nil)
 	return out
 }
 
@@ -2154,7 +2133,7 @@ func RenormOut(self *bridge.Tensor, p Scalar, dim int64, maxnorm Scalar, out *br
 	args.Int(dim)
 	maxnorm.encode(&args)
 	args.Tensor(out)
-	call(&args, 1316, 0, nil)
+	call(&args, 1306, 0, nil)
 	return out
 }
 
@@ -2166,7 +2145,7 @@ func Renorm(self *bridge.Tensor, p Scalar, dim int64, maxnorm Scalar) *bridge.Te
 	args.Int(dim)
 	maxnorm.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1317, 1, &res)
+	call(&args, 1307, 1, &res)
 	return res.T[0]
 }
 
@@ -2178,7 +2157,7 @@ func Renorm_(self *bridge.Tensor, p Scalar, dim int64, maxnorm Scalar) *bridge.T
 	p.encode(&args)
 	args.Int(dim)
 	maxnorm.encode(&args)
-	call(&args, 1318, 0, nil)
+	call(&args, 1308, 0, nil)
 	return self
 }
 
@@ -2190,7 +2169,7 @@ func Unfold(self *bridge.Tensor, dimension int64, size int64, step int64) *bridg
 	args.Int(size)
 	args.Int(step)
 	var res bridge.ATenResult
-	call(&args, 1319, 1, &res)
+	call(&args, 1309, 1, &res)
 	return res.T[0]
 }
 
@@ -2203,7 +2182,7 @@ func UnfoldBackward(gradIn *bridge.Tensor, inputSizes []int64, dim int64, size i
 	args.Int(size)
 	args.Int(step)
 	var res bridge.ATenResult
-	call(&args, 1320, 1, &res)
+	call(&args, 1310, 1, &res)
 	return res.T[0]
 }
 
@@ -2213,7 +2192,7 @@ func Equal(self *bridge.Tensor, other *bridge.Tensor) bool {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1321, 0, &res)
+	call(&args, 1311, 0, &res)
 	return res.Bool()
 }
 
@@ -2224,7 +2203,7 @@ func PowTensorTensorOut(self *bridge.Tensor, exponent *bridge.Tensor, out *bridg
 	args.Tensor(self)
 	args.Tensor(exponent)
 	args.Tensor(out)
-	call(&args, 1322, 0, nil)
+	call(&args, 1312, 0, nil)
 	return out
 }
 
@@ -2234,7 +2213,7 @@ func PowTensorTensor(self *bridge.Tensor, exponent *bridge.Tensor) *bridge.Tenso
 	args.Tensor(self)
 	args.Tensor(exponent)
 	var res bridge.ATenResult
-	call(&args, 1323, 1, &res)
+	call(&args, 1313, 1, &res)
 	return res.T[0]
 }
 
@@ -2245,7 +2224,7 @@ func PowScalarOut(self Scalar, exponent *bridge.Tensor, out *bridge.Tensor) *bri
 	self.encode(&args)
 	args.Tensor(exponent)
 	args.Tensor(out)
-	call(&args, 1324, 0, nil)
+	call(&args, 1314, 0, nil)
 	return out
 }
 
@@ -2255,7 +2234,7 @@ func PowScalar(self Scalar, exponent *bridge.Tensor) *bridge.Tensor {
 	self.encode(&args)
 	args.Tensor(exponent)
 	var res bridge.ATenResult
-	call(&args, 1325, 1, &res)
+	call(&args, 1315, 1, &res)
 	return res.T[0]
 }
 
@@ -2266,7 +2245,7 @@ func PowTensorScalarOut(self *bridge.Tensor, exponent Scalar, out *bridge.Tensor
 	args.Tensor(self)
 	exponent.encode(&args)
 	args.Tensor(out)
-	call(&args, 1326, 0, nil)
+	call(&args, 1316, 0, nil)
 	return out
 }
 
@@ -2276,7 +2255,7 @@ func PowTensorScalar(self *bridge.Tensor, exponent Scalar) *bridge.Tensor {
 	args.Tensor(self)
 	exponent.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1327, 1, &res)
+	call(&args, 1317, 1, &res)
 	return res.T[0]
 }
 
@@ -2286,7 +2265,7 @@ func PowScalar_(self *bridge.Tensor, exponent Scalar) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	exponent.encode(&args)
-	call(&args, 1328, 0, nil)
+	call(&args, 1318, 0, nil)
 	return self
 }
 
@@ -2296,7 +2275,7 @@ func Pow_(self *bridge.Tensor, exponent *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(exponent)
-	call(&args, 1329, 0, nil)
+	call(&args, 1319, 0, nil)
 	return self
 }
 
@@ -2307,7 +2286,7 @@ func FloatPowerTensorTensorOut(self *bridge.Tensor, exponent *bridge.Tensor, out
 	args.Tensor(self)
 	args.Tensor(exponent)
 	args.Tensor(out)
-	call(&args, 1330, 0, nil)
+	call(&args, 1320, 0, nil)
 	return out
 }
 
@@ -2317,7 +2296,7 @@ func FloatPowerTensorTensor(self *bridge.Tensor, exponent *bridge.Tensor) *bridg
 	args.Tensor(self)
 	args.Tensor(exponent)
 	var res bridge.ATenResult
-	call(&args, 1331, 1, &res)
+	call(&args, 1321, 1, &res)
 	return res.T[0]
 }
 
@@ -2328,7 +2307,7 @@ func FloatPowerScalarOut(self Scalar, exponent *bridge.Tensor, out *bridge.Tenso
 	self.encode(&args)
 	args.Tensor(exponent)
 	args.Tensor(out)
-	call(&args, 1332, 0, nil)
+	call(&args, 1322, 0, nil)
 	return out
 }
 
@@ -2338,7 +2317,7 @@ func FloatPowerScalar(self Scalar, exponent *bridge.Tensor) *bridge.Tensor {
 	self.encode(&args)
 	args.Tensor(exponent)
 	var res bridge.ATenResult
-	call(&args, 1333, 1, &res)
+	call(&args, 1323, 1, &res)
 	return res.T[0]
 }
 
@@ -2349,7 +2328,7 @@ func FloatPowerTensorScalarOut(self *bridge.Tensor, exponent Scalar, out *bridge
 	args.Tensor(self)
 	exponent.encode(&args)
 	args.Tensor(out)
-	call(&args, 1334, 0, nil)
+	call(&args, 1324, 0, nil)
 	return out
 }
 
@@ -2359,7 +2338,7 @@ func FloatPowerTensorScalar(self *bridge.Tensor, exponent Scalar) *bridge.Tensor
 	args.Tensor(self)
 	exponent.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1335, 1, &res)
+	call(&args, 1325, 1, &res)
 	return res.T[0]
 }
 
@@ -2369,7 +2348,7 @@ func FloatPowerScalar_(self *bridge.Tensor, exponent Scalar) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	exponent.encode(&args)
-	call(&args, 1336, 0, nil)
+	call(&args, 1326, 0, nil)
 	return self
 }
 
@@ -2379,7 +2358,7 @@ func FloatPower_(self *bridge.Tensor, exponent *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(exponent)
-	call(&args, 1337, 0, nil)
+	call(&args, 1327, 0, nil)
 	return self
 }
 
@@ -2390,7 +2369,7 @@ func Normal_(self *bridge.Tensor, mean float64, std float64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Float(mean)
 	args.Float(std)
-	call(&args, 1338, 0, nil)
+	call(&args, 1328, 0, nil)
 	return self
 }
 
@@ -2401,7 +2380,7 @@ func NormalFunctional(self *bridge.Tensor, mean float64, std float64) *bridge.Te
 	args.Float(mean)
 	args.Float(std)
 	var res bridge.ATenResult
-	call(&args, 1339, 1, &res)
+	call(&args, 1329, 1, &res)
 	return res.T[0]
 }
 
@@ -2412,7 +2391,7 @@ func NormalTensorFloatOut(mean *bridge.Tensor, std float64, out *bridge.Tensor) 
 	args.Tensor(mean)
 	args.Float(std)
 	args.Tensor(out)
-	call(&args, 1340, 0, nil)
+	call(&args, 1330, 0, nil)
 	return out
 }
 
@@ -2422,7 +2401,7 @@ func NormalTensorFloat(mean *bridge.Tensor, std float64) *bridge.Tensor {
 	args.Tensor(mean)
 	args.Float(std)
 	var res bridge.ATenResult
-	call(&args, 1341, 1, &res)
+	call(&args, 1331, 1, &res)
 	return res.T[0]
 }
 
@@ -2433,7 +2412,7 @@ func NormalFloatTensorOut(mean float64, std *bridge.Tensor, out *bridge.Tensor) 
 	args.Float(mean)
 	args.Tensor(std)
 	args.Tensor(out)
-	call(&args, 1342, 0, nil)
+	call(&args, 1332, 0, nil)
 	return out
 }
 
@@ -2443,7 +2422,7 @@ func NormalFloatTensor(mean float64, std *bridge.Tensor) *bridge.Tensor {
 	args.Float(mean)
 	args.Tensor(std)
 	var res bridge.ATenResult
-	call(&args, 1343, 1, &res)
+	call(&args, 1333, 1, &res)
 	return res.T[0]
 }
 
@@ -2454,7 +2433,7 @@ func NormalTensorTensorOut(mean *bridge.Tensor, std *bridge.Tensor, out *bridge.
 	args.Tensor(mean)
 	args.Tensor(std)
 	args.Tensor(out)
-	call(&args, 1344, 0, nil)
+	call(&args, 1334, 0, nil)
 	return out
 }
 
@@ -2464,7 +2443,7 @@ func NormalTensorTensor(mean *bridge.Tensor, std *bridge.Tensor) *bridge.Tensor 
 	args.Tensor(mean)
 	args.Tensor(std)
 	var res bridge.ATenResult
-	call(&args, 1345, 1, &res)
+	call(&args, 1335, 1, &res)
 	return res.T[0]
 }
 
@@ -2476,7 +2455,7 @@ func NormalFloatFloat(mean float64, std float64, size []int64, opts Options) *br
 	args.Ints(size)
 	opts.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1346, 1, &res)
+	call(&args, 1336, 1, &res)
 	return res.T[0]
 }
 
@@ -2488,7 +2467,7 @@ func NormalFloatFloatOut(mean float64, std float64, size []int64, out *bridge.Te
 	args.Float(std)
 	args.Ints(size)
 	args.Tensor(out)
-	call(&args, 1347, 0, nil)
+	call(&args, 1337, 0, nil)
 	return out
 }
 
@@ -2497,7 +2476,7 @@ func Alias(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1348, 1, &res)
+	call(&args, 1338, 1, &res)
 	return res.T[0]
 }
 
@@ -2509,7 +2488,7 @@ func Bucketize(self *bridge.Tensor, boundaries *bridge.Tensor, outInt32 bool, ri
 	args.Bool(outInt32)
 	args.Bool(right)
 	var res bridge.ATenResult
-	call(&args, 1349, 1, &res)
+	call(&args, 1339, 1, &res)
 	return res.T[0]
 }
 
@@ -2522,7 +2501,7 @@ func BucketizeTensorOut(self *bridge.Tensor, boundaries *bridge.Tensor, outInt32
 	args.Bool(outInt32)
 	args.Bool(right)
 	args.Tensor(out)
-	call(&args, 1350, 0, nil)
+	call(&args, 1340, 0, nil)
 	return out
 }
 
@@ -2534,7 +2513,7 @@ func BucketizeScalar(self Scalar, boundaries *bridge.Tensor, outInt32 bool, righ
 	args.Bool(outInt32)
 	args.Bool(right)
 	var res bridge.ATenResult
-	call(&args, 1351, 1, &res)
+	call(&args, 1341, 1, &res)
 	return res.T[0]
 }
 
@@ -2548,7 +2527,7 @@ func Searchsorted(sortedSequence *bridge.Tensor, self *bridge.Tensor, outInt32 b
 	args.OptStr(side)
 	args.Tensor(sorter)
 	var res bridge.ATenResult
-	call(&args, 1352, 1, &res)
+	call(&args, 1342, 1, &res)
 	return res.T[0]
 }
 
@@ -2563,7 +2542,7 @@ func SearchsortedTensorOut(sortedSequence *bridge.Tensor, self *bridge.Tensor, o
 	args.OptStr(side)
 	args.Tensor(sorter)
 	args.Tensor(out)
-	call(&args, 1353, 0, nil)
+	call(&args, 1343, 0, nil)
 	return out
 }
 
@@ -2577,7 +2556,7 @@ func SearchsortedScalar(sortedSequence *bridge.Tensor, self Scalar, outInt32 boo
 	args.OptStr(side)
 	args.Tensor(sorter)
 	var res bridge.ATenResult
-	call(&args, 1354, 1, &res)
+	call(&args, 1344, 1, &res)
 	return res.T[0]
 }
 
@@ -2589,7 +2568,7 @@ func MseLossOut(self *bridge.Tensor, target *bridge.Tensor, reduction int64, out
 	args.Tensor(target)
 	args.Int(reduction)
 	args.Tensor(out)
-	call(&args, 1355, 0, nil)
+	call(&args, 1345, 0, nil)
 	return out
 }
 
@@ -2600,7 +2579,7 @@ func MseLoss(self *bridge.Tensor, target *bridge.Tensor, reduction int64) *bridg
 	args.Tensor(target)
 	args.Int(reduction)
 	var res bridge.ATenResult
-	call(&args, 1356, 1, &res)
+	call(&args, 1346, 1, &res)
 	return res.T[0]
 }
 
@@ -2613,7 +2592,7 @@ func MseLossBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.Tensor, ta
 	args.Tensor(target)
 	args.Int(reduction)
 	args.Tensor(gradInput)
-	call(&args, 1357, 0, nil)
+	call(&args, 1347, 0, nil)
 	return gradInput
 }
 
@@ -2625,7 +2604,7 @@ func MseLossBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, target *bri
 	args.Tensor(target)
 	args.Int(reduction)
 	var res bridge.ATenResult
-	call(&args, 1358, 1, &res)
+	call(&args, 1348, 1, &res)
 	return res.T[0]
 }
 
@@ -2636,7 +2615,7 @@ func L1Loss(self *bridge.Tensor, target *bridge.Tensor, reduction int64) *bridge
 	args.Tensor(target)
 	args.Int(reduction)
 	var res bridge.ATenResult
-	call(&args, 1359, 1, &res)
+	call(&args, 1349, 1, &res)
 	return res.T[0]
 }
 
@@ -2651,7 +2630,7 @@ func MultiMarginLossOut(self *bridge.Tensor, target *bridge.Tensor, p Scalar, ma
 	args.Tensor(weight)
 	args.Int(reduction)
 	args.Tensor(out)
-	call(&args, 1360, 0, nil)
+	call(&args, 1350, 0, nil)
 	return out
 }
 
@@ -2665,7 +2644,7 @@ func MultiMarginLoss(self *bridge.Tensor, target *bridge.Tensor, p Scalar, margi
 	args.Tensor(weight)
 	args.Int(reduction)
 	var res bridge.ATenResult
-	call(&args, 1361, 1, &res)
+	call(&args, 1351, 1, &res)
 	return res.T[0]
 }
 
@@ -2681,7 +2660,7 @@ func MultiMarginLossBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.Te
 	args.Tensor(weight)
 	args.Int(reduction)
 	args.Tensor(gradInput)
-	call(&args, 1362, 0, nil)
+	call(&args, 1352, 0, nil)
 	return gradInput
 }
 
@@ -2696,7 +2675,7 @@ func MultiMarginLossBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, tar
 	args.Tensor(weight)
 	args.Int(reduction)
 	var res bridge.ATenResult
-	call(&args, 1363, 1, &res)
+	call(&args, 1353, 1, &res)
 	return res.T[0]
 }
 
@@ -2708,7 +2687,7 @@ func MultilabelMarginLossOut(self *bridge.Tensor, target *bridge.Tensor, reducti
 	args.Tensor(target)
 	args.Int(reduction)
 	args.Tensor(out)
-	call(&args, 1364, 0, nil)
+	call(&args, 1354, 0, nil)
 	return out
 }
 
@@ -2719,7 +2698,7 @@ func MultilabelMarginLoss(self *bridge.Tensor, target *bridge.Tensor, reduction 
 	args.Tensor(target)
 	args.Int(reduction)
 	var res bridge.ATenResult
-	call(&args, 1365, 1, &res)
+	call(&args, 1355, 1, &res)
 	return res.T[0]
 }
 
@@ -2732,7 +2711,7 @@ func MultilabelMarginLossForwardOutput(self *bridge.Tensor, target *bridge.Tenso
 	args.Int(reduction)
 	args.Tensor(output)
 	args.Tensor(isTarget)
-	call(&args, 1366, 0, nil)
+	call(&args, 1356, 0, nil)
 	return output, isTarget
 }
 
@@ -2743,7 +2722,7 @@ func MultilabelMarginLossForward(self *bridge.Tensor, target *bridge.Tensor, red
 	args.Tensor(target)
 	args.Int(reduction)
 	var res bridge.ATenResult
-	call(&args, 1367, 2, &res)
+	call(&args, 1357, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -2757,7 +2736,7 @@ func MultilabelMarginLossBackwardGradInput(gradOutput *bridge.Tensor, self *brid
 	args.Int(reduction)
 	args.Tensor(isTarget)
 	args.Tensor(gradInput)
-	call(&args, 1368, 0, nil)
+	call(&args, 1358, 0, nil)
 	return gradInput
 }
 
@@ -2770,7 +2749,7 @@ func MultilabelMarginLossBackward(gradOutput *bridge.Tensor, self *bridge.Tensor
 	args.Int(reduction)
 	args.Tensor(isTarget)
 	var res bridge.ATenResult
-	call(&args, 1369, 1, &res)
+	call(&args, 1359, 1, &res)
 	return res.T[0]
 }
 
@@ -2784,7 +2763,7 @@ func NllLossOut(self *bridge.Tensor, target *bridge.Tensor, weight *bridge.Tenso
 	args.Int(reduction)
 	args.Int(ignoreIndex)
 	args.Tensor(out)
-	call(&args, 1370, 0, nil)
+	call(&args, 1360, 0, nil)
 	return out
 }
 
@@ -2797,7 +2776,7 @@ func NllLossNd(self *bridge.Tensor, target *bridge.Tensor, weight *bridge.Tensor
 	args.Int(reduction)
 	args.Int(ignoreIndex)
 	var res bridge.ATenResult
-	call(&args, 1371, 1, &res)
+	call(&args, 1361, 1, &res)
 	return res.T[0]
 }
 
@@ -2810,7 +2789,7 @@ func NllLoss(self *bridge.Tensor, target *bridge.Tensor, weight *bridge.Tensor, 
 	args.Int(reduction)
 	args.Int(ignoreIndex)
 	var res bridge.ATenResult
-	call(&args, 1372, 1, &res)
+	call(&args, 1362, 1, &res)
 	return res.T[0]
 }
 
@@ -2825,7 +2804,7 @@ func NllLossForwardOutput(self *bridge.Tensor, target *bridge.Tensor, weight *br
 	args.Int(ignoreIndex)
 	args.Tensor(output)
 	args.Tensor(totalWeight)
-	call(&args, 1373, 0, nil)
+	call(&args, 1363, 0, nil)
 	return output, totalWeight
 }
 
@@ -2838,7 +2817,7 @@ func NllLossForward(self *bridge.Tensor, target *bridge.Tensor, weight *bridge.T
 	args.Int(reduction)
 	args.Int(ignoreIndex)
 	var res bridge.ATenResult
-	call(&args, 1374, 2, &res)
+	call(&args, 1364, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -2854,7 +2833,7 @@ func NllLossBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.Tensor, ta
 	args.Int(ignoreIndex)
 	args.Tensor(totalWeight)
 	args.Tensor(gradInput)
-	call(&args, 1375, 0, nil)
+	call(&args, 1365, 0, nil)
 	return gradInput
 }
 
@@ -2869,7 +2848,7 @@ func NllLossBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, target *bri
 	args.Int(ignoreIndex)
 	args.Tensor(totalWeight)
 	var res bridge.ATenResult
-	call(&args, 1376, 1, &res)
+	call(&args, 1366, 1, &res)
 	return res.T[0]
 }
 
@@ -2883,7 +2862,7 @@ func NllLoss2dOut(self *bridge.Tensor, target *bridge.Tensor, weight *bridge.Ten
 	args.Int(reduction)
 	args.Int(ignoreIndex)
 	args.Tensor(out)
-	call(&args, 1377, 0, nil)
+	call(&args, 1367, 0, nil)
 	return out
 }
 
@@ -2896,7 +2875,7 @@ func NllLoss2d(self *bridge.Tensor, target *bridge.Tensor, weight *bridge.Tensor
 	args.Int(reduction)
 	args.Int(ignoreIndex)
 	var res bridge.ATenResult
-	call(&args, 1378, 1, &res)
+	call(&args, 1368, 1, &res)
 	return res.T[0]
 }
 
@@ -2911,7 +2890,7 @@ func NllLoss2dForwardOutput(self *bridge.Tensor, target *bridge.Tensor, weight *
 	args.Int(ignoreIndex)
 	args.Tensor(output)
 	args.Tensor(totalWeight)
-	call(&args, 1379, 0, nil)
+	call(&args, 1369, 0, nil)
 	return output, totalWeight
 }
 
@@ -2924,7 +2903,7 @@ func NllLoss2dForward(self *bridge.Tensor, target *bridge.Tensor, weight *bridge
 	args.Int(reduction)
 	args.Int(ignoreIndex)
 	var res bridge.ATenResult
-	call(&args, 1380, 2, &res)
+	call(&args, 1370, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -2940,7 +2919,7 @@ func NllLoss2dBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.Tensor, 
 	args.Int(ignoreIndex)
 	args.Tensor(totalWeight)
 	args.Tensor(gradInput)
-	call(&args, 1381, 0, nil)
+	call(&args, 1371, 0, nil)
 	return gradInput
 }
 
@@ -2955,7 +2934,7 @@ func NllLoss2dBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, target *b
 	args.Int(ignoreIndex)
 	args.Tensor(totalWeight)
 	var res bridge.ATenResult
-	call(&args, 1382, 1, &res)
+	call(&args, 1372, 1, &res)
 	return res.T[0]
 }
 
@@ -2968,7 +2947,7 @@ func SmoothL1LossOut(self *bridge.Tensor, target *bridge.Tensor, reduction int64
 	args.Int(reduction)
 	args.Float(beta)
 	args.Tensor(out)
-	call(&args, 1383, 0, nil)
+	call(&args, 1373, 0, nil)
 	return out
 }
 
@@ -2980,7 +2959,7 @@ func SmoothL1Loss(self *bridge.Tensor, target *bridge.Tensor, reduction int64, b
 	args.Int(reduction)
 	args.Float(beta)
 	var res bridge.ATenResult
-	call(&args, 1384, 1, &res)
+	call(&args, 1374, 1, &res)
 	return res.T[0]
 }
 
@@ -2994,7 +2973,7 @@ func SmoothL1LossBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.Tenso
 	args.Int(reduction)
 	args.Float(beta)
 	args.Tensor(gradInput)
-	call(&args, 1385, 0, nil)
+	call(&args, 1375, 0, nil)
 	return gradInput
 }
 
@@ -3007,7 +2986,7 @@ func SmoothL1LossBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, target
 	args.Int(reduction)
 	args.Float(beta)
 	var res bridge.ATenResult
-	call(&args, 1386, 1, &res)
+	call(&args, 1376, 1, &res)
 	return res.T[0]
 }
 
@@ -3020,7 +2999,7 @@ func HuberLossOut(self *bridge.Tensor, target *bridge.Tensor, reduction int64, d
 	args.Int(reduction)
 	args.Float(delta)
 	args.Tensor(out)
-	call(&args, 1387, 0, nil)
+	call(&args, 1377, 0, nil)
 	return out
 }
 
@@ -3032,7 +3011,7 @@ func HuberLoss(self *bridge.Tensor, target *bridge.Tensor, reduction int64, delt
 	args.Int(reduction)
 	args.Float(delta)
 	var res bridge.ATenResult
-	call(&args, 1388, 1, &res)
+	call(&args, 1378, 1, &res)
 	return res.T[0]
 }
 
@@ -3046,7 +3025,7 @@ func HuberLossBackwardOut(gradOutput *bridge.Tensor, self *bridge.Tensor, target
 	args.Int(reduction)
 	args.Float(delta)
 	args.Tensor(gradInput)
-	call(&args, 1389, 0, nil)
+	call(&args, 1379, 0, nil)
 	return gradInput
 }
 
@@ -3059,7 +3038,7 @@ func HuberLossBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, target *b
 	args.Int(reduction)
 	args.Float(delta)
 	var res bridge.ATenResult
-	call(&args, 1390, 1, &res)
+	call(&args, 1380, 1, &res)
 	return res.T[0]
 }
 
@@ -3071,7 +3050,7 @@ func SoftMarginLossOut(self *bridge.Tensor, target *bridge.Tensor, reduction int
 	args.Tensor(target)
 	args.Int(reduction)
 	args.Tensor(out)
-	call(&args, 1391, 0, nil)
+	call(&args, 1381, 0, nil)
 	return out
 }
 
@@ -3082,7 +3061,7 @@ func SoftMarginLoss(self *bridge.Tensor, target *bridge.Tensor, reduction int64)
 	args.Tensor(target)
 	args.Int(reduction)
 	var res bridge.ATenResult
-	call(&args, 1392, 1, &res)
+	call(&args, 1382, 1, &res)
 	return res.T[0]
 }
 
@@ -3095,7 +3074,7 @@ func SoftMarginLossBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.Ten
 	args.Tensor(target)
 	args.Int(reduction)
 	args.Tensor(gradInput)
-	call(&args, 1393, 0, nil)
+	call(&args, 1383, 0, nil)
 	return gradInput
 }
 
@@ -3107,7 +3086,7 @@ func SoftMarginLossBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, targ
 	args.Tensor(target)
 	args.Int(reduction)
 	var res bridge.ATenResult
-	call(&args, 1394, 1, &res)
+	call(&args, 1384, 1, &res)
 	return res.T[0]
 }
 
@@ -3120,7 +3099,7 @@ func EluOut(self *bridge.Tensor, alpha Scalar, scale Scalar, inputScale Scalar, 
 	scale.encode(&args)
 	inputScale.encode(&args)
 	args.Tensor(out)
-	call(&args, 1395, 0, nil)
+	call(&args, 1385, 0, nil)
 	return out
 }
 
@@ -3132,7 +3111,7 @@ func Elu(self *bridge.Tensor, alpha Scalar, scale Scalar, inputScale Scalar) *br
 	scale.encode(&args)
 	inputScale.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1396, 1, &res)
+	call(&args, 1386, 1, &res)
 	return res.T[0]
 }
 
@@ -3147,7 +3126,7 @@ func EluBackwardGradInput(gradOutput *bridge.Tensor, alpha Scalar, scale Scalar,
 	args.Bool(isResult)
 	args.Tensor(selfOrResult)
 	args.Tensor(gradInput)
-	call(&args, 1397, 0, nil)
+	call(&args, 1387, 0, nil)
 	return gradInput
 }
 
@@ -3161,7 +3140,7 @@ func EluBackward(gradOutput *bridge.Tensor, alpha Scalar, scale Scalar, inputSca
 	args.Bool(isResult)
 	args.Tensor(selfOrResult)
 	var res bridge.ATenResult
-	call(&args, 1398, 1, &res)
+	call(&args, 1388, 1, &res)
 	return res.T[0]
 }
 
@@ -3173,6 +3152,6 @@ func Elu_(self *bridge.Tensor, alpha Scalar, scale Scalar, inputScale Scalar) *b
 	alpha.encode(&args)
 	scale.encode(&args)
 	inputScale.encode(&args)
-	call(&args, 1399, 0, nil)
+	call(&args, 1389, 0, nil)
 	return self
 }

@@ -11,7 +11,7 @@ func GluOut(self *bridge.Tensor, dim int64, out *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Int(dim)
 	args.Tensor(out)
-	call(&args, 1400, 0, nil)
+	call(&args, 1390, 0, nil)
 	return out
 }
 
@@ -21,7 +21,7 @@ func Glu(self *bridge.Tensor, dim int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 1401, 1, &res)
+	call(&args, 1391, 1, &res)
 	return res.T[0]
 }
 
@@ -33,7 +33,7 @@ func GluBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.Tensor, dim in
 	args.Tensor(self)
 	args.Int(dim)
 	args.Tensor(gradInput)
-	call(&args, 1402, 0, nil)
+	call(&args, 1392, 0, nil)
 	return gradInput
 }
 
@@ -44,7 +44,7 @@ func GluBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, dim int64) *bri
 	args.Tensor(self)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 1403, 1, &res)
+	call(&args, 1393, 1, &res)
 	return res.T[0]
 }
 
@@ -56,7 +56,7 @@ func GluJvp(glu *bridge.Tensor, x *bridge.Tensor, dx *bridge.Tensor, dim int64) 
 	args.Tensor(dx)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 1404, 1, &res)
+	call(&args, 1394, 1, &res)
 	return res.T[0]
 }
 
@@ -70,7 +70,7 @@ func GluBackwardJvp(gradX *bridge.Tensor, gradGlu *bridge.Tensor, x *bridge.Tens
 	args.Tensor(dx)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 1405, 1, &res)
+	call(&args, 1395, 1, &res)
 	return res.T[0]
 }
 
@@ -80,7 +80,7 @@ func HardsigmoidOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1406, 0, nil)
+	call(&args, 1396, 0, nil)
 	return out
 }
 
@@ -89,7 +89,7 @@ func Hardsigmoid(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1407, 1, &res)
+	call(&args, 1397, 1, &res)
 	return res.T[0]
 }
 
@@ -98,7 +98,7 @@ func Hardsigmoid(self *bridge.Tensor) *bridge.Tensor {
 func Hardsigmoid_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 1408, 0, nil)
+	call(&args, 1398, 0, nil)
 	return self
 }
 
@@ -109,7 +109,7 @@ func HardsigmoidBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.Tensor
 	args.Tensor(gradOutput)
 	args.Tensor(self)
 	args.Tensor(gradInput)
-	call(&args, 1409, 0, nil)
+	call(&args, 1399, 0, nil)
 	return gradInput
 }
 
@@ -119,7 +119,7 @@ func HardsigmoidBackward(gradOutput *bridge.Tensor, self *bridge.Tensor) *bridge
 	args.Tensor(gradOutput)
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1410, 1, &res)
+	call(&args, 1400, 1, &res)
 	return res.T[0]
 }
 
@@ -131,7 +131,7 @@ func HardtanhOut(self *bridge.Tensor, minVal Scalar, maxVal Scalar, out *bridge.
 	minVal.encode(&args)
 	maxVal.encode(&args)
 	args.Tensor(out)
-	call(&args, 1411, 0, nil)
+	call(&args, 1401, 0, nil)
 	return out
 }
 
@@ -142,7 +142,7 @@ func Hardtanh(self *bridge.Tensor, minVal Scalar, maxVal Scalar) *bridge.Tensor 
 	minVal.encode(&args)
 	maxVal.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1412, 1, &res)
+	call(&args, 1402, 1, &res)
 	return res.T[0]
 }
 
@@ -155,7 +155,7 @@ func HardtanhBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.Tensor, m
 	minVal.encode(&args)
 	maxVal.encode(&args)
 	args.Tensor(gradInput)
-	call(&args, 1413, 0, nil)
+	call(&args, 1403, 0, nil)
 	return gradInput
 }
 
@@ -167,7 +167,7 @@ func HardtanhBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, minVal Sca
 	minVal.encode(&args)
 	maxVal.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1414, 1, &res)
+	call(&args, 1404, 1, &res)
 	return res.T[0]
 }
 
@@ -178,7 +178,7 @@ func Hardtanh_(self *bridge.Tensor, minVal Scalar, maxVal Scalar) *bridge.Tensor
 	args.Tensor(self)
 	minVal.encode(&args)
 	maxVal.encode(&args)
-	call(&args, 1415, 0, nil)
+	call(&args, 1405, 0, nil)
 	return self
 }
 
@@ -188,7 +188,7 @@ func HardswishOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1416, 0, nil)
+	call(&args, 1406, 0, nil)
 	return out
 }
 
@@ -197,7 +197,7 @@ func Hardswish(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1417, 1, &res)
+	call(&args, 1407, 1, &res)
 	return res.T[0]
 }
 
@@ -206,7 +206,7 @@ func Hardswish(self *bridge.Tensor) *bridge.Tensor {
 func Hardswish_(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	call(&args, 1418, 0, nil)
+	call(&args, 1408, 0, nil)
 	return self
 }
 
@@ -216,7 +216,7 @@ func HardswishBackward(gradOutput *bridge.Tensor, self *bridge.Tensor) *bridge.T
 	args.Tensor(gradOutput)
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1419, 1, &res)
+	call(&args, 1409, 1, &res)
 	return res.T[0]
 }
 
@@ -227,7 +227,7 @@ func LeakyReluOut(self *bridge.Tensor, negativeSlope Scalar, out *bridge.Tensor)
 	args.Tensor(self)
 	negativeSlope.encode(&args)
 	args.Tensor(out)
-	call(&args, 1420, 0, nil)
+	call(&args, 1410, 0, nil)
 	return out
 }
 
@@ -237,7 +237,7 @@ func LeakyRelu(self *bridge.Tensor, negativeSlope Scalar) *bridge.Tensor {
 	args.Tensor(self)
 	negativeSlope.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1421, 1, &res)
+	call(&args, 1411, 1, &res)
 	return res.T[0]
 }
 
@@ -250,7 +250,7 @@ func LeakyReluBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.Tensor, 
 	negativeSlope.encode(&args)
 	args.Bool(selfIsResult)
 	args.Tensor(gradInput)
-	call(&args, 1422, 0, nil)
+	call(&args, 1412, 0, nil)
 	return gradInput
 }
 
@@ -262,7 +262,7 @@ func LeakyReluBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, negativeS
 	negativeSlope.encode(&args)
 	args.Bool(selfIsResult)
 	var res bridge.ATenResult
-	call(&args, 1423, 1, &res)
+	call(&args, 1413, 1, &res)
 	return res.T[0]
 }
 
@@ -272,7 +272,7 @@ func LeakyRelu_(self *bridge.Tensor, negativeSlope Scalar) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	negativeSlope.encode(&args)
-	call(&args, 1424, 0, nil)
+	call(&args, 1414, 0, nil)
 	return self
 }
 
@@ -282,7 +282,7 @@ func LogSigmoidOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1425, 0, nil)
+	call(&args, 1415, 0, nil)
 	return out
 }
 
@@ -291,7 +291,7 @@ func LogSigmoid(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1426, 1, &res)
+	call(&args, 1416, 1, &res)
 	return res.T[0]
 }
 
@@ -302,7 +302,7 @@ func LogSigmoidForwardOutput(self *bridge.Tensor, output *bridge.Tensor, buffer 
 	args.Tensor(self)
 	args.Tensor(output)
 	args.Tensor(buffer)
-	call(&args, 1427, 0, nil)
+	call(&args, 1417, 0, nil)
 	return output, buffer
 }
 
@@ -311,7 +311,7 @@ func LogSigmoidForward(self *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1428, 2, &res)
+	call(&args, 1418, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -323,7 +323,7 @@ func LogSigmoidBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.Tensor,
 	args.Tensor(self)
 	args.Tensor(buffer)
 	args.Tensor(gradInput)
-	call(&args, 1429, 0, nil)
+	call(&args, 1419, 0, nil)
 	return gradInput
 }
 
@@ -334,7 +334,7 @@ func LogSigmoidBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, buffer *
 	args.Tensor(self)
 	args.Tensor(buffer)
 	var res bridge.ATenResult
-	call(&args, 1430, 1, &res)
+	call(&args, 1420, 1, &res)
 	return res.T[0]
 }
 
@@ -348,7 +348,7 @@ func RreluWithNoiseOut(self *bridge.Tensor, noise *bridge.Tensor, lower Scalar, 
 	upper.encode(&args)
 	args.Bool(training)
 	args.Tensor(out)
-	call(&args, 1431, 0, nil)
+	call(&args, 1421, 0, nil)
 	return out
 }
 
@@ -361,7 +361,7 @@ func RreluWithNoise(self *bridge.Tensor, noise *bridge.Tensor, lower Scalar, upp
 	upper.encode(&args)
 	args.Bool(training)
 	var res bridge.ATenResult
-	call(&args, 1432, 1, &res)
+	call(&args, 1422, 1, &res)
 	return res.T[0]
 }
 
@@ -376,7 +376,7 @@ func RreluWithNoiseBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, nois
 	args.Bool(training)
 	args.Bool(selfIsResult)
 	var res bridge.ATenResult
-	call(&args, 1433, 1, &res)
+	call(&args, 1423, 1, &res)
 	return res.T[0]
 }
 
@@ -389,7 +389,7 @@ func RreluWithNoise_(self *bridge.Tensor, noise *bridge.Tensor, lower Scalar, up
 	lower.encode(&args)
 	upper.encode(&args)
 	args.Bool(training)
-	call(&args, 1434, 0, nil)
+	call(&args, 1424, 0, nil)
 	return self
 }
 
@@ -401,7 +401,7 @@ func SoftplusOut(self *bridge.Tensor, beta Scalar, threshold Scalar, out *bridge
 	beta.encode(&args)
 	threshold.encode(&args)
 	args.Tensor(out)
-	call(&args, 1435, 0, nil)
+	call(&args, 1425, 0, nil)
 	return out
 }
 
@@ -412,7 +412,7 @@ func Softplus(self *bridge.Tensor, beta Scalar, threshold Scalar) *bridge.Tensor
 	beta.encode(&args)
 	threshold.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1436, 1, &res)
+	call(&args, 1426, 1, &res)
 	return res.T[0]
 }
 
@@ -425,7 +425,7 @@ func SoftplusBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.Tensor, b
 	beta.encode(&args)
 	threshold.encode(&args)
 	args.Tensor(gradInput)
-	call(&args, 1437, 0, nil)
+	call(&args, 1427, 0, nil)
 	return gradInput
 }
 
@@ -437,7 +437,7 @@ func SoftplusBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, beta Scala
 	beta.encode(&args)
 	threshold.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1438, 1, &res)
+	call(&args, 1428, 1, &res)
 	return res.T[0]
 }
 
@@ -448,7 +448,7 @@ func SoftshrinkOut(self *bridge.Tensor, lambd Scalar, out *bridge.Tensor) *bridg
 	args.Tensor(self)
 	lambd.encode(&args)
 	args.Tensor(out)
-	call(&args, 1439, 0, nil)
+	call(&args, 1429, 0, nil)
 	return out
 }
 
@@ -458,7 +458,7 @@ func Softshrink(self *bridge.Tensor, lambd Scalar) *bridge.Tensor {
 	args.Tensor(self)
 	lambd.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1440, 1, &res)
+	call(&args, 1430, 1, &res)
 	return res.T[0]
 }
 
@@ -470,7 +470,7 @@ func SoftshrinkBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.Tensor,
 	args.Tensor(self)
 	lambd.encode(&args)
 	args.Tensor(gradInput)
-	call(&args, 1441, 0, nil)
+	call(&args, 1431, 0, nil)
 	return gradInput
 }
 
@@ -481,7 +481,7 @@ func SoftshrinkBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, lambd Sc
 	args.Tensor(self)
 	lambd.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1442, 1, &res)
+	call(&args, 1432, 1, &res)
 	return res.T[0]
 }
 
@@ -492,7 +492,7 @@ func AdaptiveAvgPool2dOut(self *bridge.Tensor, outputSize []int64, out *bridge.T
 	args.Tensor(self)
 	args.Ints(outputSize)
 	args.Tensor(out)
-	call(&args, 1443, 0, nil)
+	call(&args, 1433, 0, nil)
 	return out
 }
 
@@ -502,7 +502,7 @@ func AdaptiveAvgPool2d(self *bridge.Tensor, outputSize []int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Ints(outputSize)
 	var res bridge.ATenResult
-	call(&args, 1444, 1, &res)
+	call(&args, 1434, 1, &res)
 	return res.T[0]
 }
 
@@ -512,7 +512,7 @@ func MkldnnAdaptiveAvgPool2d(self *bridge.Tensor, outputSize []int64) *bridge.Te
 	args.Tensor(self)
 	args.Ints(outputSize)
 	var res bridge.ATenResult
-	call(&args, 1445, 1, &res)
+	call(&args, 1435, 1, &res)
 	return res.T[0]
 }
 
@@ -523,7 +523,7 @@ func MkldnnAdaptiveAvgPool2dOut(self *bridge.Tensor, outputSize []int64, out *br
 	args.Tensor(self)
 	args.Ints(outputSize)
 	args.Tensor(out)
-	call(&args, 1446, 0, nil)
+	call(&args, 1436, 0, nil)
 	return out
 }
 
@@ -533,7 +533,7 @@ func MkldnnAdaptiveAvgPool2dBackward(gradOutput *bridge.Tensor, self *bridge.Ten
 	args.Tensor(gradOutput)
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1447, 1, &res)
+	call(&args, 1437, 1, &res)
 	return res.T[0]
 }
 
@@ -544,7 +544,7 @@ func AdaptiveAvgPool3dOut(self *bridge.Tensor, outputSize []int64, out *bridge.T
 	args.Tensor(self)
 	args.Ints(outputSize)
 	args.Tensor(out)
-	call(&args, 1448, 0, nil)
+	call(&args, 1438, 0, nil)
 	return out
 }
 
@@ -554,7 +554,7 @@ func AdaptiveAvgPool3d(self *bridge.Tensor, outputSize []int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Ints(outputSize)
 	var res bridge.ATenResult
-	call(&args, 1449, 1, &res)
+	call(&args, 1439, 1, &res)
 	return res.T[0]
 }
 
@@ -565,7 +565,7 @@ func AdaptiveAvgPool3dBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, g
 	args.Tensor(gradOutput)
 	args.Tensor(self)
 	args.Tensor(gradInput)
-	call(&args, 1450, 0, nil)
+	call(&args, 1440, 0, nil)
 	return gradInput
 }
 
@@ -577,7 +577,7 @@ func AdaptiveMaxPool2dOut(self *bridge.Tensor, outputSize []int64, out *bridge.T
 	args.Ints(outputSize)
 	args.Tensor(out)
 	args.Tensor(indices)
-	call(&args, 1451, 0, nil)
+	call(&args, 1441, 0, nil)
 	return out, indices
 }
 
@@ -587,7 +587,7 @@ func AdaptiveMaxPool2d(self *bridge.Tensor, outputSize []int64) (*bridge.Tensor,
 	args.Tensor(self)
 	args.Ints(outputSize)
 	var res bridge.ATenResult
-	call(&args, 1452, 2, &res)
+	call(&args, 1442, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -599,7 +599,7 @@ func AdaptiveMaxPool2dBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.
 	args.Tensor(self)
 	args.Tensor(indices)
 	args.Tensor(gradInput)
-	call(&args, 1453, 0, nil)
+	call(&args, 1443, 0, nil)
 	return gradInput
 }
 
@@ -610,7 +610,7 @@ func AdaptiveMaxPool2dBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, i
 	args.Tensor(self)
 	args.Tensor(indices)
 	var res bridge.ATenResult
-	call(&args, 1454, 1, &res)
+	call(&args, 1444, 1, &res)
 	return res.T[0]
 }
 
@@ -622,7 +622,7 @@ func AdaptiveMaxPool3dOut(self *bridge.Tensor, outputSize []int64, out *bridge.T
 	args.Ints(outputSize)
 	args.Tensor(out)
 	args.Tensor(indices)
-	call(&args, 1455, 0, nil)
+	call(&args, 1445, 0, nil)
 	return out, indices
 }
 
@@ -632,7 +632,7 @@ func AdaptiveMaxPool3d(self *bridge.Tensor, outputSize []int64) (*bridge.Tensor,
 	args.Tensor(self)
 	args.Ints(outputSize)
 	var res bridge.ATenResult
-	call(&args, 1456, 2, &res)
+	call(&args, 1446, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -644,7 +644,7 @@ func AdaptiveMaxPool3dBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.
 	args.Tensor(self)
 	args.Tensor(indices)
 	args.Tensor(gradInput)
-	call(&args, 1457, 0, nil)
+	call(&args, 1447, 0, nil)
 	return gradInput
 }
 
@@ -655,7 +655,7 @@ func AdaptiveMaxPool3dBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, i
 	args.Tensor(self)
 	args.Tensor(indices)
 	var res bridge.ATenResult
-	call(&args, 1458, 1, &res)
+	call(&args, 1448, 1, &res)
 	return res.T[0]
 }
 
@@ -671,7 +671,7 @@ func AvgPool2dOut(self *bridge.Tensor, kernelSize []int64, stride []int64, paddi
 	args.Bool(countIncludePad)
 	args.OptInt(divisorOverride)
 	args.Tensor(out)
-	call(&args, 1459, 0, nil)
+	call(&args, 1449, 0, nil)
 	return out
 }
 
@@ -686,7 +686,7 @@ func AvgPool2d(self *bridge.Tensor, kernelSize []int64, stride []int64, padding 
 	args.Bool(countIncludePad)
 	args.OptInt(divisorOverride)
 	var res bridge.ATenResult
-	call(&args, 1460, 1, &res)
+	call(&args, 1450, 1, &res)
 	return res.T[0]
 }
 
@@ -703,7 +703,7 @@ func AvgPool2dBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.Tensor, 
 	args.Bool(countIncludePad)
 	args.OptInt(divisorOverride)
 	args.Tensor(gradInput)
-	call(&args, 1461, 0, nil)
+	call(&args, 1451, 0, nil)
 	return gradInput
 }
 
@@ -719,7 +719,7 @@ func AvgPool2dBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, kernelSiz
 	args.Bool(countIncludePad)
 	args.OptInt(divisorOverride)
 	var res bridge.ATenResult
-	call(&args, 1462, 1, &res)
+	call(&args, 1452, 1, &res)
 	return res.T[0]
 }
 
@@ -735,7 +735,7 @@ func AvgPool3dOut(self *bridge.Tensor, kernelSize []int64, stride []int64, paddi
 	args.Bool(countIncludePad)
 	args.OptInt(divisorOverride)
 	args.Tensor(out)
-	call(&args, 1463, 0, nil)
+	call(&args, 1453, 0, nil)
 	return out
 }
 
@@ -750,7 +750,7 @@ func AvgPool3d(self *bridge.Tensor, kernelSize []int64, stride []int64, padding 
 	args.Bool(countIncludePad)
 	args.OptInt(divisorOverride)
 	var res bridge.ATenResult
-	call(&args, 1464, 1, &res)
+	call(&args, 1454, 1, &res)
 	return res.T[0]
 }
 
@@ -767,7 +767,7 @@ func AvgPool3dBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.Tensor, 
 	args.Bool(countIncludePad)
 	args.OptInt(divisorOverride)
 	args.Tensor(gradInput)
-	call(&args, 1465, 0, nil)
+	call(&args, 1455, 0, nil)
 	return gradInput
 }
 
@@ -783,7 +783,7 @@ func AvgPool3dBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, kernelSiz
 	args.Bool(countIncludePad)
 	args.OptInt(divisorOverride)
 	var res bridge.ATenResult
-	call(&args, 1466, 1, &res)
+	call(&args, 1456, 1, &res)
 	return res.T[0]
 }
 
@@ -797,7 +797,7 @@ func FractionalMaxPool2dOutput(self *bridge.Tensor, kernelSize []int64, outputSi
 	args.Tensor(randomSamples)
 	args.Tensor(output)
 	args.Tensor(indices)
-	call(&args, 1467, 0, nil)
+	call(&args, 1457, 0, nil)
 	return output, indices
 }
 
@@ -809,7 +809,7 @@ func FractionalMaxPool2d(self *bridge.Tensor, kernelSize []int64, outputSize []i
 	args.Ints(outputSize)
 	args.Tensor(randomSamples)
 	var res bridge.ATenResult
-	call(&args, 1468, 2, &res)
+	call(&args, 1458, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -823,7 +823,7 @@ func FractionalMaxPool2dBackwardGradInput(gradOutput *bridge.Tensor, self *bridg
 	args.Ints(outputSize)
 	args.Tensor(indices)
 	args.Tensor(gradInput)
-	call(&args, 1469, 0, nil)
+	call(&args, 1459, 0, nil)
 	return gradInput
 }
 
@@ -836,7 +836,7 @@ func FractionalMaxPool2dBackward(gradOutput *bridge.Tensor, self *bridge.Tensor,
 	args.Ints(outputSize)
 	args.Tensor(indices)
 	var res bridge.ATenResult
-	call(&args, 1470, 1, &res)
+	call(&args, 1460, 1, &res)
 	return res.T[0]
 }
 
@@ -850,7 +850,7 @@ func FractionalMaxPool3dOutput(self *bridge.Tensor, kernelSize []int64, outputSi
 	args.Tensor(randomSamples)
 	args.Tensor(output)
 	args.Tensor(indices)
-	call(&args, 1471, 0, nil)
+	call(&args, 1461, 0, nil)
 	return output, indices
 }
 
@@ -862,7 +862,7 @@ func FractionalMaxPool3d(self *bridge.Tensor, kernelSize []int64, outputSize []i
 	args.Ints(outputSize)
 	args.Tensor(randomSamples)
 	var res bridge.ATenResult
-	call(&args, 1472, 2, &res)
+	call(&args, 1462, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -876,7 +876,7 @@ func FractionalMaxPool3dBackwardGradInput(gradOutput *bridge.Tensor, self *bridg
 	args.Ints(outputSize)
 	args.Tensor(indices)
 	args.Tensor(gradInput)
-	call(&args, 1473, 0, nil)
+	call(&args, 1463, 0, nil)
 	return gradInput
 }
 
@@ -889,7 +889,7 @@ func FractionalMaxPool3dBackward(gradOutput *bridge.Tensor, self *bridge.Tensor,
 	args.Ints(outputSize)
 	args.Tensor(indices)
 	var res bridge.ATenResult
-	call(&args, 1474, 1, &res)
+	call(&args, 1464, 1, &res)
 	return res.T[0]
 }
 
@@ -905,7 +905,7 @@ func MaxPool2dWithIndicesOut(self *bridge.Tensor, kernelSize []int64, stride []i
 	args.Bool(ceilMode)
 	args.Tensor(out)
 	args.Tensor(indices)
-	call(&args, 1475, 0, nil)
+	call(&args, 1465, 0, nil)
 	return out, indices
 }
 
@@ -919,7 +919,7 @@ func MaxPool2dWithIndices(self *bridge.Tensor, kernelSize []int64, stride []int6
 	args.Ints(dilation)
 	args.Bool(ceilMode)
 	var res bridge.ATenResult
-	call(&args, 1476, 2, &res)
+	call(&args, 1466, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -936,7 +936,7 @@ func MaxPool2dWithIndicesBackwardGradInput(gradOutput *bridge.Tensor, self *brid
 	args.Bool(ceilMode)
 	args.Tensor(indices)
 	args.Tensor(gradInput)
-	call(&args, 1477, 0, nil)
+	call(&args, 1467, 0, nil)
 	return gradInput
 }
 
@@ -952,7 +952,7 @@ func MaxPool2dWithIndicesBackward(gradOutput *bridge.Tensor, self *bridge.Tensor
 	args.Bool(ceilMode)
 	args.Tensor(indices)
 	var res bridge.ATenResult
-	call(&args, 1478, 1, &res)
+	call(&args, 1468, 1, &res)
 	return res.T[0]
 }
 
@@ -968,7 +968,7 @@ func MaxPool3dWithIndicesOut(self *bridge.Tensor, kernelSize []int64, stride []i
 	args.Bool(ceilMode)
 	args.Tensor(out)
 	args.Tensor(indices)
-	call(&args, 1479, 0, nil)
+	call(&args, 1469, 0, nil)
 	return out, indices
 }
 
@@ -982,7 +982,7 @@ func MaxPool3dWithIndices(self *bridge.Tensor, kernelSize []int64, stride []int6
 	args.Ints(dilation)
 	args.Bool(ceilMode)
 	var res bridge.ATenResult
-	call(&args, 1480, 2, &res)
+	call(&args, 1470, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -999,7 +999,7 @@ func MaxPool3dWithIndicesBackwardGradInput(gradOutput *bridge.Tensor, self *brid
 	args.Bool(ceilMode)
 	args.Tensor(indices)
 	args.Tensor(gradInput)
-	call(&args, 1481, 0, nil)
+	call(&args, 1471, 0, nil)
 	return gradInput
 }
 
@@ -1015,7 +1015,7 @@ func MaxPool3dWithIndicesBackward(gradOutput *bridge.Tensor, self *bridge.Tensor
 	args.Bool(ceilMode)
 	args.Tensor(indices)
 	var res bridge.ATenResult
-	call(&args, 1482, 1, &res)
+	call(&args, 1472, 1, &res)
 	return res.T[0]
 }
 
@@ -1027,7 +1027,7 @@ func MaxUnpool2dOut(self *bridge.Tensor, indices *bridge.Tensor, outputSize []in
 	args.Tensor(indices)
 	args.Ints(outputSize)
 	args.Tensor(out)
-	call(&args, 1483, 0, nil)
+	call(&args, 1473, 0, nil)
 	return out
 }
 
@@ -1038,7 +1038,7 @@ func MaxUnpool2d(self *bridge.Tensor, indices *bridge.Tensor, outputSize []int64
 	args.Tensor(indices)
 	args.Ints(outputSize)
 	var res bridge.ATenResult
-	call(&args, 1484, 1, &res)
+	call(&args, 1474, 1, &res)
 	return res.T[0]
 }
 
@@ -1052,7 +1052,7 @@ func MaxUnpool3dOut(self *bridge.Tensor, indices *bridge.Tensor, outputSize []in
 	args.Ints(stride)
 	args.Ints(padding)
 	args.Tensor(out)
-	call(&args, 1485, 0, nil)
+	call(&args, 1475, 0, nil)
 	return out
 }
 
@@ -1065,7 +1065,7 @@ func MaxUnpool3d(self *bridge.Tensor, indices *bridge.Tensor, outputSize []int64
 	args.Ints(stride)
 	args.Ints(padding)
 	var res bridge.ATenResult
-	call(&args, 1486, 1, &res)
+	call(&args, 1476, 1, &res)
 	return res.T[0]
 }
 
@@ -1076,7 +1076,7 @@ func ReflectionPad1dOut(self *bridge.Tensor, padding []int64, out *bridge.Tensor
 	args.Tensor(self)
 	args.Ints(padding)
 	args.Tensor(out)
-	call(&args, 1487, 0, nil)
+	call(&args, 1477, 0, nil)
 	return out
 }
 
@@ -1086,7 +1086,7 @@ func ReflectionPad1d(self *bridge.Tensor, padding []int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Ints(padding)
 	var res bridge.ATenResult
-	call(&args, 1488, 1, &res)
+	call(&args, 1478, 1, &res)
 	return res.T[0]
 }
 
@@ -1098,7 +1098,7 @@ func ReflectionPad1dBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.Te
 	args.Tensor(self)
 	args.Ints(padding)
 	args.Tensor(gradInput)
-	call(&args, 1489, 0, nil)
+	call(&args, 1479, 0, nil)
 	return gradInput
 }
 
@@ -1109,7 +1109,7 @@ func ReflectionPad1dBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, pad
 	args.Tensor(self)
 	args.Ints(padding)
 	var res bridge.ATenResult
-	call(&args, 1490, 1, &res)
+	call(&args, 1480, 1, &res)
 	return res.T[0]
 }
 
@@ -1120,7 +1120,7 @@ func ReflectionPad2dOut(self *bridge.Tensor, padding []int64, out *bridge.Tensor
 	args.Tensor(self)
 	args.Ints(padding)
 	args.Tensor(out)
-	call(&args, 1491, 0, nil)
+	call(&args, 1481, 0, nil)
 	return out
 }
 
@@ -1130,7 +1130,7 @@ func ReflectionPad2d(self *bridge.Tensor, padding []int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Ints(padding)
 	var res bridge.ATenResult
-	call(&args, 1492, 1, &res)
+	call(&args, 1482, 1, &res)
 	return res.T[0]
 }
 
@@ -1142,7 +1142,7 @@ func ReflectionPad2dBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.Te
 	args.Tensor(self)
 	args.Ints(padding)
 	args.Tensor(gradInput)
-	call(&args, 1493, 0, nil)
+	call(&args, 1483, 0, nil)
 	return gradInput
 }
 
@@ -1153,7 +1153,7 @@ func ReflectionPad2dBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, pad
 	args.Tensor(self)
 	args.Ints(padding)
 	var res bridge.ATenResult
-	call(&args, 1494, 1, &res)
+	call(&args, 1484, 1, &res)
 	return res.T[0]
 }
 
@@ -1164,7 +1164,7 @@ func ReflectionPad3dOut(self *bridge.Tensor, padding []int64, out *bridge.Tensor
 	args.Tensor(self)
 	args.Ints(padding)
 	args.Tensor(out)
-	call(&args, 1495, 0, nil)
+	call(&args, 1485, 0, nil)
 	return out
 }
 
@@ -1174,7 +1174,7 @@ func ReflectionPad3d(self *bridge.Tensor, padding []int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Ints(padding)
 	var res bridge.ATenResult
-	call(&args, 1496, 1, &res)
+	call(&args, 1486, 1, &res)
 	return res.T[0]
 }
 
@@ -1186,7 +1186,7 @@ func ReflectionPad3dBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.Te
 	args.Tensor(self)
 	args.Ints(padding)
 	args.Tensor(gradInput)
-	call(&args, 1497, 0, nil)
+	call(&args, 1487, 0, nil)
 	return gradInput
 }
 
@@ -1197,7 +1197,7 @@ func ReflectionPad3dBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, pad
 	args.Tensor(self)
 	args.Ints(padding)
 	var res bridge.ATenResult
-	call(&args, 1498, 1, &res)
+	call(&args, 1488, 1, &res)
 	return res.T[0]
 }
 
@@ -1208,7 +1208,7 @@ func ReplicationPad1dOut(self *bridge.Tensor, padding []int64, out *bridge.Tenso
 	args.Tensor(self)
 	args.Ints(padding)
 	args.Tensor(out)
-	call(&args, 1499, 0, nil)
+	call(&args, 1489, 0, nil)
 	return out
 }
 
@@ -1218,7 +1218,7 @@ func ReplicationPad1d(self *bridge.Tensor, padding []int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Ints(padding)
 	var res bridge.ATenResult
-	call(&args, 1500, 1, &res)
+	call(&args, 1490, 1, &res)
 	return res.T[0]
 }
 
@@ -1230,7 +1230,7 @@ func ReplicationPad1dBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.T
 	args.Tensor(self)
 	args.Ints(padding)
 	args.Tensor(gradInput)
-	call(&args, 1501, 0, nil)
+	call(&args, 1491, 0, nil)
 	return gradInput
 }
 
@@ -1241,7 +1241,7 @@ func ReplicationPad1dBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, pa
 	args.Tensor(self)
 	args.Ints(padding)
 	var res bridge.ATenResult
-	call(&args, 1502, 1, &res)
+	call(&args, 1492, 1, &res)
 	return res.T[0]
 }
 
@@ -1252,7 +1252,7 @@ func ReplicationPad2dOut(self *bridge.Tensor, padding []int64, out *bridge.Tenso
 	args.Tensor(self)
 	args.Ints(padding)
 	args.Tensor(out)
-	call(&args, 1503, 0, nil)
+	call(&args, 1493, 0, nil)
 	return out
 }
 
@@ -1262,7 +1262,7 @@ func ReplicationPad2d(self *bridge.Tensor, padding []int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Ints(padding)
 	var res bridge.ATenResult
-	call(&args, 1504, 1, &res)
+	call(&args, 1494, 1, &res)
 	return res.T[0]
 }
 
@@ -1274,7 +1274,7 @@ func ReplicationPad2dBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.T
 	args.Tensor(self)
 	args.Ints(padding)
 	args.Tensor(gradInput)
-	call(&args, 1505, 0, nil)
+	call(&args, 1495, 0, nil)
 	return gradInput
 }
 
@@ -1285,7 +1285,7 @@ func ReplicationPad2dBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, pa
 	args.Tensor(self)
 	args.Ints(padding)
 	var res bridge.ATenResult
-	call(&args, 1506, 1, &res)
+	call(&args, 1496, 1, &res)
 	return res.T[0]
 }
 
@@ -1296,7 +1296,7 @@ func ReplicationPad3dOut(self *bridge.Tensor, padding []int64, out *bridge.Tenso
 	args.Tensor(self)
 	args.Ints(padding)
 	args.Tensor(out)
-	call(&args, 1507, 0, nil)
+	call(&args, 1497, 0, nil)
 	return out
 }
 
@@ -1306,7 +1306,7 @@ func ReplicationPad3d(self *bridge.Tensor, padding []int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Ints(padding)
 	var res bridge.ATenResult
-	call(&args, 1508, 1, &res)
+	call(&args, 1498, 1, &res)
 	return res.T[0]
 }
 
@@ -1318,7 +1318,7 @@ func ReplicationPad3dBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.T
 	args.Tensor(self)
 	args.Ints(padding)
 	args.Tensor(gradInput)
-	call(&args, 1509, 0, nil)
+	call(&args, 1499, 0, nil)
 	return gradInput
 }
 
@@ -1329,7 +1329,7 @@ func ReplicationPad3dBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, pa
 	args.Tensor(self)
 	args.Ints(padding)
 	var res bridge.ATenResult
-	call(&args, 1510, 1, &res)
+	call(&args, 1500, 1, &res)
 	return res.T[0]
 }
 
@@ -1341,7 +1341,7 @@ func Pad(self *bridge.Tensor, pad []int64, mode string, value *float64) *bridge.
 	args.Str(mode)
 	args.OptFloat(value)
 	var res bridge.ATenResult
-	call(&args, 1511, 1, &res)
+	call(&args, 1501, 1, &res)
 	return res.T[0]
 }
 
@@ -1353,7 +1353,7 @@ func UpsampleLinear1dVec(input *bridge.Tensor, outputSize []int64, alignCorners 
 	args.Bool(alignCorners)
 	args.OptFloats(scaleFactors)
 	var res bridge.ATenResult
-	call(&args, 1512, 1, &res)
+	call(&args, 1502, 1, &res)
 	return res.T[0]
 }
 
@@ -1366,7 +1366,7 @@ func UpsampleLinear1dBackwardVec(gradOutput *bridge.Tensor, outputSize []int64, 
 	args.Bool(alignCorners)
 	args.OptFloats(scaleFactors)
 	var res bridge.ATenResult
-	call(&args, 1513, 1, &res)
+	call(&args, 1503, 1, &res)
 	return res.T[0]
 }
 
@@ -1378,7 +1378,7 @@ func UpsampleBilinear2dVec(input *bridge.Tensor, outputSize []int64, alignCorner
 	args.Bool(alignCorners)
 	args.OptFloats(scaleFactors)
 	var res bridge.ATenResult
-	call(&args, 1514, 1, &res)
+	call(&args, 1504, 1, &res)
 	return res.T[0]
 }
 
@@ -1391,7 +1391,7 @@ func UpsampleBilinear2dBackwardVec(gradOutput *bridge.Tensor, outputSize []int64
 	args.Bool(alignCorners)
 	args.OptFloats(scaleFactors)
 	var res bridge.ATenResult
-	call(&args, 1515, 1, &res)
+	call(&args, 1505, 1, &res)
 	return res.T[0]
 }
 
@@ -1403,7 +1403,7 @@ func UpsampleTrilinear3dVec(input *bridge.Tensor, outputSize []int64, alignCorne
 	args.Bool(alignCorners)
 	args.OptFloats(scaleFactors)
 	var res bridge.ATenResult
-	call(&args, 1516, 1, &res)
+	call(&args, 1506, 1, &res)
 	return res.T[0]
 }
 
@@ -1416,7 +1416,7 @@ func UpsampleTrilinear3dBackwardVec(gradOutput *bridge.Tensor, outputSize []int6
 	args.Bool(alignCorners)
 	args.OptFloats(scaleFactors)
 	var res bridge.ATenResult
-	call(&args, 1517, 1, &res)
+	call(&args, 1507, 1, &res)
 	return res.T[0]
 }
 
@@ -1428,7 +1428,7 @@ func UpsampleBicubic2dVec(input *bridge.Tensor, outputSize []int64, alignCorners
 	args.Bool(alignCorners)
 	args.OptFloats(scaleFactors)
 	var res bridge.ATenResult
-	call(&args, 1518, 1, &res)
+	call(&args, 1508, 1, &res)
 	return res.T[0]
 }
 
@@ -1441,7 +1441,7 @@ func UpsampleBicubic2dBackwardVec(gradOutput *bridge.Tensor, outputSize []int64,
 	args.Bool(alignCorners)
 	args.OptFloats(scaleFactors)
 	var res bridge.ATenResult
-	call(&args, 1519, 1, &res)
+	call(&args, 1509, 1, &res)
 	return res.T[0]
 }
 
@@ -1452,7 +1452,7 @@ func UpsampleNearest1dVec(input *bridge.Tensor, outputSize []int64, scaleFactors
 	args.OptInts(outputSize)
 	args.OptFloats(scaleFactors)
 	var res bridge.ATenResult
-	call(&args, 1520, 1, &res)
+	call(&args, 1510, 1, &res)
 	return res.T[0]
 }
 
@@ -1464,7 +1464,7 @@ func UpsampleNearest1dBackwardVec(gradOutput *bridge.Tensor, outputSize []int64,
 	args.Ints(inputSize)
 	args.OptFloats(scaleFactors)
 	var res bridge.ATenResult
-	call(&args, 1521, 1, &res)
+	call(&args, 1511, 1, &res)
 	return res.T[0]
 }
 
@@ -1475,7 +1475,7 @@ func UpsampleNearest2dVec(input *bridge.Tensor, outputSize []int64, scaleFactors
 	args.OptInts(outputSize)
 	args.OptFloats(scaleFactors)
 	var res bridge.ATenResult
-	call(&args, 1522, 1, &res)
+	call(&args, 1512, 1, &res)
 	return res.T[0]
 }
 
@@ -1487,7 +1487,7 @@ func UpsampleNearest2dBackwardVec(gradOutput *bridge.Tensor, outputSize []int64,
 	args.Ints(inputSize)
 	args.OptFloats(scaleFactors)
 	var res bridge.ATenResult
-	call(&args, 1523, 1, &res)
+	call(&args, 1513, 1, &res)
 	return res.T[0]
 }
 
@@ -1498,7 +1498,7 @@ func UpsampleNearest3dVec(input *bridge.Tensor, outputSize []int64, scaleFactors
 	args.OptInts(outputSize)
 	args.OptFloats(scaleFactors)
 	var res bridge.ATenResult
-	call(&args, 1524, 1, &res)
+	call(&args, 1514, 1, &res)
 	return res.T[0]
 }
 
@@ -1510,7 +1510,7 @@ func UpsampleNearest3dBackwardVec(gradOutput *bridge.Tensor, outputSize []int64,
 	args.Ints(inputSize)
 	args.OptFloats(scaleFactors)
 	var res bridge.ATenResult
-	call(&args, 1525, 1, &res)
+	call(&args, 1515, 1, &res)
 	return res.T[0]
 }
 
@@ -1523,7 +1523,7 @@ func UpsampleLinear1dOut(self *bridge.Tensor, outputSize []int64, alignCorners b
 	args.Bool(alignCorners)
 	args.OptFloat(scales)
 	args.Tensor(out)
-	call(&args, 1526, 0, nil)
+	call(&args, 1516, 0, nil)
 	return out
 }
 
@@ -1535,7 +1535,7 @@ func UpsampleLinear1d(self *bridge.Tensor, outputSize []int64, alignCorners bool
 	args.Bool(alignCorners)
 	args.OptFloat(scales)
 	var res bridge.ATenResult
-	call(&args, 1527, 1, &res)
+	call(&args, 1517, 1, &res)
 	return res.T[0]
 }
 
@@ -1549,7 +1549,7 @@ func UpsampleLinear1dBackwardGradInput(gradOutput *bridge.Tensor, outputSize []i
 	args.Bool(alignCorners)
 	args.OptFloat(scales)
 	args.Tensor(gradInput)
-	call(&args, 1528, 0, nil)
+	call(&args, 1518, 0, nil)
 	return gradInput
 }
 
@@ -1562,7 +1562,7 @@ func UpsampleLinear1dBackward(gradOutput *bridge.Tensor, outputSize []int64, inp
 	args.Bool(alignCorners)
 	args.OptFloat(scales)
 	var res bridge.ATenResult
-	call(&args, 1529, 1, &res)
+	call(&args, 1519, 1, &res)
 	return res.T[0]
 }
 
@@ -1576,7 +1576,7 @@ func UpsampleBilinear2dOut(self *bridge.Tensor, outputSize []int64, alignCorners
 	args.OptFloat(scalesH)
 	args.OptFloat(scalesW)
 	args.Tensor(out)
-	call(&args, 1530, 0, nil)
+	call(&args, 1520, 0, nil)
 	return out
 }
 
@@ -1589,7 +1589,7 @@ func UpsampleBilinear2d(self *bridge.Tensor, outputSize []int64, alignCorners bo
 	args.OptFloat(scalesH)
 	args.OptFloat(scalesW)
 	var res bridge.ATenResult
-	call(&args, 1531, 1, &res)
+	call(&args, 1521, 1, &res)
 	return res.T[0]
 }
 
@@ -1604,7 +1604,7 @@ func UpsampleBilinear2dBackwardGradInput(gradOutput *bridge.Tensor, outputSize [
 	args.OptFloat(scalesH)
 	args.OptFloat(scalesW)
 	args.Tensor(gradInput)
-	call(&args, 1532, 0, nil)
+	call(&args, 1522, 0, nil)
 	return gradInput
 }
 
@@ -1618,7 +1618,7 @@ func UpsampleBilinear2dBackward(gradOutput *bridge.Tensor, outputSize []int64, i
 	args.OptFloat(scalesH)
 	args.OptFloat(scalesW)
 	var res bridge.ATenResult
-	call(&args, 1533, 1, &res)
+	call(&args, 1523, 1, &res)
 	return res.T[0]
 }
 
@@ -1632,7 +1632,7 @@ func UpsampleBicubic2dOut(self *bridge.Tensor, outputSize []int64, alignCorners 
 	args.OptFloat(scalesH)
 	args.OptFloat(scalesW)
 	args.Tensor(out)
-	call(&args, 1534, 0, nil)
+	call(&args, 1524, 0, nil)
 	return out
 }
 
@@ -1645,7 +1645,7 @@ func UpsampleBicubic2d(self *bridge.Tensor, outputSize []int64, alignCorners boo
 	args.OptFloat(scalesH)
 	args.OptFloat(scalesW)
 	var res bridge.ATenResult
-	call(&args, 1535, 1, &res)
+	call(&args, 1525, 1, &res)
 	return res.T[0]
 }
 
@@ -1660,7 +1660,7 @@ func UpsampleBicubic2dBackwardGradInput(gradOutput *bridge.Tensor, outputSize []
 	args.OptFloat(scalesH)
 	args.OptFloat(scalesW)
 	args.Tensor(gradInput)
-	call(&args, 1536, 0, nil)
+	call(&args, 1526, 0, nil)
 	return gradInput
 }
 
@@ -1674,7 +1674,7 @@ func UpsampleBicubic2dBackward(gradOutput *bridge.Tensor, outputSize []int64, in
 	args.OptFloat(scalesH)
 	args.OptFloat(scalesW)
 	var res bridge.ATenResult
-	call(&args, 1537, 1, &res)
+	call(&args, 1527, 1, &res)
 	return res.T[0]
 }
 
@@ -1689,7 +1689,7 @@ func UpsampleTrilinear3dOut(self *bridge.Tensor, outputSize []int64, alignCorner
 	args.OptFloat(scalesH)
 	args.OptFloat(scalesW)
 	args.Tensor(out)
-	call(&args, 1538, 0, nil)
+	call(&args, 1528, 0, nil)
 	return out
 }
 
@@ -1703,7 +1703,7 @@ func UpsampleTrilinear3d(self *bridge.Tensor, outputSize []int64, alignCorners b
 	args.OptFloat(scalesH)
 	args.OptFloat(scalesW)
 	var res bridge.ATenResult
-	call(&args, 1539, 1, &res)
+	call(&args, 1529, 1, &res)
 	return res.T[0]
 }
 
@@ -1719,7 +1719,7 @@ func UpsampleTrilinear3dBackwardGradInput(gradOutput *bridge.Tensor, outputSize 
 	args.OptFloat(scalesH)
 	args.OptFloat(scalesW)
 	args.Tensor(gradInput)
-	call(&args, 1540, 0, nil)
+	call(&args, 1530, 0, nil)
 	return gradInput
 }
 
@@ -1734,7 +1734,7 @@ func UpsampleTrilinear3dBackward(gradOutput *bridge.Tensor, outputSize []int64, 
 	args.OptFloat(scalesH)
 	args.OptFloat(scalesW)
 	var res bridge.ATenResult
-	call(&args, 1541, 1, &res)
+	call(&args, 1531, 1, &res)
 	return res.T[0]
 }
 
@@ -1746,7 +1746,7 @@ func UpsampleNearest1dOut(self *bridge.Tensor, outputSize []int64, scales *float
 	args.Ints(outputSize)
 	args.OptFloat(scales)
 	args.Tensor(out)
-	call(&args, 1542, 0, nil)
+	call(&args, 1532, 0, nil)
 	return out
 }
 
@@ -1757,7 +1757,7 @@ func UpsampleNearest1d(self *bridge.Tensor, outputSize []int64, scales *float64)
 	args.Ints(outputSize)
 	args.OptFloat(scales)
 	var res bridge.ATenResult
-	call(&args, 1543, 1, &res)
+	call(&args, 1533, 1, &res)
 	return res.T[0]
 }
 
@@ -1770,7 +1770,7 @@ func UpsampleNearest1dBackwardGradInput(gradOutput *bridge.Tensor, outputSize []
 	args.Ints(inputSize)
 	args.OptFloat(scales)
 	args.Tensor(gradInput)
-	call(&args, 1544, 0, nil)
+	call(&args, 1534, 0, nil)
 	return gradInput
 }
 
@@ -1782,7 +1782,7 @@ func UpsampleNearest1dBackward(gradOutput *bridge.Tensor, outputSize []int64, in
 	args.Ints(inputSize)
 	args.OptFloat(scales)
 	var res bridge.ATenResult
-	call(&args, 1545, 1, &res)
+	call(&args, 1535, 1, &res)
 	return res.T[0]
 }
 
@@ -1795,7 +1795,7 @@ func UpsampleNearest2dOut(self *bridge.Tensor, outputSize []int64, scalesH *floa
 	args.OptFloat(scalesH)
 	args.OptFloat(scalesW)
 	args.Tensor(out)
-	call(&args, 1546, 0, nil)
+	call(&args, 1536, 0, nil)
 	return out
 }
 
@@ -1807,7 +1807,7 @@ func UpsampleNearest2d(self *bridge.Tensor, outputSize []int64, scalesH *float64
 	args.OptFloat(scalesH)
 	args.OptFloat(scalesW)
 	var res bridge.ATenResult
-	call(&args, 1547, 1, &res)
+	call(&args, 1537, 1, &res)
 	return res.T[0]
 }
 
@@ -1821,7 +1821,7 @@ func UpsampleNearest2dBackwardGradInput(gradOutput *bridge.Tensor, outputSize []
 	args.OptFloat(scalesH)
 	args.OptFloat(scalesW)
 	args.Tensor(gradInput)
-	call(&args, 1548, 0, nil)
+	call(&args, 1538, 0, nil)
 	return gradInput
 }
 
@@ -1834,7 +1834,7 @@ func UpsampleNearest2dBackward(gradOutput *bridge.Tensor, outputSize []int64, in
 	args.OptFloat(scalesH)
 	args.OptFloat(scalesW)
 	var res bridge.ATenResult
-	call(&args, 1549, 1, &res)
+	call(&args, 1539, 1, &res)
 	return res.T[0]
 }
 
@@ -1848,7 +1848,7 @@ func UpsampleNearest3dOut(self *bridge.Tensor, outputSize []int64, scalesD *floa
 	args.OptFloat(scalesH)
 	args.OptFloat(scalesW)
 	args.Tensor(out)
-	call(&args, 1550, 0, nil)
+	call(&args, 1540, 0, nil)
 	return out
 }
 
@@ -1861,7 +1861,7 @@ func UpsampleNearest3d(self *bridge.Tensor, outputSize []int64, scalesD *float64
 	args.OptFloat(scalesH)
 	args.OptFloat(scalesW)
 	var res bridge.ATenResult
-	call(&args, 1551, 1, &res)
+	call(&args, 1541, 1, &res)
 	return res.T[0]
 }
 
@@ -1876,7 +1876,7 @@ func UpsampleNearest3dBackwardGradInput(gradOutput *bridge.Tensor, outputSize []
 	args.OptFloat(scalesH)
 	args.OptFloat(scalesW)
 	args.Tensor(gradInput)
-	call(&args, 1552, 0, nil)
+	call(&args, 1542, 0, nil)
 	return gradInput
 }
 
@@ -1890,7 +1890,7 @@ func UpsampleNearest3dBackward(gradOutput *bridge.Tensor, outputSize []int64, in
 	args.OptFloat(scalesH)
 	args.OptFloat(scalesW)
 	var res bridge.ATenResult
-	call(&args, 1553, 1, &res)
+	call(&args, 1543, 1, &res)
 	return res.T[0]
 }
 
@@ -1901,7 +1901,7 @@ func SigmoidBackwardGradInput(gradOutput *bridge.Tensor, output *bridge.Tensor, 
 	args.Tensor(gradOutput)
 	args.Tensor(output)
 	args.Tensor(gradInput)
-	call(&args, 1554, 0, nil)
+	call(&args, 1544, 0, nil)
 	return gradInput
 }
 
@@ -1911,7 +1911,7 @@ func SigmoidBackward(gradOutput *bridge.Tensor, output *bridge.Tensor) *bridge.T
 	args.Tensor(gradOutput)
 	args.Tensor(output)
 	var res bridge.ATenResult
-	call(&args, 1555, 1, &res)
+	call(&args, 1545, 1, &res)
 	return res.T[0]
 }
 
@@ -1923,7 +1923,7 @@ func LogitBackwardGradInput(gradOutput *bridge.Tensor, self *bridge.Tensor, eps 
 	args.Tensor(self)
 	args.OptFloat(eps)
 	args.Tensor(gradInput)
-	call(&args, 1556, 0, nil)
+	call(&args, 1546, 0, nil)
 	return gradInput
 }
 
@@ -1934,7 +1934,7 @@ func LogitBackward(gradOutput *bridge.Tensor, self *bridge.Tensor, eps *float64)
 	args.Tensor(self)
 	args.OptFloat(eps)
 	var res bridge.ATenResult
-	call(&args, 1557, 1, &res)
+	call(&args, 1547, 1, &res)
 	return res.T[0]
 }
 
@@ -1945,7 +1945,7 @@ func TanhBackwardGradInput(gradOutput *bridge.Tensor, output *bridge.Tensor, gra
 	args.Tensor(gradOutput)
 	args.Tensor(output)
 	args.Tensor(gradInput)
-	call(&args, 1558, 0, nil)
+	call(&args, 1548, 0, nil)
 	return gradInput
 }
 
@@ -1955,7 +1955,7 @@ func TanhBackward(gradOutput *bridge.Tensor, output *bridge.Tensor) *bridge.Tens
 	args.Tensor(gradOutput)
 	args.Tensor(output)
 	var res bridge.ATenResult
-	call(&args, 1559, 1, &res)
+	call(&args, 1549, 1, &res)
 	return res.T[0]
 }
 
@@ -1972,7 +1972,7 @@ func SlowConvTranspose2dOut(self *bridge.Tensor, weight *bridge.Tensor, kernelSi
 	args.Ints(outputPadding)
 	args.Ints(dilation)
 	args.Tensor(out)
-	call(&args, 1560, 0, nil)
+	call(&args, 1550, 0, nil)
 	return out
 }
 
@@ -1988,7 +1988,7 @@ func SlowConvTranspose2d(self *bridge.Tensor, weight *bridge.Tensor, kernelSize 
 	args.Ints(outputPadding)
 	args.Ints(dilation)
 	var res bridge.ATenResult
-	call(&args, 1561, 1, &res)
+	call(&args, 1551, 1, &res)
 	return res.T[0]
 }
 
@@ -2005,7 +2005,7 @@ func SlowConvTranspose3dOut(self *bridge.Tensor, weight *bridge.Tensor, kernelSi
 	args.Ints(outputPadding)
 	args.Ints(dilation)
 	args.Tensor(out)
-	call(&args, 1562, 0, nil)
+	call(&args, 1552, 0, nil)
 	return out
 }
 
@@ -2021,7 +2021,7 @@ func SlowConvTranspose3d(self *bridge.Tensor, weight *bridge.Tensor, kernelSize 
 	args.Ints(outputPadding)
 	args.Ints(dilation)
 	var res bridge.ATenResult
-	call(&args, 1563, 1, &res)
+	call(&args, 1553, 1, &res)
 	return res.T[0]
 }
 
@@ -2036,7 +2036,7 @@ func ThnnConv2dOut(self *bridge.Tensor, weight *bridge.Tensor, kernelSize []int6
 	args.Ints(stride)
 	args.Ints(padding)
 	args.Tensor(out)
-	call(&args, 1564, 0, nil)
+	call(&args, 1554, 0, nil)
 	return out
 }
 
@@ -2050,7 +2050,7 @@ func ThnnConv2d(self *bridge.Tensor, weight *bridge.Tensor, kernelSize []int64, 
 	args.Ints(stride)
 	args.Ints(padding)
 	var res bridge.ATenResult
-	call(&args, 1565, 1, &res)
+	call(&args, 1555, 1, &res)
 	return res.T[0]
 }
 
@@ -2065,7 +2065,7 @@ func ConvDepthwise3d(self *bridge.Tensor, weight *bridge.Tensor, kernelSize []in
 	args.Ints(padding)
 	args.Ints(dilation)
 	var res bridge.ATenResult
-	call(&args, 1566, 1, &res)
+	call(&args, 1556, 1, &res)
 	return res.T[0]
 }
 
@@ -2080,7 +2080,7 @@ func SlowConv3dOut(self *bridge.Tensor, weight *bridge.Tensor, kernelSize []int6
 	args.Ints(stride)
 	args.Ints(padding)
 	args.Tensor(out)
-	call(&args, 1567, 0, nil)
+	call(&args, 1557, 0, nil)
 	return out
 }
 
@@ -2094,7 +2094,7 @@ func SlowConv3d(self *bridge.Tensor, weight *bridge.Tensor, kernelSize []int64, 
 	args.Ints(stride)
 	args.Ints(padding)
 	var res bridge.ATenResult
-	call(&args, 1568, 1, &res)
+	call(&args, 1558, 1, &res)
 	return res.T[0]
 }
 
@@ -2109,7 +2109,7 @@ func SlowConv3dForwardOutput(self *bridge.Tensor, weight *bridge.Tensor, kernelS
 	args.Ints(stride)
 	args.Ints(padding)
 	args.Tensor(output)
-	call(&args, 1569, 0, nil)
+	call(&args, 1559, 0, nil)
 	return output
 }
 
@@ -2123,7 +2123,7 @@ func SlowConv3dForward(self *bridge.Tensor, weight *bridge.Tensor, kernelSize []
 	args.Ints(stride)
 	args.Ints(padding)
 	var res bridge.ATenResult
-	call(&args, 1570, 1, &res)
+	call(&args, 1560, 1, &res)
 	return res.T[0]
 }
 
@@ -2138,7 +2138,7 @@ func SlowConvDilated2d(self *bridge.Tensor, weight *bridge.Tensor, kernelSize []
 	args.Ints(padding)
 	args.Ints(dilation)
 	var res bridge.ATenResult
-	call(&args, 1571, 1, &res)
+	call(&args, 1561, 1, &res)
 	return res.T[0]
 }
 
@@ -2153,7 +2153,7 @@ func SlowConvDilated3d(self *bridge.Tensor, weight *bridge.Tensor, kernelSize []
 	args.Ints(padding)
 	args.Ints(dilation)
 	var res bridge.ATenResult
-	call(&args, 1572, 1, &res)
+	call(&args, 1562, 1, &res)
 	return res.T[0]
 }
 
@@ -2168,7 +2168,7 @@ func Col2imOut(self *bridge.Tensor, outputSize []int64, kernelSize []int64, dila
 	args.Ints(padding)
 	args.Ints(stride)
 	args.Tensor(out)
-	call(&args, 1573, 0, nil)
+	call(&args, 1563, 0, nil)
 	return out
 }
 
@@ -2182,7 +2182,7 @@ func Col2im(self *bridge.Tensor, outputSize []int64, kernelSize []int64, dilatio
 	args.Ints(padding)
 	args.Ints(stride)
 	var res bridge.ATenResult
-	call(&args, 1574, 1, &res)
+	call(&args, 1564, 1, &res)
 	return res.T[0]
 }
 
@@ -2191,7 +2191,7 @@ func ColumnStack(tensors []*bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensors(tensors)
 	var res bridge.ATenResult
-	call(&args, 1575, 1, &res)
+	call(&args, 1565, 1, &res)
 	return res.T[0]
 }
 
@@ -2201,7 +2201,7 @@ func ColumnStackOut(tensors []*bridge.Tensor, out *bridge.Tensor) *bridge.Tensor
 	var args bridge.ATenArgs
 	args.Tensors(tensors)
 	args.Tensor(out)
-	call(&args, 1576, 0, nil)
+	call(&args, 1566, 0, nil)
 	return out
 }
 
@@ -2215,7 +2215,7 @@ func Im2colOut(self *bridge.Tensor, kernelSize []int64, dilation []int64, paddin
 	args.Ints(padding)
 	args.Ints(stride)
 	args.Tensor(out)
-	call(&args, 1577, 0, nil)
+	call(&args, 1567, 0, nil)
 	return out
 }
 
@@ -2228,7 +2228,7 @@ func Im2col(self *bridge.Tensor, kernelSize []int64, dilation []int64, padding [
 	args.Ints(padding)
 	args.Ints(stride)
 	var res bridge.ATenResult
-	call(&args, 1578, 1, &res)
+	call(&args, 1568, 1, &res)
 	return res.T[0]
 }
 
@@ -2237,7 +2237,7 @@ func Isfinite(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1579, 1, &res)
+	call(&args, 1569, 1, &res)
 	return res.T[0]
 }
 
@@ -2246,7 +2246,7 @@ func Isinf(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1580, 1, &res)
+	call(&args, 1570, 1, &res)
 	return res.T[0]
 }
 
@@ -2255,7 +2255,7 @@ func Isposinf(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1581, 1, &res)
+	call(&args, 1571, 1, &res)
 	return res.T[0]
 }
 
@@ -2265,7 +2265,7 @@ func IsposinfOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1582, 0, nil)
+	call(&args, 1572, 0, nil)
 	return out
 }
 
@@ -2274,7 +2274,7 @@ func Isneginf(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1583, 1, &res)
+	call(&args, 1573, 1, &res)
 	return res.T[0]
 }
 
@@ -2284,7 +2284,7 @@ func IsneginfOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1584, 0, nil)
+	call(&args, 1574, 0, nil)
 	return out
 }
 
@@ -2293,7 +2293,7 @@ func SpecialEntr(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1585, 1, &res)
+	call(&args, 1575, 1, &res)
 	return res.T[0]
 }
 
@@ -2303,7 +2303,7 @@ func SpecialEntrOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1586, 0, nil)
+	call(&args, 1576, 0, nil)
 	return out
 }
 
@@ -2312,7 +2312,7 @@ func SpecialNdtri(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1587, 1, &res)
+	call(&args, 1577, 1, &res)
 	return res.T[0]
 }
 
@@ -2322,7 +2322,7 @@ func SpecialNdtriOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1588, 0, nil)
+	call(&args, 1578, 0, nil)
 	return out
 }
 
@@ -2331,7 +2331,7 @@ func SpecialLogNdtr(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1589, 1, &res)
+	call(&args, 1579, 1, &res)
 	return res.T[0]
 }
 
@@ -2341,7 +2341,7 @@ func SpecialLogNdtrOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1590, 0, nil)
+	call(&args, 1580, 0, nil)
 	return out
 }
 
@@ -2350,7 +2350,7 @@ func SpecialExpm1(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1591, 1, &res)
+	call(&args, 1581, 1, &res)
 	return res.T[0]
 }
 
@@ -2360,7 +2360,7 @@ func SpecialExpm1Out(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1592, 0, nil)
+	call(&args, 1582, 0, nil)
 	return out
 }
 
@@ -2369,7 +2369,7 @@ func SpecialExp2(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1593, 1, &res)
+	call(&args, 1583, 1, &res)
 	return res.T[0]
 }
 
@@ -2379,7 +2379,7 @@ func SpecialExp2Out(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1594, 0, nil)
+	call(&args, 1584, 0, nil)
 	return out
 }
 
@@ -2388,7 +2388,7 @@ func SpecialPsi(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1595, 1, &res)
+	call(&args, 1585, 1, &res)
 	return res.T[0]
 }
 
@@ -2398,7 +2398,7 @@ func SpecialPsiOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1596, 0, nil)
+	call(&args, 1586, 0, nil)
 	return out
 }
 
@@ -2407,7 +2407,7 @@ func SpecialDigamma(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1597, 1, &res)
+	call(&args, 1587, 1, &res)
 	return res.T[0]
 }
 
@@ -2417,7 +2417,7 @@ func SpecialDigammaOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1598, 0, nil)
+	call(&args, 1588, 0, nil)
 	return out
 }
 
@@ -2426,7 +2426,7 @@ func SpecialGammaln(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1599, 1, &res)
+	call(&args, 1589, 1, &res)
 	return res.T[0]
 }
 
@@ -2436,7 +2436,7 @@ func SpecialGammalnOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1600, 0, nil)
+	call(&args, 1590, 0, nil)
 	return out
 }
 
@@ -2445,7 +2445,7 @@ func SpecialErf(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1601, 1, &res)
+	call(&args, 1591, 1, &res)
 	return res.T[0]
 }
 
@@ -2455,7 +2455,7 @@ func SpecialErfOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1602, 0, nil)
+	call(&args, 1592, 0, nil)
 	return out
 }
 
@@ -2464,7 +2464,7 @@ func SpecialErfc(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1603, 1, &res)
+	call(&args, 1593, 1, &res)
 	return res.T[0]
 }
 
@@ -2474,7 +2474,7 @@ func SpecialErfcOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1604, 0, nil)
+	call(&args, 1594, 0, nil)
 	return out
 }
 
@@ -2483,7 +2483,7 @@ func SpecialErfcx(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1605, 1, &res)
+	call(&args, 1595, 1, &res)
 	return res.T[0]
 }
 
@@ -2493,7 +2493,7 @@ func SpecialErfcxOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1606, 0, nil)
+	call(&args, 1596, 0, nil)
 	return out
 }
 
@@ -2502,7 +2502,7 @@ func SpecialErfinv(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1607, 1, &res)
+	call(&args, 1597, 1, &res)
 	return res.T[0]
 }
 
@@ -2512,7 +2512,7 @@ func SpecialErfinvOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1608, 0, nil)
+	call(&args, 1598, 0, nil)
 	return out
 }
 
@@ -2521,7 +2521,7 @@ func SpecialNdtr(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1609, 1, &res)
+	call(&args, 1599, 1, &res)
 	return res.T[0]
 }
 
@@ -2531,7 +2531,7 @@ func SpecialNdtrOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1610, 0, nil)
+	call(&args, 1600, 0, nil)
 	return out
 }
 
@@ -2541,7 +2541,7 @@ func SpecialXlog1py(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1611, 1, &res)
+	call(&args, 1601, 1, &res)
 	return res.T[0]
 }
 
@@ -2551,7 +2551,7 @@ func SpecialXlog1pySelfScalar(self Scalar, other *bridge.Tensor) *bridge.Tensor 
 	self.encode(&args)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1612, 1, &res)
+	call(&args, 1602, 1, &res)
 	return res.T[0]
 }
 
@@ -2561,7 +2561,7 @@ func SpecialXlog1pyOtherScalar(self *bridge.Tensor, other Scalar) *bridge.Tensor
 	args.Tensor(self)
 	other.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1613, 1, &res)
+	call(&args, 1603, 1, &res)
 	return res.T[0]
 }
 
@@ -2572,7 +2572,7 @@ func SpecialXlog1pyOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Te
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1614, 0, nil)
+	call(&args, 1604, 0, nil)
 	return out
 }
 
@@ -2583,7 +2583,7 @@ func SpecialXlog1pySelfScalarOut(self Scalar, other *bridge.Tensor, out *bridge.
 	self.encode(&args)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1615, 0, nil)
+	call(&args, 1605, 0, nil)
 	return out
 }
 
@@ -2594,7 +2594,7 @@ func SpecialXlog1pyOtherScalarOut(self *bridge.Tensor, other Scalar, out *bridge
 	args.Tensor(self)
 	other.encode(&args)
 	args.Tensor(out)
-	call(&args, 1616, 0, nil)
+	call(&args, 1606, 0, nil)
 	return out
 }
 
@@ -2604,7 +2604,7 @@ func SpecialXlogy(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1617, 1, &res)
+	call(&args, 1607, 1, &res)
 	return res.T[0]
 }
 
@@ -2614,7 +2614,7 @@ func SpecialXlogySelfScalar(self Scalar, other *bridge.Tensor) *bridge.Tensor {
 	self.encode(&args)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1618, 1, &res)
+	call(&args, 1608, 1, &res)
 	return res.T[0]
 }
 
@@ -2624,7 +2624,7 @@ func SpecialXlogyOtherScalar(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	args.Tensor(self)
 	other.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1619, 1, &res)
+	call(&args, 1609, 1, &res)
 	return res.T[0]
 }
 
@@ -2635,7 +2635,7 @@ func SpecialXlogyOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tens
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1620, 0, nil)
+	call(&args, 1610, 0, nil)
 	return out
 }
 
@@ -2646,7 +2646,7 @@ func SpecialXlogySelfScalarOut(self Scalar, other *bridge.Tensor, out *bridge.Te
 	self.encode(&args)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1621, 0, nil)
+	call(&args, 1611, 0, nil)
 	return out
 }
 
@@ -2657,7 +2657,7 @@ func SpecialXlogyOtherScalarOut(self *bridge.Tensor, other Scalar, out *bridge.T
 	args.Tensor(self)
 	other.encode(&args)
 	args.Tensor(out)
-	call(&args, 1622, 0, nil)
+	call(&args, 1612, 0, nil)
 	return out
 }
 
@@ -2667,7 +2667,7 @@ func SpecialZeta(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1623, 1, &res)
+	call(&args, 1613, 1, &res)
 	return res.T[0]
 }
 
@@ -2677,7 +2677,7 @@ func SpecialZetaSelfScalar(self Scalar, other *bridge.Tensor) *bridge.Tensor {
 	self.encode(&args)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1624, 1, &res)
+	call(&args, 1614, 1, &res)
 	return res.T[0]
 }
 
@@ -2687,7 +2687,7 @@ func SpecialZetaOtherScalar(self *bridge.Tensor, other Scalar) *bridge.Tensor {
 	args.Tensor(self)
 	other.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1625, 1, &res)
+	call(&args, 1615, 1, &res)
 	return res.T[0]
 }
 
@@ -2698,7 +2698,7 @@ func SpecialZetaOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tenso
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1626, 0, nil)
+	call(&args, 1616, 0, nil)
 	return out
 }
 
@@ -2709,7 +2709,7 @@ func SpecialZetaSelfScalarOut(self Scalar, other *bridge.Tensor, out *bridge.Ten
 	self.encode(&args)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1627, 0, nil)
+	call(&args, 1617, 0, nil)
 	return out
 }
 
@@ -2720,7 +2720,7 @@ func SpecialZetaOtherScalarOut(self *bridge.Tensor, other Scalar, out *bridge.Te
 	args.Tensor(self)
 	other.encode(&args)
 	args.Tensor(out)
-	call(&args, 1628, 0, nil)
+	call(&args, 1618, 0, nil)
 	return out
 }
 
@@ -2729,7 +2729,7 @@ func SpecialI0(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1629, 1, &res)
+	call(&args, 1619, 1, &res)
 	return res.T[0]
 }
 
@@ -2739,7 +2739,7 @@ func SpecialI0Out(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1630, 0, nil)
+	call(&args, 1620, 0, nil)
 	return out
 }
 
@@ -2748,7 +2748,7 @@ func SpecialI0e(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1631, 1, &res)
+	call(&args, 1621, 1, &res)
 	return res.T[0]
 }
 
@@ -2758,7 +2758,7 @@ func SpecialI0eOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1632, 0, nil)
+	call(&args, 1622, 0, nil)
 	return out
 }
 
@@ -2767,7 +2767,7 @@ func SpecialI1(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1633, 1, &res)
+	call(&args, 1623, 1, &res)
 	return res.T[0]
 }
 
@@ -2777,7 +2777,7 @@ func SpecialI1Out(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1634, 0, nil)
+	call(&args, 1624, 0, nil)
 	return out
 }
 
@@ -2786,7 +2786,7 @@ func SpecialI1e(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1635, 1, &res)
+	call(&args, 1625, 1, &res)
 	return res.T[0]
 }
 
@@ -2796,7 +2796,7 @@ func SpecialI1eOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1636, 0, nil)
+	call(&args, 1626, 0, nil)
 	return out
 }
 
@@ -2806,7 +2806,7 @@ func SpecialLogit(self *bridge.Tensor, eps *float64) *bridge.Tensor {
 	args.Tensor(self)
 	args.OptFloat(eps)
 	var res bridge.ATenResult
-	call(&args, 1637, 1, &res)
+	call(&args, 1627, 1, &res)
 	return res.T[0]
 }
 
@@ -2817,7 +2817,7 @@ func SpecialLogitOut(self *bridge.Tensor, eps *float64, out *bridge.Tensor) *bri
 	args.Tensor(self)
 	args.OptFloat(eps)
 	args.Tensor(out)
-	call(&args, 1638, 0, nil)
+	call(&args, 1628, 0, nil)
 	return out
 }
 
@@ -2827,7 +2827,7 @@ func SpecialPolygamma(n int64, self *bridge.Tensor) *bridge.Tensor {
 	args.Int(n)
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1639, 1, &res)
+	call(&args, 1629, 1, &res)
 	return res.T[0]
 }
 
@@ -2838,7 +2838,7 @@ func SpecialPolygammaOut(n int64, self *bridge.Tensor, out *bridge.Tensor) *brid
 	args.Int(n)
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1640, 0, nil)
+	call(&args, 1630, 0, nil)
 	return out
 }
 
@@ -2849,7 +2849,7 @@ func SpecialLogsumexp(self *bridge.Tensor, dim []int64, keepdim bool) *bridge.Te
 	args.Ints(dim)
 	args.Bool(keepdim)
 	var res bridge.ATenResult
-	call(&args, 1641, 1, &res)
+	call(&args, 1631, 1, &res)
 	return res.T[0]
 }
 
@@ -2861,7 +2861,7 @@ func SpecialLogsumexpOut(self *bridge.Tensor, dim []int64, keepdim bool, out *br
 	args.Ints(dim)
 	args.Bool(keepdim)
 	args.Tensor(out)
-	call(&args, 1642, 0, nil)
+	call(&args, 1632, 0, nil)
 	return out
 }
 
@@ -2870,7 +2870,7 @@ func SpecialExpit(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1643, 1, &res)
+	call(&args, 1633, 1, &res)
 	return res.T[0]
 }
 
@@ -2880,7 +2880,7 @@ func SpecialExpitOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1644, 0, nil)
+	call(&args, 1634, 0, nil)
 	return out
 }
 
@@ -2889,7 +2889,7 @@ func SpecialSinc(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1645, 1, &res)
+	call(&args, 1635, 1, &res)
 	return res.T[0]
 }
 
@@ -2899,7 +2899,7 @@ func SpecialSincOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1646, 0, nil)
+	call(&args, 1636, 0, nil)
 	return out
 }
 
@@ -2909,7 +2909,7 @@ func SpecialRound(self *bridge.Tensor, decimals int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Int(decimals)
 	var res bridge.ATenResult
-	call(&args, 1647, 1, &res)
+	call(&args, 1637, 1, &res)
 	return res.T[0]
 }
 
@@ -2920,7 +2920,7 @@ func SpecialRoundOut(self *bridge.Tensor, decimals int64, out *bridge.Tensor) *b
 	args.Tensor(self)
 	args.Int(decimals)
 	args.Tensor(out)
-	call(&args, 1648, 0, nil)
+	call(&args, 1638, 0, nil)
 	return out
 }
 
@@ -2929,7 +2929,7 @@ func SpecialLog1p(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1649, 1, &res)
+	call(&args, 1639, 1, &res)
 	return res.T[0]
 }
 
@@ -2939,7 +2939,7 @@ func SpecialLog1pOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1650, 0, nil)
+	call(&args, 1640, 0, nil)
 	return out
 }
 
@@ -2950,7 +2950,7 @@ func SpecialLogSoftmax(self *bridge.Tensor, dim int64, dtype *bridge.DType) *bri
 	args.Int(dim)
 	args.OptDType(dtype)
 	var res bridge.ATenResult
-	call(&args, 1651, 1, &res)
+	call(&args, 1641, 1, &res)
 	return res.T[0]
 }
 
@@ -2961,7 +2961,7 @@ func SpecialGammaincOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.T
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1652, 0, nil)
+	call(&args, 1642, 0, nil)
 	return out
 }
 
@@ -2971,7 +2971,7 @@ func SpecialGammainc(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1653, 1, &res)
+	call(&args, 1643, 1, &res)
 	return res.T[0]
 }
 
@@ -2982,7 +2982,7 @@ func SpecialGammainccOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1654, 0, nil)
+	call(&args, 1644, 0, nil)
 	return out
 }
 
@@ -2992,7 +2992,7 @@ func SpecialGammaincc(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor 
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1655, 1, &res)
+	call(&args, 1645, 1, &res)
 	return res.T[0]
 }
 
@@ -3002,7 +3002,7 @@ func SpecialMultigammaln(self *bridge.Tensor, p int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Int(p)
 	var res bridge.ATenResult
-	call(&args, 1656, 1, &res)
+	call(&args, 1646, 1, &res)
 	return res.T[0]
 }
 
@@ -3013,7 +3013,7 @@ func SpecialMultigammalnOut(self *bridge.Tensor, p int64, out *bridge.Tensor) *b
 	args.Tensor(self)
 	args.Int(p)
 	args.Tensor(out)
-	call(&args, 1657, 0, nil)
+	call(&args, 1647, 0, nil)
 	return out
 }
 
@@ -3024,7 +3024,7 @@ func SpecialSoftmax(self *bridge.Tensor, dim int64, dtype *bridge.DType) *bridge
 	args.Int(dim)
 	args.OptDType(dtype)
 	var res bridge.ATenResult
-	call(&args, 1658, 1, &res)
+	call(&args, 1648, 1, &res)
 	return res.T[0]
 }
 
@@ -3036,7 +3036,7 @@ func FftFft(self *bridge.Tensor, n *int64, dim int64, norm *string) *bridge.Tens
 	args.Int(dim)
 	args.OptStr(norm)
 	var res bridge.ATenResult
-	call(&args, 1659, 1, &res)
+	call(&args, 1649, 1, &res)
 	return res.T[0]
 }
 
@@ -3049,7 +3049,7 @@ func FftFftOut(self *bridge.Tensor, n *int64, dim int64, norm *string, out *brid
 	args.Int(dim)
 	args.OptStr(norm)
 	args.Tensor(out)
-	call(&args, 1660, 0, nil)
+	call(&args, 1650, 0, nil)
 	return out
 }
 
@@ -3061,7 +3061,7 @@ func FftIfft(self *bridge.Tensor, n *int64, dim int64, norm *string) *bridge.Ten
 	args.Int(dim)
 	args.OptStr(norm)
 	var res bridge.ATenResult
-	call(&args, 1661, 1, &res)
+	call(&args, 1651, 1, &res)
 	return res.T[0]
 }
 
@@ -3074,7 +3074,7 @@ func FftIfftOut(self *bridge.Tensor, n *int64, dim int64, norm *string, out *bri
 	args.Int(dim)
 	args.OptStr(norm)
 	args.Tensor(out)
-	call(&args, 1662, 0, nil)
+	call(&args, 1652, 0, nil)
 	return out
 }
 
@@ -3086,7 +3086,7 @@ func FftRfft(self *bridge.Tensor, n *int64, dim int64, norm *string) *bridge.Ten
 	args.Int(dim)
 	args.OptStr(norm)
 	var res bridge.ATenResult
-	call(&args, 1663, 1, &res)
+	call(&args, 1653, 1, &res)
 	return res.T[0]
 }
 
@@ -3099,7 +3099,7 @@ func FftRfftOut(self *bridge.Tensor, n *int64, dim int64, norm *string, out *bri
 	args.Int(dim)
 	args.OptStr(norm)
 	args.Tensor(out)
-	call(&args, 1664, 0, nil)
+	call(&args, 1654, 0, nil)
 	return out
 }
 
@@ -3111,7 +3111,7 @@ func FftIrfft(self *bridge.Tensor, n *int64, dim int64, norm *string) *bridge.Te
 	args.Int(dim)
 	args.OptStr(norm)
 	var res bridge.ATenResult
-	call(&args, 1665, 1, &res)
+	call(&args, 1655, 1, &res)
 	return res.T[0]
 }
 
@@ -3124,7 +3124,7 @@ func FftIrfftOut(self *bridge.Tensor, n *int64, dim int64, norm *string, out *br
 	args.Int(dim)
 	args.OptStr(norm)
 	args.Tensor(out)
-	call(&args, 1666, 0, nil)
+	call(&args, 1656, 0, nil)
 	return out
 }
 
@@ -3136,7 +3136,7 @@ func FftHfft(self *bridge.Tensor, n *int64, dim int64, norm *string) *bridge.Ten
 	args.Int(dim)
 	args.OptStr(norm)
 	var res bridge.ATenResult
-	call(&args, 1667, 1, &res)
+	call(&args, 1657, 1, &res)
 	return res.T[0]
 }
 
@@ -3149,7 +3149,7 @@ func FftHfftOut(self *bridge.Tensor, n *int64, dim int64, norm *string, out *bri
 	args.Int(dim)
 	args.OptStr(norm)
 	args.Tensor(out)
-	call(&args, 1668, 0, nil)
+	call(&args, 1658, 0, nil)
 	return out
 }
 
@@ -3161,7 +3161,7 @@ func FftIhfft(self *bridge.Tensor, n *int64, dim int64, norm *string) *bridge.Te
 	args.Int(dim)
 	args.OptStr(norm)
 	var res bridge.ATenResult
-	call(&args, 1669, 1, &res)
+	call(&args, 1659, 1, &res)
 	return res.T[0]
 }
 
@@ -3174,7 +3174,7 @@ func FftIhfftOut(self *bridge.Tensor, n *int64, dim int64, norm *string, out *br
 	args.Int(dim)
 	args.OptStr(norm)
 	args.Tensor(out)
-	call(&args, 1670, 0, nil)
+	call(&args, 1660, 0, nil)
 	return out
 }
 
@@ -3186,7 +3186,7 @@ func FftFft2(self *bridge.Tensor, s []int64, dim []int64, norm *string) *bridge.
 	args.Ints(dim)
 	args.OptStr(norm)
 	var res bridge.ATenResult
-	call(&args, 1671, 1, &res)
+	call(&args, 1661, 1, &res)
 	return res.T[0]
 }
 
@@ -3199,7 +3199,7 @@ func FftFft2Out(self *bridge.Tensor, s []int64, dim []int64, norm *string, out *
 	args.Ints(dim)
 	args.OptStr(norm)
 	args.Tensor(out)
-	call(&args, 1672, 0, nil)
+	call(&args, 1662, 0, nil)
 	return out
 }
 
@@ -3211,7 +3211,7 @@ func FftIfft2(self *bridge.Tensor, s []int64, dim []int64, norm *string) *bridge
 	args.Ints(dim)
 	args.OptStr(norm)
 	var res bridge.ATenResult
-	call(&args, 1673, 1, &res)
+	call(&args, 1663, 1, &res)
 	return res.T[0]
 }
 
@@ -3224,7 +3224,7 @@ func FftIfft2Out(self *bridge.Tensor, s []int64, dim []int64, norm *string, out 
 	args.Ints(dim)
 	args.OptStr(norm)
 	args.Tensor(out)
-	call(&args, 1674, 0, nil)
+	call(&args, 1664, 0, nil)
 	return out
 }
 
@@ -3236,7 +3236,7 @@ func FftRfft2(self *bridge.Tensor, s []int64, dim []int64, norm *string) *bridge
 	args.Ints(dim)
 	args.OptStr(norm)
 	var res bridge.ATenResult
-	call(&args, 1675, 1, &res)
+	call(&args, 1665, 1, &res)
 	return res.T[0]
 }
 
@@ -3249,7 +3249,7 @@ func FftRfft2Out(self *bridge.Tensor, s []int64, dim []int64, norm *string, out 
 	args.Ints(dim)
 	args.OptStr(norm)
 	args.Tensor(out)
-	call(&args, 1676, 0, nil)
+	call(&args, 1666, 0, nil)
 	return out
 }
 
@@ -3261,31 +3261,6 @@ func FftIrfft2(self *bridge.Tensor, s []int64, dim []int64, norm *string) *bridg
 	args.Ints(dim)
 	args.OptStr(norm)
 	var res bridge.ATenResult
-	call(&args, 1677, 1, &res)
-	return res.T[0]
-}
-
-// FftIrfft2Out is aten::fft_irfft2.out(Tensor self, int[1]? s=None, int[1] dim=[-2,-1], str? norm=None, *, Tensor(a!) out) -> Tensor(a!).
-// It writes into out and returns it.
-func FftIrfft2Out(self *bridge.Tensor, s []int64, dim []int64, norm *string, out *bridge.Tensor) *bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Tensor(self)
-	args.OptInts(s)
-	args.Ints(dim)
-	args.OptStr(norm)
-	args.Tensor(out)
-	call(&args, 1678, 0, nil)
-	return out
-}
-
-// FftHfft2 is aten::fft_hfft2(Tensor self, int[1]? s=None, int[1] dim=[-2,-1], str? norm=None) -> Tensor.
-func FftHfft2(self *bridge.Tensor, s []int64, dim []int64, norm *string) *bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Tensor(self)
-	args.OptInts(s)
-	args.Ints(dim)
-	args.OptStr(norm)
-	var res bridge.ATenResult
-	call(&args, 1679, 1, &res)
+	call(&args, 1667, 1, &res)
 	return res.T[0]
 }

@@ -4,6 +4,31 @@ package aten
 
 import "github.com/hotcb/hotcb/bridge"
 
+// FftIrfft2Out is aten::fft_irfft2.out(Tensor self, int[1]? s=None, int[1] dim=[-2,-1], str? norm=None, *, Tensor(a!) out) -> Tensor(a!).
+// It writes into out and returns it.
+func FftIrfft2Out(self *bridge.Tensor, s []int64, dim []int64, norm *string, out *bridge.Tensor) *bridge.Tensor {
+	var args bridge.ATenArgs
+	args.Tensor(self)
+	args.OptInts(s)
+	args.Ints(dim)
+	args.OptStr(norm)
+	args.Tensor(out)
+	call(&args, 1668, 0, nil)
+	return out
+}
+
+// FftHfft2 is aten::fft_hfft2(Tensor self, int[1]? s=None, int[1] dim=[-2,-1], str? norm=None) -> Tensor.
+func FftHfft2(self *bridge.Tensor, s []int64, dim []int64, norm *string) *bridge.Tensor {
+	var args bridge.ATenArgs
+	args.Tensor(self)
+	args.OptInts(s)
+	args.Ints(dim)
+	args.OptStr(norm)
+	var res bridge.ATenResult
+	call(&args, 1669, 1, &res)
+	return res.T[0]
+}
+
 // FftHfft2Out is aten::fft_hfft2.out(Tensor self, int[1]? s=None, int[1] dim=[-2,-1], str? norm=None, *, Tensor(a!) out) -> Tensor(a!).
 // It writes into out and returns it.
 func FftHfft2Out(self *bridge.Tensor, s []int64, dim []int64, norm *string, out *bridge.Tensor) *bridge.Tensor {
@@ -13,7 +38,7 @@ func FftHfft2Out(self *bridge.Tensor, s []int64, dim []int64, norm *string, out 
 	args.Ints(dim)
 	args.OptStr(norm)
 	args.Tensor(out)
-	call(&args, 1680, 0, nil)
+	call(&args, 1670, 0, nil)
 	return out
 }
 
@@ -25,7 +50,7 @@ func FftIhfft2(self *bridge.Tensor, s []int64, dim []int64, norm *string) *bridg
 	args.Ints(dim)
 	args.OptStr(norm)
 	var res bridge.ATenResult
-	call(&args, 1681, 1, &res)
+	call(&args, 1671, 1, &res)
 	return res.T[0]
 }
 
@@ -38,7 +63,7 @@ func FftIhfft2Out(self *bridge.Tensor, s []int64, dim []int64, norm *string, out
 	args.Ints(dim)
 	args.OptStr(norm)
 	args.Tensor(out)
-	call(&args, 1682, 0, nil)
+	call(&args, 1672, 0, nil)
 	return out
 }
 
@@ -50,7 +75,7 @@ func FftFftn(self *bridge.Tensor, s []int64, dim []int64, norm *string) *bridge.
 	args.OptInts(dim)
 	args.OptStr(norm)
 	var res bridge.ATenResult
-	call(&args, 1683, 1, &res)
+	call(&args, 1673, 1, &res)
 	return res.T[0]
 }
 
@@ -63,7 +88,7 @@ func FftFftnOut(self *bridge.Tensor, s []int64, dim []int64, norm *string, out *
 	args.OptInts(dim)
 	args.OptStr(norm)
 	args.Tensor(out)
-	call(&args, 1684, 0, nil)
+	call(&args, 1674, 0, nil)
 	return out
 }
 
@@ -75,7 +100,7 @@ func FftIfftn(self *bridge.Tensor, s []int64, dim []int64, norm *string) *bridge
 	args.OptInts(dim)
 	args.OptStr(norm)
 	var res bridge.ATenResult
-	call(&args, 1685, 1, &res)
+	call(&args, 1675, 1, &res)
 	return res.T[0]
 }
 
@@ -88,7 +113,7 @@ func FftIfftnOut(self *bridge.Tensor, s []int64, dim []int64, norm *string, out 
 	args.OptInts(dim)
 	args.OptStr(norm)
 	args.Tensor(out)
-	call(&args, 1686, 0, nil)
+	call(&args, 1676, 0, nil)
 	return out
 }
 
@@ -100,7 +125,7 @@ func FftRfftn(self *bridge.Tensor, s []int64, dim []int64, norm *string) *bridge
 	args.OptInts(dim)
 	args.OptStr(norm)
 	var res bridge.ATenResult
-	call(&args, 1687, 1, &res)
+	call(&args, 1677, 1, &res)
 	return res.T[0]
 }
 
@@ -113,7 +138,7 @@ func FftRfftnOut(self *bridge.Tensor, s []int64, dim []int64, norm *string, out 
 	args.OptInts(dim)
 	args.OptStr(norm)
 	args.Tensor(out)
-	call(&args, 1688, 0, nil)
+	call(&args, 1678, 0, nil)
 	return out
 }
 
@@ -125,7 +150,7 @@ func FftIrfftn(self *bridge.Tensor, s []int64, dim []int64, norm *string) *bridg
 	args.OptInts(dim)
 	args.OptStr(norm)
 	var res bridge.ATenResult
-	call(&args, 1689, 1, &res)
+	call(&args, 1679, 1, &res)
 	return res.T[0]
 }
 
@@ -138,7 +163,7 @@ func FftIrfftnOut(self *bridge.Tensor, s []int64, dim []int64, norm *string, out
 	args.OptInts(dim)
 	args.OptStr(norm)
 	args.Tensor(out)
-	call(&args, 1690, 0, nil)
+	call(&args, 1680, 0, nil)
 	return out
 }
 
@@ -150,7 +175,7 @@ func FftHfftn(self *bridge.Tensor, s []int64, dim []int64, norm *string) *bridge
 	args.OptInts(dim)
 	args.OptStr(norm)
 	var res bridge.ATenResult
-	call(&args, 1691, 1, &res)
+	call(&args, 1681, 1, &res)
 	return res.T[0]
 }
 
@@ -163,7 +188,7 @@ func FftHfftnOut(self *bridge.Tensor, s []int64, dim []int64, norm *string, out 
 	args.OptInts(dim)
 	args.OptStr(norm)
 	args.Tensor(out)
-	call(&args, 1692, 0, nil)
+	call(&args, 1682, 0, nil)
 	return out
 }
 
@@ -175,7 +200,7 @@ func FftIhfftn(self *bridge.Tensor, s []int64, dim []int64, norm *string) *bridg
 	args.OptInts(dim)
 	args.OptStr(norm)
 	var res bridge.ATenResult
-	call(&args, 1693, 1, &res)
+	call(&args, 1683, 1, &res)
 	return res.T[0]
 }
 
@@ -188,7 +213,7 @@ func FftIhfftnOut(self *bridge.Tensor, s []int64, dim []int64, norm *string, out
 	args.OptInts(dim)
 	args.OptStr(norm)
 	args.Tensor(out)
-	call(&args, 1694, 0, nil)
+	call(&args, 1684, 0, nil)
 	return out
 }
 
@@ -199,7 +224,7 @@ func FftFftfreq(n int64, d float64, opts Options) *bridge.Tensor {
 	args.Float(d)
 	opts.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1695, 1, &res)
+	call(&args, 1685, 1, &res)
 	return res.T[0]
 }
 
@@ -210,7 +235,7 @@ func FftFftfreqOut(n int64, d float64, out *bridge.Tensor) *bridge.Tensor {
 	args.Int(n)
 	args.Float(d)
 	args.Tensor(out)
-	call(&args, 1696, 0, nil)
+	call(&args, 1686, 0, nil)
 	return out
 }
 
@@ -221,7 +246,7 @@ func FftRfftfreq(n int64, d float64, opts Options) *bridge.Tensor {
 	args.Float(d)
 	opts.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1697, 1, &res)
+	call(&args, 1687, 1, &res)
 	return res.T[0]
 }
 
@@ -232,7 +257,7 @@ func FftRfftfreqOut(n int64, d float64, out *bridge.Tensor) *bridge.Tensor {
 	args.Int(n)
 	args.Float(d)
 	args.Tensor(out)
-	call(&args, 1698, 0, nil)
+	call(&args, 1688, 0, nil)
 	return out
 }
 
@@ -242,7 +267,7 @@ func FftFftshift(self *bridge.Tensor, dim []int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.OptInts(dim)
 	var res bridge.ATenResult
-	call(&args, 1699, 1, &res)
+	call(&args, 1689, 1, &res)
 	return res.T[0]
 }
 
@@ -252,7 +277,7 @@ func FftIfftshift(self *bridge.Tensor, dim []int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.OptInts(dim)
 	var res bridge.ATenResult
-	call(&args, 1700, 1, &res)
+	call(&args, 1690, 1, &res)
 	return res.T[0]
 }
 
@@ -263,21 +288,21 @@ func LinalgCholeskyEx(self *bridge.Tensor, upper bool, checkErrors bool) (*bridg
 	args.Bool(upper)
 	args.Bool(checkErrors)
 	var res bridge.ATenResult
-	call(&args, 1701, 2, &res)
+	call(&args, 1691, 2, &res)
 	return res.T[0], res.T[1]
 }
 
 // LinalgCholeskyExL is aten::linalg_cholesky_ex.L(Tensor self, *, bool upper=False, bool check_errors=False, Tensor(a!) L, Tensor(b!) info) -> (Tensor(a!) L, Tensor(b!) info).
-// It writes into L and returns it.
-func LinalgCholeskyExL(self *bridge.Tensor, upper bool, checkErrors bool, L *bridge.Tensor, info *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
+// It writes into l and returns it.
+func LinalgCholeskyExL(self *bridge.Tensor, upper bool, checkErrors bool, l *bridge.Tensor, info *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Bool(upper)
 	args.Bool(checkErrors)
-	args.Tensor(L)
+	args.Tensor(l)
 	args.Tensor(info)
-	call(&args, 1702, 0, nil)
-	return L, info
+	call(&args, 1692, 0, nil)
+	return l, info
 }
 
 // LinalgCholesky is aten::linalg_cholesky(Tensor self, *, bool upper=False) -> Tensor.
@@ -286,7 +311,7 @@ func LinalgCholesky(self *bridge.Tensor, upper bool) *bridge.Tensor {
 	args.Tensor(self)
 	args.Bool(upper)
 	var res bridge.ATenResult
-	call(&args, 1703, 1, &res)
+	call(&args, 1693, 1, &res)
 	return res.T[0]
 }
 
@@ -297,7 +322,7 @@ func LinalgCholeskyOut(self *bridge.Tensor, upper bool, out *bridge.Tensor) *bri
 	args.Tensor(self)
 	args.Bool(upper)
 	args.Tensor(out)
-	call(&args, 1704, 0, nil)
+	call(&args, 1694, 0, nil)
 	return out
 }
 
@@ -308,7 +333,7 @@ func LinalgCross(self *bridge.Tensor, other *bridge.Tensor, dim int64) *bridge.T
 	args.Tensor(other)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 1705, 1, &res)
+	call(&args, 1695, 1, &res)
 	return res.T[0]
 }
 
@@ -320,123 +345,123 @@ func LinalgCrossOut(self *bridge.Tensor, other *bridge.Tensor, dim int64, out *b
 	args.Tensor(other)
 	args.Int(dim)
 	args.Tensor(out)
-	call(&args, 1706, 0, nil)
+	call(&args, 1696, 0, nil)
 	return out
 }
 
 // LinalgLuFactor is aten::linalg_lu_factor(Tensor A, *, bool pivot=True) -> (Tensor LU, Tensor pivots).
-func LinalgLuFactor(A *bridge.Tensor, pivot bool) (*bridge.Tensor, *bridge.Tensor) {
+func LinalgLuFactor(a *bridge.Tensor, pivot bool) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
-	args.Tensor(A)
+	args.Tensor(a)
 	args.Bool(pivot)
 	var res bridge.ATenResult
-	call(&args, 1707, 2, &res)
+	call(&args, 1697, 2, &res)
 	return res.T[0], res.T[1]
 }
 
 // LinalgLuFactorOut is aten::linalg_lu_factor.out(Tensor A, *, bool pivot=True, Tensor(a!) LU, Tensor(b!) pivots) -> (Tensor(a!) LU, Tensor(b!) pivots).
-// It writes into LU and returns it.
-func LinalgLuFactorOut(A *bridge.Tensor, pivot bool, LU *bridge.Tensor, pivots *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
+// It writes into lu and returns it.
+func LinalgLuFactorOut(a *bridge.Tensor, pivot bool, lu *bridge.Tensor, pivots *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
-	args.Tensor(A)
+	args.Tensor(a)
 	args.Bool(pivot)
-	args.Tensor(LU)
+	args.Tensor(lu)
 	args.Tensor(pivots)
-	call(&args, 1708, 0, nil)
-	return LU, pivots
+	call(&args, 1698, 0, nil)
+	return lu, pivots
 }
 
 // LinalgLuFactorEx is aten::linalg_lu_factor_ex(Tensor A, *, bool pivot=True, bool check_errors=False) -> (Tensor LU, Tensor pivots, Tensor info).
-func LinalgLuFactorEx(A *bridge.Tensor, pivot bool, checkErrors bool) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+func LinalgLuFactorEx(a *bridge.Tensor, pivot bool, checkErrors bool) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
-	args.Tensor(A)
+	args.Tensor(a)
 	args.Bool(pivot)
 	args.Bool(checkErrors)
 	var res bridge.ATenResult
-	call(&args, 1709, 3, &res)
+	call(&args, 1699, 3, &res)
 	return res.T[0], res.T[1], res.T[2]
 }
 
 // LinalgLuFactorExOut is aten::linalg_lu_factor_ex.out(Tensor A, *, bool pivot=True, bool check_errors=False, Tensor(a!) LU, Tensor(b!) pivots, Tensor(c!) info) -> (Tensor(a!) LU, Tensor(b!) pivots, Tensor(c!) info).
-// It writes into LU and returns it.
-func LinalgLuFactorExOut(A *bridge.Tensor, pivot bool, checkErrors bool, LU *bridge.Tensor, pivots *bridge.Tensor, info *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+// It writes into lu and returns it.
+func LinalgLuFactorExOut(a *bridge.Tensor, pivot bool, checkErrors bool, lu *bridge.Tensor, pivots *bridge.Tensor, info *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
-	args.Tensor(A)
+	args.Tensor(a)
 	args.Bool(pivot)
 	args.Bool(checkErrors)
-	args.Tensor(LU)
+	args.Tensor(lu)
 	args.Tensor(pivots)
 	args.Tensor(info)
-	call(&args, 1710, 0, nil)
-	return LU, pivots, info
+	call(&args, 1700, 0, nil)
+	return lu, pivots, info
 }
 
 // LinalgLu is aten::linalg_lu(Tensor A, *, bool pivot=True) -> (Tensor P, Tensor L, Tensor U).
-func LinalgLu(A *bridge.Tensor, pivot bool) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+func LinalgLu(a *bridge.Tensor, pivot bool) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
-	args.Tensor(A)
+	args.Tensor(a)
 	args.Bool(pivot)
 	var res bridge.ATenResult
-	call(&args, 1711, 3, &res)
+	call(&args, 1701, 3, &res)
 	return res.T[0], res.T[1], res.T[2]
 }
 
 // LinalgLuOut is aten::linalg_lu.out(Tensor A, *, bool pivot=True, Tensor(a!) P, Tensor(b!) L, Tensor(c!) U) -> (Tensor(a!) P, Tensor(b!) L, Tensor(c!) U).
-// It writes into P and returns it.
-func LinalgLuOut(A *bridge.Tensor, pivot bool, P *bridge.Tensor, L *bridge.Tensor, U *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+// It writes into p and returns it.
+func LinalgLuOut(a *bridge.Tensor, pivot bool, p *bridge.Tensor, l *bridge.Tensor, u *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
-	args.Tensor(A)
+	args.Tensor(a)
 	args.Bool(pivot)
-	args.Tensor(P)
-	args.Tensor(L)
-	args.Tensor(U)
-	call(&args, 1712, 0, nil)
-	return P, L, U
+	args.Tensor(p)
+	args.Tensor(l)
+	args.Tensor(u)
+	call(&args, 1702, 0, nil)
+	return p, l, u
 }
 
 // LinalgLuSolve is aten::linalg_lu_solve(Tensor LU, Tensor pivots, Tensor B, *, bool left=True, bool adjoint=False) -> Tensor.
-func LinalgLuSolve(LU *bridge.Tensor, pivots *bridge.Tensor, B *bridge.Tensor, left bool, adjoint bool) *bridge.Tensor {
+func LinalgLuSolve(lu *bridge.Tensor, pivots *bridge.Tensor, b *bridge.Tensor, left bool, adjoint bool) *bridge.Tensor {
 	var args bridge.ATenArgs
-	args.Tensor(LU)
+	args.Tensor(lu)
 	args.Tensor(pivots)
-	args.Tensor(B)
+	args.Tensor(b)
 	args.Bool(left)
 	args.Bool(adjoint)
 	var res bridge.ATenResult
-	call(&args, 1713, 1, &res)
+	call(&args, 1703, 1, &res)
 	return res.T[0]
 }
 
 // LinalgLuSolveOut is aten::linalg_lu_solve.out(Tensor LU, Tensor pivots, Tensor B, *, bool left=True, bool adjoint=False, Tensor(a!) out) -> Tensor(a!).
 // It writes into out and returns it.
-func LinalgLuSolveOut(LU *bridge.Tensor, pivots *bridge.Tensor, B *bridge.Tensor, left bool, adjoint bool, out *bridge.Tensor) *bridge.Tensor {
+func LinalgLuSolveOut(lu *bridge.Tensor, pivots *bridge.Tensor, b *bridge.Tensor, left bool, adjoint bool, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
-	args.Tensor(LU)
+	args.Tensor(lu)
 	args.Tensor(pivots)
-	args.Tensor(B)
+	args.Tensor(b)
 	args.Bool(left)
 	args.Bool(adjoint)
 	args.Tensor(out)
-	call(&args, 1714, 0, nil)
+	call(&args, 1704, 0, nil)
 	return out
 }
 
 // LinalgDet is aten::linalg_det(Tensor A) -> Tensor.
-func LinalgDet(A *bridge.Tensor) *bridge.Tensor {
+func LinalgDet(a *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
-	args.Tensor(A)
+	args.Tensor(a)
 	var res bridge.ATenResult
-	call(&args, 1715, 1, &res)
+	call(&args, 1705, 1, &res)
 	return res.T[0]
 }
 
 // LinalgDetOut is aten::linalg_det.out(Tensor A, *, Tensor(a!) out) -> Tensor(a!).
 // It writes into out and returns it.
-func LinalgDetOut(A *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
+func LinalgDetOut(a *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
-	args.Tensor(A)
+	args.Tensor(a)
 	args.Tensor(out)
-	call(&args, 1716, 0, nil)
+	call(&args, 1706, 0, nil)
 	return out
 }
 
@@ -445,7 +470,7 @@ func Det(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1717, 1, &res)
+	call(&args, 1707, 1, &res)
 	return res.T[0]
 }
 
@@ -456,22 +481,22 @@ func LinalgLdlFactorEx(self *bridge.Tensor, hermitian bool, checkErrors bool) (*
 	args.Bool(hermitian)
 	args.Bool(checkErrors)
 	var res bridge.ATenResult
-	call(&args, 1718, 3, &res)
+	call(&args, 1708, 3, &res)
 	return res.T[0], res.T[1], res.T[2]
 }
 
 // LinalgLdlFactorExOut is aten::linalg_ldl_factor_ex.out(Tensor self, *, bool hermitian=False, bool check_errors=False, Tensor(a!) LD, Tensor(b!) pivots, Tensor(c!) info) -> (Tensor(a!) LD, Tensor(b!) pivots, Tensor(c!) info).
-// It writes into LD and returns it.
-func LinalgLdlFactorExOut(self *bridge.Tensor, hermitian bool, checkErrors bool, LD *bridge.Tensor, pivots *bridge.Tensor, info *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+// It writes into ld and returns it.
+func LinalgLdlFactorExOut(self *bridge.Tensor, hermitian bool, checkErrors bool, ld *bridge.Tensor, pivots *bridge.Tensor, info *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Bool(hermitian)
 	args.Bool(checkErrors)
-	args.Tensor(LD)
+	args.Tensor(ld)
 	args.Tensor(pivots)
 	args.Tensor(info)
-	call(&args, 1719, 0, nil)
-	return LD, pivots, info
+	call(&args, 1709, 0, nil)
+	return ld, pivots, info
 }
 
 // LinalgLdlFactor is aten::linalg_ldl_factor(Tensor self, *, bool hermitian=False) -> (Tensor LD, Tensor pivots).
@@ -480,44 +505,44 @@ func LinalgLdlFactor(self *bridge.Tensor, hermitian bool) (*bridge.Tensor, *brid
 	args.Tensor(self)
 	args.Bool(hermitian)
 	var res bridge.ATenResult
-	call(&args, 1720, 2, &res)
+	call(&args, 1710, 2, &res)
 	return res.T[0], res.T[1]
 }
 
 // LinalgLdlFactorOut is aten::linalg_ldl_factor.out(Tensor self, *, bool hermitian=False, Tensor(a!) LD, Tensor(b!) pivots) -> (Tensor(a!) LD, Tensor(b!) pivots).
-// It writes into LD and returns it.
-func LinalgLdlFactorOut(self *bridge.Tensor, hermitian bool, LD *bridge.Tensor, pivots *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
+// It writes into ld and returns it.
+func LinalgLdlFactorOut(self *bridge.Tensor, hermitian bool, ld *bridge.Tensor, pivots *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Bool(hermitian)
-	args.Tensor(LD)
+	args.Tensor(ld)
 	args.Tensor(pivots)
-	call(&args, 1721, 0, nil)
-	return LD, pivots
+	call(&args, 1711, 0, nil)
+	return ld, pivots
 }
 
 // LinalgLdlSolve is aten::linalg_ldl_solve(Tensor LD, Tensor pivots, Tensor B, *, bool hermitian=False) -> Tensor.
-func LinalgLdlSolve(LD *bridge.Tensor, pivots *bridge.Tensor, B *bridge.Tensor, hermitian bool) *bridge.Tensor {
+func LinalgLdlSolve(ld *bridge.Tensor, pivots *bridge.Tensor, b *bridge.Tensor, hermitian bool) *bridge.Tensor {
 	var args bridge.ATenArgs
-	args.Tensor(LD)
+	args.Tensor(ld)
 	args.Tensor(pivots)
-	args.Tensor(B)
+	args.Tensor(b)
 	args.Bool(hermitian)
 	var res bridge.ATenResult
-	call(&args, 1722, 1, &res)
+	call(&args, 1712, 1, &res)
 	return res.T[0]
 }
 
 // LinalgLdlSolveOut is aten::linalg_ldl_solve.out(Tensor LD, Tensor pivots, Tensor B, *, bool hermitian=False, Tensor(a!) out) -> Tensor(a!).
 // It writes into out and returns it.
-func LinalgLdlSolveOut(LD *bridge.Tensor, pivots *bridge.Tensor, B *bridge.Tensor, hermitian bool, out *bridge.Tensor) *bridge.Tensor {
+func LinalgLdlSolveOut(ld *bridge.Tensor, pivots *bridge.Tensor, b *bridge.Tensor, hermitian bool, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
-	args.Tensor(LD)
+	args.Tensor(ld)
 	args.Tensor(pivots)
-	args.Tensor(B)
+	args.Tensor(b)
 	args.Bool(hermitian)
 	args.Tensor(out)
-	call(&args, 1723, 0, nil)
+	call(&args, 1713, 0, nil)
 	return out
 }
 
@@ -529,7 +554,7 @@ func LinalgLstsq(self *bridge.Tensor, b *bridge.Tensor, rcond *float64, driver *
 	args.OptFloat(rcond)
 	args.OptStr(driver)
 	var res bridge.ATenResult
-	call(&args, 1724, 4, &res)
+	call(&args, 1714, 4, &res)
 	return res.T[0], res.T[1], res.T[2], res.T[3]
 }
 
@@ -546,7 +571,7 @@ func LinalgLstsqOut(self *bridge.Tensor, b *bridge.Tensor, rcond *float64, drive
 	args.Tensor(rank)
 	args.Tensor(singularValues)
 	var res bridge.ATenResult
-	call(&args, 1725, 0, &res)
+	call(&args, 1715, 0, &res)
 	return solution, residuals, rank, singularValues
 }
 
@@ -556,7 +581,7 @@ func LinalgMatmul(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1726, 1, &res)
+	call(&args, 1716, 1, &res)
 	return res.T[0]
 }
 
@@ -567,7 +592,7 @@ func LinalgMatmulOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tens
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1727, 0, nil)
+	call(&args, 1717, 0, nil)
 	return out
 }
 
@@ -578,7 +603,7 @@ func LinalgVecdot(x *bridge.Tensor, y *bridge.Tensor, dim int64) *bridge.Tensor 
 	args.Tensor(y)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 1728, 1, &res)
+	call(&args, 1718, 1, &res)
 	return res.T[0]
 }
 
@@ -590,7 +615,7 @@ func LinalgVecdotOut(x *bridge.Tensor, y *bridge.Tensor, dim int64, out *bridge.
 	args.Tensor(y)
 	args.Int(dim)
 	args.Tensor(out)
-	call(&args, 1729, 0, nil)
+	call(&args, 1719, 0, nil)
 	return out
 }
 
@@ -599,27 +624,27 @@ func LinalgMatrixExp(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1730, 1, &res)
+	call(&args, 1720, 1, &res)
 	return res.T[0]
 }
 
 // LinalgSlogdet is aten::linalg_slogdet(Tensor A) -> (Tensor sign, Tensor logabsdet).
-func LinalgSlogdet(A *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
+func LinalgSlogdet(a *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
-	args.Tensor(A)
+	args.Tensor(a)
 	var res bridge.ATenResult
-	call(&args, 1731, 2, &res)
+	call(&args, 1721, 2, &res)
 	return res.T[0], res.T[1]
 }
 
 // LinalgSlogdetOut is aten::linalg_slogdet.out(Tensor A, *, Tensor(a!) sign, Tensor(b!) logabsdet) -> (Tensor(a!) sign, Tensor(b!) logabsdet).
 // It writes into sign and returns it.
-func LinalgSlogdetOut(A *bridge.Tensor, sign *bridge.Tensor, logabsdet *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
+func LinalgSlogdetOut(a *bridge.Tensor, sign *bridge.Tensor, logabsdet *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
-	args.Tensor(A)
+	args.Tensor(a)
 	args.Tensor(sign)
 	args.Tensor(logabsdet)
-	call(&args, 1732, 0, nil)
+	call(&args, 1722, 0, nil)
 	return sign, logabsdet
 }
 
@@ -628,7 +653,7 @@ func Slogdet(self *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1733, 2, &res)
+	call(&args, 1723, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -639,7 +664,7 @@ func SlogdetOut(self *bridge.Tensor, sign *bridge.Tensor, logabsdet *bridge.Tens
 	args.Tensor(self)
 	args.Tensor(sign)
 	args.Tensor(logabsdet)
-	call(&args, 1734, 0, nil)
+	call(&args, 1724, 0, nil)
 	return sign, logabsdet
 }
 
@@ -648,7 +673,7 @@ func Logdet(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1735, 1, &res)
+	call(&args, 1725, 1, &res)
 	return res.T[0]
 }
 
@@ -657,7 +682,7 @@ func LinalgEig(self *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1736, 2, &res)
+	call(&args, 1726, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -668,7 +693,7 @@ func LinalgEigOut(self *bridge.Tensor, eigenvalues *bridge.Tensor, eigenvectors 
 	args.Tensor(self)
 	args.Tensor(eigenvalues)
 	args.Tensor(eigenvectors)
-	call(&args, 1737, 0, nil)
+	call(&args, 1727, 0, nil)
 	return eigenvalues, eigenvectors
 }
 
@@ -677,7 +702,7 @@ func LinalgEigvals(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1738, 1, &res)
+	call(&args, 1728, 1, &res)
 	return res.T[0]
 }
 
@@ -687,50 +712,50 @@ func LinalgEigvalsOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1739, 0, nil)
+	call(&args, 1729, 0, nil)
 	return out
 }
 
 // LinalgEigh is aten::linalg_eigh(Tensor self, str UPLO="L") -> (Tensor eigenvalues, Tensor eigenvectors).
-func LinalgEigh(self *bridge.Tensor, UPLO string) (*bridge.Tensor, *bridge.Tensor) {
+func LinalgEigh(self *bridge.Tensor, uplo string) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	args.Str(UPLO)
+	args.Str(uplo)
 	var res bridge.ATenResult
-	call(&args, 1740, 2, &res)
+	call(&args, 1730, 2, &res)
 	return res.T[0], res.T[1]
 }
 
 // LinalgEighEigvals is aten::linalg_eigh.eigvals(Tensor self, str UPLO="L", *, Tensor(a!) eigvals, Tensor(b!) eigvecs) -> (Tensor(a!) eigenvalues, Tensor(b!) eigenvectors).
 // It writes into eigvals and returns it.
-func LinalgEighEigvals(self *bridge.Tensor, UPLO string, eigvals *bridge.Tensor, eigvecs *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
+func LinalgEighEigvals(self *bridge.Tensor, uplo string, eigvals *bridge.Tensor, eigvecs *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	args.Str(UPLO)
+	args.Str(uplo)
 	args.Tensor(eigvals)
 	args.Tensor(eigvecs)
-	call(&args, 1741, 0, nil)
+	call(&args, 1731, 0, nil)
 	return eigvals, eigvecs
 }
 
 // LinalgEigvalsh is aten::linalg_eigvalsh(Tensor self, str UPLO="L") -> Tensor.
-func LinalgEigvalsh(self *bridge.Tensor, UPLO string) *bridge.Tensor {
+func LinalgEigvalsh(self *bridge.Tensor, uplo string) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	args.Str(UPLO)
+	args.Str(uplo)
 	var res bridge.ATenResult
-	call(&args, 1742, 1, &res)
+	call(&args, 1732, 1, &res)
 	return res.T[0]
 }
 
 // LinalgEigvalshOut is aten::linalg_eigvalsh.out(Tensor self, str UPLO="L", *, Tensor(a!) out) -> Tensor(a!).
 // It writes into out and returns it.
-func LinalgEigvalshOut(self *bridge.Tensor, UPLO string, out *bridge.Tensor) *bridge.Tensor {
+func LinalgEigvalshOut(self *bridge.Tensor, uplo string, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
-	args.Str(UPLO)
+	args.Str(uplo)
 	args.Tensor(out)
-	call(&args, 1743, 0, nil)
+	call(&args, 1733, 0, nil)
 	return out
 }
 
@@ -740,7 +765,7 @@ func LinalgHouseholderProduct(input *bridge.Tensor, tau *bridge.Tensor) *bridge.
 	args.Tensor(input)
 	args.Tensor(tau)
 	var res bridge.ATenResult
-	call(&args, 1744, 1, &res)
+	call(&args, 1734, 1, &res)
 	return res.T[0]
 }
 
@@ -751,48 +776,48 @@ func LinalgHouseholderProductOut(input *bridge.Tensor, tau *bridge.Tensor, out *
 	args.Tensor(input)
 	args.Tensor(tau)
 	args.Tensor(out)
-	call(&args, 1745, 0, nil)
+	call(&args, 1735, 0, nil)
 	return out
 }
 
 // LinalgInvEx is aten::linalg_inv_ex(Tensor A, *, bool check_errors=False) -> (Tensor inverse, Tensor info).
-func LinalgInvEx(A *bridge.Tensor, checkErrors bool) (*bridge.Tensor, *bridge.Tensor) {
+func LinalgInvEx(a *bridge.Tensor, checkErrors bool) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
-	args.Tensor(A)
+	args.Tensor(a)
 	args.Bool(checkErrors)
 	var res bridge.ATenResult
-	call(&args, 1746, 2, &res)
+	call(&args, 1736, 2, &res)
 	return res.T[0], res.T[1]
 }
 
 // LinalgInvExInverse is aten::linalg_inv_ex.inverse(Tensor A, *, bool check_errors=False, Tensor(a!) inverse, Tensor(b!) info) -> (Tensor(a!) inverse, Tensor(b!) info).
 // It writes into inverse and returns it.
-func LinalgInvExInverse(A *bridge.Tensor, checkErrors bool, inverse *bridge.Tensor, info *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
+func LinalgInvExInverse(a *bridge.Tensor, checkErrors bool, inverse *bridge.Tensor, info *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
-	args.Tensor(A)
+	args.Tensor(a)
 	args.Bool(checkErrors)
 	args.Tensor(inverse)
 	args.Tensor(info)
-	call(&args, 1747, 0, nil)
+	call(&args, 1737, 0, nil)
 	return inverse, info
 }
 
 // LinalgInv is aten::linalg_inv(Tensor A) -> Tensor.
-func LinalgInv(A *bridge.Tensor) *bridge.Tensor {
+func LinalgInv(a *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
-	args.Tensor(A)
+	args.Tensor(a)
 	var res bridge.ATenResult
-	call(&args, 1748, 1, &res)
+	call(&args, 1738, 1, &res)
 	return res.T[0]
 }
 
 // LinalgInvOut is aten::linalg_inv.out(Tensor A, *, Tensor(a!) out) -> Tensor(a!).
 // It writes into out and returns it.
-func LinalgInvOut(A *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
+func LinalgInvOut(a *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
-	args.Tensor(A)
+	args.Tensor(a)
 	args.Tensor(out)
-	call(&args, 1749, 0, nil)
+	call(&args, 1739, 0, nil)
 	return out
 }
 
@@ -801,7 +826,7 @@ func Inverse(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1750, 1, &res)
+	call(&args, 1740, 1, &res)
 	return res.T[0]
 }
 
@@ -811,7 +836,7 @@ func InverseOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1751, 0, nil)
+	call(&args, 1741, 0, nil)
 	return out
 }
 
@@ -821,7 +846,7 @@ func Inner(self *bridge.Tensor, other *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(other)
 	var res bridge.ATenResult
-	call(&args, 1752, 1, &res)
+	call(&args, 1742, 1, &res)
 	return res.T[0]
 }
 
@@ -832,7 +857,7 @@ func InnerOut(self *bridge.Tensor, other *bridge.Tensor, out *bridge.Tensor) *br
 	args.Tensor(self)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 1753, 0, nil)
+	call(&args, 1743, 0, nil)
 	return out
 }
 
@@ -842,7 +867,7 @@ func Outer(self *bridge.Tensor, vec2 *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(vec2)
 	var res bridge.ATenResult
-	call(&args, 1754, 1, &res)
+	call(&args, 1744, 1, &res)
 	return res.T[0]
 }
 
@@ -853,7 +878,7 @@ func OuterOut(self *bridge.Tensor, vec2 *bridge.Tensor, out *bridge.Tensor) *bri
 	args.Tensor(self)
 	args.Tensor(vec2)
 	args.Tensor(out)
-	call(&args, 1755, 0, nil)
+	call(&args, 1745, 0, nil)
 	return out
 }
 
@@ -863,7 +888,7 @@ func Ger(self *bridge.Tensor, vec2 *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(vec2)
 	var res bridge.ATenResult
-	call(&args, 1756, 1, &res)
+	call(&args, 1746, 1, &res)
 	return res.T[0]
 }
 
@@ -874,7 +899,7 @@ func GerOut(self *bridge.Tensor, vec2 *bridge.Tensor, out *bridge.Tensor) *bridg
 	args.Tensor(self)
 	args.Tensor(vec2)
 	args.Tensor(out)
-	call(&args, 1757, 0, nil)
+	call(&args, 1747, 0, nil)
 	return out
 }
 
@@ -887,7 +912,7 @@ func LinalgNorm(self *bridge.Tensor, ord *Scalar, dim []int64, keepdim bool, dty
 	args.Bool(keepdim)
 	args.OptDType(dtype)
 	var res bridge.ATenResult
-	call(&args, 1758, 1, &res)
+	call(&args, 1748, 1, &res)
 	return res.T[0]
 }
 
@@ -900,7 +925,7 @@ func LinalgNormOrdStr(self *bridge.Tensor, ord string, dim []int64, keepdim bool
 	args.Bool(keepdim)
 	args.OptDType(dtype)
 	var res bridge.ATenResult
-	call(&args, 1759, 1, &res)
+	call(&args, 1749, 1, &res)
 	return res.T[0]
 }
 
@@ -914,7 +939,7 @@ func LinalgNormOut(self *bridge.Tensor, ord *Scalar, dim []int64, keepdim bool, 
 	args.Bool(keepdim)
 	args.OptDType(dtype)
 	args.Tensor(out)
-	call(&args, 1760, 0, nil)
+	call(&args, 1750, 0, nil)
 	return out
 }
 
@@ -928,7 +953,7 @@ func LinalgNormOrdStrOut(self *bridge.Tensor, ord string, dim []int64, keepdim b
 	args.Bool(keepdim)
 	args.OptDType(dtype)
 	args.Tensor(out)
-	call(&args, 1761, 0, nil)
+	call(&args, 1751, 0, nil)
 	return out
 }
 
@@ -941,7 +966,7 @@ func LinalgVectorNorm(self *bridge.Tensor, ord Scalar, dim []int64, keepdim bool
 	args.Bool(keepdim)
 	args.OptDType(dtype)
 	var res bridge.ATenResult
-	call(&args, 1762, 1, &res)
+	call(&args, 1752, 1, &res)
 	return res.T[0]
 }
 
@@ -955,7 +980,7 @@ func LinalgVectorNormOut(self *bridge.Tensor, ord Scalar, dim []int64, keepdim b
 	args.Bool(keepdim)
 	args.OptDType(dtype)
 	args.Tensor(out)
-	call(&args, 1763, 0, nil)
+	call(&args, 1753, 0, nil)
 	return out
 }
 
@@ -968,7 +993,7 @@ func LinalgMatrixNorm(self *bridge.Tensor, ord Scalar, dim []int64, keepdim bool
 	args.Bool(keepdim)
 	args.OptDType(dtype)
 	var res bridge.ATenResult
-	call(&args, 1764, 1, &res)
+	call(&args, 1754, 1, &res)
 	return res.T[0]
 }
 
@@ -982,7 +1007,7 @@ func LinalgMatrixNormOut(self *bridge.Tensor, ord Scalar, dim []int64, keepdim b
 	args.Bool(keepdim)
 	args.OptDType(dtype)
 	args.Tensor(out)
-	call(&args, 1765, 0, nil)
+	call(&args, 1755, 0, nil)
 	return out
 }
 
@@ -995,7 +1020,7 @@ func LinalgMatrixNormStrOrd(self *bridge.Tensor, ord string, dim []int64, keepdi
 	args.Bool(keepdim)
 	args.OptDType(dtype)
 	var res bridge.ATenResult
-	call(&args, 1766, 1, &res)
+	call(&args, 1756, 1, &res)
 	return res.T[0]
 }
 
@@ -1009,53 +1034,53 @@ func LinalgMatrixNormStrOrdOut(self *bridge.Tensor, ord string, dim []int64, kee
 	args.Bool(keepdim)
 	args.OptDType(dtype)
 	args.Tensor(out)
-	call(&args, 1767, 0, nil)
+	call(&args, 1757, 0, nil)
 	return out
 }
 
 // LinalgSvd is aten::linalg_svd(Tensor A, bool full_matrices=True, *, str? driver=None) -> (Tensor U, Tensor S, Tensor Vh).
-func LinalgSvd(A *bridge.Tensor, fullMatrices bool, driver *string) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+func LinalgSvd(a *bridge.Tensor, fullMatrices bool, driver *string) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
-	args.Tensor(A)
+	args.Tensor(a)
 	args.Bool(fullMatrices)
 	args.OptStr(driver)
 	var res bridge.ATenResult
-	call(&args, 1768, 3, &res)
+	call(&args, 1758, 3, &res)
 	return res.T[0], res.T[1], res.T[2]
 }
 
 // LinalgSvdU is aten::linalg_svd.U(Tensor A, bool full_matrices=True, *, str? driver=None, Tensor(a!) U, Tensor(b!) S, Tensor(c!) Vh) -> (Tensor(a!) U, Tensor(b!) S, Tensor(c!) Vh).
-// It writes into U and returns it.
-func LinalgSvdU(A *bridge.Tensor, fullMatrices bool, driver *string, U *bridge.Tensor, S *bridge.Tensor, Vh *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+// It writes into u and returns it.
+func LinalgSvdU(a *bridge.Tensor, fullMatrices bool, driver *string, u *bridge.Tensor, s *bridge.Tensor, vh *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
-	args.Tensor(A)
+	args.Tensor(a)
 	args.Bool(fullMatrices)
 	args.OptStr(driver)
-	args.Tensor(U)
-	args.Tensor(S)
-	args.Tensor(Vh)
-	call(&args, 1769, 0, nil)
-	return U, S, Vh
+	args.Tensor(u)
+	args.Tensor(s)
+	args.Tensor(vh)
+	call(&args, 1759, 0, nil)
+	return u, s, vh
 }
 
 // LinalgSvdvals is aten::linalg_svdvals(Tensor A, *, str? driver=None) -> Tensor.
-func LinalgSvdvals(A *bridge.Tensor, driver *string) *bridge.Tensor {
+func LinalgSvdvals(a *bridge.Tensor, driver *string) *bridge.Tensor {
 	var args bridge.ATenArgs
-	args.Tensor(A)
+	args.Tensor(a)
 	args.OptStr(driver)
 	var res bridge.ATenResult
-	call(&args, 1770, 1, &res)
+	call(&args, 1760, 1, &res)
 	return res.T[0]
 }
 
 // LinalgSvdvalsOut is aten::linalg_svdvals.out(Tensor A, *, str? driver=None, Tensor(a!) out) -> Tensor(a!).
 // It writes into out and returns it.
-func LinalgSvdvalsOut(A *bridge.Tensor, driver *string, out *bridge.Tensor) *bridge.Tensor {
+func LinalgSvdvalsOut(a *bridge.Tensor, driver *string, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
-	args.Tensor(A)
+	args.Tensor(a)
 	args.OptStr(driver)
 	args.Tensor(out)
-	call(&args, 1771, 0, nil)
+	call(&args, 1761, 0, nil)
 	return out
 }
 
@@ -1065,7 +1090,7 @@ func LinalgCond(self *bridge.Tensor, p *Scalar) *bridge.Tensor {
 	args.Tensor(self)
 	encodeOptScalar(&args, p)
 	var res bridge.ATenResult
-	call(&args, 1772, 1, &res)
+	call(&args, 1762, 1, &res)
 	return res.T[0]
 }
 
@@ -1076,7 +1101,7 @@ func LinalgCondOut(self *bridge.Tensor, p *Scalar, out *bridge.Tensor) *bridge.T
 	args.Tensor(self)
 	encodeOptScalar(&args, p)
 	args.Tensor(out)
-	call(&args, 1773, 0, nil)
+	call(&args, 1763, 0, nil)
 	return out
 }
 
@@ -1086,7 +1111,7 @@ func LinalgCondPStr(self *bridge.Tensor, p string) *bridge.Tensor {
 	args.Tensor(self)
 	args.Str(p)
 	var res bridge.ATenResult
-	call(&args, 1774, 1, &res)
+	call(&args, 1764, 1, &res)
 	return res.T[0]
 }
 
@@ -1097,7 +1122,7 @@ func LinalgCondPStrOut(self *bridge.Tensor, p string, out *bridge.Tensor) *bridg
 	args.Tensor(self)
 	args.Str(p)
 	args.Tensor(out)
-	call(&args, 1775, 0, nil)
+	call(&args, 1765, 0, nil)
 	return out
 }
 
@@ -1109,7 +1134,7 @@ func LinalgPinvAtolRtolTensor(self *bridge.Tensor, atol *bridge.Tensor, rtol *br
 	args.Tensor(rtol)
 	args.Bool(hermitian)
 	var res bridge.ATenResult
-	call(&args, 1776, 1, &res)
+	call(&args, 1766, 1, &res)
 	return res.T[0]
 }
 
@@ -1122,7 +1147,7 @@ func LinalgPinvAtolRtolTensorOut(self *bridge.Tensor, atol *bridge.Tensor, rtol 
 	args.Tensor(rtol)
 	args.Bool(hermitian)
 	args.Tensor(out)
-	call(&args, 1777, 0, nil)
+	call(&args, 1767, 0, nil)
 	return out
 }
 
@@ -1134,7 +1159,7 @@ func LinalgPinvAtolRtolFloat(self *bridge.Tensor, atol *float64, rtol *float64, 
 	args.OptFloat(rtol)
 	args.Bool(hermitian)
 	var res bridge.ATenResult
-	call(&args, 1778, 1, &res)
+	call(&args, 1768, 1, &res)
 	return res.T[0]
 }
 
@@ -1147,7 +1172,7 @@ func LinalgPinvAtolRtolFloatOut(self *bridge.Tensor, atol *float64, rtol *float6
 	args.OptFloat(rtol)
 	args.Bool(hermitian)
 	args.Tensor(out)
-	call(&args, 1779, 0, nil)
+	call(&args, 1769, 0, nil)
 	return out
 }
 
@@ -1158,7 +1183,7 @@ func LinalgPinv(self *bridge.Tensor, rcond float64, hermitian bool) *bridge.Tens
 	args.Float(rcond)
 	args.Bool(hermitian)
 	var res bridge.ATenResult
-	call(&args, 1780, 1, &res)
+	call(&args, 1770, 1, &res)
 	return res.T[0]
 }
 
@@ -1169,7 +1194,7 @@ func LinalgPinvRcondTensor(self *bridge.Tensor, rcond *bridge.Tensor, hermitian 
 	args.Tensor(rcond)
 	args.Bool(hermitian)
 	var res bridge.ATenResult
-	call(&args, 1781, 1, &res)
+	call(&args, 1771, 1, &res)
 	return res.T[0]
 }
 
@@ -1181,7 +1206,7 @@ func LinalgPinvOut(self *bridge.Tensor, rcond float64, hermitian bool, out *brid
 	args.Float(rcond)
 	args.Bool(hermitian)
 	args.Tensor(out)
-	call(&args, 1782, 0, nil)
+	call(&args, 1772, 0, nil)
 	return out
 }
 
@@ -1193,57 +1218,57 @@ func LinalgPinvOutRcondTensor(self *bridge.Tensor, rcond *bridge.Tensor, hermiti
 	args.Tensor(rcond)
 	args.Bool(hermitian)
 	args.Tensor(out)
-	call(&args, 1783, 0, nil)
+	call(&args, 1773, 0, nil)
 	return out
 }
 
 // LinalgSolveEx is aten::linalg_solve_ex(Tensor A, Tensor B, *, bool left=True, bool check_errors=False) -> (Tensor result, Tensor info).
-func LinalgSolveEx(A *bridge.Tensor, B *bridge.Tensor, left bool, checkErrors bool) (*bridge.Tensor, *bridge.Tensor) {
+func LinalgSolveEx(a *bridge.Tensor, b *bridge.Tensor, left bool, checkErrors bool) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
-	args.Tensor(A)
-	args.Tensor(B)
+	args.Tensor(a)
+	args.Tensor(b)
 	args.Bool(left)
 	args.Bool(checkErrors)
 	var res bridge.ATenResult
-	call(&args, 1784, 2, &res)
+	call(&args, 1774, 2, &res)
 	return res.T[0], res.T[1]
 }
 
 // LinalgSolveExOut is aten::linalg_solve_ex.out(Tensor A, Tensor B, *, bool left=True, bool check_errors=False, Tensor(a!) result, Tensor(b!) info) -> (Tensor(a!) result, Tensor(b!) info).
 // It writes into result and returns it.
-func LinalgSolveExOut(A *bridge.Tensor, B *bridge.Tensor, left bool, checkErrors bool, result *bridge.Tensor, info *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
+func LinalgSolveExOut(a *bridge.Tensor, b *bridge.Tensor, left bool, checkErrors bool, result *bridge.Tensor, info *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
-	args.Tensor(A)
-	args.Tensor(B)
+	args.Tensor(a)
+	args.Tensor(b)
 	args.Bool(left)
 	args.Bool(checkErrors)
 	args.Tensor(result)
 	args.Tensor(info)
 	var res bridge.ATenResult
-	call(&args, 1785, 0, &res)
+	call(&args, 1775, 0, &res)
 	return result, info
 }
 
 // LinalgSolve is aten::linalg_solve(Tensor A, Tensor B, *, bool left=True) -> Tensor.
-func LinalgSolve(A *bridge.Tensor, B *bridge.Tensor, left bool) *bridge.Tensor {
+func LinalgSolve(a *bridge.Tensor, b *bridge.Tensor, left bool) *bridge.Tensor {
 	var args bridge.ATenArgs
-	args.Tensor(A)
-	args.Tensor(B)
+	args.Tensor(a)
+	args.Tensor(b)
 	args.Bool(left)
 	var res bridge.ATenResult
-	call(&args, 1786, 1, &res)
+	call(&args, 1776, 1, &res)
 	return res.T[0]
 }
 
 // LinalgSolveOut is aten::linalg_solve.out(Tensor A, Tensor B, *, bool left=True, Tensor(a!) out) -> Tensor(a!).
 // It writes into out and returns it.
-func LinalgSolveOut(A *bridge.Tensor, B *bridge.Tensor, left bool, out *bridge.Tensor) *bridge.Tensor {
+func LinalgSolveOut(a *bridge.Tensor, b *bridge.Tensor, left bool, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
-	args.Tensor(A)
-	args.Tensor(B)
+	args.Tensor(a)
+	args.Tensor(b)
 	args.Bool(left)
 	args.Tensor(out)
-	call(&args, 1787, 0, nil)
+	call(&args, 1777, 0, nil)
 	return out
 }
 
@@ -1253,7 +1278,7 @@ func LinalgTensorinv(self *bridge.Tensor, ind int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Int(ind)
 	var res bridge.ATenResult
-	call(&args, 1788, 1, &res)
+	call(&args, 1778, 1, &res)
 	return res.T[0]
 }
 
@@ -1264,7 +1289,7 @@ func LinalgTensorinvOut(self *bridge.Tensor, ind int64, out *bridge.Tensor) *bri
 	args.Tensor(self)
 	args.Int(ind)
 	args.Tensor(out)
-	call(&args, 1789, 0, nil)
+	call(&args, 1779, 0, nil)
 	return out
 }
 
@@ -1275,7 +1300,7 @@ func LinalgTensorsolve(self *bridge.Tensor, other *bridge.Tensor, dims []int64) 
 	args.Tensor(other)
 	args.OptInts(dims)
 	var res bridge.ATenResult
-	call(&args, 1790, 1, &res)
+	call(&args, 1780, 1, &res)
 	return res.T[0]
 }
 
@@ -1287,30 +1312,30 @@ func LinalgTensorsolveOut(self *bridge.Tensor, other *bridge.Tensor, dims []int6
 	args.Tensor(other)
 	args.OptInts(dims)
 	args.Tensor(out)
-	call(&args, 1791, 0, nil)
+	call(&args, 1781, 0, nil)
 	return out
 }
 
 // LinalgQr is aten::linalg_qr(Tensor A, str mode='reduced') -> (Tensor Q, Tensor R).
-func LinalgQr(A *bridge.Tensor, mode string) (*bridge.Tensor, *bridge.Tensor) {
+func LinalgQr(a *bridge.Tensor, mode string) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
-	args.Tensor(A)
+	args.Tensor(a)
 	args.Str(mode)
 	var res bridge.ATenResult
-	call(&args, 1792, 2, &res)
+	call(&args, 1782, 2, &res)
 	return res.T[0], res.T[1]
 }
 
 // LinalgQrOut is aten::linalg_qr.out(Tensor A, str mode='reduced', *, Tensor(a!) Q, Tensor(b!) R) -> (Tensor(a!) Q, Tensor(b!) R).
-// It writes into Q and returns it.
-func LinalgQrOut(A *bridge.Tensor, mode string, Q *bridge.Tensor, R *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
+// It writes into q and returns it.
+func LinalgQrOut(a *bridge.Tensor, mode string, q *bridge.Tensor, r *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
-	args.Tensor(A)
+	args.Tensor(a)
 	args.Str(mode)
-	args.Tensor(Q)
-	args.Tensor(R)
-	call(&args, 1793, 0, nil)
-	return Q, R
+	args.Tensor(q)
+	args.Tensor(r)
+	call(&args, 1783, 0, nil)
+	return q, r
 }
 
 // LinalgMatrixPower is aten::linalg_matrix_power(Tensor self, int n) -> Tensor.
@@ -1319,7 +1344,7 @@ func LinalgMatrixPower(self *bridge.Tensor, n int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Int(n)
 	var res bridge.ATenResult
-	call(&args, 1794, 1, &res)
+	call(&args, 1784, 1, &res)
 	return res.T[0]
 }
 
@@ -1330,7 +1355,7 @@ func LinalgMatrixPowerOut(self *bridge.Tensor, n int64, out *bridge.Tensor) *bri
 	args.Tensor(self)
 	args.Int(n)
 	args.Tensor(out)
-	call(&args, 1795, 0, nil)
+	call(&args, 1785, 0, nil)
 	return out
 }
 
@@ -1342,7 +1367,7 @@ func LinalgMatrixRankAtolRtolTensor(input *bridge.Tensor, atol *bridge.Tensor, r
 	args.Tensor(rtol)
 	args.Bool(hermitian)
 	var res bridge.ATenResult
-	call(&args, 1796, 1, &res)
+	call(&args, 1786, 1, &res)
 	return res.T[0]
 }
 
@@ -1355,7 +1380,7 @@ func LinalgMatrixRankAtolRtolTensorOut(input *bridge.Tensor, atol *bridge.Tensor
 	args.Tensor(rtol)
 	args.Bool(hermitian)
 	args.Tensor(out)
-	call(&args, 1797, 0, nil)
+	call(&args, 1787, 0, nil)
 	return out
 }
 
@@ -1367,7 +1392,7 @@ func LinalgMatrixRankAtolRtolFloat(self *bridge.Tensor, atol *float64, rtol *flo
 	args.OptFloat(rtol)
 	args.Bool(hermitian)
 	var res bridge.ATenResult
-	call(&args, 1798, 1, &res)
+	call(&args, 1788, 1, &res)
 	return res.T[0]
 }
 
@@ -1380,7 +1405,7 @@ func LinalgMatrixRankAtolRtolFloatOut(self *bridge.Tensor, atol *float64, rtol *
 	args.OptFloat(rtol)
 	args.Bool(hermitian)
 	args.Tensor(out)
-	call(&args, 1799, 0, nil)
+	call(&args, 1789, 0, nil)
 	return out
 }
 
@@ -1391,7 +1416,7 @@ func LinalgMatrixRank(self *bridge.Tensor, tol float64, hermitian bool) *bridge.
 	args.Float(tol)
 	args.Bool(hermitian)
 	var res bridge.ATenResult
-	call(&args, 1800, 1, &res)
+	call(&args, 1790, 1, &res)
 	return res.T[0]
 }
 
@@ -1403,7 +1428,7 @@ func LinalgMatrixRankOut(self *bridge.Tensor, tol float64, hermitian bool, out *
 	args.Float(tol)
 	args.Bool(hermitian)
 	args.Tensor(out)
-	call(&args, 1801, 0, nil)
+	call(&args, 1791, 0, nil)
 	return out
 }
 
@@ -1414,7 +1439,7 @@ func LinalgMatrixRankTolTensor(input *bridge.Tensor, tol *bridge.Tensor, hermiti
 	args.Tensor(tol)
 	args.Bool(hermitian)
 	var res bridge.ATenResult
-	call(&args, 1802, 1, &res)
+	call(&args, 1792, 1, &res)
 	return res.T[0]
 }
 
@@ -1426,7 +1451,7 @@ func LinalgMatrixRankOutTolTensor(input *bridge.Tensor, tol *bridge.Tensor, herm
 	args.Tensor(tol)
 	args.Bool(hermitian)
 	args.Tensor(out)
-	call(&args, 1803, 0, nil)
+	call(&args, 1793, 0, nil)
 	return out
 }
 
@@ -1435,7 +1460,7 @@ func LinalgMultiDot(tensors []*bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensors(tensors)
 	var res bridge.ATenResult
-	call(&args, 1804, 1, &res)
+	call(&args, 1794, 1, &res)
 	return res.T[0]
 }
 
@@ -1445,7 +1470,7 @@ func LinalgMultiDotOut(tensors []*bridge.Tensor, out *bridge.Tensor) *bridge.Ten
 	var args bridge.ATenArgs
 	args.Tensors(tensors)
 	args.Tensor(out)
-	call(&args, 1805, 0, nil)
+	call(&args, 1795, 0, nil)
 	return out
 }
 
@@ -1456,7 +1481,7 @@ func NestedToPaddedTensor(self *bridge.Tensor, padding float64, outputSize []int
 	args.Float(padding)
 	args.OptInts(outputSize)
 	var res bridge.ATenResult
-	call(&args, 1806, 1, &res)
+	call(&args, 1796, 1, &res)
 	return res.T[0]
 }
 
@@ -1472,7 +1497,7 @@ func SegmentReduce(data *bridge.Tensor, reduce string, lengths *bridge.Tensor, i
 	args.Bool(unsafe)
 	encodeOptScalar(&args, initial)
 	var res bridge.ATenResult
-	call(&args, 1807, 1, &res)
+	call(&args, 1797, 1, &res)
 	return res.T[0]
 }
 
@@ -1483,7 +1508,7 @@ func PadSequence(sequences []*bridge.Tensor, batchFirst bool, paddingValue float
 	args.Bool(batchFirst)
 	args.Float(paddingValue)
 	var res bridge.ATenResult
-	call(&args, 1808, 1, &res)
+	call(&args, 1798, 1, &res)
 	return res.T[0]
 }
 
@@ -1492,7 +1517,7 @@ func FlattenDenseTensors(tensors []*bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensors(tensors)
 	var res bridge.ATenResult
-	call(&args, 1809, 1, &res)
+	call(&args, 1799, 1, &res)
 	return res.T[0]
 }
 
@@ -1502,7 +1527,7 @@ func UnflattenDenseTensors(flat *bridge.Tensor, tensors []*bridge.Tensor) []*bri
 	args.Tensor(flat)
 	args.Tensors(tensors)
 	var res bridge.ATenResult
-	call(&args, 1810, 0, &res)
+	call(&args, 1800, 0, &res)
 	return res.List
 }
 
@@ -1511,7 +1536,7 @@ func ViewAsRealCopy(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1811, 1, &res)
+	call(&args, 1801, 1, &res)
 	return res.T[0]
 }
 
@@ -1520,7 +1545,7 @@ func ViewAsComplexCopy(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1812, 1, &res)
+	call(&args, 1802, 1, &res)
 	return res.T[0]
 }
 
@@ -1532,7 +1557,7 @@ func AsStridedCopy(self *bridge.Tensor, size []int64, stride []int64, storageOff
 	args.Ints(stride)
 	args.OptInt(storageOffset)
 	var res bridge.ATenResult
-	call(&args, 1813, 1, &res)
+	call(&args, 1803, 1, &res)
 	return res.T[0]
 }
 
@@ -1544,7 +1569,7 @@ func DiagonalCopy(self *bridge.Tensor, offset int64, dim1 int64, dim2 int64) *br
 	args.Int(dim1)
 	args.Int(dim2)
 	var res bridge.ATenResult
-	call(&args, 1814, 1, &res)
+	call(&args, 1804, 1, &res)
 	return res.T[0]
 }
 
@@ -1555,7 +1580,7 @@ func ExpandCopy(self *bridge.Tensor, size []int64, implicit bool) *bridge.Tensor
 	args.Ints(size)
 	args.Bool(implicit)
 	var res bridge.ATenResult
-	call(&args, 1815, 1, &res)
+	call(&args, 1805, 1, &res)
 	return res.T[0]
 }
 
@@ -1565,7 +1590,7 @@ func PermuteCopy(self *bridge.Tensor, dims []int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Ints(dims)
 	var res bridge.ATenResult
-	call(&args, 1816, 1, &res)
+	call(&args, 1806, 1, &res)
 	return res.T[0]
 }
 
@@ -1576,7 +1601,7 @@ func SelectCopy(self *bridge.Tensor, dim int64, index int64) *bridge.Tensor {
 	args.Int(dim)
 	args.Int(index)
 	var res bridge.ATenResult
-	call(&args, 1817, 1, &res)
+	call(&args, 1807, 1, &res)
 	return res.T[0]
 }
 
@@ -1585,7 +1610,7 @@ func DetachCopy(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1818, 1, &res)
+	call(&args, 1808, 1, &res)
 	return res.T[0]
 }
 
@@ -1598,7 +1623,7 @@ func SliceCopy(self *bridge.Tensor, dim int64, start *int64, end *int64, step in
 	args.OptInt(end)
 	args.Int(step)
 	var res bridge.ATenResult
-	call(&args, 1819, 1, &res)
+	call(&args, 1809, 1, &res)
 	return res.T[0]
 }
 
@@ -1609,7 +1634,7 @@ func SplitCopy(self *bridge.Tensor, splitSize int64, dim int64) []*bridge.Tensor
 	args.Int(splitSize)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 1820, 0, &res)
+	call(&args, 1810, 0, &res)
 	return res.List
 }
 
@@ -1620,7 +1645,7 @@ func SplitWithSizesCopy(self *bridge.Tensor, splitSizes []int64, dim int64) []*b
 	args.Ints(splitSizes)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 1821, 0, &res)
+	call(&args, 1811, 0, &res)
 	return res.List
 }
 
@@ -1629,7 +1654,7 @@ func SqueezeCopy(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1822, 1, &res)
+	call(&args, 1812, 1, &res)
 	return res.T[0]
 }
 
@@ -1639,7 +1664,7 @@ func SqueezeCopyDim(self *bridge.Tensor, dim int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 1823, 1, &res)
+	call(&args, 1813, 1, &res)
 	return res.T[0]
 }
 
@@ -1648,7 +1673,7 @@ func TCopy(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1824, 1, &res)
+	call(&args, 1814, 1, &res)
 	return res.T[0]
 }
 
@@ -1659,7 +1684,7 @@ func TransposeCopy(self *bridge.Tensor, dim0 int64, dim1 int64) *bridge.Tensor {
 	args.Int(dim0)
 	args.Int(dim1)
 	var res bridge.ATenResult
-	call(&args, 1825, 1, &res)
+	call(&args, 1815, 1, &res)
 	return res.T[0]
 }
 
@@ -1669,7 +1694,7 @@ func UnsqueezeCopy(self *bridge.Tensor, dim int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 1826, 1, &res)
+	call(&args, 1816, 1, &res)
 	return res.T[0]
 }
 
@@ -1678,7 +1703,7 @@ func IndicesCopy(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1827, 1, &res)
+	call(&args, 1817, 1, &res)
 	return res.T[0]
 }
 
@@ -1687,7 +1712,7 @@ func ValuesCopy(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1828, 1, &res)
+	call(&args, 1818, 1, &res)
 	return res.T[0]
 }
 
@@ -1696,7 +1721,7 @@ func CrowIndicesCopy(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1829, 1, &res)
+	call(&args, 1819, 1, &res)
 	return res.T[0]
 }
 
@@ -1705,7 +1730,7 @@ func ColIndicesCopy(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1830, 1, &res)
+	call(&args, 1820, 1, &res)
 	return res.T[0]
 }
 
@@ -1714,7 +1739,7 @@ func CcolIndicesCopy(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1831, 1, &res)
+	call(&args, 1821, 1, &res)
 	return res.T[0]
 }
 
@@ -1723,7 +1748,7 @@ func RowIndicesCopy(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1832, 1, &res)
+	call(&args, 1822, 1, &res)
 	return res.T[0]
 }
 
@@ -1733,7 +1758,7 @@ func UnbindCopy(self *bridge.Tensor, dim int64) []*bridge.Tensor {
 	args.Tensor(self)
 	args.Int(dim)
 	var res bridge.ATenResult
-	call(&args, 1833, 0, &res)
+	call(&args, 1823, 0, &res)
 	return res.List
 }
 
@@ -1743,7 +1768,7 @@ func ViewCopy(self *bridge.Tensor, size []int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Ints(size)
 	var res bridge.ATenResult
-	call(&args, 1834, 1, &res)
+	call(&args, 1824, 1, &res)
 	return res.T[0]
 }
 
@@ -1753,7 +1778,7 @@ func ViewCopyDtype(self *bridge.Tensor, dtype bridge.DType) *bridge.Tensor {
 	args.Tensor(self)
 	args.DType(dtype)
 	var res bridge.ATenResult
-	call(&args, 1835, 1, &res)
+	call(&args, 1825, 1, &res)
 	return res.T[0]
 }
 
@@ -1765,7 +1790,7 @@ func UnfoldCopy(self *bridge.Tensor, dimension int64, size int64, step int64) *b
 	args.Int(size)
 	args.Int(step)
 	var res bridge.ATenResult
-	call(&args, 1836, 1, &res)
+	call(&args, 1826, 1, &res)
 	return res.T[0]
 }
 
@@ -1774,7 +1799,7 @@ func AliasCopy(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1837, 1, &res)
+	call(&args, 1827, 1, &res)
 	return res.T[0]
 }
 
@@ -1784,7 +1809,7 @@ func ViewAsRealCopyOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1838, 0, nil)
+	call(&args, 1828, 0, nil)
 	return out
 }
 
@@ -1794,7 +1819,7 @@ func ViewAsComplexCopyOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tenso
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1839, 0, nil)
+	call(&args, 1829, 0, nil)
 	return out
 }
 
@@ -1807,7 +1832,7 @@ func AsStridedCopyOut(self *bridge.Tensor, size []int64, stride []int64, storage
 	args.Ints(stride)
 	args.OptInt(storageOffset)
 	args.Tensor(out)
-	call(&args, 1840, 0, nil)
+	call(&args, 1830, 0, nil)
 	return out
 }
 
@@ -1820,7 +1845,7 @@ func DiagonalCopyOut(self *bridge.Tensor, offset int64, dim1 int64, dim2 int64, 
 	args.Int(dim1)
 	args.Int(dim2)
 	args.Tensor(out)
-	call(&args, 1841, 0, nil)
+	call(&args, 1831, 0, nil)
 	return out
 }
 
@@ -1832,7 +1857,7 @@ func ExpandCopyOut(self *bridge.Tensor, size []int64, implicit bool, out *bridge
 	args.Ints(size)
 	args.Bool(implicit)
 	args.Tensor(out)
-	call(&args, 1842, 0, nil)
+	call(&args, 1832, 0, nil)
 	return out
 }
 
@@ -1843,7 +1868,7 @@ func PermuteCopyOut(self *bridge.Tensor, dims []int64, out *bridge.Tensor) *brid
 	args.Tensor(self)
 	args.Ints(dims)
 	args.Tensor(out)
-	call(&args, 1843, 0, nil)
+	call(&args, 1833, 0, nil)
 	return out
 }
 
@@ -1855,7 +1880,7 @@ func SelectCopyIntOut(self *bridge.Tensor, dim int64, index int64, out *bridge.T
 	args.Int(dim)
 	args.Int(index)
 	args.Tensor(out)
-	call(&args, 1844, 0, nil)
+	call(&args, 1834, 0, nil)
 	return out
 }
 
@@ -1865,7 +1890,7 @@ func DetachCopyOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1845, 0, nil)
+	call(&args, 1835, 0, nil)
 	return out
 }
 
@@ -1879,7 +1904,7 @@ func SliceCopyTensorOut(self *bridge.Tensor, dim int64, start *int64, end *int64
 	args.OptInt(end)
 	args.Int(step)
 	args.Tensor(out)
-	call(&args, 1846, 0, nil)
+	call(&args, 1836, 0, nil)
 	return out
 }
 
@@ -1890,7 +1915,7 @@ func SplitCopyTensorOut(self *bridge.Tensor, splitSize int64, dim int64, out []*
 	args.Int(splitSize)
 	args.Int(dim)
 	args.Tensors(out)
-	call(&args, 1847, 0, nil)
+	call(&args, 1837, 0, nil)
 }
 
 // SplitWithSizesCopyOut is aten::split_with_sizes_copy.out(Tensor self, int[] split_sizes, int dim=0, *, Tensor(a!)[] out) -> ().
@@ -1900,7 +1925,7 @@ func SplitWithSizesCopyOut(self *bridge.Tensor, splitSizes []int64, dim int64, o
 	args.Ints(splitSizes)
 	args.Int(dim)
 	args.Tensors(out)
-	call(&args, 1848, 0, nil)
+	call(&args, 1838, 0, nil)
 }
 
 // SqueezeCopyOut is aten::squeeze_copy.out(Tensor self, *, Tensor(a!) out) -> Tensor(a!).
@@ -1909,7 +1934,7 @@ func SqueezeCopyOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1849, 0, nil)
+	call(&args, 1839, 0, nil)
 	return out
 }
 
@@ -1920,7 +1945,7 @@ func SqueezeCopyDimOut(self *bridge.Tensor, dim int64, out *bridge.Tensor) *brid
 	args.Tensor(self)
 	args.Int(dim)
 	args.Tensor(out)
-	call(&args, 1850, 0, nil)
+	call(&args, 1840, 0, nil)
 	return out
 }
 
@@ -1930,7 +1955,7 @@ func TCopyOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1851, 0, nil)
+	call(&args, 1841, 0, nil)
 	return out
 }
 
@@ -1942,7 +1967,7 @@ func TransposeCopyIntOut(self *bridge.Tensor, dim0 int64, dim1 int64, out *bridg
 	args.Int(dim0)
 	args.Int(dim1)
 	args.Tensor(out)
-	call(&args, 1852, 0, nil)
+	call(&args, 1842, 0, nil)
 	return out
 }
 
@@ -1953,7 +1978,7 @@ func UnsqueezeCopyOut(self *bridge.Tensor, dim int64, out *bridge.Tensor) *bridg
 	args.Tensor(self)
 	args.Int(dim)
 	args.Tensor(out)
-	call(&args, 1853, 0, nil)
+	call(&args, 1843, 0, nil)
 	return out
 }
 
@@ -1963,7 +1988,7 @@ func IndicesCopyOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1854, 0, nil)
+	call(&args, 1844, 0, nil)
 	return out
 }
 
@@ -1973,7 +1998,7 @@ func ValuesCopyOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1855, 0, nil)
+	call(&args, 1845, 0, nil)
 	return out
 }
 
@@ -1983,7 +2008,7 @@ func CrowIndicesCopyOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor 
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1856, 0, nil)
+	call(&args, 1846, 0, nil)
 	return out
 }
 
@@ -1993,7 +2018,7 @@ func ColIndicesCopyOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1857, 0, nil)
+	call(&args, 1847, 0, nil)
 	return out
 }
 
@@ -2003,7 +2028,7 @@ func UnbindCopyIntOut(self *bridge.Tensor, dim int64, out []*bridge.Tensor) {
 	args.Tensor(self)
 	args.Int(dim)
 	args.Tensors(out)
-	call(&args, 1858, 0, nil)
+	call(&args, 1848, 0, nil)
 }
 
 // ViewCopyOut is aten::view_copy.out(Tensor self, SymInt[] size, *, Tensor(a!) out) -> Tensor(a!).
@@ -2013,7 +2038,7 @@ func ViewCopyOut(self *bridge.Tensor, size []int64, out *bridge.Tensor) *bridge.
 	args.Tensor(self)
 	args.Ints(size)
 	args.Tensor(out)
-	call(&args, 1859, 0, nil)
+	call(&args, 1849, 0, nil)
 	return out
 }
 
@@ -2024,7 +2049,7 @@ func ViewCopyDtypeOut(self *bridge.Tensor, dtype bridge.DType, out *bridge.Tenso
 	args.Tensor(self)
 	args.DType(dtype)
 	args.Tensor(out)
-	call(&args, 1860, 0, nil)
+	call(&args, 1850, 0, nil)
 	return out
 }
 
@@ -2037,7 +2062,7 @@ func UnfoldCopyOut(self *bridge.Tensor, dimension int64, size int64, step int64,
 	args.Int(size)
 	args.Int(step)
 	args.Tensor(out)
-	call(&args, 1861, 0, nil)
+	call(&args, 1851, 0, nil)
 	return out
 }
 
@@ -2047,7 +2072,7 @@ func AliasCopyOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1862, 0, nil)
+	call(&args, 1852, 0, nil)
 	return out
 }
 
@@ -2058,7 +2083,7 @@ func ToPaddedTensor(self *bridge.Tensor, padding float64, outputSize []int64) *b
 	args.Float(padding)
 	args.OptInts(outputSize)
 	var res bridge.ATenResult
-	call(&args, 1863, 1, &res)
+	call(&args, 1853, 1, &res)
 	return res.T[0]
 }
 
@@ -2079,7 +2104,7 @@ func InternalNativeMultiHeadAttention(query *bridge.Tensor, key *bridge.Tensor, 
 	args.Bool(averageAttnWeights)
 	args.OptInt(maskType)
 	var res bridge.ATenResult
-	call(&args, 1864, 2, &res)
+	call(&args, 1854, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -2094,7 +2119,7 @@ func InternalScaledDotProductAttention(query *bridge.Tensor, key *bridge.Tensor,
 	args.Bool(needAttnWeights)
 	args.Bool(isCausal)
 	var res bridge.ATenResult
-	call(&args, 1865, 2, &res)
+	call(&args, 1855, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -2109,7 +2134,7 @@ func InternalScaledDotProductAttentionMath(query *bridge.Tensor, key *bridge.Ten
 	args.Bool(needAttnWeights)
 	args.Bool(isCausal)
 	var res bridge.ATenResult
-	call(&args, 1866, 2, &res)
+	call(&args, 1856, 2, &res)
 	return res.T[0], res.T[1]
 }
 
@@ -2118,7 +2143,7 @@ func SpecialAiryAi(x *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(x)
 	var res bridge.ATenResult
-	call(&args, 1867, 1, &res)
+	call(&args, 1857, 1, &res)
 	return res.T[0]
 }
 
@@ -2128,7 +2153,7 @@ func SpecialAiryAiOut(x *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(x)
 	args.Tensor(out)
-	call(&args, 1868, 0, nil)
+	call(&args, 1858, 0, nil)
 	return out
 }
 
@@ -2137,7 +2162,7 @@ func SpecialBesselJ0(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1869, 1, &res)
+	call(&args, 1859, 1, &res)
 	return res.T[0]
 }
 
@@ -2147,7 +2172,7 @@ func SpecialBesselJ0Out(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor 
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1870, 0, nil)
+	call(&args, 1860, 0, nil)
 	return out
 }
 
@@ -2156,7 +2181,7 @@ func SpecialBesselJ1(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1871, 1, &res)
+	call(&args, 1861, 1, &res)
 	return res.T[0]
 }
 
@@ -2166,7 +2191,7 @@ func SpecialBesselJ1Out(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor 
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1872, 0, nil)
+	call(&args, 1862, 0, nil)
 	return out
 }
 
@@ -2175,7 +2200,7 @@ func SpecialBesselY0(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1873, 1, &res)
+	call(&args, 1863, 1, &res)
 	return res.T[0]
 }
 
@@ -2185,7 +2210,7 @@ func SpecialBesselY0Out(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor 
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1874, 0, nil)
+	call(&args, 1864, 0, nil)
 	return out
 }
 
@@ -2194,7 +2219,7 @@ func SpecialBesselY1(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1875, 1, &res)
+	call(&args, 1865, 1, &res)
 	return res.T[0]
 }
 
@@ -2204,7 +2229,7 @@ func SpecialBesselY1Out(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor 
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1876, 0, nil)
+	call(&args, 1866, 0, nil)
 	return out
 }
 
@@ -2214,7 +2239,7 @@ func SpecialChebyshevPolynomialT(x *bridge.Tensor, n *bridge.Tensor) *bridge.Ten
 	args.Tensor(x)
 	args.Tensor(n)
 	var res bridge.ATenResult
-	call(&args, 1877, 1, &res)
+	call(&args, 1867, 1, &res)
 	return res.T[0]
 }
 
@@ -2224,7 +2249,7 @@ func SpecialChebyshevPolynomialTXScalar(x Scalar, n *bridge.Tensor) *bridge.Tens
 	x.encode(&args)
 	args.Tensor(n)
 	var res bridge.ATenResult
-	call(&args, 1878, 1, &res)
+	call(&args, 1868, 1, &res)
 	return res.T[0]
 }
 
@@ -2234,7 +2259,7 @@ func SpecialChebyshevPolynomialTNScalar(x *bridge.Tensor, n Scalar) *bridge.Tens
 	args.Tensor(x)
 	n.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1879, 1, &res)
+	call(&args, 1869, 1, &res)
 	return res.T[0]
 }
 
@@ -2245,7 +2270,7 @@ func SpecialChebyshevPolynomialTOut(x *bridge.Tensor, n *bridge.Tensor, out *bri
 	args.Tensor(x)
 	args.Tensor(n)
 	args.Tensor(out)
-	call(&args, 1880, 0, nil)
+	call(&args, 1870, 0, nil)
 	return out
 }
 
@@ -2256,7 +2281,7 @@ func SpecialChebyshevPolynomialTXScalarOut(x Scalar, n *bridge.Tensor, out *brid
 	x.encode(&args)
 	args.Tensor(n)
 	args.Tensor(out)
-	call(&args, 1881, 0, nil)
+	call(&args, 1871, 0, nil)
 	return out
 }
 
@@ -2267,7 +2292,7 @@ func SpecialChebyshevPolynomialTNScalarOut(x *bridge.Tensor, n Scalar, out *brid
 	args.Tensor(x)
 	n.encode(&args)
 	args.Tensor(out)
-	call(&args, 1882, 0, nil)
+	call(&args, 1872, 0, nil)
 	return out
 }
 
@@ -2277,7 +2302,7 @@ func SpecialChebyshevPolynomialU(x *bridge.Tensor, n *bridge.Tensor) *bridge.Ten
 	args.Tensor(x)
 	args.Tensor(n)
 	var res bridge.ATenResult
-	call(&args, 1883, 1, &res)
+	call(&args, 1873, 1, &res)
 	return res.T[0]
 }
 
@@ -2287,7 +2312,7 @@ func SpecialChebyshevPolynomialUXScalar(x Scalar, n *bridge.Tensor) *bridge.Tens
 	x.encode(&args)
 	args.Tensor(n)
 	var res bridge.ATenResult
-	call(&args, 1884, 1, &res)
+	call(&args, 1874, 1, &res)
 	return res.T[0]
 }
 
@@ -2297,7 +2322,7 @@ func SpecialChebyshevPolynomialUNScalar(x *bridge.Tensor, n Scalar) *bridge.Tens
 	args.Tensor(x)
 	n.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1885, 1, &res)
+	call(&args, 1875, 1, &res)
 	return res.T[0]
 }
 
@@ -2308,7 +2333,7 @@ func SpecialChebyshevPolynomialUOut(x *bridge.Tensor, n *bridge.Tensor, out *bri
 	args.Tensor(x)
 	args.Tensor(n)
 	args.Tensor(out)
-	call(&args, 1886, 0, nil)
+	call(&args, 1876, 0, nil)
 	return out
 }
 
@@ -2319,7 +2344,7 @@ func SpecialChebyshevPolynomialUXScalarOut(x Scalar, n *bridge.Tensor, out *brid
 	x.encode(&args)
 	args.Tensor(n)
 	args.Tensor(out)
-	call(&args, 1887, 0, nil)
+	call(&args, 1877, 0, nil)
 	return out
 }
 
@@ -2330,7 +2355,7 @@ func SpecialChebyshevPolynomialUNScalarOut(x *bridge.Tensor, n Scalar, out *brid
 	args.Tensor(x)
 	n.encode(&args)
 	args.Tensor(out)
-	call(&args, 1888, 0, nil)
+	call(&args, 1878, 0, nil)
 	return out
 }
 
@@ -2340,7 +2365,7 @@ func SpecialChebyshevPolynomialV(x *bridge.Tensor, n *bridge.Tensor) *bridge.Ten
 	args.Tensor(x)
 	args.Tensor(n)
 	var res bridge.ATenResult
-	call(&args, 1889, 1, &res)
+	call(&args, 1879, 1, &res)
 	return res.T[0]
 }
 
@@ -2350,7 +2375,7 @@ func SpecialChebyshevPolynomialVXScalar(x Scalar, n *bridge.Tensor) *bridge.Tens
 	x.encode(&args)
 	args.Tensor(n)
 	var res bridge.ATenResult
-	call(&args, 1890, 1, &res)
+	call(&args, 1880, 1, &res)
 	return res.T[0]
 }
 
@@ -2360,7 +2385,7 @@ func SpecialChebyshevPolynomialVNScalar(x *bridge.Tensor, n Scalar) *bridge.Tens
 	args.Tensor(x)
 	n.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1891, 1, &res)
+	call(&args, 1881, 1, &res)
 	return res.T[0]
 }
 
@@ -2371,7 +2396,7 @@ func SpecialChebyshevPolynomialVOut(x *bridge.Tensor, n *bridge.Tensor, out *bri
 	args.Tensor(x)
 	args.Tensor(n)
 	args.Tensor(out)
-	call(&args, 1892, 0, nil)
+	call(&args, 1882, 0, nil)
 	return out
 }
 
@@ -2382,7 +2407,7 @@ func SpecialChebyshevPolynomialVXScalarOut(x Scalar, n *bridge.Tensor, out *brid
 	x.encode(&args)
 	args.Tensor(n)
 	args.Tensor(out)
-	call(&args, 1893, 0, nil)
+	call(&args, 1883, 0, nil)
 	return out
 }
 
@@ -2393,7 +2418,7 @@ func SpecialChebyshevPolynomialVNScalarOut(x *bridge.Tensor, n Scalar, out *brid
 	args.Tensor(x)
 	n.encode(&args)
 	args.Tensor(out)
-	call(&args, 1894, 0, nil)
+	call(&args, 1884, 0, nil)
 	return out
 }
 
@@ -2403,7 +2428,7 @@ func SpecialChebyshevPolynomialW(x *bridge.Tensor, n *bridge.Tensor) *bridge.Ten
 	args.Tensor(x)
 	args.Tensor(n)
 	var res bridge.ATenResult
-	call(&args, 1895, 1, &res)
+	call(&args, 1885, 1, &res)
 	return res.T[0]
 }
 
@@ -2413,7 +2438,7 @@ func SpecialChebyshevPolynomialWXScalar(x Scalar, n *bridge.Tensor) *bridge.Tens
 	x.encode(&args)
 	args.Tensor(n)
 	var res bridge.ATenResult
-	call(&args, 1896, 1, &res)
+	call(&args, 1886, 1, &res)
 	return res.T[0]
 }
 
@@ -2423,7 +2448,7 @@ func SpecialChebyshevPolynomialWNScalar(x *bridge.Tensor, n Scalar) *bridge.Tens
 	args.Tensor(x)
 	n.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1897, 1, &res)
+	call(&args, 1887, 1, &res)
 	return res.T[0]
 }
 
@@ -2434,7 +2459,7 @@ func SpecialChebyshevPolynomialWOut(x *bridge.Tensor, n *bridge.Tensor, out *bri
 	args.Tensor(x)
 	args.Tensor(n)
 	args.Tensor(out)
-	call(&args, 1898, 0, nil)
+	call(&args, 1888, 0, nil)
 	return out
 }
 
@@ -2445,7 +2470,7 @@ func SpecialChebyshevPolynomialWXScalarOut(x Scalar, n *bridge.Tensor, out *brid
 	x.encode(&args)
 	args.Tensor(n)
 	args.Tensor(out)
-	call(&args, 1899, 0, nil)
+	call(&args, 1889, 0, nil)
 	return out
 }
 
@@ -2456,7 +2481,7 @@ func SpecialChebyshevPolynomialWNScalarOut(x *bridge.Tensor, n Scalar, out *brid
 	args.Tensor(x)
 	n.encode(&args)
 	args.Tensor(out)
-	call(&args, 1900, 0, nil)
+	call(&args, 1890, 0, nil)
 	return out
 }
 
@@ -2466,7 +2491,7 @@ func SpecialHermitePolynomialH(x *bridge.Tensor, n *bridge.Tensor) *bridge.Tenso
 	args.Tensor(x)
 	args.Tensor(n)
 	var res bridge.ATenResult
-	call(&args, 1901, 1, &res)
+	call(&args, 1891, 1, &res)
 	return res.T[0]
 }
 
@@ -2476,7 +2501,7 @@ func SpecialHermitePolynomialHXScalar(x Scalar, n *bridge.Tensor) *bridge.Tensor
 	x.encode(&args)
 	args.Tensor(n)
 	var res bridge.ATenResult
-	call(&args, 1902, 1, &res)
+	call(&args, 1892, 1, &res)
 	return res.T[0]
 }
 
@@ -2486,7 +2511,7 @@ func SpecialHermitePolynomialHNScalar(x *bridge.Tensor, n Scalar) *bridge.Tensor
 	args.Tensor(x)
 	n.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1903, 1, &res)
+	call(&args, 1893, 1, &res)
 	return res.T[0]
 }
 
@@ -2497,7 +2522,7 @@ func SpecialHermitePolynomialHOut(x *bridge.Tensor, n *bridge.Tensor, out *bridg
 	args.Tensor(x)
 	args.Tensor(n)
 	args.Tensor(out)
-	call(&args, 1904, 0, nil)
+	call(&args, 1894, 0, nil)
 	return out
 }
 
@@ -2508,7 +2533,7 @@ func SpecialHermitePolynomialHXScalarOut(x Scalar, n *bridge.Tensor, out *bridge
 	x.encode(&args)
 	args.Tensor(n)
 	args.Tensor(out)
-	call(&args, 1905, 0, nil)
+	call(&args, 1895, 0, nil)
 	return out
 }
 
@@ -2519,7 +2544,7 @@ func SpecialHermitePolynomialHNScalarOut(x *bridge.Tensor, n Scalar, out *bridge
 	args.Tensor(x)
 	n.encode(&args)
 	args.Tensor(out)
-	call(&args, 1906, 0, nil)
+	call(&args, 1896, 0, nil)
 	return out
 }
 
@@ -2529,7 +2554,7 @@ func SpecialHermitePolynomialHe(x *bridge.Tensor, n *bridge.Tensor) *bridge.Tens
 	args.Tensor(x)
 	args.Tensor(n)
 	var res bridge.ATenResult
-	call(&args, 1907, 1, &res)
+	call(&args, 1897, 1, &res)
 	return res.T[0]
 }
 
@@ -2539,7 +2564,7 @@ func SpecialHermitePolynomialHeXScalar(x Scalar, n *bridge.Tensor) *bridge.Tenso
 	x.encode(&args)
 	args.Tensor(n)
 	var res bridge.ATenResult
-	call(&args, 1908, 1, &res)
+	call(&args, 1898, 1, &res)
 	return res.T[0]
 }
 
@@ -2549,7 +2574,7 @@ func SpecialHermitePolynomialHeNScalar(x *bridge.Tensor, n Scalar) *bridge.Tenso
 	args.Tensor(x)
 	n.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1909, 1, &res)
+	call(&args, 1899, 1, &res)
 	return res.T[0]
 }
 
@@ -2560,7 +2585,7 @@ func SpecialHermitePolynomialHeOut(x *bridge.Tensor, n *bridge.Tensor, out *brid
 	args.Tensor(x)
 	args.Tensor(n)
 	args.Tensor(out)
-	call(&args, 1910, 0, nil)
+	call(&args, 1900, 0, nil)
 	return out
 }
 
@@ -2571,7 +2596,7 @@ func SpecialHermitePolynomialHeXScalarOut(x Scalar, n *bridge.Tensor, out *bridg
 	x.encode(&args)
 	args.Tensor(n)
 	args.Tensor(out)
-	call(&args, 1911, 0, nil)
+	call(&args, 1901, 0, nil)
 	return out
 }
 
@@ -2582,7 +2607,7 @@ func SpecialHermitePolynomialHeNScalarOut(x *bridge.Tensor, n Scalar, out *bridg
 	args.Tensor(x)
 	n.encode(&args)
 	args.Tensor(out)
-	call(&args, 1912, 0, nil)
+	call(&args, 1902, 0, nil)
 	return out
 }
 
@@ -2592,7 +2617,7 @@ func SpecialLaguerrePolynomialL(x *bridge.Tensor, n *bridge.Tensor) *bridge.Tens
 	args.Tensor(x)
 	args.Tensor(n)
 	var res bridge.ATenResult
-	call(&args, 1913, 1, &res)
+	call(&args, 1903, 1, &res)
 	return res.T[0]
 }
 
@@ -2602,7 +2627,7 @@ func SpecialLaguerrePolynomialLXScalar(x Scalar, n *bridge.Tensor) *bridge.Tenso
 	x.encode(&args)
 	args.Tensor(n)
 	var res bridge.ATenResult
-	call(&args, 1914, 1, &res)
+	call(&args, 1904, 1, &res)
 	return res.T[0]
 }
 
@@ -2612,7 +2637,7 @@ func SpecialLaguerrePolynomialLNScalar(x *bridge.Tensor, n Scalar) *bridge.Tenso
 	args.Tensor(x)
 	n.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1915, 1, &res)
+	call(&args, 1905, 1, &res)
 	return res.T[0]
 }
 
@@ -2623,7 +2648,7 @@ func SpecialLaguerrePolynomialLOut(x *bridge.Tensor, n *bridge.Tensor, out *brid
 	args.Tensor(x)
 	args.Tensor(n)
 	args.Tensor(out)
-	call(&args, 1916, 0, nil)
+	call(&args, 1906, 0, nil)
 	return out
 }
 
@@ -2634,7 +2659,7 @@ func SpecialLaguerrePolynomialLXScalarOut(x Scalar, n *bridge.Tensor, out *bridg
 	x.encode(&args)
 	args.Tensor(n)
 	args.Tensor(out)
-	call(&args, 1917, 0, nil)
+	call(&args, 1907, 0, nil)
 	return out
 }
 
@@ -2645,7 +2670,7 @@ func SpecialLaguerrePolynomialLNScalarOut(x *bridge.Tensor, n Scalar, out *bridg
 	args.Tensor(x)
 	n.encode(&args)
 	args.Tensor(out)
-	call(&args, 1918, 0, nil)
+	call(&args, 1908, 0, nil)
 	return out
 }
 
@@ -2655,7 +2680,7 @@ func SpecialLegendrePolynomialP(x *bridge.Tensor, n *bridge.Tensor) *bridge.Tens
 	args.Tensor(x)
 	args.Tensor(n)
 	var res bridge.ATenResult
-	call(&args, 1919, 1, &res)
+	call(&args, 1909, 1, &res)
 	return res.T[0]
 }
 
@@ -2665,7 +2690,7 @@ func SpecialLegendrePolynomialPXScalar(x Scalar, n *bridge.Tensor) *bridge.Tenso
 	x.encode(&args)
 	args.Tensor(n)
 	var res bridge.ATenResult
-	call(&args, 1920, 1, &res)
+	call(&args, 1910, 1, &res)
 	return res.T[0]
 }
 
@@ -2675,7 +2700,7 @@ func SpecialLegendrePolynomialPNScalar(x *bridge.Tensor, n Scalar) *bridge.Tenso
 	args.Tensor(x)
 	n.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1921, 1, &res)
+	call(&args, 1911, 1, &res)
 	return res.T[0]
 }
 
@@ -2686,7 +2711,7 @@ func SpecialLegendrePolynomialPOut(x *bridge.Tensor, n *bridge.Tensor, out *brid
 	args.Tensor(x)
 	args.Tensor(n)
 	args.Tensor(out)
-	call(&args, 1922, 0, nil)
+	call(&args, 1912, 0, nil)
 	return out
 }
 
@@ -2697,7 +2722,7 @@ func SpecialLegendrePolynomialPXScalarOut(x Scalar, n *bridge.Tensor, out *bridg
 	x.encode(&args)
 	args.Tensor(n)
 	args.Tensor(out)
-	call(&args, 1923, 0, nil)
+	call(&args, 1913, 0, nil)
 	return out
 }
 
@@ -2708,7 +2733,7 @@ func SpecialLegendrePolynomialPNScalarOut(x *bridge.Tensor, n Scalar, out *bridg
 	args.Tensor(x)
 	n.encode(&args)
 	args.Tensor(out)
-	call(&args, 1924, 0, nil)
+	call(&args, 1914, 0, nil)
 	return out
 }
 
@@ -2717,7 +2742,7 @@ func SpecialModifiedBesselI0(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1925, 1, &res)
+	call(&args, 1915, 1, &res)
 	return res.T[0]
 }
 
@@ -2727,7 +2752,7 @@ func SpecialModifiedBesselI0Out(self *bridge.Tensor, out *bridge.Tensor) *bridge
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1926, 0, nil)
+	call(&args, 1916, 0, nil)
 	return out
 }
 
@@ -2736,7 +2761,7 @@ func SpecialModifiedBesselI1(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1927, 1, &res)
+	call(&args, 1917, 1, &res)
 	return res.T[0]
 }
 
@@ -2746,7 +2771,7 @@ func SpecialModifiedBesselI1Out(self *bridge.Tensor, out *bridge.Tensor) *bridge
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1928, 0, nil)
+	call(&args, 1918, 0, nil)
 	return out
 }
 
@@ -2755,7 +2780,7 @@ func SpecialModifiedBesselK0(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1929, 1, &res)
+	call(&args, 1919, 1, &res)
 	return res.T[0]
 }
 
@@ -2765,7 +2790,7 @@ func SpecialModifiedBesselK0Out(self *bridge.Tensor, out *bridge.Tensor) *bridge
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1930, 0, nil)
+	call(&args, 1920, 0, nil)
 	return out
 }
 
@@ -2774,7 +2799,7 @@ func SpecialModifiedBesselK1(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 1931, 1, &res)
+	call(&args, 1921, 1, &res)
 	return res.T[0]
 }
 
@@ -2784,7 +2809,7 @@ func SpecialModifiedBesselK1Out(self *bridge.Tensor, out *bridge.Tensor) *bridge
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 1932, 0, nil)
+	call(&args, 1922, 0, nil)
 	return out
 }
 
@@ -2793,7 +2818,7 @@ func SpecialScaledModifiedBesselK0(x *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(x)
 	var res bridge.ATenResult
-	call(&args, 1933, 1, &res)
+	call(&args, 1923, 1, &res)
 	return res.T[0]
 }
 
@@ -2803,7 +2828,7 @@ func SpecialScaledModifiedBesselK0Out(x *bridge.Tensor, out *bridge.Tensor) *bri
 	var args bridge.ATenArgs
 	args.Tensor(x)
 	args.Tensor(out)
-	call(&args, 1934, 0, nil)
+	call(&args, 1924, 0, nil)
 	return out
 }
 
@@ -2812,7 +2837,7 @@ func SpecialScaledModifiedBesselK1(x *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(x)
 	var res bridge.ATenResult
-	call(&args, 1935, 1, &res)
+	call(&args, 1925, 1, &res)
 	return res.T[0]
 }
 
@@ -2822,7 +2847,7 @@ func SpecialScaledModifiedBesselK1Out(x *bridge.Tensor, out *bridge.Tensor) *bri
 	var args bridge.ATenArgs
 	args.Tensor(x)
 	args.Tensor(out)
-	call(&args, 1936, 0, nil)
+	call(&args, 1926, 0, nil)
 	return out
 }
 
@@ -2832,7 +2857,7 @@ func SpecialShiftedChebyshevPolynomialT(x *bridge.Tensor, n *bridge.Tensor) *bri
 	args.Tensor(x)
 	args.Tensor(n)
 	var res bridge.ATenResult
-	call(&args, 1937, 1, &res)
+	call(&args, 1927, 1, &res)
 	return res.T[0]
 }
 
@@ -2842,7 +2867,7 @@ func SpecialShiftedChebyshevPolynomialTXScalar(x Scalar, n *bridge.Tensor) *brid
 	x.encode(&args)
 	args.Tensor(n)
 	var res bridge.ATenResult
-	call(&args, 1938, 1, &res)
+	call(&args, 1928, 1, &res)
 	return res.T[0]
 }
 
@@ -2852,7 +2877,7 @@ func SpecialShiftedChebyshevPolynomialTNScalar(x *bridge.Tensor, n Scalar) *brid
 	args.Tensor(x)
 	n.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1939, 1, &res)
+	call(&args, 1929, 1, &res)
 	return res.T[0]
 }
 
@@ -2863,7 +2888,7 @@ func SpecialShiftedChebyshevPolynomialTOut(x *bridge.Tensor, n *bridge.Tensor, o
 	args.Tensor(x)
 	args.Tensor(n)
 	args.Tensor(out)
-	call(&args, 1940, 0, nil)
+	call(&args, 1930, 0, nil)
 	return out
 }
 
@@ -2874,7 +2899,7 @@ func SpecialShiftedChebyshevPolynomialTXScalarOut(x Scalar, n *bridge.Tensor, ou
 	x.encode(&args)
 	args.Tensor(n)
 	args.Tensor(out)
-	call(&args, 1941, 0, nil)
+	call(&args, 1931, 0, nil)
 	return out
 }
 
@@ -2885,7 +2910,7 @@ func SpecialShiftedChebyshevPolynomialTNScalarOut(x *bridge.Tensor, n Scalar, ou
 	args.Tensor(x)
 	n.encode(&args)
 	args.Tensor(out)
-	call(&args, 1942, 0, nil)
+	call(&args, 1932, 0, nil)
 	return out
 }
 
@@ -2895,7 +2920,7 @@ func SpecialShiftedChebyshevPolynomialU(x *bridge.Tensor, n *bridge.Tensor) *bri
 	args.Tensor(x)
 	args.Tensor(n)
 	var res bridge.ATenResult
-	call(&args, 1943, 1, &res)
+	call(&args, 1933, 1, &res)
 	return res.T[0]
 }
 
@@ -2905,7 +2930,7 @@ func SpecialShiftedChebyshevPolynomialUXScalar(x Scalar, n *bridge.Tensor) *brid
 	x.encode(&args)
 	args.Tensor(n)
 	var res bridge.ATenResult
-	call(&args, 1944, 1, &res)
+	call(&args, 1934, 1, &res)
 	return res.T[0]
 }
 
@@ -2915,7 +2940,7 @@ func SpecialShiftedChebyshevPolynomialUNScalar(x *bridge.Tensor, n Scalar) *brid
 	args.Tensor(x)
 	n.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1945, 1, &res)
+	call(&args, 1935, 1, &res)
 	return res.T[0]
 }
 
@@ -2926,7 +2951,7 @@ func SpecialShiftedChebyshevPolynomialUOut(x *bridge.Tensor, n *bridge.Tensor, o
 	args.Tensor(x)
 	args.Tensor(n)
 	args.Tensor(out)
-	call(&args, 1946, 0, nil)
+	call(&args, 1936, 0, nil)
 	return out
 }
 
@@ -2937,7 +2962,7 @@ func SpecialShiftedChebyshevPolynomialUXScalarOut(x Scalar, n *bridge.Tensor, ou
 	x.encode(&args)
 	args.Tensor(n)
 	args.Tensor(out)
-	call(&args, 1947, 0, nil)
+	call(&args, 1937, 0, nil)
 	return out
 }
 
@@ -2948,7 +2973,7 @@ func SpecialShiftedChebyshevPolynomialUNScalarOut(x *bridge.Tensor, n Scalar, ou
 	args.Tensor(x)
 	n.encode(&args)
 	args.Tensor(out)
-	call(&args, 1948, 0, nil)
+	call(&args, 1938, 0, nil)
 	return out
 }
 
@@ -2958,7 +2983,7 @@ func SpecialShiftedChebyshevPolynomialV(x *bridge.Tensor, n *bridge.Tensor) *bri
 	args.Tensor(x)
 	args.Tensor(n)
 	var res bridge.ATenResult
-	call(&args, 1949, 1, &res)
+	call(&args, 1939, 1, &res)
 	return res.T[0]
 }
 
@@ -2968,7 +2993,7 @@ func SpecialShiftedChebyshevPolynomialVXScalar(x Scalar, n *bridge.Tensor) *brid
 	x.encode(&args)
 	args.Tensor(n)
 	var res bridge.ATenResult
-	call(&args, 1950, 1, &res)
+	call(&args, 1940, 1, &res)
 	return res.T[0]
 }
 
@@ -2978,7 +3003,7 @@ func SpecialShiftedChebyshevPolynomialVNScalar(x *bridge.Tensor, n Scalar) *brid
 	args.Tensor(x)
 	n.encode(&args)
 	var res bridge.ATenResult
-	call(&args, 1951, 1, &res)
+	call(&args, 1941, 1, &res)
 	return res.T[0]
 }
 
@@ -2989,7 +3014,7 @@ func SpecialShiftedChebyshevPolynomialVOut(x *bridge.Tensor, n *bridge.Tensor, o
 	args.Tensor(x)
 	args.Tensor(n)
 	args.Tensor(out)
-	call(&args, 1952, 0, nil)
+	call(&args, 1942, 0, nil)
 	return out
 }
 
@@ -3000,7 +3025,7 @@ func SpecialShiftedChebyshevPolynomialVXScalarOut(x Scalar, n *bridge.Tensor, ou
 	x.encode(&args)
 	args.Tensor(n)
 	args.Tensor(out)
-	call(&args, 1953, 0, nil)
+	call(&args, 1943, 0, nil)
 	return out
 }
 
@@ -3011,7 +3036,7 @@ func SpecialShiftedChebyshevPolynomialVNScalarOut(x *bridge.Tensor, n Scalar, ou
 	args.Tensor(x)
 	n.encode(&args)
 	args.Tensor(out)
-	call(&args, 1954, 0, nil)
+	call(&args, 1944, 0, nil)
 	return out
 }
 
@@ -3021,48 +3046,6 @@ func SpecialShiftedChebyshevPolynomialW(x *bridge.Tensor, n *bridge.Tensor) *bri
 	args.Tensor(x)
 	args.Tensor(n)
 	var res bridge.ATenResult
-	call(&args, 1955, 1, &res)
+	call(&args, 1945, 1, &res)
 	return res.T[0]
-}
-
-// SpecialShiftedChebyshevPolynomialWXScalar is aten::special_shifted_chebyshev_polynomial_w.x_scalar(Scalar x, Tensor n) -> Tensor.
-func SpecialShiftedChebyshevPolynomialWXScalar(x Scalar, n *bridge.Tensor) *bridge.Tensor {
-	var args bridge.ATenArgs
-	x.encode(&args)
-	args.Tensor(n)
-	var res bridge.ATenResult
-	call(&args, 1956, 1, &res)
-	return res.T[0]
-}
-
-// SpecialShiftedChebyshevPolynomialWNScalar is aten::special_shifted_chebyshev_polynomial_w.n_scalar(Tensor x, Scalar n) -> Tensor.
-func SpecialShiftedChebyshevPolynomialWNScalar(x *bridge.Tensor, n Scalar) *bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Tensor(x)
-	n.encode(&args)
-	var res bridge.ATenResult
-	call(&args, 1957, 1, &res)
-	return res.T[0]
-}
-
-// SpecialShiftedChebyshevPolynomialWOut is aten::special_shifted_chebyshev_polynomial_w.out(Tensor x, Tensor n, *, Tensor(a!) out) -> Tensor(a!).
-// It writes into out and returns it.
-func SpecialShiftedChebyshevPolynomialWOut(x *bridge.Tensor, n *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
-	var args bridge.ATenArgs
-	args.Tensor(x)
-	args.Tensor(n)
-	args.Tensor(out)
-	call(&args, 1958, 0, nil)
-	return out
-}
-
-// SpecialShiftedChebyshevPolynomialWXScalarOut is aten::special_shifted_chebyshev_polynomial_w.x_scalar_out(Scalar x, Tensor n, *, Tensor(a!) out) -> Tensor(a!).
-// It writes into out and returns it.
-func SpecialShiftedChebyshevPolynomialWXScalarOut(x Scalar, n *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
-	var args bridge.ATenArgs
-	x.encode(&args)
-	args.Tensor(n)
-	args.Tensor(out)
-	call(&args, 1959, 0, nil)
-	return out
 }

@@ -4,6 +4,48 @@ package aten
 
 import "github.com/hotcb/hotcb/bridge"
 
+// SpecialShiftedChebyshevPolynomialWXScalar is aten::special_shifted_chebyshev_polynomial_w.x_scalar(Scalar x, Tensor n) -> Tensor.
+func SpecialShiftedChebyshevPolynomialWXScalar(x Scalar, n *bridge.Tensor) *bridge.Tensor {
+	var args bridge.ATenArgs
+	x.encode(&args)
+	args.Tensor(n)
+	var res bridge.ATenResult
+	call(&args, 1946, 1, &res)
+	return res.T[0]
+}
+
+// SpecialShiftedChebyshevPolynomialWNScalar is aten::special_shifted_chebyshev_polynomial_w.n_scalar(Tensor x, Scalar n) -> Tensor.
+func SpecialShiftedChebyshevPolynomialWNScalar(x *bridge.Tensor, n Scalar) *bridge.Tensor {
+	var args bridge.ATenArgs
+	args.Tensor(x)
+	n.encode(&args)
+	var res bridge.ATenResult
+	call(&args, 1947, 1, &res)
+	return res.T[0]
+}
+
+// SpecialShiftedChebyshevPolynomialWOut is aten::special_shifted_chebyshev_polynomial_w.out(Tensor x, Tensor n, *, Tensor(a!) out) -> Tensor(a!).
+// It writes into out and returns it.
+func SpecialShiftedChebyshevPolynomialWOut(x *bridge.Tensor, n *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
+	var args bridge.ATenArgs
+	args.Tensor(x)
+	args.Tensor(n)
+	args.Tensor(out)
+	call(&args, 1948, 0, nil)
+	return out
+}
+
+// SpecialShiftedChebyshevPolynomialWXScalarOut is aten::special_shifted_chebyshev_polynomial_w.x_scalar_out(Scalar x, Tensor n, *, Tensor(a!) out) -> Tensor(a!).
+// It writes into out and returns it.
+func SpecialShiftedChebyshevPolynomialWXScalarOut(x Scalar, n *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
+	var args bridge.ATenArgs
+	x.encode(&args)
+	args.Tensor(n)
+	args.Tensor(out)
+	call(&args, 1949, 0, nil)
+	return out
+}
+
 // SpecialShiftedChebyshevPolynomialWNScalarOut is aten::special_shifted_chebyshev_polynomial_w.n_scalar_out(Tensor x, Scalar n, *, Tensor(a!) out) -> Tensor(a!).
 // It writes into out and returns it.
 func SpecialShiftedChebyshevPolynomialWNScalarOut(x *bridge.Tensor, n Scalar, out *bridge.Tensor) *bridge.Tensor {
@@ -11,7 +53,7 @@ func SpecialShiftedChebyshevPolynomialWNScalarOut(x *bridge.Tensor, n Scalar, ou
 	args.Tensor(x)
 	n.encode(&args)
 	args.Tensor(out)
-	call(&args, 1960, 0, nil)
+	call(&args, 1950, 0, nil)
 	return out
 }
 
@@ -20,7 +62,7 @@ func SpecialSphericalBesselJ0(x *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(x)
 	var res bridge.ATenResult
-	call(&args, 1961, 1, &res)
+	call(&args, 1951, 1, &res)
 	return res.T[0]
 }
 
@@ -30,7 +72,7 @@ func SpecialSphericalBesselJ0Out(x *bridge.Tensor, out *bridge.Tensor) *bridge.T
 	var args bridge.ATenArgs
 	args.Tensor(x)
 	args.Tensor(out)
-	call(&args, 1962, 0, nil)
+	call(&args, 1952, 0, nil)
 	return out
 }
 
@@ -42,7 +84,7 @@ func InternalFusedDropoutOut(self *bridge.Tensor, p float64, out0 *bridge.Tensor
 	args.Float(p)
 	args.Tensor(out0)
 	args.Tensor(out1)
-	call(&args, 1963, 0, nil)
+	call(&args, 1953, 0, nil)
 	return out0, out1
 }
 
@@ -55,7 +97,7 @@ func NativeDropoutOut(input *bridge.Tensor, p float64, train *bool, out0 *bridge
 	args.OptBool(train)
 	args.Tensor(out0)
 	args.Tensor(out1)
-	call(&args, 1964, 0, nil)
+	call(&args, 1954, 0, nil)
 	return out0, out1
 }
 
@@ -67,7 +109,7 @@ func NativeDropoutBackwardOut(gradOutput *bridge.Tensor, mask *bridge.Tensor, sc
 	args.Tensor(mask)
 	args.Float(scale)
 	args.Tensor(out)
-	call(&args, 1965, 0, nil)
+	call(&args, 1955, 0, nil)
 	return out
 }
 
@@ -79,7 +121,7 @@ func AddScalarOut(self *bridge.Tensor, other Scalar, alpha Scalar, out *bridge.T
 	other.encode(&args)
 	alpha.encode(&args)
 	args.Tensor(out)
-	call(&args, 1966, 0, nil)
+	call(&args, 1956, 0, nil)
 	return out
 }
 
@@ -91,7 +133,7 @@ func AffineGridGeneratorOut(theta *bridge.Tensor, size []int64, alignCorners boo
 	args.Ints(size)
 	args.Bool(alignCorners)
 	args.Tensor(out)
-	call(&args, 1967, 0, nil)
+	call(&args, 1957, 0, nil)
 	return out
 }
 
@@ -101,7 +143,7 @@ func BartlettWindowOut(windowLength int64, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Int(windowLength)
 	args.Tensor(out)
-	call(&args, 1968, 0, nil)
+	call(&args, 1958, 0, nil)
 	return out
 }
 
@@ -112,7 +154,7 @@ func BartlettWindowPeriodicOut(windowLength int64, periodic bool, out *bridge.Te
 	args.Int(windowLength)
 	args.Bool(periodic)
 	args.Tensor(out)
-	call(&args, 1969, 0, nil)
+	call(&args, 1959, 0, nil)
 	return out
 }
 
@@ -129,7 +171,7 @@ func QuantizedBatchNormOut(input *bridge.Tensor, weight *bridge.Tensor, bias *br
 	args.Float(outputScale)
 	args.Int(outputZeroPoint)
 	args.Tensor(out)
-	call(&args, 1970, 0, nil)
+	call(&args, 1960, 0, nil)
 	return out
 }
 
@@ -140,7 +182,7 @@ func BernoulliTensorOut(self *bridge.Tensor, p *bridge.Tensor, out *bridge.Tenso
 	args.Tensor(self)
 	args.Tensor(p)
 	args.Tensor(out)
-	call(&args, 1971, 0, nil)
+	call(&args, 1961, 0, nil)
 	return out
 }
 
@@ -150,7 +192,7 @@ func BernoulliTensor(self *bridge.Tensor, p *bridge.Tensor) *bridge.Tensor {
 	args.Tensor(self)
 	args.Tensor(p)
 	var res bridge.ATenResult
-	call(&args, 1972, 1, &res)
+	call(&args, 1962, 1, &res)
 	return res.T[0]
 }
 
@@ -161,7 +203,7 @@ func BernoulliFloatOut(self *bridge.Tensor, p float64, out *bridge.Tensor) *brid
 	args.Tensor(self)
 	args.Float(p)
 	args.Tensor(out)
-	call(&args, 1973, 0, nil)
+	call(&args, 1963, 0, nil)
 	return out
 }
 
@@ -175,7 +217,7 @@ func BinaryCrossEntropyWithLogitsOut(self *bridge.Tensor, target *bridge.Tensor,
 	args.Tensor(posWeight)
 	args.Int(reduction)
 	args.Tensor(out)
-	call(&args, 1974, 0, nil)
+	call(&args, 1964, 0, nil)
 	return out
 }
 
@@ -187,7 +229,7 @@ func BincountOut(self *bridge.Tensor, weights *bridge.Tensor, minlength int64, o
 	args.Tensor(weights)
 	args.Int(minlength)
 	args.Tensor(out)
-	call(&args, 1975, 0, nil)
+	call(&args, 1965, 0, nil)
 	return out
 }
 
@@ -197,7 +239,7 @@ func BlackmanWindowOut(windowLength int64, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Int(windowLength)
 	args.Tensor(out)
-	call(&args, 1976, 0, nil)
+	call(&args, 1966, 0, nil)
 	return out
 }
 
@@ -208,7 +250,7 @@ func BlackmanWindowPeriodicOut(windowLength int64, periodic bool, out *bridge.Te
 	args.Int(windowLength)
 	args.Bool(periodic)
 	args.Tensor(out)
-	call(&args, 1977, 0, nil)
+	call(&args, 1967, 0, nil)
 	return out
 }
 
@@ -218,7 +260,7 @@ func BlockDiagOut(tensors []*bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensors(tensors)
 	args.Tensor(out)
-	call(&args, 1978, 0, nil)
+	call(&args, 1968, 0, nil)
 	return out
 }
 
@@ -230,7 +272,7 @@ func ConstantPadNdOut(self *bridge.Tensor, pad []int64, value Scalar, out *bridg
 	args.Ints(pad)
 	value.encode(&args)
 	args.Tensor(out)
-	call(&args, 1979, 0, nil)
+	call(&args, 1969, 0, nil)
 	return out
 }
 
@@ -248,13 +290,13 @@ func ConvolutionOut(input *bridge.Tensor, weight *bridge.Tensor, bias *bridge.Te
 	args.Ints(outputPadding)
 	args.Int(groups)
 	args.Tensor(out)
-	call(&args, 1980, 0, nil)
+	call(&args, 1970, 0, nil)
 	return out
 }
 
 // ConvolutionBackwardOut is aten::convolution_backward.out(Tensor grad_output, Tensor input, Tensor weight, SymInt[]? bias_sizes, int[] stride, int[] padding, int[] dilation, bool transposed, int[] output_padding, int groups, bool[3] output_mask, *, Tensor(a!) out0, Tensor(b!) out1, Tensor(c!) out2) -> (Tensor(a!), Tensor(b!), Tensor(c!)).
 // It writes into out0 and returns it.
-func ConvolutionBackwardOut(gradOutput *bridge.Tensor, input *bridge.Tensor, weight *bridge.Tensor, biasSizes []int64, stride []int64, padding []int64, dilation []int64, transposed bool, outputPadding []int64, groups int64, outputMask []bool, out0 *bridge.Tensor, out1 *bridge.Tensor, out2 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+func ConvolutionBackwardOut(gradOutput *bridge.Tensor, input *bridge.Tensor, weight *bridge.Tensor, biasSizes []int64, stride []int64, padding []int64, dilation []int64, transposed bool, outputPadding []int64, groups int64, outputMask [3]bool, out0 *bridge.Tensor, out1 *bridge.Tensor, out2 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(gradOutput)
 	args.Tensor(input)
@@ -266,11 +308,11 @@ func ConvolutionBackwardOut(gradOutput *bridge.Tensor, input *bridge.Tensor, wei
 	args.Bool(transposed)
 	args.Ints(outputPadding)
 	args.Int(groups)
-	args.Bools(outputMask)
+	args.Bools(outputMask[:])
 	args.Tensor(out0)
 	args.Tensor(out1)
 	args.Tensor(out2)
-	call(&args, 1981, 0, nil)
+	call(&args, 1971, 0, nil)
 	return out0, out1, out2
 }
 
@@ -288,13 +330,13 @@ func ConvolutionOverrideableOut(input *bridge.Tensor, weight *bridge.Tensor, bia
 	args.Ints(outputPadding)
 	args.Int(groups)
 	args.Tensor(out)
-	call(&args, 1982, 0, nil)
+	call(&args, 1972, 0, nil)
 	return out
 }
 
 // ConvolutionBackwardOverrideableOut is aten::convolution_backward_overrideable.out(Tensor grad_output, Tensor input, Tensor weight, int[] stride, int[] padding, int[] dilation, bool transposed, int[] output_padding, int groups, bool[3] output_mask, *, Tensor(a!) out0, Tensor(b!) out1, Tensor(c!) out2) -> (Tensor(a!), Tensor(b!), Tensor(c!)).
 // It writes into out0 and returns it.
-func ConvolutionBackwardOverrideableOut(gradOutput *bridge.Tensor, input *bridge.Tensor, weight *bridge.Tensor, stride []int64, padding []int64, dilation []int64, transposed bool, outputPadding []int64, groups int64, outputMask []bool, out0 *bridge.Tensor, out1 *bridge.Tensor, out2 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+func ConvolutionBackwardOverrideableOut(gradOutput *bridge.Tensor, input *bridge.Tensor, weight *bridge.Tensor, stride []int64, padding []int64, dilation []int64, transposed bool, outputPadding []int64, groups int64, outputMask [3]bool, out0 *bridge.Tensor, out1 *bridge.Tensor, out2 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(gradOutput)
 	args.Tensor(input)
@@ -305,11 +347,11 @@ func ConvolutionBackwardOverrideableOut(gradOutput *bridge.Tensor, input *bridge
 	args.Bool(transposed)
 	args.Ints(outputPadding)
 	args.Int(groups)
-	args.Bools(outputMask)
+	args.Bools(outputMask[:])
 	args.Tensor(out0)
 	args.Tensor(out1)
 	args.Tensor(out2)
-	call(&args, 1983, 0, nil)
+	call(&args, 1973, 0, nil)
 	return out0, out1, out2
 }
 
@@ -322,7 +364,7 @@ func ConvTbcOut(self *bridge.Tensor, weight *bridge.Tensor, bias *bridge.Tensor,
 	args.Tensor(bias)
 	args.Int(pad)
 	args.Tensor(out)
-	call(&args, 1984, 0, nil)
+	call(&args, 1974, 0, nil)
 	return out
 }
 
@@ -334,7 +376,7 @@ func CopyOut(self *bridge.Tensor, src *bridge.Tensor, nonBlocking bool, out *bri
 	args.Tensor(src)
 	args.Bool(nonBlocking)
 	args.Tensor(out)
-	call(&args, 1985, 0, nil)
+	call(&args, 1975, 0, nil)
 	return out
 }
 
@@ -345,7 +387,7 @@ func CountNonzeroDimIntListOut(self *bridge.Tensor, dim []int64, out *bridge.Ten
 	args.Tensor(self)
 	args.Ints(dim)
 	args.Tensor(out)
-	call(&args, 1986, 0, nil)
+	call(&args, 1976, 0, nil)
 	return out
 }
 
@@ -356,35 +398,35 @@ func CountNonzeroOut(self *bridge.Tensor, dim *int64, out *bridge.Tensor) *bridg
 	args.Tensor(self)
 	args.OptInt(dim)
 	args.Tensor(out)
-	call(&args, 1987, 0, nil)
+	call(&args, 1977, 0, nil)
 	return out
 }
 
 // CudnnAffineGridGeneratorOut is aten::cudnn_affine_grid_generator.out(Tensor theta, int N, int C, int H, int W, *, Tensor(a!) out) -> Tensor(a!).
 // It writes into out and returns it.
-func CudnnAffineGridGeneratorOut(theta *bridge.Tensor, N int64, C int64, H int64, W int64, out *bridge.Tensor) *bridge.Tensor {
+func CudnnAffineGridGeneratorOut(theta *bridge.Tensor, n int64, c int64, h int64, w int64, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(theta)
-	args.Int(N)
-	args.Int(C)
-	args.Int(H)
-	args.Int(W)
+	args.Int(n)
+	args.Int(c)
+	args.Int(h)
+	args.Int(w)
 	args.Tensor(out)
-	call(&args, 1988, 0, nil)
+	call(&args, 1978, 0, nil)
 	return out
 }
 
 // CudnnAffineGridGeneratorBackwardOut is aten::cudnn_affine_grid_generator_backward.out(Tensor grad, int N, int C, int H, int W, *, Tensor(a!) out) -> Tensor(a!).
 // It writes into out and returns it.
-func CudnnAffineGridGeneratorBackwardOut(grad *bridge.Tensor, N int64, C int64, H int64, W int64, out *bridge.Tensor) *bridge.Tensor {
+func CudnnAffineGridGeneratorBackwardOut(grad *bridge.Tensor, n int64, c int64, h int64, w int64, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(grad)
-	args.Int(N)
-	args.Int(C)
-	args.Int(H)
-	args.Int(W)
+	args.Int(n)
+	args.Int(c)
+	args.Int(h)
+	args.Int(w)
 	args.Tensor(out)
-	call(&args, 1989, 0, nil)
+	call(&args, 1979, 0, nil)
 	return out
 }
 
@@ -404,7 +446,7 @@ func CudnnBatchNormOut(input *bridge.Tensor, weight *bridge.Tensor, bias *bridge
 	args.Tensor(out1)
 	args.Tensor(out2)
 	args.Tensor(out3)
-	call(&args, 1990, 0, nil)
+	call(&args, 1980, 0, nil)
 	return out0, out1, out2, out3
 }
 
@@ -424,7 +466,7 @@ func CudnnBatchNormBackwardOut(input *bridge.Tensor, gradOutput *bridge.Tensor, 
 	args.Tensor(out0)
 	args.Tensor(out1)
 	args.Tensor(out2)
-	call(&args, 1991, 0, nil)
+	call(&args, 1981, 0, nil)
 	return out0, out1, out2
 }
 
@@ -442,7 +484,7 @@ func CudnnConvolutionOut(self *bridge.Tensor, weight *bridge.Tensor, padding []i
 	args.Bool(deterministic)
 	args.Bool(allowTf32)
 	args.Tensor(out)
-	call(&args, 1992, 0, nil)
+	call(&args, 1982, 0, nil)
 	return out
 }
 
@@ -461,13 +503,13 @@ func CudnnConvolutionTransposeOut(self *bridge.Tensor, weight *bridge.Tensor, pa
 	args.Bool(deterministic)
 	args.Bool(allowTf32)
 	args.Tensor(out)
-	call(&args, 1993, 0, nil)
+	call(&args, 1983, 0, nil)
 	return out
 }
 
 // MpsConvolutionTransposeBackwardOut is aten::mps_convolution_transpose_backward.out(Tensor self, Tensor grad_output, Tensor weight, int[] padding, int[] output_padding, int[] stride, int[] dilation, int groups, bool[2] output_mask, *, Tensor(a!) out0, Tensor(b!) out1) -> (Tensor(a!), Tensor(b!)).
 // It writes into out0 and returns it.
-func MpsConvolutionTransposeBackwardOut(self *bridge.Tensor, gradOutput *bridge.Tensor, weight *bridge.Tensor, padding []int64, outputPadding []int64, stride []int64, dilation []int64, groups int64, outputMask []bool, out0 *bridge.Tensor, out1 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
+func MpsConvolutionTransposeBackwardOut(self *bridge.Tensor, gradOutput *bridge.Tensor, weight *bridge.Tensor, padding []int64, outputPadding []int64, stride []int64, dilation []int64, groups int64, outputMask [2]bool, out0 *bridge.Tensor, out1 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(gradOutput)
@@ -477,10 +519,10 @@ func MpsConvolutionTransposeBackwardOut(self *bridge.Tensor, gradOutput *bridge.
 	args.Ints(stride)
 	args.Ints(dilation)
 	args.Int(groups)
-	args.Bools(outputMask)
+	args.Bools(outputMask[:])
 	args.Tensor(out0)
 	args.Tensor(out1)
-	call(&args, 1994, 0, nil)
+	call(&args, 1984, 0, nil)
 	return out0, out1
 }
 
@@ -496,7 +538,7 @@ func CudnnConvolutionReluOut(self *bridge.Tensor, weight *bridge.Tensor, bias *b
 	args.Ints(dilation)
 	args.Int(groups)
 	args.Tensor(out)
-	call(&args, 1995, 0, nil)
+	call(&args, 1985, 0, nil)
 	return out
 }
 
@@ -514,7 +556,7 @@ func CudnnConvolutionAddReluOut(self *bridge.Tensor, weight *bridge.Tensor, z *b
 	args.Ints(dilation)
 	args.Int(groups)
 	args.Tensor(out)
-	call(&args, 1996, 0, nil)
+	call(&args, 1986, 0, nil)
 	return out
 }
 
@@ -525,7 +567,7 @@ func CudnnGridSamplerOut(self *bridge.Tensor, grid *bridge.Tensor, out *bridge.T
 	args.Tensor(self)
 	args.Tensor(grid)
 	args.Tensor(out)
-	call(&args, 1997, 0, nil)
+	call(&args, 1987, 0, nil)
 	return out
 }
 
@@ -538,7 +580,7 @@ func CudnnGridSamplerBackwardOut(self *bridge.Tensor, grid *bridge.Tensor, gradO
 	args.Tensor(gradOutput)
 	args.Tensor(out0)
 	args.Tensor(out1)
-	call(&args, 1998, 0, nil)
+	call(&args, 1988, 0, nil)
 	return out0, out1
 }
 
@@ -554,7 +596,7 @@ func InternalCtcLossOut(logProbs *bridge.Tensor, targets *bridge.Tensor, inputLe
 	args.Bool(zeroInfinity)
 	args.Tensor(out0)
 	args.Tensor(out1)
-	call(&args, 1999, 0, nil)
+	call(&args, 1989, 0, nil)
 	return out0, out1
 }
 
@@ -567,7 +609,7 @@ func DiagEmbedOut(self *bridge.Tensor, offset int64, dim1 int64, dim2 int64, out
 	args.Int(dim1)
 	args.Int(dim2)
 	args.Tensor(out)
-	call(&args, 2000, 0, nil)
+	call(&args, 1990, 0, nil)
 	return out
 }
 
@@ -581,7 +623,7 @@ func DiagonalBackwardOut(gradOutput *bridge.Tensor, inputSizes []int64, offset i
 	args.Int(dim1)
 	args.Int(dim2)
 	args.Tensor(out)
-	call(&args, 2001, 0, nil)
+	call(&args, 1991, 0, nil)
 	return out
 }
 
@@ -592,7 +634,7 @@ func DivScalarOut(self *bridge.Tensor, other Scalar, out *bridge.Tensor) *bridge
 	args.Tensor(self)
 	other.encode(&args)
 	args.Tensor(out)
-	call(&args, 2002, 0, nil)
+	call(&args, 1992, 0, nil)
 	return out
 }
 
@@ -604,7 +646,7 @@ func DivScalarModeOut(self *bridge.Tensor, other Scalar, roundingMode *string, o
 	other.encode(&args)
 	args.OptStr(roundingMode)
 	args.Tensor(out)
-	call(&args, 2003, 0, nil)
+	call(&args, 1993, 0, nil)
 	return out
 }
 
@@ -618,7 +660,7 @@ func EmbeddingOut(weight *bridge.Tensor, indices *bridge.Tensor, paddingIdx int6
 	args.Bool(scaleGradByFreq)
 	args.Bool(sparse)
 	args.Tensor(out)
-	call(&args, 2004, 0, nil)
+	call(&args, 1994, 0, nil)
 	return out
 }
 
@@ -632,7 +674,7 @@ func EmbeddingDenseBackwardOut(gradOutput *bridge.Tensor, indices *bridge.Tensor
 	args.Int(paddingIdx)
 	args.Bool(scaleGradByFreq)
 	args.Tensor(out)
-	call(&args, 2005, 0, nil)
+	call(&args, 1995, 0, nil)
 	return out
 }
 
@@ -645,7 +687,7 @@ func EmbeddingRenormOut(self *bridge.Tensor, indices *bridge.Tensor, maxNorm flo
 	args.Float(maxNorm)
 	args.Float(normType)
 	args.Tensor(out)
-	call(&args, 2006, 0, nil)
+	call(&args, 1996, 0, nil)
 	return out
 }
 
@@ -657,7 +699,7 @@ func EmbeddingRenorm(self *bridge.Tensor, indices *bridge.Tensor, maxNorm float6
 	args.Float(maxNorm)
 	args.Float(normType)
 	var res bridge.ATenResult
-	call(&args, 2007, 1, &res)
+	call(&args, 1997, 1, &res)
 	return res.T[0]
 }
 
@@ -678,7 +720,7 @@ func InternalEmbeddingBagOut(weight *bridge.Tensor, indices *bridge.Tensor, offs
 	args.Tensor(out1)
 	args.Tensor(out2)
 	args.Tensor(out3)
-	call(&args, 2008, 0, nil)
+	call(&args, 1998, 0, nil)
 	return out0, out1, out2, out3
 }
 
@@ -689,7 +731,7 @@ func NewEmptyOut(self *bridge.Tensor, size []int64, out *bridge.Tensor) *bridge.
 	args.Tensor(self)
 	args.Ints(size)
 	args.Tensor(out)
-	call(&args, 2009, 0, nil)
+	call(&args, 1999, 0, nil)
 	return out
 }
 
@@ -701,7 +743,7 @@ func NewEmptyStridedOut(self *bridge.Tensor, size []int64, stride []int64, out *
 	args.Ints(size)
 	args.Ints(stride)
 	args.Tensor(out)
-	call(&args, 2010, 0, nil)
+	call(&args, 2000, 0, nil)
 	return out
 }
 
@@ -713,7 +755,7 @@ func NewFullOut(self *bridge.Tensor, size []int64, fillValue Scalar, out *bridge
 	args.Ints(size)
 	fillValue.encode(&args)
 	args.Tensor(out)
-	call(&args, 2011, 0, nil)
+	call(&args, 2001, 0, nil)
 	return out
 }
 
@@ -724,7 +766,7 @@ func NewZerosOut(self *bridge.Tensor, size []int64, out *bridge.Tensor) *bridge.
 	args.Tensor(self)
 	args.Ints(size)
 	args.Tensor(out)
-	call(&args, 2012, 0, nil)
+	call(&args, 2002, 0, nil)
 	return out
 }
 
@@ -735,7 +777,7 @@ func NewOnesOut(self *bridge.Tensor, size []int64, out *bridge.Tensor) *bridge.T
 	args.Tensor(self)
 	args.Ints(size)
 	args.Tensor(out)
-	call(&args, 2013, 0, nil)
+	call(&args, 2003, 0, nil)
 	return out
 }
 
@@ -747,7 +789,7 @@ func ResizeOut(self *bridge.Tensor, size []int64, memoryFormat *MemoryFormat, ou
 	args.Ints(size)
 	encodeOptMemoryFormat(&args, memoryFormat)
 	args.Tensor(out)
-	call(&args, 2014, 0, nil)
+	call(&args, 2004, 0, nil)
 	return out
 }
 
@@ -758,7 +800,7 @@ func Resize(self *bridge.Tensor, size []int64, memoryFormat *MemoryFormat) *brid
 	args.Ints(size)
 	encodeOptMemoryFormat(&args, memoryFormat)
 	var res bridge.ATenResult
-	call(&args, 2015, 1, &res)
+	call(&args, 2005, 1, &res)
 	return res.T[0]
 }
 
@@ -770,7 +812,7 @@ func EmptyQuantizedOut(size []int64, qtensor *bridge.Tensor, memoryFormat *Memor
 	args.Tensor(qtensor)
 	encodeOptMemoryFormat(&args, memoryFormat)
 	args.Tensor(out)
-	call(&args, 2016, 0, nil)
+	call(&args, 2006, 0, nil)
 	return out
 }
 
@@ -781,7 +823,7 @@ func EmptyLikeOut(self *bridge.Tensor, memoryFormat *MemoryFormat, out *bridge.T
 	args.Tensor(self)
 	encodeOptMemoryFormat(&args, memoryFormat)
 	args.Tensor(out)
-	call(&args, 2017, 0, nil)
+	call(&args, 2007, 0, nil)
 	return out
 }
 
@@ -792,7 +834,7 @@ func EmptyStridedOut(size []int64, stride []int64, out *bridge.Tensor) *bridge.T
 	args.Ints(size)
 	args.Ints(stride)
 	args.Tensor(out)
-	call(&args, 2018, 0, nil)
+	call(&args, 2008, 0, nil)
 	return out
 }
 
@@ -803,7 +845,7 @@ func FillScalarOut(self *bridge.Tensor, value Scalar, out *bridge.Tensor) *bridg
 	args.Tensor(self)
 	value.encode(&args)
 	args.Tensor(out)
-	call(&args, 2019, 0, nil)
+	call(&args, 2009, 0, nil)
 	return out
 }
 
@@ -814,7 +856,7 @@ func FillTensorOut(self *bridge.Tensor, value *bridge.Tensor, out *bridge.Tensor
 	args.Tensor(self)
 	args.Tensor(value)
 	args.Tensor(out)
-	call(&args, 2020, 0, nil)
+	call(&args, 2010, 0, nil)
 	return out
 }
 
@@ -826,7 +868,7 @@ func FullLikeOut(self *bridge.Tensor, fillValue Scalar, memoryFormat *MemoryForm
 	fillValue.encode(&args)
 	encodeOptMemoryFormat(&args, memoryFormat)
 	args.Tensor(out)
-	call(&args, 2021, 0, nil)
+	call(&args, 2011, 0, nil)
 	return out
 }
 
@@ -836,9 +878,9 @@ func FromFileOut(filename string, shared *bool, size *int64, out *bridge.Tensor)
 	var args bridge.ATenArgs
 	args.Str(filename)
 	args.OptBool(shared)
-	args.OptInt(size)
+	args.OptInt(orDefault(size, 0))
 	args.Tensor(out)
-	call(&args, 2022, 0, nil)
+	call(&args, 2012, 0, nil)
 	return out
 }
 
@@ -852,13 +894,13 @@ func GridSampler2dOut(input *bridge.Tensor, grid *bridge.Tensor, interpolationMo
 	args.Int(paddingMode)
 	args.Bool(alignCorners)
 	args.Tensor(out)
-	call(&args, 2023, 0, nil)
+	call(&args, 2013, 0, nil)
 	return out
 }
 
 // GridSampler2dBackwardOut is aten::grid_sampler_2d_backward.out(Tensor grad_output, Tensor input, Tensor grid, int interpolation_mode, int padding_mode, bool align_corners, bool[2] output_mask, *, Tensor(a!) out0, Tensor(b!) out1) -> (Tensor(a!), Tensor(b!)).
 // It writes into out0 and returns it.
-func GridSampler2dBackwardOut(gradOutput *bridge.Tensor, input *bridge.Tensor, grid *bridge.Tensor, interpolationMode int64, paddingMode int64, alignCorners bool, outputMask []bool, out0 *bridge.Tensor, out1 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
+func GridSampler2dBackwardOut(gradOutput *bridge.Tensor, input *bridge.Tensor, grid *bridge.Tensor, interpolationMode int64, paddingMode int64, alignCorners bool, outputMask [2]bool, out0 *bridge.Tensor, out1 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(gradOutput)
 	args.Tensor(input)
@@ -866,10 +908,10 @@ func GridSampler2dBackwardOut(gradOutput *bridge.Tensor, input *bridge.Tensor, g
 	args.Int(interpolationMode)
 	args.Int(paddingMode)
 	args.Bool(alignCorners)
-	args.Bools(outputMask)
+	args.Bools(outputMask[:])
 	args.Tensor(out0)
 	args.Tensor(out1)
-	call(&args, 2024, 0, nil)
+	call(&args, 2014, 0, nil)
 	return out0, out1
 }
 
@@ -883,13 +925,13 @@ func GridSampler3dOut(input *bridge.Tensor, grid *bridge.Tensor, interpolationMo
 	args.Int(paddingMode)
 	args.Bool(alignCorners)
 	args.Tensor(out)
-	call(&args, 2025, 0, nil)
+	call(&args, 2015, 0, nil)
 	return out
 }
 
 // GridSampler3dBackwardOut is aten::grid_sampler_3d_backward.out(Tensor grad_output, Tensor input, Tensor grid, int interpolation_mode, int padding_mode, bool align_corners, bool[2] output_mask, *, Tensor(a!) out0, Tensor(b!) out1) -> (Tensor(a!), Tensor(b!)).
 // It writes into out0 and returns it.
-func GridSampler3dBackwardOut(gradOutput *bridge.Tensor, input *bridge.Tensor, grid *bridge.Tensor, interpolationMode int64, paddingMode int64, alignCorners bool, outputMask []bool, out0 *bridge.Tensor, out1 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
+func GridSampler3dBackwardOut(gradOutput *bridge.Tensor, input *bridge.Tensor, grid *bridge.Tensor, interpolationMode int64, paddingMode int64, alignCorners bool, outputMask [2]bool, out0 *bridge.Tensor, out1 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(gradOutput)
 	args.Tensor(input)
@@ -897,10 +939,10 @@ func GridSampler3dBackwardOut(gradOutput *bridge.Tensor, input *bridge.Tensor, g
 	args.Int(interpolationMode)
 	args.Int(paddingMode)
 	args.Bool(alignCorners)
-	args.Bools(outputMask)
+	args.Bools(outputMask[:])
 	args.Tensor(out0)
 	args.Tensor(out1)
-	call(&args, 2026, 0, nil)
+	call(&args, 2016, 0, nil)
 	return out0, out1
 }
 
@@ -910,7 +952,7 @@ func HannWindowOut(windowLength int64, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Int(windowLength)
 	args.Tensor(out)
-	call(&args, 2027, 0, nil)
+	call(&args, 2017, 0, nil)
 	return out
 }
 
@@ -921,7 +963,7 @@ func HannWindowPeriodicOut(windowLength int64, periodic bool, out *bridge.Tensor
 	args.Int(windowLength)
 	args.Bool(periodic)
 	args.Tensor(out)
-	call(&args, 2028, 0, nil)
+	call(&args, 2018, 0, nil)
 	return out
 }
 
@@ -931,7 +973,7 @@ func HammingWindowOut(windowLength int64, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Int(windowLength)
 	args.Tensor(out)
-	call(&args, 2029, 0, nil)
+	call(&args, 2019, 0, nil)
 	return out
 }
 
@@ -942,7 +984,7 @@ func HammingWindowPeriodicOut(windowLength int64, periodic bool, out *bridge.Ten
 	args.Int(windowLength)
 	args.Bool(periodic)
 	args.Tensor(out)
-	call(&args, 2030, 0, nil)
+	call(&args, 2020, 0, nil)
 	return out
 }
 
@@ -954,7 +996,7 @@ func HammingWindowPeriodicAlphaOut(windowLength int64, periodic bool, alpha floa
 	args.Bool(periodic)
 	args.Float(alpha)
 	args.Tensor(out)
-	call(&args, 2031, 0, nil)
+	call(&args, 2021, 0, nil)
 	return out
 }
 
@@ -967,7 +1009,7 @@ func HammingWindowPeriodicAlphaBetaOut(windowLength int64, periodic bool, alpha 
 	args.Float(alpha)
 	args.Float(beta)
 	args.Tensor(out)
-	call(&args, 2032, 0, nil)
+	call(&args, 2022, 0, nil)
 	return out
 }
 
@@ -977,7 +1019,7 @@ func KaiserWindowOut(windowLength int64, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Int(windowLength)
 	args.Tensor(out)
-	call(&args, 2033, 0, nil)
+	call(&args, 2023, 0, nil)
 	return out
 }
 
@@ -988,7 +1030,7 @@ func KaiserWindowPeriodicOut(windowLength int64, periodic bool, out *bridge.Tens
 	args.Int(windowLength)
 	args.Bool(periodic)
 	args.Tensor(out)
-	call(&args, 2034, 0, nil)
+	call(&args, 2024, 0, nil)
 	return out
 }
 
@@ -1000,47 +1042,47 @@ func KaiserWindowBetaOut(windowLength int64, periodic bool, beta float64, out *b
 	args.Bool(periodic)
 	args.Float(beta)
 	args.Tensor(out)
-	call(&args, 2035, 0, nil)
+	call(&args, 2025, 0, nil)
 	return out
 }
 
 // NativeGroupNormOut is aten::native_group_norm.out(Tensor input, Tensor? weight, Tensor? bias, SymInt N, SymInt C, SymInt HxW, int group, float eps, *, Tensor(a!) out0, Tensor(b!) out1, Tensor(c!) out2) -> (Tensor(a!), Tensor(b!), Tensor(c!)).
 // It writes into out0 and returns it.
-func NativeGroupNormOut(input *bridge.Tensor, weight *bridge.Tensor, bias *bridge.Tensor, N int64, C int64, HxW int64, group int64, eps float64, out0 *bridge.Tensor, out1 *bridge.Tensor, out2 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+func NativeGroupNormOut(input *bridge.Tensor, weight *bridge.Tensor, bias *bridge.Tensor, n int64, c int64, hxW int64, group int64, eps float64, out0 *bridge.Tensor, out1 *bridge.Tensor, out2 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(input)
 	args.Tensor(weight)
 	args.Tensor(bias)
-	args.Int(N)
-	args.Int(C)
-	args.Int(HxW)
+	args.Int(n)
+	args.Int(c)
+	args.Int(hxW)
 	args.Int(group)
 	args.Float(eps)
 	args.Tensor(out0)
 	args.Tensor(out1)
 	args.Tensor(out2)
-	call(&args, 2036, 0, nil)
+	call(&args, 2026, 0, nil)
 	return out0, out1, out2
 }
 
 // NativeGroupNormBackwardOut is aten::native_group_norm_backward.out(Tensor grad_out, Tensor input, Tensor mean, Tensor rstd, Tensor? weight, SymInt N, SymInt C, SymInt HxW, int group, bool[3] output_mask, *, Tensor(a!) out0, Tensor(b!) out1, Tensor(c!) out2) -> (Tensor(a!), Tensor(b!), Tensor(c!)).
 // It writes into out0 and returns it.
-func NativeGroupNormBackwardOut(gradOut *bridge.Tensor, input *bridge.Tensor, mean *bridge.Tensor, rstd *bridge.Tensor, weight *bridge.Tensor, N int64, C int64, HxW int64, group int64, outputMask []bool, out0 *bridge.Tensor, out1 *bridge.Tensor, out2 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+func NativeGroupNormBackwardOut(gradOut *bridge.Tensor, input *bridge.Tensor, mean *bridge.Tensor, rstd *bridge.Tensor, weight *bridge.Tensor, n int64, c int64, hxW int64, group int64, outputMask [3]bool, out0 *bridge.Tensor, out1 *bridge.Tensor, out2 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(gradOut)
 	args.Tensor(input)
 	args.Tensor(mean)
 	args.Tensor(rstd)
 	args.Tensor(weight)
-	args.Int(N)
-	args.Int(C)
-	args.Int(HxW)
+	args.Int(n)
+	args.Int(c)
+	args.Int(hxW)
 	args.Int(group)
-	args.Bools(outputMask)
+	args.Bools(outputMask[:])
 	args.Tensor(out0)
 	args.Tensor(out1)
 	args.Tensor(out2)
-	call(&args, 2037, 0, nil)
+	call(&args, 2027, 0, nil)
 	return out0, out1, out2
 }
 
@@ -1053,7 +1095,7 @@ func IndexPutOut(self *bridge.Tensor, indices []*bridge.Tensor, values *bridge.T
 	args.Tensor(values)
 	args.Bool(accumulate)
 	args.Tensor(out)
-	call(&args, 2038, 0, nil)
+	call(&args, 2028, 0, nil)
 	return out
 }
 
@@ -1063,7 +1105,7 @@ func IsnanOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 2039, 0, nil)
+	call(&args, 2029, 0, nil)
 	return out
 }
 
@@ -1079,13 +1121,13 @@ func NativeLayerNormOut(input *bridge.Tensor, normalizedShape []int64, weight *b
 	args.Tensor(out0)
 	args.Tensor(out1)
 	args.Tensor(out2)
-	call(&args, 2040, 0, nil)
+	call(&args, 2030, 0, nil)
 	return out0, out1, out2
 }
 
 // NativeLayerNormBackwardOut is aten::native_layer_norm_backward.out(Tensor grad_out, Tensor input, SymInt[] normalized_shape, Tensor mean, Tensor rstd, Tensor? weight, Tensor? bias, bool[3] output_mask, *, Tensor(a!) out0, Tensor(b!) out1, Tensor(c!) out2) -> (Tensor(a!), Tensor(b!), Tensor(c!)).
 // It writes into out0 and returns it.
-func NativeLayerNormBackwardOut(gradOut *bridge.Tensor, input *bridge.Tensor, normalizedShape []int64, mean *bridge.Tensor, rstd *bridge.Tensor, weight *bridge.Tensor, bias *bridge.Tensor, outputMask []bool, out0 *bridge.Tensor, out1 *bridge.Tensor, out2 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+func NativeLayerNormBackwardOut(gradOut *bridge.Tensor, input *bridge.Tensor, normalizedShape []int64, mean *bridge.Tensor, rstd *bridge.Tensor, weight *bridge.Tensor, bias *bridge.Tensor, outputMask [3]bool, out0 *bridge.Tensor, out1 *bridge.Tensor, out2 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(gradOut)
 	args.Tensor(input)
@@ -1094,26 +1136,26 @@ func NativeLayerNormBackwardOut(gradOut *bridge.Tensor, input *bridge.Tensor, no
 	args.Tensor(rstd)
 	args.Tensor(weight)
 	args.Tensor(bias)
-	args.Bools(outputMask)
+	args.Bools(outputMask[:])
 	args.Tensor(out0)
 	args.Tensor(out1)
 	args.Tensor(out2)
-	call(&args, 2041, 0, nil)
+	call(&args, 2031, 0, nil)
 	return out0, out1, out2
 }
 
 // LinearBackwardOut is aten::linear_backward.out(Tensor self, Tensor grad_output, Tensor weight, bool[3] output_mask, *, Tensor(a!) out0, Tensor(b!) out1, Tensor(c!) out2) -> (Tensor(a!), Tensor(b!), Tensor(c!)).
 // It writes into out0 and returns it.
-func LinearBackwardOut(self *bridge.Tensor, gradOutput *bridge.Tensor, weight *bridge.Tensor, outputMask []bool, out0 *bridge.Tensor, out1 *bridge.Tensor, out2 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+func LinearBackwardOut(self *bridge.Tensor, gradOutput *bridge.Tensor, weight *bridge.Tensor, outputMask [3]bool, out0 *bridge.Tensor, out1 *bridge.Tensor, out2 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(gradOutput)
 	args.Tensor(weight)
-	args.Bools(outputMask)
+	args.Bools(outputMask[:])
 	args.Tensor(out0)
 	args.Tensor(out1)
 	args.Tensor(out2)
-	call(&args, 2042, 0, nil)
+	call(&args, 2032, 0, nil)
 	return out0, out1, out2
 }
 
@@ -1125,7 +1167,7 @@ func MkldnnLinearOut(self *bridge.Tensor, weight *bridge.Tensor, bias *bridge.Te
 	args.Tensor(weight)
 	args.Tensor(bias)
 	args.Tensor(out)
-	call(&args, 2043, 0, nil)
+	call(&args, 2033, 0, nil)
 	return out
 }
 
@@ -1137,7 +1179,7 @@ func MkldnnLinearBackwardInputOut(inputSize []int64, gradOutput *bridge.Tensor, 
 	args.Tensor(gradOutput)
 	args.Tensor(weight)
 	args.Tensor(out)
-	call(&args, 2044, 0, nil)
+	call(&args, 2034, 0, nil)
 	return out
 }
 
@@ -1151,36 +1193,36 @@ func MkldnnLinearBackwardWeightsOut(gradOutput *bridge.Tensor, input *bridge.Ten
 	args.Bool(biasDefined)
 	args.Tensor(out0)
 	args.Tensor(out1)
-	call(&args, 2045, 0, nil)
+	call(&args, 2035, 0, nil)
 	return out0, out1
 }
 
 // MkldnnLinearBackwardOut is aten::mkldnn_linear_backward.out(Tensor self, Tensor grad_output, Tensor weight, bool[3] output_mask, *, Tensor(a!) out0, Tensor(b!) out1, Tensor(c!) out2) -> (Tensor(a!), Tensor(b!), Tensor(c!)).
 // It writes into out0 and returns it.
-func MkldnnLinearBackwardOut(self *bridge.Tensor, gradOutput *bridge.Tensor, weight *bridge.Tensor, outputMask []bool, out0 *bridge.Tensor, out1 *bridge.Tensor, out2 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+func MkldnnLinearBackwardOut(self *bridge.Tensor, gradOutput *bridge.Tensor, weight *bridge.Tensor, outputMask [3]bool, out0 *bridge.Tensor, out1 *bridge.Tensor, out2 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(gradOutput)
 	args.Tensor(weight)
-	args.Bools(outputMask)
+	args.Bools(outputMask[:])
 	args.Tensor(out0)
 	args.Tensor(out1)
 	args.Tensor(out2)
-	call(&args, 2046, 0, nil)
+	call(&args, 2036, 0, nil)
 	return out0, out1, out2
 }
 
 // MatmulBackwardOut is aten::matmul_backward.out(Tensor grad, Tensor self, Tensor other, bool[2] mask, *, Tensor(a!) out0, Tensor(b!) out1) -> (Tensor(a!), Tensor(b!)).
 // It writes into out0 and returns it.
-func MatmulBackwardOut(grad *bridge.Tensor, self *bridge.Tensor, other *bridge.Tensor, mask []bool, out0 *bridge.Tensor, out1 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
+func MatmulBackwardOut(grad *bridge.Tensor, self *bridge.Tensor, other *bridge.Tensor, mask [2]bool, out0 *bridge.Tensor, out1 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(grad)
 	args.Tensor(self)
 	args.Tensor(other)
-	args.Bools(mask)
+	args.Bools(mask[:])
 	args.Tensor(out0)
 	args.Tensor(out1)
-	call(&args, 2047, 0, nil)
+	call(&args, 2037, 0, nil)
 	return out0, out1
 }
 
@@ -1196,7 +1238,7 @@ func MpsMaxPool2dBackwardOut(gradOutput *bridge.Tensor, self *bridge.Tensor, ker
 	args.Ints(dilation)
 	args.Bool(ceilMode)
 	args.Tensor(out)
-	call(&args, 2048, 0, nil)
+	call(&args, 2038, 0, nil)
 	return out
 }
 
@@ -1211,7 +1253,7 @@ func MkldnnMaxPool2dOut(self *bridge.Tensor, kernelSize []int64, stride []int64,
 	args.Ints(dilation)
 	args.Bool(ceilMode)
 	args.Tensor(out)
-	call(&args, 2049, 0, nil)
+	call(&args, 2039, 0, nil)
 	return out
 }
 
@@ -1228,7 +1270,7 @@ func MkldnnMaxPool2dBackwardOut(gradOutput *bridge.Tensor, output *bridge.Tensor
 	args.Ints(dilation)
 	args.Bool(ceilMode)
 	args.Tensor(out)
-	call(&args, 2050, 0, nil)
+	call(&args, 2040, 0, nil)
 	return out
 }
 
@@ -1243,7 +1285,7 @@ func MkldnnMaxPool3dOut(self *bridge.Tensor, kernelSize []int64, stride []int64,
 	args.Ints(dilation)
 	args.Bool(ceilMode)
 	args.Tensor(out)
-	call(&args, 2051, 0, nil)
+	call(&args, 2041, 0, nil)
 	return out
 }
 
@@ -1260,7 +1302,7 @@ func MkldnnMaxPool3dBackwardOut(gradOutput *bridge.Tensor, output *bridge.Tensor
 	args.Ints(dilation)
 	args.Bool(ceilMode)
 	args.Tensor(out)
-	call(&args, 2052, 0, nil)
+	call(&args, 2042, 0, nil)
 	return out
 }
 
@@ -1275,7 +1317,7 @@ func QuantizedMaxPool1dOut(self *bridge.Tensor, kernelSize []int64, stride []int
 	args.Ints(dilation)
 	args.Bool(ceilMode)
 	args.Tensor(out)
-	call(&args, 2053, 0, nil)
+	call(&args, 2043, 0, nil)
 	return out
 }
 
@@ -1290,7 +1332,7 @@ func QuantizedMaxPool2dOut(self *bridge.Tensor, kernelSize []int64, stride []int
 	args.Ints(dilation)
 	args.Bool(ceilMode)
 	args.Tensor(out)
-	call(&args, 2054, 0, nil)
+	call(&args, 2044, 0, nil)
 	return out
 }
 
@@ -1300,7 +1342,7 @@ func MedianOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 2055, 0, nil)
+	call(&args, 2045, 0, nil)
 	return out
 }
 
@@ -1310,13 +1352,13 @@ func NanmedianOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 2056, 0, nil)
+	call(&args, 2046, 0, nil)
 	return out
 }
 
 // MpsConvolutionBackwardOut is aten::mps_convolution_backward.out(Tensor self, Tensor grad_output, Tensor weight, int[] padding, int[] stride, int[] dilation, int groups, bool[3] output_mask, *, Tensor(a!) out0, Tensor(b!) out1, Tensor(c!) out2) -> (Tensor(a!), Tensor(b!), Tensor(c!)).
 // It writes into out0 and returns it.
-func MpsConvolutionBackwardOut(self *bridge.Tensor, gradOutput *bridge.Tensor, weight *bridge.Tensor, padding []int64, stride []int64, dilation []int64, groups int64, outputMask []bool, out0 *bridge.Tensor, out1 *bridge.Tensor, out2 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+func MpsConvolutionBackwardOut(self *bridge.Tensor, gradOutput *bridge.Tensor, weight *bridge.Tensor, padding []int64, stride []int64, dilation []int64, groups int64, outputMask [3]bool, out0 *bridge.Tensor, out1 *bridge.Tensor, out2 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(gradOutput)
@@ -1325,11 +1367,11 @@ func MpsConvolutionBackwardOut(self *bridge.Tensor, gradOutput *bridge.Tensor, w
 	args.Ints(stride)
 	args.Ints(dilation)
 	args.Int(groups)
-	args.Bools(outputMask)
+	args.Bools(outputMask[:])
 	args.Tensor(out0)
 	args.Tensor(out1)
 	args.Tensor(out2)
-	call(&args, 2057, 0, nil)
+	call(&args, 2047, 0, nil)
 	return out0, out1, out2
 }
 
@@ -1345,7 +1387,7 @@ func MkldnnConvolutionOut(self *bridge.Tensor, weight *bridge.Tensor, bias *brid
 	args.Ints(dilation)
 	args.Int(groups)
 	args.Tensor(out)
-	call(&args, 2058, 0, nil)
+	call(&args, 2048, 0, nil)
 	return out
 }
 
@@ -1364,7 +1406,7 @@ func MiopenBatchNormOut(input *bridge.Tensor, weight *bridge.Tensor, bias *bridg
 	args.Tensor(out0)
 	args.Tensor(out1)
 	args.Tensor(out2)
-	call(&args, 2059, 0, nil)
+	call(&args, 2049, 0, nil)
 	return out0, out1, out2
 }
 
@@ -1383,7 +1425,7 @@ func MiopenBatchNormBackwardOut(input *bridge.Tensor, gradOutput *bridge.Tensor,
 	args.Tensor(out0)
 	args.Tensor(out1)
 	args.Tensor(out2)
-	call(&args, 2060, 0, nil)
+	call(&args, 2050, 0, nil)
 	return out0, out1, out2
 }
 
@@ -1401,7 +1443,7 @@ func MiopenConvolutionOut(self *bridge.Tensor, weight *bridge.Tensor, bias *brid
 	args.Bool(benchmark)
 	args.Bool(deterministic)
 	args.Tensor(out)
-	call(&args, 2061, 0, nil)
+	call(&args, 2051, 0, nil)
 	return out
 }
 
@@ -1420,7 +1462,7 @@ func MiopenConvolutionTransposeOut(self *bridge.Tensor, weight *bridge.Tensor, b
 	args.Bool(benchmark)
 	args.Bool(deterministic)
 	args.Tensor(out)
-	call(&args, 2062, 0, nil)
+	call(&args, 2052, 0, nil)
 	return out
 }
 
@@ -1438,7 +1480,7 @@ func MiopenDepthwiseConvolutionOut(self *bridge.Tensor, weight *bridge.Tensor, b
 	args.Bool(benchmark)
 	args.Bool(deterministic)
 	args.Tensor(out)
-	call(&args, 2063, 0, nil)
+	call(&args, 2053, 0, nil)
 	return out
 }
 
@@ -1465,12 +1507,12 @@ func MiopenRnnOut(input *bridge.Tensor, weight []*bridge.Tensor, weightStride0 i
 	args.Tensor(out2)
 	args.Tensor(out3)
 	args.Tensor(out4)
-	call(&args, 2064, 0, nil)
+	call(&args, 2054, 0, nil)
 	return out0, out1, out2, out3, out4
 }
 
 // MiopenRnnBackward is aten::miopen_rnn_backward.out(Tensor input, Tensor[] weight, int weight_stride0, Tensor weight_buf, Tensor hx, Tensor? cx, Tensor output, Tensor? grad_output, Tensor? grad_hy, Tensor? grad_cy, int mode, int hidden_size, int num_layers, bool batch_first, float dropout, bool train, bool bidirectional, int[] batch_sizes, Tensor? dropout_state, Tensor reserve, bool[4] output_mask, *, Tensor(a!) out0, Tensor(b!) out1, Tensor(c!) out2, Tensor(d!)[] out3) -> ().
-func MiopenRnnBackward(input *bridge.Tensor, weight []*bridge.Tensor, weightStride0 int64, weightBuf *bridge.Tensor, hx *bridge.Tensor, cx *bridge.Tensor, output *bridge.Tensor, gradOutput *bridge.Tensor, gradHy *bridge.Tensor, gradCy *bridge.Tensor, mode int64, hiddenSize int64, numLayers int64, batchFirst bool, dropout float64, train bool, bidirectional bool, batchSizes []int64, dropoutState *bridge.Tensor, reserve *bridge.Tensor, outputMask []bool, out0 *bridge.Tensor, out1 *bridge.Tensor, out2 *bridge.Tensor, out3 []*bridge.Tensor) {
+func MiopenRnnBackward(input *bridge.Tensor, weight []*bridge.Tensor, weightStride0 int64, weightBuf *bridge.Tensor, hx *bridge.Tensor, cx *bridge.Tensor, output *bridge.Tensor, gradOutput *bridge.Tensor, gradHy *bridge.Tensor, gradCy *bridge.Tensor, mode int64, hiddenSize int64, numLayers int64, batchFirst bool, dropout float64, train bool, bidirectional bool, batchSizes []int64, dropoutState *bridge.Tensor, reserve *bridge.Tensor, outputMask [4]bool, out0 *bridge.Tensor, out1 *bridge.Tensor, out2 *bridge.Tensor, out3 []*bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(input)
 	args.Tensors(weight)
@@ -1492,12 +1534,12 @@ func MiopenRnnBackward(input *bridge.Tensor, weight []*bridge.Tensor, weightStri
 	args.Ints(batchSizes)
 	args.Tensor(dropoutState)
 	args.Tensor(reserve)
-	args.Bools(outputMask)
+	args.Bools(outputMask[:])
 	args.Tensor(out0)
 	args.Tensor(out1)
 	args.Tensor(out2)
 	args.Tensors(out3)
-	call(&args, 2065, 0, nil)
+	call(&args, 2055, 0, nil)
 }
 
 // MulScalarOut is aten::mul.Scalar_out(Tensor self, Scalar other, *, Tensor(a!) out) -> Tensor(a!).
@@ -1507,7 +1549,7 @@ func MulScalarOut(self *bridge.Tensor, other Scalar, out *bridge.Tensor) *bridge
 	args.Tensor(self)
 	other.encode(&args)
 	args.Tensor(out)
-	call(&args, 2066, 0, nil)
+	call(&args, 2056, 0, nil)
 	return out
 }
 
@@ -1519,7 +1561,7 @@ func BatchNormStatsOut(input *bridge.Tensor, eps float64, out0 *bridge.Tensor, o
 	args.Float(eps)
 	args.Tensor(out0)
 	args.Tensor(out1)
-	call(&args, 2067, 0, nil)
+	call(&args, 2057, 0, nil)
 	return out0, out1
 }
 
@@ -1537,7 +1579,7 @@ func BatchNormGatherStatsOut(input *bridge.Tensor, mean *bridge.Tensor, invstd *
 	args.Int(count)
 	args.Tensor(out0)
 	args.Tensor(out1)
-	call(&args, 2068, 0, nil)
+	call(&args, 2058, 0, nil)
 	return out0, out1
 }
 
@@ -1555,13 +1597,13 @@ func BatchNormGatherStatsWithCountsOut(input *bridge.Tensor, mean *bridge.Tensor
 	args.Tensor(counts)
 	args.Tensor(out0)
 	args.Tensor(out1)
-	call(&args, 2069, 0, nil)
+	call(&args, 2059, 0, nil)
 	return out0, out1
 }
 
 // NativeBatchNormBackwardOut is aten::native_batch_norm_backward.out(Tensor grad_out, Tensor input, Tensor? weight, Tensor? running_mean, Tensor? running_var, Tensor? save_mean, Tensor? save_invstd, bool train, float eps, bool[3] output_mask, *, Tensor(a!) out0, Tensor(b!) out1, Tensor(c!) out2) -> (Tensor(a!), Tensor(b!), Tensor(c!)).
 // It writes into out0 and returns it.
-func NativeBatchNormBackwardOut(gradOut *bridge.Tensor, input *bridge.Tensor, weight *bridge.Tensor, runningMean *bridge.Tensor, runningVar *bridge.Tensor, saveMean *bridge.Tensor, saveInvstd *bridge.Tensor, train bool, eps float64, outputMask []bool, out0 *bridge.Tensor, out1 *bridge.Tensor, out2 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
+func NativeBatchNormBackwardOut(gradOut *bridge.Tensor, input *bridge.Tensor, weight *bridge.Tensor, runningMean *bridge.Tensor, runningVar *bridge.Tensor, saveMean *bridge.Tensor, saveInvstd *bridge.Tensor, train bool, eps float64, outputMask [3]bool, out0 *bridge.Tensor, out1 *bridge.Tensor, out2 *bridge.Tensor) (*bridge.Tensor, *bridge.Tensor, *bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensor(gradOut)
 	args.Tensor(input)
@@ -1572,11 +1614,11 @@ func NativeBatchNormBackwardOut(gradOut *bridge.Tensor, input *bridge.Tensor, we
 	args.Tensor(saveInvstd)
 	args.Bool(train)
 	args.Float(eps)
-	args.Bools(outputMask)
+	args.Bools(outputMask[:])
 	args.Tensor(out0)
 	args.Tensor(out1)
 	args.Tensor(out2)
-	call(&args, 2070, 0, nil)
+	call(&args, 2060, 0, nil)
 	return out0, out1, out2
 }
 
@@ -1596,7 +1638,7 @@ func BatchNormBackwardReduceOut(gradOut *bridge.Tensor, input *bridge.Tensor, me
 	args.Tensor(out1)
 	args.Tensor(out2)
 	args.Tensor(out3)
-	call(&args, 2071, 0, nil)
+	call(&args, 2061, 0, nil)
 	return out0, out1, out2, out3
 }
 
@@ -1613,7 +1655,7 @@ func BatchNormBackwardElemtOut(gradOut *bridge.Tensor, input *bridge.Tensor, mea
 	args.Tensor(meanDyXmu)
 	args.Tensor(count)
 	args.Tensor(out)
-	call(&args, 2072, 0, nil)
+	call(&args, 2062, 0, nil)
 	return out
 }
 
@@ -1627,7 +1669,7 @@ func BatchNormUpdateStatsOut(input *bridge.Tensor, runningMean *bridge.Tensor, r
 	args.Float(momentum)
 	args.Tensor(out0)
 	args.Tensor(out1)
-	call(&args, 2073, 0, nil)
+	call(&args, 2063, 0, nil)
 	return out0, out1
 }
 
@@ -1638,7 +1680,7 @@ func OnesLikeOut(self *bridge.Tensor, memoryFormat *MemoryFormat, out *bridge.Te
 	args.Tensor(self)
 	encodeOptMemoryFormat(&args, memoryFormat)
 	args.Tensor(out)
-	call(&args, 2074, 0, nil)
+	call(&args, 2064, 0, nil)
 	return out
 }
 
@@ -1651,7 +1693,7 @@ func InternalCdistForwardOut(x1 *bridge.Tensor, x2 *bridge.Tensor, p float64, co
 	args.Float(p)
 	args.OptInt(computeMode)
 	args.Tensor(out)
-	call(&args, 2075, 0, nil)
+	call(&args, 2065, 0, nil)
 	return out
 }
 
@@ -1662,7 +1704,7 @@ func InternalPdistForwardOut(self *bridge.Tensor, p float64, out *bridge.Tensor)
 	args.Tensor(self)
 	args.Float(p)
 	args.Tensor(out)
-	call(&args, 2076, 0, nil)
+	call(&args, 2066, 0, nil)
 	return out
 }
 
@@ -1673,7 +1715,7 @@ func PixelShuffleOut(self *bridge.Tensor, upscaleFactor int64, out *bridge.Tenso
 	args.Tensor(self)
 	args.Int(upscaleFactor)
 	args.Tensor(out)
-	call(&args, 2077, 0, nil)
+	call(&args, 2067, 0, nil)
 	return out
 }
 
@@ -1684,7 +1726,7 @@ func PixelUnshuffleOut(self *bridge.Tensor, downscaleFactor int64, out *bridge.T
 	args.Tensor(self)
 	args.Int(downscaleFactor)
 	args.Tensor(out)
-	call(&args, 2078, 0, nil)
+	call(&args, 2068, 0, nil)
 	return out
 }
 
@@ -1695,7 +1737,7 @@ func ChannelShuffleOut(self *bridge.Tensor, groups int64, out *bridge.Tensor) *b
 	args.Tensor(self)
 	args.Int(groups)
 	args.Tensor(out)
-	call(&args, 2079, 0, nil)
+	call(&args, 2069, 0, nil)
 	return out
 }
 
@@ -1705,7 +1747,7 @@ func ScalarTensorOut(s Scalar, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	s.encode(&args)
 	args.Tensor(out)
-	call(&args, 2080, 0, nil)
+	call(&args, 2070, 0, nil)
 	return out
 }
 
@@ -1716,7 +1758,7 @@ func RandLikeOut(self *bridge.Tensor, memoryFormat *MemoryFormat, out *bridge.Te
 	args.Tensor(self)
 	encodeOptMemoryFormat(&args, memoryFormat)
 	args.Tensor(out)
-	call(&args, 2081, 0, nil)
+	call(&args, 2071, 0, nil)
 	return out
 }
 
@@ -1728,7 +1770,7 @@ func RandintLikeOut(self *bridge.Tensor, high int64, memoryFormat *MemoryFormat,
 	args.Int(high)
 	encodeOptMemoryFormat(&args, memoryFormat)
 	args.Tensor(out)
-	call(&args, 2082, 0, nil)
+	call(&args, 2072, 0, nil)
 	return out
 }
 
@@ -1741,7 +1783,7 @@ func RandintLikeLowDtypeOut(self *bridge.Tensor, low int64, high int64, memoryFo
 	args.Int(high)
 	encodeOptMemoryFormat(&args, memoryFormat)
 	args.Tensor(out)
-	call(&args, 2083, 0, nil)
+	call(&args, 2073, 0, nil)
 	return out
 }
 
@@ -1752,7 +1794,7 @@ func RandnLikeOut(self *bridge.Tensor, memoryFormat *MemoryFormat, out *bridge.T
 	args.Tensor(self)
 	encodeOptMemoryFormat(&args, memoryFormat)
 	args.Tensor(out)
-	call(&args, 2084, 0, nil)
+	call(&args, 2074, 0, nil)
 	return out
 }
 
@@ -1763,7 +1805,7 @@ func RepeatOut(self *bridge.Tensor, repeats []int64, out *bridge.Tensor) *bridge
 	args.Tensor(self)
 	args.Ints(repeats)
 	args.Tensor(out)
-	call(&args, 2085, 0, nil)
+	call(&args, 2075, 0, nil)
 	return out
 }
 
@@ -1774,7 +1816,7 @@ func RepeatInterleaveTensorOut(repeats *bridge.Tensor, outputSize *int64, out *b
 	args.Tensor(repeats)
 	args.OptInt(outputSize)
 	args.Tensor(out)
-	call(&args, 2086, 0, nil)
+	call(&args, 2076, 0, nil)
 	return out
 }
 
@@ -1784,7 +1826,7 @@ func ReluOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 2087, 0, nil)
+	call(&args, 2077, 0, nil)
 	return out
 }
 
@@ -1795,7 +1837,7 @@ func PreluOut(self *bridge.Tensor, weight *bridge.Tensor, out *bridge.Tensor) *b
 	args.Tensor(self)
 	args.Tensor(weight)
 	args.Tensor(out)
-	call(&args, 2088, 0, nil)
+	call(&args, 2078, 0, nil)
 	return out
 }
 
@@ -1808,7 +1850,7 @@ func PreluBackwardOut(gradOutput *bridge.Tensor, self *bridge.Tensor, weight *br
 	args.Tensor(weight)
 	args.Tensor(out0)
 	args.Tensor(out1)
-	call(&args, 2089, 0, nil)
+	call(&args, 2079, 0, nil)
 	return out0, out1
 }
 
@@ -1821,7 +1863,7 @@ func SelectBackwardOut(gradOutput *bridge.Tensor, inputSizes []int64, dim int64,
 	args.Int(dim)
 	args.Int(index)
 	args.Tensor(out)
-	call(&args, 2090, 0, nil)
+	call(&args, 2080, 0, nil)
 	return out
 }
 
@@ -1832,7 +1874,7 @@ func CeluOut(self *bridge.Tensor, alpha Scalar, out *bridge.Tensor) *bridge.Tens
 	args.Tensor(self)
 	alpha.encode(&args)
 	args.Tensor(out)
-	call(&args, 2091, 0, nil)
+	call(&args, 2081, 0, nil)
 	return out
 }
 
@@ -1847,7 +1889,7 @@ func SliceBackwardOut(gradOutput *bridge.Tensor, inputSizes []int64, dim int64, 
 	args.Int(end)
 	args.Int(step)
 	args.Tensor(out)
-	call(&args, 2092, 0, nil)
+	call(&args, 2082, 0, nil)
 	return out
 }
 
@@ -1862,7 +1904,7 @@ func SliceScatterOut(self *bridge.Tensor, src *bridge.Tensor, dim int64, start *
 	args.OptInt(end)
 	args.Int(step)
 	args.Tensor(out)
-	call(&args, 2093, 0, nil)
+	call(&args, 2083, 0, nil)
 	return out
 }
 
@@ -1875,7 +1917,7 @@ func SelectScatterOut(self *bridge.Tensor, src *bridge.Tensor, dim int64, index 
 	args.Int(dim)
 	args.Int(index)
 	args.Tensor(out)
-	call(&args, 2094, 0, nil)
+	call(&args, 2084, 0, nil)
 	return out
 }
 
@@ -1889,7 +1931,7 @@ func DiagonalScatterOut(self *bridge.Tensor, src *bridge.Tensor, offset int64, d
 	args.Int(dim1)
 	args.Int(dim2)
 	args.Tensor(out)
-	call(&args, 2095, 0, nil)
+	call(&args, 2085, 0, nil)
 	return out
 }
 
@@ -1903,7 +1945,7 @@ func AsStridedScatterOut(self *bridge.Tensor, src *bridge.Tensor, size []int64, 
 	args.Ints(stride)
 	args.OptInt(storageOffset)
 	args.Tensor(out)
-	call(&args, 2096, 0, nil)
+	call(&args, 2086, 0, nil)
 	return out
 }
 
@@ -1914,7 +1956,7 @@ func UnsafeSplitTensorOut(self *bridge.Tensor, splitSize int64, dim int64, out [
 	args.Int(splitSize)
 	args.Int(dim)
 	args.Tensors(out)
-	call(&args, 2097, 0, nil)
+	call(&args, 2087, 0, nil)
 }
 
 // UnsafeSplitWithSizesOut is aten::unsafe_split_with_sizes.out(Tensor self, int[] split_sizes, int dim=0, *, Tensor(a!)[] out) -> ().
@@ -1924,7 +1966,7 @@ func UnsafeSplitWithSizesOut(self *bridge.Tensor, splitSizes []int64, dim int64,
 	args.Ints(splitSizes)
 	args.Int(dim)
 	args.Tensors(out)
-	call(&args, 2098, 0, nil)
+	call(&args, 2088, 0, nil)
 }
 
 // SumOut is aten::sum.out(Tensor self, *, ScalarType? dtype=None, Tensor(a!) out) -> Tensor(a!).
@@ -1934,7 +1976,7 @@ func SumOut(self *bridge.Tensor, dtype *bridge.DType, out *bridge.Tensor) *bridg
 	args.Tensor(self)
 	args.OptDType(dtype)
 	args.Tensor(out)
-	call(&args, 2099, 0, nil)
+	call(&args, 2089, 0, nil)
 	return out
 }
 
@@ -1948,7 +1990,7 @@ func StdMeanCorrectionOut(self *bridge.Tensor, dim []int64, correction *int64, k
 	args.Bool(keepdim)
 	args.Tensor(out0)
 	args.Tensor(out1)
-	call(&args, 2100, 0, nil)
+	call(&args, 2090, 0, nil)
 	return out0, out1
 }
 
@@ -1959,7 +2001,7 @@ func ProdOut(self *bridge.Tensor, dtype *bridge.DType, out *bridge.Tensor) *brid
 	args.Tensor(self)
 	args.OptDType(dtype)
 	args.Tensor(out)
-	call(&args, 2101, 0, nil)
+	call(&args, 2091, 0, nil)
 	return out
 }
 
@@ -1970,7 +2012,7 @@ func FlipOut(self *bridge.Tensor, dims []int64, out *bridge.Tensor) *bridge.Tens
 	args.Tensor(self)
 	args.Ints(dims)
 	args.Tensor(out)
-	call(&args, 2102, 0, nil)
+	call(&args, 2092, 0, nil)
 	return out
 }
 
@@ -1982,7 +2024,7 @@ func RollOut(self *bridge.Tensor, shifts []int64, dims []int64, out *bridge.Tens
 	args.Ints(shifts)
 	args.Ints(dims)
 	args.Tensor(out)
-	call(&args, 2103, 0, nil)
+	call(&args, 2093, 0, nil)
 	return out
 }
 
@@ -1994,7 +2036,7 @@ func Rot90Out(self *bridge.Tensor, k int64, dims []int64, out *bridge.Tensor) *b
 	args.Int(k)
 	args.Ints(dims)
 	args.Tensor(out)
-	call(&args, 2104, 0, nil)
+	call(&args, 2094, 0, nil)
 	return out
 }
 
@@ -2007,7 +2049,7 @@ func InternalUniqueOut(self *bridge.Tensor, sorted bool, returnInverse bool, out
 	args.Bool(returnInverse)
 	args.Tensor(out0)
 	args.Tensor(out1)
-	call(&args, 2105, 0, nil)
+	call(&args, 2095, 0, nil)
 	return out0, out1
 }
 
@@ -2023,7 +2065,7 @@ func UniqueDimOut(self *bridge.Tensor, dim int64, sorted bool, returnInverse boo
 	args.Tensor(out0)
 	args.Tensor(out1)
 	args.Tensor(out2)
-	call(&args, 2106, 0, nil)
+	call(&args, 2096, 0, nil)
 	return out0, out1, out2
 }
 
@@ -2038,7 +2080,7 @@ func UniqueConsecutiveOut(self *bridge.Tensor, returnInverse bool, returnCounts 
 	args.Tensor(out0)
 	args.Tensor(out1)
 	args.Tensor(out2)
-	call(&args, 2107, 0, nil)
+	call(&args, 2097, 0, nil)
 	return out0, out1, out2
 }
 
@@ -2053,7 +2095,7 @@ func UniqueDimConsecutiveOut(self *bridge.Tensor, dim int64, returnInverse bool,
 	args.Tensor(out0)
 	args.Tensor(out1)
 	args.Tensor(out2)
-	call(&args, 2108, 0, nil)
+	call(&args, 2098, 0, nil)
 	return out0, out1, out2
 }
 
@@ -2068,7 +2110,7 @@ func InternalUnique2Out(self *bridge.Tensor, sorted bool, returnInverse bool, re
 	args.Tensor(out0)
 	args.Tensor(out1)
 	args.Tensor(out2)
-	call(&args, 2109, 0, nil)
+	call(&args, 2099, 0, nil)
 	return out0, out1, out2
 }
 
@@ -2082,7 +2124,7 @@ func VarMeanCorrectionOut(self *bridge.Tensor, dim []int64, correction *int64, k
 	args.Bool(keepdim)
 	args.Tensor(out0)
 	args.Tensor(out1)
-	call(&args, 2110, 0, nil)
+	call(&args, 2100, 0, nil)
 	return out0, out1
 }
 
@@ -2093,7 +2135,7 @@ func ZerosLikeOut(self *bridge.Tensor, memoryFormat *MemoryFormat, out *bridge.T
 	args.Tensor(self)
 	encodeOptMemoryFormat(&args, memoryFormat)
 	args.Tensor(out)
-	call(&args, 2111, 0, nil)
+	call(&args, 2101, 0, nil)
 	return out
 }
 
@@ -2103,7 +2145,7 @@ func PoissonOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 2112, 0, nil)
+	call(&args, 2102, 0, nil)
 	return out
 }
 
@@ -2114,7 +2156,7 @@ func BinomialOut(count *bridge.Tensor, prob *bridge.Tensor, out *bridge.Tensor) 
 	args.Tensor(count)
 	args.Tensor(prob)
 	args.Tensor(out)
-	call(&args, 2113, 0, nil)
+	call(&args, 2103, 0, nil)
 	return out
 }
 
@@ -2125,7 +2167,7 @@ func NativeNormOut(self *bridge.Tensor, p Scalar, out *bridge.Tensor) *bridge.Te
 	args.Tensor(self)
 	p.encode(&args)
 	args.Tensor(out)
-	call(&args, 2114, 0, nil)
+	call(&args, 2104, 0, nil)
 	return out
 }
 
@@ -2139,7 +2181,7 @@ func NativeNormScalarOptDimDtypeOut(self *bridge.Tensor, p *Scalar, dim []int64,
 	args.Bool(keepdim)
 	args.OptDType(dtype)
 	args.Tensor(out)
-	call(&args, 2115, 0, nil)
+	call(&args, 2105, 0, nil)
 	return out
 }
 
@@ -2151,7 +2193,7 @@ func NormScalarOptDtypeOut(self *bridge.Tensor, p *Scalar, dtype bridge.DType, o
 	encodeOptScalar(&args, p)
 	args.DType(dtype)
 	args.Tensor(out)
-	call(&args, 2116, 0, nil)
+	call(&args, 2106, 0, nil)
 	return out
 }
 
@@ -2162,7 +2204,7 @@ func NormScalarOut(self *bridge.Tensor, p Scalar, out *bridge.Tensor) *bridge.Te
 	args.Tensor(self)
 	p.encode(&args)
 	args.Tensor(out)
-	call(&args, 2117, 0, nil)
+	call(&args, 2107, 0, nil)
 	return out
 }
 
@@ -2173,7 +2215,7 @@ func CloneOut(self *bridge.Tensor, memoryFormat *MemoryFormat, out *bridge.Tenso
 	args.Tensor(self)
 	encodeOptMemoryFormat(&args, memoryFormat)
 	args.Tensor(out)
-	call(&args, 2118, 0, nil)
+	call(&args, 2108, 0, nil)
 	return out
 }
 
@@ -2185,7 +2227,7 @@ func ResizeAsOut(self *bridge.Tensor, theTemplate *bridge.Tensor, memoryFormat *
 	args.Tensor(theTemplate)
 	encodeOptMemoryFormat(&args, memoryFormat)
 	args.Tensor(out)
-	call(&args, 2119, 0, nil)
+	call(&args, 2109, 0, nil)
 	return out
 }
 
@@ -2196,7 +2238,7 @@ func ResizeAs(self *bridge.Tensor, theTemplate *bridge.Tensor, memoryFormat *Mem
 	args.Tensor(theTemplate)
 	encodeOptMemoryFormat(&args, memoryFormat)
 	var res bridge.ATenResult
-	call(&args, 2120, 1, &res)
+	call(&args, 2110, 1, &res)
 	return res.T[0]
 }
 
@@ -2207,7 +2249,7 @@ func ResizeAsSparseOut(self *bridge.Tensor, theTemplate *bridge.Tensor, out *bri
 	args.Tensor(self)
 	args.Tensor(theTemplate)
 	args.Tensor(out)
-	call(&args, 2121, 0, nil)
+	call(&args, 2111, 0, nil)
 	return out
 }
 
@@ -2217,7 +2259,7 @@ func ResizeAsSparse(self *bridge.Tensor, theTemplate *bridge.Tensor) *bridge.Ten
 	args.Tensor(self)
 	args.Tensor(theTemplate)
 	var res bridge.ATenResult
-	call(&args, 2122, 1, &res)
+	call(&args, 2112, 1, &res)
 	return res.T[0]
 }
 
@@ -2227,7 +2269,7 @@ func ZeroOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 2123, 0, nil)
+	call(&args, 2113, 0, nil)
 	return out
 }
 
@@ -2236,7 +2278,7 @@ func Zero(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 2124, 1, &res)
+	call(&args, 2114, 1, &res)
 	return res.T[0]
 }
 
@@ -2248,7 +2290,7 @@ func SubScalarOut(self *bridge.Tensor, other Scalar, alpha Scalar, out *bridge.T
 	other.encode(&args)
 	alpha.encode(&args)
 	args.Tensor(out)
-	call(&args, 2125, 0, nil)
+	call(&args, 2115, 0, nil)
 	return out
 }
 
@@ -2260,7 +2302,7 @@ func RsubTensorOut(self *bridge.Tensor, other *bridge.Tensor, alpha Scalar, out 
 	args.Tensor(other)
 	alpha.encode(&args)
 	args.Tensor(out)
-	call(&args, 2126, 0, nil)
+	call(&args, 2116, 0, nil)
 	return out
 }
 
@@ -2272,7 +2314,7 @@ func RsubScalarOut(self *bridge.Tensor, other Scalar, alpha Scalar, out *bridge.
 	other.encode(&args)
 	alpha.encode(&args)
 	args.Tensor(out)
-	call(&args, 2127, 0, nil)
+	call(&args, 2117, 0, nil)
 	return out
 }
 
@@ -2282,7 +2324,7 @@ func SparseCooTensorSizeOut(size []int64, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Ints(size)
 	args.Tensor(out)
-	call(&args, 2128, 0, nil)
+	call(&args, 2118, 0, nil)
 	return out
 }
 
@@ -2295,7 +2337,7 @@ func SparseResizeOut(self *bridge.Tensor, size []int64, sparseDim int64, denseDi
 	args.Int(sparseDim)
 	args.Int(denseDim)
 	args.Tensor(out)
-	call(&args, 2129, 0, nil)
+	call(&args, 2119, 0, nil)
 	return out
 }
 
@@ -2307,7 +2349,7 @@ func SparseResize(self *bridge.Tensor, size []int64, sparseDim int64, denseDim i
 	args.Int(sparseDim)
 	args.Int(denseDim)
 	var res bridge.ATenResult
-	call(&args, 2130, 1, &res)
+	call(&args, 2120, 1, &res)
 	return res.T[0]
 }
 
@@ -2320,7 +2362,7 @@ func SparseResizeAndClearOut(self *bridge.Tensor, size []int64, sparseDim int64,
 	args.Int(sparseDim)
 	args.Int(denseDim)
 	args.Tensor(out)
-	call(&args, 2131, 0, nil)
+	call(&args, 2121, 0, nil)
 	return out
 }
 
@@ -2332,7 +2374,7 @@ func SparseResizeAndClear(self *bridge.Tensor, size []int64, sparseDim int64, de
 	args.Int(sparseDim)
 	args.Int(denseDim)
 	var res bridge.ATenResult
-	call(&args, 2132, 1, &res)
+	call(&args, 2122, 1, &res)
 	return res.T[0]
 }
 
@@ -2343,7 +2385,7 @@ func SparseMaskOut(self *bridge.Tensor, mask *bridge.Tensor, out *bridge.Tensor)
 	args.Tensor(self)
 	args.Tensor(mask)
 	args.Tensor(out)
-	call(&args, 2133, 0, nil)
+	call(&args, 2123, 0, nil)
 	return out
 }
 
@@ -2355,7 +2397,7 @@ func CopySparseToSparseOut(self *bridge.Tensor, src *bridge.Tensor, nonBlocking 
 	args.Tensor(src)
 	args.Bool(nonBlocking)
 	args.Tensor(out)
-	call(&args, 2134, 0, nil)
+	call(&args, 2124, 0, nil)
 	return out
 }
 
@@ -2366,7 +2408,7 @@ func CopySparseToSparse(self *bridge.Tensor, src *bridge.Tensor, nonBlocking boo
 	args.Tensor(src)
 	args.Bool(nonBlocking)
 	var res bridge.ATenResult
-	call(&args, 2135, 1, &res)
+	call(&args, 2125, 1, &res)
 	return res.T[0]
 }
 
@@ -2377,7 +2419,7 @@ func ToSparseSparseDimOut(self *bridge.Tensor, sparseDim int64, out *bridge.Tens
 	args.Tensor(self)
 	args.Int(sparseDim)
 	args.Tensor(out)
-	call(&args, 2136, 0, nil)
+	call(&args, 2126, 0, nil)
 	return out
 }
 
@@ -2387,7 +2429,7 @@ func ToSparseOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 2137, 0, nil)
+	call(&args, 2127, 0, nil)
 	return out
 }
 
@@ -2397,7 +2439,7 @@ func ToSparseCsrOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 2138, 0, nil)
+	call(&args, 2128, 0, nil)
 	return out
 }
 
@@ -2407,7 +2449,7 @@ func ToSparseCscOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 2139, 0, nil)
+	call(&args, 2129, 0, nil)
 	return out
 }
 
@@ -2418,7 +2460,7 @@ func ToSparseBsrOut(self *bridge.Tensor, blocksize []int64, out *bridge.Tensor) 
 	args.Tensor(self)
 	args.Ints(blocksize)
 	args.Tensor(out)
-	call(&args, 2140, 0, nil)
+	call(&args, 2130, 0, nil)
 	return out
 }
 
@@ -2429,7 +2471,7 @@ func ToSparseBscOut(self *bridge.Tensor, blocksize []int64, out *bridge.Tensor) 
 	args.Tensor(self)
 	args.Ints(blocksize)
 	args.Tensor(out)
-	call(&args, 2141, 0, nil)
+	call(&args, 2131, 0, nil)
 	return out
 }
 
@@ -2440,7 +2482,7 @@ func ToMkldnnOut(self *bridge.Tensor, dtype *bridge.DType, out *bridge.Tensor) *
 	args.Tensor(self)
 	args.OptDType(dtype)
 	args.Tensor(out)
-	call(&args, 2142, 0, nil)
+	call(&args, 2132, 0, nil)
 	return out
 }
 
@@ -2454,7 +2496,7 @@ func MkldnnReorderConv2dWeightOut(self *bridge.Tensor, padding []int64, stride [
 	args.Ints(dilation)
 	args.Int(groups)
 	args.Tensor(out)
-	call(&args, 2143, 0, nil)
+	call(&args, 2133, 0, nil)
 	return out
 }
 
@@ -2468,7 +2510,7 @@ func MkldnnReorderConv3dWeightOut(self *bridge.Tensor, padding []int64, stride [
 	args.Ints(dilation)
 	args.Int(groups)
 	args.Tensor(out)
-	call(&args, 2144, 0, nil)
+	call(&args, 2134, 0, nil)
 	return out
 }
 
@@ -2480,7 +2522,7 @@ func QuantizePerTensorDynamicOut(self *bridge.Tensor, dtype bridge.DType, reduce
 	args.DType(dtype)
 	args.Bool(reduceRange)
 	args.Tensor(out)
-	call(&args, 2145, 0, nil)
+	call(&args, 2135, 0, nil)
 	return out
 }
 
@@ -2493,7 +2535,7 @@ func QuantizePerTensorOut(self *bridge.Tensor, scale float64, zeroPoint int64, d
 	args.Int(zeroPoint)
 	args.DType(dtype)
 	args.Tensor(out)
-	call(&args, 2146, 0, nil)
+	call(&args, 2136, 0, nil)
 	return out
 }
 
@@ -2506,7 +2548,7 @@ func QuantizePerTensorTensorQparamsOut(self *bridge.Tensor, scale *bridge.Tensor
 	args.Tensor(zeroPoint)
 	args.DType(dtype)
 	args.Tensor(out)
-	call(&args, 2147, 0, nil)
+	call(&args, 2137, 0, nil)
 	return out
 }
 
@@ -2518,7 +2560,7 @@ func QuantizePerTensorTensorsOut(tensors []*bridge.Tensor, scales *bridge.Tensor
 	args.Tensor(zeroPoints)
 	args.DType(dtype)
 	args.Tensors(out)
-	call(&args, 2148, 0, nil)
+	call(&args, 2138, 0, nil)
 }
 
 // QuantizePerChannelOut is aten::quantize_per_channel.out(Tensor self, Tensor scales, Tensor zero_points, int axis, ScalarType dtype, *, Tensor(a!) out) -> Tensor(a!).
@@ -2531,7 +2573,7 @@ func QuantizePerChannelOut(self *bridge.Tensor, scales *bridge.Tensor, zeroPoint
 	args.Int(axis)
 	args.DType(dtype)
 	args.Tensor(out)
-	call(&args, 2149, 0, nil)
+	call(&args, 2139, 0, nil)
 	return out
 }
 
@@ -2541,7 +2583,7 @@ func DequantizeSelfOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 2150, 0, nil)
+	call(&args, 2140, 0, nil)
 	return out
 }
 
@@ -2550,7 +2592,7 @@ func DequantizeTensorsOut(tensors []*bridge.Tensor, out []*bridge.Tensor) {
 	var args bridge.ATenArgs
 	args.Tensors(tensors)
 	args.Tensors(out)
-	call(&args, 2151, 0, nil)
+	call(&args, 2141, 0, nil)
 }
 
 // QPerChannelScalesOut is aten::q_per_channel_scales.out(Tensor self, *, Tensor(a!) out) -> Tensor(a!).
@@ -2559,7 +2601,7 @@ func QPerChannelScalesOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tenso
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 2152, 0, nil)
+	call(&args, 2142, 0, nil)
 	return out
 }
 
@@ -2569,7 +2611,7 @@ func QPerChannelZeroPointsOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.T
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 2153, 0, nil)
+	call(&args, 2143, 0, nil)
 	return out
 }
 
@@ -2579,7 +2621,7 @@ func IntReprOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 2154, 0, nil)
+	call(&args, 2144, 0, nil)
 	return out
 }
 
@@ -2594,7 +2636,7 @@ func FakeQuantizePerTensorAffineCachemaskOut(self *bridge.Tensor, scale float64,
 	args.Int(quantMax)
 	args.Tensor(out0)
 	args.Tensor(out1)
-	call(&args, 2155, 0, nil)
+	call(&args, 2145, 0, nil)
 	return out0, out1
 }
 
@@ -2610,7 +2652,7 @@ func FakeQuantizePerChannelAffineCachemaskOut(self *bridge.Tensor, scale *bridge
 	args.Int(quantMax)
 	args.Tensor(out0)
 	args.Tensor(out1)
-	call(&args, 2156, 0, nil)
+	call(&args, 2146, 0, nil)
 	return out0, out1
 }
 
@@ -2622,7 +2664,7 @@ func InternalToCopyOut(self *bridge.Tensor, nonBlocking bool, memoryFormat *Memo
 	args.Bool(nonBlocking)
 	encodeOptMemoryFormat(&args, memoryFormat)
 	args.Tensor(out)
-	call(&args, 2157, 0, nil)
+	call(&args, 2147, 0, nil)
 	return out
 }
 
@@ -2646,7 +2688,7 @@ func LstmMpsBackward(gradY *bridge.Tensor, gradHy *bridge.Tensor, gradCy *bridge
 	args.Tensor(out0)
 	args.Tensors(out1)
 	args.Tensors(out2)
-	call(&args, 2158, 0, nil)
+	call(&args, 2148, 0, nil)
 }
 
 // InternalPackPaddedSequenceOut is aten::_pack_padded_sequence.out(Tensor input, Tensor lengths, bool batch_first, *, Tensor(a!) out0, Tensor(b!) out1) -> (Tensor(a!), Tensor(b!)).
@@ -2658,7 +2700,7 @@ func InternalPackPaddedSequenceOut(input *bridge.Tensor, lengths *bridge.Tensor,
 	args.Bool(batchFirst)
 	args.Tensor(out0)
 	args.Tensor(out1)
-	call(&args, 2159, 0, nil)
+	call(&args, 2149, 0, nil)
 	return out0, out1
 }
 
@@ -2669,7 +2711,7 @@ func SetSourceTensorOut(self *bridge.Tensor, source *bridge.Tensor, out *bridge.
 	args.Tensor(self)
 	args.Tensor(source)
 	args.Tensor(out)
-	call(&args, 2160, 0, nil)
+	call(&args, 2150, 0, nil)
 	return out
 }
 
@@ -2679,7 +2721,7 @@ func SetSourceTensor(self *bridge.Tensor, source *bridge.Tensor) *bridge.Tensor 
 	args.Tensor(self)
 	args.Tensor(source)
 	var res bridge.ATenResult
-	call(&args, 2161, 1, &res)
+	call(&args, 2151, 1, &res)
 	return res.T[0]
 }
 
@@ -2689,7 +2731,7 @@ func SetOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 2162, 0, nil)
+	call(&args, 2152, 0, nil)
 	return out
 }
 
@@ -2698,7 +2740,7 @@ func Set(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 2163, 1, &res)
+	call(&args, 2153, 1, &res)
 	return res.T[0]
 }
 
@@ -2708,7 +2750,7 @@ func LiftOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 2164, 0, nil)
+	call(&args, 2154, 0, nil)
 	return out
 }
 
@@ -2718,7 +2760,7 @@ func LiftFreshCopyOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 2165, 0, nil)
+	call(&args, 2155, 0, nil)
 	return out
 }
 
@@ -2730,7 +2772,7 @@ func MaskedFillScalarOut(self *bridge.Tensor, mask *bridge.Tensor, value Scalar,
 	args.Tensor(mask)
 	value.encode(&args)
 	args.Tensor(out)
-	call(&args, 2166, 0, nil)
+	call(&args, 2156, 0, nil)
 	return out
 }
 
@@ -2742,7 +2784,7 @@ func MaskedFillTensorOut(self *bridge.Tensor, mask *bridge.Tensor, value *bridge
 	args.Tensor(mask)
 	args.Tensor(value)
 	args.Tensor(out)
-	call(&args, 2167, 0, nil)
+	call(&args, 2157, 0, nil)
 	return out
 }
 
@@ -2754,7 +2796,7 @@ func MaskedScatterOut(self *bridge.Tensor, mask *bridge.Tensor, source *bridge.T
 	args.Tensor(mask)
 	args.Tensor(source)
 	args.Tensor(out)
-	call(&args, 2168, 0, nil)
+	call(&args, 2158, 0, nil)
 	return out
 }
 
@@ -2767,7 +2809,7 @@ func InternalMaskedSoftmaxOut(self *bridge.Tensor, mask *bridge.Tensor, dim *int
 	args.OptInt(dim)
 	args.OptInt(maskType)
 	args.Tensor(out)
-	call(&args, 2169, 0, nil)
+	call(&args, 2159, 0, nil)
 	return out
 }
 
@@ -2780,7 +2822,7 @@ func PutOut(self *bridge.Tensor, index *bridge.Tensor, source *bridge.Tensor, ac
 	args.Tensor(source)
 	args.Bool(accumulate)
 	args.Tensor(out)
-	call(&args, 2170, 0, nil)
+	call(&args, 2160, 0, nil)
 	return out
 }
 
@@ -2793,7 +2835,7 @@ func IndexFillIntScalarOut(self *bridge.Tensor, dim int64, index *bridge.Tensor,
 	args.Tensor(index)
 	value.encode(&args)
 	args.Tensor(out)
-	call(&args, 2171, 0, nil)
+	call(&args, 2161, 0, nil)
 	return out
 }
 
@@ -2806,7 +2848,7 @@ func IndexFillIntTensorOut(self *bridge.Tensor, dim int64, index *bridge.Tensor,
 	args.Tensor(index)
 	args.Tensor(value)
 	args.Tensor(out)
-	call(&args, 2172, 0, nil)
+	call(&args, 2162, 0, nil)
 	return out
 }
 
@@ -2817,7 +2859,7 @@ func BitwiseAndScalarTensorOut(self Scalar, other *bridge.Tensor, out *bridge.Te
 	self.encode(&args)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 2173, 0, nil)
+	call(&args, 2163, 0, nil)
 	return out
 }
 
@@ -2828,7 +2870,7 @@ func BitwiseOrScalarTensorOut(self Scalar, other *bridge.Tensor, out *bridge.Ten
 	self.encode(&args)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 2174, 0, nil)
+	call(&args, 2164, 0, nil)
 	return out
 }
 
@@ -2839,7 +2881,7 @@ func BitwiseXorScalarTensorOut(self Scalar, other *bridge.Tensor, out *bridge.Te
 	self.encode(&args)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 2175, 0, nil)
+	call(&args, 2165, 0, nil)
 	return out
 }
 
@@ -2850,7 +2892,7 @@ func BitwiseLeftShiftScalarTensorOut(self Scalar, other *bridge.Tensor, out *bri
 	self.encode(&args)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 2176, 0, nil)
+	call(&args, 2166, 0, nil)
 	return out
 }
 
@@ -2861,7 +2903,7 @@ func BitwiseRightShiftScalarTensorOut(self Scalar, other *bridge.Tensor, out *br
 	self.encode(&args)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 2177, 0, nil)
+	call(&args, 2167, 0, nil)
 	return out
 }
 
@@ -2873,7 +2915,7 @@ func RandomFromOut(self *bridge.Tensor, from int64, to *int64, out *bridge.Tenso
 	args.Int(from)
 	args.OptInt(to)
 	args.Tensor(out)
-	call(&args, 2178, 0, nil)
+	call(&args, 2168, 0, nil)
 	return out
 }
 
@@ -2884,7 +2926,7 @@ func RandomFrom(self *bridge.Tensor, from int64, to *int64) *bridge.Tensor {
 	args.Int(from)
 	args.OptInt(to)
 	var res bridge.ATenResult
-	call(&args, 2179, 1, &res)
+	call(&args, 2169, 1, &res)
 	return res.T[0]
 }
 
@@ -2895,7 +2937,7 @@ func RandomToOut(self *bridge.Tensor, to int64, out *bridge.Tensor) *bridge.Tens
 	args.Tensor(self)
 	args.Int(to)
 	args.Tensor(out)
-	call(&args, 2180, 0, nil)
+	call(&args, 2170, 0, nil)
 	return out
 }
 
@@ -2905,7 +2947,7 @@ func RandomTo(self *bridge.Tensor, to int64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Int(to)
 	var res bridge.ATenResult
-	call(&args, 2181, 1, &res)
+	call(&args, 2171, 1, &res)
 	return res.T[0]
 }
 
@@ -2915,7 +2957,7 @@ func RandomOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 2182, 0, nil)
+	call(&args, 2172, 0, nil)
 	return out
 }
 
@@ -2924,7 +2966,7 @@ func Random(self *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	var res bridge.ATenResult
-	call(&args, 2183, 1, &res)
+	call(&args, 2173, 1, &res)
 	return res.T[0]
 }
 
@@ -2936,7 +2978,7 @@ func UniformOut(self *bridge.Tensor, from float64, to float64, out *bridge.Tenso
 	args.Float(from)
 	args.Float(to)
 	args.Tensor(out)
-	call(&args, 2184, 0, nil)
+	call(&args, 2174, 0, nil)
 	return out
 }
 
@@ -2947,7 +2989,7 @@ func Uniform(self *bridge.Tensor, from float64, to float64) *bridge.Tensor {
 	args.Float(from)
 	args.Float(to)
 	var res bridge.ATenResult
-	call(&args, 2185, 1, &res)
+	call(&args, 2175, 1, &res)
 	return res.T[0]
 }
 
@@ -2959,7 +3001,7 @@ func CauchyOut(self *bridge.Tensor, median float64, sigma float64, out *bridge.T
 	args.Float(median)
 	args.Float(sigma)
 	args.Tensor(out)
-	call(&args, 2186, 0, nil)
+	call(&args, 2176, 0, nil)
 	return out
 }
 
@@ -2970,7 +3012,7 @@ func Cauchy(self *bridge.Tensor, median float64, sigma float64) *bridge.Tensor {
 	args.Float(median)
 	args.Float(sigma)
 	var res bridge.ATenResult
-	call(&args, 2187, 1, &res)
+	call(&args, 2177, 1, &res)
 	return res.T[0]
 }
 
@@ -2982,7 +3024,7 @@ func LogNormalOut(self *bridge.Tensor, mean float64, std float64, out *bridge.Te
 	args.Float(mean)
 	args.Float(std)
 	args.Tensor(out)
-	call(&args, 2188, 0, nil)
+	call(&args, 2178, 0, nil)
 	return out
 }
 
@@ -2993,7 +3035,7 @@ func LogNormal(self *bridge.Tensor, mean float64, std float64) *bridge.Tensor {
 	args.Float(mean)
 	args.Float(std)
 	var res bridge.ATenResult
-	call(&args, 2189, 1, &res)
+	call(&args, 2179, 1, &res)
 	return res.T[0]
 }
 
@@ -3004,7 +3046,7 @@ func ExponentialOut(self *bridge.Tensor, lambd float64, out *bridge.Tensor) *bri
 	args.Tensor(self)
 	args.Float(lambd)
 	args.Tensor(out)
-	call(&args, 2190, 0, nil)
+	call(&args, 2180, 0, nil)
 	return out
 }
 
@@ -3014,7 +3056,7 @@ func Exponential(self *bridge.Tensor, lambd float64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Float(lambd)
 	var res bridge.ATenResult
-	call(&args, 2191, 1, &res)
+	call(&args, 2181, 1, &res)
 	return res.T[0]
 }
 
@@ -3025,7 +3067,7 @@ func GeometricOut(self *bridge.Tensor, p float64, out *bridge.Tensor) *bridge.Te
 	args.Tensor(self)
 	args.Float(p)
 	args.Tensor(out)
-	call(&args, 2192, 0, nil)
+	call(&args, 2182, 0, nil)
 	return out
 }
 
@@ -3035,7 +3077,7 @@ func Geometric(self *bridge.Tensor, p float64) *bridge.Tensor {
 	args.Tensor(self)
 	args.Float(p)
 	var res bridge.ATenResult
-	call(&args, 2193, 1, &res)
+	call(&args, 2183, 1, &res)
 	return res.T[0]
 }
 
@@ -3047,7 +3089,7 @@ func TrilIndicesOut(row int64, col int64, offset int64, out *bridge.Tensor) *bri
 	args.Int(col)
 	args.Int(offset)
 	args.Tensor(out)
-	call(&args, 2194, 0, nil)
+	call(&args, 2184, 0, nil)
 	return out
 }
 
@@ -3059,7 +3101,7 @@ func TriuIndicesOut(row int64, col int64, offset int64, out *bridge.Tensor) *bri
 	args.Int(col)
 	args.Int(offset)
 	args.Tensor(out)
-	call(&args, 2195, 0, nil)
+	call(&args, 2185, 0, nil)
 	return out
 }
 
@@ -3069,7 +3111,7 @@ func TraceOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 2196, 0, nil)
+	call(&args, 2186, 0, nil)
 	return out
 }
 
@@ -3081,7 +3123,7 @@ func DistOut(self *bridge.Tensor, other *bridge.Tensor, p Scalar, out *bridge.Te
 	args.Tensor(other)
 	p.encode(&args)
 	args.Tensor(out)
-	call(&args, 2197, 0, nil)
+	call(&args, 2187, 0, nil)
 	return out
 }
 
@@ -3092,7 +3134,7 @@ func RemainderScalarTensorOut(self Scalar, other *bridge.Tensor, out *bridge.Ten
 	self.encode(&args)
 	args.Tensor(other)
 	args.Tensor(out)
-	call(&args, 2198, 0, nil)
+	call(&args, 2188, 0, nil)
 	return out
 }
 
@@ -3105,7 +3147,7 @@ func ArgsortStableOut(self *bridge.Tensor, stable bool, dim int64, descending bo
 	args.Int(dim)
 	args.Bool(descending)
 	args.Tensor(out)
-	call(&args, 2199, 0, nil)
+	call(&args, 2189, 0, nil)
 	return out
 }
 
@@ -3119,7 +3161,7 @@ func UnfoldBackwardOut(gradIn *bridge.Tensor, inputSizes []int64, dim int64, siz
 	args.Int(size)
 	args.Int(step)
 	args.Tensor(out)
-	call(&args, 2200, 0, nil)
+	call(&args, 2190, 0, nil)
 	return out
 }
 
@@ -3131,7 +3173,7 @@ func NormalOut(self *bridge.Tensor, mean float64, std float64, out *bridge.Tenso
 	args.Float(mean)
 	args.Float(std)
 	args.Tensor(out)
-	call(&args, 2201, 0, nil)
+	call(&args, 2191, 0, nil)
 	return out
 }
 
@@ -3144,7 +3186,7 @@ func BucketizeScalarOut(self Scalar, boundaries *bridge.Tensor, outInt32 bool, r
 	args.Bool(outInt32)
 	args.Bool(right)
 	args.Tensor(out)
-	call(&args, 2202, 0, nil)
+	call(&args, 2192, 0, nil)
 	return out
 }
 
@@ -3159,7 +3201,7 @@ func SearchsortedScalarOut(sortedSequence *bridge.Tensor, self Scalar, outInt32 
 	args.OptStr(side)
 	args.Tensor(sorter)
 	args.Tensor(out)
-	call(&args, 2203, 0, nil)
+	call(&args, 2193, 0, nil)
 	return out
 }
 
@@ -3172,7 +3214,7 @@ func GluJvpOut(glu *bridge.Tensor, x *bridge.Tensor, dx *bridge.Tensor, dim int6
 	args.Tensor(dx)
 	args.Int(dim)
 	args.Tensor(out)
-	call(&args, 2204, 0, nil)
+	call(&args, 2194, 0, nil)
 	return out
 }
 
@@ -3187,7 +3229,7 @@ func GluBackwardJvpOut(gradX *bridge.Tensor, gradGlu *bridge.Tensor, x *bridge.T
 	args.Tensor(dx)
 	args.Int(dim)
 	args.Tensor(out)
-	call(&args, 2205, 0, nil)
+	call(&args, 2195, 0, nil)
 	return out
 }
 
@@ -3198,7 +3240,7 @@ func HardswishBackwardOut(gradOutput *bridge.Tensor, self *bridge.Tensor, out *b
 	args.Tensor(gradOutput)
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 2206, 0, nil)
+	call(&args, 2196, 0, nil)
 	return out
 }
 
@@ -3214,7 +3256,7 @@ func RreluWithNoiseBackwardOut(gradOutput *bridge.Tensor, self *bridge.Tensor, n
 	args.Bool(training)
 	args.Bool(selfIsResult)
 	args.Tensor(out)
-	call(&args, 2207, 0, nil)
+	call(&args, 2197, 0, nil)
 	return out
 }
 
@@ -3225,7 +3267,7 @@ func MkldnnAdaptiveAvgPool2dBackwardOut(gradOutput *bridge.Tensor, self *bridge.
 	args.Tensor(gradOutput)
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 2208, 0, nil)
+	call(&args, 2198, 0, nil)
 	return out
 }
 
@@ -3238,7 +3280,7 @@ func UpsampleLinear1dVecOut(input *bridge.Tensor, outputSize []int64, alignCorne
 	args.Bool(alignCorners)
 	args.OptFloats(scaleFactors)
 	args.Tensor(out)
-	call(&args, 2209, 0, nil)
+	call(&args, 2199, 0, nil)
 	return out
 }
 
@@ -3252,7 +3294,7 @@ func UpsampleLinear1dBackwardVecOut(gradOutput *bridge.Tensor, outputSize []int6
 	args.Bool(alignCorners)
 	args.OptFloats(scaleFactors)
 	args.Tensor(out)
-	call(&args, 2210, 0, nil)
+	call(&args, 2200, 0, nil)
 	return out
 }
 
@@ -3265,7 +3307,7 @@ func UpsampleBilinear2dVecOut(input *bridge.Tensor, outputSize []int64, alignCor
 	args.Bool(alignCorners)
 	args.OptFloats(scaleFactors)
 	args.Tensor(out)
-	call(&args, 2211, 0, nil)
+	call(&args, 2201, 0, nil)
 	return out
 }
 
@@ -3279,7 +3321,7 @@ func UpsampleBilinear2dBackwardVecOut(gradOutput *bridge.Tensor, outputSize []in
 	args.Bool(alignCorners)
 	args.OptFloats(scaleFactors)
 	args.Tensor(out)
-	call(&args, 2212, 0, nil)
+	call(&args, 2202, 0, nil)
 	return out
 }
 
@@ -3292,7 +3334,7 @@ func UpsampleTrilinear3dVecOut(input *bridge.Tensor, outputSize []int64, alignCo
 	args.Bool(alignCorners)
 	args.OptFloats(scaleFactors)
 	args.Tensor(out)
-	call(&args, 2213, 0, nil)
+	call(&args, 2203, 0, nil)
 	return out
 }
 
@@ -3306,7 +3348,7 @@ func UpsampleTrilinear3dBackwardVecOut(gradOutput *bridge.Tensor, outputSize []i
 	args.Bool(alignCorners)
 	args.OptFloats(scaleFactors)
 	args.Tensor(out)
-	call(&args, 2214, 0, nil)
+	call(&args, 2204, 0, nil)
 	return out
 }
 
@@ -3319,7 +3361,7 @@ func UpsampleBicubic2dVecOut(input *bridge.Tensor, outputSize []int64, alignCorn
 	args.Bool(alignCorners)
 	args.OptFloats(scaleFactors)
 	args.Tensor(out)
-	call(&args, 2215, 0, nil)
+	call(&args, 2205, 0, nil)
 	return out
 }
 
@@ -3333,7 +3375,7 @@ func UpsampleBicubic2dBackwardVecOut(gradOutput *bridge.Tensor, outputSize []int
 	args.Bool(alignCorners)
 	args.OptFloats(scaleFactors)
 	args.Tensor(out)
-	call(&args, 2216, 0, nil)
+	call(&args, 2206, 0, nil)
 	return out
 }
 
@@ -3345,7 +3387,7 @@ func UpsampleNearest1dVecOut(input *bridge.Tensor, outputSize []int64, scaleFact
 	args.OptInts(outputSize)
 	args.OptFloats(scaleFactors)
 	args.Tensor(out)
-	call(&args, 2217, 0, nil)
+	call(&args, 2207, 0, nil)
 	return out
 }
 
@@ -3358,7 +3400,7 @@ func UpsampleNearest1dBackwardVecOut(gradOutput *bridge.Tensor, outputSize []int
 	args.Ints(inputSize)
 	args.OptFloats(scaleFactors)
 	args.Tensor(out)
-	call(&args, 2218, 0, nil)
+	call(&args, 2208, 0, nil)
 	return out
 }
 
@@ -3370,7 +3412,7 @@ func UpsampleNearest2dVecOut(input *bridge.Tensor, outputSize []int64, scaleFact
 	args.OptInts(outputSize)
 	args.OptFloats(scaleFactors)
 	args.Tensor(out)
-	call(&args, 2219, 0, nil)
+	call(&args, 2209, 0, nil)
 	return out
 }
 
@@ -3383,7 +3425,7 @@ func UpsampleNearest2dBackwardVecOut(gradOutput *bridge.Tensor, outputSize []int
 	args.Ints(inputSize)
 	args.OptFloats(scaleFactors)
 	args.Tensor(out)
-	call(&args, 2220, 0, nil)
+	call(&args, 2210, 0, nil)
 	return out
 }
 
@@ -3395,7 +3437,7 @@ func UpsampleNearest3dVecOut(input *bridge.Tensor, outputSize []int64, scaleFact
 	args.OptInts(outputSize)
 	args.OptFloats(scaleFactors)
 	args.Tensor(out)
-	call(&args, 2221, 0, nil)
+	call(&args, 2211, 0, nil)
 	return out
 }
 
@@ -3408,7 +3450,7 @@ func UpsampleNearest3dBackwardVecOut(gradOutput *bridge.Tensor, outputSize []int
 	args.Ints(inputSize)
 	args.OptFloats(scaleFactors)
 	args.Tensor(out)
-	call(&args, 2222, 0, nil)
+	call(&args, 2212, 0, nil)
 	return out
 }
 
@@ -3424,7 +3466,7 @@ func ConvDepthwise3dOut(self *bridge.Tensor, weight *bridge.Tensor, kernelSize [
 	args.Ints(padding)
 	args.Ints(dilation)
 	args.Tensor(out)
-	call(&args, 2223, 0, nil)
+	call(&args, 2213, 0, nil)
 	return out
 }
 
@@ -3440,7 +3482,7 @@ func SlowConvDilated2dOut(self *bridge.Tensor, weight *bridge.Tensor, kernelSize
 	args.Ints(padding)
 	args.Ints(dilation)
 	args.Tensor(out)
-	call(&args, 2224, 0, nil)
+	call(&args, 2214, 0, nil)
 	return out
 }
 
@@ -3456,7 +3498,7 @@ func SlowConvDilated3dOut(self *bridge.Tensor, weight *bridge.Tensor, kernelSize
 	args.Ints(padding)
 	args.Ints(dilation)
 	args.Tensor(out)
-	call(&args, 2225, 0, nil)
+	call(&args, 2215, 0, nil)
 	return out
 }
 
@@ -3466,7 +3508,7 @@ func IsinfOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 2226, 0, nil)
+	call(&args, 2216, 0, nil)
 	return out
 }
 
@@ -3476,7 +3518,7 @@ func LinalgMatrixExpOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor 
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 2227, 0, nil)
+	call(&args, 2217, 0, nil)
 	return out
 }
 
@@ -3493,7 +3535,7 @@ func SegmentReduceOut(data *bridge.Tensor, reduce string, lengths *bridge.Tensor
 	args.Bool(unsafe)
 	encodeOptScalar(&args, initial)
 	args.Tensor(out)
-	call(&args, 2228, 0, nil)
+	call(&args, 2218, 0, nil)
 	return out
 }
 
@@ -3503,7 +3545,7 @@ func CcolIndicesCopyOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor 
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 2229, 0, nil)
+	call(&args, 2219, 0, nil)
 	return out
 }
 
@@ -3513,7 +3555,7 @@ func RowIndicesCopyOut(self *bridge.Tensor, out *bridge.Tensor) *bridge.Tensor {
 	var args bridge.ATenArgs
 	args.Tensor(self)
 	args.Tensor(out)
-	call(&args, 2230, 0, nil)
+	call(&args, 2220, 0, nil)
 	return out
 }
 
@@ -3525,7 +3567,7 @@ func ToPaddedTensorOut(self *bridge.Tensor, padding float64, outputSize []int64,
 	args.Float(padding)
 	args.OptInts(outputSize)
 	args.Tensor(out)
-	call(&args, 2231, 0, nil)
+	call(&args, 2221, 0, nil)
 	return out
 }
 
@@ -3548,6 +3590,6 @@ func InternalNativeMultiHeadAttentionOut(query *bridge.Tensor, key *bridge.Tenso
 	args.OptInt(maskType)
 	args.Tensor(out0)
 	args.Tensor(out1)
-	call(&args, 2232, 0, nil)
+	call(&args, 2222, 0, nil)
 	return out0, out1
 }

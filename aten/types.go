@@ -43,6 +43,17 @@ func (s Scalar) Float() float64 {
 // IsFloat says whether s holds a floating-point number.
 func (s Scalar) IsFloat() bool { return s.kind == 1 }
 
+// IsBool says whether s holds a bool (Item of a bool tensor).
+func (s Scalar) IsBool() bool { return s.kind == 2 }
+
+// Bool reads s as a bool (non-zero is true).
+func (s Scalar) Bool() bool {
+	if s.kind == 1 {
+		return s.f != 0
+	}
+	return s.i != 0
+}
+
 func (s Scalar) encode(a *bridge.ATenArgs) {
 	switch s.kind {
 	case 1:
@@ -123,6 +134,27 @@ type Options struct {
 	Layout    *Layout
 	Device    *bridge.Device
 	PinMemory *bool
+}
+
+// withDefaults fills the nil dtype and pin_memory with an op's own defaults (randint's dtype is
+// long, not None).
+func (o Options) withDefaults(dtype *bridge.DType, pin *bool) Options {
+	if o.DType == nil {
+		o.DType = dtype
+	}
+	if o.PinMemory == nil {
+		o.PinMemory = pin
+	}
+	return o
+}
+
+// orDefault is p, or a pointer to d when p is nil: an optional argument whose schema default is
+// not None.
+func orDefault[T any](p *T, d T) *T {
+	if p == nil {
+		return &d
+	}
+	return p
 }
 
 func (o Options) encode(a *bridge.ATenArgs) {

@@ -12,9 +12,6 @@ import (
 func casesSampling() []xcase {
 	x := func() *bridge.Tensor { return bridge.Zeros(bridge.Shape{3, 4}) }
 	p := func() *bridge.Tensor { return uni(0, 1, 3, 4) }
-	// randint's schema says dtype=long, but Options{} sends None, and libtorch's randint
-	// kernels then make float32 (torch.randint gets int64: Python fills in the schema's default).
-	const long = "aten.Randint* with Options{} return float32, not the schema's default dtype=long: DType Int64 passed explicitly"
 	seed := uint64(1000)
 	s := func(c xcase) xcase {
 		seed++
@@ -29,7 +26,6 @@ func casesSampling() []xcase {
 		s(xcase{name: "randperm", py: "torch.randperm(10)", run: func(v M) L { return L{aten.Randperm(10, aten.Options{})} }}),
 		s(xcase{name: "randperm_large_float", py: "torch.randperm(3000, dtype=torch.float32)",
 			run: func(v M) L { return L{aten.Randperm(3000, aten.Options{DType: aten.D(bridge.Float32)})} }}),
-		s(xcase{name: "randperm_generator_overload", py: "torch.randperm(12)", run: func(v M) L { return L{aten.RandpermGenerator(12, aten.Options{})} }}),
 		s(xcase{name: "randperm_out", py: "torch.randperm(6, out=torch.empty(0, dtype=torch.int64))",
 			run: func(v M) L { return L{aten.RandpermOut(6, bridge.Empty(bridge.Shape{0}, bridge.Int64))} }}),
 		s(xcase{name: "bernoulli", in: M{"p": p()}, py: "torch.bernoulli(p)", run: func(v M) L { return L{aten.Bernoulli(v["p"])} }}),
@@ -44,14 +40,11 @@ func casesSampling() []xcase {
 		s(xcase{name: "normal_float_float", py: "torch.normal(0.5, 2.0, (3, 4))",
 			run: func(v M) L { return L{aten.NormalFloatFloat(0.5, 2, []int64{3, 4}, aten.Options{})} }}),
 		s(xcase{name: "normal_inplace", in: M{"x": x()}, py: "x.normal_(1, 3)", run: func(v M) L { return L{aten.Normal_(v["x"], 1, 3)} }}),
-		s(xcase{name: "randint", py: "torch.randint(10, (3, 4))", note: long,
-			run: func(v M) L { return L{aten.Randint(10, []int64{3, 4}, aten.Options{DType: aten.D(bridge.Int64)})} }}),
+		// randint's schema default dtype=long: Options{} must give int64, as torch.randint does
+		s(xcase{name: "randint", py: "torch.randint(10, (3, 4))",
+			run: func(v M) L { return L{aten.Randint(10, []int64{3, 4}, aten.Options{})} }}),
 		s(xcase{name: "randint_low_int32", py: "torch.randint(-5, 5, (6,), dtype=torch.int32)",
 			run: func(v M) L { return L{aten.RandintLow(-5, 5, []int64{6}, aten.Options{DType: aten.D(bridge.Int32)})} }}),
-		s(xcase{name: "randint_generator_overload", py: "torch.randint(10, (5,))", note: long,
-			run: func(v M) L {
-				return L{aten.RandintGenerator(10, []int64{5}, aten.Options{DType: aten.D(bridge.Int64)})}
-			}}),
 		s(xcase{name: "rand", py: "torch.rand(2, 3)", run: func(v M) L { return L{aten.Rand([]int64{2, 3}, aten.Options{})} }}),
 		s(xcase{name: "rand_float64", py: "torch.rand(5, dtype=torch.float64)", run: func(v M) L { return L{aten.Rand([]int64{5}, aten.Options{DType: aten.D(bridge.Float64)})} }}),
 		s(xcase{name: "randn", py: "torch.randn(2, 3)", run: func(v M) L { return L{aten.Randn([]int64{2, 3}, aten.Options{})} }}),

@@ -141,20 +141,17 @@ template <> struct Holder<c10::optional<at::Tensor>> {
   c10::optional<at::Tensor> &get() { return v; }
 };
 
+// TensorsHolder reads a list of tensors; only a Tensor?[] may hold None (a nil element).
 struct TensorsHolder {
   std::vector<at::Tensor> v;
-  bool none = false;
-  explicit TensorsHolder(Reader &r, bool optional_ok = false) {
+  explicit TensorsHolder(Reader &r, bool nil_ok = false) {
     int64_t tg = r.tag();
-    if (tg == kNone && optional_ok) {
-      none = true;
-      return;
-    }
     if (tg != kTensors) r.want("a list of tensors", tg);
     int64_t n = r.count();
     v.reserve(n);
     for (int64_t k = 0; k < n; k++) {
       hc_tensor h = r.handle();
+      if (!h && !nil_ok) r.fail("element " + std::to_string(k) + " is nil (a tensor is required)");
       v.push_back(h ? h->t : at::Tensor());
     }
   }
@@ -175,7 +172,7 @@ template <> struct Holder<at::ITensorListRef> : TensorsHolder {
 template <> struct Holder<c10::List<c10::optional<at::Tensor>>> {
   c10::List<c10::optional<at::Tensor>> v;
   explicit Holder(Reader &r) {
-    TensorsHolder h(r);
+    TensorsHolder h(r, /*nil_ok=*/true);
     v.reserve(h.v.size());
     for (auto &t : h.v) v.push_back(t.defined() ? c10::optional<at::Tensor>(t) : c10::nullopt);
   }
@@ -340,16 +337,30 @@ template <> struct Holder<std::string> {
 template <class T> T enum_as(Reader &r, int64_t tg) {
   if constexpr (std::is_same_v<T, at::ScalarType>) {
     if (tg != kDtype) r.want("a dtype", tg);
-    return hc::scalar_type(static_cast<int>(r.next_i()));
+    int64_t v = r.next_i();
+    try {
+      return hc::scalar_type(static_cast<int>(v));
+    } catch (const std::exception &e) {
+      r.fail(e.what());
+    }
   } else if constexpr (std::is_same_v<T, at::Device>) {
     if (tg != kDevice) r.want("a device", tg);
-    return hc::device(static_cast<int>(r.next_i()));
+    int64_t v = r.next_i();
+    try {
+      return hc::device(static_cast<int>(v));
+    } catch (const std::exception &e) {
+      r.fail(e.what());
+    }
   } else if constexpr (std::is_same_v<T, at::Layout>) {
     if (tg != kLayout) r.want("a layout", tg);
-    return static_cast<at::Layout>(r.next_i());
+    int64_t v = r.next_i();
+    if (v < 0 || v >= static_cast<int64_t>(at::Layout::NumOptions)) r.fail("unknown layout " + std::to_string(v));
+    return static_cast<at::Layout>(v);
   } else if constexpr (std::is_same_v<T, at::MemoryFormat>) {
     if (tg != kMemFmt) r.want("a memory format", tg);
-    return static_cast<at::MemoryFormat>(r.next_i());
+    int64_t v = r.next_i();
+    if (v < 0 || v >= static_cast<int64_t>(at::MemoryFormat::NumOptions)) r.fail("unknown memory format " + std::to_string(v));
+    return static_cast<at::MemoryFormat>(v);
   } else {
     static_assert(dependent_false<T>::value, "not an enum type");
   }

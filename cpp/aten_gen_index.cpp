@@ -12,18 +12,18 @@ extern const Entry gen_part6[];
 extern const Entry gen_part7[];
 } // namespace hc::aten
 
-const int32_t hc_aten_gen_count = 2233;
-const char hc_aten_gen_hash[] = "634e636918472a9c";
+const int32_t hc_aten_gen_count = 2223;
+const char hc_aten_gen_hash[] = "c4e012b3dc13581b";
 
 const hc::aten::Entry *hc_aten_gen_entry(int32_t id) {
   using namespace hc::aten;
-  if (id >= 0 && id <= 279) return &gen_part0[id - 0];
-  if (id >= 280 && id <= 559) return &gen_part1[id - 280];
-  if (id >= 560 && id <= 839) return &gen_part2[id - 560];
-  if (id >= 840 && id <= 1119) return &gen_part3[id - 840];
-  if (id >= 1120 && id <= 1399) return &gen_part4[id - 1120];
-  if (id >= 1400 && id <= 1679) return &gen_part5[id - 1400];
-  if (id >= 1680 && id <= 1959) return &gen_part6[id - 1680];
-  if (id >= 1960 && id <= 2232) return &gen_part7[id - 1960];
+  if (id >= 0 && id <= 277) return &gen_part0[id - 0];
+  if (id >= 278 && id <= 555) return &gen_part1[id - 278];
+  if (id >= 556 && id <= 833) return &gen_part2[id - 556];
+  if (id >= 834 && id <= 1111) return &gen_part3[id - 834];
+  if (id >= 1112 && id <= 1389) return &gen_part4[id - 1112];
+  if (id >= 1390 && id <= 1667) return &gen_part5[id - 1390];
+  if (id >= 1668 && id <= 1945) return &gen_part6[id - 1668];
+  if (id >= 1946 && id <= 2222) return &gen_part7[id - 1946];
   return nullptr;
 }

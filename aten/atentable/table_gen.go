@@ -3,7 +3,7 @@
 package atentable
 
 // Hash identifies the table; the shim built from it reports the same.
-const Hash = "634e636918472a9c"
+const Hash = "c4e012b3dc13581b"
 
 // Ops are the generated ops, by id.
 var Ops = [...]Op{
@@ -621,29 +621,19 @@ var Ops = [...]Op{
 	{"deg2rad", "out", "Deg2radOut", "deg2rad.out(Tensor self, *, Tensor(a!) out) -> Tensor(a!)"},
 	{"scalar_tensor", "", "ScalarTensor", "scalar_tensor(Scalar s, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor"},
 	{"rand", "", "Rand", "rand(int[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor"},
-	{"rand", "generator", "RandGenerator", "rand.generator(int[] size, *, Generator? generator, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor"},
 	{"rand", "out", "RandOut", "rand.out(int[] size, *, Tensor(a!) out) -> Tensor(a!)"},
-	{"rand", "generator_out", "RandGeneratorOut", "rand.generator_out(int[] size, *, Generator? generator, Tensor(a!) out) -> Tensor(a!)"},
 	{"rand_like", "", "RandLike", "rand_like(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor"},
 	{"randint", "", "Randint", "randint(int high, int[] size, *, ScalarType? dtype=long, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor"},
-	{"randint", "generator", "RandintGenerator", "randint.generator(int high, int[] size, *, Generator? generator, ScalarType? dtype=long, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor"},
 	{"randint", "low", "RandintLow", "randint.low(int low, int high, int[] size, *, ScalarType? dtype=long, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor"},
-	{"randint", "low_generator", "RandintLowGenerator", "randint.low_generator(int low, int high, int[] size, *, Generator? generator, ScalarType? dtype=long, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor"},
 	{"randint", "out", "RandintOut", "randint.out(int high, int[] size, *, Tensor(a!) out) -> Tensor(a!)"},
-	{"randint", "generator_out", "RandintGeneratorOut", "randint.generator_out(int high, int[] size, *, Generator? generator, Tensor(a!) out) -> Tensor(a!)"},
 	{"randint", "low_out", "RandintLowOut", "randint.low_out(int low, int high, int[] size, *, Tensor(a!) out) -> Tensor(a!)"},
-	{"randint", "low_generator_out", "RandintLowGeneratorOut", "randint.low_generator_out(int low, int high, int[] size, *, Generator? generator, Tensor(a!) out) -> Tensor(a!)"},
 	{"randint_like", "", "RandintLike", "randint_like(Tensor self, int high, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor"},
 	{"randint_like", "low_dtype", "RandintLikeLowDtype", "randint_like.low_dtype(Tensor self, int low, int high, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor"},
 	{"randn", "", "Randn", "randn(int[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor"},
-	{"randn", "generator", "RandnGenerator", "randn.generator(int[] size, *, Generator? generator, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor"},
 	{"randn", "out", "RandnOut", "randn.out(int[] size, *, Tensor(a!) out) -> Tensor(a!)"},
-	{"randn", "generator_out", "RandnGeneratorOut", "randn.generator_out(int[] size, *, Generator? generator, Tensor(a!) out) -> Tensor(a!)"},
 	{"randn_like", "", "RandnLike", "randn_like(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor"},
 	{"randperm", "", "Randperm", "randperm(int n, *, ScalarType? dtype=long, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor"},
-	{"randperm", "generator", "RandpermGenerator", "randperm.generator(int n, *, Generator? generator, ScalarType? dtype=long, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor"},
 	{"randperm", "out", "RandpermOut", "randperm.out(int n, *, Tensor(a!) out) -> Tensor(a!)"},
-	{"randperm", "generator_out", "RandpermGeneratorOut", "randperm.generator_out(int n, *, Generator? generator, Tensor(a!) out) -> Tensor(a!)"},
 	{"range", "step", "RangeStep", "range.step(Scalar start, Scalar end, Scalar step=1, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor"},
 	{"range", "", "Range", "range(Scalar start, Scalar end, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor"},
 	{"range", "out_", "RangeOut", "range.out_(Scalar start, Scalar end, *, Tensor(a!) out) -> Tensor(a!)"},

@@ -52,6 +52,9 @@ func argType(t string) (goType, enc string, ok bool) {
 	case "bool?":
 		return "*bool", "args.OptBool(%s)", true
 	case "bool[]":
+		if n := listLen.FindString(t); len(n) > 2 { // bool[3]: a Go array, so the length is checked at compile time
+			return "[" + n[1:len(n)-1] + "]bool", "args.Bools(%s[:])", true
+		}
 		return "[]bool", "args.Bools(%s)", true
 	case "Scalar":
 		return "Scalar", "%s.encode(&args)", true
@@ -90,9 +93,16 @@ func goArgs(s Schema) ([]goArg, string) {
 	for i := 0; i < len(s.Args); i++ {
 		a := s.Args[i]
 		if isOptionsGroup(s.Args[i:]) {
-			out = append(out, goArg{name: goParam("opts", used), typ: "Options", encode: "%s.encode(&args)", schema: s.Args[i : i+4]})
+			enc := "%s.encode(&args)"
+			if d, p := s.Args[i].Default, s.Args[i+3].Default; d != "None" || p != "None" {
+				enc = fmt.Sprintf("%%s.withDefaults(%s, %s).encode(&args)", defaultPtr("ScalarType?", d), defaultPtr("bool?", p))
+			}
+			out = append(out, goArg{name: goParam("opts", used), typ: "Options", encode: enc, schema: s.Args[i : i+4]})
 			i += 3
 			continue
+		}
+		if a.Type == "Generator?" && a.Default == "" {
+			return nil, "a Generator overload (generators are not passed: it would repeat the plain overload)"
 		}
 		typ, enc, ok := argType(a.Type)
 		if !ok {
@@ -104,9 +114,39 @@ func goArgs(s Schema) ([]goArg, string) {
 		if typ == "" {
 			continue
 		}
+		if strings.HasSuffix(a.Type, "?") && a.Default != "" && a.Default != "None" {
+			// nil means the schema's default, not None (randint's dtype=long).
+			enc = strings.Replace(enc, "%s", "orDefault(%s, "+defaultValue(a.Type, a.Default)+")", 1)
+		}
 		out = append(out, goArg{name: goParam(a.Name, used), typ: typ, encode: enc, schema: []Arg{a}})
 	}
 	return out, ""
+}
+
+// defaultValue is the Go value of a schema default for an optional argument's type.
+func defaultValue(typ, def string) string {
+	switch def {
+	case "True":
+		return "true"
+	case "False":
+		return "false"
+	case "long":
+		return "bridge.Int64"
+	case "contiguous_format":
+		return "ContiguousFormat"
+	}
+	if baseType(typ) == "float?" && !strings.ContainsAny(def, ".e") {
+		return def + ".0"
+	}
+	return def
+}
+
+// defaultPtr is a pointer to a default (through the helpers D and B), or nil for None.
+func defaultPtr(typ, def string) string {
+	if def == "None" || def == "" {
+		return "nil"
+	}
+	return map[string]string{"ScalarType?": "D", "bool?": "B"}[typ] + "(" + defaultValue(typ, def) + ")"
 }
 
 // isOptionsGroup: dtype, layout, device, pin_memory, the TensorOptions of factory functions.
@@ -126,6 +166,10 @@ var goKeywords = map[string]bool{"break": true, "case": true, "chan": true, "con
 
 // goParam makes a schema name a Go parameter name: lowerCamelCase, not a keyword, unique.
 func goParam(name string, used map[string]bool) string {
+	if strings.ToUpper(name) == name {
+		name = strings.ToLower(name) // UPLO, N, A
+	}
+	name = strings.ToLower(name[:1]) + name[1:] // HxW -> hxW
 	parts := strings.Split(strings.Trim(name, "_"), "_")
 	var b strings.Builder
 	for i, p := range parts {
