@@ -25,6 +25,10 @@ const char *tag_name(int64_t tag) {
   case kTensors: return "a list of tensors";
   case kBools: return "a list of bools";
   case kTensor: return "a tensor";
+  case kDefault: return "Default";
+  case kNamed: return "a named argument";
+  case kStrs: return "a list of strings";
+  case kTuple: return "a tuple";
   }
   return "an unknown tag";
 }
