@@ -21,9 +21,9 @@ import (
 //	out, err = aten.CallOp("aten::add.Tensor", x, y, aten.FloatScalar(0.5))
 //
 // name is "aten::op" for the op's default overload or "aten::op.overload"; without a namespace
-// ("tril") it is aten's. Arguments follow the op's schema (Schema returns it): positional ones
-// first, then any Arg(name, value); those left out, and Default in their place, take the
-// schema's defaults. Go values become what the schema declares:
+// ("tril") it is aten's. Arguments follow the op's schema (Schema returns it) in its order,
+// keyword-only ones included, then any Arg(name, value); those left out, and Default in their
+// place, take the schema's defaults. Go values become what the schema declares:
 //
 //	*bridge.Tensor                 Tensor, Tensor? (nil is None)
 //	[]*bridge.Tensor               Tensor[], Tensor?[] (nil entries are None)
@@ -37,10 +37,11 @@ import (
 //	Dimname, []Dimname             Dimname, Dimname[] (a dimension's name: Dimname("N"))
 //	bridge.DType, bridge.Device    ScalarType, Device
 //	Layout, MemoryFormat           Layout, MemoryFormat
-//	nil, and nil pointers or slices None (an optional argument); I, F, B, S, Str, D and Dev make
-//	                               the pointers of the others
+//	nil, a nil pointer or slice    None (an optional argument)
+//	I(1), F(0.5), B, S, Str, D, Dev  an optional argument's value, as generated functions take it
 //
-// Generators are not passed: leave them out (sampling draws from the default generator).
+// Generators are not passed: leave them out or pass nil (sampling draws from the default
+// generator).
 //
 // The result holds one value per return of the schema: *bridge.Tensor (nil for None),
 // []*bridge.Tensor, int64, float64, bool, bridge.DType, bridge.Device, Layout, MemoryFormat,

@@ -247,3 +247,84 @@ func TestValues(t *testing.T) {
 	aten.Results{b}.Free()
 	require.True(t, b.IsFreed())
 }
+
+// TestCallOpBigArguments: more tensors and ints than ATenArgs holds inline, and an op that
+// returns nothing.
+func TestCallOpBigArguments(t *testing.T) {
+	parts := make([]*bridge.Tensor, 12)
+	var want []float32
+	for k := range parts {
+		parts[k] = bridge.FromSlice([]float32{float32(k)}, 1)
+		want = append(want, float32(k))
+	}
+	require.Equal(t, want, call(t, "aten::cat", parts).Tensor(0).Float32s())
+	require.Equal(t, aten.Cat(parts, 0).Float32s(), call(t, "aten::cat", parts, 0).Tensor(0).Float32s())
+
+	sizes := make([]int64, 60)
+	for k := range sizes {
+		sizes[k] = 1
+	}
+	split := call(t, "aten::split_with_sizes", bridge.Arange(0, 60, 1), sizes)[0].([]*bridge.Tensor)
+	require.Len(t, split, 60)
+	require.Equal(t, []float32{59}, split[59].Float32s())
+
+	a, b := bridge.Zeros(bridge.Shape{2}), bridge.Zeros(bridge.Shape{2})
+	r := call(t, "aten::_foreach_add_.Scalar", []*bridge.Tensor{a, b}, 3)
+	require.Empty(t, r)
+	require.Equal(t, []float32{3, 3}, a.Float32s())
+	require.Equal(t, []float32{3, 3}, b.Float32s())
+}
+
+// TestCallOpScope: results made inside bridge.Scope are the scope's, like any op's.
+func TestCallOpScope(t *testing.T) {
+	x := x33()
+	var inner *bridge.Tensor
+	bridge.Scope(func() {
+		inner = call(t, "aten::tril", x).Tensor(0)
+		require.False(t, inner.IsFreed())
+	})
+	require.True(t, inner.IsFreed())
+	require.False(t, x.IsFreed())
+}
+
+// TestCallOpConcurrent: lookups and calls from many goroutines (run with -race).
+func TestCallOpConcurrent(t *testing.T) {
+	x := x33()
+	want := aten.Tril(x, 1).Float32s()
+	names := []string{"aten::tril", "tril", "aten::triu", "aten::relu", "aten::neg"}
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func(g int) {
+			var err error
+			for k := 0; k < 40 && err == nil; k++ {
+				var r aten.Results
+				name := names[(g+k)%len(names)]
+				if name == "aten::tril" || name == "tril" {
+					r, err = aten.CallOp(name, x, 1)
+					if err == nil && !equal(r.Tensor(0).Float32s(), want) {
+						err = errors.New("wrong result")
+					}
+				} else {
+					r, err = aten.CallOp(name, x)
+				}
+				r.Free()
+			}
+			errs <- err
+		}(g)
+	}
+	for g := 0; g < 8; g++ {
+		require.NoError(t, <-errs)
+	}
+}
+
+func equal(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if a[k] != b[k] {
+			return false
+		}
+	}
+	return true
+}
