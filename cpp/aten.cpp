@@ -1,5 +1,5 @@
-// hc_aten: the generated ATen ops (tables in aten_gen_*.cpp, made by cmd/atengen) and
-// hc_aten_boxed, which calls any registered op by name through the dispatcher.
+// hc_aten: the generated ATen ops (tables in aten_gen_*.cpp, made by cmd/atengen); the tag names
+// and messages it shares with hc_aten_boxed (aten_boxed.cpp: any registered op, by name).
 #include <ATen/core/dispatch/Dispatcher.h>
 
 #include <sstream>
