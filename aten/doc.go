@@ -19,6 +19,10 @@
 // flat arrays; the shim decodes them into whatever types its libtorch declares for the op, so
 // the same Go code runs on 1.13 and 2.x shims. CheckShim reports a shim built from another op
 // table (every call panics with that error).
+//
+// What has no function here — private ops, named-tensor ops, ops of another libtorch — CallOp
+// calls by name through libtorch's dispatcher, converting its arguments by the op's registered
+// schema and returning errors instead of panicking: CallOp("aten::_cast_Float", x).
 package aten
 
 //go:generate go run ../cmd/atengen -torch-include /usr/include -root ..

@@ -48,6 +48,11 @@ const (
 	tagMemFmt  = 9
 	tagTensors = 10
 	tagBools   = 11
+	tagTensor  = 12 // the boxed path's arguments and results: a tagged tensor
+	tagDefault = 13
+	tagNamed   = 14
+	tagStrs    = 15
+	tagTuple   = 16
 )
 
 func (a *ATenArgs) pushT(t *Tensor) {
@@ -142,6 +147,37 @@ func (a *ATenArgs) Str(v string) {
 	a.pushI(tagStr)
 	a.pushI(int64(len(v)))
 	a.s = append(a.s, v...)
+}
+
+// TaggedTensor adds a tensor with its tag (ATenCallBoxed: every argument is tagged); nil is
+// None.
+func (a *ATenArgs) TaggedTensor(t *Tensor) {
+	if t == nil {
+		a.None()
+		return
+	}
+	a.pushI(tagTensor)
+	a.pushT(t)
+}
+
+// Strs adds a list of strings (str[] and Dimname[]: ATenCallBoxed only).
+func (a *ATenArgs) Strs(v []string) {
+	a.pushI(tagStrs)
+	a.pushI(int64(len(v)))
+	for _, x := range v {
+		a.pushI(int64(len(x)))
+		a.s = append(a.s, x...)
+	}
+}
+
+// Default stands for the argument's default value from the op's schema (ATenCallBoxed only).
+func (a *ATenArgs) Default() { a.pushI(tagDefault) }
+
+// Named makes the next argument the one called name in the op's schema (ATenCallBoxed only).
+func (a *ATenArgs) Named(name string) {
+	a.pushI(tagNamed)
+	a.pushI(int64(len(name)))
+	a.s = append(a.s, name...)
 }
 
 // DType adds a dtype.

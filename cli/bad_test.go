@@ -100,6 +100,10 @@ func TestBadInput(t *testing.T) {
 		{[]string{"recipe", "patch-template", "--recipe", filepath.Join(tmp, "nope.jsonl")}, "does not exist"},
 		{[]string{"init", "extra"}, "takes no arguments"},
 		{[]string{"version", "extra"}, "takes no arguments"},
+		{[]string{"ops", "tril", "triu"}, `ops takes at most one filter, got "tril triu"`},
+		{[]string{"ops", " "}, "ops: the filter is empty"},
+		{[]string{"ops", "tril["}, `ops: bad pattern "tril["`},
+		{[]string{"ops", "--bogus"}, "unknown flag: --bogus"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			before := snapshotFiles(t, dir)
@@ -155,6 +159,8 @@ func TestRunExitStatus(t *testing.T) {
 		{[]string{"--dir", dir, "freeze", "--mode", "replay"}, 2, "hotcb: freeze: no --recipe given"},
 		{[]string{"--dir", dir, "recipe", "export"}, 1, "hotcb: no applied ledger at"},
 		{[]string{"--dir", dir, "status", "x"}, 1, "hotcb: no status yet"},
+		{[]string{"ops", "trill"}, 1, `hotcb: no generated ATen op matches "trill" (hint: did you mean tril`},
+		{[]string{"ops", "a", "b"}, 2, `hotcb: ops takes at most one filter`},
 	} {
 		var out, errOut bytes.Buffer
 		code := Run(context.Background(), tc.args, &out, &errOut)
@@ -190,7 +196,7 @@ func TestHelpHasExamples(t *testing.T) {
 	}
 	for _, want := range []string{"hotcb init", "hotcb cb load", "hotcb cb set_params", "hotcb opt set_params", "hotcb status",
 		"hotcb ledger", "hotcb freeze", "hotcb recipe export", "hotcb recipe validate", "hotcb recipe patch-template", "hotcb version",
-		"hotcb enable", "hotcb disable", "hotcb set", "hotcb loss set_params"} {
+		"hotcb enable", "hotcb disable", "hotcb set", "hotcb loss set_params", "hotcb ops"} {
 		require.Contains(t, names, want)
 	}
 }

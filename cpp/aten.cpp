@@ -1,5 +1,5 @@
-// hc_aten: the generated ATen ops (tables in aten_gen_*.cpp, made by cmd/atengen) and
-// hc_aten_boxed, which calls any registered op by name through the dispatcher.
+// hc_aten: the generated ATen ops (tables in aten_gen_*.cpp, made by cmd/atengen); the tag names
+// and messages it shares with hc_aten_boxed (aten_boxed.cpp: any registered op, by name).
 #include <ATen/core/dispatch/Dispatcher.h>
 
 #include <sstream>
@@ -25,6 +25,10 @@ const char *tag_name(int64_t tag) {
   case kTensors: return "a list of tensors";
   case kBools: return "a list of bools";
   case kTensor: return "a tensor";
+  case kDefault: return "Default";
+  case kNamed: return "a named argument";
+  case kStrs: return "a list of strings";
+  case kTuple: return "a tuple";
   }
   return "an unknown tag";
 }

@@ -24,7 +24,7 @@
 
 namespace hc::aten {
 
-// Tags of the i stream (mirrored in aten/encode.go).
+// Tags of the i stream (mirrored in bridge/aten.go).
 enum Tag : int64_t {
   kNone = -1,
   kInt = 0,     // value in i
@@ -40,6 +40,11 @@ enum Tag : int64_t {
   kTensors = 10, // n in i, then n handles in t (NULL entries allowed for Tensor?[])
   kBools = 11,  // n in i, then n values in i
   kTensor = 12, // a handle in t (hc_aten_boxed only: generated ops know where tensors go)
+  // hc_aten_boxed only (cpp/aten_boxed.cpp):
+  kDefault = 13, // the argument's default value from the schema
+  kNamed = 14,   // byte length of an argument name in i, the name in s, then the argument
+  kStrs = 15,    // n in i, then each string's byte length in i, the bytes in s (str[], Dimname[])
+  kTuple = 16,   // a result only: n in i, then n values
 };
 
 const char *tag_name(int64_t tag);

@@ -199,6 +199,37 @@ HC_API hc_err hc_aten(int32_t op, const hc_tensor *t, int32_t nt, const int64_t 
 HC_API int32_t hc_aten_count(void);
 HC_API const char *hc_aten_table_hash(void);
 
+/* Any op registered with libtorch's dispatcher, called by name through its boxed calling
+ * convention (cpp/aten_boxed.cpp; package aten's CallOp). hc_aten_lookup finds name
+ * ("aten::tril", "aten::add.Tensor"; no overload means the default one) and sets *id for
+ * hc_aten_boxed and *schema (malloc'd) to the registered schema. An op that is not registered is
+ * not an error: *id is -1, and *overloads (malloc'd, or NULL when no op has that name) lists the
+ * name's overloads, one per line. */
+HC_API hc_err hc_aten_lookup(const char *name, int32_t nname, int32_t *id, char **schema,
+                             char **overloads);
+/* What hc_aten_boxed returned: one value per return of the op's schema, encoded as the arguments
+ * are (cpp/aten_call.h's tags; every tensor is tagged, tuples too), in arrays allocated with
+ * malloc. hc_aten_values_free releases the arrays, not the tensor handles: those are the
+ * caller's. */
+typedef struct hc_aten_values {
+  hc_tensor *t;
+  int32_t nt;
+  int64_t *i;
+  int32_t ni;
+  double *d;
+  int32_t nd;
+  char *s;
+  int32_t ns;
+} hc_aten_values;
+/* Calls op id (hc_aten_lookup) with arguments in hc_aten's four streams, every argument tagged
+ * (tensors too), in the schema's order; a named argument may follow the positional ones, and
+ * arguments left out take the schema's defaults. Each is converted to what the schema declares
+ * (an error names the argument otherwise). */
+HC_API hc_err hc_aten_boxed(int32_t id, const hc_tensor *t, int32_t nt, const int64_t *i,
+                            int32_t ni, const double *d, int32_t nd, const char *s, int32_t ns,
+                            hc_aten_values *out);
+HC_API void hc_aten_values_free(hc_aten_values *v);
+
 /* Serialization in torch.save's zip/pickle format: Python's torch.load reads the buffer.
  * names: n NUL-terminated strings back to back (a dict; "a/b" nests b in a dict a), or NULL
  * with n=1 (a bare tensor).

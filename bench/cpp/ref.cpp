@@ -10,7 +10,8 @@
 //                                   load MODE PATH     -> {"mode":..,"loaded":PATH}
 //                                   info               -> {"torch":..,"threads":..,"blas":[..]}
 //                                   quit
-// Modes: add (two [4] tensors), relu ([64]), matmul ([8x8]·[8x8]), sum ([16]),
+// Modes: add (two [4] tensors), relu ([64]), matmul ([8x8]·[8x8]), sum ([16]), tril ([4x4]),
+//        topk ([16], k=2: the values; the indices dropped),
 //        mlp (784-256-10, batch 64), mlp-tiny (32-64-10, batch 16),
 //        cnn (models.SmallCNN in ATen functional ops; "load cnn PATH" first).
 // State (inputs, weights) is built once per mode with a fixed seed, exactly as the Go side
@@ -79,6 +80,12 @@ std::unique_ptr<Workload> make_op(const std::string &mode) {
   } else if (mode == "sum") {
     w->in = {at::randn({16})};
     w->f = [](const std::vector<at::Tensor> &v) { return at::sum(v[0]); };
+  } else if (mode == "tril") {
+    w->in = {at::randn({4, 4})};
+    w->f = [](const std::vector<at::Tensor> &v) { return at::tril(v[0]); };
+  } else if (mode == "topk") { // the indices are made and dropped at once
+    w->in = {at::randn({16})};
+    w->f = [](const std::vector<at::Tensor> &v) { return std::get<0>(at::topk(v[0], 2)); };
   } else {
     return nullptr;
   }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"runtime"
 
+	"github.com/hotcb/hotcb/aten"
 	"github.com/hotcb/hotcb/bridge"
 )
 
@@ -64,8 +65,10 @@ type Options struct {
 	Scoped bool
 }
 
-// Names lists the workloads New knows (the mode names of ref.cpp).
-var Names = []string{"add", "relu", "matmul", "sum", "mlp", "mlp-tiny", "cnn"}
+// Names lists the workloads New knows: the mode names of ref.cpp, and the generated ATen
+// functions (package aten) and aten.CallOp on the ops of ref.cpp's add, tril and topk modes.
+var Names = []string{"add", "relu", "matmul", "sum", "mlp", "mlp-tiny", "cnn",
+	"aten-add", "aten-tril", "aten-topk", "callop-tril"}
 
 // MLP sizes of the named workloads.
 var (
@@ -122,6 +125,33 @@ func newOp(name string) (*op, error) {
 	case "sum":
 		return &op{in: []*bridge.Tensor{randn(16)},
 			f: func(v []*bridge.Tensor) *bridge.Tensor { return v[0].Sum() }}, nil
+	// The same ops through package aten's generated functions (one shim entry point, hc_aten,
+	// arguments encoded in flat arrays) and through aten.CallOp (the dispatcher's boxed path).
+	case "aten-add":
+		one := aten.IntScalar(1)
+		return &op{in: []*bridge.Tensor{randn(4), randn(4)},
+			f: func(v []*bridge.Tensor) *bridge.Tensor { return aten.Add(v[0], v[1], one) }}, nil
+	case "aten-tril":
+		return &op{in: []*bridge.Tensor{randn(4, 4)},
+			f: func(v []*bridge.Tensor) *bridge.Tensor { return aten.Tril(v[0], 0) }}, nil
+	case "aten-topk":
+		// Both results are made; the values are the result, the indices are freed at once (as
+		// C++ drops them at the end of the statement).
+		return &op{in: []*bridge.Tensor{randn(16)},
+			f: func(v []*bridge.Tensor) *bridge.Tensor {
+				vals, idx := aten.Topk(v[0], 2, -1, true, true)
+				idx.Free()
+				return vals
+			}}, nil
+	case "callop-tril":
+		return &op{in: []*bridge.Tensor{randn(4, 4)},
+			f: func(v []*bridge.Tensor) *bridge.Tensor {
+				r, err := aten.CallOp("aten::tril", v[0], 0)
+				if err != nil {
+					panic(err)
+				}
+				return r.Tensor(0)
+			}}, nil
 	}
 	return nil, fmt.Errorf("workload: unknown name %q", name)
 }

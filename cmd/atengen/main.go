@@ -140,8 +140,11 @@ func nameOps(ops []*Op) {
 		byName[o.Schema.Name] = append(byName[o.Schema.Name], o)
 	}
 	taken := map[string]bool{}
+	// The hand-written names of package aten (types.go, call.go, callop.go).
 	for _, reserved := range []string{"Scalar", "Options", "Layout", "MemoryFormat", "Int", "Float", "Bool", "Str",
-		"DType", "Device", "CheckShim", "CallOp", "Ops", "IntScalar", "FloatScalar", "BoolScalar"} {
+		"DType", "Device", "CheckShim", "CallOp", "Ops", "IntScalar", "FloatScalar", "BoolScalar", "Schema", "Default",
+		"Arg", "NamedArg", "Dimname", "Results", "I", "F", "B", "D", "Dev", "S", "Strided", "Sparse", "ContiguousFormat",
+		"PreserveFormat", "ChannelsLast", "ChannelsLast3d", "ReductionNone", "ReductionMean", "ReductionSum"} {
 		taken[reserved] = true
 	}
 	for _, o := range ops {

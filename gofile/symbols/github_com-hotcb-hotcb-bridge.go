@@ -13,7 +13,9 @@ func init() {
 	Symbols["github.com/hotcb/hotcb/bridge/bridge"] = map[string]reflect.Value{
 		// function, constant and variable definitions
 		"ATenCall":           reflect.ValueOf(bridge.ATenCall),
+		"ATenCallBoxed":      reflect.ValueOf(bridge.ATenCallBoxed),
 		"ATenCheck":          reflect.ValueOf(bridge.ATenCheck),
+		"ATenLookup":         reflect.ValueOf(bridge.ATenLookup),
 		"ATenShim":           reflect.ValueOf(bridge.ATenShim),
 		"AdaptiveAvgPool2d":  reflect.ValueOf(bridge.AdaptiveAvgPool2d),
 		"AddGradsInPlace":    reflect.ValueOf(bridge.AddGradsInPlace),
@@ -101,6 +103,8 @@ func init() {
 
 		// type definitions
 		"ATenArgs":        reflect.ValueOf((*bridge.ATenArgs)(nil)),
+		"ATenEnum":        reflect.ValueOf((*bridge.ATenEnum)(nil)),
+		"ATenOp":          reflect.ValueOf((*bridge.ATenOp)(nil)),
 		"ATenResult":      reflect.ValueOf((*bridge.ATenResult)(nil)),
 		"BackwardOptions": reflect.ValueOf((*bridge.BackwardOptions)(nil)),
 		"Conv2dOptions":   reflect.ValueOf((*bridge.Conv2dOptions)(nil)),

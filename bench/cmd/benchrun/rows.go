@@ -34,6 +34,20 @@ var benches = []bench{
 	{Spec: harness.Spec{Name: "relu [64]", Unit: "ns/op"}, Workload: "relu", Mode: "relu", Scale: 1},
 	{Spec: harness.Spec{Name: "matmul [8x8]·[8x8]", Unit: "ns/op"}, Workload: "matmul", Mode: "matmul", Scale: 1},
 	{Spec: harness.Spec{Name: "sum [16]", Unit: "ns/op"}, Workload: "sum", Mode: "sum", Scale: 1},
+	// The generated ATen functions (package aten) on the same kind of ops, against the same C++,
+	// and beside the hand-written bridge's add rows above.
+	{Spec: harness.Spec{Name: "aten.Add [4]+[4]", Unit: "ns/op", Note: atenNote},
+		Workload: "aten-add", Mode: "add", Scale: 1},
+	{Spec: harness.Spec{Name: "aten.Add [4]+[4], Free", Unit: "ns/op", Note: atenNote + "; each result freed at once"},
+		Workload: "aten-add", Options: workload.Options{Free: true}, Mode: "add", Scale: 1},
+	{Spec: harness.Spec{Name: "aten.Tril [4x4], Free", Unit: "ns/op", Note: atenNote + "; each result freed at once"},
+		Workload: "aten-tril", Options: workload.Options{Free: true}, Mode: "tril", Scale: 1},
+	{Spec: harness.Spec{Name: "aten.Topk [16] k=2, Free", Unit: "ns/op",
+		Note: atenNote + "; both results freed at once, as C++ drops the indices"},
+		Workload: "aten-topk", Options: workload.Options{Free: true}, Mode: "topk", Scale: 1},
+	{Spec: harness.Spec{Name: "aten.CallOp tril [4x4], Free", Unit: "ns/op",
+		Note: "aten.CallOp(\"aten::tril\", x, 0): the op by name through the dispatcher's boxed path; each result freed at once"},
+		Workload: "callop-tril", Options: workload.Options{Free: true}, Mode: "tril", Scale: 1},
 	{Spec: harness.Spec{Name: "MLP 784-256-10 b64 step, Scope", Unit: "ms/step", MaxRatio: 1.03,
 		Note: scopeNote}, Workload: "mlp", Options: workload.Options{Scoped: true}, Mode: "mlp", Scale: 3, Python: true},
 	{Spec: harness.Spec{Name: "MLP 784-256-10 b64 step, plain", Unit: "ms/step", Note: plainNote},
@@ -57,6 +71,9 @@ var benches = []bench{
 		Note: "the plain loop on one OS thread (runtime.LockOSThread)"},
 		Workload: "cnn", Options: workload.Options{LockOSThread: true}, Mode: "cnn", Scale: 3, Python: true},
 }
+
+// atenNote describes the generated-function rows.
+const atenNote = "the generated function of package aten: one hc_aten call with the arguments encoded in flat arrays"
 
 // Notes of the step variants. The goals apply to the step written as the README recommends.
 const (
