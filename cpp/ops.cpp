@@ -101,38 +101,12 @@ int run(const Args &a, std::array<at::Tensor, 2> &r) {
   case HC_EYE: r[0] = at::eye(a.I(2), a.I(3), a.options()); return 1;
 
   // unary
-  case HC_NEG: r[0] = at::neg(a.T(0)); return 1;
-  case HC_EXP: r[0] = at::exp(a.T(0)); return 1;
-  case HC_LOG: r[0] = at::log(a.T(0)); return 1;
-  case HC_SQRT: r[0] = at::sqrt(a.T(0)); return 1;
-  case HC_ABS: r[0] = at::abs(a.T(0)); return 1;
-  case HC_RELU: r[0] = at::relu(a.T(0)); return 1;
-  case HC_SIGMOID: r[0] = at::sigmoid(a.T(0)); return 1;
-  case HC_TANH: r[0] = at::tanh(a.T(0)); return 1;
   case HC_GELU: r[0] = at::gelu(a.T(0), a.ni > 0 && a.I(0) ? "tanh" : "none"); return 1;
-  case HC_ISNAN: r[0] = at::isnan(a.T(0)); return 1;
-  case HC_ISINF: r[0] = at::isinf(a.T(0)); return 1;
-  case HC_LOGICAL_NOT: r[0] = at::logical_not(a.T(0)); return 1;
-  case HC_SIGN: r[0] = at::sign(a.T(0)); return 1;
-  case HC_SQUARE: r[0] = at::square(a.T(0)); return 1;
   case HC_CLAMP: r[0] = at::clamp(a.T(0), clamp_bound(a, 0, 0), clamp_bound(a, 1, 1)); return 1;
 
   // binary
   case HC_ADD: r[0] = at::add(a.T(0), a.T(1), a.nd > 0 ? a.D(0) : 1.0); return 1;
   case HC_SUB: r[0] = at::sub(a.T(0), a.T(1), a.nd > 0 ? a.D(0) : 1.0); return 1;
-  case HC_MUL: r[0] = at::mul(a.T(0), a.T(1)); return 1;
-  case HC_DIV: r[0] = at::div(a.T(0), a.T(1)); return 1;
-  case HC_POW: r[0] = at::pow(a.T(0), a.T(1)); return 1;
-  case HC_MAXIMUM: r[0] = at::maximum(a.T(0), a.T(1)); return 1;
-  case HC_MINIMUM: r[0] = at::minimum(a.T(0), a.T(1)); return 1;
-  case HC_EQ: r[0] = at::eq(a.T(0), a.T(1)); return 1;
-  case HC_NE: r[0] = at::ne(a.T(0), a.T(1)); return 1;
-  case HC_GT: r[0] = at::gt(a.T(0), a.T(1)); return 1;
-  case HC_LT: r[0] = at::lt(a.T(0), a.T(1)); return 1;
-  case HC_GE: r[0] = at::ge(a.T(0), a.T(1)); return 1;
-  case HC_LE: r[0] = at::le(a.T(0), a.T(1)); return 1;
-  case HC_LOGICAL_AND: r[0] = at::logical_and(a.T(0), a.T(1)); return 1;
-  case HC_LOGICAL_OR: r[0] = at::logical_or(a.T(0), a.T(1)); return 1;
 
   // with a scalar
   case HC_ADD_S: r[0] = at::add(a.T(0), a.S(0, a.T(0))); return 1;
@@ -148,8 +122,6 @@ int run(const Args &a, std::array<at::Tensor, 2> &r) {
   case HC_GE_S: r[0] = at::ge(a.T(0), a.S(0, a.T(0))); return 1;
   case HC_LE_S: r[0] = at::le(a.T(0), a.S(0, a.T(0))); return 1;
 
-  case HC_MATMUL: r[0] = at::matmul(a.T(0), a.T(1)); return 1;
-  case HC_MM: r[0] = at::mm(a.T(0), a.T(1)); return 1;
 
   // reductions
   case HC_SUM: r[0] = at::sum(a.T(0)); return 1;
