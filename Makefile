@@ -142,7 +142,7 @@ FUZZ_TARGETS := ops:FuzzParse controller:FuzzParseConfig rundir:FuzzReadStatus c
 fuzz: deps shim
 	@mkdir -p $(BUILD)/fuzz; set -o pipefail; for pt in $(FUZZ_TARGETS); do pkg=$${pt%%:*}; fn=$${pt##*:}; \
 		echo "== fuzz ./$$pkg $$fn for $(FUZZTIME)"; \
-		$(GO) test -run "^$$fn\$$" -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME) ./$$pkg 2>&1 | tee $(BUILD)/fuzz/$$fn.log || exit 1; \
+		scripts/fuzz-one.sh $(GO) $$pkg $$fn $(FUZZTIME) $(FUZZMINTIME) $(BUILD)/fuzz/$$fn.log || exit 1; \
 	done; echo "fuzz summary (each target $(FUZZTIME)):"; for pt in $(FUZZ_TARGETS); do fn=$${pt##*:}; \
 		printf '  %-36s %s\n' "$${pt%%:*} $$fn" "$$(grep -o 'execs: [0-9]*' $(BUILD)/fuzz/$$fn.log | tail -1)"; done
 
