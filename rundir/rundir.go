@@ -236,7 +236,12 @@ func AppendJSON(path string, v any) error {
 // ReadJSONL reads every complete, valid line of a JSONL file into T. A corrupt or partial line
 // (a crash in the middle of a write) is skipped and reported in bad, never fatal.
 func ReadJSONL[T any](path string) (items []T, bad []error, err error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|NoFollow, 0)
+	return readJSONL[T](path, 0)
+}
+
+// readJSONL is ReadJSONL with extra open flags (NoFollow for the run directory's own files).
+func readJSONL[T any](path string, flags int) (items []T, bad []error, err error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|flags, 0)
 	if errors.Is(err, syscall.ELOOP) {
 		return nil, nil, fmt.Errorf("%s is a symbolic link; run-directory files are read only as regular files", path)
 	}
@@ -329,7 +334,7 @@ var seqField = regexp.MustCompile(`"seq"\s*:\s*([0-9]{1,18})\b`)
 // ReadLedger reads a ledger; a missing file is an empty ledger.
 func ReadLedger(path string) (Ledger, error) {
 	var l Ledger
-	entries, bad, err := ReadJSONL[LedgerEntry](path)
+	entries, bad, err := readJSONL[LedgerEntry](path, NoFollow) // the ledger a restart trusts: never through a link
 	if errors.Is(err, fs.ErrNotExist) {
 		return l, nil
 	}
