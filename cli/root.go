@@ -19,7 +19,7 @@ import (
 )
 
 // Version is the hotcb-go version that `hotcb version` reports.
-const Version = "0.1.0"
+const Version = "0.2.0"
 
 // app is what every command shares: the --dir flag, the output writers and, for tests, the clock.
 type app struct {
