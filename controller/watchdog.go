@@ -16,7 +16,7 @@ import (
 )
 
 // watchdog sees safe points that do not return. The training goroutine marks each safe point
-// (enter/exit: three atomic stores and two adds, nothing per callback); a ticker goroutine
+// (enter/exit: two atomic stores and two adds, nothing per callback); a ticker goroutine
 // notices one that stays open, names the callback it is stuck in, reports it in the log and the
 // status file, and abandons a go_file call that is still stuck after AbandonAfter.
 type watchdog struct {
@@ -38,7 +38,7 @@ type watchdog struct {
 	events    map[string]*string // interned event names: storing one allocates nothing
 	lastEvent *string            // the last one, usually the next
 
-	// ticker goroutine only
+	// guarded by HotController.wdMu (the ticker and AbandonStuck)
 	seen      uint64
 	seenSince time.Time
 }
