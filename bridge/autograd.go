@@ -28,9 +28,24 @@ func (t *Tensor) Backward(opts ...BackwardOptions) {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	// libtorch's default: retain the graph when creating one.
-	ints := []int64{b2i(o.RetainGraph || o.CreateGraph), b2i(o.CreateGraph)}
-	call0("backward", C.HC_BACKWARD, []*Tensor{t, o.Gradient}, ints, nil)
+	if t == nil || t.h == nil {
+		panic(freedError("backward"))
+	}
+	var g C.hc_tensor
+	if o.Gradient != nil {
+		if o.Gradient.h == nil {
+			panic(freedError("backward"))
+		}
+		g = o.Gradient.h
+	}
+	// Not hc_call: a backward pass may call Go (custom functions, gradient hooks), and hc_call
+	// is declared nocallback. libtorch's default: retain the graph when creating one.
+	installCallbacks()
+	e := C.hc_autograd_backward(t.h, g, C.int32_t(b2i(o.RetainGraph || o.CreateGraph)), C.int32_t(b2i(o.CreateGraph)))
+	runtime.KeepAlive(t)
+	runtime.KeepAlive(o.Gradient)
+	collectReleased()
+	check("backward", e)
 }
 
 // ZeroGrad drops t's gradient (PyTorch's set_to_none=True): the next Backward allocates it anew.

@@ -226,6 +226,42 @@ HC_API hc_err hc_aten_boxed(int32_t id, const hc_tensor *t, int32_t nt, const in
                             hc_aten_values *out);
 HC_API void hc_aten_values_free(hc_aten_values *v);
 
+/* Autograd with Go in it (cpp/autograd.cpp). Go installs two callbacks once: the backward of a
+ * custom function (bridge.Function) and a tensor gradient hook. Each gets its Go-side id, the
+ * gradients as new handles the Go side owns, and writes its results as new references
+ * (hc_tensor_ref) that the shim takes over; a non-zero return and *err (malloc'd) is an error.
+ * libtorch drops functions and hooks in destructors, which must not call Go: their ids are
+ * queued and collected with hc_autograd_released. The entry points that run backward passes
+ * (and so may call Go) are these, not hc_call. */
+typedef int (*hc_go_backward_fn)(int64_t id, hc_tensor *grads, int n, hc_tensor *out, int nout, char **err);
+typedef int (*hc_go_hook_fn)(int64_t id, hc_tensor grad, hc_tensor *out, char **err);
+HC_API void hc_autograd_set_callbacks(hc_go_backward_fn backward, hc_go_hook_fn hook);
+HC_API int32_t hc_autograd_released(int64_t *ids, int32_t cap);
+/* A new handle holding another reference to t's tensor (not counted as memory pressure). */
+HC_API hc_tensor hc_tensor_ref(hc_tensor t);
+/* Makes outputs (computed without recording from inputs) differentiable through Go function id:
+ * attached[k] is outputs[k] with that history. */
+HC_API hc_err hc_autograd_attach(int64_t id, const hc_tensor *inputs, int32_t nin, const hc_tensor *outputs,
+                                 int32_t nout, hc_tensor *attached);
+/* t.backward(grad, retain_graph (-1: default), create_graph). */
+HC_API hc_err hc_autograd_backward(hc_tensor t, hc_tensor grad, int32_t retain, int32_t create);
+/* torch::autograd::grad: grads[k] of the outputs with respect to inputs[k] (NULL: unused). */
+HC_API hc_err hc_autograd_grad(const hc_tensor *outputs, int32_t nout, const hc_tensor *grad_outputs,
+                               const hc_tensor *inputs, int32_t nin, int32_t retain, int32_t create,
+                               int32_t allow_unused, hc_tensor *grads);
+HC_API hc_err hc_register_hook(hc_tensor t, int64_t id, int64_t *pos);
+HC_API hc_err hc_remove_hook(hc_tensor t, int64_t pos);
+/* Anomaly mode (global in libtorch): returns the previous setting. */
+HC_API int32_t hc_anomaly_set(int32_t on);
+/* Autocast on the calling thread for a device kind (HC_CPU, or any CUDA ordinal for CUDA), with
+ * the previous state returned; hc_autocast_nesting(+1/-1) brackets a region (the cast cache is
+ * cleared when the outermost one ends). */
+HC_API hc_err hc_autocast_set(int32_t device, int32_t enabled, int32_t dtype, int32_t *was_enabled, int32_t *was_dtype);
+HC_API int32_t hc_autocast_nesting(int32_t delta);
+/* The default CPU generator's state, and setting it back (recomputation repeats its draws). */
+HC_API hc_err hc_rng_state(hc_tensor *out);
+HC_API hc_err hc_rng_set_state(hc_tensor state);
+
 /* Serialization in torch.save's zip/pickle format: Python's torch.load reads the buffer.
  * names: n NUL-terminated strings back to back (a dict; "a/b" nests b in a dict a), or NULL
  * with n=1 (a bare tensor).

@@ -19,7 +19,9 @@ func init() {
 		"ATenShim":           reflect.ValueOf(bridge.ATenShim),
 		"AdaptiveAvgPool2d":  reflect.ValueOf(bridge.AdaptiveAvgPool2d),
 		"AddGradsInPlace":    reflect.ValueOf(bridge.AddGradsInPlace),
+		"ApplyFunction":      reflect.ValueOf(bridge.ApplyFunction),
 		"Arange":             reflect.ValueOf(bridge.Arange),
+		"Autocast":           reflect.ValueOf(bridge.Autocast),
 		"AvgPool2d":          reflect.ValueOf(bridge.AvgPool2d),
 		"BCEWithLogits":      reflect.ValueOf(bridge.BCEWithLogits),
 		"BFloat16":           reflect.ValueOf(bridge.BFloat16),
@@ -33,6 +35,7 @@ func init() {
 		"CUDAIsAvailable":    reflect.ValueOf(bridge.CUDAIsAvailable),
 		"CUDAMemory":         reflect.ValueOf(bridge.CUDAMemory),
 		"Cat":                reflect.ValueOf(bridge.Cat),
+		"Checkpoint":         reflect.ValueOf(bridge.Checkpoint),
 		"Config":             reflect.ValueOf(bridge.Config),
 		"Conv2d":             reflect.ValueOf(bridge.Conv2d),
 		"CrossEntropy":       reflect.ValueOf(bridge.CrossEntropy),
@@ -40,6 +43,7 @@ func init() {
 		"DefaultGCThreshold": reflect.ValueOf(constant.MakeFromLiteral("16777216", token.INT, 0)),
 		"DefaultMallocMmap":  reflect.ValueOf(constant.MakeFromLiteral("33554432", token.INT, 0)),
 		"DefaultMallocTrim":  reflect.ValueOf(constant.MakeFromLiteral("536870912", token.INT, 0)),
+		"DetectAnomaly":      reflect.ValueOf(bridge.DetectAnomaly),
 		"Dropout":            reflect.ValueOf(bridge.Dropout),
 		"Embedding":          reflect.ValueOf(bridge.Embedding),
 		"Empty":              reflect.ValueOf(bridge.Empty),
@@ -53,6 +57,7 @@ func init() {
 		"Float64":            reflect.ValueOf(bridge.Float64),
 		"Full":               reflect.ValueOf(bridge.Full),
 		"GradEnabled":        reflect.ValueOf(bridge.GradEnabled),
+		"Gradients":          reflect.ValueOf(bridge.Gradients),
 		"InScope":            reflect.ValueOf(bridge.InScope),
 		"Int16":              reflect.ValueOf(bridge.Int16),
 		"Int32":              reflect.ValueOf(bridge.Int32),
@@ -62,6 +67,7 @@ func init() {
 		"L1Loss":             reflect.ValueOf(bridge.L1Loss),
 		"LayerNorm":          reflect.ValueOf(bridge.LayerNorm),
 		"Linear":             reflect.ValueOf(bridge.Linear),
+		"LiveFunctions":      reflect.ValueOf(bridge.LiveFunctions),
 		"Load":               reflect.ValueOf(bridge.Load),
 		"LoadMap":            reflect.ValueOf(bridge.LoadMap),
 		"LoadNamed":          reflect.ValueOf(bridge.LoadNamed),
@@ -76,6 +82,7 @@ func init() {
 		"Ones":               reflect.ValueOf(bridge.Ones),
 		"ParseDType":         reflect.ValueOf(bridge.ParseDType),
 		"ParseDevice":        reflect.ValueOf(bridge.ParseDevice),
+		"RNGState":           reflect.ValueOf(bridge.RNGState),
 		"Rand":               reflect.ValueOf(bridge.Rand),
 		"RandInt":            reflect.ValueOf(bridge.RandInt),
 		"Randn":              reflect.ValueOf(bridge.Randn),
@@ -91,6 +98,7 @@ func init() {
 		"Scope":              reflect.ValueOf(bridge.Scope),
 		"SetGCThreshold":     reflect.ValueOf(bridge.SetGCThreshold),
 		"SetNumThreads":      reflect.ValueOf(bridge.SetNumThreads),
+		"SetRNGState":        reflect.ValueOf(bridge.SetRNGState),
 		"SortedNamed":        reflect.ValueOf(bridge.SortedNamed),
 		"Stack":              reflect.ValueOf(bridge.Stack),
 		"Synchronize":        reflect.ValueOf(bridge.Synchronize),
@@ -112,6 +120,9 @@ func init() {
 		"Device":          reflect.ValueOf((*bridge.Device)(nil)),
 		"Error":           reflect.ValueOf((*bridge.Error)(nil)),
 		"Event":           reflect.ValueOf((*bridge.Event)(nil)),
+		"Function":        reflect.ValueOf((*bridge.Function)(nil)),
+		"FunctionCtx":     reflect.ValueOf((*bridge.FunctionCtx)(nil)),
+		"GradOptions":     reflect.ValueOf((*bridge.GradOptions)(nil)),
 		"LossOptions":     reflect.ValueOf((*bridge.LossOptions)(nil)),
 		"MallocTuning":    reflect.ValueOf((*bridge.MallocTuning)(nil)),
 		"MemoryStats":     reflect.ValueOf((*bridge.MemoryStats)(nil)),
@@ -123,8 +134,23 @@ func init() {
 		"Tensor":          reflect.ValueOf((*bridge.Tensor)(nil)),
 
 		// interface wrapper definitions
-		"_Option": reflect.ValueOf((*_github_com_hotcb_hotcb_bridge_Option)(nil)),
+		"_Function": reflect.ValueOf((*_github_com_hotcb_hotcb_bridge_Function)(nil)),
+		"_Option":   reflect.ValueOf((*_github_com_hotcb_hotcb_bridge_Option)(nil)),
 	}
+}
+
+// _github_com_hotcb_hotcb_bridge_Function is an interface wrapper for Function type
+type _github_com_hotcb_hotcb_bridge_Function struct {
+	IValue    interface{}
+	WBackward func(ctx *bridge.FunctionCtx, gradOutputs ...*bridge.Tensor) []*bridge.Tensor
+	WForward  func(ctx *bridge.FunctionCtx, inputs ...*bridge.Tensor) []*bridge.Tensor
+}
+
+func (W _github_com_hotcb_hotcb_bridge_Function) Backward(ctx *bridge.FunctionCtx, gradOutputs ...*bridge.Tensor) []*bridge.Tensor {
+	return W.WBackward(ctx, gradOutputs...)
+}
+func (W _github_com_hotcb_hotcb_bridge_Function) Forward(ctx *bridge.FunctionCtx, inputs ...*bridge.Tensor) []*bridge.Tensor {
+	return W.WForward(ctx, inputs...)
 }
 
 // _github_com_hotcb_hotcb_bridge_Option is an interface wrapper for Option type
