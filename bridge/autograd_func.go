@@ -299,6 +299,12 @@ func DetectAnomaly(f func()) {
 // torch.autocast does. libtorch keeps it per thread: the goroutine stays on its thread while f
 // runs.
 func Autocast(device Device, dtype DType, f func()) error {
+	switch {
+	case device == CPU && dtype != BFloat16:
+		return fmt.Errorf("autocast: the CPU autocasts to bfloat16 only, not %v", dtype)
+	case device != CPU && dtype != Float16 && dtype != BFloat16:
+		return fmt.Errorf("autocast: CUDA autocasts to float16 or bfloat16, not %v", dtype)
+	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var wasOn, wasDtype C.int32_t

@@ -226,4 +226,14 @@ func TestAutocastCPU(t *testing.T) {
 	diff := inside.To(bridge.Float32).Sub(a.MatMul(b)).Abs().Max().Item()
 	require.Less(t, diff, 0.2, "bfloat16's precision")
 	require.False(t, strings.Contains(inside.DType().String(), "float32"))
+
+	// Nested: the inner scope ends, the outer one is still on; a refused dtype changes nothing.
+	require.NoError(t, bridge.Autocast(bridge.CPU, bridge.BFloat16, func() {
+		require.NoError(t, bridge.Autocast(bridge.CPU, bridge.BFloat16, func() {}))
+		require.Equal(t, bridge.BFloat16, a.MatMul(b).DType())
+		require.ErrorContains(t, bridge.Autocast(bridge.CPU, bridge.Float16, func() { t.Fatal("ran") }), "bfloat16 only, not float16")
+		require.Equal(t, bridge.BFloat16, a.MatMul(b).DType())
+	}))
+	require.ErrorContains(t, bridge.Autocast(bridge.CUDA(0), bridge.Float64, func() {}), "not float64")
+	require.Equal(t, bridge.Float32, a.MatMul(b).DType())
 }
