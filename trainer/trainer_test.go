@@ -3,6 +3,7 @@ package trainer_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,6 +40,20 @@ func TestShortRun(t *testing.T) {
 	timing, err := os.ReadFile(filepath.Join(dir, "timing", "timing.jsonl"))
 	require.NoError(t, err)
 	require.Greater(t, strings.Count(string(timing), "\n"), 1)
+	// the step's phases are named: the forward is "forward", not part of data/other
+	lines := strings.Split(strings.TrimSpace(string(timing)), "\n")
+	var rec struct {
+		Order     []string `json:"order"`
+		Intervals map[string]struct {
+			HostMs struct {
+				P50 float64 `json:"p50"`
+			} `json:"host_ms"`
+		} `json:"intervals"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &rec))
+	require.Equal(t, []string{"forward", "backward", "optimizer", "optimizer_step_end->train_step_end", "data/other"}, rec.Order)
+	require.Positive(t, rec.Intervals["forward"].HostMs.P50)
+	require.Positive(t, rec.Intervals["backward"].HostMs.P50)
 	pngs, err := filepath.Glob(filepath.Join(dir, "featviz", "*.png"))
 	require.NoError(t, err)
 	require.NotEmpty(t, pngs)

@@ -3,7 +3,7 @@
 //
 // Usage:
 //   ref [-threads N] MODE ITERS   run MODE ITERS times after building its state, print one JSON line
-//   ref [-threads N] cnn PATH ITERS  the same for cnn, loading its state from PATH
+//   ref [-threads N] cnn|gpt PATH ITERS  the same for cnn or gpt, loading its state from PATH
 //   ref [-threads N] serve        read commands from stdin, one per line, answer one JSON line each:
 //                                   run MODE ITERS     -> {"mode":..,"iters":..,"seconds":..}
 //                                   check MODE [STEPS] -> {"mode":..,"check":<value>[,"losses":[..]]}
@@ -13,10 +13,12 @@
 // Modes: add (two [4] tensors), relu ([64]), matmul ([8x8]·[8x8]), sum ([16]), tril ([4x4]),
 //        topk ([16], k=2: the values; the indices dropped),
 //        mlp (784-256-10, batch 64), mlp-tiny (32-64-10, batch 16),
-//        cnn (models.SmallCNN in ATen functional ops; "load cnn PATH" first).
+//        cnn (models.SmallCNN in ATen functional ops; "load cnn PATH" first),
+//        gpt (examples/gpt's GPT in ATen functional ops, AdamW and gradient clipping written out
+//        as PyTorch 1.13 runs them; "load gpt PATH" first).
 // State (inputs, weights) is built once per mode with a fixed seed, exactly as the Go side
-// builds it, or for cnn loaded from the file the Go side wrote with bridge.SaveNamed (a dict of
-// tensors: the batch "x", "y" and the model's state dict), and kept across runs: a model keeps
+// builds it, or for cnn and gpt loaded from the file the Go side wrote with bridge.SaveNamed (a
+// dict of tensors: the batch "x", "y" and the model's state dict), and kept across runs: a model keeps
 // training from one run to the next. "check MODE STEPS" adds the losses of the first STEPS
 // training steps of a fresh model.
 #include <ATen/ATen.h>
@@ -25,12 +27,14 @@
 #include <torch/version.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <iostream>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <memory>
 #include <set>
@@ -229,6 +233,134 @@ struct CNN : Workload {
   }
 };
 
+// examples/gpt's character-level GPT (bench/workload.GPT) in ATen functional ops, op for op as
+// the Go model runs them: embeddings, pre-norm blocks of causal self-attention (c_attn, chunk,
+// heads split, bmm, scale, mask = !tril(ones), masked_fill -inf, softmax, bmm, c_proj) and a GELU
+// MLP, ln_f, lm_head; mean cross-entropy over every position; the gradients' total 2-norm
+// clipped to 1 as torch.nn.utils.clip_grad_norm_ does; then AdamW as torch.optim.AdamW's
+// single-tensor path (1.13) does, weight decay 0.1 on the matrices and 0 on the rest.
+struct GPT : Workload {
+  static constexpr double kLR = 3e-3, kWD = 0.1, kClip = 1.0; // workload.GPTSmall
+  static constexpr double kBeta1 = 0.9, kBeta2 = 0.999, kEps = 1e-8;
+  std::map<std::string, at::Tensor> init; // as loaded, never trained
+  at::Tensor x, y;
+  int64_t heads = 0, layers = 0;
+  std::map<std::string, at::Tensor> p; // parameters by name
+  std::vector<at::Tensor *> params;    // in the Go model's parameter order
+  struct State {
+    at::Tensor exp_avg, exp_avg_sq;
+    double step = 0;
+  };
+  std::vector<State> state;
+
+  explicit GPT(std::map<std::string, at::Tensor> saved) : init(std::move(saved)) {
+    auto get = [&](const std::string &k) {
+      auto it = init.find(k);
+      if (it == init.end()) throw std::runtime_error("gpt: the saved file has no " + k);
+      return it->second;
+    };
+    x = get("x").clone();
+    y = get("y").clone();
+    heads = get("n_head").item<int64_t>();
+    while (init.count("transformer.h." + std::to_string(layers) + ".ln_1.weight")) layers++;
+    std::vector<std::string> names = {"transformer.wte.weight", "transformer.wpe.weight"};
+    for (int64_t l = 0; l < layers; l++) {
+      auto h = "transformer.h." + std::to_string(l) + ".";
+      for (auto n : {"ln_1", "attn.c_attn", "attn.c_proj", "ln_2", "mlp.c_fc", "mlp.c_proj"}) {
+        names.push_back(h + n + ".weight");
+        names.push_back(h + n + ".bias");
+      }
+    }
+    for (auto n : {"transformer.ln_f.weight", "transformer.ln_f.bias", "lm_head.weight", "lm_head.bias"})
+      names.push_back(n);
+    for (const auto &n : names) p[n] = get(n).clone().set_requires_grad(true);
+    for (const auto &n : names) params.push_back(&p[n]);
+    state.resize(params.size());
+  }
+  const at::Tensor &P(const std::string &n) { return p.at(n); }
+  at::Tensor ln(const at::Tensor &h, const std::string &n) {
+    return at::layer_norm(h, {h.size(-1)}, P(n + ".weight"), P(n + ".bias"), 1e-5, true);
+  }
+  at::Tensor lin(const at::Tensor &h, const std::string &n) {
+    return at::linear(h, P(n + ".weight"), P(n + ".bias"));
+  }
+  at::Tensor attn(const at::Tensor &h, const std::string &n) {
+    int64_t B = h.size(0), T = h.size(1), C = h.size(2), H = heads, hd = C / H;
+    auto qkv = at::chunk(lin(h, n + ".c_attn"), 3, 2);
+    auto split = [&](const at::Tensor &z) { return z.view({B, T, H, hd}).transpose(1, 2).reshape({B * H, T, hd}); };
+    auto q = split(qkv[0]), k = split(qkv[1]), v = split(qkv[2]);
+    auto att = at::bmm(q, k.transpose(1, 2)) * (1.0 / std::sqrt(static_cast<double>(hd)));
+    auto mask = at::logical_not(at::tril(at::ones({T, T}, at::kBool)));
+    att = at::softmax(at::masked_fill(att, mask, -std::numeric_limits<double>::infinity()), -1);
+    att = at::dropout(att.view({B, H, T, T}).view({B * H, T, T}), 0.0, true);
+    auto out = at::bmm(att, v).view({B, H, T, hd}).transpose(1, 2).reshape({B, T, C});
+    return at::dropout(lin(out, n + ".c_proj"), 0.0, true);
+  }
+  at::Tensor logits() {
+    auto pos = at::arange(x.size(1), at::kLong);
+    auto h = at::embedding(P("transformer.wte.weight"), x) + at::embedding(P("transformer.wpe.weight"), pos);
+    h = at::dropout(h, 0.0, true);
+    for (int64_t l = 0; l < layers; l++) {
+      auto b = "transformer.h." + std::to_string(l);
+      h = h + attn(ln(h, b + ".ln_1"), b + ".attn");
+      h = h + at::dropout(lin(at::gelu(lin(ln(h, b + ".ln_2"), b + ".mlp.c_fc")), b + ".mlp.c_proj"), 0.0, true);
+    }
+    return lin(ln(h, "transformer.ln_f"), "lm_head");
+  }
+  at::Tensor loss() {
+    auto l = logits();
+    return at::cross_entropy_loss(l.view({-1, l.size(-1)}), y.view({-1}));
+  }
+  // torch.nn.utils.clip_grad_norm_(params, kClip): returns the total norm.
+  double clip() {
+    at::NoGradGuard no_grad;
+    std::vector<at::Tensor> grads, norms;
+    for (auto *t : params)
+      if (t->grad().defined()) grads.push_back(t->grad());
+    for (auto &g : grads) norms.push_back(at::norm(g, 2));
+    auto total = at::norm(at::stack(norms), 2);
+    auto coef = at::clamp(kClip / (total + 1e-6), c10::nullopt, 1.0);
+    for (auto &g : grads) g.mul_(coef);
+    return total.item<double>();
+  }
+  void adamw() {
+    at::NoGradGuard no_grad;
+    for (size_t i = 0; i < params.size(); i++) {
+      auto &t = *params[i];
+      auto g = t.grad();
+      if (!g.defined()) continue;
+      auto &s = state[i];
+      if (!s.exp_avg.defined()) s.exp_avg = at::zeros_like(t), s.exp_avg_sq = at::zeros_like(t);
+      s.step += 1;
+      double wd = t.dim() >= 2 ? kWD : 0.0;
+      t.mul_(1 - kLR * wd);
+      s.exp_avg.mul_(kBeta1).add_(g, 1 - kBeta1);
+      s.exp_avg_sq.mul_(kBeta2).addcmul_(g, g, 1 - kBeta2);
+      double bc1 = 1 - std::pow(kBeta1, s.step), bc2 = 1 - std::pow(kBeta2, s.step);
+      auto denom = (s.exp_avg_sq.sqrt() / std::sqrt(bc2)).add_(kEps);
+      t.addcdiv_(s.exp_avg, denom, -kLR / bc1);
+    }
+  }
+  at::Tensor step() {
+    auto l = loss();
+    for (auto *t : params) t->mutable_grad().reset(); // zero_grad(set_to_none=True)
+    l.backward();
+    clip();
+    adamw();
+    return l;
+  }
+  void run(int64_t iters) override {
+    for (int64_t k = 0; k < iters; k++) sink = step();
+  }
+  double check() override { return GPT(init).loss().item<double>(); }
+  std::vector<double> losses(int64_t steps) override {
+    GPT m(init);
+    std::vector<double> out;
+    for (int64_t k = 0; k < steps; k++) out.push_back(m.step().item<double>());
+    return out;
+  }
+};
+
 std::unique_ptr<Workload> make(const std::string &mode) {
   if (mode == "mlp") return std::make_unique<MLP>(784, 256, 10, 64);
   if (mode == "mlp-tiny") return std::make_unique<MLP>(32, 64, 10, 16);
@@ -275,12 +407,15 @@ public:
     if (cmd == "load") {
       std::string path;
       std::getline(in >> std::ws, path);
-      if (mode != "cnn" || path.empty()) return error(json_str("usage: load cnn PATH"));
-      state_[mode] = std::make_unique<CNN>(load_named(path));
+      if ((mode != "cnn" && mode != "gpt") || path.empty()) return error(json_str("usage: load cnn|gpt PATH"));
+      if (mode == "cnn")
+        state_[mode] = std::make_unique<CNN>(load_named(path));
+      else
+        state_[mode] = std::make_unique<GPT>(load_named(path));
       return "{\"mode\":" + json_str(mode) + ",\"loaded\":" + json_str(path) + "}";
     }
-    if (mode == "cnn" && state_.count(mode) == 0)
-      return error(json_str("mode cnn needs its inputs first: load cnn PATH"));
+    if ((mode == "cnn" || mode == "gpt") && state_.count(mode) == 0)
+      return error(json_str("mode " + mode + " needs its inputs first: load " + mode + " PATH"));
     Workload *w = get(mode);
     if (w == nullptr) return error("unknown mode " + json_str(mode));
     std::ostringstream o;
@@ -364,16 +499,16 @@ int main(int argc, char **argv) {
       std::cout << r.handle("run " + args[0] + " " + args[1]) << std::endl;
       return 0;
     }
-    if (args.size() == 3 && args[0] == "cnn") { // ref cnn PATH ITERS
-      std::cout << r.handle("load cnn " + args[1]) << std::endl;
-      std::cout << r.handle("run cnn " + args[2]) << std::endl;
+    if (args.size() == 3 && (args[0] == "cnn" || args[0] == "gpt")) { // ref cnn|gpt PATH ITERS
+      std::cout << r.handle("load " + args[0] + " " + args[1]) << std::endl;
+      std::cout << r.handle("run " + args[0] + " " + args[2]) << std::endl;
       return 0;
     }
   } catch (const std::exception &e) {
     std::cout << "{\"error\":" << json_str(e.what()) << "}" << std::endl;
     return 1;
   }
-  std::cerr << "usage: ref [-threads N] MODE ITERS | ref [-threads N] cnn PATH ITERS | "
+  std::cerr << "usage: ref [-threads N] MODE ITERS | ref [-threads N] cnn|gpt PATH ITERS | "
                "ref [-threads N] serve\n";
   return 2;
 }

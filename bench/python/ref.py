@@ -13,9 +13,10 @@ Usage:
                                      info               -> {"torch":..,"python":..,"threads":..,"blas":[..]}
                                      quit
 Modes: add, relu, matmul, sum (tiny ops), mlp (784-256-10, batch 64), mlp-tiny (32-64-10,
-batch 16) built from torch.manual_seed(1234) exactly as the Go side builds them, and cnn
-(SmallCNN of models/models.go as torch.nn modules), whose batch and initial state dict the Go
-side saves with bridge.SaveNamed ("load cnn PATH" before anything else).
+batch 16) built from torch.manual_seed(1234) exactly as the Go side builds them, cnn
+(SmallCNN of models/models.go as torch.nn modules) and gpt (examples/gpt's character-level GPT
+as torch.nn modules, AdamW, clip_grad_norm_), whose batch and initial state dict the Go side
+saves with bridge.SaveNamed ("load cnn PATH", "load gpt PATH" before anything else).
 "check MODE STEPS" adds the losses of the first STEPS training steps of a fresh model.
 
 Threads: torch.set_num_threads(N); OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS
@@ -25,6 +26,7 @@ harness can report Python as skipped.
 """
 
 import json
+import math
 import sys
 import time
 
@@ -183,6 +185,133 @@ class CNN:
         return [self.step(model, params).item() for _ in range(steps)]
 
 
+class CausalSelfAttention(nn.Module):
+    """examples/gpt's attention, op for op: c_attn, chunk, heads split, bmm, scale, causal
+    mask (tril of ones, logical_not, masked_fill with -inf), softmax, bmm, c_proj."""
+
+    def __init__(self, n_embd, n_head):
+        super().__init__()
+        self.n_head = n_head
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+        self.c_proj = nn.Linear(n_embd, n_embd)
+
+    def forward(self, x):
+        B, T, C = x.shape
+        H = self.n_head
+        hd = C // H
+        q, k, v = self.c_attn(x).chunk(3, dim=2)
+
+        def split(z):
+            return z.view(B, T, H, hd).transpose(1, 2).reshape(B * H, T, hd)
+
+        q, k, v = split(q), split(k), split(v)
+        att = torch.bmm(q, k.transpose(1, 2)) * (1.0 / math.sqrt(hd))
+        mask = torch.ones(T, T, dtype=torch.bool).tril().logical_not()
+        att = F.softmax(att.masked_fill(mask, float("-inf")), dim=-1)
+        att = att.view(B, H, T, T).view(B * H, T, T)  # the Go model's probe sees [B, H, T, T]
+        att = F.dropout(att, 0.0, self.training)
+        y = torch.bmm(att, v).view(B, H, T, hd).transpose(1, 2).reshape(B, T, C)
+        return F.dropout(self.c_proj(y), 0.0, self.training)
+
+
+class MLPBlock(nn.Module):
+    def __init__(self, n_embd):
+        super().__init__()
+        self.c_fc = nn.Linear(n_embd, 4 * n_embd)
+        self.c_proj = nn.Linear(4 * n_embd, n_embd)
+
+    def forward(self, x):
+        return F.dropout(self.c_proj(F.gelu(self.c_fc(x))), 0.0, self.training)
+
+
+class Block(nn.Module):
+    def __init__(self, n_embd, n_head):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(n_embd)
+        self.attn = CausalSelfAttention(n_embd, n_head)
+        self.ln_2 = nn.LayerNorm(n_embd)
+        self.mlp = MLPBlock(n_embd)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPTModel(nn.Module):
+    """examples/gpt/gpt's GPT with its parameter names (nanoGPT's): [B, T] -> logits [B, T, V]."""
+
+    def __init__(self, vocab, block, n_embd, n_head, n_layer):
+        super().__init__()
+        self.transformer = nn.Module()
+        self.transformer.wte = nn.Embedding(vocab, n_embd)
+        self.transformer.wpe = nn.Embedding(block, n_embd)
+        self.transformer.h = nn.ModuleList([Block(n_embd, n_head) for _ in range(n_layer)])
+        self.transformer.ln_f = nn.LayerNorm(n_embd)
+        self.lm_head = nn.Linear(n_embd, vocab)
+
+    def forward(self, idx):
+        t = self.transformer
+        pos = torch.arange(idx.shape[1], dtype=torch.long)
+        x = F.dropout(t.wte(idx) + t.wpe(pos), 0.0, self.training)
+        for b in t.h:
+            x = b(x)
+        return self.lm_head(t.ln_f(x))
+
+
+class GPT:
+    """The GPT trained on one fixed batch as examples/gpt trains it: bench/workload.GPT."""
+
+    LR, WEIGHT_DECAY, CLIP = 3e-3, 0.1, 1.0  # workload.GPTSmall
+
+    def __init__(self, path):
+        saved = torch.load(path)
+        self.x = saved.pop("x")
+        self.y = saved.pop("y")
+        self.n_head = int(saved.pop("n_head").item())
+        self.state = saved
+        self.model, self.opt, self.params = self.build()
+
+    def build(self):
+        s = self.state
+        vocab, n_embd = s["transformer.wte.weight"].shape
+        block = s["transformer.wpe.weight"].shape[0]
+        n_layer = len({k.split(".")[2] for k in s if k.startswith("transformer.h.")})
+        model = GPTModel(vocab, block, n_embd, self.n_head, n_layer)
+        model.load_state_dict(s, strict=True)
+        params = list(model.parameters())
+        groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": self.WEIGHT_DECAY},
+                  {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+        opt = torch.optim.AdamW(groups, lr=self.LR, foreach=False)
+        return model.train(), opt, params
+
+    def loss(self, model):
+        logits = model(self.x)
+        return F.cross_entropy(logits.view(-1, logits.shape[-1]), self.y.view(-1))
+
+    def step(self, model, opt, params):
+        loss = self.loss(model)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, self.CLIP)
+        opt.step()
+        return loss
+
+    def run(self, iters):
+        global sink
+        model, opt, params = self.model, self.opt, self.params
+        for _ in range(iters):
+            sink = self.step(model, opt, params)
+
+    def check(self):
+        return self.loss(self.build()[0]).item()
+
+    def losses(self, steps):
+        model, opt, params = self.build()
+        return [self.step(model, opt, params).item() for _ in range(steps)]
+
+
+LOADED = {"cnn": CNN, "gpt": GPT}  # modes whose state the Go side saves
+
 SIZES = {"mlp": (784, 256, 10, 64), "mlp-tiny": (32, 64, 10, 16)}
 
 
@@ -214,8 +343,8 @@ class Runner:
             return w
         if mode in SIZES:
             w = MLP(*SIZES[mode])
-        elif mode == "cnn":
-            raise ValueError("mode cnn needs its inputs first: load cnn PATH")
+        elif mode in LOADED:
+            raise ValueError("mode %s needs its inputs first: load %s PATH" % (mode, mode))
         else:
             try:
                 w = Op(mode)
@@ -241,9 +370,9 @@ class Runner:
             return {"error": "%s needs a mode" % cmd}
         mode = args[0]
         if cmd == "load":
-            if len(args) != 2 or mode != "cnn":
-                return {"error": "usage: load cnn PATH"}
-            self.state[mode] = CNN(args[1])
+            if len(args) != 2 or mode not in LOADED:
+                return {"error": "usage: load cnn|gpt PATH"}
+            self.state[mode] = LOADED[mode](args[1])
             return {"mode": mode, "loaded": args[1]}
         w = self.get(mode)
         if cmd == "check":
@@ -284,15 +413,15 @@ def main(argv):
             sys.stdout.write(json.dumps(out) + "\n")
             sys.stdout.flush()
         return 0
-    if len(argv) == 2 or (len(argv) == 3 and argv[0] == "cnn"):
-        # Standalone: ref.py MODE ITERS (ref.py cnn PATH ITERS), after a short warm-up.
+    if len(argv) == 2 or (len(argv) == 3 and argv[0] in ("cnn", "gpt")):
+        # Standalone: ref.py MODE ITERS (ref.py cnn|gpt PATH ITERS), after a short warm-up.
         mode, iters = argv[0], int(argv[-1])
-        if mode == "cnn":
-            print(json.dumps(r.handle("load cnn " + argv[1])))
+        if len(argv) == 3:
+            print(json.dumps(r.handle("load %s %s" % (mode, argv[1]))))
         r.handle("run %s %d" % (mode, max(1, iters // 10)))
         print(json.dumps(r.handle("run %s %d" % (mode, iters))))
         return 0
-    sys.stderr.write("usage: ref.py [-threads N] MODE ITERS | ref.py [-threads N] cnn PATH ITERS | "
+    sys.stderr.write("usage: ref.py [-threads N] MODE ITERS | ref.py [-threads N] cnn|gpt PATH ITERS | "
                      "ref.py [-threads N] serve\n")
     return 2
 

@@ -1,5 +1,6 @@
 // Package workload holds the Go halves of the bridge benchmarks: a few single tensor ops, small
-// MLP training steps and a SmallCNN training step, written the way a user of the bridge would
+// MLP training steps, a SmallCNN training step and a GPT training step (examples/gpt's model
+// through trainer.StepWith, AdamW and clipping), written the way a user of the bridge would
 // write them. Each one has a twin in bench/cpp/ref.cpp (ATen from C++) and, for the training
 // steps, in bench/python/ref.py (PyTorch); the twins build the same inputs from the same seed
 // (MLP, ops) or load the bytes the Go side saved (CNN), so all sides compute the same numbers
@@ -67,7 +68,7 @@ type Options struct {
 
 // Names lists the workloads New knows: the mode names of ref.cpp, and the generated ATen
 // functions (package aten) and aten.CallOp on the ops of ref.cpp's add, tril and topk modes.
-var Names = []string{"add", "relu", "matmul", "sum", "mlp", "mlp-tiny", "cnn",
+var Names = []string{"add", "relu", "matmul", "sum", "mlp", "mlp-tiny", "cnn", "gpt",
 	"aten-add", "aten-tril", "aten-topk", "callop-tril"}
 
 // MLP sizes of the named workloads.
@@ -94,6 +95,12 @@ func New(name string, o Options) (Workload, error) {
 			return nil, err
 		}
 		m.Free, m.Scoped = o.Free, o.Scoped
+		w = m
+	case "gpt": // always trainer.StepWith: scoped, the update by AdamW
+		m, err := NewGPT(GPTSmall)
+		if err != nil {
+			return nil, err
+		}
 		w = m
 	default:
 		op, err := newOp(name)

@@ -1,6 +1,7 @@
 package workload
 
 import (
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,6 +112,33 @@ func TestCNNStepLearnsAndSaves(t *testing.T) {
 	require.Equal(t, a.Loss().Item(), b.Loss().Item())
 }
 
+func TestGPTStepLearnsAndSaves(t *testing.T) {
+	m, err := NewGPT(GPTSmall)
+	require.NoError(t, err)
+	require.Equal(t, bridge.Shape{32, 48}, m.X.Shape())
+	require.Equal(t, bridge.Shape{32, 48}, m.Y.Shape())
+	losses := m.Losses(4)
+	t.Logf("losses %v", losses)
+	require.InDelta(t, math.Log(34), losses[0], 0.1, "ln(vocabulary) at initialisation")
+	require.Equal(t, m.Check(), losses[0], "Check is the first-step loss of a fresh model")
+	require.Less(t, losses[3], losses[0], "AdamW on a fixed batch lowers the loss")
+	require.Equal(t, losses, m.Losses(4), "deterministic")
+	m.Run(3)
+	require.False(t, m.env.Loss.IsFreed())
+
+	path := filepath.Join(t.TempDir(), "gpt.pt")
+	require.NoError(t, m.Save(path))
+	saved, err := bridge.LoadMap(path)
+	require.NoError(t, err)
+	require.Equal(t, m.X.Int64s(), saved["x"].Int64s())
+	require.Equal(t, m.Y.Int64s(), saved["y"].Int64s())
+	require.Equal(t, []int64{4}, saved["n_head"].Int64s())
+	for _, k := range []string{"transformer.wte.weight", "transformer.h.1.attn.c_attn.weight", "lm_head.bias"} {
+		require.Contains(t, saved, k)
+	}
+	require.Len(t, saved, 3+4+2*12+2)
+}
+
 // The Python reference must compute what Go computes, loss for loss; benchrun checks this before
 // timing, and this test keeps ref.py from rotting where python3 with torch is installed.
 func TestPythonReferenceAgrees(t *testing.T) {
@@ -127,8 +155,13 @@ func TestPythonReferenceAgrees(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cnn.pt")
 	require.NoError(t, cnn.Save(path))
 	require.NoError(t, ref.Load("cnn", path))
+	gpt, err := NewGPT(GPTSmall)
+	require.NoError(t, err)
+	path = filepath.Join(t.TempDir(), "gpt.pt")
+	require.NoError(t, gpt.Save(path))
+	require.NoError(t, ref.Load("gpt", path))
 
-	for _, name := range []string{"mlp-tiny", "mlp", "cnn"} {
+	for _, name := range []string{"mlp-tiny", "mlp", "cnn", "gpt"} {
 		w, err := New(name, Options{})
 		require.NoError(t, err)
 		want := w.(Trainer).Losses(3)

@@ -47,7 +47,8 @@ type Params struct {
 	Layers []string `hotcb:"layers"`
 	// Samples: the first K samples of the batch.
 	Samples int `hotcb:"samples,min=1,max=64"`
-	// Channels: at most C channels of a [N, C, H, W] output are drawn.
+	// Channels: at most C channels of a [N, C, H, W] output (heads of [N, heads, T, T]
+	// attention weights) are drawn.
 	Channels int `hotcb:"channels,min=1,max=1024"`
 	// Scale is the integer upscale factor of the maps (the cell size of a heat strip), 1 to 16,
 	// or "auto" (maps about 48 pixels on their longer side).
@@ -130,10 +131,13 @@ type hookConfig struct {
 //
 // Which step a forward belongs to: the hook cannot see the env, so FeatureViz keeps the number
 // of the next forward's step, from the events it handles. After fit_start and train_step_start
-// (the forward of env.Step is still to come) it is env.Step; after forward_end, backward_end,
-// optimizer_step_end, train_step_end and train_batch_end (the forward of env.Step is done) it is
-// env.Step+1; other events leave it. A loop that dispatches only train_step_end gets the
-// right number from the first step on; OnAttach starts from env.Step (under a controller, the
+// (the forward of env.Step is still to come) it is env.Step; after optimizer_step_end,
+// train_step_end and train_batch_end (the forward of env.Step is done) it is env.Step+1; so it is
+// after forward_end and backward_end, unless the loop dispatches train_step_start: then they
+// leave it, since a step that accumulates gradients over micro-batches (trainer.StepWith) runs
+// several forwards, each followed by forward_end and backward_end, and all of them belong to
+// env.Step (the first one is captured). Other events leave it. A loop that dispatches only
+// train_step_end gets the right number from the first step on; OnAttach starts from env.Step (under a controller, the
 // event the load arrived with is dispatched right after and corrects it). The first forward in training mode (nn.Train) of each
 // hooked layer after that is captured when the number is a multiple of every; evaluation
 // forwards (nn.Eval) are never captured, and neither is a second forward of a layer in the same
@@ -151,8 +155,9 @@ type FeatureViz struct {
 	targets []nn.NamedModule
 	closed  bool
 
-	cfg  atomic.Pointer[hookConfig] // nil: capture nothing
-	next atomic.Int64               // the step of the next forward
+	cfg    atomic.Pointer[hookConfig] // nil: capture nothing
+	next   atomic.Int64               // the step of the next forward
+	starts bool                       // the loop dispatches train_step_start (Handle's goroutine only)
 
 	capMu sync.Mutex
 	last  map[string]int64 // layer → last step captured
@@ -306,9 +311,16 @@ func (f *FeatureViz) Handle(event string, env *torchenv.Env) error {
 		return nil
 	}
 	switch event {
-	case torchenv.FitStart, torchenv.TrainStepStart:
+	case torchenv.FitStart:
 		f.next.Store(env.Step)
-	case torchenv.ForwardEnd, torchenv.BackwardEnd, torchenv.OptimizerStepEnd, torchenv.TrainStepEnd, torchenv.TrainBatchEnd:
+	case torchenv.TrainStepStart:
+		f.starts = true
+		f.next.Store(env.Step)
+	case torchenv.ForwardEnd, torchenv.BackwardEnd:
+		if !f.starts { // else train_step_start says when the next step begins
+			f.next.Store(env.Step + 1)
+		}
+	case torchenv.OptimizerStepEnd, torchenv.TrainStepEnd, torchenv.TrainBatchEnd:
 		f.next.Store(env.Step + 1)
 	}
 	if d := f.w.dropped.Load(); d > f.reportedDrops {
@@ -424,6 +436,19 @@ func capture(name, kind string, out *bridge.Tensor, step int64, cfg *hookConfig)
 		z := y.Narrow(1, 0, cfg.channels)
 		defer z.Free()
 		y, shape[1] = z, cfg.channels
+	}
+	if len(full) == 3 && !cfg.npy { // a sequence: the positions and channels that are drawn
+		most := [...]int64{1: maxSeqRows, 2: maxSeqCols}
+		if full[1] == full[2] { // maybe attention: a square of the first queries and keys
+			most[2] = maxSeqRows
+		}
+		for d, most := range most {
+			if d > 0 && full[d] > most {
+				z := y.Narrow(int64(d), 0, most)
+				defer z.Free()
+				y, shape[d] = z, most
+			}
+		}
 	}
 	data := y.Float32s()
 	return &frame{dir: cfg.dir, step: step, layer: name, kind: kind, full: slices.Clone([]int64(full)), shape: shape,

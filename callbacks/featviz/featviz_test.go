@@ -424,7 +424,7 @@ func TestStripWrapsAndRanks(t *testing.T) {
 		channels int
 	}{
 		{[]int64{1, 200}, 0, 0, false, 0},        // wraps after 64 cells: 4 rows
-		{[]int64{2, 5, 9}, 0, 0, true, 0},        // [N, L, D]: one map per sample
+		{[]int64{2, 5, 9}, 0, 0, true, 0},        // [N, T, C]: one token × channel map per sample
 		{[]int64{3}, 0, 0, false, 0},             // [N]: one value per sample
 		{[]int64{1, 2, 3, 4, 5}, 0, 0, false, 0}, // flattened per sample
 		{[]int64{1, 10, 4, 4}, 0, 0, true, 3},    // 3 of 10 channels drawn
@@ -447,7 +447,8 @@ func TestStripWrapsAndRanks(t *testing.T) {
 		case 2:
 			w, h = wantStripSize(int(c.shape[0]), int(c.shape[1]), autoCell(min(int(c.shape[1]), stripCols)))
 		case 3:
-			w, h = wantMapSize(int(c.shape[0]), 1, int(c.shape[1]), int(c.shape[2]), autoScale(int(c.shape[1]), int(c.shape[2])))
+			l := layoutSeq(int(c.shape[0]), int(c.shape[1]), int(c.shape[2]), 0)
+			w, h = wantSeqSize(int(c.shape[0]), int(c.shape[1]), int(c.shape[2]), l.cellW, l.cellH)
 		case 4:
 			w, h = wantMapSize(1, c.channels, 4, 4, autoScale(4, 4))
 		default:

@@ -122,13 +122,23 @@ func (fr *frame) view() (maps bool, n, c, h, w int) {
 	return false, int(s[0]), int(f), 1, 1
 }
 
-// render draws the frame: a grid of per-channel maps for image-like outputs ([N, C, H, W], and
-// [N, H, W] as one map per sample), a heat strip for the rest ([N, F] from a Linear layer; other
-// ranks flattened per sample).
+// render draws the frame: attention maps for attention weights ([N, heads, T, T], [N, T, T]; see
+// sequence.go), token × channel maps for sequences ([N, T, C]), a grid of per-channel maps for
+// image-like outputs ([N, C, H, W]), a heat strip for the rest ([N, F] from a Linear layer;
+// other ranks flattened per sample).
 func render(fr *frame) (*image.Paletted, error) {
 	maps, n, c, h, w := fr.view()
 	if n == 0 || c == 0 || h == 0 || w == 0 {
 		return nil, fmt.Errorf("featviz: nothing to draw in a tensor of shape %v", fr.shape)
+	}
+	if s := fr.shape; isAttention(fr) {
+		if len(s) == 3 {
+			return renderAttn(fr, layoutAttn(n, 1, int(s[2]), fr.scale), 1), nil
+		}
+		return renderAttn(fr, layoutAttn(n, c, int(s[3]), fr.scale), int(s[1])), nil
+	} else if len(s) == 3 {
+		rows, cols := int(s[1]), int(s[2])
+		return renderSeq(fr, layoutSeq(n, min(rows, maxSeqRows), min(cols, maxSeqCols), fr.scale), rows, cols), nil
 	}
 	if maps {
 		return renderMaps(fr, layoutMaps(n, c, h, w, fr.scale)), nil

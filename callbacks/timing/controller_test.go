@@ -67,6 +67,7 @@ func TestSeedCommandThroughAController(t *testing.T) {
 		return ctl.LastResults()
 	}
 	step := func() {
+		ctl.Apply(env, torchenv.TrainStepStart)
 		ctl.Apply(env, torchenv.ForwardEnd)
 		ctl.Apply(env, torchenv.BackwardEnd)
 		ctl.Apply(env, torchenv.OptimizerStepEnd, torchenv.TrainStepEnd)
@@ -86,7 +87,8 @@ func TestSeedCommandThroughAController(t *testing.T) {
 		require.Equal(t, false, r["device_timing"])
 		require.Contains(t, r["note"], "host only")
 		require.Contains(t, r["intervals"], "data/other")
-		require.Contains(t, r["intervals"], "forward_end->backward_end")
+		require.Contains(t, r["intervals"], "forward")
+		require.Contains(t, r["intervals"], "backward")
 		require.Positive(t, r["steps_per_s"])
 		require.EqualValues(t, 16, r["batch_size"])
 	}

@@ -3,6 +3,7 @@ package timing
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -58,10 +59,22 @@ func (e *fakeEvent) ElapsedMs(end deviceEvent) (float64, error) {
 	return f.at - e.at, nil
 }
 
-// deviceRig is a rig on "cuda:0" with a fake device.
+// legacyPhases are the events timed before train_step_start was among the defaults: the device
+// tests time these, so the close → forward_end interval holds data/other and the forward.
+var legacyPhases = []string{torchenv.ForwardEnd, torchenv.BackwardEnd, torchenv.OptimizerStepEnd, torchenv.TrainStepEnd}
+
+// dataForward is what the interval from train_step_end to forward_end is called then.
+const dataForward = DataOther + "+" + Forward
+
+// deviceRig is a rig on "cuda:0" with a fake device, timing legacyPhases.
 func deviceRig(t *testing.T, init map[string]any) (*rig, *fakeDevice) {
 	fd := &fakeDevice{}
 	r := &rig{t: t}
+	init = maps.Clone(init)
+	if init == nil {
+		init = map[string]any{}
+	}
+	init["events"] = legacyPhases
 	tm, err := New("timing", init)
 	require.NoError(t, err)
 	tm.now = func() int64 { return r.clock }
@@ -78,7 +91,7 @@ func deviceRig(t *testing.T, init map[string]any) (*rig, *fakeDevice) {
 // gpuStep enqueues device work (ms per event: data+forward, backward, optimizer, end) as the
 // host dispatches each event 1 ms apart; the device does not move unless the test moves it.
 func (r *rig) gpuStep(fd *fakeDevice, work ...float64) {
-	for i, ev := range phases {
+	for i, ev := range legacyPhases {
 		r.clock += 1e6
 		fd.queueAt += work[i]
 		require.NoError(r.t, r.tm.Handle(ev, r.env))
@@ -99,7 +112,7 @@ func TestDeviceTimesAreReadWhenDoneWithoutBlocking(t *testing.T) {
 	require.True(t, snap.DeviceTiming)
 	require.Empty(t, snap.Note)
 	require.Zero(t, snap.DeviceStepMs.N)
-	require.InDelta(t, 1, snap.Intervals["forward_end->backward_end"].HostMs.P50, 1e-9, "host time is there at once")
+	require.InDelta(t, 1, snap.Intervals[Backward].HostMs.P50, 1e-9, "host time is there at once")
 
 	// The device catches up with the first 6 steps; the next event reads what completed.
 	fd.now = 6 * 15
@@ -114,11 +127,11 @@ func TestDeviceTimesAreReadWhenDoneWithoutBlocking(t *testing.T) {
 	snap = r.tm.Snapshot()
 	require.Nil(t, r.tm.devTimes.prev.(*fakeEvent).d.failNext)
 	dev := func(name string) Stats { return *snap.Intervals[name].DeviceMs }
-	require.InDelta(t, 9, dev("forward_end->backward_end").P50, 1e-9)
-	require.InDelta(t, 9, dev("forward_end->backward_end").Max, 1e-9)
-	require.InDelta(t, 2, dev("backward_end->optimizer_step_end").P95, 1e-9)
+	require.InDelta(t, 9, dev(Backward).P50, 1e-9)
+	require.InDelta(t, 9, dev(Backward).Max, 1e-9)
+	require.InDelta(t, 2, dev(Optimizer).P95, 1e-9)
 	require.InDelta(t, 0, dev("optimizer_step_end->train_step_end").Mean, 1e-9)
-	require.InDelta(t, 4, dev(DataOther).P50, 1e-9)
+	require.InDelta(t, 4, dev(dataForward).P50, 1e-9)
 	require.InDelta(t, 15, snap.DeviceStepMs.P50, 1e-9)
 	require.Positive(t, fd.released, "events are reused")
 
@@ -128,9 +141,9 @@ func TestDeviceTimesAreReadWhenDoneWithoutBlocking(t *testing.T) {
 	require.Zero(t, r.tm.devTimes.n)
 	rec := r.records()[0]
 	require.Equal(t, 15, rec.DeviceStepMs.N, "16 steps closed, the first only starts")
-	require.Equal(t, 16, rec.Intervals["forward_end->backward_end"].DeviceMs.N)
+	require.Equal(t, 16, rec.Intervals[Backward].DeviceMs.N)
 	require.Contains(t, r.lines[0], "(device p50 15.00ms")
-	require.Contains(t, r.lines[0], "forward_end->backward_end 1.00/9.00")
+	require.Contains(t, r.lines[0], "backward 1.00/9.00")
 	require.NotContains(t, r.lines[0], "host only")
 }
 
@@ -143,7 +156,7 @@ func TestSyncWaitsAtEachEvent(t *testing.T) {
 	require.LessOrEqual(t, r.tm.devTimes.n, 1, "with sync every mark completes at once")
 	snap := r.tm.Snapshot()
 	require.True(t, snap.Sync)
-	require.InDelta(t, 9, snap.Intervals["forward_end->backward_end"].DeviceMs.P50, 1e-9)
+	require.InDelta(t, 9, snap.Intervals[Backward].DeviceMs.P50, 1e-9)
 }
 
 func TestDeviceErrorsFallBackToHostOnly(t *testing.T) {

@@ -32,7 +32,8 @@ type Record struct {
 	SamplesPerS  *float64 `json:"samples_per_s,omitempty"`
 	BatchSize    int64    `json:"batch_size,omitempty"` // of the last step
 
-	// Intervals are keyed "forward_end->backward_end", ..., and "data/other".
+	// Intervals are keyed by phase — "data/other", "forward", "backward", "optimizer" — and
+	// "from->to" between other events ("optimizer_step_end->train_step_end").
 	Intervals map[string]IntervalStats `json:"intervals"`
 	// Order lists the interval keys in the order they occur in a step.
 	Order []string `json:"order"`
@@ -113,7 +114,7 @@ func (t *Timing) report(env *torchenv.Env) error {
 	t.logf(env, t.summary(rec))
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // keep "forward_end->backward_end" readable
+	enc.SetEscapeHTML(false) // keep "optimizer_step_end->train_step_end" readable
 	if err := enc.Encode(rec); err != nil {
 		return err
 	}
@@ -135,7 +136,7 @@ func (t *Timing) report(env *torchenv.Env) error {
 
 // summary is the one-line form of a record:
 //
-//	[timing] step=99 12.1 steps/s 774 samples/s | step p50 82.3ms p95 90.1 max 95.0 | data/other 10.2 forward_end->backward_end 40.1 ... (p50 ms) | host only: device timing unavailable on cpu
+//	[timing] step=99 12.1 steps/s 774 samples/s | step p50 82.3ms p95 90.1 max 95.0 | data/other 10.2 forward 20.3 backward 40.1 ... (p50 ms) | host only: device timing unavailable on cpu
 func (t *Timing) summary(r Record) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[%s] step=%d %.1f steps/s", r.ID, r.Step, r.StepsPerS)

@@ -27,8 +27,9 @@ type Params struct {
 	Every int `hotcb:"every,min=1"`
 	// Window is how many recent values the statistics cover.
 	Window int `hotcb:"window,min=1,max=1000000"`
-	// Events are the events timed; the intervals are between consecutive ones. The last of them
-	// in dispatch order (train_step_end by default) closes a step.
+	// Events are the events timed; the intervals are between consecutive ones (named by
+	// intervalName: data/other, forward, backward, optimizer, ...). The last of them in dispatch
+	// order (train_step_end by default) closes a step.
 	Events []string `hotcb:"events,oneof=train_step_start|forward_end|backward_end|optimizer_step_end|train_step_end|train_batch_end|val_batch_end|epoch_end"`
 	// Out is the JSONL file, inside the run directory; the chart goes next to it (.png).
 	Out string `hotcb:"out,min=1"`
@@ -43,15 +44,66 @@ func DefaultParams() Params {
 	return Params{
 		Every:  50,
 		Window: 200,
-		Events: []string{torchenv.ForwardEnd, torchenv.BackwardEnd, torchenv.OptimizerStepEnd, torchenv.TrainStepEnd},
-		Out:    "timing/timing.jsonl",
+		Events: []string{torchenv.TrainStepStart, torchenv.ForwardEnd, torchenv.BackwardEnd, torchenv.OptimizerStepEnd,
+			torchenv.TrainStepEnd},
+		Out: "timing/timing.jsonl",
 	}
 }
 
-// DataOther names the interval from the step-closing event to the first timed event of the
-// next step: data loading, the forward pass up to the first event, and whatever else the loop
-// does between steps.
+// DataOther names the interval from the step-closing event (train_step_end by default) to
+// train_step_start: data loading and whatever else the loop does between steps. When
+// train_step_start is not timed, the interval to the first timed event also holds the phases
+// before that event, and says so: "data/other+forward" up to forward_end.
 const DataOther = "data/other"
+
+// Phase names of the intervals between the standard events (see intervalName).
+const (
+	Forward   = "forward"   // train_step_start → forward_end: forward pass and loss
+	Backward  = "backward"  // forward_end → backward_end: zero_grad and backward pass
+	Optimizer = "optimizer" // backward_end → optimizer_step_end: what runs between (clipping, say) and the optimizer step
+)
+
+// phaseChain is the order of the events that bound the phases; phaseEnding[e] is the phase that
+// ends at e.
+var (
+	phaseChain  = []string{torchenv.TrainStepStart, torchenv.ForwardEnd, torchenv.BackwardEnd, torchenv.OptimizerStepEnd}
+	phaseEnding = map[string]string{torchenv.ForwardEnd: Forward, torchenv.BackwardEnd: Backward, torchenv.OptimizerStepEnd: Optimizer}
+)
+
+// intervalName names the interval from event from to event to: by the phases it holds when
+// both bound phases ("forward", "backward", "optimizer"; "forward+backward" when forward_end is
+// not timed; backward_end → forward_end is the forward of the next micro-batch of an
+// accumulated step), DataOther for the step-closing event to the first one, "from->to"
+// otherwise.
+func intervalName(from, to string, fromClose, toFirst bool) string {
+	if fromClose && toFirst {
+		if to == torchenv.TrainStepStart || phaseEnding[to] == "" {
+			return DataOther
+		}
+		return DataOther + "+" + phasesBetween(torchenv.TrainStepStart, to)
+	}
+	if from == torchenv.BackwardEnd && to == torchenv.ForwardEnd {
+		return Forward
+	}
+	if p := phasesBetween(from, to); p != "" {
+		return p
+	}
+	return from + "->" + to
+}
+
+// phasesBetween joins the phases from event from to event to with "+" ("" when either is no
+// phase bound or to does not come after from).
+func phasesBetween(from, to string) string {
+	i, j := slices.Index(phaseChain, from), slices.Index(phaseChain, to)
+	if i < 0 || j <= i {
+		return ""
+	}
+	var ps []string
+	for _, e := range phaseChain[i+1 : j+1] {
+		ps = append(ps, phaseEnding[e])
+	}
+	return strings.Join(ps, "+")
+}
 
 // interval is the series of one event-to-event interval.
 type interval struct {
@@ -271,10 +323,7 @@ func (t *Timing) slot(i, j int) *interval {
 	if iv := t.slots[k]; iv != nil {
 		return iv
 	}
-	name := t.names[i] + "->" + t.names[j]
-	if i == t.closeIdx && j == 0 && t.closeIdx > 0 {
-		name = DataOther
-	}
+	name := intervalName(t.names[i], t.names[j], i == t.closeIdx && t.closeIdx > 0, j == 0)
 	iv := t.byName[name]
 	if iv == nil {
 		iv = &interval{name: name, host: newRing(t.p.Window), dev: newRing(t.p.Window)}

@@ -19,7 +19,9 @@ import (
 	"github.com/hotcb/hotcb/torchenv"
 )
 
-var phases = []string{torchenv.ForwardEnd, torchenv.BackwardEnd, torchenv.OptimizerStepEnd, torchenv.TrainStepEnd}
+// phases are the default events, in dispatch order.
+var phases = []string{torchenv.TrainStepStart, torchenv.ForwardEnd, torchenv.BackwardEnd, torchenv.OptimizerStepEnd,
+	torchenv.TrainStepEnd}
 
 // rig is a timing callback attached to a temp run dir with a fake clock and a captured log.
 type rig struct {
@@ -69,19 +71,19 @@ func (r *rig) records() []Record {
 func TestIntervalsWithAFakeClock(t *testing.T) {
 	r := newRig(t, map[string]any{"every": 10, "window": 100})
 	for range 21 { // the first step only starts the clock: 20 steps are timed
-		r.step(4, 10, 6, 0) // data/other 4, forward->backward 10, backward->optimizer 6, optimizer->end 0
+		r.step(1, 3, 10, 6, 0) // data/other 1, forward 3, backward 10, optimizer 6, optimizer->end 0
 	}
 	recs := r.records()
 	require.Len(t, recs, 2)
 	rec := recs[1]
 	require.EqualValues(t, 20, rec.Steps)
 	require.EqualValues(t, 20, rec.Step)
-	require.Equal(t, []string{"forward_end->backward_end", "backward_end->optimizer_step_end",
-		"optimizer_step_end->train_step_end", DataOther}, rec.Order)
-	require.InDelta(t, 10, rec.Intervals["forward_end->backward_end"].HostMs.P50, 1e-9)
-	require.InDelta(t, 6, rec.Intervals["backward_end->optimizer_step_end"].HostMs.Max, 1e-9)
+	require.Equal(t, []string{Forward, Backward, Optimizer, "optimizer_step_end->train_step_end", DataOther}, rec.Order)
+	require.InDelta(t, 3, rec.Intervals[Forward].HostMs.P50, 1e-9)
+	require.InDelta(t, 10, rec.Intervals[Backward].HostMs.P50, 1e-9)
+	require.InDelta(t, 6, rec.Intervals[Optimizer].HostMs.Max, 1e-9)
 	require.InDelta(t, 0, rec.Intervals["optimizer_step_end->train_step_end"].HostMs.Mean, 1e-9)
-	require.InDelta(t, 4, rec.Intervals[DataOther].HostMs.P95, 1e-9)
+	require.InDelta(t, 1, rec.Intervals[DataOther].HostMs.P95, 1e-9)
 	require.Equal(t, 20, rec.Intervals[DataOther].HostMs.N)
 	require.InDelta(t, 20, rec.StepMs.P50, 1e-9)
 	require.InDelta(t, 50, rec.StepsPerS, 1e-9)
@@ -96,11 +98,11 @@ func TestIntervalsWithAFakeClock(t *testing.T) {
 
 func TestWindowStatistics(t *testing.T) {
 	r := newRig(t, map[string]any{"every": 100, "window": 10})
-	r.step(1, 1, 1, 1)
-	for i := 1; i <= 30; i++ { // forward->backward takes i ms: the window holds 21..30
-		r.step(1, float64(i), 1, 1)
+	r.step(1, 1, 1, 1, 1)
+	for i := 1; i <= 30; i++ { // the backward takes i ms: the window holds 21..30
+		r.step(1, 1, float64(i), 1, 1)
 	}
-	s := r.tm.Snapshot().Intervals["forward_end->backward_end"].HostMs
+	s := r.tm.Snapshot().Intervals[Backward].HostMs
 	require.Equal(t, 10, s.N)
 	require.InDelta(t, 25.5, s.Mean, 1e-9)
 	require.InDelta(t, 25.5, s.P50, 1e-9)
@@ -109,7 +111,7 @@ func TestWindowStatistics(t *testing.T) {
 
 	// a smaller window keeps the newest values
 	require.NoError(t, r.tm.SetParams(map[string]any{"window": 4}))
-	s = r.tm.Snapshot().Intervals["forward_end->backward_end"].HostMs
+	s = r.tm.Snapshot().Intervals[Backward].HostMs
 	require.Equal(t, 4, s.N)
 	require.InDelta(t, 28.5, s.Mean, 1e-9)
 }
@@ -118,7 +120,7 @@ func TestSamplesPerSecondFromInputs(t *testing.T) {
 	r := newRig(t, map[string]any{"every": 5})
 	r.env.Inputs = bridge.Zeros(bridge.Shape{32, 3})
 	for range 6 {
-		r.step(2, 3, 3, 2) // 10 ms steps: 100 steps/s, 3200 samples/s
+		r.step(1, 1, 3, 3, 2) // 10 ms steps: 100 steps/s, 3200 samples/s
 	}
 	rec := r.records()[0]
 	require.InDelta(t, 100, rec.StepsPerS, 1e-9)
@@ -136,6 +138,7 @@ func TestSleepIsMeasured(t *testing.T) {
 	require.NoError(t, tm.OnAttach(env))
 	for step := range 6 {
 		env.Step = int64(step)
+		require.NoError(t, tm.Handle(torchenv.TrainStepStart, env))
 		require.NoError(t, tm.Handle(torchenv.ForwardEnd, env))
 		time.Sleep(sleep)
 		require.NoError(t, tm.Handle(torchenv.BackwardEnd, env))
@@ -143,14 +146,15 @@ func TestSleepIsMeasured(t *testing.T) {
 		require.NoError(t, tm.Handle(torchenv.TrainStepEnd, env))
 	}
 	rec := tm.Snapshot()
-	fb := rec.Intervals["forward_end->backward_end"].HostMs
+	fb := rec.Intervals[Backward].HostMs
 	require.Equal(t, 6, fb.N)
 	t.Logf("20 ms sleep measured as p50 %.3f ms, mean %.3f, max %.3f", fb.P50, fb.Mean, fb.Max)
 	require.InDelta(t, 20, fb.P50, 10)
 	require.GreaterOrEqual(t, fb.P50, 20.0, "a sleep is never shorter than asked")
 	require.InDelta(t, 20, rec.StepMs.P50, 10)
 	require.GreaterOrEqual(t, rec.StepMs.P50, fb.P50*0.99, "a step contains its intervals")
-	require.Less(t, rec.Intervals["backward_end->optimizer_step_end"].HostMs.Max, 5.0)
+	require.Less(t, rec.Intervals[Optimizer].HostMs.Max, 5.0)
+	require.Less(t, rec.Intervals[Forward].HostMs.Max, 5.0)
 	require.Less(t, rec.Intervals[DataOther].HostMs.Max, 5.0)
 	// monotone: every value is a duration >= 0
 	for _, name := range rec.Order {
@@ -203,7 +207,7 @@ func TestBadParamsKeepTheOldOnes(t *testing.T) {
 func TestCustomEventsAndOut(t *testing.T) {
 	r := newRig(t, map[string]any{"every": 2, "events": []any{"train_step_end"}, "out": "perf/steps.jsonl"})
 	for range 5 {
-		r.step(1, 2, 3, 4)
+		r.step(0, 1, 2, 3, 4)
 	}
 	b, err := os.ReadFile(filepath.Join(r.env.RunDir, "perf", "steps.jsonl"))
 	require.NoError(t, err)
@@ -224,7 +228,7 @@ func TestJSONLFieldsAndChart(t *testing.T) {
 		if i%97 == 0 {
 			spike = 25
 		}
-		r.step(2+float64(i%7), 8+spike+float64(i)/60, 3, 0.5)
+		r.step(1, 1+float64(i%7), 8+spike+float64(i)/60, 3, 0.5)
 	}
 	require.NoError(t, r.tm.Handle(torchenv.FitEnd, r.env))
 	b, err := os.ReadFile(filepath.Join(r.env.RunDir, "timing", "timing.jsonl"))
@@ -246,7 +250,7 @@ func TestJSONLFieldsAndChart(t *testing.T) {
 		require.LessOrEqual(t, sm["p95"].(float64), sm["max"].(float64))
 		iv := m["intervals"].(map[string]any)
 		require.Contains(t, iv, DataOther)
-		require.Contains(t, iv["forward_end->backward_end"].(map[string]any), "host_ms")
+		require.Contains(t, iv[Backward].(map[string]any), "host_ms")
 	}
 	var last Record
 	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &last))
@@ -271,7 +275,7 @@ func TestJSONLFieldsAndChart(t *testing.T) {
 func TestCloseWithoutFitEndFinishes(t *testing.T) {
 	r := newRig(t, map[string]any{"every": 100})
 	for range 10 {
-		r.step(1, 1, 1, 1)
+		r.step(1, 1, 1, 1, 1)
 	}
 	require.NoError(t, r.tm.Close())
 	require.Len(t, r.records(), 1)
@@ -281,11 +285,68 @@ func TestCloseWithoutFitEndFinishes(t *testing.T) {
 
 func TestOtherEventsAreIgnored(t *testing.T) {
 	r := newRig(t, nil)
-	for _, ev := range []string{torchenv.FitStart, torchenv.EpochEnd, "custom_event", torchenv.TrainStepStart} {
+	for _, ev := range []string{torchenv.FitStart, torchenv.EpochEnd, "custom_event", torchenv.ValBatchEnd} {
 		require.NoError(t, r.tm.Handle(ev, r.env))
 	}
 	require.Equal(t, -1, r.tm.prevIdx)
 	require.Empty(t, r.tm.order)
 	require.NoError(t, r.tm.Handle(torchenv.FitEnd, r.env), "fit_end with nothing timed")
 	require.NoFileExists(t, filepath.Join(r.env.RunDir, "timing", "timing.png"))
+}
+
+// The intervals are named by the phases they hold, so that the forward pass is never counted as
+// data/other, whichever events are timed.
+func TestIntervalNames(t *testing.T) {
+	const (
+		start = torchenv.TrainStepStart
+		fwd   = torchenv.ForwardEnd
+		bwd   = torchenv.BackwardEnd
+		opt   = torchenv.OptimizerStepEnd
+		end   = torchenv.TrainStepEnd
+	)
+	for _, tc := range []struct {
+		events []string
+		want   []string // in the order a step dispatches them, the close → first last
+	}{
+		{phases, []string{Forward, Backward, Optimizer, "optimizer_step_end->train_step_end", DataOther}},
+		{[]string{fwd, bwd, opt, end}, []string{Backward, Optimizer, "optimizer_step_end->train_step_end", "data/other+forward"}},
+		{[]string{start, bwd, end}, []string{"forward+backward", "backward_end->train_step_end", DataOther}},
+		{[]string{start, opt, end}, []string{"forward+backward+optimizer", "optimizer_step_end->train_step_end", DataOther}},
+		{[]string{bwd, end}, []string{"backward_end->train_step_end", "data/other+forward+backward"}},
+		{[]string{start, fwd, bwd, torchenv.TrainBatchEnd}, []string{Forward, Backward, "backward_end->train_batch_end", DataOther}},
+		{[]string{end}, []string{"train_step_end->train_step_end"}},
+	} {
+		r := newRig(t, map[string]any{"events": tc.events, "every": 1000})
+		for range 3 {
+			for _, ev := range append(phases, torchenv.TrainBatchEnd) {
+				r.clock += 1e6
+				require.NoError(t, r.tm.Handle(ev, r.env))
+			}
+			r.env.Step++
+		}
+		require.Equal(t, tc.want, r.tm.Snapshot().Order, "%v", tc.events)
+	}
+}
+
+// An accumulated step dispatches forward_end and backward_end once per micro-batch: every
+// micro-batch's forward is a "forward" (after the first, it follows the previous backward_end),
+// every backward a "backward".
+func TestMicroBatchesAreForwardAndBackward(t *testing.T) {
+	r := newRig(t, map[string]any{"every": 1000})
+	for range 5 {
+		for _, ev := range []string{torchenv.TrainStepStart, torchenv.ForwardEnd, torchenv.BackwardEnd,
+			torchenv.ForwardEnd, torchenv.BackwardEnd, torchenv.ForwardEnd, torchenv.BackwardEnd,
+			torchenv.OptimizerStepEnd, torchenv.TrainStepEnd} {
+			r.clock += map[string]int64{torchenv.ForwardEnd: 2e6, torchenv.BackwardEnd: 3e6}[ev] + 1e6
+			require.NoError(t, r.tm.Handle(ev, r.env))
+		}
+		r.env.Step++
+	}
+	rec := r.tm.Snapshot()
+	require.Equal(t, []string{Forward, Backward, Optimizer, "optimizer_step_end->train_step_end", DataOther}, rec.Order)
+	require.Equal(t, 15, rec.Intervals[Forward].HostMs.N, "three micro-batches a step")
+	require.InDelta(t, 3, rec.Intervals[Forward].HostMs.P50, 1e-9)
+	require.InDelta(t, 4, rec.Intervals[Backward].HostMs.Max, 1e-9)
+	require.Equal(t, 4, rec.Intervals[DataOther].HostMs.N)
+	require.InDelta(t, 24, rec.StepMs.P50, 1e-9)
 }

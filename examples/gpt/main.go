@@ -1,15 +1,17 @@
 // Command gpt trains a small character-level GPT — token and position embeddings, transformer
 // blocks with causal self-attention, a linear head — whose maths is generated ATen ops (package
 // aten: embedding, layer_norm, linear, chunk, bmm, tril, masked_fill, softmax, dropout, gelu),
-// on a built-in text, with Adam, under a HotKernel with the timing instrument and feature maps
-// (the blocks' outputs and the attention probabilities), then samples text with
-// aten::multinomial.
+// on a built-in text, with AdamW (weight decay on the matrices only), a linear warm-up then a
+// cosine decay of the learning rate and gradient clipping, through trainer.StepWith with the
+// model's own loss (cross-entropy over every position of [B, T, V] logits), optionally
+// accumulating gradients over micro-batches, under a HotKernel with the timing instrument and
+// feature maps (the blocks' token × channel activations and the attention probabilities, one
+// T × T map per head), then samples text with aten::multinomial.
 //
 //	go run ./examples/gpt -steps 400 -dir runs/gpt
 //
 // The run directory gets timing/timing.jsonl and .png, featviz/index.html (one row per capture
-// step: each block's [T, C] activations and each layer's attention maps, one per head) and
-// last.pt. While it trains, the kernel takes commands from another terminal:
+// step) and last.pt. While it trains, the kernel takes commands from another terminal:
 //
 //	hotcb --dir runs/gpt opt set_params lr=1e-3
 //	hotcb --dir runs/gpt cb set_params feat_viz every=20
@@ -28,7 +30,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"time"
 
@@ -38,6 +39,7 @@ import (
 	"github.com/hotcb/hotcb/bridge/optim"
 	_ "github.com/hotcb/hotcb/callbacks/all" // the built-in callbacks, by Go and hotcb names
 	"github.com/hotcb/hotcb/checkpoint"
+	"github.com/hotcb/hotcb/examples/gpt/gpt"
 	"github.com/hotcb/hotcb/kernel"
 	"github.com/hotcb/hotcb/rundir"
 	"github.com/hotcb/hotcb/torchenv"
@@ -49,8 +51,13 @@ func main() {
 	flag.Int64Var(&o.Steps, "steps", o.Steps, "training steps")
 	flag.StringVar(&o.Dir, "dir", "runs/gpt", "run directory (created 0700)")
 	device := flag.String("device", "cpu", "cpu or cuda[:n]")
-	flag.Float64Var(&o.LR, "lr", o.LR, "Adam learning rate (change it live: hotcb opt set_params lr=...)")
-	flag.Int64Var(&o.Batch, "batch", o.Batch, "sequences per batch")
+	flag.Float64Var(&o.LR, "lr", o.LR, "peak AdamW learning rate (change it live: hotcb opt set_params lr=...)")
+	flag.Float64Var(&o.WeightDecay, "wd", o.WeightDecay, "AdamW weight decay of the matrices")
+	flag.Int64Var(&o.Warmup, "warmup", o.Warmup, "steps of linear learning-rate warm-up (then cosine decay)")
+	flag.Float64Var(&o.MinLR, "min-lr", o.MinLR, "learning rate at the end of the cosine decay, as a fraction of -lr")
+	flag.Float64Var(&o.Clip, "clip", o.Clip, "clip the gradients' total norm to this (0: no clipping)")
+	flag.Int64Var(&o.Batch, "batch", o.Batch, "sequences per optimizer step")
+	flag.IntVar(&o.Accumulate, "accumulate", o.Accumulate, "micro-batches per optimizer step (gradient accumulation; must divide -batch)")
 	flag.Int64Var(&o.Model.Block, "block", o.Model.Block, "context length (characters)")
 	flag.Int64Var(&o.Model.Embd, "embd", o.Model.Embd, "model width")
 	flag.Int64Var(&o.Model.Heads, "heads", o.Model.Heads, "attention heads")
@@ -77,12 +84,17 @@ type options struct {
 	Dir         string
 	Steps       int64
 	Device      bridge.Device
-	LR          float64
-	Batch       int64
-	Model       config // Vocab is set from the text
-	Text        string // "" is the built-in corpus
-	TimingEvery int    // timing's summary interval (steps)
-	FeatEvery   int    // feature-map capture interval (steps)
+	LR          float64 // peak learning rate
+	WeightDecay float64
+	Warmup      int64      // linear warm-up steps, then cosine decay to MinLR·LR at the last step
+	MinLR       float64    // fraction of LR
+	Clip        float64    // max total gradient norm; 0: none
+	Batch       int64      // sequences per optimizer step
+	Accumulate  int        // micro-batches per optimizer step
+	Model       gpt.Config // Vocab is set from the text
+	Text        string     // "" is the built-in corpus
+	TimingEvery int        // timing's summary interval (steps)
+	FeatEvery   int        // feature-map capture interval (steps)
 	PrintEvery  int64
 	SampleLen   int
 	Temperature float64
@@ -92,47 +104,20 @@ type options struct {
 }
 
 func defaults() options {
-	return options{Steps: 400, LR: 3e-3, Batch: 32, TimingEvery: 50, FeatEvery: 100, PrintEvery: 50,
-		SampleLen: 300, Temperature: 0.8, Seed: 1, Out: os.Stdout,
-		Model: config{Block: 48, Embd: 64, Heads: 4, Layers: 2, Dropout: 0, InitStd: 0.02, ResidualInitStdN: true}}
+	return options{Steps: 400, LR: 3e-3, WeightDecay: 0.1, Warmup: 40, MinLR: 0.1, Clip: 1, Batch: 32, Accumulate: 1,
+		TimingEvery: 50, FeatEvery: 100, PrintEvery: 50, SampleLen: 300, Temperature: 0.8, Seed: 1, Out: os.Stdout,
+		Model: gpt.Config{Block: 48, Embd: 64, Heads: 4, Layers: 2, Dropout: 0, InitStd: 0.02, ResidualInitStdN: true}}
 }
 
 // result is what a run reports.
 type result struct {
 	Steps      int64
 	Losses     []float64 // every step's loss
+	LRs        []float64 // every step's learning rate
+	GradNorms  []float64 // every step's gradient norm before clipping
 	Sample     string
 	Checkpoint string
 	Elapsed    time.Duration // the training steps alone
-}
-
-// vocabulary is a text's sorted distinct characters and the text as their indices.
-type vocabulary struct {
-	chars []rune
-	index map[rune]int64
-}
-
-func newVocabulary(text string) *vocabulary {
-	v := &vocabulary{index: map[rune]int64{}}
-	for _, r := range text {
-		if _, ok := v.index[r]; !ok {
-			v.index[r] = 0
-			v.chars = append(v.chars, r)
-		}
-	}
-	slices.Sort(v.chars)
-	for i, r := range v.chars {
-		v.index[r] = int64(i)
-	}
-	return v
-}
-
-func (v *vocabulary) encode(s string) []int64 {
-	out := make([]int64, 0, len(s))
-	for _, r := range s {
-		out = append(out, v.index[r])
-	}
-	return out
 }
 
 // writeConfig gives a new run directory its hotcb.yaml: timing, and feature maps of the blocks'
@@ -169,7 +154,7 @@ func run(ctx context.Context, o options) (res result, err error) {
 		o.Out = os.Stdout
 	}
 	if o.Text == "" {
-		o.Text = corpus
+		o.Text = gpt.Corpus
 	}
 	// One OS thread for the loop: libtorch keeps grad mode and the CUDA stream per thread.
 	runtime.LockOSThread()
@@ -181,23 +166,34 @@ func run(ctx context.Context, o options) (res result, err error) {
 		return res, err
 	}
 
-	vocab := newVocabulary(o.Text)
-	data := vocab.encode(o.Text)
+	vocab := gpt.NewVocabulary(o.Text)
+	data := vocab.Encode(o.Text)
 	if int64(len(data)) <= o.Model.Block+1 {
 		return res, fmt.Errorf("text of %d characters is too short for a block of %d", len(data), o.Model.Block)
 	}
-	o.Model.Vocab = int64(len(vocab.chars))
+	if o.Accumulate < 1 || o.Batch%int64(o.Accumulate) != 0 {
+		return res, fmt.Errorf("%d micro-batches do not split a batch of %d", o.Accumulate, o.Batch)
+	}
+	o.Model.Vocab = vocab.Size()
 	bridge.ManualSeed(o.Seed)
-	model := newGPT(o.Model)
+	model := gpt.New(o.Model)
 	nn.To(model, o.Device)
-	ao := optim.DefaultAdam()
+	params := nn.Parameters(model)
+	// AdamW, weight decay on the matrices only; the rate warms up linearly from LR/Warmup to LR
+	// over Warmup steps, then follows a cosine down to MinLR·LR at the last step.
+	ao := optim.DefaultAdamW()
 	ao.LR = o.LR
-	opt, err := optim.NewAdam(optim.Params(nn.Parameters(model)...), ao)
+	opt, err := optim.NewAdamW(gpt.DecayGroups(model, o.WeightDecay), ao)
+	if err != nil {
+		return res, err
+	}
+	warmup := min(max(o.Warmup, 1), max(o.Steps-1, 1))
+	sched, err := optim.NewWarmupCosine(opt, 1/float64(warmup), int(warmup), int(max(o.Steps-warmup, 1)), o.MinLR*o.LR)
 	if err != nil {
 		return res, err
 	}
 	var nparams int64
-	for _, p := range nn.Parameters(model) {
+	for _, p := range params {
 		nparams += p.Numel()
 	}
 
@@ -213,37 +209,56 @@ func run(ctx context.Context, o options) (res result, err error) {
 	k.RegisterOptimizer("main", opt)
 	env := &torchenv.Env{Framework: "hotcb-go", Model: model, Optimizer: opt, Device: o.Device, RunDir: o.Dir,
 		Phase: "train", Log: func(s string) { fmt.Fprintln(o.Out, s) }}
-	fmt.Fprintf(o.Out, "gpt: libtorch %s on %s; %d characters of text, vocabulary %d; %d layers × %d heads, width %d, context %d: %d parameters; run dir %s\n",
-		bridge.Version(), o.Device, len(data), o.Model.Vocab, o.Model.Layers, o.Model.Heads, o.Model.Embd, o.Model.Block, nparams, o.Dir)
+	fmt.Fprintf(o.Out, "gpt: libtorch %s on %s; %d characters of text, vocabulary %d; %d layers × %d heads, width %d, context %d: %d parameters; "+
+		"AdamW lr %.2g (warm-up %d steps, cosine to %.2g), weight decay %.2g, clip %.2g; batch %d in %d micro-batch(es); run dir %s\n",
+		bridge.Version(), o.Device, len(data), o.Model.Vocab, o.Model.Layers, o.Model.Heads, o.Model.Embd, o.Model.Block, nparams,
+		o.LR, warmup, o.MinLR*o.LR, o.WeightDecay, o.Clip, o.Batch, o.Accumulate, o.Dir)
+
+	// The step: the model's own loss over every position, the gradients clipped between the
+	// backward pass(es) and AdamW, the schedule advanced after it.
+	var gradNorm float64
+	step := trainer.StepOptions{
+		Loss: func(env *torchenv.Env) *bridge.Tensor {
+			env.Outputs = model.Forward(env.Inputs) // [B, T, V]
+			return gpt.Loss(env.Outputs, env.Targets)
+		},
+		Accumulate: o.Accumulate,
+		BeforeOptimizerStep: func(*torchenv.Env) {
+			if o.Clip > 0 {
+				gradNorm = optim.ClipGradNorm(params, o.Clip, 2)
+			}
+		},
+		AfterOptimizerStep: func(*torchenv.Env) { sched.Step() },
+	}
 
 	// Random windows of the text: x = text[i : i+T], y = text[i+1 : i+T+1].
 	rng := rand.New(rand.NewPCG(o.Seed, 2))
 	t := o.Model.Block
 	batch := func() (x, y *bridge.Tensor) {
-		xs, ys := make([]int64, 0, o.Batch*t), make([]int64, 0, o.Batch*t)
-		for range o.Batch {
-			i := rng.Int64N(int64(len(data)) - t)
-			xs = append(xs, data[i:i+t]...)
-			ys = append(ys, data[i+1:i+t+1]...)
-		}
-		return bridge.FromSlice(xs, o.Batch, t).To(o.Device), bridge.FromSlice(ys, o.Batch*t).To(o.Device)
+		xs, ys := gpt.Windows(rng, data, o.Batch, t)
+		return bridge.FromSlice(xs, o.Batch, t).To(o.Device), bridge.FromSlice(ys, o.Batch, t).To(o.Device)
 	}
 
 	k.Apply(env, torchenv.FitStart)
 	start := time.Now()
 	perEpoch := float64(len(data)) / float64(o.Batch*t)
-	for step := int64(0); step < o.Steps && ctx.Err() == nil; step++ {
+	for i := int64(0); i < o.Steps && ctx.Err() == nil; i++ {
 		x, y := batch()
 		freeBatch(env)
-		env.Step, env.Epoch, env.Inputs, env.Targets = step, float64(step)/perEpoch, x, y
-		// forward, cross-entropy of the [B·T, V] logits, backward, Adam; the kernel's callbacks
-		// at each phase event; the step's tensors freed when it returns.
-		trainer.Step(k, env, model, opt)
+		env.Step, env.Epoch, env.Inputs, env.Targets = i, float64(i)/perEpoch, x, y
+		lr := opt.LR(0)
+		// forward and loss, backward (per micro-batch), clipping, AdamW, the schedule; the
+		// kernel's callbacks at each phase event; the step's tensors freed when it returns.
+		if err := trainer.StepWith(k, env, model, opt, step); err != nil {
+			return res, fmt.Errorf("step %d: %w", i, err)
+		}
 		loss := env.Loss.Item()
 		res.Losses = append(res.Losses, loss)
-		if step == 0 || (step+1)%o.PrintEvery == 0 || step+1 == o.Steps {
-			fmt.Fprintf(o.Out, "step %4d  loss %.4f  (mean of the last %d: %.4f)  lr %.2g\n", step+1, loss,
-				min(o.PrintEvery, step+1), mean(res.Losses[max(0, int64(len(res.Losses))-o.PrintEvery):]), opt.LR(0))
+		res.LRs = append(res.LRs, lr)
+		res.GradNorms = append(res.GradNorms, gradNorm)
+		if i == 0 || (i+1)%o.PrintEvery == 0 || i+1 == o.Steps {
+			fmt.Fprintf(o.Out, "step %4d  loss %.4f  (mean of the last %d: %.4f)  lr %.2g  grad norm %.3g\n", i+1, loss,
+				min(o.PrintEvery, i+1), mean(res.Losses[max(0, int64(len(res.Losses))-o.PrintEvery):]), lr, gradNorm)
 		}
 		if stop, why := env.StopRequested(); stop {
 			fmt.Fprintf(o.Out, "a callback asked to stop: %s\n", why)
@@ -271,10 +286,10 @@ func run(ctx context.Context, o options) (res result, err error) {
 
 // sample continues prompt by n characters, each drawn with aten::multinomial from the softmax
 // of the last position's logits over temperature (the default generator: bridge.ManualSeed).
-func sample(m *GPT, v *vocabulary, prompt string, n int, temperature float64, dev bridge.Device) string {
+func sample(m *gpt.GPT, v *gpt.Vocabulary, prompt string, n int, temperature float64, dev bridge.Device) string {
 	nn.Eval(m)
 	defer nn.Train(m, true)
-	ctx := v.encode(prompt)
+	ctx := v.Encode(prompt)
 	var out strings.Builder
 	out.WriteString(prompt)
 	bridge.NoGrad(func() {
@@ -282,11 +297,11 @@ func sample(m *GPT, v *vocabulary, prompt string, n int, temperature float64, de
 			bridge.Scope(func() {
 				window := ctx[max(0, int64(len(ctx))-m.Config.Block):]
 				idx := bridge.FromSlice(window, 1, int64(len(window))).To(dev)
-				logits := aten.Select(m.Forward(idx), 0, int64(len(window))-1) // the last position: [V]
-				probs := softmax(aten.DivScalar(logits, aten.FloatScalar(temperature)), -1)
+				logits := aten.Select(aten.Select(m.Forward(idx), 0, 0), 0, int64(len(window))-1) // the last position: [V]
+				probs := gpt.Softmax(aten.DivScalar(logits, aten.FloatScalar(temperature)), -1)
 				next := aten.Multinomial(probs, 1, false).Int64s()[0]
 				ctx = append(ctx, next)
-				out.WriteRune(v.chars[next])
+				out.WriteRune(v.Chars[next])
 			})
 		}
 	})

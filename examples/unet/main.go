@@ -1,15 +1,25 @@
 // Command unet trains a small UNet — conv, group_norm, silu, max_pool2d, conv_transpose2d,
 // upsample_bilinear2d + conv, skip connections with cat, all generated ATen ops (package aten)
-// — to segment synthetic images of circles and squares, with Adam, under a HotKernel with the
-// timing instrument and feature maps of the encoder and decoder blocks, and reports the
-// intersection over union of each class on held-out images.
+// — on synthetic images of circles and squares, for one of two tasks:
+//
+//   - segment (the default): per-pixel classes (background, circle, square) with a
+//     cross-entropy loss, reporting each class's intersection over union on held-out images;
+//   - denoise: blind Gaussian denoising with an MSE loss, the UNet predicting the noise that was
+//     added (-predict noise, residual learning) or the clean image (-predict clean), reporting
+//     the held-out PSNR of the noisy and the denoised images.
+//
+// It trains with Adam through trainer.StepWith (the denoiser with its own loss; -accumulate N
+// splits each batch into N micro-batches) under a HotKernel with the timing instrument and
+// feature maps of the encoder and decoder blocks.
 //
 //	go run ./examples/unet -steps 300 -dir runs/unet
+//	go run ./examples/unet -task denoise -steps 300 -dir runs/unet-denoise
 //
 // The run directory gets timing/timing.jsonl and .png, featviz/index.html (the outputs of
-// enc1, enc2, mid, dec2, dec1 and the head's class logits at each capture step),
-// predictions.png (held-out images, their masks, the predicted masks) and last.pt. While it
-// trains, the kernel takes commands from another terminal:
+// enc1, enc2, mid, dec2, dec1 and the head at each capture step), predictions.png (held-out
+// images, their masks, the predicted masks) or denoised.png (clean, noisy and denoised
+// held-out images) and last.pt. While it trains, the kernel takes commands from another
+// terminal:
 //
 //	hotcb --dir runs/unet opt set_params lr=1e-3
 //	hotcb --dir runs/unet cb set_params feat_viz every=25
@@ -50,7 +60,12 @@ func main() {
 	flag.StringVar(&o.Dir, "dir", "runs/unet", "run directory (created 0700)")
 	device := flag.String("device", "cpu", "cpu or cuda[:n]")
 	flag.Float64Var(&o.LR, "lr", o.LR, "Adam learning rate (change it live: hotcb opt set_params lr=...)")
-	flag.Int64Var(&o.Batch, "batch", o.Batch, "images per batch")
+	flag.StringVar(&o.Task, "task", o.Task, "segment (classes per pixel, cross-entropy) or denoise (MSE)")
+	flag.StringVar(&o.Predict, "predict", o.Predict, "denoise: what the UNet predicts, noise (the denoised image is noisy − noise) or clean")
+	flag.Float64Var(&o.NoiseMin, "noise-min", o.NoiseMin, "denoise: smallest noise standard deviation")
+	flag.Float64Var(&o.NoiseMax, "noise-max", o.NoiseMax, "denoise: largest noise standard deviation")
+	flag.Int64Var(&o.Batch, "batch", o.Batch, "images per optimizer step")
+	flag.IntVar(&o.Accumulate, "accumulate", o.Accumulate, "micro-batches per optimizer step (gradient accumulation; must divide -batch)")
 	flag.Int64Var(&o.Size, "size", o.Size, "image side (a multiple of 4)")
 	flag.Int64Var(&o.Width, "width", o.Width, "channels of the first level (doubled at each level down)")
 	flag.Int64Var(&o.TestN, "test", o.TestN, "held-out images for the IoU")
@@ -71,10 +86,15 @@ func main() {
 // options configure run; start from defaults().
 type options struct {
 	Dir         string
+	Task        string // taskSegment or taskDenoise
+	Predict     string // denoise: predictNoise or predictClean
+	NoiseMin    float64
+	NoiseMax    float64
 	Steps       int64
 	Device      bridge.Device
 	LR          float64
-	Batch       int64
+	Batch       int64 // images per optimizer step
+	Accumulate  int   // micro-batches per optimizer step
 	Size        int64 // image side
 	Width       int64 // channels of the first level
 	TestN       int64
@@ -87,19 +107,29 @@ type options struct {
 }
 
 func defaults() options {
-	return options{Steps: 300, LR: 3e-3, Batch: 16, Size: 32, Width: 16, TestN: 256,
+	return options{Task: taskSegment, Predict: predictNoise, NoiseMin: 0.1, NoiseMax: 0.5,
+		Steps: 300, LR: 3e-3, Batch: 16, Accumulate: 1, Size: 32, Width: 16, TestN: 256,
 		TimingEvery: 50, FeatEvery: 50, PrintEvery: 25, Seed: 1, Out: os.Stdout}
 }
 
+// Tasks.
+const (
+	taskSegment = "segment"
+	taskDenoise = "denoise"
+)
+
 // result is what a run reports.
 type result struct {
-	Steps      int64
-	Losses     []float64 // every step's loss
-	IoUBefore  [numClasses]float64
-	IoU        [numClasses]float64 // per class on the held-out images, after training
-	PixelAcc   float64
-	Checkpoint string
-	Elapsed    time.Duration // the training steps alone
+	Steps     int64
+	Losses    []float64           // every step's loss
+	IoUBefore [numClasses]float64 // segment
+	IoU       [numClasses]float64 // per class on the held-out images, after training
+	PixelAcc  float64
+	// denoise: held-out PSNR (dB) of the noisy images, of the denoised ones before training and
+	// after it
+	PSNRNoisy, PSNRBefore, PSNR float64
+	Checkpoint                  string
+	Elapsed                     time.Duration // the training steps alone
 }
 
 // MeanIoU is the mean IoU of the shape classes (background left out).
@@ -141,6 +171,15 @@ func run(ctx context.Context, o options) (res result, err error) {
 	if o.Size%4 != 0 {
 		return res, fmt.Errorf("image size %d is not a multiple of 4", o.Size)
 	}
+	denoise := o.Task == taskDenoise
+	switch {
+	case o.Task != taskSegment && !denoise:
+		return res, fmt.Errorf("unknown task %q (want %s or %s)", o.Task, taskSegment, taskDenoise)
+	case denoise && o.Predict != predictNoise && o.Predict != predictClean:
+		return res, fmt.Errorf("unknown -predict %q (want %s or %s)", o.Predict, predictNoise, predictClean)
+	case o.Accumulate < 1 || o.Batch%int64(o.Accumulate) != 0:
+		return res, fmt.Errorf("%d micro-batches do not split a batch of %d", o.Accumulate, o.Batch)
+	}
 	// One OS thread for the loop: libtorch keeps grad mode and the CUDA stream per thread.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -151,11 +190,30 @@ func run(ctx context.Context, o options) (res result, err error) {
 		return res, err
 	}
 
-	testX, testY := shapes(rand.New(rand.NewPCG(o.Seed, 7)), o.TestN, o.Size)
-	testX, testY = testX.To(o.Device), testY.To(o.Device)
-	rng := rand.New(rand.NewPCG(o.Seed, 2))
+	// Held-out images, and the batches: segment — images and masks; denoise — noisy images and
+	// the noise (or the clean images) the model is to predict.
+	testRNG, rng := rand.New(rand.NewPCG(o.Seed, 7)), rand.New(rand.NewPCG(o.Seed, 2))
+	var testX, testY, testClean *bridge.Tensor
+	batch := func() (x, y *bridge.Tensor) { return shapes(rng, o.Batch, o.Size) }
+	outChannels := int64(numClasses)
+	if denoise {
+		testClean, testX, _ = noisyBatch(testRNG, o.TestN, o.Size, o.NoiseMin, o.NoiseMax)
+		testClean = testClean.To(o.Device)
+		batch = func() (x, y *bridge.Tensor) {
+			clean, noisy, noise := noisyBatch(rng, o.Batch, o.Size, o.NoiseMin, o.NoiseMax)
+			if o.Predict == predictClean {
+				return noisy, clean
+			}
+			return noisy, noise
+		}
+		outChannels = 1
+	} else {
+		testX, testY = shapes(testRNG, o.TestN, o.Size)
+		testY = testY.To(o.Device)
+	}
+	testX = testX.To(o.Device)
 	bridge.ManualSeed(o.Seed)
-	model := newUNet(1, numClasses, o.Width)
+	model := newUNet(1, outChannels, o.Width)
 	nn.To(model, o.Device)
 	ao := optim.DefaultAdam()
 	ao.LR = o.LR
@@ -166,6 +224,15 @@ func run(ctx context.Context, o options) (res result, err error) {
 	var nparams int64
 	for _, p := range nn.Parameters(model) {
 		nparams += p.Numel()
+	}
+	// The step: the segmentation's default loss (cross-entropy of the [N, 3, H, W] logits against
+	// the [N, H, W] mask), or the denoiser's own (MSE of the [N, 1, H, W] prediction).
+	step := trainer.StepOptions{Accumulate: o.Accumulate}
+	if denoise {
+		step.Loss = func(env *torchenv.Env) *bridge.Tensor {
+			env.Outputs = model.Forward(env.Inputs)
+			return bridge.MSELoss(env.Outputs, env.Targets)
+		}
 	}
 
 	k, err := kernel.New(o.Dir, o.Kernel)
@@ -180,28 +247,38 @@ func run(ctx context.Context, o options) (res result, err error) {
 	k.RegisterOptimizer("main", opt)
 	env := &torchenv.Env{Framework: "hotcb-go", Model: model, Optimizer: opt, Device: o.Device, RunDir: o.Dir,
 		Phase: "train", Log: func(s string) { fmt.Fprintln(o.Out, s) }}
-	fmt.Fprintf(o.Out, "unet: libtorch %s on %s; %d×%d images of circles and squares, batch %d, fresh every step; width %d: %d parameters; run dir %s\n",
-		bridge.Version(), o.Device, o.Size, o.Size, o.Batch, o.Width, nparams, o.Dir)
-	res.IoUBefore, _ = evaluate(model, testX, testY)
+	what := "segmenting"
+	if denoise {
+		what = fmt.Sprintf("denoising (noise σ %.2g–%.2g, predicting the %s)", o.NoiseMin, o.NoiseMax, o.Predict)
+	}
+	fmt.Fprintf(o.Out, "unet: libtorch %s on %s; %s %d×%d images of circles and squares, batch %d in %d micro-batch(es), fresh every step; width %d: %d parameters; run dir %s\n",
+		bridge.Version(), o.Device, what, o.Size, o.Size, o.Batch, o.Accumulate, o.Width, nparams, o.Dir)
+	if denoise {
+		res.PSNRNoisy = psnr(testX, testClean)
+		res.PSNRBefore = psnr(denoised(model, testX, o.Predict), testClean)
+	} else {
+		res.IoUBefore, _ = evaluate(model, testX, testY)
+	}
 
 	k.Apply(env, torchenv.FitStart)
 	start := time.Now()
-	for step := int64(0); step < o.Steps && ctx.Err() == nil; step++ {
-		x, y := shapes(rng, o.Batch, o.Size)
+	for i := int64(0); i < o.Steps && ctx.Err() == nil; i++ {
+		x, y := batch()
 		freeBatch(env)
 		if o.Device != bridge.CPU {
 			x, y = x.To(o.Device), y.To(o.Device)
 		}
-		env.Step, env.Inputs, env.Targets = step, x, y
-		// forward, per-pixel cross-entropy of the [N, 3, H, W] logits against the [N, H, W]
-		// mask, backward, Adam; the kernel's callbacks at each phase event; the step's tensors
-		// freed when it returns.
-		trainer.Step(k, env, model, opt)
+		env.Step, env.Inputs, env.Targets = i, x, y
+		// forward and loss, backward (per micro-batch), Adam; the kernel's callbacks at each
+		// phase event; the step's tensors freed when it returns.
+		if err := trainer.StepWith(k, env, model, opt, step); err != nil {
+			return res, fmt.Errorf("step %d: %w", i, err)
+		}
 		loss := env.Loss.Item()
 		res.Losses = append(res.Losses, loss)
-		if step == 0 || (step+1)%o.PrintEvery == 0 || step+1 == o.Steps {
-			fmt.Fprintf(o.Out, "step %4d  loss %.4f  (mean of the last %d: %.4f)  lr %.2g\n", step+1, loss,
-				min(o.PrintEvery, step+1), mean(res.Losses[max(0, int64(len(res.Losses))-o.PrintEvery):]), opt.LR(0))
+		if i == 0 || (i+1)%o.PrintEvery == 0 || i+1 == o.Steps {
+			fmt.Fprintf(o.Out, "step %4d  loss %.4f  (mean of the last %d: %.4f)  lr %.2g\n", i+1, loss,
+				min(o.PrintEvery, i+1), mean(res.Losses[max(0, int64(len(res.Losses))-o.PrintEvery):]), opt.LR(0))
 		}
 		if stop, why := env.StopRequested(); stop {
 			fmt.Fprintf(o.Out, "a callback asked to stop: %s\n", why)
@@ -213,26 +290,37 @@ func run(ctx context.Context, o options) (res result, err error) {
 	k.Apply(env, torchenv.FitEnd)
 	fmt.Fprintf(o.Out, "trained %d steps in %.1fs (%.1f steps/s)\n", res.Steps, res.Elapsed.Seconds(), float64(res.Steps)/res.Elapsed.Seconds())
 
-	var pred *bridge.Tensor
-	res.IoU, res.PixelAcc = evaluate(model, testX, testY)
-	pred = predict(model, testX.Narrow(0, 0, min(8, o.TestN)))
-	var ious []string
-	for c := range numClasses {
-		ious = append(ious, fmt.Sprintf("%s %.3f (before training %.3f)", classNames[c], res.IoU[c], res.IoUBefore[c]))
-	}
-	fmt.Fprintf(o.Out, "held-out IoU on %d images: %s; mean IoU of the shapes %.3f; pixel accuracy %.3f\n",
-		o.TestN, strings.Join(ious, ", "), res.MeanIoU(), res.PixelAcc)
-
 	res.Checkpoint = filepath.Join(o.Dir, "last.pt")
 	if err := checkpoint.Save(res.Checkpoint, model, opt, checkpoint.Info{Step: res.Steps}); err != nil {
 		return res, err
 	}
-	grid := filepath.Join(o.Dir, "predictions.png")
-	if err := savePredictions(grid, testX.Narrow(0, 0, pred.Size(0)), testY.Narrow(0, 0, pred.Size(0)), pred); err != nil {
-		return res, err
+	show := min(8, o.TestN)
+	var picture, rows string
+	if denoise {
+		out := denoised(model, testX, o.Predict)
+		res.PSNR = psnr(out, testClean)
+		fmt.Fprintf(o.Out, "held-out PSNR on %d images: noisy %.2f dB, denoised %.2f dB (before training %.2f dB)\n",
+			o.TestN, res.PSNRNoisy, res.PSNR, res.PSNRBefore)
+		picture, rows = filepath.Join(o.Dir, "denoised.png"), "clean, noisy, denoised"
+		if err := saveDenoised(picture, testClean.Narrow(0, 0, show), testX.Narrow(0, 0, show), out.Narrow(0, 0, show)); err != nil {
+			return res, err
+		}
+	} else {
+		res.IoU, res.PixelAcc = evaluate(model, testX, testY)
+		var ious []string
+		for c := range numClasses {
+			ious = append(ious, fmt.Sprintf("%s %.3f (before training %.3f)", classNames[c], res.IoU[c], res.IoUBefore[c]))
+		}
+		fmt.Fprintf(o.Out, "held-out IoU on %d images: %s; mean IoU of the shapes %.3f; pixel accuracy %.3f\n",
+			o.TestN, strings.Join(ious, ", "), res.MeanIoU(), res.PixelAcc)
+		pred := predict(model, testX.Narrow(0, 0, show))
+		picture, rows = filepath.Join(o.Dir, "predictions.png"), "images, masks, predicted masks"
+		if err := savePredictions(picture, testX.Narrow(0, 0, show), testY.Narrow(0, 0, show), pred); err != nil {
+			return res, err
+		}
 	}
-	fmt.Fprintf(o.Out, "timing %s; feature maps %s; predictions %s (rows: images, masks, predicted masks); checkpoint %s\n",
-		filepath.Join(o.Dir, "timing"), filepath.Join(o.Dir, "featviz", "index.html"), grid, res.Checkpoint)
+	fmt.Fprintf(o.Out, "timing %s; feature maps %s; %s (rows: %s); checkpoint %s\n",
+		filepath.Join(o.Dir, "timing"), filepath.Join(o.Dir, "featviz", "index.html"), picture, rows, res.Checkpoint)
 	return res, nil
 }
 

@@ -22,12 +22,24 @@ var classNames = [numClasses]string{"background", "circle", "square"}
 
 // shapes draws n images of size×size: x [n, 1, size, size] float32, y [n, size, size] int64.
 func shapes(rng *rand.Rand, n, size int64) (x, y *bridge.Tensor) {
+	return drawShapes(rng, n, size, 0.2)
+}
+
+// drawShapes draws n images with texture noise of standard deviation texture on the background
+// and the shapes (none when 0: flat shapes on black, the denoiser's clean images).
+func drawShapes(rng *rand.Rand, n, size int64, texture float64) (x, y *bridge.Tensor) {
 	img := make([]float32, n*size*size)
 	mask := make([]int64, n*size*size)
+	noise := func() float32 {
+		if texture == 0 {
+			return 0
+		}
+		return float32(rng.NormFloat64() * texture)
+	}
 	for i := range n {
 		im, mk := img[i*size*size:(i+1)*size*size], mask[i*size*size:(i+1)*size*size]
 		for p := range im {
-			im[p] = float32(rng.NormFloat64() * 0.2)
+			im[p] = noise()
 		}
 		for range 1 + rng.IntN(3) {
 			kind := circle + rng.IntN(2)
@@ -42,7 +54,7 @@ func shapes(rng *rand.Rand, n, size int64) (x, y *bridge.Tensor) {
 						in = dx >= -r && dx < r && dy >= -r && dy < r
 					}
 					if in {
-						im[py*size+px] = v + float32(rng.NormFloat64()*0.2)
+						im[py*size+px] = v + noise()
 						mk[py*size+px] = int64(kind)
 					}
 				}

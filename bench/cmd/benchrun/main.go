@@ -1,6 +1,6 @@
 // Command benchrun measures the bridge against the same work done by libtorch from C++ and by
-// PyTorch from Python: per-op overhead on tiny tensors, MLP training steps and a SmallCNN
-// training step. It builds bench/cpp/ref.cpp when needed, starts it and bench/python/ref.py,
+// PyTorch from Python: per-op overhead on tiny tensors, MLP training steps, a SmallCNN training
+// step and a GPT training step (examples/gpt's model through trainer.StepWith, AdamW, clipping). It builds bench/cpp/ref.cpp when needed, starts it and bench/python/ref.py,
 // checks that all sides compute the same losses, alternates Go, C++ and Python rounds, prints a
 // table and writes a JSON report (see bench/harness). The other sections (bench/plane) measure
 // the control plane's cost per safe point, command latency from the CLI, the CLI's own run time,

@@ -70,7 +70,16 @@ var benches = []bench{
 	{Spec: harness.Spec{Name: "SmallCNN 1x28x28 b64 step, LockOSThread", Unit: "ms/step",
 		Note: "the plain loop on one OS thread (runtime.LockOSThread)"},
 		Workload: "cnn", Options: workload.Options{LockOSThread: true}, Mode: "cnn", Scale: 3, Python: true},
+	{Spec: harness.Spec{Name: "GPT 2x4x64 T48 b32 step, StepWith+AdamW+clip", Unit: "ms/step", MaxRatio: 1.05, MinPythonRatio: 1.0,
+		Note: gptNote}, Workload: "gpt", Mode: "gpt", Scale: 3, Python: true},
 }
+
+// gptNote describes the GPT row.
+const gptNote = "examples/gpt's character-level GPT (2 layers × 4 heads, width 64, context 48, vocabulary 34, " +
+	"107,554 parameters) on one fixed batch of 32 windows of its text: Go runs trainer.StepWith (bridge.Scope, " +
+	"own loss: cross-entropy over every position, optim.ClipGradNorm to 1 between backward and step, " +
+	"optim AdamW lr 3e-3, weight decay 0.1 on the matrices); C++: ATen functional ops with clipping and AdamW " +
+	"written out as PyTorch 1.13 runs them; Python: torch.nn modules, clip_grad_norm_, torch.optim.AdamW"
 
 // atenNote describes the generated-function rows.
 const atenNote = "the generated function of package aten: one hc_aten call with the arguments encoded in flat arrays"

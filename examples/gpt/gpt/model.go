@@ -1,4 +1,7 @@
-package main
+// Package gpt is the model of examples/gpt — a small character-level GPT in nanoGPT's layout
+// whose maths is generated ATen ops (package aten) — with its built-in text and vocabulary, so
+// that the example, its tests and the benchmarks (bench/workload's GPT row) train the same model.
+package gpt
 
 import (
 	"math"
@@ -6,6 +9,7 @@ import (
 	"github.com/hotcb/hotcb/aten"
 	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/bridge/nn"
+	"github.com/hotcb/hotcb/bridge/optim"
 )
 
 // The model's maths is generated ATen ops (package aten) only; bridge/nn supplies what every
@@ -13,8 +17,8 @@ import (
 // forward hooks FeatureViz draws from (each Forward ends with Fire). The names follow nanoGPT's
 // (transformer.h.0.attn.c_attn.weight, lm_head.weight), so a checkpoint reads like one.
 
-// config sizes the GPT.
-type config struct {
+// Config sizes the GPT.
+type Config struct {
 	Vocab, Block     int64 // characters; context length
 	Embd, Heads      int64 // width; attention heads (Embd % Heads == 0)
 	Layers           int   // transformer blocks
@@ -85,8 +89,8 @@ type probe struct{ nn.Node }
 
 func (p *probe) Forward(x *bridge.Tensor) *bridge.Tensor { return p.Fire(x, x) }
 
-// softmax is aten::softmax.int over dim.
-func softmax(x *bridge.Tensor, dim int64) *bridge.Tensor { return aten.Softmax(x, dim, nil) }
+// Softmax is aten::softmax.int over dim.
+func Softmax(x *bridge.Tensor, dim int64) *bridge.Tensor { return aten.Softmax(x, dim, nil) }
 
 // attention is causal multi-head self-attention.
 type attention struct {
@@ -98,7 +102,7 @@ type attention struct {
 	probs   *probe // [B, heads, T, T] after the softmax
 }
 
-func newAttention(c config, projStd float64) *attention {
+func newAttention(c Config, projStd float64) *attention {
 	a := &attention{heads: c.Heads, dropout: c.Dropout,
 		cAttn: newLinear(c.Embd, 3*c.Embd, c.InitStd), cProj: newLinear(c.Embd, c.Embd, projStd), probs: &probe{}}
 	a.Add("c_attn", a.cAttn)
@@ -107,9 +111,9 @@ func newAttention(c config, projStd float64) *attention {
 	return a
 }
 
-// causalMask is true where a position would attend to a later one: the complement of
+// CausalMask is true where a position would attend to a later one: the complement of
 // tril(ones(T, T)).
-func causalMask(t int64, dev bridge.Device) *bridge.Tensor {
+func CausalMask(t int64, dev bridge.Device) *bridge.Tensor {
 	ones := aten.Ones([]int64{t, t}, aten.Options{DType: aten.D(bridge.Bool), Device: aten.Dev(dev)})
 	return aten.LogicalNot(aten.Tril(ones, 0))
 }
@@ -126,8 +130,8 @@ func (a *attention) Forward(x *bridge.Tensor) *bridge.Tensor {
 	}
 	q, k, v := split(qkv[0]), split(qkv[1]), split(qkv[2])
 	att := aten.MulScalar(aten.Bmm(q, aten.Transpose(k, 1, 2)), aten.FloatScalar(1/math.Sqrt(float64(hd))))
-	att = aten.MaskedFillScalar(att, causalMask(t, x.Device()), aten.FloatScalar(math.Inf(-1)))
-	att = softmax(att, -1)
+	att = aten.MaskedFillScalar(att, CausalMask(t, x.Device()), aten.FloatScalar(math.Inf(-1)))
+	att = Softmax(att, -1)
 	att = aten.View(a.probs.Forward(aten.View(att, []int64{b, a.heads, t, t})), []int64{b * a.heads, t, t})
 	att = aten.Dropout(att, a.dropout, a.Training())
 	y := aten.Bmm(att, v)                                                               // [B·heads, T, hd]
@@ -144,7 +148,7 @@ type mlp struct {
 	cProj   *linear
 }
 
-func newMLP(c config, projStd float64) *mlp {
+func newMLP(c Config, projStd float64) *mlp {
 	m := &mlp{dropout: c.Dropout, cFc: newLinear(c.Embd, 4*c.Embd, c.InitStd), cProj: newLinear(4*c.Embd, c.Embd, projStd)}
 	m.Add("c_fc", m.cFc)
 	m.Add("c_proj", m.cProj)
@@ -164,7 +168,7 @@ type block struct {
 	mlp      *mlp
 }
 
-func newBlock(c config) *block {
+func newBlock(c Config) *block {
 	projStd := c.InitStd
 	if c.ResidualInitStdN {
 		projStd /= math.Sqrt(2 * float64(c.Layers))
@@ -201,16 +205,16 @@ func (m *transformer) Forward(idx *bridge.Tensor) *bridge.Tensor {
 	return m.Fire(idx, m.lnF.Forward(m.h.Forward(x)))
 }
 
-// GPT is a character-level GPT: [B, T] int64 indices → logits [B·T, vocab], the shape
-// bridge.CrossEntropy (and trainer.Step) takes with targets [B·T].
+// GPT is a character-level GPT: [B, T] int64 indices → logits [B, T, vocab].
 type GPT struct {
 	nn.Node
-	Config      config
+	Config      Config
 	transformer *transformer
 	lmHead      *linear
 }
 
-func newGPT(c config) *GPT {
+// New builds a GPT with freshly drawn weights (libtorch's generator: bridge.ManualSeed).
+func New(c Config) *GPT {
 	tr := &transformer{dropout: c.Dropout, wte: newEmbedding(c.Vocab, c.Embd, c.InitStd),
 		wpe: newEmbedding(c.Block, c.Embd, c.InitStd), h: nn.NewSequential(), lnF: newLayerNorm(c.Embd)}
 	for range c.Layers {
@@ -230,6 +234,29 @@ func (g *GPT) Forward(idx *bridge.Tensor) *bridge.Tensor {
 	if t := idx.Size(1); t > g.Config.Block {
 		panic(&bridge.Error{Op: "gpt", Msg: "sequence longer than the block size"})
 	}
-	logits := g.lmHead.Forward(g.transformer.Forward(idx)) // [B, T, V]
-	return g.Fire(idx, aten.Reshape(logits, []int64{-1, g.Config.Vocab}))
+	return g.Fire(idx, g.lmHead.Forward(g.transformer.Forward(idx)))
+}
+
+// Loss is the mean cross-entropy of next-character prediction over every position: logits
+// [B, T, V] against targets [B, T], flattened to the [B·T, V] and [B·T] that
+// bridge.CrossEntropy takes.
+func Loss(logits, targets *bridge.Tensor) *bridge.Tensor {
+	v := logits.Size(-1)
+	return bridge.CrossEntropy(aten.View(logits, []int64{-1, v}), aten.View(targets, []int64{-1}))
+}
+
+// DecayGroups splits the parameters as GPT-2 (and nanoGPT) do for AdamW: the matrices of the
+// linear layers and embeddings (dim ≥ 2) decay with weightDecay, biases and LayerNorm gains do
+// not.
+func DecayGroups(m nn.Module, weightDecay float64) []optim.Group {
+	var decay, rest []*bridge.Tensor
+	for _, p := range nn.Parameters(m) {
+		if p.Dim() >= 2 {
+			decay = append(decay, p)
+		} else {
+			rest = append(rest, p)
+		}
+	}
+	return []optim.Group{{Params: decay, Hyper: map[string]any{"weight_decay": weightDecay}},
+		{Params: rest, Hyper: map[string]any{"weight_decay": 0.0}}}
 }
