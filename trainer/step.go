@@ -6,6 +6,7 @@ import (
 	"reflect"
 
 	"github.com/hotcb/hotcb/bridge"
+	"github.com/hotcb/hotcb/bridge/amp"
 	"github.com/hotcb/hotcb/bridge/nn"
 	"github.com/hotcb/hotcb/torchenv"
 )
@@ -59,6 +60,14 @@ type StepOptions struct {
 	// learning-rate schedulers (optim.LRScheduler.Step), update an EMA of the weights. It runs
 	// inside the step's scope.
 	AfterOptimizerStep func(env *torchenv.Env)
+
+	// Scaler makes the step float16 mixed precision's (run the forward under bridge.Autocast in
+	// Loss): each micro-batch's loss is multiplied by the scale before its backward, the
+	// gradients are divided by it again before BeforeOptimizerStep (which so clips true
+	// gradients), the optimizer steps through Scaler.Step — not at all when a gradient is
+	// infinite or NaN — and Scaler.Update ends the step. env.Loss stays unscaled. The optimizer
+	// must then have Params() (as *optim.Optimizer has). nil: no scaling.
+	Scaler *amp.GradScaler
 }
 
 // ErrStepOptions is wrapped by the errors StepWith returns for options it cannot run: a negative
@@ -81,7 +90,8 @@ func Step(a Applier, env *torchenv.Env, model nn.Module, opt Optimizer) {
 // StepWith runs one training step, reporting its safe points to a: train_step_start; for each
 // micro-batch its forward and loss (env.Outputs, env.Loss: the micro-batch's own, unscaled),
 // forward_end, zero_grad (before the first backward only), backward, backward_end; then
-// o.BeforeOptimizerStep, the optimizer step, o.AfterOptimizerStep, and optimizer_step_end,
+// (with a Scaler) the unscaling, o.BeforeOptimizerStep, the optimizer step (skipped by a Scaler
+// on an inf/NaN gradient), o.AfterOptimizerStep, and optimizer_step_end,
 // train_step_end and train_batch_end together. A nil a — or an interface holding a nil pointer,
 // such as a *kernel.Kernel never created — reports nothing.
 //
@@ -106,6 +116,13 @@ func StepWith(a Applier, env *torchenv.Env, model nn.Module, opt Optimizer, o St
 	if split {
 		if err := checkSplit(n, inputs, targets); err != nil {
 			return err
+		}
+	}
+	var scaled amp.Optimizer
+	if o.Scaler != nil {
+		var ok bool
+		if scaled, ok = opt.(amp.Optimizer); !ok {
+			return fmt.Errorf("%w: a Scaler needs an optimizer with Params(); %T has none", ErrStepOptions, opt)
 		}
 	}
 	if noApplier(a) {
@@ -140,11 +157,14 @@ func StepWith(a Applier, env *torchenv.Env, model nn.Module, opt Optimizer, o St
 				if i == 0 {
 					opt.ZeroGrad()
 				}
-				if n == 1 {
-					env.Loss.Backward()
-				} else {
-					env.Loss.DivScalar(float64(n)).Backward()
+				l := env.Loss
+				if n > 1 {
+					l = l.DivScalar(float64(n))
 				}
+				if o.Scaler != nil {
+					l = o.Scaler.Scale(l)
+				}
+				l.Backward()
 				apply(torchenv.BackwardEnd)
 				if n > 1 {
 					losses = append(losses, env.Loss.Detach())
@@ -153,10 +173,19 @@ func StepWith(a Applier, env *torchenv.Env, model nn.Module, opt Optimizer, o St
 					}
 				}
 			}
+			if o.Scaler != nil {
+				scalerDo(o.Scaler.Unscale(scaled))
+			}
 			if o.BeforeOptimizerStep != nil {
 				o.BeforeOptimizerStep(env)
 			}
-			opt.Step()
+			if o.Scaler != nil {
+				_, err := o.Scaler.Step(scaled)
+				scalerDo(err)
+				scalerDo(o.Scaler.Update())
+			} else {
+				opt.Step()
+			}
 			if o.AfterOptimizerStep != nil {
 				o.AfterOptimizerStep(env)
 			}
@@ -182,6 +211,13 @@ func StepWith(a Applier, env *torchenv.Env, model nn.Module, opt Optimizer, o St
 			apply(torchenv.OptimizerStepEnd, torchenv.TrainStepEnd, torchenv.TrainBatchEnd)
 		})
 	})
+}
+
+// scalerDo ends the step with a GradScaler's error (a call out of order, float16 parameters).
+func scalerDo(err error) {
+	if err != nil {
+		panic(&bridge.Error{Op: "trainer.StepWith", Msg: err.Error(), Err: err})
+	}
 }
 
 // stepLoss runs the forward pass and the loss of one (micro-)batch.

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotcb/hotcb/bridge"
+	"github.com/hotcb/hotcb/bridge/amp"
 	"github.com/hotcb/hotcb/bridge/nn"
 	"github.com/hotcb/hotcb/bridge/optim"
 	"github.com/hotcb/hotcb/controller"
@@ -225,4 +226,50 @@ func TestStepErrors(t *testing.T) {
 	})
 	require.Nil(t, env.Loss)
 	require.Same(t, x, env.Inputs)
+}
+
+// With a GradScaler a step's update is the unscaled one (the scale is a power of two: scaling
+// and unscaling are exact), a step whose loss is infinite is skipped and halves the scale, and
+// an optimizer the scaler cannot read is refused before anything runs.
+func TestStepWithScaler(t *testing.T) {
+	env, model, opt := mlpSetup(t)
+	for range 3 {
+		require.NoError(t, trainer.StepWith(nil, env, model, opt, trainer.StepOptions{Accumulate: 2}))
+	}
+	plain := params(model)
+
+	env, model, opt = mlpSetup(t)
+	scaler, err := amp.NewGradScaler(amp.Options{InitScale: 1024, GrowthFactor: 2, BackoffFactor: 0.5, GrowthInterval: 2})
+	require.NoError(t, err)
+	var clipped []float64
+	o := trainer.StepOptions{Accumulate: 2, Scaler: scaler,
+		BeforeOptimizerStep: func(*torchenv.Env) {
+			// what a clip sees: the true gradient, not the scaled one
+			clipped = append(clipped, nn.Parameters(model)[0].Grad().Abs().Max().Item())
+		}}
+	for range 3 {
+		require.NoError(t, trainer.StepWith(nil, env, model, opt, o))
+	}
+	require.Equal(t, plain, params(model), "bit for bit the unscaled steps")
+	require.Equal(t, 2048.0, scaler.CurrentScale(), "grown once after two clean steps")
+	for _, g := range clipped {
+		require.Less(t, g, 10.0, "unscaled before BeforeOptimizerStep")
+	}
+
+	before := params(model)
+	poisoned := o
+	poisoned.Loss = func(env *torchenv.Env) *bridge.Tensor {
+		env.Outputs = model.Forward(env.Inputs)
+		return bridge.CrossEntropy(env.Outputs, env.Targets).MulScalar(math.Inf(1))
+	}
+	require.NoError(t, trainer.StepWith(nil, env, model, opt, poisoned))
+	require.Equal(t, before, params(model), "the inf step is skipped")
+	require.Equal(t, 1024.0, scaler.CurrentScale(), "and halves the scale")
+	require.True(t, math.IsInf(env.Loss.Item(), 1), "env.Loss is the step's own (unscaled) loss")
+
+	var log []string
+	err = trainer.StepWith(nil, env, model, noted{opt, &log}, o)
+	require.ErrorIs(t, err, trainer.ErrStepOptions)
+	require.ErrorContains(t, err, "a Scaler needs an optimizer with Params()")
+	require.Empty(t, log)
 }
