@@ -40,6 +40,9 @@ except Exception as e:  # ImportError, or a broken install
     torch = None
     IMPORT_ERROR = "torch not importable: %s: %s" % (type(e).__name__, e)
 
+    class nn:  # so that the module classes below can be defined; no command builds one
+        Module = object
+
 SEED = 1234
 INIT_SCALE = 0.05
 
