@@ -177,7 +177,7 @@ func TestRollbackMidUpdateSaysWhatWasLeft(t *testing.T) {
 	require.Equal(t, "parameter 0 of group 0 had written exp_avg with the new betas before the error; "+
 		"its update was completed with the previous values", rbs[0].Left)
 	pr.requireSame(t, 0, "step", "exp_avg_sq")
-	require.NotEqual(t, data(pr.b.state[0].expAvg), data(pr.a.state[0].expAvg))
+	require.NotEqual(t, data(pr.b.state[0].t[fExpAvg]), data(pr.a.state[0].t[fExpAvg]))
 }
 
 // A failure before the update wrote anything undoes what it did (the state it created, the step
@@ -191,7 +191,7 @@ func TestRollbackBeforeAnyWriteIsExact(t *testing.T) {
 	require.Len(t, rbs, 1)
 	require.Empty(t, rbs[0].Left)
 	require.Equal(t, map[string]any{"lr": 1e-3, "amsgrad": false}, rbs[0].Restored)
-	require.Nil(t, pr.a.state[0].maxExpAvgSq, "the max_exp_avg_sq made for amsgrad is dropped")
+	require.Nil(t, pr.a.state[0].t[fMaxExpAvgSq], "the max_exp_avg_sq made for amsgrad is dropped")
 	pr.requireSame(t, 0, "param", "step", "exp_avg", "exp_avg_sq")
 }
 
@@ -222,7 +222,7 @@ func TestSGDRollbackKeepsACreatedBuffer(t *testing.T) {
 	require.Contains(t, rbs[0].Left, "had written momentum_buffer with the new momentum")
 	require.Equal(t, 0.0, pr.a.groups[0].h.momentum)
 	pr.requireSame(t, 0, "param")
-	require.NotNil(t, pr.a.state[0].momentumBuffer)
+	require.NotNil(t, pr.a.state[0].t[fMomentumBuffer])
 }
 
 // Failures that are not the change's: they panic as before.
