@@ -222,8 +222,14 @@ func (r *lbfgsRun) flatGrad() *bridge.Tensor {
 	return bridge.Cat(views, 0)
 }
 
+// lbfgsAddGrad numbers LBFGS's parameter write for faultHook (trial steps only).
+const lbfgsAddGrad = 0
+
 // addGrad adds step·update (flat) to the parameters.
 func (r *lbfgsRun) addGrad(step num, update *bridge.Tensor) {
+	if r.protect != nil && faultHook != nil {
+		faultHook(lbfgsAddGrad)
+	}
 	var off int64
 	for _, p := range r.o.params {
 		n := p.Numel()
