@@ -340,7 +340,7 @@ func adamaxStep(h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trace) {
 		expInf.CopyFrom(tmp.add(expInf.Maximum(a)))
 		tr.done(axInfMax)
 	}
-	clr := h.lr / (1 - math.Pow(h.beta1, step))
+	clr := h.lr / (1 - pow(h.beta1, step))
 	if tr.next(axParam) {
 		p.AddcdivInPlace(expAvg, expInf, -clr)
 		tr.done(axParam)
@@ -352,8 +352,8 @@ func f32(x float64) float64 { return float64(float32(x)) }
 
 // nadamMu returns mu and mu_next of NAdam's momentum schedule at step.
 func nadamMu(h *hyper, step float64) (mu, muNext float64) {
-	mu = h.beta1 * float64(1-float64(0.5*math.Pow(0.96, step*h.momentumDecay)))
-	muNext = h.beta1 * float64(1-float64(0.5*math.Pow(0.96, float64((step+1)*h.momentumDecay))))
+	mu = h.beta1 * float64(1-float64(0.5*pow(0.96, step*h.momentumDecay)))
+	muNext = h.beta1 * float64(1-float64(0.5*pow(0.96, float64((step+1)*h.momentumDecay))))
 	return mu, muNext
 }
 
@@ -378,7 +378,7 @@ func nadamStep(h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trace) {
 		st.muProduct = f32(st.muProduct * f32(mu))
 	}
 	muProductNext := f32(f32(st.muProduct*f32(mu)) * f32(muNext))
-	biasCorrection2 := 1 - math.Pow(h.beta2, step)
+	biasCorrection2 := 1 - pow(h.beta2, step)
 	g := gradTerm(&tmp, h, p, grad)
 	if tr.next(naAvgDecay) {
 		expAvg.MulScalarInPlace(h.beta1)
@@ -423,8 +423,8 @@ func radamStep(h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trace) {
 		st.step++
 	}
 	step := float64(float32(st.step))
-	biasCorrection1 := 1 - math.Pow(h.beta1, step)
-	biasCorrection2 := 1 - math.Pow(h.beta2, step)
+	biasCorrection1 := 1 - pow(h.beta1, step)
+	biasCorrection2 := 1 - pow(h.beta2, step)
 	g := gradTerm(&tmp, h, p, grad)
 	if tr.next(raAvgDecay) {
 		expAvg.MulScalarInPlace(h.beta1)
@@ -448,7 +448,7 @@ func radamStep(h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trace) {
 	// Python evaluates these left to right in float64; the float64(…) conversions keep Go from
 	// fusing a multiply and an add.
 	rhoInf := float64(2/(1-h.beta2)) - 1
-	rhoT := rhoInf - float64(float64(float64(2*step)*math.Pow(h.beta2, step))/biasCorrection2)
+	rhoT := rhoInf - float64(float64(float64(2*step)*pow(h.beta2, step))/biasCorrection2)
 	upd := tmp.add(expAvg.DivScalar(biasCorrection1)) // bias_corrected_exp_avg
 	upd = tmp.add(upd.MulScalar(h.lr))
 	if rhoT > 5 {

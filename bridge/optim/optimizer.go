@@ -540,8 +540,8 @@ func adamStep(k kind, h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trac
 	}
 
 	step := float64(st.step)
-	biasCorrection1 := 1 - math.Pow(h.beta1, step)
-	biasCorrection2 := 1 - math.Pow(h.beta2, step)
+	biasCorrection1 := 1 - pow(h.beta1, step)
+	biasCorrection2 := 1 - pow(h.beta2, step)
 	stepSize := h.lr / biasCorrection1
 	bc2Sqrt := math.Sqrt(biasCorrection2)
 
