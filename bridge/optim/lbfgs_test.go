@@ -227,3 +227,54 @@ func TestLBFGSLoadsPyTorchState(t *testing.T) {
 		})
 	}
 }
+
+// TestLBFGSStateDictRoundTrip: LBFGS's flat state dict, through a file, restores an optimizer
+// that continues exactly as the original — the history, the step and H_diag as tensors or
+// Python numbers, al with its None entries.
+func TestLBFGSStateDictRoundTrip(t *testing.T) {
+	for _, c := range lbfgsCases()[:2] {
+		t.Run(c.name, func(t *testing.T) {
+			a, pa, ca := c.c.goOptimizer(t)
+			for range 2 {
+				a.StepClosure(ca)
+			}
+			path := filepath.Join(t.TempDir(), "lbfgs.pt")
+			require.NoError(t, bridge.SaveNamed(path, a.StateDict()))
+			b, pb, cb := c.c.goOptimizer(t)
+			for i := range pb {
+				bridge.NoGrad(func() { pb[i].CopyFrom(pa[i]) })
+			}
+			sd, err := bridge.LoadNamed(path)
+			require.NoError(t, err)
+			require.NoError(t, b.LoadStateDict(sd))
+			require.Equal(t, a.TorchStateDict().String(), b.TorchStateDict().String())
+			for range 3 {
+				a.StepClosure(ca)
+				b.StepClosure(cb)
+				for i := range pa {
+					require.Equal(t, pa[i].Float32s(), pb[i].Float32s())
+				}
+			}
+		})
+	}
+	t.Run("errors", func(t *testing.T) {
+		a, _, ca := lbfgsCases()[0].c.goOptimizer(t)
+		a.StepClosure(ca)
+		good := a.StateDict()
+		drop := func(name string) []bridge.Named {
+			var out []bridge.Named
+			for _, it := range good {
+				if it.Name != name {
+					out = append(out, it)
+				}
+			}
+			return out
+		}
+		b, _, _ := lbfgsCases()[0].c.goOptimizer(t)
+		require.ErrorContains(t, b.LoadStateDict(drop("state.0.prev_flat_grad")), "state.0.prev_flat_grad is missing")
+		require.ErrorContains(t, b.LoadStateDict(append(drop(""), bridge.Named{Name: "state.1.d", Tensor: bridge.Zeros(bridge.Shape{11})})),
+			"state.1.d: LBFGS keeps its state under the first parameter (id 0)")
+		require.ErrorContains(t, b.LoadStateDict(append(drop(""), bridge.Named{Name: "state.0.x", Tensor: bridge.Zeros(bridge.Shape{1})})),
+			`lbfgs keeps no state "x"`)
+	})
+}
