@@ -1,10 +1,13 @@
 package optim_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -181,17 +184,14 @@ type torchStateCase struct {
 	GoParams    [][]float64    `json:"go_params"`
 }
 
-// TestTorchStateDictLoadsIntoTorchOptim: for every kind, the state dict TorchStateDict builds
-// after 3 steps is the one torch.optim's state_dict() has after the same steps, and a fresh
-// torch.optim optimizer that load_state_dict()s it (after a torch.save round trip) continues
-// exactly as ours does.
-func TestTorchStateDictLoadsIntoTorchOptim(t *testing.T) {
-	dir := t.TempDir()
+// torchStateRuns runs every kind 3 steps (stateCases, Adam with OneCycleLR's keys, two LBFGS
+// runs), takes TorchStateDict, then runs the rest; it returns the cases (for torchStateScript,
+// their files in dir), their names, the values and Go's parameters after each later step.
+func torchStateRuns(t *testing.T, dir string) ([]torchStateCase, []string, []*optim.TorchValue, [][][][]float32) {
 	var cases []torchStateCase
 	var names []string
 	for _, c := range stateCases() {
-		in := c.in
-		cases = append(cases, torchStateCase{stepInput: in, Steps: len(in.Grads)})
+		cases = append(cases, torchStateCase{stepInput: c.in, Steps: len(c.in.Grads)})
 		names = append(names, c.name)
 	}
 	// With a scheduler (initial_lr) and OneCycleLR's keys.
@@ -206,6 +206,7 @@ func TestTorchStateDictLoadsIntoTorchOptim(t *testing.T) {
 		names = append(names, "lbfgs "+lbfgsCases()[i].name)
 	}
 	const saveAfter = 3
+	values := make([]*optim.TorchValue, len(cases))
 	goAfter := make([][][][]float32, len(cases)) // Go's parameters after each later step
 	for ci := range cases {
 		c := &cases[ci]
@@ -240,9 +241,12 @@ func TestTorchStateDictLoadsIntoTorchOptim(t *testing.T) {
 		for k := range saveAfter {
 			step(k)
 		}
-		sd := opt.TorchStateDict()
+		values[ci] = opt.TorchStateDict()
+		for i, ts := range values[ci].Tensors {
+			values[ci].Tensors[i] = ts.Clone() // the state's own tensors change (or go) with the next steps
+		}
 		var items []bridge.Named
-		c.SD, items = torchJSON(t, sd)
+		c.SD, items = torchJSON(t, values[ci])
 		require.NoError(t, bridge.SaveNamed(c.TensorsPath, items))
 		for _, p := range ps {
 			c.GoParams = append(c.GoParams, p.Float64s())
@@ -255,10 +259,17 @@ func TestTorchStateDictLoadsIntoTorchOptim(t *testing.T) {
 			}
 			goAfter[ci] = append(goAfter[ci], snap)
 		}
-		if ci == 1 {
-			t.Logf("adam's state dict: %v", sd)
-		}
 	}
+	return cases, names, values, goAfter
+}
+
+// TestTorchStateDictLoadsIntoTorchOptim: for every kind, the state dict TorchStateDict builds
+// after 3 steps is the one torch.optim's state_dict() has after the same steps, and a fresh
+// torch.optim optimizer that load_state_dict()s it (after a torch.save round trip) continues
+// exactly as ours does.
+func TestTorchStateDictLoadsIntoTorchOptim(t *testing.T) {
+	cases, names, values, goAfter := torchStateRuns(t, t.TempDir())
+	t.Logf("adam's state dict: %v", values[1])
 	var want [][][][]float64
 	runPython(t, torchStateScript, cases, &want)
 	for ci := range cases {
@@ -266,9 +277,52 @@ func TestTorchStateDictLoadsIntoTorchOptim(t *testing.T) {
 			require.Len(t, want[ci], len(goAfter[ci]))
 			for k := range goAfter[ci] {
 				for i := range goAfter[ci][k] {
-					require.Equal(t, toF32(want[ci][k][i]), goAfter[ci][k][i], "step %d param %d", saveAfter+k+1, i)
+					require.Equal(t, toF32(want[ci][k][i]), goAfter[ci][k][i], "step %d param %d", cases[ci].SaveAfter+k+1, i)
 				}
 			}
 		})
+	}
+}
+
+// TestWriteTorchValueFiles writes, for testdata/save_value.sh, each TorchStateDict value as the
+// streams a C writer takes (DIR/<case>/codes.txt, floats.txt, strings.txt, tensors.pt) and the
+// case itself (case.json, with Go's parameters after the later steps as "want"). It runs only
+// when HOTCB_TORCH_VALUE_DIR names the directory.
+func TestWriteTorchValueFiles(t *testing.T) {
+	root := os.Getenv("HOTCB_TORCH_VALUE_DIR")
+	if root == "" {
+		t.Skip("HOTCB_TORCH_VALUE_DIR is not set (testdata/save_value.sh sets it)")
+	}
+	cases, names, values, goAfter := torchStateRuns(t, t.TempDir())
+	for ci, v := range values {
+		dir := filepath.Join(root, fmt.Sprintf("%02d", ci))
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		var codes, floats strings.Builder
+		for _, c := range v.Codes {
+			fmt.Fprintln(&codes, c)
+		}
+		for _, f := range v.Floats {
+			fmt.Fprintln(&floats, strconv.FormatFloat(f, 'g', -1, 64))
+		}
+		for _, s := range v.Strings {
+			require.NotContains(t, s, "\n")
+		}
+		items := make([]bridge.Named, len(v.Tensors))
+		for i, ts := range v.Tensors {
+			items[i] = bridge.Named{Name: fmt.Sprintf("t%d", i), Tensor: ts}
+		}
+		c := cases[ci]
+		c.SD, c.TensorsPath, c.Path = nil, "", ""
+		meta, err := json.Marshal(map[string]any{"name": names[ci], "case": c, "want": goAfter[ci]})
+		require.NoError(t, err)
+		strs := ""
+		for _, s := range v.Strings {
+			strs += s + "\n"
+		}
+		for name, data := range map[string]string{"codes.txt": codes.String(), "floats.txt": floats.String(),
+			"strings.txt": strs, "case.json": string(meta)} {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644))
+		}
+		require.NoError(t, bridge.SaveNamed(filepath.Join(dir, "tensors.pt"), items))
 	}
 }
