@@ -44,7 +44,10 @@ func DefaultLBFGS() LBFGSOptions {
 // NewLBFGS returns L-BFGS as torch.optim.LBFGS in PyTorch 1.13: one parameter group, all
 // parameters on one device; step with StepClosure. Its state is the flat direction, the last
 // history_size curvature pairs and the previous flat gradient (about (2·history_size+2) times the
-// parameters' size).
+// parameters' size). Each step replaces tensors of that state and frees the old ones: what
+// StateDict and TorchStateDict return is valid until the next StepClosure (save or Clone it
+// before). Unlike PyTorch, history_size may be changed after the first steps (a smaller one drops
+// the oldest pairs).
 func NewLBFGS(params []*bridge.Tensor, o LBFGSOptions) (*Optimizer, error) {
 	maxEval := o.MaxEval
 	if maxEval == 0 {

@@ -20,8 +20,10 @@ import (
 //     converts such a scalar for a float32 tensor.
 //  2. SetParams then runs the update with the new values on one-element scratch tensors of each
 //     dtype and device the group's parameters have, at their current step count and with the
-//     state they have (momentum buffer, max_exp_avg_sq): combinations such as an Adam step size
-//     lr/(1-beta1^step) that overflows are refused there, with libtorch's message.
+//     state they have (which of momentum_buffer, max_exp_avg_sq, grad_avg, … exist; NAdam's
+//     mu_product): combinations such as an Adam step size lr/(1-beta1^step) that overflows are
+//     refused there, with libtorch's message. (The scratch state has the parameter's dtype: state
+//     kept in another dtype, after a SetData, is probed as if it had the parameter's.)
 //  3. The first Step after the change (its "trial") repeats 2 before touching the group, in case
 //     something changed in between (a parameter moved to float16 with SetData), and then watches
 //     the real update: if libtorch raises, the change is rolled back — the keys it set get their
@@ -38,6 +40,14 @@ import (
 // counts them. If the update fails again with the previous values, or the change set nothing
 // that differs, or a freed tensor is used, the failure is not the change's and Step panics as
 // before.
+//
+// LBFGS, whose step runs the closure and updates all parameters together many times, has no
+// writes to resume at: its trial step (StepClosure after a change) probes as in 2 — the one scalar
+// it hands libtorch is the step size, param += t·d — then runs on a copy of its state with the
+// parameters saved; if libtorch raises, the parameters and the state are put back, the change is
+// rolled back, and the step runs again with the previous values, calling the closure again from
+// the start (Left counts the closure calls of the failed attempt: their side effects, such as
+// BatchNorm statistics, stay).
 //
 // The rollbacks are kept until TakeRollbacks, which the kernel calls at each safe point to
 // record them in the ledger.
