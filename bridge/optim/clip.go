@@ -84,3 +84,17 @@ func freeAll(ts []*bridge.Tensor) {
 		}
 	}
 }
+
+// ClipGradValue clamps every gradient element of params to [-clipValue, clipValue] in place —
+// torch.nn.utils.clip_grad_value_ in PyTorch 1.13. Parameters without a gradient are skipped.
+// Tensor failures panic with *bridge.Error.
+func ClipGradValue(params []*bridge.Tensor, clipValue float64) {
+	bridge.NoGrad(func() {
+		for _, p := range params {
+			if g := p.Grad(); g != nil {
+				g.ClampInPlace(-clipValue, clipValue)
+				g.Free()
+			}
+		}
+	})
+}

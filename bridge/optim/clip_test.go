@@ -96,3 +96,59 @@ func TestClipGradNormMatchesPyTorch(t *testing.T) {
 		})
 	}
 }
+
+// clipValueScript runs torch.nn.utils.clip_grad_value_ for each case and prints the gradients.
+const clipValueScript = `
+import json, sys, torch
+out = []
+for c in json.load(sys.stdin):
+    ps = []
+    for g in c["grads"]:
+        p = torch.zeros(g["shape"], requires_grad=True)
+        if g["data"] is not None:
+            p.grad = torch.tensor(g["data"], dtype=torch.float32).reshape(g["shape"])
+        ps.append(p)
+    torch.nn.utils.clip_grad_value_(ps, c["clip"])
+    out.append([None if p.grad is None else p.grad.reshape(-1).tolist() for p in ps])
+print(json.dumps(out))
+`
+
+func TestClipGradValueMatchesPyTorch(t *testing.T) {
+	r := rand.New(rand.NewPCG(43, 7))
+	type valueCase struct {
+		Grads []tensorJSON `json:"grads"`
+		Clip  float64      `json:"clip"`
+	}
+	mk := func(clip float64, none bool) valueCase {
+		c := valueCase{Clip: clip}
+		for _, s := range [][]int64{{3, 4}, {5}, {2, 2}} {
+			c.Grads = append(c.Grads, tensorJSON{Shape: s, Data: randValues(r, bridge.Shape(s).Numel(), 2)})
+		}
+		if none {
+			c.Grads[1].Data = nil
+		}
+		return c
+	}
+	cases := []valueCase{mk(0.5, false), mk(1.5, true), mk(0, false), mk(10, false)}
+	var want [][][]float64
+	runPython(t, clipValueScript, cases, &want)
+	for ci, c := range cases {
+		var ps []*bridge.Tensor
+		for _, g := range c.Grads {
+			p := bridge.Zeros(bridge.Shape(g.Shape)).SetRequiresGrad(true)
+			if g.Data != nil {
+				setGrads(t, []*bridge.Tensor{p}, [][]float64{g.Data})
+			}
+			ps = append(ps, p)
+		}
+		optim.ClipGradValue(ps, c.Clip)
+		for i, p := range ps {
+			g := p.Grad()
+			if want[ci][i] == nil {
+				require.Nil(t, g, "case %d param %d has no gradient", ci, i)
+				continue
+			}
+			require.Equal(t, toF32(want[ci][i]), g.Float32s(), "case %d param %d", ci, i)
+		}
+	}
+}

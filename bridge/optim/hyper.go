@@ -17,7 +17,13 @@ const AllGroups = -1
 type hyper struct {
 	lr, momentum, dampening, weightDecay float64
 	beta1, beta2, eps                    float64
+	alpha, rho, lrDecay, initialAcc      float64
+	momentumDecay                        float64
+	toleranceGrad, toleranceChange       float64
+	maxIter, maxEval, historySize        int
+	lineSearch                           string // LBFGS's line_search_fn: "" (None) or "strong_wolfe"
 	nesterov, maximize, amsgrad          bool
+	centered                             bool
 }
 
 // HyperError reports a hyper-parameter that could not be set or read. The optimizer keeps the
@@ -38,11 +44,25 @@ func (e *HyperError) Error() string {
 }
 
 // keysOf lists the hyper-parameters each kind of optimizer accepts, in the order Hyper and
-// StateDict report them.
+// StateDict report them (torch.optim's, less the keys that only choose an implementation:
+// foreach, capturable, differentiable, fused).
 var keysOf = map[kind][]string{
-	kindSGD:   {"lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize"},
-	kindAdam:  {"lr", "betas", "beta1", "beta2", "eps", "weight_decay", "amsgrad", "maximize"},
-	kindAdamW: {"lr", "betas", "beta1", "beta2", "eps", "weight_decay", "amsgrad", "maximize"},
+	kindSGD:      {"lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize"},
+	kindAdam:     {"lr", "betas", "beta1", "beta2", "eps", "weight_decay", "amsgrad", "maximize"},
+	kindAdamW:    {"lr", "betas", "beta1", "beta2", "eps", "weight_decay", "amsgrad", "maximize"},
+	kindRMSprop:  {"lr", "momentum", "alpha", "eps", "centered", "weight_decay", "maximize"},
+	kindAdagrad:  {"lr", "lr_decay", "eps", "weight_decay", "initial_accumulator_value", "maximize"},
+	kindAdadelta: {"lr", "rho", "eps", "weight_decay", "maximize"},
+	kindAdamax:   {"lr", "betas", "beta1", "beta2", "eps", "weight_decay", "maximize"},
+	kindNAdam:    {"lr", "betas", "beta1", "beta2", "eps", "weight_decay", "momentum_decay"},
+	kindRAdam:    {"lr", "betas", "beta1", "beta2", "eps", "weight_decay"},
+	kindLBFGS:    {"lr", "max_iter", "max_eval", "tolerance_grad", "tolerance_change", "history_size", "line_search_fn"},
+}
+
+// buildOnly are keys read only when the optimizer is built: SetParams refuses to change them
+// (PyTorch would accept the value and ignore it).
+var buildOnly = map[string]string{
+	"initial_accumulator_value": "it fills Adagrad's sum of squared gradients when the optimizer is built; changing it later has no effect",
 }
 
 func (k kind) accepts(key string) bool {
@@ -59,7 +79,8 @@ func (k kind) unknownKey(key string, group int, v any) *HyperError {
 		k, strings.Join(keysOf[k], ", "))}
 }
 
-// get returns the value of a key the kind accepts: float64, bool, or [2]float64 for "betas".
+// get returns the value of a key the kind accepts: float64, bool, int (LBFGS's max_iter,
+// max_eval, history_size), string (line_search_fn, "" for None) or [2]float64 for "betas".
 func (h *hyper) get(key string) any {
 	switch key {
 	case "lr":
@@ -78,12 +99,36 @@ func (h *hyper) get(key string) any {
 		return h.beta2
 	case "eps":
 		return h.eps
+	case "alpha":
+		return h.alpha
+	case "rho":
+		return h.rho
+	case "lr_decay":
+		return h.lrDecay
+	case "initial_accumulator_value":
+		return h.initialAcc
+	case "momentum_decay":
+		return h.momentumDecay
+	case "tolerance_grad":
+		return h.toleranceGrad
+	case "tolerance_change":
+		return h.toleranceChange
+	case "max_iter":
+		return h.maxIter
+	case "max_eval":
+		return h.maxEval
+	case "history_size":
+		return h.historySize
+	case "line_search_fn":
+		return h.lineSearch
 	case "nesterov":
 		return h.nesterov
 	case "maximize":
 		return h.maximize
 	case "amsgrad":
 		return h.amsgrad
+	case "centered":
+		return h.centered
 	}
 	return nil
 }
@@ -92,7 +137,7 @@ func (h *hyper) get(key string) any {
 // is returned.
 func (h *hyper) set(key string, v any) string {
 	switch key {
-	case "nesterov", "maximize", "amsgrad":
+	case "nesterov", "maximize", "amsgrad", "centered":
 		b, ok := v.(bool)
 		if !ok {
 			return fmt.Sprintf("want a bool, got %s", describe(v))
@@ -102,6 +147,8 @@ func (h *hyper) set(key string, v any) string {
 			h.nesterov = b
 		case "maximize":
 			h.maximize = b
+		case "centered":
+			h.centered = b
 		default:
 			h.amsgrad = b
 		}
@@ -117,6 +164,33 @@ func (h *hyper) set(key string, v any) string {
 			}
 		}
 		h.beta1, h.beta2 = pair[0], pair[1]
+		return ""
+	case "line_search_fn":
+		switch s, _ := v.(string); {
+		case v == nil || s == "" || s == "none" || s == "None":
+			h.lineSearch = ""
+		case s == "strong_wolfe":
+			h.lineSearch = s
+		default:
+			return fmt.Sprintf(`want "strong_wolfe" or none (nil, ""), got %s`, describe(v))
+		}
+		return ""
+	case "max_iter", "max_eval", "history_size":
+		n, ok := toInt(v)
+		if !ok {
+			return fmt.Sprintf("want an integer, got %s", describe(v))
+		}
+		if n < 1 {
+			return fmt.Sprintf("must be >= 1, got %d", n)
+		}
+		switch key {
+		case "max_iter":
+			h.maxIter = n
+		case "max_eval":
+			h.maxEval = n
+		default:
+			h.historySize = n
+		}
 		return ""
 	}
 	f, ok := toFloat(v)
@@ -137,11 +211,15 @@ func (h *hyper) set(key string, v any) string {
 			h.beta2 = f
 		}
 		return ""
-	case "dampening":
+	case "dampening", "rho":
 		if f < 0 || f > 1 {
 			return fmt.Sprintf("must be in [0, 1], got %v", f)
 		}
-		h.dampening = f
+		if key == "rho" {
+			h.rho = f
+		} else {
+			h.dampening = f
+		}
 		return ""
 	}
 	if f < 0 {
@@ -156,6 +234,18 @@ func (h *hyper) set(key string, v any) string {
 		h.weightDecay = f
 	case "eps":
 		h.eps = f
+	case "alpha":
+		h.alpha = f
+	case "lr_decay":
+		h.lrDecay = f
+	case "initial_accumulator_value":
+		h.initialAcc = f
+	case "momentum_decay":
+		h.momentumDecay = f
+	case "tolerance_grad":
+		h.toleranceGrad = f
+	case "tolerance_change":
+		h.toleranceChange = f
 	default:
 		return "unknown hyper-parameter"
 	}
@@ -228,11 +318,43 @@ func toPair(v any) ([2]float64, bool) {
 	return p, true
 }
 
+// toInt accepts Go's integer types and integral floats or json.Numbers (what a decoded command
+// holds).
+func toInt(v any) (int, bool) {
+	if n, ok := v.(json.Number); ok {
+		if i, err := n.Int64(); err == nil {
+			return int(i), true
+		}
+	}
+	switch v.(type) {
+	case float64, float32, json.Number:
+		f, ok := toFloat(v)
+		if !ok || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+			return 0, false
+		}
+		return int(f), true
+	case bool, string, nil:
+		return 0, false
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return int(rv.Int()), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if rv.Uint() > math.MaxInt64 {
+			return 0, false
+		}
+		return int(rv.Uint()), true
+	}
+	return 0, false
+}
+
 // Keys lists the hyper-parameter names this optimizer accepts.
 func (o *Optimizer) Keys() []string { return append([]string(nil), keysOf[o.kind]...) }
 
-// Get returns one group's value of key: a float64, a bool ("nesterov", "maximize", "amsgrad"),
-// or a [2]float64 for "betas".
+// Get returns one group's value of key: a float64, a bool ("nesterov", "maximize", "amsgrad",
+// "centered"), an int (LBFGS's "max_iter", "max_eval", "history_size"), a string (LBFGS's
+// "line_search_fn": "strong_wolfe", or "" for none) or a [2]float64 for "betas".
 func (o *Optimizer) Get(group int, key string) (any, error) {
 	if group < 0 || group >= len(o.groups) {
 		return nil, o.badGroup(group, key, nil)
@@ -297,6 +419,11 @@ func (o *Optimizer) SetParams(group int, params map[string]any) error {
 		targets = make([]int, len(o.groups))
 		for i := range targets {
 			targets[i] = i
+		}
+	}
+	for _, k := range keys {
+		if why, ok := buildOnly[k]; ok && o.kind.accepts(k) {
+			return &HyperError{Key: k, Group: group, Value: params[k], Reason: "cannot be changed: " + why}
 		}
 	}
 	next := make([]hyper, len(targets))

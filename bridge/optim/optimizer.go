@@ -14,9 +14,23 @@ const (
 	kindSGD kind = iota
 	kindAdam
 	kindAdamW
+	kindRMSprop
+	kindAdagrad
+	kindAdadelta
+	kindAdamax
+	kindNAdam
+	kindRAdam
+	kindLBFGS
 )
 
-func (k kind) String() string { return [...]string{"sgd", "adam", "adamw"}[k] }
+var kindNames = [...]string{"sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "adamax", "nadam", "radam", "lbfgs"}
+
+func (k kind) String() string { return kindNames[k] }
+
+// torchName is the kind's torch.optim class.
+func (k kind) torchName() string {
+	return [...]string{"SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "LBFGS"}[k]
+}
 
 // Group is one parameter group: its tensors and the hyper-parameters in which it differs from
 // the optimizer's defaults, by name ("lr": 1e-4, "weight_decay": 0, "betas": [2]float64{…}).
@@ -68,6 +82,7 @@ type Optimizer struct {
 	params []*bridge.Tensor // every group's params, in order: PyTorch's state-dict indices
 	state  []paramState     // by param index
 	groups []*group
+	lbfgs  *lbfgsState // LBFGS's state (PyTorch keeps it as the first parameter's)
 
 	rev       int64      // SetParams calls that changed something (Revision)
 	rollbacks []Rollback // not yet taken (TakeRollbacks)
@@ -78,14 +93,89 @@ type group struct {
 	h          hyper
 	initialLR  float64 // "initial_lr", set by the first scheduler (as PyTorch does)
 	hasInitial bool
-	trial      *trial // the change since the last Step, if any (see trial.go)
+	extra      []extraKey // other keys schedulers add to the group (OneCycleLR's max_lr, …)
+	trial      *trial     // the change since the last Step, if any (see trial.go)
+}
+
+// extraKey is a number a scheduler keeps in a parameter group, as PyTorch's schedulers do
+// ("max_lr", "min_lr", "max_momentum", "base_momentum"): written to state dicts, not read by
+// the optimizer.
+type extraKey struct {
+	key string
+	v   float64
+}
+
+// extraKeys are the scheduler keys StateDict writes and LoadStateDict reads, in PyTorch's order.
+var extraKeys = []string{"max_lr", "min_lr", "max_momentum", "base_momentum"}
+
+func (g *group) setExtra(key string, v float64) {
+	for i := range g.extra {
+		if g.extra[i].key == key {
+			g.extra[i].v = v
+			return
+		}
+	}
+	g.extra = append(g.extra, extraKey{key, v})
+}
+
+// stateField names a tensor of torch.optim's per-parameter state.
+type stateField int
+
+const (
+	fMomentumBuffer stateField = iota // SGD, RMSprop
+	fExpAvg                           // Adam, AdamW, Adamax, NAdam, RAdam
+	fExpAvgSq                         // Adam, AdamW, NAdam, RAdam
+	fMaxExpAvgSq                      // Adam, AdamW with amsgrad
+	fSquareAvg                        // RMSprop, Adadelta
+	fGradAvg                          // RMSprop, centered
+	fSum                              // Adagrad
+	fAccDelta                         // Adadelta
+	fExpInf                           // Adamax
+	numFields
+)
+
+var fieldNames = [numFields]string{"momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq", "square_avg",
+	"grad_avg", "sum", "acc_delta", "exp_inf"}
+
+func fieldByName(name string) (stateField, bool) {
+	for f, n := range fieldNames {
+		if n == name {
+			return stateField(f), true
+		}
+	}
+	return 0, false
 }
 
 // paramState is torch.optim's per-parameter state; nil tensors are absent.
 type paramState struct {
-	step                                          int64
-	momentumBuffer, expAvg, expAvgSq, maxExpAvgSq *bridge.Tensor
+	step int64
+	// muProduct is NAdam's mu_product, a float32 scalar in PyTorch (held here as the float64 of
+	// that float32); 0 until NAdam's first update of the parameter sets it.
+	muProduct float64
+	t         [numFields]*bridge.Tensor
 }
+
+// field returns the slot of a tensor of the state by its PyTorch name, or nil.
+func (st *paramState) field(name string) **bridge.Tensor {
+	if f, ok := fieldByName(name); ok {
+		return &st.t[f]
+	}
+	return nil
+}
+
+// mask says which tensors the state has.
+func (st *paramState) mask() uint16 {
+	var m uint16
+	for f, t := range st.t {
+		if t != nil {
+			m |= 1 << f
+		}
+	}
+	return m
+}
+
+// empty reports whether the parameter has no state at all (never updated).
+func (st *paramState) empty() bool { return st.step == 0 && st.mask() == 0 && st.muProduct == 0 }
 
 // NewSGD returns stochastic gradient descent (with momentum, Nesterov momentum, weight decay)
 // as torch.optim.SGD in PyTorch 1.13.
@@ -126,6 +216,9 @@ func newOptimizer(k kind, groups []Group, defaults hyper) (*Optimizer, error) {
 	if len(groups) == 0 {
 		return nil, fmt.Errorf("optim: new %s: no parameter groups", k)
 	}
+	if k == kindLBFGS && len(groups) != 1 {
+		return nil, fmt.Errorf("optim: new %s: LBFGS takes one parameter group, got %d (as torch.optim.LBFGS)", k, len(groups))
+	}
 	o := &Optimizer{kind: k}
 	seen := map[*bridge.Tensor]int{}
 	for gi, g := range groups {
@@ -158,6 +251,21 @@ func newOptimizer(k kind, groups []Group, defaults hyper) (*Optimizer, error) {
 			return nil, fmt.Errorf("optim: new %s: %w", k, err)
 		}
 	}
+	switch k {
+	case kindAdagrad:
+		// As torch.optim.Adagrad, the state is made at once: step 0 and a sum filled with the
+		// constructor's initial_accumulator_value (not a group's own: PyTorch 1.13 reads the
+		// argument).
+		if err := bridge.Try(func() {
+			for pi, p := range o.params {
+				o.state[pi].t[fSum] = bridge.Keep(bridge.Full(p.Shape(), defaults.initialAcc, p.DType(), p.Device()))
+			}
+		}); err != nil {
+			return nil, fmt.Errorf("optim: new %s: %w", k, err)
+		}
+	case kindLBFGS:
+		o.lbfgs = &lbfgsState{}
+	}
 	return o, nil
 }
 
@@ -177,8 +285,12 @@ func sortedItems(m map[string]any) func(func(string, any) bool) {
 	}
 }
 
-// Name is "sgd", "adam" or "adamw".
+// Name is the optimizer's kind in lower case: "sgd", "adam", "adamw", "rmsprop", "adagrad",
+// "adadelta", "adamax", "nadam", "radam" or "lbfgs".
 func (o *Optimizer) Name() string { return o.kind.String() }
+
+// TorchName is the torch.optim class the optimizer computes as: "SGD", "Adam", "RMSprop", ….
+func (o *Optimizer) TorchName() string { return o.kind.torchName() }
 
 // NumGroups is the number of parameter groups.
 func (o *Optimizer) NumGroups() int { return len(o.groups) }
@@ -208,7 +320,12 @@ func (o *Optimizer) ZeroGrad() {
 // hyper-parameters were changed (SetParams) since the last Step: there the update is first tried
 // on scratch tensors, then watched, and if libtorch raises in either the change is rolled back and
 // the step completed with the previous values (see Rollback and "Changes that fail" in trial.go).
+//
+// LBFGS re-evaluates the model several times per step and needs StepClosure: its Step panics.
 func (o *Optimizer) Step() {
+	if o.kind == kindLBFGS {
+		panic(&bridge.Error{Op: "optim.lbfgs", Msg: "LBFGS needs a closure that re-evaluates the loss: call StepClosure"})
+	}
 	bridge.NoGrad(func() {
 		for gi, g := range o.groups {
 			if g.trial != nil {
@@ -220,6 +337,23 @@ func (o *Optimizer) Step() {
 			}
 		}
 	})
+}
+
+// StepClosure is torch.optim's step(closure): closure clears the gradients, computes the loss,
+// calls Backward on it and returns it; StepClosure returns the loss of its first call. LBFGS
+// calls closure as often as its iterations and line search need; the other optimizers call it
+// once, with autograd on, then Step.
+func (o *Optimizer) StepClosure(closure func() *bridge.Tensor) *bridge.Tensor {
+	if closure == nil {
+		panic(&bridge.Error{Op: "optim." + o.kind.String(), Msg: "StepClosure: nil closure"})
+	}
+	if o.kind == kindLBFGS {
+		return o.lbfgsStep(closure)
+	}
+	var loss *bridge.Tensor
+	bridge.EnableGrad(func() { loss = closure() })
+	o.Step()
+	return loss
 }
 
 // update applies one step to parameter pi, if it has a gradient; tr (nil on the fast path)
@@ -237,10 +371,25 @@ func (o *Optimizer) update(h *hyper, pi int, tr *trace) {
 }
 
 func (k kind) update(h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trace) {
-	if k == kindSGD {
+	switch k {
+	case kindSGD:
 		sgdStep(h, p, grad, st, tr)
-	} else {
+	case kindAdam, kindAdamW:
 		adamStep(k, h, p, grad, st, tr)
+	case kindRMSprop:
+		rmspropStep(h, p, grad, st, tr)
+	case kindAdagrad:
+		adagradStep(h, p, grad, st, tr)
+	case kindAdadelta:
+		adadeltaStep(h, p, grad, st, tr)
+	case kindAdamax:
+		adamaxStep(h, p, grad, st, tr)
+	case kindNAdam:
+		nadamStep(h, p, grad, st, tr)
+	case kindRAdam:
+		radamStep(h, p, grad, st, tr)
+	case kindLBFGS:
+		lbfgsProbeUpdate(h, p, grad)
 	}
 }
 
@@ -248,7 +397,7 @@ func (k kind) update(h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trace
 // collector would free them too, but later, and a gradient handle freed now lets the next
 // backward reuse the memory at once.
 type temps struct {
-	ts [6]*bridge.Tensor
+	ts [10]*bridge.Tensor
 	n  int
 }
 
@@ -264,6 +413,18 @@ func (t *temps) free() {
 		t.ts[i] = nil
 	}
 	t.n = 0
+}
+
+// gradTerm is the gradient an update uses: negated with maximize, plus weight_decay·p (L2).
+func gradTerm(tmp *temps, h *hyper, p, grad *bridge.Tensor) *bridge.Tensor {
+	g := grad
+	if h.maximize {
+		g = tmp.add(g.Neg())
+	}
+	if h.weightDecay != 0 {
+		g = tmp.add(g.AddScaled(p, h.weightDecay))
+	}
+	return g
 }
 
 // The writes of one parameter's update to its state and to the parameter, numbered in the order
@@ -289,19 +450,13 @@ func sgdStep(h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trace) {
 	var tmp temps
 	defer tmp.free()
 	tr.begin(st)
-	d := tmp.add(grad)
-	if h.maximize {
-		d = tmp.add(d.Neg())
-	}
-	if h.weightDecay != 0 {
-		d = tmp.add(d.AddScaled(p, h.weightDecay))
-	}
+	d := gradTerm(&tmp, h, p, grad)
 	if h.momentum != 0 {
-		buf := st.momentumBuffer
+		buf := st.t[fMomentumBuffer]
 		if buf == nil {
 			if tr.next(sgdBufAdd) {
 				buf = bridge.Keep(d.Clone()) // state outlives a bridge.Scope around the step
-				st.momentumBuffer = buf
+				st.t[fMomentumBuffer] = buf
 				tr.done(sgdBufAdd)
 			}
 		} else {
@@ -326,25 +481,35 @@ func sgdStep(h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trace) {
 	}
 }
 
+// ensure returns the state tensor f, creating it as zeros like p (kept: state outlives a
+// bridge.Scope around the step) when absent; a trial step records the creation.
+func ensure(st *paramState, f stateField, p *bridge.Tensor, tr *trace) *bridge.Tensor {
+	if st.t[f] == nil {
+		st.t[f] = bridge.Keep(zerosLike(p))
+		tr.created(&st.t[f])
+	}
+	return st.t[f]
+}
+
 func adamStep(k kind, h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trace) {
 	var tmp temps
 	defer tmp.free()
 	tr.begin(st)
-	g := tmp.add(grad)
-	if st.expAvg == nil {
-		// State outlives a bridge.Scope around the step. Both are made before either is kept.
+	if st.t[fExpAvg] == nil {
+		// Both are made before either is kept.
 		a, b := zerosLike(p), zerosLike(p)
-		st.expAvg, st.expAvgSq = bridge.Keep(a), bridge.Keep(b)
-		tr.created(&st.expAvg, &st.expAvgSq)
+		st.t[fExpAvg], st.t[fExpAvgSq] = bridge.Keep(a), bridge.Keep(b)
+		tr.created(&st.t[fExpAvg], &st.t[fExpAvgSq])
 	}
-	if h.amsgrad && st.maxExpAvgSq == nil {
+	if h.amsgrad {
 		// Also when amsgrad was switched on live: max(0, v) = v from here on.
-		st.maxExpAvgSq = bridge.Keep(zerosLike(p))
-		tr.created(&st.maxExpAvgSq)
+		ensure(st, fMaxExpAvgSq, p, tr)
 	}
+	expAvg, expAvgSq := st.t[fExpAvg], st.t[fExpAvgSq]
 	if !tr.resuming() {
 		st.step++
 	}
+	g := grad
 	if h.maximize {
 		g = tmp.add(g.Neg())
 	}
@@ -358,41 +523,42 @@ func adamStep(k kind, h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trac
 		g = tmp.add(g.AddScaled(p, h.weightDecay))
 	}
 	if tr.next(adamAvgDecay) {
-		st.expAvg.MulScalarInPlace(h.beta1)
+		expAvg.MulScalarInPlace(h.beta1)
 		tr.done(adamAvgDecay)
 	}
 	if tr.next(adamAvgAdd) {
-		st.expAvg.AddInPlace(g, 1-h.beta1)
+		expAvg.AddInPlace(g, 1-h.beta1)
 		tr.done(adamAvgAdd)
 	}
 	if tr.next(adamSqDecay) {
-		st.expAvgSq.MulScalarInPlace(h.beta2)
+		expAvgSq.MulScalarInPlace(h.beta2)
 		tr.done(adamSqDecay)
 	}
 	if tr.next(adamSqAdd) {
-		st.expAvgSq.AddcmulInPlace(g, g, 1-h.beta2)
+		expAvgSq.AddcmulInPlace(g, g, 1-h.beta2)
 		tr.done(adamSqAdd)
 	}
 
 	step := float64(st.step)
-	biasCorrection1 := 1 - math.Pow(h.beta1, step)
-	biasCorrection2 := 1 - math.Pow(h.beta2, step)
+	biasCorrection1 := 1 - pow(h.beta1, step)
+	biasCorrection2 := 1 - pow(h.beta2, step)
 	stepSize := h.lr / biasCorrection1
 	bc2Sqrt := math.Sqrt(biasCorrection2)
 
-	v := st.expAvgSq
+	v := expAvgSq
 	if h.amsgrad {
+		m := st.t[fMaxExpAvgSq]
 		if tr.next(adamMaxUpdate) {
-			st.maxExpAvgSq.CopyFrom(tmp.add(st.maxExpAvgSq.Maximum(st.expAvgSq)))
+			m.CopyFrom(tmp.add(m.Maximum(expAvgSq)))
 			tr.done(adamMaxUpdate)
 		}
-		v = st.maxExpAvgSq
+		v = m
 	}
 	if tr.next(adamParam) {
 		denom := tmp.add(v.Sqrt())
 		denom.DivScalarInPlace(bc2Sqrt)
 		denom.AddScalarInPlace(h.eps)
-		p.AddcdivInPlace(st.expAvg, denom, -stepSize)
+		p.AddcdivInPlace(expAvg, denom, -stepSize)
 		tr.done(adamParam)
 	}
 }

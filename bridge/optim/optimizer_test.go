@@ -139,10 +139,46 @@ func goOptimizer(t *testing.T, in stepInput) (*optim.Optimizer, []*bridge.Tensor
 		} else {
 			opt, err = optim.NewAdamW(groups, o)
 		}
+	case "RMSprop":
+		o := optim.DefaultRMSprop()
+		o.LR, o.Alpha, o.Eps = f("lr", o.LR), f("alpha", o.Alpha), f("eps", o.Eps)
+		o.WeightDecay, o.Momentum, o.Centered, o.Maximize = f("weight_decay", 0), f("momentum", 0), b("centered"), b("maximize")
+		opt, err = optim.NewRMSprop(groups, o)
+	case "Adagrad":
+		o := optim.DefaultAdagrad()
+		o.LR, o.LRDecay, o.WeightDecay = f("lr", o.LR), f("lr_decay", 0), f("weight_decay", 0)
+		o.InitialAccumulatorValue, o.Eps, o.Maximize = f("initial_accumulator_value", 0), f("eps", o.Eps), b("maximize")
+		opt, err = optim.NewAdagrad(groups, o)
+	case "Adadelta":
+		o := optim.DefaultAdadelta()
+		o.LR, o.Rho, o.Eps, o.WeightDecay, o.Maximize = f("lr", o.LR), f("rho", o.Rho), f("eps", o.Eps), f("weight_decay", 0), b("maximize")
+		opt, err = optim.NewAdadelta(groups, o)
+	case "Adamax":
+		o := optim.DefaultAdamax()
+		o.LR, o.Eps, o.WeightDecay, o.Maximize = f("lr", o.LR), f("eps", o.Eps), f("weight_decay", 0), b("maximize")
+		if v, ok := kw["betas"]; ok {
+			o.Betas = v.([2]float64)
+		}
+		opt, err = optim.NewAdamax(groups, o)
+	case "NAdam":
+		o := optim.DefaultNAdam()
+		o.LR, o.Eps, o.WeightDecay, o.MomentumDecay = f("lr", o.LR), f("eps", o.Eps), f("weight_decay", 0), f("momentum_decay", o.MomentumDecay)
+		if v, ok := kw["betas"]; ok {
+			o.Betas = v.([2]float64)
+		}
+		opt, err = optim.NewNAdam(groups, o)
+	case "RAdam":
+		o := optim.DefaultRAdam()
+		o.LR, o.Eps, o.WeightDecay = f("lr", o.LR), f("eps", o.Eps), f("weight_decay", 0)
+		if v, ok := kw["betas"]; ok {
+			o.Betas = v.([2]float64)
+		}
+		opt, err = optim.NewRAdam(groups, o)
 	default:
 		t.Fatalf("unknown optimizer %s", in.Opt)
 	}
 	require.NoError(t, err)
+	require.Equal(t, in.Opt, opt.TorchName())
 	return opt, ps
 }
 

@@ -20,7 +20,8 @@ type Scheduler interface {
 	LastEpoch() int
 }
 
-// LRScheduler is one of StepLR, CosineAnnealingLR or LinearLR.
+// LRScheduler is one of StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, LinearLR,
+// LambdaLR, CyclicLR or OneCycleLR.
 type LRScheduler struct {
 	name      string
 	opt       *Optimizer
@@ -31,11 +32,12 @@ type LRScheduler struct {
 	lastLR    []float64
 }
 
-// lrRule computes one group's rate at s.lastEpoch: chain from the current rate, closed from the
-// base rate alone (used when SequentialLR restarts a scheduler at a milestone).
+// lrRule computes group i's rate at s.lastEpoch: chain from the current rate, closed from the
+// base rate alone (used when SequentialLR restarts a scheduler at a milestone). Rules that are
+// not chainable in PyTorch (LambdaLR, CyclicLR, OneCycleLR) compute the same in both.
 type lrRule interface {
-	chain(s *LRScheduler, cur, base float64) float64
-	closed(s *LRScheduler, base float64) float64
+	chain(s *LRScheduler, i int, cur, base float64) float64
+	closed(s *LRScheduler, i int, base float64) float64
 }
 
 func newScheduler(name string, opt *Optimizer, rule lrRule) *LRScheduler {
@@ -62,12 +64,12 @@ func (s *LRScheduler) advance(epoch int) {
 	if epoch < 0 {
 		s.lastEpoch++
 		for i, g := range s.opt.groups {
-			lrs[i] = s.rule.chain(s, g.h.lr, s.base[i])
+			lrs[i] = s.rule.chain(s, i, g.h.lr, s.base[i])
 		}
 	} else {
 		s.lastEpoch = epoch
 		for i := range s.opt.groups {
-			lrs[i] = s.rule.closed(s, s.base[i])
+			lrs[i] = s.rule.closed(s, i, s.base[i])
 		}
 	}
 	for i, g := range s.opt.groups {
@@ -85,7 +87,7 @@ func (s *LRScheduler) LastLR() []float64 { return append([]float64(nil), s.lastL
 // LastEpoch is the number of Steps taken (0 after the constructor).
 func (s *LRScheduler) LastEpoch() int { return s.lastEpoch }
 
-// Name is "StepLR", "CosineAnnealingLR" or "LinearLR".
+// Name is the PyTorch class: "StepLR", "CosineAnnealingLR", "OneCycleLR", ….
 func (s *LRScheduler) Name() string { return s.name }
 
 type stepRule struct {
@@ -93,15 +95,15 @@ type stepRule struct {
 	gamma    float64
 }
 
-func (r stepRule) chain(s *LRScheduler, cur, _ float64) float64 {
+func (r stepRule) chain(s *LRScheduler, _ int, cur, _ float64) float64 {
 	if s.lastEpoch == 0 || s.lastEpoch%r.stepSize != 0 {
 		return cur
 	}
 	return cur * r.gamma
 }
 
-func (r stepRule) closed(s *LRScheduler, base float64) float64 {
-	return base * math.Pow(r.gamma, float64(s.lastEpoch/r.stepSize))
+func (r stepRule) closed(s *LRScheduler, _ int, base float64) float64 {
+	return base * pow(r.gamma, float64(s.lastEpoch/r.stepSize))
 }
 
 // NewStepLR multiplies the rates by gamma every stepSize steps (torch StepLR).
@@ -121,21 +123,21 @@ type cosineRule struct {
 }
 
 // The float64(…) conversions keep Go from fusing a*b+c into one rounding, so the sequence is
-// PyTorch's to the last bit but for math.Cos's own rounding.
-func (r cosineRule) chain(s *LRScheduler, cur, base float64) float64 {
+// PyTorch's to the last bit (cos is the C library's, as Python's math.cos).
+func (r cosineRule) chain(s *LRScheduler, _ int, cur, base float64) float64 {
 	e, t := s.lastEpoch, float64(r.tMax)
 	switch {
 	case e == 0:
 		return cur
 	case (e-1-r.tMax)%(2*r.tMax) == 0:
-		return cur + float64(float64((base-r.etaMin)*(1-math.Cos(math.Pi/t)))/2)
+		return cur + float64(float64((base-r.etaMin)*(1-cos(math.Pi/t)))/2)
 	}
-	ratio := (1 + math.Cos(float64(math.Pi*float64(e))/t)) / (1 + math.Cos(float64(math.Pi*float64(e-1))/t))
+	ratio := (1 + cos(float64(math.Pi*float64(e))/t)) / (1 + cos(float64(math.Pi*float64(e-1))/t))
 	return float64(ratio*(cur-r.etaMin)) + r.etaMin
 }
 
-func (r cosineRule) closed(s *LRScheduler, base float64) float64 {
-	c := 1 + math.Cos(float64(math.Pi*float64(s.lastEpoch))/float64(r.tMax))
+func (r cosineRule) closed(s *LRScheduler, _ int, base float64) float64 {
+	c := 1 + cos(float64(math.Pi*float64(s.lastEpoch))/float64(r.tMax))
 	return r.etaMin + float64((base-r.etaMin)*c)/2
 }
 
@@ -153,7 +155,7 @@ type linearRule struct {
 	total      int
 }
 
-func (r linearRule) chain(s *LRScheduler, cur, _ float64) float64 {
+func (r linearRule) chain(s *LRScheduler, _ int, cur, _ float64) float64 {
 	e := s.lastEpoch
 	switch {
 	case e == 0:
@@ -166,7 +168,7 @@ func (r linearRule) chain(s *LRScheduler, cur, _ float64) float64 {
 	return cur * (1 + d/den)
 }
 
-func (r linearRule) closed(s *LRScheduler, base float64) float64 {
+func (r linearRule) closed(s *LRScheduler, _ int, base float64) float64 {
 	f := float64((r.end-r.start)*float64(min(r.total, s.lastEpoch))) / float64(r.total)
 	return base * (r.start + f)
 }

@@ -11,56 +11,87 @@ import (
 // State dicts use the layout of PyTorch's Optimizer.state_dict(), flattened with dots the way
 // bridge.Decode flattens a torch.save'd dict:
 //
-//	state.<i>.momentum_buffer                      SGD with momentum
+//	state.<i>.momentum_buffer                      SGD with momentum, RMSprop with momentum
 //	state.<i>.step, .exp_avg, .exp_avg_sq          Adam, AdamW (step: 0-d float32)
 //	state.<i>.max_exp_avg_sq                       with amsgrad
-//	param_groups.<g>.lr, .momentum, .betas.0, …    0-d float64 (bools: 0-d bool)
+//	state.<i>.step, .square_avg, .grad_avg         RMSprop (step: 0-d int64; grad_avg when centered)
+//	state.<i>.step, .sum                           Adagrad (step: 0-d float32; every parameter)
+//	state.<i>.step, .square_avg, .acc_delta        Adadelta (step: 0-d int64)
+//	state.<i>.step, .exp_avg, .exp_inf             Adamax
+//	state.<i>.step, .mu_product, .exp_avg, …       NAdam (mu_product: 0-d float32)
+//	state.<i>.step, .exp_avg, .exp_avg_sq          RAdam
+//	state.0.func_evals, .n_iter, .d, .t, …         LBFGS (see lbfgs.go)
+//	param_groups.<g>.lr, .momentum, .betas.0, …    0-d float64 (bools: 0-d bool; LBFGS's counts: 0-d int64)
 //	param_groups.<g>.initial_lr                    once a scheduler has been attached
+//	param_groups.<g>.max_lr, .min_lr, …            the keys OneCycleLR adds
 //	param_groups.<g>.params.<k>                    0-d int64: the index i of the group's k-th param
 //
 // <i> counts parameters across groups, in order. So the file bridge.SaveNamed writes from
 // StateDict is what LoadStateDict reads, and LoadStateDict also reads what Python's
-// torch.save(optimizer.state_dict()) wrote (through bridge.LoadNamed).
+// torch.save(optimizer.state_dict()) wrote (through bridge.LoadNamed). Strings have no place in
+// this layout: LBFGS's line_search_fn is not written, and a loaded state dict leaves it as it is
+// (bridge.Decode skips strings too). TorchStateDict is the state dict as Python holds it, for
+// Python's torch.optim to load.
 
-// stateFields lists each kind's per-parameter state, in PyTorch's order.
+// stateFields lists each kind's per-parameter state, in PyTorch's order: "step", NAdam's
+// "mu_product", and tensors.
 var stateFields = map[kind][]string{
-	kindSGD:   {"momentum_buffer"},
-	kindAdam:  {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
-	kindAdamW: {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
+	kindSGD:      {"momentum_buffer"},
+	kindAdam:     {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
+	kindAdamW:    {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
+	kindRMSprop:  {"step", "square_avg", "momentum_buffer", "grad_avg"},
+	kindAdagrad:  {"step", "sum"},
+	kindAdadelta: {"step", "square_avg", "acc_delta"},
+	kindAdamax:   {"step", "exp_avg", "exp_inf"},
+	kindNAdam:    {"step", "mu_product", "exp_avg", "exp_avg_sq"},
+	kindRAdam:    {"step", "exp_avg", "exp_avg_sq"},
 }
 
-func (st *paramState) field(name string) **bridge.Tensor {
-	switch name {
-	case "momentum_buffer":
-		return &st.momentumBuffer
-	case "exp_avg":
-		return &st.expAvg
-	case "exp_avg_sq":
-		return &st.expAvgSq
-	case "max_exp_avg_sq":
-		return &st.maxExpAvgSq
-	}
-	return nil
+// requiredState lists the state a parameter that has any must have.
+var requiredState = map[kind][]string{
+	kindAdam:     {"step", "exp_avg", "exp_avg_sq"},
+	kindAdamW:    {"step", "exp_avg", "exp_avg_sq"},
+	kindRMSprop:  {"step", "square_avg"},
+	kindAdagrad:  {"step", "sum"},
+	kindAdadelta: {"step", "square_avg", "acc_delta"},
+	kindAdamax:   {"step", "exp_avg", "exp_inf"},
+	kindNAdam:    {"step", "mu_product", "exp_avg", "exp_avg_sq"},
+	kindRAdam:    {"step", "exp_avg", "exp_avg_sq"},
 }
+
+// intStep reports whether torch.optim keeps the kind's step as a Python int (RMSprop, Adadelta)
+// rather than a 0-d float32 tensor.
+func (k kind) intStep() bool { return k == kindRMSprop || k == kindAdadelta }
 
 // StateDict returns the optimizer's state and hyper-parameters in PyTorch's layout (see above).
 // As in PyTorch, the state tensors are the optimizer's own, not copies: save them (or Clone
 // them) before the next Step if a snapshot is wanted. Parameters that have never been updated
-// have no entries.
+// have no entries (but Adagrad's, which have state from the start).
 func (o *Optimizer) StateDict() []bridge.Named {
 	var out []bridge.Named
+	if o.kind == kindLBFGS {
+		out = o.lbfgs.stateDict()
+	}
 	for i := range o.state {
 		st := &o.state[i]
+		if st.empty() {
+			continue
+		}
 		pre := "state." + strconv.Itoa(i) + "."
 		for _, f := range stateFields[o.kind] {
-			if f == "step" {
-				if st.expAvg != nil {
+			switch f {
+			case "step":
+				if o.kind.intStep() {
+					out = append(out, bridge.Named{Name: pre + f, Tensor: bridge.FromSlice([]int64{st.step}).Reshape()})
+				} else {
 					out = append(out, bridge.Named{Name: pre + f, Tensor: bridge.Scalar(float64(st.step), bridge.Float32)})
 				}
-				continue
-			}
-			if t := *st.field(f); t != nil {
-				out = append(out, bridge.Named{Name: pre + f, Tensor: t})
+			case "mu_product":
+				out = append(out, bridge.Named{Name: pre + f, Tensor: bridge.Scalar(st.muProduct, bridge.Float32)})
+			default:
+				if t := *st.field(f); t != nil {
+					out = append(out, bridge.Named{Name: pre + f, Tensor: t})
+				}
 			}
 		}
 	}
@@ -73,6 +104,8 @@ func (o *Optimizer) StateDict() []bridge.Named {
 					continue // saved as betas
 				}
 				out = append(out, bridge.Named{Name: pre + key, Tensor: bridge.Scalar(v, bridge.Float64)})
+			case int:
+				out = append(out, bridge.Named{Name: pre + key, Tensor: bridge.FromSlice([]int64{int64(v)}).Reshape()})
 			case bool:
 				out = append(out, bridge.Named{Name: pre + key, Tensor: bridge.FromSlice([]bool{v}).Reshape()})
 			case [2]float64:
@@ -83,6 +116,9 @@ func (o *Optimizer) StateDict() []bridge.Named {
 		}
 		if g.hasInitial {
 			out = append(out, bridge.Named{Name: pre + "initial_lr", Tensor: bridge.Scalar(g.initialLR, bridge.Float64)})
+		}
+		for _, e := range g.extra {
+			out = append(out, bridge.Named{Name: pre + e.key, Tensor: bridge.Scalar(e.v, bridge.Float64)})
 		}
 		for k, pi := range g.params {
 			out = append(out, bridge.Named{Name: pre + "params." + strconv.Itoa(k), Tensor: bridge.FromSlice([]int64{int64(pi)}).Reshape()})
@@ -140,6 +176,7 @@ func (o *Optimizer) loadChecked(items []bridge.Named, byName map[string]*bridge.
 	hypers := make([]hyper, len(o.groups))
 	initial := make([]float64, len(o.groups))
 	hasInitial := make([]bool, len(o.groups))
+	extras := make([][]extraKey, len(o.groups))
 	for gi, g := range o.groups {
 		pre := "param_groups." + strconv.Itoa(gi) + "."
 		n := 0
@@ -177,8 +214,10 @@ func (o *Optimizer) loadChecked(items []bridge.Named, byName map[string]*bridge.
 			default:
 				t, ok := byName[pre+key]
 				if !ok {
-					if key == "maximize" {
-						continue // older PyTorch versions do not save it
+					if key == "maximize" || key == "line_search_fn" {
+						// Older PyTorch versions do not save maximize; None and strings are not
+						// in the flat layout.
+						continue
 					}
 					return fmt.Errorf("missing key %s%s", pre, key)
 				}
@@ -202,15 +241,27 @@ func (o *Optimizer) loadChecked(items []bridge.Named, byName map[string]*bridge.
 		if t, ok := byName[pre+"initial_lr"]; ok {
 			initial[gi], hasInitial[gi] = t.Item(), true
 		}
+		for _, key := range extraKeys {
+			if t, ok := byName[pre+key]; ok {
+				extras[gi] = append(extras[gi], extraKey{key, t.Item()})
+			}
+		}
 	}
 
 	// Per-parameter state, copied onto each parameter's dtype and device.
 	state := make([]paramState, len(o.params))
+	var lb *lbfgsState
+	if o.kind == kindLBFGS {
+		var err error
+		if lb, err = o.loadLBFGS(items, idToParam); err != nil {
+			return err
+		}
+	}
 	has := make([]map[string]bool, len(o.params))
 	for _, it := range items {
 		name, t := it.Name, it.Tensor
 		rest, ok := strings.CutPrefix(name, "state.")
-		if !ok {
+		if !ok || o.kind == kindLBFGS {
 			continue
 		}
 		ids, field, ok := strings.Cut(rest, ".")
@@ -234,6 +285,13 @@ func (o *Optimizer) loadChecked(items []bridge.Named, byName map[string]*bridge.
 			st.step = int64(t.Item())
 			continue
 		}
+		if field == "mu_product" && o.kind == kindNAdam {
+			if t.Numel() != 1 {
+				return fmt.Errorf("%s: want a single value, got shape %v", name, t.Shape())
+			}
+			st.muProduct = f32(t.Item())
+			continue
+		}
 		dst := st.field(field)
 		if dst == nil || !o.kind.hasState(field) {
 			return fmt.Errorf("%s: %s keeps no state %q", name, o.kind, field)
@@ -249,24 +307,28 @@ func (o *Optimizer) loadChecked(items []bridge.Named, byName map[string]*bridge.
 			*dst = t.To(dt, dev)
 		}
 	}
-	if o.kind != kindSGD {
-		for pi, h := range has {
-			if h == nil {
-				continue
-			}
-			for _, f := range []string{"step", "exp_avg", "exp_avg_sq"} {
-				if !h[f] {
-					return fmt.Errorf("state.%d.%s is missing (the parameter has other state)", o.paramID(pi, idToParam), f)
-				}
+	for pi, h := range has {
+		if h == nil {
+			continue
+		}
+		for _, f := range requiredState[o.kind] {
+			if !h[f] {
+				return fmt.Errorf("state.%d.%s is missing (the parameter has other state)", o.paramID(pi, idToParam), f)
 			}
 		}
 	}
 
 	for gi, g := range o.groups {
 		g.h, g.initialLR, g.hasInitial = hypers[gi], initial[gi], hasInitial[gi]
+		for _, e := range extras[gi] {
+			g.setExtra(e.key, e.v)
+		}
 		g.trial = nil // the loaded values are the group's own, not a change to try
 	}
 	o.state = state
+	if lb != nil {
+		o.lbfgs = lb
+	}
 	return nil
 }
 

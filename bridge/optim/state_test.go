@@ -30,6 +30,12 @@ func stateCases() []struct {
 		{"sgd", mk(21, "SGD", map[string]any{"lr": 0.1, "momentum": 0.9, "nesterov": true, "weight_decay": 1e-3})},
 		{"adam", mk(22, "Adam", map[string]any{"lr": 1e-2, "weight_decay": 1e-2, "amsgrad": true})},
 		{"adamw", mk(23, "AdamW", map[string]any{"lr": 1e-2, "betas": [2]float64{0.8, 0.9}})},
+		{"rmsprop", mk(24, "RMSprop", map[string]any{"lr": 1e-2, "momentum": 0.9, "centered": true, "weight_decay": 1e-2})},
+		{"adagrad", mk(25, "Adagrad", map[string]any{"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.1})},
+		{"adadelta", mk(26, "Adadelta", map[string]any{"lr": 1.0, "rho": 0.8})},
+		{"adamax", mk(27, "Adamax", map[string]any{"lr": 1e-2, "weight_decay": 1e-2})},
+		{"nadam", mk(28, "NAdam", map[string]any{"lr": 1e-2, "momentum_decay": 0.1})},
+		{"radam", mk(29, "RAdam", map[string]any{"lr": 1e-2, "betas": [2]float64{0.9, 0.99}})},
 	}
 }
 

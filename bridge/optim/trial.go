@@ -20,8 +20,10 @@ import (
 //     converts such a scalar for a float32 tensor.
 //  2. SetParams then runs the update with the new values on one-element scratch tensors of each
 //     dtype and device the group's parameters have, at their current step count and with the
-//     state they have (momentum buffer, max_exp_avg_sq): combinations such as an Adam step size
-//     lr/(1-beta1^step) that overflows are refused there, with libtorch's message.
+//     state they have (which of momentum_buffer, max_exp_avg_sq, grad_avg, … exist; NAdam's
+//     mu_product): combinations such as an Adam step size lr/(1-beta1^step) that overflows are
+//     refused there, with libtorch's message. (The scratch state has the parameter's dtype: state
+//     kept in another dtype, after a SetData, is probed as if it had the parameter's.)
 //  3. The first Step after the change (its "trial") repeats 2 before touching the group, in case
 //     something changed in between (a parameter moved to float16 with SetData), and then watches
 //     the real update: if libtorch raises, the change is rolled back — the keys it set get their
@@ -38,6 +40,14 @@ import (
 // counts them. If the update fails again with the previous values, or the change set nothing
 // that differs, or a freed tensor is used, the failure is not the change's and Step panics as
 // before.
+//
+// LBFGS, whose step runs the closure and updates all parameters together many times, has no
+// writes to resume at: its trial step (StepClosure after a change) probes as in 2 — the one scalar
+// it hands libtorch is the step size, param += t·d — then runs on a copy of its state with the
+// parameters saved; if libtorch raises, the parameters and the state are put back, the change is
+// rolled back, and the step runs again with the previous values, calling the closure again from
+// the start (Left counts the closure calls of the failed attempt: their side effects, such as
+// BatchNorm statistics, stay).
 //
 // The rollbacks are kept until TakeRollbacks, which the kernel calls at each safe point to
 // record them in the ledger.
@@ -118,6 +128,7 @@ func (t *trial) changed(h *hyper) []string {
 type trace struct {
 	skip    int // resume: writes below skip were done by the failed attempt
 	step0   int64
+	mu0     float64 // NAdam's mu_product before the update
 	wrote   []int
 	slots   []**bridge.Tensor // state the update created
 	ran     bool              // the parameter had a gradient
@@ -126,7 +137,7 @@ type trace struct {
 
 func (t *trace) begin(st *paramState) {
 	if t != nil && !t.resumed {
-		t.step0 = st.step
+		t.step0, t.mu0 = st.step, st.muProduct
 	}
 }
 
@@ -160,7 +171,7 @@ func (t *trace) created(slots ...**bridge.Tensor) {
 
 // undo returns st to what it was before an update that wrote nothing.
 func (t *trace) undo(st *paramState) {
-	st.step = t.step0
+	st.step, st.muProduct = t.step0, t.mu0
 	for _, s := range t.slots {
 		(*s).Free()
 		*s = nil
@@ -185,22 +196,77 @@ var sgdWrites = []writeInfo{
 }
 
 func writesOf(k kind) []writeInfo {
-	if k == kindSGD {
+	g := []string{"maximize", "weight_decay"} // what g, the gradient term, reads
+	switch k {
+	case kindSGD:
 		return sgdWrites
+	case kindAdam, kindAdamW:
+		g := []string{"betas", "maximize"}
+		if k == kindAdam {
+			g = append(g, "weight_decay")
+		}
+		return []writeInfo{
+			adamDecay:     {"param", []string{"lr", "weight_decay"}},
+			adamAvgDecay:  {"exp_avg", []string{"betas"}},
+			adamAvgAdd:    {"exp_avg", g},
+			adamSqDecay:   {"exp_avg_sq", []string{"betas"}},
+			adamSqAdd:     {"exp_avg_sq", g},
+			adamMaxUpdate: {"max_exp_avg_sq", append([]string{"amsgrad"}, g...)},
+			adamParam:     {"param", nil},
+		}
+	case kindRMSprop:
+		avg := append([]string{"alpha", "eps", "centered"}, g...)
+		return []writeInfo{
+			rmsSqDecay:   {"square_avg", []string{"alpha"}},
+			rmsSqAdd:     {"square_avg", append([]string{"alpha"}, g...)},
+			rmsGAvgDecay: {"grad_avg", []string{"alpha", "centered"}},
+			rmsGAvgAdd:   {"grad_avg", append([]string{"alpha", "centered"}, g...)},
+			rmsBufDecay:  {"momentum_buffer", []string{"momentum"}},
+			rmsBufAdd:    {"momentum_buffer", append([]string{"momentum"}, avg...)},
+			rmsParam:     {"param", nil},
+		}
+	case kindAdagrad:
+		return []writeInfo{
+			agSumAdd: {"sum", g},
+			agParam:  {"param", nil},
+		}
+	case kindAdadelta:
+		delta := append([]string{"rho", "eps"}, g...)
+		return []writeInfo{
+			adSqDecay: {"square_avg", []string{"rho"}},
+			adSqAdd:   {"square_avg", append([]string{"rho"}, g...)},
+			adParam:   {"param", append([]string{"lr"}, delta...)},
+			adAcc:     {"acc_delta", nil}, // the last write
+		}
+	case kindAdamax:
+		return []writeInfo{
+			axAvgDecay: {"exp_avg", []string{"betas"}},
+			axAvgAdd:   {"exp_avg", append([]string{"betas"}, g...)},
+			axInfDecay: {"exp_inf", []string{"betas"}},
+			axInfMax:   {"exp_inf", append([]string{"eps"}, g...)},
+			axParam:    {"param", nil},
+		}
+	case kindNAdam:
+		g := []string{"betas", "weight_decay"}
+		return []writeInfo{
+			naAvgDecay:  {"exp_avg", []string{"betas"}},
+			naAvgAdd:    {"exp_avg", g},
+			naSqDecay:   {"exp_avg_sq", []string{"betas"}},
+			naSqAdd:     {"exp_avg_sq", g},
+			naParamGrad: {"param", []string{"lr", "betas", "eps", "weight_decay", "momentum_decay"}},
+			naParamAvg:  {"param", nil},
+		}
+	case kindRAdam:
+		g := []string{"betas", "weight_decay"}
+		return []writeInfo{
+			raAvgDecay: {"exp_avg", []string{"betas"}},
+			raAvgAdd:   {"exp_avg", g},
+			raSqDecay:  {"exp_avg_sq", []string{"betas"}},
+			raSqAdd:    {"exp_avg_sq", g},
+			raParam:    {"param", nil},
+		}
 	}
-	g := []string{"betas", "maximize"} // what g, the gradient term, reads
-	if k == kindAdam {
-		g = append(g, "weight_decay")
-	}
-	return []writeInfo{
-		adamDecay:     {"param", []string{"lr", "weight_decay"}},
-		adamAvgDecay:  {"exp_avg", []string{"betas"}},
-		adamAvgAdd:    {"exp_avg", g},
-		adamSqDecay:   {"exp_avg_sq", []string{"betas"}},
-		adamSqAdd:     {"exp_avg_sq", g},
-		adamMaxUpdate: {"max_exp_avg_sq", append([]string{"amsgrad"}, g...)},
-		adamParam:     {"param", nil},
-	}
+	return nil
 }
 
 // trialStep is Step for a group changed since its last Step.
@@ -377,10 +443,11 @@ func (o *Optimizer) checkFits(gi int, h *hyper, keys []string, errGroup int) *Hy
 
 // probeKey is what makes one parameter's update differ from another's for libtorch.
 type probeKey struct {
-	dtype    bridge.DType
-	device   bridge.Device
-	step     int64
-	buf, max bool
+	dtype  bridge.DType
+	device bridge.Device
+	step   int64
+	has    uint16  // the state tensors present (paramState.mask)
+	mu     float64 // NAdam's mu_product
 }
 
 // probeError is a trial update on scratch tensors that libtorch refused.
@@ -391,7 +458,7 @@ type probeError struct {
 
 func (e *probeError) reason(k kind) string {
 	at := ""
-	if k != kindSGD {
+	if k != kindSGD && k != kindLBFGS {
 		at = fmt.Sprintf(" at step %d", e.key.step+1)
 	}
 	return fmt.Sprintf("a trial %s update of a %v parameter on %v%s failed: %v", k, e.key.dtype, e.key.device, at, e.Err)
@@ -412,7 +479,7 @@ func (o *Optimizer) probe(params []int, h *hyper, seen map[probeKey]bool) (perr 
 				continue // not a float: it has no gradient to update with
 			}
 			st := &o.state[pi]
-			key := probeKey{dt, p.Device(), st.step, st.momentumBuffer != nil, st.maxExpAvgSq != nil}
+			key := probeKey{dt, p.Device(), st.step, st.mask(), st.muProduct}
 			if seen[key] {
 				continue
 			}
@@ -440,18 +507,14 @@ func (k kind) probeOnce(key probeKey, h *hyper) {
 		}
 	}()
 	p, grad := mk(0.5), mk(1)
-	st := paramState{step: key.step}
-	if key.buf {
-		st.momentumBuffer = mk(0)
-	}
-	if k != kindSGD && key.step > 0 {
-		st.expAvg, st.expAvgSq = mk(0), mk(0)
-	}
-	if key.max {
-		st.maxExpAvgSq = mk(0)
+	st := paramState{step: key.step, muProduct: key.mu}
+	for f := range numFields {
+		if key.has&(1<<f) != 0 {
+			st.t[f] = mk(0)
+		}
 	}
 	k.update(h, p, grad, &st, nil)
-	for _, t := range []*bridge.Tensor{st.momentumBuffer, st.expAvg, st.expAvgSq, st.maxExpAvgSq} {
+	for _, t := range st.t {
 		if t != nil {
 			made = append(made, t) // what the update created (a second Free is harmless)
 		}

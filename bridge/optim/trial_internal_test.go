@@ -69,6 +69,8 @@ func (pr *pair) requireSame(t *testing.T, i int, what ...string) {
 			require.Equal(t, data(pr.pb[i]), data(pr.pa[i]), "param %d", i)
 		case "step":
 			require.Equal(t, sb.step, sa.step, "step of param %d", i)
+		case "mu_product":
+			require.Equal(t, sb.muProduct, sa.muProduct, "mu_product of param %d", i)
 		default:
 			require.Equal(t, data(*sb.field(w)), data(*sa.field(w)), "%s of param %d", w, i)
 		}
@@ -177,7 +179,7 @@ func TestRollbackMidUpdateSaysWhatWasLeft(t *testing.T) {
 	require.Equal(t, "parameter 0 of group 0 had written exp_avg with the new betas before the error; "+
 		"its update was completed with the previous values", rbs[0].Left)
 	pr.requireSame(t, 0, "step", "exp_avg_sq")
-	require.NotEqual(t, data(pr.b.state[0].expAvg), data(pr.a.state[0].expAvg))
+	require.NotEqual(t, data(pr.b.state[0].t[fExpAvg]), data(pr.a.state[0].t[fExpAvg]))
 }
 
 // A failure before the update wrote anything undoes what it did (the state it created, the step
@@ -191,7 +193,7 @@ func TestRollbackBeforeAnyWriteIsExact(t *testing.T) {
 	require.Len(t, rbs, 1)
 	require.Empty(t, rbs[0].Left)
 	require.Equal(t, map[string]any{"lr": 1e-3, "amsgrad": false}, rbs[0].Restored)
-	require.Nil(t, pr.a.state[0].maxExpAvgSq, "the max_exp_avg_sq made for amsgrad is dropped")
+	require.Nil(t, pr.a.state[0].t[fMaxExpAvgSq], "the max_exp_avg_sq made for amsgrad is dropped")
 	pr.requireSame(t, 0, "param", "step", "exp_avg", "exp_avg_sq")
 }
 
@@ -222,7 +224,7 @@ func TestSGDRollbackKeepsACreatedBuffer(t *testing.T) {
 	require.Contains(t, rbs[0].Left, "had written momentum_buffer with the new momentum")
 	require.Equal(t, 0.0, pr.a.groups[0].h.momentum)
 	pr.requireSame(t, 0, "param")
-	require.NotNil(t, pr.a.state[0].momentumBuffer)
+	require.NotNil(t, pr.a.state[0].t[fMomentumBuffer])
 }
 
 // Failures that are not the change's: they panic as before.
@@ -256,4 +258,137 @@ func TestFailuresNotCausedByTheChangePanic(t *testing.T) {
 		require.Equal(t, int64(0), pr.a.Revision(), "nothing changed: no revision, no trial")
 		require.Nil(t, pr.a.groups[0].trial)
 	})
+}
+
+// The optimizers beyond SGD and Adam: a valid change's trial step is bitwise the fast path, and
+// an lr change failing at the parameter's write rolls back exactly.
+func TestTrialStepsOfTheOtherKinds(t *testing.T) {
+	kinds := []struct {
+		name   string
+		mk     func([]Group) (*Optimizer, error)
+		change map[string]any
+		param  int      // the write of the parameter that reads lr
+		fields []string // the state to compare
+	}{
+		{"rmsprop", func(g []Group) (*Optimizer, error) {
+			o := DefaultRMSprop()
+			o.Momentum, o.Centered = 0.9, true
+			return NewRMSprop(g, o)
+		}, map[string]any{"lr": 0.03, "alpha": 0.5, "eps": 1e-3}, rmsParam, []string{"square_avg", "grad_avg", "momentum_buffer"}},
+		{"rmsprop momentum and centered switched on", func(g []Group) (*Optimizer, error) { return NewRMSprop(g, DefaultRMSprop()) },
+			map[string]any{"momentum": 0.5, "centered": true}, rmsParam, []string{"square_avg", "grad_avg", "momentum_buffer"}},
+		{"adagrad", func(g []Group) (*Optimizer, error) { return NewAdagrad(g, DefaultAdagrad()) },
+			map[string]any{"lr": 0.5, "lr_decay": 0.1, "maximize": true}, agParam, []string{"sum"}},
+		{"adadelta", func(g []Group) (*Optimizer, error) { return NewAdadelta(g, DefaultAdadelta()) },
+			map[string]any{"lr": 0.5, "rho": 0.5, "weight_decay": 0.1}, adParam, []string{"square_avg", "acc_delta"}},
+		{"adamax", func(g []Group) (*Optimizer, error) { return NewAdamax(g, DefaultAdamax()) },
+			map[string]any{"lr": 0.05, "betas": []any{0.5, 0.6}}, axParam, []string{"exp_avg", "exp_inf"}},
+		{"nadam", func(g []Group) (*Optimizer, error) { return NewNAdam(g, DefaultNAdam()) },
+			map[string]any{"lr": 0.05, "momentum_decay": 0.2}, naParamGrad, []string{"exp_avg", "exp_avg_sq", "mu_product"}},
+		{"radam", func(g []Group) (*Optimizer, error) { return NewRAdam(g, DefaultRAdam()) },
+			map[string]any{"lr": 0.05, "betas": []any{0.8, 0.9}}, raParam, []string{"exp_avg", "exp_avg_sq"}},
+	}
+	for _, k := range kinds {
+		fields := append([]string{"param", "step"}, k.fields...)
+		t.Run(k.name+" trial is the fast path", func(t *testing.T) {
+			pr := newPair(t, 2, k.mk)
+			for range 3 {
+				pr.step()
+			}
+			require.NoError(t, pr.a.SetParams(AllGroups, k.change))
+			require.NoError(t, pr.b.SetParams(AllGroups, k.change))
+			pr.b.groups[0].trial = nil
+			for range 3 {
+				pr.step()
+			}
+			require.Nil(t, pr.a.TakeRollbacks())
+			for i := range 2 {
+				pr.requireSame(t, i, fields...)
+			}
+		})
+		t.Run(k.name+" rollback at the parameter's write", func(t *testing.T) {
+			pr := newPair(t, 1, k.mk)
+			for range 2 {
+				pr.step()
+			}
+			lr := pr.a.LR(0)
+			require.NoError(t, pr.a.SetParams(AllGroups, map[string]any{"lr": 0.75}))
+			failAt(t, k.param, 1)
+			pr.step()
+			rbs := pr.a.TakeRollbacks()
+			require.Len(t, rbs, 1)
+			require.Equal(t, map[string]any{"lr": lr}, rbs[0].Restored)
+			require.Empty(t, rbs[0].Left)
+			pr.requireSame(t, 0, fields...)
+			pr.step()
+			pr.requireSame(t, 0, fields...)
+		})
+	}
+}
+
+// Adadelta writes the parameter before acc_delta: a change failing at acc_delta leaves the
+// parameter updated with the new values (Left says so) and acc_delta exactly the twin's.
+func TestAdadeltaRollbackAfterTheParameter(t *testing.T) {
+	pr := newPair(t, 1, func(g []Group) (*Optimizer, error) { return NewAdadelta(g, DefaultAdadelta()) })
+	pr.step()
+	require.NoError(t, pr.a.SetParams(AllGroups, map[string]any{"lr": 0.3}))
+	failAt(t, adAcc, 1)
+	pr.step()
+	rbs := pr.a.TakeRollbacks()
+	require.Len(t, rbs, 1)
+	require.Equal(t, "parameter 0 of group 0 had written param with the new lr before the error; its update was completed with the previous values", rbs[0].Left)
+	pr.requireSame(t, 0, "step", "square_avg", "acc_delta")
+	require.NotEqual(t, data(pr.pb[0]), data(pr.pa[0]))
+}
+
+func TestAdagradInitialAccumulatorIsBuildOnly(t *testing.T) {
+	p := bridge.FromSlice([]float32{1, 2}).SetRequiresGrad(true)
+	o := DefaultAdagrad()
+	o.InitialAccumulatorValue = 0.25
+	opt, err := NewAdagrad(Params(p), o)
+	require.NoError(t, err)
+	require.Equal(t, []float32{0.25, 0.25}, opt.state[0].t[fSum].Float32s(), "the sum exists from the start")
+	err = opt.Set(AllGroups, "initial_accumulator_value", 0.5)
+	require.ErrorContains(t, err, `"initial_accumulator_value": cannot be changed: it fills Adagrad's sum`)
+	v, err := opt.Get(0, "initial_accumulator_value")
+	require.NoError(t, err)
+	require.Equal(t, 0.25, v)
+}
+
+// LBFGS: a change whose trial step fails is rolled back with the parameters and the state put
+// back, and the step rerun with the previous values gives exactly the twin's result.
+func TestLBFGSRollback(t *testing.T) {
+	mk := func() (*Optimizer, *bridge.Tensor, func() *bridge.Tensor) {
+		p := bridge.FromSlice([]float32{1.5, -0.5, 2}).SetRequiresGrad(true)
+		c := bridge.FromSlice([]float32{0.3, 1, -2})
+		o := DefaultLBFGS()
+		o.MaxIter, o.HistorySize = 4, 3
+		opt, err := NewLBFGS([]*bridge.Tensor{p}, o)
+		require.NoError(t, err)
+		return opt, p, func() *bridge.Tensor {
+			opt.ZeroGrad()
+			l := p.Sub(c).Square().Sum().Add(p.Tanh().Sum())
+			l.Backward()
+			return l
+		}
+	}
+	a, pa, ca := mk()
+	b, pb, cb := mk()
+	a.StepClosure(ca)
+	b.StepClosure(cb)
+	require.NoError(t, a.SetParams(AllGroups, map[string]any{"lr": 0.5, "line_search_fn": "strong_wolfe"}))
+	calls := failAt(t, lbfgsAddGrad, 1)
+	a.StepClosure(ca)
+	b.StepClosure(cb)
+	require.Equal(t, 1, *calls, "only the trial run is watched")
+	rbs := a.TakeRollbacks()
+	require.Len(t, rbs, 1)
+	require.Equal(t, map[string]any{"lr": 1.0, "line_search_fn": ""}, rbs[0].Restored)
+	require.Equal(t, "the closure ran 1 time(s) in the failed attempt (parameters and LBFGS state were put back)", rbs[0].Left)
+	require.Equal(t, pb.Float32s(), pa.Float32s())
+	require.Equal(t, b.lbfgs.funcEvals, a.lbfgs.funcEvals)
+	require.Equal(t, b.lbfgs.d.Float32s(), a.lbfgs.d.Float32s())
+	a.StepClosure(ca)
+	b.StepClosure(cb)
+	require.Equal(t, pb.Float32s(), pa.Float32s())
 }
