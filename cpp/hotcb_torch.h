@@ -267,6 +267,13 @@ HC_API hc_err hc_rng_set_state(hc_tensor state);
  * with n=1 (a bare tensor).
  * The buffer is freed with hc_free. (Reading is done in Go: bridge/torchfile.) */
 HC_API hc_err hc_save(const hc_tensor *t, const char *names, int n, char **buf, int64_t *len);
+/* Any Python value built of None, bool, int, float, str, tensors, lists, tuples and dicts (keys
+ * all int or all str), given in prefix form (bridge.Value): codes are tags in depth-first order,
+ * each followed by its own ints — 0 None, 1 bool (then 0/1), 2 int (then the value), 3 float
+ * (the next of f), 4 str (the next of the ns NUL-terminated strings in s), 5 tensor (the next
+ * of t), 6 list / 7 tuple / 8 dict (then the length n, then n values or n key-value pairs). */
+HC_API hc_err hc_save_value(const int64_t *codes, int64_t nc, const double *f, int64_t nf, const char *s,
+                            int64_t ns, const hc_tensor *t, int64_t nt, char **buf, int64_t *len);
 
 /* Runtime */
 HC_API void hc_free(void *p);

@@ -179,6 +179,98 @@ int32_t hc_scope_set(int32_t slot) {
   return prev;
 }
 
+namespace {
+
+// The prefix-form value hc_save_value decodes; every read is bounds-checked, since the streams
+// come from Go code that may be wrong.
+struct ValueReader {
+  const int64_t *codes;
+  int64_t nc;
+  const double *f;
+  int64_t nf;
+  std::vector<std::string> strings;
+  const hc_tensor *t;
+  int64_t nt;
+  int64_t c = 0, fi = 0, si = 0, ti = 0;
+
+  int64_t code() {
+    if (c >= nc) throw std::invalid_argument("value: the codes end inside a value");
+    return codes[c++];
+  }
+  int64_t length() {
+    int64_t n = code();
+    if (n < 0 || n > nc) throw std::invalid_argument("value: bad length " + std::to_string(n));
+    return n;
+  }
+
+  c10::IValue read(int depth) {
+    if (depth > 256) throw std::invalid_argument("value: nests deeper than 256");
+    int64_t tag = code();
+    switch (tag) {
+    case 0:
+      return c10::IValue();
+    case 1:
+      return c10::IValue(code() != 0);
+    case 2:
+      return c10::IValue(code());
+    case 3:
+      if (fi >= nf) throw std::invalid_argument("value: more float tags than floats");
+      return c10::IValue(f[fi++]);
+    case 4:
+      if (si >= static_cast<int64_t>(strings.size())) throw std::invalid_argument("value: more str tags than strings");
+      return c10::IValue(strings[si++]);
+    case 5:
+      if (ti >= nt) throw std::invalid_argument("value: more tensor tags than tensors");
+      if (t[ti] == nullptr) throw std::invalid_argument("value: tensor " + std::to_string(ti) + " is undefined");
+      return c10::IValue(t[ti++]->t.detach().to(at::kCPU));
+    case 6: { // a list of AnyType pickles as a plain Python list
+      int64_t n = length();
+      c10::impl::GenericList l(c10::AnyType::get());
+      l.reserve(n);
+      for (int64_t i = 0; i < n; i++) l.push_back(read(depth + 1));
+      return c10::IValue(l);
+    }
+    case 7: {
+      int64_t n = length();
+      std::vector<c10::IValue> elems;
+      elems.reserve(n);
+      for (int64_t i = 0; i < n; i++) elems.push_back(read(depth + 1));
+      return c10::IValue(c10::ivalue::Tuple::create(std::move(elems)));
+    }
+    case 8: {
+      int64_t n = length();
+      std::vector<std::pair<c10::IValue, c10::IValue>> items;
+      items.reserve(n);
+      for (int64_t i = 0; i < n; i++) {
+        c10::IValue k = read(depth + 1);
+        if (!k.isInt() && !k.isString()) throw std::invalid_argument("value: a dict key is neither int nor str");
+        items.emplace_back(std::move(k), read(depth + 1));
+      }
+      bool ints = !items.empty() && items[0].first.isInt();
+      c10::impl::GenericDict d(ints ? c10::TypePtr(c10::IntType::get()) : c10::TypePtr(c10::StringType::get()),
+                               c10::AnyType::get());
+      for (auto &kv : items) {
+        if (kv.first.isInt() != ints) throw std::invalid_argument("value: a dict mixes int and str keys");
+        if (d.contains(kv.first)) throw std::invalid_argument("value: a dict repeats a key");
+        d.insert(std::move(kv.first), std::move(kv.second));
+      }
+      return c10::IValue(d);
+    }
+    }
+    throw std::invalid_argument("value: unknown tag " + std::to_string(tag));
+  }
+};
+
+void give_bytes(const std::vector<char> &bytes, char **buf, int64_t *len) {
+  char *b = static_cast<char *>(std::malloc(bytes.size() ? bytes.size() : 1));
+  if (b == nullptr) throw std::bad_alloc();
+  std::memcpy(b, bytes.data(), bytes.size());
+  *buf = b;
+  *len = static_cast<int64_t>(bytes.size());
+}
+
+} // namespace
+
 hc_err hc_save(const hc_tensor *t, const char *names, int n, char **buf, int64_t *len) {
   return hc::guard([&] {
     std::vector<char> bytes;
@@ -215,11 +307,25 @@ hc_err hc_save(const hc_tensor *t, const char *names, int n, char **buf, int64_t
       }
       bytes = torch::jit::pickle_save(c10::IValue(root));
     }
-    char *b = static_cast<char *>(std::malloc(bytes.size() ? bytes.size() : 1));
-    if (b == nullptr) throw std::bad_alloc();
-    std::memcpy(b, bytes.data(), bytes.size());
-    *buf = b;
-    *len = static_cast<int64_t>(bytes.size());
+    give_bytes(bytes, buf, len);
+  });
+}
+
+
+hc_err hc_save_value(const int64_t *codes, int64_t nc, const double *f, int64_t nf, const char *s,
+                     int64_t ns, const hc_tensor *t, int64_t nt, char **buf, int64_t *len) {
+  return hc::guard([&] {
+    ValueReader r{codes, nc, f, nf, {}, t, nt};
+    for (int64_t k = 0; k < ns; k++) {
+      r.strings.emplace_back(s);
+      s += r.strings.back().size() + 1;
+    }
+    c10::IValue v = r.read(0);
+    if (r.c != nc || r.fi != nf || r.si != ns || r.ti != nt)
+      throw std::invalid_argument("value: streams left over after the value (codes " + std::to_string(nc - r.c) +
+                                  ", floats " + std::to_string(nf - r.fi) + ", strings " + std::to_string(ns - r.si) +
+                                  ", tensors " + std::to_string(nt - r.ti) + ")");
+    give_bytes(torch::jit::pickle_save(v), buf, len);
   });
 }
 

@@ -1,0 +1,325 @@
+package bridge
+
+// #include "hotcb_torch.h"
+import "C"
+
+import (
+	"bytes"
+	"fmt"
+	"runtime"
+	"strings"
+	"unsafe"
+)
+
+// Tags of Value.Codes.
+const (
+	TagNone   = iota // None
+	TagBool          // a bool: the next code is 0 or 1
+	TagInt           // an int: the next code is its value
+	TagFloat         // a float: the next of Floats
+	TagStr           // a str: the next of Strings
+	TagTensor        // a tensor: the next of Tensors
+	TagList          // a list: the next code is its length n, then n values
+	TagTuple         // a tuple: the next code is its length n, then n values
+	TagDict          // a dict: the next code is its length n, then n pairs of key (TagInt or TagStr) and value
+)
+
+// Value is a Python value — None, bool, int, float, str, tensors, and lists, tuples and dicts of
+// them — in the prefix form EncodeValue writes in torch.save's format: Codes holds the tags in
+// depth-first order, each followed by its own ints (a bool, an int, a length); the floats,
+// strings and tensors follow in Floats, Strings and Tensors, in the order their tags appear.
+// Build one with its methods, containers first:
+//
+//	var v bridge.Value
+//	v.Dict(2)
+//	v.Str("step"); v.Int(3)
+//	v.Str("betas"); v.Tuple(2); v.Float(0.9); v.Float(0.999)
+//
+// is {"step": 3, "betas": (0.9, 0.999)}. It is what torch.optim's state_dict() needs (int keys,
+// a list of group dicts, tuples, None) and SaveNamed's nested dicts of tensors cannot express.
+type Value struct {
+	Codes   []int64
+	Floats  []float64
+	Strings []string
+	Tensors []*Tensor
+}
+
+// None appends None.
+func (v *Value) None() { v.Codes = append(v.Codes, TagNone) }
+
+// Bool appends a bool.
+func (v *Value) Bool(b bool) {
+	n := int64(0)
+	if b {
+		n = 1
+	}
+	v.Codes = append(v.Codes, TagBool, n)
+}
+
+// Int appends an int.
+func (v *Value) Int(n int64) { v.Codes = append(v.Codes, TagInt, n) }
+
+// Float appends a float.
+func (v *Value) Float(f float64) {
+	v.Codes = append(v.Codes, TagFloat)
+	v.Floats = append(v.Floats, f)
+}
+
+// Str appends a str.
+func (v *Value) Str(s string) {
+	v.Codes = append(v.Codes, TagStr)
+	v.Strings = append(v.Strings, s)
+}
+
+// Tensor appends a tensor (written detached, from the CPU).
+func (v *Value) Tensor(t *Tensor) {
+	v.Codes = append(v.Codes, TagTensor)
+	v.Tensors = append(v.Tensors, t)
+}
+
+// List starts a list of the n values appended next.
+func (v *Value) List(n int) { v.Codes = append(v.Codes, TagList, int64(n)) }
+
+// Tuple starts a tuple of the n values appended next.
+func (v *Value) Tuple(n int) { v.Codes = append(v.Codes, TagTuple, int64(n)) }
+
+// Dict starts a dict of the n key-value pairs appended next (keys all int or all str).
+func (v *Value) Dict(n int) { v.Codes = append(v.Codes, TagDict, int64(n)) }
+
+// Append appends a whole value built elsewhere (an optimizer's state dict inside a checkpoint).
+func (v *Value) Append(w *Value) {
+	v.Codes = append(v.Codes, w.Codes...)
+	v.Floats = append(v.Floats, w.Floats...)
+	v.Strings = append(v.Strings, w.Strings...)
+	v.Tensors = append(v.Tensors, w.Tensors...)
+}
+
+// Check reports the first thing wrong with v's streams: a truncated or unknown code, a stream
+// that runs out or has values left over, a dict key that is not an int or str or mixes the two
+// or repeats, a nil or freed tensor, a NUL in a string.
+func (v *Value) Check() error {
+	c, f, s, t := 0, 0, 0, 0
+	next := func() (int64, error) {
+		if c >= len(v.Codes) {
+			return 0, fmt.Errorf("the codes end inside a value (at code %d)", c)
+		}
+		c++
+		return v.Codes[c-1], nil
+	}
+	var walk func(depth int, where string) (key any, err error)
+	walk = func(depth int, where string) (any, error) {
+		if depth > 256 {
+			return nil, fmt.Errorf("%s: nests deeper than 256", where)
+		}
+		tag, err := next()
+		if err != nil {
+			return nil, err
+		}
+		switch tag {
+		case TagNone:
+			return nil, nil
+		case TagBool, TagInt:
+			n, err := next()
+			if err != nil {
+				return nil, err
+			}
+			if tag == TagBool && n != 0 && n != 1 {
+				return nil, fmt.Errorf("%s: bool code %d (0 or 1)", where, n)
+			}
+			if tag == TagInt {
+				return n, nil
+			}
+			return nil, nil
+		case TagFloat:
+			if f >= len(v.Floats) {
+				return nil, fmt.Errorf("%s: more float tags than Floats (%d)", where, len(v.Floats))
+			}
+			f++
+			return nil, nil
+		case TagStr:
+			if s >= len(v.Strings) {
+				return nil, fmt.Errorf("%s: more str tags than Strings (%d)", where, len(v.Strings))
+			}
+			if strings.IndexByte(v.Strings[s], 0) >= 0 {
+				return nil, fmt.Errorf("%s: string %q contains a NUL byte", where, v.Strings[s])
+			}
+			s++
+			return v.Strings[s-1], nil
+		case TagTensor:
+			if t >= len(v.Tensors) {
+				return nil, fmt.Errorf("%s: more tensor tags than Tensors (%d)", where, len(v.Tensors))
+			}
+			if v.Tensors[t] == nil || v.Tensors[t].h == nil {
+				return nil, fmt.Errorf("%s: tensor %d is nil or freed", where, t)
+			}
+			t++
+			return nil, nil
+		case TagList, TagTuple, TagDict:
+			n, err := next()
+			if err != nil {
+				return nil, err
+			}
+			if n < 0 || n > int64(len(v.Codes)) {
+				return nil, fmt.Errorf("%s: bad length %d", where, n)
+			}
+			seen, keyTag := map[any]bool{}, int64(-1)
+			for i := range n {
+				if tag != TagDict {
+					if _, err := walk(depth+1, fmt.Sprintf("%s[%d]", where, i)); err != nil {
+						return nil, err
+					}
+					continue
+				}
+				kpos := c
+				k, err := walk(depth+1, fmt.Sprintf("%s key %d", where, i))
+				if err != nil {
+					return nil, err
+				}
+				kt := v.Codes[kpos]
+				if kt != TagInt && kt != TagStr {
+					return nil, fmt.Errorf("%s: key %d is neither an int nor a str", where, i)
+				}
+				if keyTag < 0 {
+					keyTag = kt
+				} else if kt != keyTag {
+					return nil, fmt.Errorf("%s: keys mix int and str", where)
+				}
+				if seen[k] {
+					return nil, fmt.Errorf("%s: key %v repeats", where, k)
+				}
+				seen[k] = true
+				if _, err := walk(depth+1, fmt.Sprintf("%s[%v]", where, k)); err != nil {
+					return nil, err
+				}
+			}
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%s: unknown tag %d", where, tag)
+	}
+	if _, err := walk(0, "value"); err != nil {
+		return err
+	}
+	if c != len(v.Codes) || f != len(v.Floats) || s != len(v.Strings) || t != len(v.Tensors) {
+		return fmt.Errorf("left over after the value: %d codes, %d floats, %d strings, %d tensors",
+			len(v.Codes)-c, len(v.Floats)-f, len(v.Strings)-s, len(v.Tensors)-t)
+	}
+	return nil
+}
+
+// EncodeValue serialises v in torch.save's format (torch.load returns the Python value). It
+// checks v first (Value.Check) and returns that error naming what is wrong; nothing is written.
+func EncodeValue(v *Value) ([]byte, error) {
+	if v == nil {
+		return nil, &Error{Op: "save", Msg: "nil value"}
+	}
+	if err := v.Check(); err != nil {
+		return nil, &Error{Op: "save", Msg: err.Error()}
+	}
+	var strs bytes.Buffer
+	for _, s := range v.Strings {
+		strs.WriteString(s)
+		strs.WriteByte(0)
+	}
+	hs := make([]C.hc_tensor, len(v.Tensors)+1)
+	for i, t := range v.Tensors {
+		hs[i] = t.h
+	}
+	codes := append(v.Codes[:len(v.Codes):len(v.Codes)], 0) // never empty: &codes[0] is valid
+	floats := append(v.Floats[:len(v.Floats):len(v.Floats)], 0)
+	sp := (*C.char)(C.CBytes(append(strs.Bytes(), 0)))
+	defer C.hc_free(unsafe.Pointer(sp))
+	var buf *C.char
+	var n C.int64_t
+	e := C.hc_save_value((*C.int64_t)(unsafe.Pointer(&codes[0])), C.int64_t(len(v.Codes)),
+		(*C.double)(unsafe.Pointer(&floats[0])), C.int64_t(len(v.Floats)), sp, C.int64_t(len(v.Strings)),
+		&hs[0], C.int64_t(len(v.Tensors)), &buf, &n)
+	runtime.KeepAlive(v.Tensors)
+	if err := checkErr("save", e); err != nil {
+		return nil, err
+	}
+	defer C.hc_free(unsafe.Pointer(buf))
+	return C.GoBytes(unsafe.Pointer(buf), C.int(n)), nil
+}
+
+// SaveValue writes v to path in torch.save's format (atomically: a reader sees the old file or
+// the new one).
+func SaveValue(path string, v *Value) error {
+	b, err := EncodeValue(v)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, b)
+}
+
+// String renders the value as Python prints it (tensors as tensor(<shape>)), for logs and
+// tests; a malformed value renders what it can and then <bad …>.
+func (v *Value) String() string {
+	var b strings.Builder
+	c, f, s, t := 0, 0, 0, 0
+	ok := func(i, n int) bool { return i < n }
+	var walk func()
+	walk = func() {
+		if !ok(c, len(v.Codes)) {
+			b.WriteString("<bad: codes end>")
+			return
+		}
+		tag := v.Codes[c]
+		c++
+		arg := func() int64 {
+			if !ok(c, len(v.Codes)) {
+				return 0
+			}
+			c++
+			return v.Codes[c-1]
+		}
+		switch tag {
+		case TagNone:
+			b.WriteString("None")
+		case TagBool:
+			b.WriteString(map[bool]string{false: "False", true: "True"}[arg() != 0])
+		case TagInt:
+			fmt.Fprintf(&b, "%d", arg())
+		case TagFloat:
+			if ok(f, len(v.Floats)) {
+				fmt.Fprintf(&b, "%v", v.Floats[f])
+			}
+			f++
+		case TagStr:
+			if ok(s, len(v.Strings)) {
+				fmt.Fprintf(&b, "%q", v.Strings[s])
+			}
+			s++
+		case TagTensor:
+			if ok(t, len(v.Tensors)) && v.Tensors[t] != nil && v.Tensors[t].h != nil {
+				fmt.Fprintf(&b, "tensor(%v)", v.Tensors[t].Shape())
+			} else {
+				b.WriteString("tensor(<freed>)")
+			}
+			t++
+		case TagList, TagTuple, TagDict:
+			n := int(arg())
+			brackets := map[int64][2]string{TagList: {"[", "]"}, TagTuple: {"(", ")"}, TagDict: {"{", "}"}}[tag]
+			b.WriteString(brackets[0])
+			for i := 0; i < n && c < len(v.Codes); i++ {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				if tag == TagDict {
+					walk()
+					b.WriteString(": ")
+				}
+				walk()
+			}
+			if tag == TagTuple && n == 1 {
+				b.WriteString(",")
+			}
+			b.WriteString(brackets[1])
+		default:
+			fmt.Fprintf(&b, "<bad tag %d>", tag)
+		}
+	}
+	if len(v.Codes) > 0 {
+		walk()
+	}
+	return b.String()
+}
