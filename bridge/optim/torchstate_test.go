@@ -1,13 +1,8 @@
 package optim_test
 
 import (
-	"encoding/json"
 	"fmt"
-	"math"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -16,26 +11,17 @@ import (
 	"github.com/hotcb/hotcb/bridge/optim"
 )
 
-// torchStateScript receives TorchStateDict values (as tagged JSON, their tensors in a
-// torch.save'd dict) and, for each:
-//   - replays the run in torch.optim for the same steps and checks that the optimizer's own
-//     state_dict() is the value Go built: the same keys, the same types (a float where PyTorch has
-//     a float, a tuple, a list, an int key, None), equal numbers and tensors;
-//   - torch.saves and loads the value (what a Go writer's file would be), builds a fresh
-//     optimizer with other hyper-parameters on Go's parameters, load_state_dict()s it, and
-//     prints the parameters after each of the remaining steps.
+// torchStateScript receives TorchStateDict values as files Go wrote (bridge.SaveValue) and, for
+// each:
+//   - torch.loads the file, replays the run in torch.optim for the same steps and checks that
+//     the optimizer's own state_dict() is the value Go wrote: the same keys, the same types (a
+//     float where PyTorch has a float, a tuple, a list, an int key, None), equal numbers and
+//     tensors;
+//   - builds a fresh optimizer with other hyper-parameters on Go's parameters,
+//     load_state_dict()s the file's value, and prints the parameters after each of the
+//     remaining steps.
 const torchStateScript = `
 import json, math, sys, torch
-def build(x, ts):
-    (k, v), = x.items()
-    if k == "none": return None
-    if k in ("bool", "int", "str"): return v
-    if k == "float": return float(v)
-    if k == "tensor": return ts[v]
-    if k == "list": return [build(e, ts) for e in v]
-    if k == "tuple": return tuple(build(e, ts) for e in v)
-    if k == "dict": return {build(a, ts): build(b, ts) for a, b in v}
-    raise ValueError(k)
 def same(a, b, where):
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
         assert isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor), (where, type(a), type(b))
@@ -90,16 +76,13 @@ def run_steps(c, ps, opt, first, last):
     return out
 out = []
 for c in json.load(sys.stdin):
-    ts = torch.load(c["tensors"])
-    sd = build(c["sd"], ts)
+    sd = torch.load(c["path"])  # written by Go
     ps = params_of(c)
     ref = make(c, ps, c["kwargs"])
     for s in c.get("scheds") or []:
         getattr(torch.optim.lr_scheduler, s["kind"])(ref, **s["args"])
     run_steps(c, ps, ref, 0, c["save_after"])
     same(ref.state_dict(), sd, "state_dict")
-    torch.save(sd, c["path"])
-    sd = torch.load(c["path"])
     ps = [torch.tensor(p, dtype=torch.float32).reshape(q["shape"]).requires_grad_() for p, q in zip(c["go_params"], c["params"])]
     opt = make(c, ps, c["other_kwargs"])
     opt.load_state_dict(sd)
@@ -108,69 +91,6 @@ for c in json.load(sys.stdin):
 print(json.dumps(out))
 `
 
-// torchJSON turns a TorchValue into the tagged JSON of torchStateScript, naming its tensors
-// t0, t1, … in the items returned.
-func torchJSON(t *testing.T, v *optim.TorchValue) (any, []bridge.Named) {
-	t.Helper()
-	c, f, s, k := 0, 0, 0, 0
-	var ts []bridge.Named
-	var walk func() any
-	walk = func() any {
-		tag := v.Codes[c]
-		c++
-		switch tag {
-		case optim.TagNone:
-			return map[string]any{"none": true}
-		case optim.TagBool:
-			c++
-			return map[string]any{"bool": v.Codes[c-1] != 0}
-		case optim.TagInt:
-			c++
-			return map[string]any{"int": v.Codes[c-1]}
-		case optim.TagFloat:
-			f++
-			x := v.Floats[f-1]
-			if math.IsInf(x, 0) || math.IsNaN(x) {
-				return map[string]any{"float": strconv.FormatFloat(x, 'g', -1, 64)}
-			}
-			return map[string]any{"float": x}
-		case optim.TagStr:
-			s++
-			return map[string]any{"str": v.Strings[s-1]}
-		case optim.TagTensor:
-			k++
-			name := fmt.Sprintf("t%d", k-1)
-			ts = append(ts, bridge.Named{Name: name, Tensor: v.Tensors[k-1]})
-			return map[string]any{"tensor": name}
-		case optim.TagList, optim.TagTuple:
-			n := int(v.Codes[c])
-			c++
-			items := make([]any, n)
-			for i := range items {
-				items[i] = walk()
-			}
-			return map[string]any{map[int64]string{optim.TagList: "list", optim.TagTuple: "tuple"}[tag]: items}
-		case optim.TagDict:
-			n := int(v.Codes[c])
-			c++
-			pairs := make([]any, n)
-			for i := range pairs {
-				key := walk()
-				pairs[i] = []any{key, walk()}
-			}
-			return map[string]any{"dict": pairs}
-		}
-		t.Fatalf("bad tag %d", tag)
-		return nil
-	}
-	out := walk()
-	require.Equal(t, len(v.Codes), c, "every code read")
-	require.Equal(t, len(v.Floats), f)
-	require.Equal(t, len(v.Strings), s)
-	require.Equal(t, len(v.Tensors), k)
-	return out, ts
-}
-
 type torchStateCase struct {
 	stepInput
 	Steps       int            `json:"steps"`
@@ -178,8 +98,6 @@ type torchStateCase struct {
 	C           []float64      `json:"c"`
 	Scheds      []schedSpec    `json:"scheds"`
 	OtherKwargs map[string]any `json:"other_kwargs"`
-	SD          any            `json:"sd"`
-	TensorsPath string         `json:"tensors"`
 	Path        string         `json:"path"`
 	GoParams    [][]float64    `json:"go_params"`
 }
@@ -187,7 +105,7 @@ type torchStateCase struct {
 // torchStateRuns runs every kind 3 steps (stateCases, Adam with OneCycleLR's keys, two LBFGS
 // runs), takes TorchStateDict, then runs the rest; it returns the cases (for torchStateScript,
 // their files in dir), their names, the values and Go's parameters after each later step.
-func torchStateRuns(t *testing.T, dir string) ([]torchStateCase, []string, []*optim.TorchValue, [][][][]float32) {
+func torchStateRuns(t *testing.T, dir string) ([]torchStateCase, []string, []*bridge.Value, [][][][]float32) {
 	var cases []torchStateCase
 	var names []string
 	for _, c := range stateCases() {
@@ -206,13 +124,12 @@ func torchStateRuns(t *testing.T, dir string) ([]torchStateCase, []string, []*op
 		names = append(names, "lbfgs "+lbfgsCases()[i].name)
 	}
 	const saveAfter = 3
-	values := make([]*optim.TorchValue, len(cases))
+	values := make([]*bridge.Value, len(cases))
 	goAfter := make([][][][]float32, len(cases)) // Go's parameters after each later step
 	for ci := range cases {
 		c := &cases[ci]
 		c.SaveAfter = saveAfter
 		c.Path = filepath.Join(dir, fmt.Sprintf("%d.pt", ci))
-		c.TensorsPath = filepath.Join(dir, fmt.Sprintf("%d.tensors.pt", ci))
 		c.OtherKwargs = map[string]any{"lr": 0.5}
 		var opt *optim.Optimizer
 		var ps []*bridge.Tensor
@@ -245,9 +162,7 @@ func torchStateRuns(t *testing.T, dir string) ([]torchStateCase, []string, []*op
 		for i, ts := range values[ci].Tensors {
 			values[ci].Tensors[i] = ts.Clone() // the state's own tensors change (or go) with the next steps
 		}
-		var items []bridge.Named
-		c.SD, items = torchJSON(t, values[ci])
-		require.NoError(t, bridge.SaveNamed(c.TensorsPath, items))
+		require.NoError(t, bridge.SaveValue(c.Path, values[ci]))
 		for _, p := range ps {
 			c.GoParams = append(c.GoParams, p.Float64s())
 		}
@@ -281,48 +196,5 @@ func TestTorchStateDictLoadsIntoTorchOptim(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// TestWriteTorchValueFiles writes, for testdata/save_value.sh, each TorchStateDict value as the
-// streams a C writer takes (DIR/<case>/codes.txt, floats.txt, strings.txt, tensors.pt) and the
-// case itself (case.json, with Go's parameters after the later steps as "want"). It runs only
-// when HOTCB_TORCH_VALUE_DIR names the directory.
-func TestWriteTorchValueFiles(t *testing.T) {
-	root := os.Getenv("HOTCB_TORCH_VALUE_DIR")
-	if root == "" {
-		t.Skip("HOTCB_TORCH_VALUE_DIR is not set (testdata/save_value.sh sets it)")
-	}
-	cases, names, values, goAfter := torchStateRuns(t, t.TempDir())
-	for ci, v := range values {
-		dir := filepath.Join(root, fmt.Sprintf("%02d", ci))
-		require.NoError(t, os.MkdirAll(dir, 0o755))
-		var codes, floats strings.Builder
-		for _, c := range v.Codes {
-			fmt.Fprintln(&codes, c)
-		}
-		for _, f := range v.Floats {
-			fmt.Fprintln(&floats, strconv.FormatFloat(f, 'g', -1, 64))
-		}
-		for _, s := range v.Strings {
-			require.NotContains(t, s, "\n")
-		}
-		items := make([]bridge.Named, len(v.Tensors))
-		for i, ts := range v.Tensors {
-			items[i] = bridge.Named{Name: fmt.Sprintf("t%d", i), Tensor: ts}
-		}
-		c := cases[ci]
-		c.SD, c.TensorsPath, c.Path = nil, "", ""
-		meta, err := json.Marshal(map[string]any{"name": names[ci], "case": c, "want": goAfter[ci]})
-		require.NoError(t, err)
-		strs := ""
-		for _, s := range v.Strings {
-			strs += s + "\n"
-		}
-		for name, data := range map[string]string{"codes.txt": codes.String(), "floats.txt": floats.String(),
-			"strings.txt": strs, "case.json": string(meta)} {
-			require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644))
-		}
-		require.NoError(t, bridge.SaveNamed(filepath.Join(dir, "tensors.pt"), items))
 	}
 }
