@@ -2,7 +2,7 @@
 // step and epoch — in one torch.save file that Python opens as
 //
 //	ck = torch.load("ckpt.pt")
-//	model.load_state_dict(ck["model"]); ck["step"], ck["epoch"], ck["optimizer"]
+//	model.load_state_dict(ck["model"]); opt.load_state_dict(ck["optimizer"]); ck["step"], ck["epoch"]
 //
 // and that Go reads back into the same model and optimizer.
 package checkpoint
@@ -27,25 +27,88 @@ type Info struct {
 	Epoch float64
 }
 
-// Save writes model, optional optimizer state and position to path (atomically). extra tensors
-// are stored under "extra".
+// TorchStater is an optimizer whose state dict can be written with torch.optim's own types
+// (*optim.Optimizer): Save writes that, so Python's opt.load_state_dict(ck["optimizer"]) takes it.
+type TorchStater interface {
+	TorchStateDict() *bridge.Value
+}
+
+// Save writes model, optional optimizer state and position to path (atomically), as the dict
+// {"model": state dict, "optimizer": state dict, "extra": {name: tensor}, "step": int,
+// "epoch": float}. The optimizer's state dict is torch.optim's (TorchStateDict) when opt offers
+// it, else its StateDict nested at the dots. extra tensors are stored under "extra".
 func Save(path string, model nn.Module, opt Stateful, info Info, extra ...bridge.Named) error {
-	var items []bridge.Named
-	for _, p := range nn.StateDict(model) {
-		items = append(items, bridge.Named{Name: "model/" + p.Name, Tensor: p.Tensor})
-	}
+	var v bridge.Value
+	n := 3
 	if opt != nil {
-		for _, s := range opt.StateDict() {
-			items = append(items, bridge.Named{Name: "optimizer/" + strings.ReplaceAll(s.Name, ".", "/"), Tensor: s.Tensor})
+		n++
+	}
+	if len(extra) > 0 {
+		n++
+	}
+	v.Dict(n)
+	v.Str("model")
+	flatDict(&v, nn.StateDict(model))
+	if opt != nil {
+		v.Str("optimizer")
+		if ts, ok := opt.(TorchStater); ok {
+			v.Append(ts.TorchStateDict())
+		} else if err := nestedDict(&v, opt.StateDict()); err != nil {
+			return fmt.Errorf("checkpoint: optimizer state: %w", err)
 		}
 	}
-	for _, e := range extra {
-		items = append(items, bridge.Named{Name: "extra/" + e.Name, Tensor: e.Tensor})
+	if len(extra) > 0 {
+		v.Str("extra")
+		flatDict(&v, extra)
 	}
-	items = append(items,
-		bridge.Named{Name: "step", Tensor: bridge.Scalar(float64(info.Step), bridge.Int64)},
-		bridge.Named{Name: "epoch", Tensor: bridge.Scalar(info.Epoch, bridge.Float64)})
-	return bridge.SaveNamed(path, items)
+	v.Str("step")
+	v.Int(info.Step)
+	v.Str("epoch")
+	v.Float(info.Epoch)
+	return bridge.SaveValue(path, &v)
+}
+
+// flatDict writes items as one dict keyed by their names.
+func flatDict(v *bridge.Value, items []bridge.Named) {
+	v.Dict(len(items))
+	for _, it := range items {
+		v.Str(it.Name)
+		v.Tensor(it.Tensor)
+	}
+}
+
+// nestedDict writes items as dicts nested at the dots of their names ("state.0.buf" is
+// {"state": {"0": {"buf": …}}}), in the order the names first appear. A name that is both a
+// tensor and a prefix of others ("a" and "a.b") or repeats is an error.
+func nestedDict(v *bridge.Value, items []bridge.Named) error {
+	var keys []string
+	leaf := map[string]*bridge.Tensor{}
+	sub := map[string][]bridge.Named{}
+	for _, it := range items {
+		head, rest, nested := strings.Cut(it.Name, ".")
+		if _, seen := leaf[head]; !seen && sub[head] == nil {
+			keys = append(keys, head)
+		}
+		_, isLeaf := leaf[head]
+		switch {
+		case isLeaf || (!nested && sub[head] != nil):
+			return fmt.Errorf("state dict name %q clashes with another under %q", it.Name, head)
+		case nested:
+			sub[head] = append(sub[head], bridge.Named{Name: rest, Tensor: it.Tensor})
+		default:
+			leaf[head] = it.Tensor
+		}
+	}
+	v.Dict(len(keys))
+	for _, k := range keys {
+		v.Str(k)
+		if t, ok := leaf[k]; ok {
+			v.Tensor(t)
+		} else if err := nestedDict(v, sub[k]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Load restores model (strictly) and, when opt is not nil, the optimizer from path, and returns

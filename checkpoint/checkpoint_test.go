@@ -80,22 +80,43 @@ func TestPythonOpensTheCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "ckpt.pt")
 	m := model()
-	require.NoError(t, checkpoint.Save(p, m, nil, checkpoint.Info{Step: 7, Epoch: 1}))
+	o, err := optim.NewAdam(optim.Params(nn.Parameters(m)...), optim.DefaultAdam())
+	require.NoError(t, err)
 	x := bridge.Randn(bridge.Shape{2, 4})
+	m.Forward(x).Sum().Backward()
+	o.Step()
+	require.NoError(t, checkpoint.Save(p, m, o, checkpoint.Info{Step: 7, Epoch: 1}))
 	require.NoError(t, bridge.Save(filepath.Join(dir, "x.pt"), x))
+	// The optimizer state loads into torch.optim, and one more step there is Go's next step.
+	xs := x.Clone()
+	o.ZeroGrad()
+	m.Forward(xs).Sum().Backward()
+	o.Step()
+	after := m.Forward(x).Float64s()
 	out, err := exec.Command(py, "-c", `
 import sys, torch
 ck = torch.load(sys.argv[1])
 m = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
 m.load_state_dict(ck["model"])
 x = torch.load(sys.argv[2])
-print(int(ck["step"]), float(ck["epoch"]), " ".join("%.6f" % v for v in m(x).flatten().tolist()))
+assert type(ck["step"]) is int and type(ck["epoch"]) is float, ck
+before = m(x).flatten().tolist()
+opt = torch.optim.Adam(m.parameters())
+opt.load_state_dict(ck["optimizer"])
+m(x).sum().backward()
+opt.step()
+print(ck["step"], ck["epoch"], " ".join("%.6f" % v for v in before + m(x).flatten().tolist()))
 `, p, filepath.Join(dir, "x.pt")).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	fields := strings.Fields(string(out))
 	require.Equal(t, "7", fields[0])
 	require.Equal(t, "1.0", fields[1])
-	want := m.Forward(x).Float64s()
+	m2 := model()
+	o2, err := optim.NewAdam(optim.Params(nn.Parameters(m2)...), optim.DefaultAdam())
+	require.NoError(t, err)
+	_, _, err = checkpoint.Load(p, m2, o2)
+	require.NoError(t, err, "Go reads the torch.optim layout back")
+	want := append(m2.Forward(x).Float64s(), after...)
 	require.Len(t, fields[2:], len(want))
 	for i, f := range fields[2:] {
 		var v float64
@@ -147,4 +168,18 @@ func TestResumeWithARealOptimizer(t *testing.T) {
 	for i, w := range nn.Parameters(m) {
 		require.Equal(t, w.Float32s(), nn.Parameters(m2)[i].Float32s())
 	}
+}
+
+// clashOpt's state dict has a name that is both a tensor and a prefix of another.
+type clashOpt struct{ fakeOpt }
+
+func (c *clashOpt) StateDict() []bridge.Named {
+	return []bridge.Named{{Name: "a", Tensor: bridge.Ones(bridge.Shape{1})}, {Name: "a.b", Tensor: bridge.Ones(bridge.Shape{1})}}
+}
+
+func TestSaveRefusesClashingNames(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "ckpt.pt")
+	err := checkpoint.Save(p, model(), &clashOpt{}, checkpoint.Info{})
+	require.ErrorContains(t, err, `state dict name "a.b" clashes with another under "a"`)
+	require.NoFileExists(t, p)
 }
