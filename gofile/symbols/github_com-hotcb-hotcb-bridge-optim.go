@@ -49,15 +49,6 @@ func init() {
 		"NewStepLR":            reflect.ValueOf(optim.NewStepLR),
 		"NewWarmupCosine":      reflect.ValueOf(optim.NewWarmupCosine),
 		"Params":               reflect.ValueOf(optim.Params),
-		"TagBool":              reflect.ValueOf(constant.MakeFromLiteral("1", token.INT, 0)),
-		"TagDict":              reflect.ValueOf(constant.MakeFromLiteral("8", token.INT, 0)),
-		"TagFloat":             reflect.ValueOf(constant.MakeFromLiteral("3", token.INT, 0)),
-		"TagInt":               reflect.ValueOf(constant.MakeFromLiteral("2", token.INT, 0)),
-		"TagList":              reflect.ValueOf(constant.MakeFromLiteral("6", token.INT, 0)),
-		"TagNone":              reflect.ValueOf(constant.MakeFromLiteral("0", token.INT, 0)),
-		"TagStr":               reflect.ValueOf(constant.MakeFromLiteral("4", token.INT, 0)),
-		"TagTensor":            reflect.ValueOf(constant.MakeFromLiteral("5", token.INT, 0)),
-		"TagTuple":             reflect.ValueOf(constant.MakeFromLiteral("7", token.INT, 0)),
 
 		// type definitions
 		"AdadeltaOptions":   reflect.ValueOf((*optim.AdadeltaOptions)(nil)),
@@ -80,7 +71,6 @@ func init() {
 		"SGDOptions":        reflect.ValueOf((*optim.SGDOptions)(nil)),
 		"Scheduler":         reflect.ValueOf((*optim.Scheduler)(nil)),
 		"SequentialLR":      reflect.ValueOf((*optim.SequentialLR)(nil)),
-		"TorchValue":        reflect.ValueOf((*optim.TorchValue)(nil)),
 
 		// interface wrapper definitions
 		"_Scheduler": reflect.ValueOf((*_github_com_hotcb_hotcb_bridge_optim_Scheduler)(nil)),
