@@ -267,12 +267,7 @@ func adadeltaStep(h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trace) {
 	var tmp temps
 	defer tmp.free()
 	tr.begin(st)
-	if st.t[fSquareAvg] == nil {
-		a, b := zerosLike(p), zerosLike(p)
-		st.t[fSquareAvg], st.t[fAccDelta] = bridge.Keep(a), bridge.Keep(b)
-		tr.created(&st.t[fSquareAvg], &st.t[fAccDelta])
-	}
-	sq, acc := st.t[fSquareAvg], ensure(st, fAccDelta, p, tr)
+	sq, acc := ensurePair(st, fSquareAvg, fAccDelta, p, tr)
 	if !tr.resuming() {
 		st.step++
 	}
@@ -310,12 +305,7 @@ func adamaxStep(h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trace) {
 	var tmp temps
 	defer tmp.free()
 	tr.begin(st)
-	if st.t[fExpAvg] == nil {
-		a, b := zerosLike(p), zerosLike(p)
-		st.t[fExpAvg], st.t[fExpInf] = bridge.Keep(a), bridge.Keep(b)
-		tr.created(&st.t[fExpAvg], &st.t[fExpInf])
-	}
-	expAvg, expInf := st.t[fExpAvg], ensure(st, fExpInf, p, tr)
+	expAvg, expInf := ensurePair(st, fExpAvg, fExpInf, p, tr)
 	if !tr.resuming() {
 		st.step++
 	}
@@ -362,12 +352,9 @@ func nadamStep(h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trace) {
 	defer tmp.free()
 	tr.begin(st)
 	if st.t[fExpAvg] == nil {
-		a, b := zerosLike(p), zerosLike(p)
-		st.t[fExpAvg], st.t[fExpAvgSq] = bridge.Keep(a), bridge.Keep(b)
-		tr.created(&st.t[fExpAvg], &st.t[fExpAvgSq])
 		st.muProduct = 1
 	}
-	expAvg, expAvgSq := st.t[fExpAvg], ensure(st, fExpAvgSq, p, tr)
+	expAvg, expAvgSq := ensurePair(st, fExpAvg, fExpAvgSq, p, tr)
 	if !tr.resuming() {
 		st.step++
 	}
@@ -380,22 +367,7 @@ func nadamStep(h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trace) {
 	muProductNext := f32(f32(st.muProduct*f32(mu)) * f32(muNext))
 	biasCorrection2 := 1 - pow(h.beta2, step)
 	g := gradTerm(&tmp, h, p, grad)
-	if tr.next(naAvgDecay) {
-		expAvg.MulScalarInPlace(h.beta1)
-		tr.done(naAvgDecay)
-	}
-	if tr.next(naAvgAdd) {
-		expAvg.AddInPlace(g, 1-h.beta1)
-		tr.done(naAvgAdd)
-	}
-	if tr.next(naSqDecay) {
-		expAvgSq.MulScalarInPlace(h.beta2)
-		tr.done(naSqDecay)
-	}
-	if tr.next(naSqAdd) {
-		expAvgSq.AddcmulInPlace(g, g, 1-h.beta2)
-		tr.done(naSqAdd)
-	}
+	adamMoments(tr, h, g, expAvg, expAvgSq, naAvgDecay)
 	denom := tmp.add(expAvgSq.DivScalar(biasCorrection2))
 	denom.SqrtInPlace()
 	denom.AddScalarInPlace(h.eps)
@@ -413,12 +385,7 @@ func radamStep(h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trace) {
 	var tmp temps
 	defer tmp.free()
 	tr.begin(st)
-	if st.t[fExpAvg] == nil {
-		a, b := zerosLike(p), zerosLike(p)
-		st.t[fExpAvg], st.t[fExpAvgSq] = bridge.Keep(a), bridge.Keep(b)
-		tr.created(&st.t[fExpAvg], &st.t[fExpAvgSq])
-	}
-	expAvg, expAvgSq := st.t[fExpAvg], ensure(st, fExpAvgSq, p, tr)
+	expAvg, expAvgSq := ensurePair(st, fExpAvg, fExpAvgSq, p, tr)
 	if !tr.resuming() {
 		st.step++
 	}
@@ -426,22 +393,7 @@ func radamStep(h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trace) {
 	biasCorrection1 := 1 - pow(h.beta1, step)
 	biasCorrection2 := 1 - pow(h.beta2, step)
 	g := gradTerm(&tmp, h, p, grad)
-	if tr.next(raAvgDecay) {
-		expAvg.MulScalarInPlace(h.beta1)
-		tr.done(raAvgDecay)
-	}
-	if tr.next(raAvgAdd) {
-		expAvg.AddInPlace(g, 1-h.beta1)
-		tr.done(raAvgAdd)
-	}
-	if tr.next(raSqDecay) {
-		expAvgSq.MulScalarInPlace(h.beta2)
-		tr.done(raSqDecay)
-	}
-	if tr.next(raSqAdd) {
-		expAvgSq.AddcmulInPlace(g, g, 1-h.beta2)
-		tr.done(raSqAdd)
-	}
+	adamMoments(tr, h, g, expAvg, expAvgSq, raAvgDecay)
 	if !tr.next(raParam) {
 		return
 	}

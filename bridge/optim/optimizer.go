@@ -491,21 +491,50 @@ func ensure(st *paramState, f stateField, p *bridge.Tensor, tr *trace) *bridge.T
 	return st.t[f]
 }
 
+// ensurePair returns the state buffers a and b of a parameter, creating both when a is absent
+// — both are made before either is kept, so a failure leaves neither — and b alone when only b
+// is.
+func ensurePair(st *paramState, a, b stateField, p *bridge.Tensor, tr *trace) (*bridge.Tensor, *bridge.Tensor) {
+	if st.t[a] == nil {
+		x, y := zerosLike(p), zerosLike(p)
+		st.t[a], st.t[b] = bridge.Keep(x), bridge.Keep(y)
+		tr.created(&st.t[a], &st.t[b])
+	}
+	return st.t[a], ensure(st, b, p, tr)
+}
+
+// adamMoments updates Adam's moment estimates from the gradient term g — exp_avg = beta1·exp_avg
+// + (1-beta1)·g, then exp_avg_sq = beta2·exp_avg_sq + (1-beta2)·g² — as the four writes
+// numbered first … first+3 (Adam's, NAdam's and RAdam's first four).
+func adamMoments(tr *trace, h *hyper, g, expAvg, expAvgSq *bridge.Tensor, first int) {
+	avgDecay, avgAdd, sqDecay, sqAdd := first, first+1, first+2, first+3
+	if tr.next(avgDecay) {
+		expAvg.MulScalarInPlace(h.beta1)
+		tr.done(avgDecay)
+	}
+	if tr.next(avgAdd) {
+		expAvg.AddInPlace(g, 1-h.beta1)
+		tr.done(avgAdd)
+	}
+	if tr.next(sqDecay) {
+		expAvgSq.MulScalarInPlace(h.beta2)
+		tr.done(sqDecay)
+	}
+	if tr.next(sqAdd) {
+		expAvgSq.AddcmulInPlace(g, g, 1-h.beta2)
+		tr.done(sqAdd)
+	}
+}
+
 func adamStep(k kind, h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trace) {
 	var tmp temps
 	defer tmp.free()
 	tr.begin(st)
-	if st.t[fExpAvg] == nil {
-		// Both are made before either is kept.
-		a, b := zerosLike(p), zerosLike(p)
-		st.t[fExpAvg], st.t[fExpAvgSq] = bridge.Keep(a), bridge.Keep(b)
-		tr.created(&st.t[fExpAvg], &st.t[fExpAvgSq])
-	}
+	expAvg, expAvgSq := ensurePair(st, fExpAvg, fExpAvgSq, p, tr)
 	if h.amsgrad {
 		// Also when amsgrad was switched on live: max(0, v) = v from here on.
 		ensure(st, fMaxExpAvgSq, p, tr)
 	}
-	expAvg, expAvgSq := st.t[fExpAvg], st.t[fExpAvgSq]
 	if !tr.resuming() {
 		st.step++
 	}
@@ -522,22 +551,7 @@ func adamStep(k kind, h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trac
 	} else if h.weightDecay != 0 {
 		g = tmp.add(g.AddScaled(p, h.weightDecay))
 	}
-	if tr.next(adamAvgDecay) {
-		expAvg.MulScalarInPlace(h.beta1)
-		tr.done(adamAvgDecay)
-	}
-	if tr.next(adamAvgAdd) {
-		expAvg.AddInPlace(g, 1-h.beta1)
-		tr.done(adamAvgAdd)
-	}
-	if tr.next(adamSqDecay) {
-		expAvgSq.MulScalarInPlace(h.beta2)
-		tr.done(adamSqDecay)
-	}
-	if tr.next(adamSqAdd) {
-		expAvgSq.AddcmulInPlace(g, g, 1-h.beta2)
-		tr.done(adamSqAdd)
-	}
+	adamMoments(tr, h, g, expAvg, expAvgSq, adamAvgDecay)
 
 	step := float64(st.step)
 	biasCorrection1 := 1 - pow(h.beta1, step)
