@@ -186,9 +186,9 @@ type NamedModule struct {
 func walk(m AnyModule, unique bool, visit func(prefix string, m AnyModule, n *Node)) {
 	treeMu.Lock()
 	defer treeMu.Unlock()
-	seen := map[*Node]bool{}
-	synced := map[*Node]bool{}
+	synced := make(map[*Node]bool, 64)
 	var stack []*Node
+	var scratch []field
 	var rec func(prefix string, m AnyModule)
 	rec = func(prefix string, m AnyModule) {
 		n := m.node()
@@ -197,15 +197,13 @@ func walk(m AnyModule, unique bool, visit func(prefix string, m AnyModule, n *No
 				a.fail("the module at %q is its own ancestor: a module tree has no cycles (tag a back-reference field `nn:\"-\"`)", prefix)
 			}
 		}
-		if unique {
-			if seen[n] {
+		if synced[n] {
+			if unique {
 				return
 			}
-			seen[n] = true
-		}
-		if !synced[n] {
+		} else {
 			synced[n] = true
-			n.sync(m)
+			scratch = n.sync(m, scratch)
 		}
 		visit(prefix, m, n)
 		stack = append(stack, n)
@@ -259,7 +257,7 @@ func join(prefix, name string) string {
 // name, as PyTorch's named_parameters does.
 func NamedParameters(m AnyModule) []bridge.Named {
 	var out []bridge.Named
-	seen := map[*bridge.Tensor]bool{}
+	seen := make(map[*bridge.Tensor]bool, 64)
 	walk(m, true, func(prefix string, _ AnyModule, n *Node) {
 		for _, p := range n.params {
 			if p.t != nil && !seen[p.t] {

@@ -170,6 +170,12 @@ type withEmbeddedChild struct {
 	*nn.Linear
 }
 
+// logged wraps any module, embedding it: it is that module (its node), with one more field.
+type logged struct {
+	nn.Module
+	Calls *bridge.Tensor `nn:"calls,buffer"`
+}
+
 func TestEmbeddedModules(t *testing.T) {
 	d := &derived{Extra: bridge.Ones(bridge.Shape{1}).SetRequiresGrad(true)}
 	d.W = d.Param("weight", bridge.Ones(bridge.Shape{2}))
@@ -179,6 +185,11 @@ func TestEmbeddedModules(t *testing.T) {
 	require.Equal(t, []string{"weight", "extra"}, names(nn.StateDict(d)))
 	e := &withEmbeddedChild{Linear: nn.NewLinear(2, 3)}
 	require.Equal(t, []string{"linear.weight", "linear.bias"}, names(nn.NamedParameters(e)))
+	l := &logged{Module: &tiedLM{Tok: nn.NewEmbedding(3, 2), Head: nn.NewLinear(2, 3)}, Calls: bridge.Zeros(bridge.Shape{1})}
+	require.Equal(t, []string{"calls", "tok.weight", "head.weight", "head.bias"}, names(nn.StateDict(l)),
+		"the wrapped module's fields are found through the embedded interface")
+	require.Equal(t, []string{"calls", "tok.weight", "head.weight", "head.bias"}, names(nn.StateDict(l.Module)),
+		"and walking the module itself finds the same")
 }
 
 type tiedLM struct {

@@ -43,12 +43,13 @@ const (
 	fkIface                            // another interface type: classified by its dynamic value
 	fkModuleSlice                      // a slice or array of modules
 	fkModuleMap                        // a map whose values are modules
-	fkEmbedded                         // an embedded module: the node itself when it is promoted
+	fkEmbedded                         // an embedded module: n itself when its node() is promoted
 )
 
 type fieldInfo struct {
 	index         int
 	goName        string
+	key           string // the binding key: the declaring type and the field, whatever path reaches it
 	name          string
 	kind          fieldKind
 	param, buffer bool // tag options
@@ -81,7 +82,7 @@ func fieldsOf(t reflect.Type) []fieldInfo {
 		if f.Type == nodeType {
 			continue
 		}
-		fi := fieldInfo{index: i, goName: f.Name}
+		fi := fieldInfo{index: i, goName: f.Name, key: t.String() + "." + f.Name}
 		if tag, ok := f.Tag.Lookup("nn"); ok {
 			name, opts, _ := strings.Cut(tag, ",")
 			if name == "-" {
@@ -102,7 +103,7 @@ func fieldsOf(t reflect.Type) []fieldInfo {
 		}
 		ft := f.Type
 		switch {
-		case f.Anonymous && (isModuleType(ft) && ft.Kind() == reflect.Pointer || isModuleValueType(ft)):
+		case f.Anonymous && (isModuleType(ft) || isModuleValueType(ft)):
 			fi.kind = fkEmbedded
 		case ft == tensorType:
 			fi.kind = fkTensor
@@ -148,7 +149,8 @@ func snakeCase(s string) string {
 
 // field is one struct field of a module, read.
 type field struct {
-	key  string // Go field path: the binding key ("Weight", "Linear.Weight" through an embedded module)
+	key  string // what binds it to a registration (fieldInfo.key)
+	name string // the Go field's name, for messages
 	info *fieldInfo
 	v    reflect.Value
 }
@@ -163,45 +165,45 @@ func readable(f reflect.Value) reflect.Value {
 
 // collect reads the fields of the struct v (addressable) that belong to n, going through embedded
 // modules whose node is n.
-func (n *Node) collect(v reflect.Value, prefix string, out *[]field) {
+func (n *Node) collect(v reflect.Value, out *[]field) {
 	infos := fieldsOf(v.Type())
 	for i := range infos {
 		fi := &infos[i]
 		f := readable(v.Field(fi.index))
-		key := prefix + fi.goName
 		if fi.kind == fkEmbedded {
-			var inner reflect.Value
+			// An embedded module that supplies n (its node() is promoted) is n: its fields are
+			// n's. Another is a child like any field's.
 			var mod AnyModule
-			if f.Kind() == reflect.Pointer {
-				if f.IsNil() {
-					continue
-				}
-				mod, inner = f.Interface().(AnyModule), f.Elem()
-			} else {
-				mod, inner = f.Addr().Interface().(AnyModule), f
+			if f.Kind() == reflect.Struct {
+				mod = f.Addr().Interface().(AnyModule)
+			} else if !f.IsNil() {
+				mod, _ = f.Interface().(AnyModule)
+			}
+			if mod == nil {
+				continue
 			}
 			if mod.node() == n {
-				if inner.Kind() == reflect.Struct {
-					n.collect(inner, key+".", out)
+				if inner := reflect.ValueOf(mod); inner.Kind() == reflect.Pointer && inner.Elem().Kind() == reflect.Struct {
+					n.collect(inner.Elem(), out)
 				}
 				continue
 			}
 		}
-		*out = append(*out, field{key: key, info: fi, v: f})
+		*out = append(*out, field{key: fi.key, name: fi.goName, info: fi, v: f})
 	}
 }
 
-// sync brings n's registrations up to date with the struct fields of m (m.node() == n). Call it
-// with treeMu held.
-func (n *Node) sync(m AnyModule) {
+// sync brings n's registrations up to date with the struct fields of m (m.node() == n), reading
+// them into scratch, which it returns for the next call. Call it with treeMu held.
+func (n *Node) sync(m AnyModule, scratch []field) []field {
 	rv := reflect.ValueOf(m)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
-		return
+		return scratch
 	}
-	var fields []field
-	n.collect(rv.Elem(), "", &fields)
+	fields := scratch[:0]
+	n.collect(rv.Elem(), &fields)
 	if len(fields) == 0 {
-		return
+		return fields
 	}
 	changed := false
 	var pending []field
@@ -220,6 +222,7 @@ func (n *Node) sync(m AnyModule) {
 	if changed {
 		n.reparent()
 	}
+	return fields
 }
 
 // moduleOf reads a module field's value (nil when it holds none).
@@ -371,7 +374,7 @@ func (n *Node) syncBound(f field) (done, changed bool) {
 		if c := n.childBoundTo(f.key); c != nil {
 			if c.m != m {
 				if m != nil {
-					n.checkNotAncestor(m.node(), "field "+f.key)
+					n.checkNotAncestor(m.node(), "field "+f.name)
 				}
 				n.setChild(c, m)
 				return true, true
@@ -394,7 +397,7 @@ func (n *Node) syncBound(f field) (done, changed bool) {
 		if c := n.childBoundTo(f.key); c != nil {
 			l, ok := c.m.(*ModuleList)
 			if !ok {
-				n.fail("field %s: its ModuleList child %q was replaced", f.key, c.name)
+				n.fail("field %s: its ModuleList child %q was replaced", f.name, c.name)
 			}
 			return true, l.setItems(ms)
 		}
@@ -409,13 +412,13 @@ func (n *Node) syncBound(f field) (done, changed bool) {
 			return true, false // empty, or every element registered by Add (as in Sequential)
 		case direct > 0:
 			n.fail("field %s holds %d modules registered as children and %d that are not: register all of them with Add, or none (the field then registers an nn.ModuleList %q)",
-				f.key, direct, len(ms)-direct, f.info.name)
+				f.name, direct, len(ms)-direct, f.info.name)
 		}
 		return false, false
 	case fkModuleMap:
 		for _, m := range elems(f) {
 			if n.childHolding(m, false) == nil {
-				n.fail("field %s is a map of modules that are not registered: use nn.ModuleDict (or tag the field `nn:\"-\"`)", f.key)
+				n.fail("field %s is a map of modules that are not registered: use nn.ModuleDict (or tag the field `nn:\"-\"`)", f.name)
 			}
 		}
 		return true, false
@@ -451,10 +454,10 @@ func (n *Node) checkParamValue(f field, t *bridge.Tensor) {
 		return
 	}
 	if t.IsFreed() {
-		n.fail("field %s holds a freed tensor where a parameter was", f.key)
+		n.fail("field %s holds a freed tensor where a parameter was", f.name)
 	}
 	if !aten.IsLeaf(t) {
-		n.fail("field %s: a parameter must be a leaf tensor (a weight, not the result of an op): assign a leaf, or Detach() it", f.key)
+		n.fail("field %s: a parameter must be a leaf tensor (a weight, not the result of an op): assign a leaf, or Detach() it", f.name)
 	}
 	if !t.RequiresGrad() {
 		t.SetRequiresGrad(true)
@@ -497,7 +500,7 @@ func (n *Node) syncNew(f field) bool {
 	if m == nil {
 		return false
 	}
-	n.checkNotAncestor(m.node(), "field "+f.key)
+	n.checkNotAncestor(m.node(), "field "+f.name)
 	if c := n.childNamed(name); c != nil && c.field == "" {
 		if f.info.kind == fkModuleSlice {
 			if l, ok := c.m.(*ModuleList); ok {
@@ -517,17 +520,17 @@ func (n *Node) syncNew(f field) bool {
 func (n *Node) checkFieldName(f field) {
 	name := f.info.name
 	if name == "" || strings.Contains(name, ".") {
-		n.fail("field %s: bad name %q", f.key, name)
+		n.fail("field %s: bad name %q", f.name, name)
 	}
 	if c := n.childNamed(name); c != nil {
-		n.fail("field %s would register %q, which is already a child of this module: name it with a tag `nn:\"other_name\"`, or `nn:\"-\"` to leave it out", f.key, name)
+		n.fail("field %s would register %q, which is already a child of this module: name it with a tag `nn:\"other_name\"`, or `nn:\"-\"` to leave it out", f.name, name)
 	}
 	if s, param := n.slotNamed(name); s != nil {
 		what := "buffer"
 		if param {
 			what = "parameter"
 		}
-		n.fail("field %s would register %q, which is already a %s of this module: name it with a tag `nn:\"other_name\"`, or `nn:\"-\"` to leave it out", f.key, name, what)
+		n.fail("field %s would register %q, which is already a %s of this module: name it with a tag `nn:\"other_name\"`, or `nn:\"-\"` to leave it out", f.name, name, what)
 	}
 }
 
