@@ -34,18 +34,23 @@
 //     (masks, caches, activations) are plain state;
 //   - the name is the field's in snake_case (Proj → proj, LMHead → lm_head, lnF → ln_f,
 //     Block1Attn → block1_attn), or the tag's `nn:"name"`; `nn:"-"` leaves the field out;
-//   - a module embedded by value (type MyLinear struct{ nn.Linear }) is that module: its fields
-//     are the outer module's own;
+//   - a struct that embeds a module instead of a Node of its own (struct{ *nn.Linear; ... },
+//     struct{ nn.Module; ... }) is that module: the fields of both are its fields;
 //   - Add, Param and Buffer still register explicitly, under any name ("c_attn", "fc_weight"), in
 //     the order called, before what fields add at the first walk; a field holding what they registered is bound to
 //     that registration and adds nothing (so models written with Add keep their names);
 //   - assigning a field later replaces what it registered, as assigning a PyTorch attribute does
 //     (a new head for fine-tuning; nil drops it);
+//   - a field that only refers to a module or tensor registered elsewhere in the tree registers
+//     it again under the field's name — a second state-dict key, as in PyTorch (Parameters still
+//     lists it once): tag such a reference `nn:"-"`;
 //   - what cannot be registered safely panics with a *bridge.Error naming the module and the
 //     field: a name taken twice, a field holding an ancestor (a back-reference: tag it "-"), a slice
 //     mixing registered and unregistered modules, a non-leaf tensor assigned to a parameter.
 //
 // A child kept in a field therefore always trains, is saved, moves with To and follows Train.
+// Walks read fields under a lock of their own; a Forward that assigns module fields while another
+// goroutine walks the model races with it (assign them between steps).
 //
 // # Shared and tied weights
 //
