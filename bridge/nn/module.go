@@ -229,19 +229,18 @@ func NamedModules(m AnyModule) []NamedModule {
 
 // Children lists m's direct children (each module once, as PyTorch's named_children).
 func Children(m AnyModule) []NamedModule {
+	treeMu.Lock()
+	defer treeMu.Unlock()
+	n := m.node()
+	n.sync(m, nil)
 	var out []NamedModule
 	seen := map[*Node]bool{}
-	walk(m, true, func(prefix string, _ AnyModule, n *Node) {
-		if prefix != "" {
-			return
+	for _, c := range n.children {
+		if c.m != nil && !seen[c.m.node()] {
+			seen[c.m.node()] = true
+			out = append(out, NamedModule{c.name, c.m})
 		}
-		for _, c := range n.children {
-			if c.m != nil && !seen[c.m.node()] {
-				seen[c.m.node()] = true
-				out = append(out, NamedModule{c.name, c.m})
-			}
-		}
-	})
+	}
 	return out
 }
 
@@ -426,13 +425,22 @@ func ZeroGrad(m AnyModule) {
 // Find returns the module at a dotted name ("" is m itself), following registered names — a
 // module registered twice is found under either.
 func Find(m AnyModule, name string) (AnyModule, bool) {
-	var found AnyModule
-	walk(m, false, func(prefix string, mm AnyModule, _ *Node) {
-		if found == nil && prefix == name {
-			found = mm
+	if name == "" {
+		return m, true
+	}
+	treeMu.Lock()
+	defer treeMu.Unlock()
+	cur := m
+	for _, part := range strings.Split(name, ".") {
+		n := cur.node()
+		n.sync(cur, nil)
+		c := n.childNamed(part)
+		if c == nil || c.m == nil {
+			return nil, false
 		}
-	})
-	return found, found != nil
+		cur = c.m
+	}
+	return cur, true
 }
 
 // Match lists the modules whose dotted names match a pattern: an exact name, or a glob where

@@ -168,6 +168,7 @@ type derived struct {
 type withEmbeddedChild struct {
 	nn.Node
 	*nn.Linear
+	nn.Identity // a value: a child too
 }
 
 // logged wraps any module, embedding it: it is that module (its node), with one more field.
@@ -185,6 +186,7 @@ func TestEmbeddedModules(t *testing.T) {
 	require.Equal(t, []string{"weight", "extra"}, names(nn.StateDict(d)))
 	e := &withEmbeddedChild{Linear: nn.NewLinear(2, 3)}
 	require.Equal(t, []string{"linear.weight", "linear.bias"}, names(nn.NamedParameters(e)))
+	require.Equal(t, "linear identity", strings.Join(childNames(e), " "))
 	l := &logged{Module: &tiedLM{Tok: nn.NewEmbedding(3, 2), Head: nn.NewLinear(2, 3)}, Calls: bridge.Zeros(bridge.Shape{1})}
 	require.Equal(t, []string{"calls", "tok.weight", "head.weight", "head.bias"}, names(nn.StateDict(l)),
 		"the wrapped module's fields are found through the embedded interface")
@@ -519,6 +521,14 @@ func TestConcurrentFirstWalks(t *testing.T) {
 		require.Equal(t, got[0], g)
 	}
 	require.Len(t, got[0], 15)
+}
+
+func childNames(m nn.AnyModule) []string {
+	var out []string
+	for _, c := range nn.Children(m) {
+		out = append(out, c.Name)
+	}
+	return out
 }
 
 func TestSnakeCaseNames(t *testing.T) {

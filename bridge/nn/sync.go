@@ -231,6 +231,9 @@ func (n *Node) moduleOf(f field) AnyModule {
 	case fkModuleValue:
 		return f.v.Addr().Interface().(AnyModule)
 	case fkModule, fkIface, fkEmbedded:
+		if f.v.Kind() == reflect.Struct { // an embedded module value
+			return f.v.Addr().Interface().(AnyModule)
+		}
 		if f.v.Kind() == reflect.Pointer && f.v.IsNil() {
 			return nil
 		}
