@@ -25,29 +25,29 @@ type hook struct {
 	all  ForwardHookAll
 }
 
-// view is how a ForwardHook sees a module whose Forward does not map one tensor to one tensor.
-type view struct{ AnyModule }
+// hookView is how a ForwardHook sees a module whose Forward does not map one tensor to one tensor.
+type hookView struct{ AnyModule }
 
-func (v view) Forward(*bridge.Tensor) *bridge.Tensor {
+func (v hookView) Forward(*bridge.Tensor) *bridge.Tensor {
 	v.node().fail("its Forward is not Forward(x) → y: call it directly (nn.Unwrap(m) is the module)")
 	return nil
 }
 
 // Training reports the module's mode, as Node.Training does.
-func (v view) Training() bool { return v.node().Training() }
+func (v hookView) Training() bool { return v.node().Training() }
 
 // asModule is m, or a view of it when m is not a Module.
 func asModule(m AnyModule) Module {
 	if mm, ok := m.(Module); ok {
 		return mm
 	}
-	return view{m}
+	return hookView{m}
 }
 
 // Unwrap returns the module a ForwardHook's m stands for: m itself, or the module with several
 // inputs or outputs that m is a view of.
 func Unwrap(m Module) AnyModule {
-	if v, ok := m.(view); ok {
+	if v, ok := m.(hookView); ok {
 		return v.AnyModule
 	}
 	return m
@@ -107,7 +107,7 @@ func RegisterForwardHookAll(root AnyModule, pattern string, fn ForwardHookAll) (
 	if err != nil {
 		return nil, err
 	}
-	return register(mods, hook{all: fn}), nil
+	return registerHook(mods, hook{all: fn}), nil
 }
 
 func matchSome(root AnyModule, pattern string) ([]NamedModule, error) {
@@ -123,10 +123,10 @@ func matchSome(root AnyModule, pattern string) ([]NamedModule, error) {
 
 // RegisterForwardHookOn calls fn after the forward of each of the given modules.
 func RegisterForwardHookOn(mods []NamedModule, fn ForwardHook) *HookHandle {
-	return register(mods, hook{fn: fn})
+	return registerHook(mods, hook{fn: fn})
 }
 
-func register(mods []NamedModule, proto hook) *HookHandle {
+func registerHook(mods []NamedModule, proto hook) *HookHandle {
 	hookMu.Lock()
 	defer hookMu.Unlock()
 	hookNext++

@@ -56,23 +56,23 @@ func CalculateGain(nonlinearity string, param ...float64) float64 {
 	return 0
 }
 
-func inPlace(f func()) { bridge.NoGrad(f) }
+func initNoGrad(f func()) { bridge.NoGrad(f) }
 
 // InitUniform fills t from U(a, b).
 func InitUniform(t *bridge.Tensor, a, b float64) *bridge.Tensor {
-	inPlace(func() { aten.Uniform_(t, a, b) })
+	initNoGrad(func() { aten.Uniform_(t, a, b) })
 	return t
 }
 
 // InitNormal fills t from N(mean, std²).
 func InitNormal(t *bridge.Tensor, mean, std float64) *bridge.Tensor {
-	inPlace(func() { aten.Normal_(t, mean, std) })
+	initNoGrad(func() { aten.Normal_(t, mean, std) })
 	return t
 }
 
 // InitConstant fills t with v.
 func InitConstant(t *bridge.Tensor, v float64) *bridge.Tensor {
-	inPlace(func() { aten.FillScalar_(t, aten.FloatScalar(v)) })
+	initNoGrad(func() { aten.FillScalar_(t, aten.FloatScalar(v)) })
 	return t
 }
 
@@ -81,7 +81,7 @@ func InitOnes(t *bridge.Tensor) *bridge.Tensor { return InitConstant(t, 1) }
 
 // InitZeros fills t with zeros.
 func InitZeros(t *bridge.Tensor) *bridge.Tensor {
-	inPlace(func() { aten.Zero_(t) })
+	initNoGrad(func() { aten.Zero_(t) })
 	return t
 }
 
@@ -156,7 +156,7 @@ func InitKaimingNormal(t *bridge.Tensor, opts ...KaimingOptions) *bridge.Tensor 
 func InitTruncNormal(t *bridge.Tensor, mean, std, a, b float64) *bridge.Tensor {
 	cdf := func(x float64) float64 { return (1 + math.Erf(x/math.Sqrt(2))) / 2 }
 	l, u := cdf((a-mean)/std), cdf((b-mean)/std)
-	inPlace(func() {
+	initNoGrad(func() {
 		aten.Uniform_(t, 2*l-1, 2*u-1)
 		aten.Erfinv_(t)
 		aten.MulScalar_(t, aten.FloatScalar(std*math.Sqrt(2)))
@@ -178,7 +178,7 @@ func InitOrthogonal(t *bridge.Tensor, gain float64) *bridge.Tensor {
 	}
 	rows := s[0]
 	cols := t.Numel() / rows
-	inPlace(func() {
+	initNoGrad(func() {
 		dt, dev := t.DType(), t.Device()
 		flat := aten.Normal_(aten.Empty([]int64{rows, cols}, aten.Options{DType: &dt, Device: &dev}, nil), 0, 1)
 		if rows < cols {

@@ -31,8 +31,8 @@ type Node struct {
 	name     string // name under the parent ("" for a root)
 	parent   *Node
 	children []child
-	params   []slot
-	buffers  []slot
+	params   []tensorSlot
+	buffers  []tensorSlot
 	eval     bool // the zero value is training mode, as in PyTorch
 	hooks    atomic.Pointer[[]hook]
 }
@@ -44,8 +44,8 @@ type child struct {
 	field string
 }
 
-// slot is a registered parameter or buffer; field is the struct field it is bound to.
-type slot struct {
+// tensorSlot is a registered parameter or buffer; field is the struct field it is bound to.
+type tensorSlot struct {
 	name  string
 	t     *bridge.Tensor
 	field string
@@ -87,7 +87,7 @@ func (n *Node) Param(name string, t *bridge.Tensor) *bridge.Tensor {
 	if t != nil {
 		t.SetRequiresGrad(true)
 	}
-	n.params = append(n.params, slot{name: name, t: t})
+	n.params = append(n.params, tensorSlot{name: name, t: t})
 	return t
 }
 
@@ -96,7 +96,7 @@ func (n *Node) Buffer(name string, t *bridge.Tensor) *bridge.Tensor {
 	treeMu.Lock()
 	defer treeMu.Unlock()
 	n.checkSlotName(name)
-	n.buffers = append(n.buffers, slot{name: name, t: t})
+	n.buffers = append(n.buffers, tensorSlot{name: name, t: t})
 	return t
 }
 
@@ -183,12 +183,12 @@ type NamedModule struct {
 // bringing each module's registrations up to date with its struct fields (sync.go). With unique,
 // a module reachable by two paths is visited once, under the first (PyTorch's named_modules);
 // without, once per path (PyTorch's state_dict). A cycle panics.
-func walk(m AnyModule, unique bool, visit func(prefix string, m AnyModule, n *Node)) {
+func walkTree(m AnyModule, unique bool, visit func(prefix string, m AnyModule, n *Node)) {
 	treeMu.Lock()
 	defer treeMu.Unlock()
 	synced := make(map[*Node]bool, 64)
 	var stack []*Node
-	var scratch []field
+	var scratch []structField
 	var rec func(prefix string, m AnyModule)
 	rec = func(prefix string, m AnyModule) {
 		n := m.node()
@@ -221,7 +221,7 @@ func walk(m AnyModule, unique bool, visit func(prefix string, m AnyModule, n *No
 // root is named "", and a module registered twice is listed once, under its first name.
 func NamedModules(m AnyModule) []NamedModule {
 	var out []NamedModule
-	walk(m, true, func(prefix string, m AnyModule, _ *Node) {
+	walkTree(m, true, func(prefix string, m AnyModule, _ *Node) {
 		out = append(out, NamedModule{prefix, m})
 	})
 	return out
@@ -257,7 +257,7 @@ func join(prefix, name string) string {
 func NamedParameters(m AnyModule) []bridge.Named {
 	var out []bridge.Named
 	seen := make(map[*bridge.Tensor]bool, 64)
-	walk(m, true, func(prefix string, _ AnyModule, n *Node) {
+	walkTree(m, true, func(prefix string, _ AnyModule, n *Node) {
 		for _, p := range n.params {
 			if p.t != nil && !seen[p.t] {
 				seen[p.t] = true
@@ -282,8 +282,8 @@ func Parameters(m AnyModule) []*bridge.Tensor {
 // state-dict order: for each module its parameters, then its buffers, then its children.
 func stateItems(m AnyModule) []bridge.Named {
 	var out []bridge.Named
-	walk(m, false, func(prefix string, _ AnyModule, n *Node) {
-		for _, list := range [][]slot{n.params, n.buffers} {
+	walkTree(m, false, func(prefix string, _ AnyModule, n *Node) {
+		for _, list := range [][]tensorSlot{n.params, n.buffers} {
 			for _, p := range list {
 				if p.t != nil {
 					out = append(out, bridge.Named{Name: join(prefix, p.name), Tensor: p.t})
@@ -374,7 +374,7 @@ func LoadStateDict(m AnyModule, items []bridge.Named, strict bool) error {
 
 // Train sets training mode (on=true) or evaluation mode on m and all its descendants.
 func Train(m AnyModule, on bool) {
-	walk(m, true, func(_ string, _ AnyModule, n *Node) { n.eval = !on })
+	walkTree(m, true, func(_ string, _ AnyModule, n *Node) { n.eval = !on })
 }
 
 // Eval is Train(m, false).
@@ -386,8 +386,8 @@ func Eval(m AnyModule) { Train(m, false) }
 func To(m AnyModule, opts ...bridge.Option) {
 	var all []*bridge.Tensor
 	seen := map[*bridge.Tensor]bool{}
-	walk(m, true, func(_ string, _ AnyModule, n *Node) {
-		for _, list := range [][]slot{n.params, n.buffers} {
+	walkTree(m, true, func(_ string, _ AnyModule, n *Node) {
+		for _, list := range [][]tensorSlot{n.params, n.buffers} {
 			for _, p := range list {
 				if p.t != nil && !seen[p.t] {
 					seen[p.t] = true

@@ -148,7 +148,7 @@ func snakeCase(s string) string {
 }
 
 // field is one struct field of a module, read.
-type field struct {
+type structField struct {
 	key  string // what binds it to a registration (fieldInfo.key)
 	name string // the Go field's name, for messages
 	info *fieldInfo
@@ -156,7 +156,7 @@ type field struct {
 }
 
 // readable returns f itself, or for an unexported field a view of it that Interface can read.
-func readable(f reflect.Value) reflect.Value {
+func readableField(f reflect.Value) reflect.Value {
 	if f.CanInterface() {
 		return f
 	}
@@ -165,11 +165,11 @@ func readable(f reflect.Value) reflect.Value {
 
 // collect reads the fields of the struct v (addressable) that belong to n, going through embedded
 // modules whose node is n.
-func (n *Node) collect(v reflect.Value, out *[]field) {
+func (n *Node) collect(v reflect.Value, out *[]structField) {
 	infos := fieldsOf(v.Type())
 	for i := range infos {
 		fi := &infos[i]
-		f := readable(v.Field(fi.index))
+		f := readableField(v.Field(fi.index))
 		if fi.kind == fkEmbedded {
 			// An embedded module that supplies n (its node() is promoted) is n: its fields are
 			// n's. Another is a child like any field's.
@@ -189,13 +189,13 @@ func (n *Node) collect(v reflect.Value, out *[]field) {
 				continue
 			}
 		}
-		*out = append(*out, field{key: fi.key, name: fi.goName, info: fi, v: f})
+		*out = append(*out, structField{key: fi.key, name: fi.goName, info: fi, v: f})
 	}
 }
 
 // sync brings n's registrations up to date with the struct fields of m (m.node() == n), reading
 // them into scratch, which it returns for the next call. Call it with treeMu held.
-func (n *Node) sync(m AnyModule, scratch []field) []field {
+func (n *Node) sync(m AnyModule, scratch []structField) []structField {
 	rv := reflect.ValueOf(m)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
 		return scratch
@@ -206,7 +206,7 @@ func (n *Node) sync(m AnyModule, scratch []field) []field {
 		return fields
 	}
 	changed := false
-	var pending []field
+	var pending []structField
 	// First what is bound already, or bound by identity, so that no field takes by name what
 	// another holds.
 	for _, f := range fields {
@@ -226,7 +226,7 @@ func (n *Node) sync(m AnyModule, scratch []field) []field {
 }
 
 // moduleOf reads a module field's value (nil when it holds none).
-func (n *Node) moduleOf(f field) AnyModule {
+func (n *Node) moduleOf(f structField) AnyModule {
 	switch f.info.kind {
 	case fkModuleValue:
 		return f.v.Addr().Interface().(AnyModule)
@@ -250,7 +250,7 @@ func (n *Node) moduleOf(f field) AnyModule {
 }
 
 // tensorOf reads a tensor field's value; ok is false when the field holds something else.
-func tensorOf(f field) (t *bridge.Tensor, ok bool) {
+func fieldTensor(f structField) (t *bridge.Tensor, ok bool) {
 	switch f.info.kind {
 	case fkTensor:
 		return f.v.Interface().(*bridge.Tensor), true
@@ -265,20 +265,20 @@ func tensorOf(f field) (t *bridge.Tensor, ok bool) {
 }
 
 // elems reads a slice, array or map field's modules (nil ones skipped).
-func elems(f field) []AnyModule {
+func moduleElems(f structField) []AnyModule {
 	var out []AnyModule
 	v := f.v
 	add := func(e reflect.Value) {
 		if e.Kind() == reflect.Struct {
 			if e.CanAddr() {
-				out = append(out, readable(e).Addr().Interface().(AnyModule))
+				out = append(out, readableField(e).Addr().Interface().(AnyModule))
 			}
 			return
 		}
 		if e.IsNil() {
 			return
 		}
-		if m, ok := readable(e).Interface().(AnyModule); ok {
+		if m, ok := readableField(e).Interface().(AnyModule); ok {
 			out = append(out, m)
 		}
 	}
@@ -323,7 +323,7 @@ func (n *Node) childNamed(name string) *child {
 }
 
 // slotBoundTo finds the parameter or buffer bound to a field; param says which.
-func (n *Node) slotBoundTo(key string) (s *slot, param bool) {
+func (n *Node) slotBoundTo(key string) (s *tensorSlot, param bool) {
 	for i := range n.params {
 		if n.params[i].field == key {
 			return &n.params[i], true
@@ -337,7 +337,7 @@ func (n *Node) slotBoundTo(key string) (s *slot, param bool) {
 	return nil, false
 }
 
-func (n *Node) slotHolding(t *bridge.Tensor) (s *slot, param bool) {
+func (n *Node) slotHolding(t *bridge.Tensor) (s *tensorSlot, param bool) {
 	for i := range n.params {
 		if n.params[i].t == t && n.params[i].field == "" {
 			return &n.params[i], true
@@ -351,7 +351,7 @@ func (n *Node) slotHolding(t *bridge.Tensor) (s *slot, param bool) {
 	return nil, false
 }
 
-func (n *Node) slotNamed(name string) (s *slot, param bool) {
+func (n *Node) slotNamed(name string) (s *tensorSlot, param bool) {
 	for i := range n.params {
 		if n.params[i].name == name {
 			return &n.params[i], true
@@ -367,10 +367,10 @@ func (n *Node) slotNamed(name string) (s *slot, param bool) {
 
 // syncBound handles a field that is bound already or that holds what an unbound registration
 // holds. done is false when the field is left for syncNew.
-func (n *Node) syncBound(f field) (done, changed bool) {
+func (n *Node) syncBound(f structField) (done, changed bool) {
 	switch f.info.kind {
 	case fkModule, fkModuleValue, fkEmbedded, fkIface:
-		if t, ok := tensorOf(f); ok {
+		if t, ok := fieldTensor(f); ok {
 			return n.syncBoundTensor(f, t)
 		}
 		m := n.moduleOf(f)
@@ -393,10 +393,10 @@ func (n *Node) syncBound(f field) (done, changed bool) {
 		}
 		return false, false
 	case fkTensor:
-		t, _ := tensorOf(f)
+		t, _ := fieldTensor(f)
 		return n.syncBoundTensor(f, t)
 	case fkModuleSlice:
-		ms := elems(f)
+		ms := moduleElems(f)
 		if c := n.childBoundTo(f.key); c != nil {
 			l, ok := c.m.(*ModuleList)
 			if !ok {
@@ -419,7 +419,7 @@ func (n *Node) syncBound(f field) (done, changed bool) {
 		}
 		return false, false
 	case fkModuleMap:
-		for _, m := range elems(f) {
+		for _, m := range moduleElems(f) {
 			if n.childHolding(m, false) == nil {
 				n.fail("field %s is a map of modules that are not registered: use nn.ModuleDict (or tag the field `nn:\"-\"`)", f.name)
 			}
@@ -429,7 +429,7 @@ func (n *Node) syncBound(f field) (done, changed bool) {
 	return true, false
 }
 
-func (n *Node) syncBoundTensor(f field, t *bridge.Tensor) (done, changed bool) {
+func (n *Node) syncBoundTensor(f structField, t *bridge.Tensor) (done, changed bool) {
 	if s, param := n.slotBoundTo(f.key); s != nil {
 		if s.t != t {
 			if param {
@@ -452,7 +452,7 @@ func (n *Node) syncBoundTensor(f field, t *bridge.Tensor) (done, changed bool) {
 
 // checkParamValue refuses, as PyTorch does, a tensor that cannot be a parameter, and makes one
 // that can require grad, as Param does.
-func (n *Node) checkParamValue(f field, t *bridge.Tensor) {
+func (n *Node) checkParamValue(f structField, t *bridge.Tensor) {
 	if t == nil {
 		return
 	}
@@ -468,9 +468,9 @@ func (n *Node) checkParamValue(f field, t *bridge.Tensor) {
 }
 
 // syncNew binds a field by name to an unbound registration, or registers what it holds.
-func (n *Node) syncNew(f field) bool {
+func (n *Node) syncNew(f structField) bool {
 	name := f.info.name
-	if t, ok := tensorOf(f); ok {
+	if t, ok := fieldTensor(f); ok {
 		if s, param := n.slotNamed(name); s != nil && s.field == "" {
 			if param {
 				n.checkParamValue(f, t)
@@ -481,11 +481,11 @@ func (n *Node) syncNew(f field) bool {
 		switch {
 		case f.info.buffer:
 			n.checkFieldName(f)
-			n.buffers = append(n.buffers, slot{name: name, t: t, field: f.key})
+			n.buffers = append(n.buffers, tensorSlot{name: name, t: t, field: f.key})
 		case f.info.param || t.RequiresGrad() && aten.IsLeaf(t):
 			n.checkFieldName(f)
 			n.checkParamValue(f, t)
-			n.params = append(n.params, slot{name: name, t: t, field: f.key})
+			n.params = append(n.params, tensorSlot{name: name, t: t, field: f.key})
 		default:
 			return false // plain state
 		}
@@ -495,7 +495,7 @@ func (n *Node) syncNew(f field) bool {
 	if f.info.kind == fkModuleSlice {
 		l := &ModuleList{}
 		l.kind = "ModuleList"
-		l.setItems(elems(f))
+		l.setItems(moduleElems(f))
 		m = l
 	} else {
 		m = n.moduleOf(f)
@@ -508,7 +508,7 @@ func (n *Node) syncNew(f field) bool {
 		if f.info.kind == fkModuleSlice {
 			if l, ok := c.m.(*ModuleList); ok {
 				c.field = f.key
-				return l.setItems(elems(f))
+				return l.setItems(moduleElems(f))
 			}
 		}
 		n.setChild(c, m)
@@ -520,7 +520,7 @@ func (n *Node) syncNew(f field) bool {
 	return true
 }
 
-func (n *Node) checkFieldName(f field) {
+func (n *Node) checkFieldName(f structField) {
 	name := f.info.name
 	if name == "" || strings.Contains(name, ".") {
 		n.fail("field %s: bad name %q", f.name, name)
