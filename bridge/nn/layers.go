@@ -1,24 +1,9 @@
 package nn
 
 import (
-	"math"
-
+	"github.com/hotcb/hotcb/aten"
 	"github.com/hotcb/hotcb/bridge"
 )
-
-// uniform draws U(-bound, bound), the distribution of PyTorch's default initialisers.
-func uniform(shape bridge.Shape, bound float64) *bridge.Tensor {
-	return bridge.Rand(shape).MulScalar(2 * bound).SubScalar(bound)
-}
-
-// kaimingBound is the bound of kaiming_uniform_(a=√5) — PyTorch's default for Linear and Conv
-// weights — which simplifies to 1/√fan_in; biases use the same bound.
-func kaimingBound(fanIn int64) float64 {
-	if fanIn <= 0 {
-		return 0
-	}
-	return 1 / math.Sqrt(float64(fanIn))
-}
 
 // Linear is y = x·Wᵀ + b over the last dim.
 type Linear struct {
@@ -30,7 +15,8 @@ type Linear struct {
 // LinearOptions tune NewLinear.
 type LinearOptions struct{ NoBias bool }
 
-// NewLinear makes a Linear layer initialised as PyTorch does.
+// NewLinear makes a Linear layer initialised as PyTorch does (the same values after the same
+// seed: weight, then bias, from U(±1/√in)).
 func NewLinear(in, out int64, opts ...LinearOptions) *Linear {
 	var o LinearOptions
 	if len(opts) > 0 {
@@ -38,10 +24,15 @@ func NewLinear(in, out int64, opts ...LinearOptions) *Linear {
 	}
 	l := &Linear{In: in, Out: out}
 	l.kind = "Linear"
-	b := kaimingBound(in)
-	l.Weight = l.Param("weight", uniform(bridge.Shape{out, in}, b))
+	w := aten.Empty([]int64{out, in}, aten.Options{}, nil)
+	var b *bridge.Tensor
 	if !o.NoBias {
-		l.Bias = l.Param("bias", uniform(bridge.Shape{out}, b))
+		b = aten.Empty([]int64{out}, aten.Options{}, nil)
+	}
+	kaimingDefault(w, b)
+	l.Weight = l.Param("weight", w)
+	if b != nil {
+		l.Bias = l.Param("bias", b)
 	}
 	return l
 }
@@ -81,10 +72,15 @@ func NewConv2d(in, out, kernel int64, opts ...Conv2dOptions) *Conv2d {
 	if in%c.G != 0 || out%c.G != 0 {
 		c.fail("in (%d) and out (%d) channels must be divisible by groups (%d)", in, out, c.G)
 	}
-	b := kaimingBound(in / c.G * kernel * kernel)
-	c.Weight = c.Param("weight", uniform(bridge.Shape{out, in / c.G, kernel, kernel}, b))
+	w := aten.Empty([]int64{out, in / c.G, kernel, kernel}, aten.Options{}, nil)
+	var b *bridge.Tensor
 	if !o.NoBias {
-		c.Bias = c.Param("bias", uniform(bridge.Shape{out}, b))
+		b = aten.Empty([]int64{out}, aten.Options{}, nil)
+	}
+	kaimingDefault(w, b)
+	c.Weight = c.Param("weight", w)
+	if b != nil {
+		c.Bias = c.Param("bias", b)
 	}
 	return c
 }
@@ -118,7 +114,7 @@ type BatchNorm2d struct {
 	trackRunningStats, hasAffine bool
 }
 
-// BatchNormOptions tune NewBatchNorm2d; zero values mean eps 1e-5 and momentum 0.1.
+// BatchNormOptions tune NewBatchNorm1d, 2d and 3d; zero values mean eps 1e-5 and momentum 0.1.
 type BatchNormOptions struct {
 	Eps, Momentum       float64
 	NoAffine            bool
@@ -155,9 +151,19 @@ func NewBatchNorm2d(features int64, opts ...BatchNormOptions) *BatchNorm2d {
 // Forward normalises with batch statistics in training mode (updating the running ones) and
 // with the running statistics in evaluation mode.
 func (b *BatchNorm2d) Forward(x *bridge.Tensor) *bridge.Tensor {
+	return b.Fire(x, b.normalize(x, "a 4-D [N, C, H, W] input", 4))
+}
+
+// normalize is the batch norm of every BatchNorm layer: x must have one of dims dims, with the
+// channels in dim 1.
+func (b *BatchNorm2d) normalize(x *bridge.Tensor, want string, dims ...int) *bridge.Tensor {
 	s := x.Shape()
-	if len(s) != 4 {
-		b.fail("input of shape %v: expected a 4-D [N, C, H, W] input", s)
+	ok := false
+	for _, d := range dims {
+		ok = ok || len(s) == d
+	}
+	if !ok {
+		b.fail("input of shape %v: expected %s", s, want)
 	}
 	if s[1] != b.Features {
 		b.fail("input of shape %v has %d channels, expected %d", s, s[1], b.Features)
@@ -167,8 +173,39 @@ func (b *BatchNorm2d) Forward(x *bridge.Tensor) *bridge.Tensor {
 	if b.Training() && b.trackRunningStats {
 		counter = b.NumBatchesTracked
 	}
-	y := bridge.BatchNormTracked(x, b.Weight, b.Bias, b.RunningMean, b.RunningVar, counter, useBatch, b.Momentum, b.Eps)
-	return b.Fire(x, y)
+	return bridge.BatchNormTracked(x, b.Weight, b.Bias, b.RunningMean, b.RunningVar, counter, useBatch, b.Momentum, b.Eps)
+}
+
+// BatchNorm1d normalises each channel of [N, C] or [N, C, L] inputs — PyTorch's nn.BatchNorm1d,
+// with BatchNorm2d's fields, options and state-dict names.
+type BatchNorm1d BatchNorm2d
+
+// NewBatchNorm1d makes a BatchNorm1d layer (weight 1, bias 0, running mean 0, running var 1).
+func NewBatchNorm1d(features int64, opts ...BatchNormOptions) *BatchNorm1d {
+	b := NewBatchNorm2d(features, opts...)
+	b.kind = "BatchNorm1d"
+	return (*BatchNorm1d)(b)
+}
+
+// Forward normalises as BatchNorm2d's does.
+func (b *BatchNorm1d) Forward(x *bridge.Tensor) *bridge.Tensor {
+	return b.Fire(x, (*BatchNorm2d)(b).normalize(x, "a 2-D [N, C] or 3-D [N, C, L] input", 2, 3))
+}
+
+// BatchNorm3d normalises each channel of [N, C, D, H, W] inputs — PyTorch's nn.BatchNorm3d, with
+// BatchNorm2d's fields, options and state-dict names.
+type BatchNorm3d BatchNorm2d
+
+// NewBatchNorm3d makes a BatchNorm3d layer (weight 1, bias 0, running mean 0, running var 1).
+func NewBatchNorm3d(features int64, opts ...BatchNormOptions) *BatchNorm3d {
+	b := NewBatchNorm2d(features, opts...)
+	b.kind = "BatchNorm3d"
+	return (*BatchNorm3d)(b)
+}
+
+// Forward normalises as BatchNorm2d's does.
+func (b *BatchNorm3d) Forward(x *bridge.Tensor) *bridge.Tensor {
+	return b.Fire(x, (*BatchNorm2d)(b).normalize(x, "a 5-D [N, C, D, H, W] input", 5))
 }
 
 // LayerNorm normalises over the trailing dims given by Shape.
@@ -272,4 +309,30 @@ func NewDropout(p float64) *Dropout {
 // Forward applies dropout (the identity in evaluation mode).
 func (d *Dropout) Forward(x *bridge.Tensor) *bridge.Tensor {
 	return d.Fire(x, bridge.Dropout(x, d.P, d.Training()))
+}
+
+// Dropout2d zeroes whole channels of [N, C, H, W] inputs with probability P in training mode,
+// scaling the rest by 1/(1-P) — PyTorch's nn.Dropout2d (which, like PyTorch 1.13, treats a 3-D
+// input as [N, C, L]).
+type Dropout2d struct {
+	Node
+	P float64
+}
+
+// NewDropout2d makes a Dropout2d layer.
+func NewDropout2d(p float64) *Dropout2d {
+	d := &Dropout2d{P: p}
+	d.kind = "Dropout2d"
+	if p < 0 || p > 1 {
+		d.fail("dropout probability %v is not in [0, 1]", p)
+	}
+	return d
+}
+
+// Forward applies channel dropout (the identity in evaluation mode).
+func (d *Dropout2d) Forward(x *bridge.Tensor) *bridge.Tensor {
+	if s := x.Shape(); len(s) != 4 && len(s) != 3 {
+		d.fail("input of shape %v: expected [N, C, H, W] (or [N, C, L])", s)
+	}
+	return d.Fire(x, aten.FeatureDropout(x, d.P, d.Training()))
 }

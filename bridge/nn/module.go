@@ -4,16 +4,25 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/hotcb/hotcb/bridge"
 )
 
-// Module is a network layer or a model made of layers.
+// AnyModule is any module: a struct that embeds Node, whatever its Forward takes and returns
+// (an attention block's Forward(x, mask), an LSTM's Forward(x, h0, c0) (y, h, c)). Everything
+// that walks a model — Parameters, StateDict, Train, To, hooks — takes an AnyModule.
+type AnyModule interface {
+	node() *Node
+}
+
+// Module is a module whose Forward maps one tensor to one tensor: what Sequential chains and
+// what the trainer trains.
 type Module interface {
+	AnyModule
 	// Forward computes the output for input x.
 	Forward(x *bridge.Tensor) *bridge.Tensor
-	node() *Node
 }
 
 // Node is the state every module embeds: its children, parameters, buffers, mode and hooks.
@@ -22,21 +31,38 @@ type Node struct {
 	name     string // name under the parent ("" for a root)
 	parent   *Node
 	children []child
-	params   []bridge.Named
-	buffers  []bridge.Named
+	params   []tensorSlot
+	buffers  []tensorSlot
 	eval     bool // the zero value is training mode, as in PyTorch
 	hooks    atomic.Pointer[[]hook]
 }
 
+// child is a registered sub-module; field is the struct field it is bound to ("" for none).
 type child struct {
-	name string
-	m    Module
+	name  string
+	m     AnyModule // nil when its field was set to nil (skipped, as PyTorch skips None)
+	field string
 }
+
+// tensorSlot is a registered parameter or buffer; field is the struct field it is bound to.
+type tensorSlot struct {
+	name  string
+	t     *bridge.Tensor
+	field string
+}
+
+// treeMu serialises what registers and what walks module trees: discovery (see sync.go) writes
+// the registrations the first time a walk reads them.
+var treeMu sync.Mutex
 
 func (n *Node) node() *Node { return n }
 
-// Add registers m as a child named name (names must be unique and contain no dot).
-func (n *Node) Add(name string, m Module) {
+// Add registers m as a child named name (names must be unique among the module's children,
+// parameters and buffers, and contain no dot). A child that a struct field holds needs no Add:
+// the first walk of the tree finds it (see the package doc); Add names it explicitly.
+func (n *Node) Add(name string, m AnyModule) {
+	treeMu.Lock()
+	defer treeMu.Unlock()
 	if name == "" || strings.Contains(name, ".") {
 		panic(fmt.Sprintf("nn: bad child name %q", name))
 	}
@@ -45,31 +71,80 @@ func (n *Node) Add(name string, m Module) {
 			panic(fmt.Sprintf("nn: child %q registered twice", name))
 		}
 	}
+	n.checkFree(name)
 	cn := m.node()
+	n.checkNotAncestor(cn, "child "+name)
 	cn.name, cn.parent = name, n
-	n.children = append(n.children, child{name, m})
+	n.children = append(n.children, child{name: name, m: m})
 }
 
 // Param registers t as a trainable parameter named name (it is made to require grad) and
 // returns it.
 func (n *Node) Param(name string, t *bridge.Tensor) *bridge.Tensor {
+	treeMu.Lock()
+	defer treeMu.Unlock()
+	n.checkSlotName(name)
 	if t != nil {
 		t.SetRequiresGrad(true)
 	}
-	n.params = append(n.params, bridge.Named{Name: name, Tensor: t})
+	n.params = append(n.params, tensorSlot{name: name, t: t})
 	return t
 }
 
 // Buffer registers t as state that is saved in the state dict but not trained (running stats).
 func (n *Node) Buffer(name string, t *bridge.Tensor) *bridge.Tensor {
-	n.buffers = append(n.buffers, bridge.Named{Name: name, Tensor: t})
+	treeMu.Lock()
+	defer treeMu.Unlock()
+	n.checkSlotName(name)
+	n.buffers = append(n.buffers, tensorSlot{name: name, t: t})
 	return t
+}
+
+func (n *Node) checkSlotName(name string) {
+	if name == "" {
+		panic("nn: empty parameter or buffer name")
+	}
+	n.checkFree(name)
+}
+
+// checkFree panics when name is already a child, parameter or buffer of n, as PyTorch's
+// register_* do ("attribute already exists").
+func (n *Node) checkFree(name string) {
+	used := ""
+	for _, p := range n.params {
+		if p.name == name {
+			used = "parameter"
+		}
+	}
+	for _, b := range n.buffers {
+		if b.name == name {
+			used = "buffer"
+		}
+	}
+	for _, c := range n.children {
+		if c.name == name {
+			used = "child"
+		}
+	}
+	if used != "" {
+		n.fail("%q is already a %s of this module", name, used)
+	}
+}
+
+// checkNotAncestor panics when registering cn under n would make a cycle.
+func (n *Node) checkNotAncestor(cn *Node, what string) {
+	for p := n; p != nil; p = p.parent {
+		if p == cn {
+			n.fail("%s is this module or one of its ancestors: a module tree has no cycles (tag a back-reference field `nn:\"-\"`)", what)
+		}
+	}
 }
 
 // Training reports whether the module is in training mode.
 func (n *Node) Training() bool { return !n.eval }
 
-// Path is the module's dotted name from the root ("" for the root itself).
+// Path is the module's dotted name from the root ("" for the root itself). A module registered
+// in two places reports the first.
 func (n *Node) Path() string {
 	var parts []string
 	for p := n; p != nil && p.parent != nil; p = p.parent {
@@ -83,10 +158,14 @@ func (n *Node) Path() string {
 
 // label names the module in error messages: "nn.Linear(classifier)".
 func (n *Node) label() string {
-	if p := n.Path(); p != "" {
-		return "nn." + n.kind + "(" + p + ")"
+	kind := n.kind
+	if kind == "" {
+		kind = "Module"
 	}
-	return "nn." + n.kind
+	if p := n.Path(); p != "" {
+		return "nn." + kind + "(" + p + ")"
+	}
+	return "nn." + kind
 }
 
 // fail panics with a *bridge.Error naming the module.
@@ -97,29 +176,70 @@ func (n *Node) fail(format string, args ...any) {
 // NamedModule is a module with its dotted name.
 type NamedModule struct {
 	Name   string
-	Module Module
+	Module AnyModule
 }
 
-// NamedModules lists m and all its descendants, depth first, as PyTorch's named_modules does
-// (the root is named "").
-func NamedModules(m Module) []NamedModule {
-	var out []NamedModule
-	var walk func(prefix string, m Module)
-	walk = func(prefix string, m Module) {
-		out = append(out, NamedModule{prefix, m})
-		for _, c := range m.node().children {
-			walk(join(prefix, c.name), c.m)
+// walk visits m and its descendants depth first, each with its dotted name, holding treeMu, after
+// bringing each module's registrations up to date with its struct fields (sync.go). With unique,
+// a module reachable by two paths is visited once, under the first (PyTorch's named_modules);
+// without, once per path (PyTorch's state_dict). A cycle panics.
+func walkTree(m AnyModule, unique bool, visit func(prefix string, m AnyModule, n *Node)) {
+	treeMu.Lock()
+	defer treeMu.Unlock()
+	synced := make(map[*Node]bool, 64)
+	var stack []*Node
+	var scratch []structField
+	var rec func(prefix string, m AnyModule)
+	rec = func(prefix string, m AnyModule) {
+		n := m.node()
+		for _, a := range stack {
+			if a == n {
+				a.fail("the module at %q is its own ancestor: a module tree has no cycles (tag a back-reference field `nn:\"-\"`)", prefix)
+			}
 		}
+		if synced[n] {
+			if unique {
+				return
+			}
+		} else {
+			synced[n] = true
+			scratch = n.sync(m, scratch)
+		}
+		visit(prefix, m, n)
+		stack = append(stack, n)
+		for _, c := range n.children {
+			if c.m != nil {
+				rec(join(prefix, c.name), c.m)
+			}
+		}
+		stack = stack[:len(stack)-1]
 	}
-	walk("", m)
+	rec("", m)
+}
+
+// NamedModules lists m and all its descendants, depth first, as PyTorch's named_modules does: the
+// root is named "", and a module registered twice is listed once, under its first name.
+func NamedModules(m AnyModule) []NamedModule {
+	var out []NamedModule
+	walkTree(m, true, func(prefix string, m AnyModule, _ *Node) {
+		out = append(out, NamedModule{prefix, m})
+	})
 	return out
 }
 
-// Children lists m's direct children.
-func Children(m Module) []NamedModule {
+// Children lists m's direct children (each module once, as PyTorch's named_children).
+func Children(m AnyModule) []NamedModule {
+	treeMu.Lock()
+	defer treeMu.Unlock()
+	n := m.node()
+	n.sync(m, nil)
 	var out []NamedModule
-	for _, c := range m.node().children {
-		out = append(out, NamedModule{c.name, c.m})
+	seen := map[*Node]bool{}
+	for _, c := range n.children {
+		if c.m != nil && !seen[c.m.node()] {
+			seen[c.m.node()] = true
+			out = append(out, NamedModule{c.name, c.m})
+		}
 	}
 	return out
 }
@@ -131,21 +251,25 @@ func join(prefix, name string) string {
 	return prefix + "." + name
 }
 
-// NamedParameters lists the trainable parameters with PyTorch's names, in PyTorch's order.
-func NamedParameters(m Module) []bridge.Named {
+// NamedParameters lists the trainable parameters with PyTorch's names, in PyTorch's order. A
+// tensor registered twice — a weight tied between two layers — is listed once, under its first
+// name, as PyTorch's named_parameters does.
+func NamedParameters(m AnyModule) []bridge.Named {
 	var out []bridge.Named
-	for _, nm := range NamedModules(m) {
-		for _, p := range nm.Module.node().params {
-			if p.Tensor != nil {
-				out = append(out, bridge.Named{Name: join(nm.Name, p.Name), Tensor: p.Tensor})
+	seen := make(map[*bridge.Tensor]bool, 64)
+	walkTree(m, true, func(prefix string, _ AnyModule, n *Node) {
+		for _, p := range n.params {
+			if p.t != nil && !seen[p.t] {
+				seen[p.t] = true
+				out = append(out, bridge.Named{Name: join(prefix, p.name), Tensor: p.t})
 			}
 		}
-	}
+	})
 	return out
 }
 
-// Parameters lists the trainable parameters.
-func Parameters(m Module) []*bridge.Tensor {
+// Parameters lists the trainable parameters, each tensor once (see NamedParameters).
+func Parameters(m AnyModule) []*bridge.Tensor {
 	named := NamedParameters(m)
 	out := make([]*bridge.Tensor, len(named))
 	for i, p := range named {
@@ -154,25 +278,30 @@ func Parameters(m Module) []*bridge.Tensor {
 	return out
 }
 
-// StateDict lists parameters and buffers as PyTorch's state_dict() does: for each module its
-// parameters, then its buffers, then its children.
-func StateDict(m Module) []bridge.Named {
+// stateItems lists every registered parameter and buffer under every name it has, in
+// state-dict order: for each module its parameters, then its buffers, then its children.
+func stateItems(m AnyModule) []bridge.Named {
 	var out []bridge.Named
-	var walk func(prefix string, m Module)
-	walk = func(prefix string, m Module) {
-		n := m.node()
-		for _, list := range [][]bridge.Named{n.params, n.buffers} {
+	walkTree(m, false, func(prefix string, _ AnyModule, n *Node) {
+		for _, list := range [][]tensorSlot{n.params, n.buffers} {
 			for _, p := range list {
-				if p.Tensor != nil {
-					out = append(out, bridge.Named{Name: join(prefix, p.Name), Tensor: p.Tensor.Detach()})
+				if p.t != nil {
+					out = append(out, bridge.Named{Name: join(prefix, p.name), Tensor: p.t})
 				}
 			}
 		}
-		for _, c := range n.children {
-			walk(join(prefix, c.name), c.m)
-		}
+	})
+	return out
+}
+
+// StateDict lists parameters and buffers as PyTorch's state_dict() does: for each module its
+// parameters, then its buffers, then its children. A tied tensor is listed under each of its
+// names (as in PyTorch: loading such a state dict back fills the one tensor).
+func StateDict(m AnyModule) []bridge.Named {
+	out := stateItems(m)
+	for i := range out {
+		out[i].Tensor = out[i].Tensor.Detach()
 	}
-	walk("", m)
 	return out
 }
 
@@ -199,21 +328,16 @@ func (e *StateDictError) Error() string {
 
 // LoadStateDict copies values into m's parameters and buffers (converting dtype and device).
 // Strict mode, as in PyTorch, fails on missing or unexpected keys; shape mismatches always fail.
-// Nothing is copied unless everything fits.
-func LoadStateDict(m Module, items []bridge.Named, strict bool) error {
+// Nothing is copied unless everything fits. Keys are copied in the model's state-dict order, so
+// for a tied tensor the last of its names wins, as in PyTorch.
+func LoadStateDict(m AnyModule, items []bridge.Named, strict bool) error {
 	have := map[string]*bridge.Tensor{}
 	var order []string
-	for _, nm := range NamedModules(m) {
-		n := nm.Module.node()
-		for _, list := range [][]bridge.Named{n.params, n.buffers} {
-			for _, p := range list {
-				if p.Tensor != nil {
-					k := join(nm.Name, p.Name)
-					have[k] = p.Tensor
-					order = append(order, k)
-				}
-			}
+	for _, it := range stateItems(m) {
+		if _, dup := have[it.Name]; !dup {
+			order = append(order, it.Name)
 		}
+		have[it.Name] = it.Tensor
 	}
 	given := map[string]*bridge.Tensor{}
 	e := &StateDictError{}
@@ -239,40 +363,45 @@ func LoadStateDict(m Module, items []bridge.Named, strict bool) error {
 	}
 	return bridge.Try(func() {
 		bridge.NoGrad(func() {
-			for k, src := range given {
-				have[k].CopyFrom(src)
+			for _, k := range order {
+				if src, ok := given[k]; ok {
+					have[k].CopyFrom(src)
+				}
 			}
 		})
 	})
 }
 
 // Train sets training mode (on=true) or evaluation mode on m and all its descendants.
-func Train(m Module, on bool) {
-	for _, nm := range NamedModules(m) {
-		nm.Module.node().eval = !on
-	}
+func Train(m AnyModule, on bool) {
+	walkTree(m, true, func(_ string, _ AnyModule, n *Node) { n.eval = !on })
 }
 
 // Eval is Train(m, false).
-func Eval(m Module) { Train(m, false) }
+func Eval(m AnyModule) { Train(m, false) }
 
 // To moves every parameter and buffer to dev (and/or converts float ones to a dtype), in place:
-// tensors keep their identity, so an optimizer built before To still holds them.
-func To(m Module, opts ...bridge.Option) {
-	for _, nm := range NamedModules(m) {
-		n := nm.Module.node()
-		for _, list := range [][]bridge.Named{n.params, n.buffers} {
+// tensors keep their identity, so an optimizer built before To still holds them (and tied ones
+// stay tied).
+func To(m AnyModule, opts ...bridge.Option) {
+	var all []*bridge.Tensor
+	seen := map[*bridge.Tensor]bool{}
+	walkTree(m, true, func(_ string, _ AnyModule, n *Node) {
+		for _, list := range [][]tensorSlot{n.params, n.buffers} {
 			for _, p := range list {
-				if p.Tensor == nil {
-					continue
+				if p.t != nil && !seen[p.t] {
+					seen[p.t] = true
+					all = append(all, p.t)
 				}
-				o := opts
-				if !p.Tensor.DType().IsFloat() {
-					o = devicesOnly(opts)
-				}
-				bridge.NoGrad(func() { p.Tensor.SetData(p.Tensor.Detach().To(o...)) })
 			}
 		}
+	})
+	for _, t := range all {
+		o := opts
+		if !t.DType().IsFloat() {
+			o = devicesOnly(opts)
+		}
+		bridge.NoGrad(func() { t.SetData(t.Detach().To(o...)) })
 	}
 }
 
@@ -287,25 +416,36 @@ func devicesOnly(opts []bridge.Option) []bridge.Option {
 }
 
 // ZeroGrad drops the gradients of all parameters (set to none).
-func ZeroGrad(m Module) {
+func ZeroGrad(m AnyModule) {
 	for _, p := range Parameters(m) {
 		p.ZeroGrad()
 	}
 }
 
-// Find returns the module at a dotted name ("" is m itself).
-func Find(m Module, name string) (Module, bool) {
-	for _, nm := range NamedModules(m) {
-		if nm.Name == name {
-			return nm.Module, true
-		}
+// Find returns the module at a dotted name ("" is m itself), following registered names — a
+// module registered twice is found under either.
+func Find(m AnyModule, name string) (AnyModule, bool) {
+	if name == "" {
+		return m, true
 	}
-	return nil, false
+	treeMu.Lock()
+	defer treeMu.Unlock()
+	cur := m
+	for _, part := range strings.Split(name, ".") {
+		n := cur.node()
+		n.sync(cur, nil)
+		c := n.childNamed(part)
+		if c == nil || c.m == nil {
+			return nil, false
+		}
+		cur = c.m
+	}
+	return cur, true
 }
 
 // Match lists the modules whose dotted names match a pattern: an exact name, or a glob where
 // * matches within one dotted component ("features.*") and a trailing ".**" matches any depth.
-func Match(m Module, pattern string) ([]NamedModule, error) {
+func Match(m AnyModule, pattern string) ([]NamedModule, error) {
 	if _, err := path.Match(pattern, ""); err != nil {
 		return nil, fmt.Errorf("bad module pattern %q: %w", pattern, err)
 	}
@@ -337,7 +477,7 @@ func (n *Node) SetKind(kind string) { n.kind = kind }
 
 // Kind is the module's layer type ("Conv2d", "Linear", ...; "Module" for custom ones that do not
 // SetKind).
-func Kind(m Module) string {
+func Kind(m AnyModule) string {
 	if k := m.node().kind; k != "" {
 		return k
 	}

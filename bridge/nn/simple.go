@@ -3,6 +3,7 @@ package nn
 import (
 	"strconv"
 
+	"github.com/hotcb/hotcb/aten"
 	"github.com/hotcb/hotcb/bridge"
 )
 
@@ -33,6 +34,34 @@ func NewTanh() *Func { return newFunc("Tanh", (*bridge.Tensor).Tanh) }
 // NewSigmoid returns the logistic function as a layer.
 func NewSigmoid() *Func { return newFunc("Sigmoid", (*bridge.Tensor).Sigmoid) }
 
+// NewSiLU returns x·sigmoid(x) (swish) as a layer.
+func NewSiLU() *Func { return newFunc("SiLU", aten.Silu) }
+
+// NewMish returns x·tanh(softplus(x)) as a layer.
+func NewMish() *Func { return newFunc("Mish", aten.Mish) }
+
+// NewHardswish returns x·relu6(x+3)/6 as a layer.
+func NewHardswish() *Func { return newFunc("Hardswish", aten.Hardswish) }
+
+// NewLeakyReLU returns max(x, 0) + slope·min(x, 0) as a layer (PyTorch's default slope is 0.01).
+func NewLeakyReLU(slope float64) *Func {
+	return newFunc("LeakyReLU", func(x *bridge.Tensor) *bridge.Tensor { return aten.LeakyRelu(x, aten.FloatScalar(slope)) })
+}
+
+// NewELU returns x for x > 0 and alpha·(eˣ-1) otherwise as a layer (PyTorch's default alpha is 1).
+func NewELU(alpha float64) *Func {
+	one := aten.IntScalar(1)
+	return newFunc("ELU", func(x *bridge.Tensor) *bridge.Tensor { return aten.Elu(x, aten.FloatScalar(alpha), one, one) })
+}
+
+// NewSoftplus returns log(1+e^(beta·x))/beta as a layer, x itself where beta·x > threshold
+// (PyTorch's defaults are beta 1, threshold 20).
+func NewSoftplus(beta, threshold float64) *Func {
+	return newFunc("Softplus", func(x *bridge.Tensor) *bridge.Tensor {
+		return aten.Softplus(x, aten.FloatScalar(beta), aten.FloatScalar(threshold))
+	})
+}
+
 // NewFlatten merges dims start..end (PyTorch's nn.Flatten default is 1, -1).
 func NewFlatten(start, end int64) *Func {
 	return newFunc("Flatten", func(x *bridge.Tensor) *bridge.Tensor { return x.Flatten(start, end) })
@@ -58,7 +87,7 @@ func NewAdaptiveAvgPool2d(h, w int64) *Func {
 // Sequential runs its children in order; they are named "0", "1", ... as in PyTorch.
 type Sequential struct {
 	Node
-	layers []Module
+	layers []Module `nn:"-"` // its children, registered by Append
 }
 
 // NewSequential chains layers.
