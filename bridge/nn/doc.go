@@ -1,7 +1,9 @@
 // Package nn holds Go-native neural-network modules over bridge and aten ops — Linear,
 // Conv1d/2d/3d, ConvTranspose1d/2d, BatchNorm1d/2d/3d, GroupNorm, InstanceNorm1d/2d/3d,
-// LayerNorm, Embedding, Dropout/Dropout2d, Upsample (and Interpolate), PixelShuffle, activations,
-// pooling, Sequential, ModuleList, ModuleDict, Identity — plus the machinery every module shares:
+// LayerNorm, Embedding, EmbeddingBag, Dropout/Dropout2d, Upsample (and Interpolate), PixelShuffle,
+// activations, pooling, LSTM/GRU/RNN, MultiheadAttention (and ScaledDotProductAttention),
+// TransformerEncoderLayer/TransformerEncoder, the losses of torch.nn.functional beyond the
+// bridge's (loss.go), Sequential, ModuleList, ModuleDict, Identity — plus the machinery every module shares:
 // named sub-modules and parameters with PyTorch's dotted names ("features.0.weight"),
 // train/eval mode, moving to a device, state dicts, forward hooks, and torch.nn.init's
 // initialisers (InitXavierUniform, InitKaimingNormal, ...). Each layer has PyTorch's parameter
