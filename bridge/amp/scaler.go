@@ -31,10 +31,16 @@ func DefaultOptions() Options {
 	return Options{InitScale: 65536, GrowthFactor: 2, BackoffFactor: 0.5, GrowthInterval: 2000}
 }
 
+// validScale reports whether v can be a scale: positive, and finite once rounded to float32 (the
+// type PyTorch keeps it in).
+func validScale(v float64) bool {
+	return v > 0 && !math.IsInf(float64(float32(v)), 0) // NaN > 0 is false
+}
+
 func (o Options) check() error {
 	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	switch {
-	case !finite(o.InitScale) || o.InitScale <= 0 || !finite(float64(float32(o.InitScale))):
+	case !validScale(o.InitScale):
 		return fmt.Errorf("amp: InitScale %v must be positive and finite in float32", o.InitScale)
 	case !finite(o.GrowthFactor) || o.GrowthFactor <= 1:
 		return fmt.Errorf("amp: GrowthFactor %v must be > 1", o.GrowthFactor)
@@ -70,7 +76,6 @@ type GradScaler struct {
 	scale   float64 // always a float32 value, as PyTorch's float32 scale tensor
 	tracker int64   // clean steps in a row since the last growth or backoff
 	per     map[Optimizer]*optState
-	order   []Optimizer // per's keys in first-use order, so Update's walk is deterministic
 }
 
 // NewGradScaler returns a scaler, or an error naming the option that is out of range.
@@ -198,8 +203,7 @@ func (s *GradScaler) Update() error {
 		return nil
 	}
 	found, checked := false, false
-	for _, opt := range s.order {
-		st := s.per[opt]
+	for _, st := range s.per { // any order: Update only ORs what the optimizers saw
 		if st.stage != ready {
 			checked = true
 			found = found || st.foundInf
@@ -227,7 +231,7 @@ func (s *GradScaler) Update() error {
 // SetScale replaces the scale factor (PyTorch's update(new_scale)) and starts the next
 // iteration; the growth tracker is kept, as PyTorch keeps it.
 func (s *GradScaler) SetScale(v float64) error {
-	if math.IsNaN(v) || math.IsInf(v, 0) || v <= 0 || math.IsInf(float64(float32(v)), 0) {
+	if !validScale(v) {
 		return fmt.Errorf("amp: scale %v must be positive and finite in float32", v)
 	}
 	if s.o.Disabled {
@@ -249,7 +253,6 @@ func (s *GradScaler) state(opt Optimizer) *optState {
 	if !ok {
 		st = &optState{}
 		s.per[opt] = st
-		s.order = append(s.order, opt)
 	}
 	return st
 }
