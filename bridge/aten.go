@@ -33,6 +33,22 @@ type ATenArgs struct {
 	s          []byte
 }
 
+// streams returns the argument streams: the inline arrays' filled parts, or the overflow
+// slices once an argument did not fit.
+func (a *ATenArgs) streams() (ts []*Tensor, is []int64, ds []float64) {
+	ts, is, ds = a.ts[:a.nt], a.is[:a.ni], a.ds[:a.nd]
+	if a.tx != nil {
+		ts = a.tx
+	}
+	if a.ix != nil {
+		is = a.ix
+	}
+	if a.dx != nil {
+		ds = a.dx
+	}
+	return ts, is, ds
+}
+
 // Argument tags (cpp/aten_call.h).
 const (
 	tagNone    = -1
@@ -347,42 +363,11 @@ func atenCall(id int32, args *ATenArgs, nout int, res *ATenResult, nameOf func(i
 	if err := ATenCheck(); err != nil {
 		panic(err)
 	}
-	ts, is, ds := args.ts[:args.nt], args.is[:args.ni], args.ds[:args.nd]
-	if args.tx != nil {
-		ts = args.tx
-	}
-	if args.ix != nil {
-		is = args.ix
-	}
-	if args.dx != nil {
-		ds = args.dx
-	}
+	ts, is, ds := args.streams()
 	var inline [maxInline]C.hc_tensor
-	hs := inline[:0]
-	if len(ts) > maxInline {
-		hs = make([]C.hc_tensor, 0, len(ts))
-	}
-	for _, t := range ts {
-		if t == nil {
-			hs = append(hs, nil)
-			continue
-		}
-		if t.h == nil {
-			panic(freedError(opName()))
-		}
-		hs = append(hs, t.h)
-	}
-	var tp *C.hc_tensor
-	if len(hs) > 0 {
-		tp = &hs[0]
-	}
-	var ip *C.int64_t
-	if len(is) > 0 {
-		ip = (*C.int64_t)(unsafe.Pointer(&is[0]))
-	}
-	var dp *C.double
-	if len(ds) > 0 {
-		dp = (*C.double)(unsafe.Pointer(&ds[0]))
+	tp, ip, dp, ok := cArgs(&inline, ts, is, ds)
+	if !ok {
+		panic(freedError(opName()))
 	}
 	var sp *C.char
 	if len(args.s) > 0 {
@@ -393,7 +378,7 @@ func atenCall(id int32, args *ATenArgs, nout int, res *ATenResult, nameOf func(i
 	var nlist C.int64_t
 	var num [2]C.int64_t
 	var f C.double
-	e := C.hc_aten(C.int32_t(id), tp, C.int32_t(len(hs)), ip, C.int32_t(len(is)), dp, C.int32_t(len(ds)),
+	e := C.hc_aten(C.int32_t(id), tp, C.int32_t(len(ts)), ip, C.int32_t(len(is)), dp, C.int32_t(len(ds)),
 		sp, C.int32_t(len(args.s)), &out[0], C.int32_t(min(nout, len(out))), &list, &nlist, &num[0], &f)
 	runtime.KeepAlive(args)
 	if e != nil {

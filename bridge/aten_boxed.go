@@ -63,45 +63,18 @@ type ATenEnum struct {
 // []string, ATenEnum, []any (a tuple) or nil (None). Every tensor is a new handle. Errors are
 // returned, not panicked: a bad argument (named as the schema names it) or libtorch's own.
 func ATenCallBoxed(op ATenOp, args *ATenArgs) ([]any, error) {
-	ts, is, ds := args.ts[:args.nt], args.is[:args.ni], args.ds[:args.nd]
-	if args.tx != nil {
-		ts = args.tx
-	}
-	if args.ix != nil {
-		is = args.ix
-	}
-	if args.dx != nil {
-		ds = args.dx
-	}
-	hs := make([]C.hc_tensor, 0, len(ts))
-	for _, t := range ts {
-		if t == nil {
-			hs = append(hs, nil)
-			continue
-		}
-		if t.h == nil {
-			return nil, freedError(op.Name)
-		}
-		hs = append(hs, t.h)
-	}
-	var tp *C.hc_tensor
-	if len(hs) > 0 {
-		tp = &hs[0]
-	}
-	var ip *C.int64_t
-	if len(is) > 0 {
-		ip = (*C.int64_t)(unsafe.Pointer(&is[0]))
-	}
-	var dp *C.double
-	if len(ds) > 0 {
-		dp = (*C.double)(unsafe.Pointer(&ds[0]))
+	ts, is, ds := args.streams()
+	var inline [maxInline]C.hc_tensor
+	tp, ip, dp, ok := cArgs(&inline, ts, is, ds)
+	if !ok {
+		return nil, freedError(op.Name)
 	}
 	var sp *C.char
 	if len(args.s) > 0 {
 		sp = (*C.char)(unsafe.Pointer(&args.s[0]))
 	}
 	var out C.hc_aten_values
-	e := C.hc_aten_boxed(C.int32_t(op.ID), tp, C.int32_t(len(hs)), ip, C.int32_t(len(is)), dp, C.int32_t(len(ds)),
+	e := C.hc_aten_boxed(C.int32_t(op.ID), tp, C.int32_t(len(ts)), ip, C.int32_t(len(is)), dp, C.int32_t(len(ds)),
 		sp, C.int32_t(len(args.s)), &out)
 	runtime.KeepAlive(args)
 	runtime.KeepAlive(ts)

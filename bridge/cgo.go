@@ -29,10 +29,11 @@ import (
 // maxInline is how many tensor arguments a call passes without a heap allocation.
 const maxInline = 6
 
-// call runs one C ABI operation. A nil tensor in ts is passed as an undefined (absent) tensor;
-// a freed one panics. It returns up to two results (nil where libtorch returned undefined).
-func call(name string, op C.int, ts []*Tensor, is []int64, ds []float64, nout int) (r [2]*Tensor) {
-	var inline [maxInline]C.hc_tensor
+// cArgs gives the C view of an operation's argument streams: the tensors' handles (nil for an
+// absent tensor), the ints and the floats, as pointers to their first elements — nil for an empty
+// stream. Up to maxInline handles go in inline, the caller's stack array, so a call allocates
+// nothing. A freed tensor makes ok false.
+func cArgs(inline *[maxInline]C.hc_tensor, ts []*Tensor, is []int64, ds []float64) (tp *C.hc_tensor, ip *C.int64_t, dp *C.double, ok bool) {
 	hs := inline[:0]
 	if len(ts) > maxInline {
 		hs = make([]C.hc_tensor, 0, len(ts))
@@ -43,24 +44,32 @@ func call(name string, op C.int, ts []*Tensor, is []int64, ds []float64, nout in
 			continue
 		}
 		if t.h == nil {
-			panic(freedError(name))
+			return nil, nil, nil, false
 		}
 		hs = append(hs, t.h)
 	}
-	var out [2]C.hc_tensor
-	var tp *C.hc_tensor
 	if len(hs) > 0 {
 		tp = &hs[0]
 	}
-	var ip *C.int64_t
 	if len(is) > 0 {
 		ip = (*C.int64_t)(unsafe.Pointer(&is[0]))
 	}
-	var dp *C.double
 	if len(ds) > 0 {
 		dp = (*C.double)(unsafe.Pointer(&ds[0]))
 	}
-	e := C.hc_call(op, tp, C.int(len(hs)), ip, C.int(len(is)), dp, C.int(len(ds)), &out[0], C.int(nout))
+	return tp, ip, dp, true
+}
+
+// call runs one C ABI operation. A nil tensor in ts is passed as an undefined (absent) tensor;
+// a freed one panics. It returns up to two results (nil where libtorch returned undefined).
+func call(name string, op C.int, ts []*Tensor, is []int64, ds []float64, nout int) (r [2]*Tensor) {
+	var inline [maxInline]C.hc_tensor
+	tp, ip, dp, ok := cArgs(&inline, ts, is, ds)
+	if !ok {
+		panic(freedError(name))
+	}
+	var out [2]C.hc_tensor
+	e := C.hc_call(op, tp, C.int(len(ts)), ip, C.int(len(is)), dp, C.int(len(ds)), &out[0], C.int(nout))
 	for _, t := range ts {
 		runtime.KeepAlive(t)
 	}
