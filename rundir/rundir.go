@@ -44,6 +44,24 @@ func (d Dir) Path(name string) string { return filepath.Join(string(d), name) }
 // Ensure creates the directory (0700) if needed.
 func (d Dir) Ensure() error { return os.MkdirAll(string(d), 0o700) }
 
+// WriteConfigIfAbsent creates hotcb.yaml (0600) with text unless something is there already: a
+// user's edits are never overwritten (O_EXCL, which also refuses to follow a dangling symbolic
+// link planted in its place).
+func (d Dir) WriteConfigIfAbsent(text string) error {
+	f, err := os.OpenFile(d.Path(Config), os.O_WRONLY|os.O_CREATE|os.O_EXCL|NoFollow, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(text)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // Decisions of the applied ledger.
 const (
 	DecisionApplied       = "applied"

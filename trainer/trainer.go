@@ -256,7 +256,7 @@ func run(ctx context.Context, o Options, l *live) (sum Summary, err error) {
 	if err := rundir.Dir(o.Dir).Ensure(); err != nil {
 		return sum, err
 	}
-	if err := writeDefaultConfig(rundir.Dir(o.Dir).Path(rundir.Config)); err != nil {
+	if err := rundir.Dir(o.Dir).WriteConfigIfAbsent(DefaultConfig); err != nil {
 		return sum, err
 	}
 
@@ -388,23 +388,6 @@ train:
 	fmt.Fprintf(out, "%s after %d steps in %.1fs: test accuracy %.1f%%\n  checkpoint  %s (Python: torch.load(p)[\"model\"])\n  feature maps %s\n  timing      %s (timing.jsonl, timing.png)\n  ledger      %s\n",
 		how, step, sum.Elapsed.Seconds(), 100*sum.TestAcc, ckpt, sum.FeatViz, sum.Timing, rundir.Dir(o.Dir).Path(rundir.Applied))
 	return sum, nil
-}
-
-// writeDefaultConfig creates hotcb.yaml unless something is there already (O_EXCL, which also
-// refuses to follow a dangling symbolic link planted in its place).
-func writeDefaultConfig(path string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|rundir.NoFollow, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(DefaultConfig)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 func stopReason(ctx context.Context, env *torchenv.Env) (string, bool) {

@@ -20,7 +20,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -135,18 +134,7 @@ callbacks:
     target: {kind: module, path: github.com/hotcb/hotcb/callbacks/featviz, symbol: FeatureViz}
     init: {every: %d, samples: 1, layers: ["transformer.h.*", "transformer.h.*.attn.probs"]}
 `, timingEvery, featEvery)
-	f, err := os.OpenFile(filepath.Join(dir, rundir.Config), os.O_WRONLY|os.O_CREATE|os.O_EXCL|rundir.NoFollow, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(cfg)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return rundir.Dir(dir).WriteConfigIfAbsent(cfg)
 }
 
 func run(ctx context.Context, o options) (res result, err error) {

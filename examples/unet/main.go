@@ -28,7 +28,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -150,18 +149,7 @@ callbacks:
     target: {kind: module, path: github.com/hotcb/hotcb/callbacks/featviz, symbol: FeatureViz}
     init: {every: %d, samples: 1, channels: 16, layers: [enc1, enc2, mid, dec2, dec1, head]}
 `, timingEvery, featEvery)
-	f, err := os.OpenFile(filepath.Join(dir, rundir.Config), os.O_WRONLY|os.O_CREATE|os.O_EXCL|rundir.NoFollow, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(cfg)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return rundir.Dir(dir).WriteConfigIfAbsent(cfg)
 }
 
 func run(ctx context.Context, o options) (res result, err error) {
