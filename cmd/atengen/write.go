@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"go/format"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -69,7 +71,7 @@ func (w *writer) cpp(ops []*Op, parts int, hash string) {
 		for _, o := range part {
 			headers[o.Schema.Name] = true
 		}
-		for _, h := range sortedKeys(headers) {
+		for _, h := range slices.Sorted(maps.Keys(headers)) {
 			fmt.Fprintf(&b, "#if __has_include(<ATen/ops/%s_ops.h>)\n#include <ATen/ops/%s_ops.h>\n#endif\n", h, h)
 		}
 		b.WriteString("\n// Declared again so that a libtorch without one of them still compiles (see is_declared).\nnamespace at {\nnamespace _ops {\n")
@@ -204,7 +206,7 @@ func (w *writer) coverage(schemas []Schema, ops []*Op, skips []skipped) {
 	for _, s := range skips {
 		reasons[s.reason] = append(reasons[s.reason], s.schema)
 	}
-	keys := sortedKeys(reasons)
+	keys := slices.Sorted(maps.Keys(reasons))
 	sort.SliceStable(keys, func(i, j int) bool { return len(reasons[keys[i]]) > len(reasons[keys[j]]) })
 	b.WriteString("## Skipped, by reason\n\n| reason | schemas | examples |\n|---|---|---|\n")
 	for _, k := range keys {
