@@ -22,6 +22,7 @@ import (
 	"github.com/hotcb/hotcb/aten"
 	"github.com/hotcb/hotcb/aten/atentable"
 	"github.com/hotcb/hotcb/bridge"
+	"github.com/hotcb/hotcb/internal/torchpy"
 )
 
 // The cross-check: every case of xcheck_cases*_test.go runs an op (or a few) through package
@@ -90,20 +91,6 @@ func (c *xcase) gradTol(dt bridge.DType) tol {
 		return *c.tol
 	}
 	return defaultTol(dt)
-}
-
-// pythonTorch is the interpreter with torch (HOTCB_PYTHON overrides), or skips the test.
-func pythonTorch(t *testing.T) string {
-	t.Helper()
-	py := "/usr/bin/python3"
-	if v := os.Getenv("HOTCB_PYTHON"); v != "" {
-		py = v
-	}
-	if out, err := exec.Command(py, "-c", "import torch").CombinedOutput(); err != nil {
-		t.Skipf("cross-check with PyTorch skipped: %s cannot import torch (%v: %s); run `make deps` to install python3-torch",
-			py, err, strings.TrimSpace(string(out)))
-	}
-	return py
 }
 
 // goResult is what the Go side of a case gave.
@@ -186,7 +173,7 @@ type pyInfo struct {
 
 // TestCrossCheckWithPyTorch is the cross-check (see the top of this file).
 func TestCrossCheckWithPyTorch(t *testing.T) {
-	py := pythonTorch(t)
+	py := torchpy.Interpreter(t)
 	require.NoError(t, aten.CheckShim())
 	start := time.Now()
 	bridge.ManualSeed(20261201)

@@ -7,13 +7,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	. "github.com/hotcb/hotcb/bridge"
+	"github.com/hotcb/hotcb/internal/torchpy"
 )
 
 // The autograd extensions against PyTorch 1.13, in one Python run: a gradient penalty (WGAN-GP's
 // ‖∂D/∂x‖² through Gradients with CreateGraph) and its gradients with respect to the weights,
 // a gradient hook that scales, a checkpointed block, and a bfloat16 matmul under CPU autocast.
 func TestAutogradAgainstPyTorch(t *testing.T) {
-	pythonTorch(t)
+	torchpy.Interpreter(t)
 	dir := t.TempDir()
 	ManualSeed(3)
 	w1, w2 := Randn(Shape{5, 8}), Randn(Shape{8, 1})
@@ -40,7 +41,7 @@ func TestAutogradAgainstPyTorch(t *testing.T) {
 	var ab *Tensor
 	require.NoError(t, Autocast(CPU, BFloat16, func() { ab = a.MatMul(b) }))
 
-	runPython(t, `
+	torchpy.Run(t, `
 import sys, torch
 d = torch.load(sys.argv[1])
 p1 = d["w1"].clone().requires_grad_(); p2 = d["w2"].clone().requires_grad_()

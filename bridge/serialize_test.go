@@ -3,7 +3,6 @@ package bridge_test
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,31 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	. "github.com/hotcb/hotcb/bridge"
+	"github.com/hotcb/hotcb/internal/torchpy"
 )
-
-// pythonTorch returns the Python interpreter that has Debian's python3-torch, or skips the test
-// saying why. `make deps` installs it, so CI always runs these cross-checks.
-func pythonTorch(t *testing.T) string {
-	t.Helper()
-	py := "/usr/bin/python3"
-	if v := os.Getenv("HOTCB_PYTHON"); v != "" {
-		py = v
-	}
-	if out, err := exec.Command(py, "-c", "import torch").CombinedOutput(); err != nil {
-		t.Skipf("cross-check with PyTorch skipped: %s cannot import torch (%v: %s); run `make deps` to install python3-torch",
-			py, err, strings.TrimSpace(string(out)))
-	}
-	return py
-}
-
-func runPython(t *testing.T, script string, args ...string) string {
-	t.Helper()
-	py := pythonTorch(t)
-	cmd := exec.Command(py, append([]string{"-c", script}, args...)...)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "python failed:\n%s", out)
-	return string(out)
-}
 
 func TestEncodeDecodeRoundTrip(t *testing.T) {
 	items := []Named{
@@ -120,7 +96,7 @@ func TestSerializationErrors(t *testing.T) {
 }
 
 func TestPythonLoadsWhatGoSaves(t *testing.T) {
-	pythonTorch(t)
+	torchpy.Interpreter(t)
 	dir := t.TempDir()
 	p := filepath.Join(dir, "go.pt")
 	require.NoError(t, SaveNamed(p, []Named{
@@ -129,7 +105,7 @@ func TestPythonLoadsWhatGoSaves(t *testing.T) {
 		{"mask", FromSlice([]bool{true, false})},
 		{"bf", FromSlice([]float32{1.5}).To(BFloat16)},
 	}))
-	out := runPython(t, `
+	out := torchpy.Run(t, `
 import json, sys, torch
 d = torch.load(sys.argv[1])
 print(json.dumps({k: {"dtype": str(v.dtype), "shape": list(v.shape), "values": v.float().flatten().tolist()} for k, v in d.items()}))
@@ -150,7 +126,7 @@ print(json.dumps({k: {"dtype": str(v.dtype), "shape": list(v.shape), "values": v
 
 	single := filepath.Join(dir, "single.pt")
 	require.NoError(t, Save(single, FromSlice([]float64{0.25, 0.5})))
-	out = runPython(t, `
+	out = torchpy.Run(t, `
 import sys, torch
 t = torch.load(sys.argv[1])
 assert isinstance(t, torch.Tensor), type(t)
@@ -161,7 +137,7 @@ print(t.dtype, t.tolist())
 
 func TestGoLoadsWhatPythonSaves(t *testing.T) {
 	dir := t.TempDir()
-	runPython(t, `
+	torchpy.Run(t, `
 import sys, os, torch
 d = sys.argv[1]
 torch.manual_seed(0)
@@ -224,7 +200,7 @@ func TestNestedNamesMakeNestedDicts(t *testing.T) {
 		names = append(names, it.Name)
 	}
 	require.Equal(t, []string{"model.fc.weight", "model.fc.bias", "optimizer.state.0.exp_avg", "step"}, names)
-	out := runPython(t, `
+	out := torchpy.Run(t, `
 import sys, torch
 ck = torch.load(sys.argv[1])
 print(sorted(ck), sorted(ck["model"]), list(ck["optimizer"]["state"]["0"]), int(ck["step"]))

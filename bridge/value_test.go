@@ -9,12 +9,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	. "github.com/hotcb/hotcb/bridge"
+	"github.com/hotcb/hotcb/internal/torchpy"
 )
 
 // Every kind of value, nested, written by SaveValue and read by Python's torch.load: the types
 // come back as Python's own (int keys, tuples, None, bools, floats that are whole numbers).
 func TestSaveValueLoadsInPython(t *testing.T) {
-	pythonTorch(t)
+	torchpy.Interpreter(t)
 	var v Value
 	v.Dict(3)
 	v.Str("state")
@@ -49,7 +50,7 @@ func TestSaveValueLoadsInPython(t *testing.T) {
 
 	path := filepath.Join(t.TempDir(), "v.pt")
 	require.NoError(t, SaveValue(path, &v))
-	out := runPython(t, `
+	out := torchpy.Run(t, `
 import math, sys, torch
 v = torch.load(sys.argv[1])
 st = v["state"]

@@ -3,7 +3,6 @@ package checkpoint_test
 import (
 	"errors"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/hotcb/hotcb/bridge/nn"
 	"github.com/hotcb/hotcb/bridge/optim"
 	"github.com/hotcb/hotcb/checkpoint"
+	"github.com/hotcb/hotcb/internal/torchpy"
 )
 
 // fakeOpt stands in for an optimizer: a momentum buffer and a learning rate.
@@ -73,10 +73,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 }
 
 func TestPythonOpensTheCheckpoint(t *testing.T) {
-	py := "/usr/bin/python3"
-	if out, err := exec.Command(py, "-c", "import torch").CombinedOutput(); err != nil {
-		t.Skipf("cross-check with PyTorch skipped: %s cannot import torch (%v: %s)", py, err, strings.TrimSpace(string(out)))
-	}
+	torchpy.Interpreter(t)
 	dir := t.TempDir()
 	p := filepath.Join(dir, "ckpt.pt")
 	m := model()
@@ -93,7 +90,7 @@ func TestPythonOpensTheCheckpoint(t *testing.T) {
 	m.Forward(xs).Sum().Backward()
 	o.Step()
 	after := m.Forward(x).Float64s()
-	out, err := exec.Command(py, "-c", `
+	out := torchpy.Run(t, `
 import sys, torch
 ck = torch.load(sys.argv[1])
 m = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
@@ -106,9 +103,8 @@ opt.load_state_dict(ck["optimizer"])
 m(x).sum().backward()
 opt.step()
 print(ck["step"], ck["epoch"], " ".join("%.6f" % v for v in before + m(x).flatten().tolist()))
-`, p, filepath.Join(dir, "x.pt")).CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	fields := strings.Fields(string(out))
+`, p, filepath.Join(dir, "x.pt"))
+	fields := strings.Fields(out)
 	require.Equal(t, "7", fields[0])
 	require.Equal(t, "1.0", fields[1])
 	m2 := model()
@@ -127,13 +123,12 @@ print(ck["step"], ck["epoch"], " ".join("%.6f" % v for v in before + m(x).flatte
 
 	// A plain state dict saved by Python loads into the model too.
 	sd := filepath.Join(dir, "sd.pt")
-	out, err = exec.Command(py, "-c", `
+	torchpy.Run(t, `
 import sys, torch
 torch.manual_seed(0)
 m = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
 torch.save(m.state_dict(), sys.argv[1])
-`, sd).CombinedOutput()
-	require.NoError(t, err, "%s", out)
+`, sd)
 	info, _, err := checkpoint.Load(sd, m, nil)
 	require.NoError(t, err)
 	require.Zero(t, info.Step)

@@ -1,15 +1,14 @@
 package models_test
 
 import (
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/bridge/nn"
+	"github.com/hotcb/hotcb/internal/torchpy"
 	"github.com/hotcb/hotcb/models"
 )
 
@@ -34,18 +33,14 @@ torch.save(m(x).detach(), sys.argv[2])
 `
 
 func TestSmallCNNMatchesPyTorch(t *testing.T) {
-	py := "/usr/bin/python3"
-	if out, err := exec.Command(py, "-c", "import torch").CombinedOutput(); err != nil {
-		t.Skipf("cross-check with PyTorch skipped: %s cannot import torch (%v: %s)", py, err, strings.TrimSpace(string(out)))
-	}
+	torchpy.Interpreter(t)
 	dir := t.TempDir()
 	bridge.ManualSeed(5)
 	m := models.NewSmallCNN(3, 6)
 	x := bridge.Randn(bridge.Shape{2, 3, 32, 32})
 	in := filepath.Join(dir, "in.pt")
 	require.NoError(t, bridge.SaveNamed(in, append(nn.StateDict(m), bridge.Named{Name: "input", Tensor: x})))
-	out, err := exec.Command(py, "-c", cnnPy, in, filepath.Join(dir, "out.pt")).CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	torchpy.Run(t, cnnPy, in, filepath.Join(dir, "out.pt"))
 	ref, err := bridge.Load(filepath.Join(dir, "out.pt"))
 	require.NoError(t, err)
 	nn.Eval(m)

@@ -5,13 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotcb/hotcb/internal/torchpy"
 	"github.com/hotcb/hotcb/rundir"
 	"github.com/hotcb/hotcb/trainer"
 )
@@ -59,15 +59,10 @@ func TestShortRun(t *testing.T) {
 	require.NotEmpty(t, pngs)
 	require.FileExists(t, filepath.Join(dir, "featviz", "index.html"))
 
-	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import torch").Run(); err != nil {
-		t.Skip("python3-torch missing: checkpoint cross-check skipped")
-	}
-	res, err := exec.Command(py, "-c", `import sys, torch
+	res := torchpy.Run(t, `import sys, torch
 ck = torch.load(sys.argv[1])
-print(int(ck["step"]), sorted(ck["model"])[0])`, sum.Checkpoint).CombinedOutput()
-	require.NoError(t, err, "%s", res)
-	require.Equal(t, "120 classifier.1.bias", strings.TrimSpace(string(res)))
+print(int(ck["step"]), sorted(ck["model"])[0])`, sum.Checkpoint)
+	require.Equal(t, "120 classifier.1.bias", strings.TrimSpace(res))
 
 	// resume continues from the checkpoint
 	out.Reset()

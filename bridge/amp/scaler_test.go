@@ -1,12 +1,8 @@
 package amp_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"math"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -14,6 +10,7 @@ import (
 	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/bridge/amp"
 	"github.com/hotcb/hotcb/bridge/optim"
+	"github.com/hotcb/hotcb/internal/torchpy"
 )
 
 // fakeOpt counts steps; its single parameter's gradient is set by the test.
@@ -191,14 +188,7 @@ func TestScalePromotes(t *testing.T) {
 // scale tensor's promotion, the skipped steps) is PyTorch's code. Two of eight steps see an inf
 // input; one step unscales and clips before stepping.
 func TestGradScalerAgainstPyTorch(t *testing.T) {
-	py := "/usr/bin/python3"
-	if v := os.Getenv("HOTCB_PYTHON"); v != "" {
-		py = v
-	}
-	if out, err := exec.Command(py, "-c", "import torch").CombinedOutput(); err != nil {
-		t.Skipf("cross-check with PyTorch skipped: %s cannot import torch (%v: %s); run `make deps`",
-			py, err, strings.TrimSpace(string(out)))
-	}
+	torchpy.Interpreter(t)
 	const steps = 8
 	bridge.ManualSeed(11)
 	w0, b0 := bridge.Randn(bridge.Shape{3, 4}), bridge.Randn(bridge.Shape{3})
@@ -239,9 +229,9 @@ func TestGradScalerAgainstPyTorch(t *testing.T) {
 		got = append(got, record{s.CurrentScale(), ran, w.Float32s(), b.Float32s()})
 	}
 
-	in, err := json.Marshal(map[string]any{"w": w0.Float32s(), "b": b0.Float32s(), "xs": xs, "ys": ys})
-	require.NoError(t, err)
-	cmd := exec.Command(py, "-c", `
+	in := map[string]any{"w": w0.Float32s(), "b": b0.Float32s(), "xs": xs, "ys": ys}
+	var want []record
+	torchpy.RunJSON(t, `
 import json, sys, warnings, torch
 warnings.simplefilter("ignore")
 def unscale_(grads, found_inf, inv_scale):  # the CUDA kernel's arithmetic
@@ -297,14 +287,7 @@ for i, (x, y) in enumerate(zip(d["xs"], d["ys"])):
     opt.zero_grad()
     out.append({"scale": s.get_scale(), "ran": ran, "w": w.flatten().tolist(), "b": b.tolist()})
 print(json.dumps(out))
-`)
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.Output()
-	require.NoError(t, err, "python failed:\n%s", stderr.String())
-	var want []record
-	require.NoError(t, json.Unmarshal(stdout, &want))
+`, in, &want)
 	require.Len(t, want, steps)
 	skipped := 0
 	for i := range steps {

@@ -12,12 +12,13 @@ import (
 	"github.com/hotcb/hotcb/aten"
 	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/bridge/nn"
+	"github.com/hotcb/hotcb/internal/torchpy"
 )
 
 // TestInitMatchesPyTorch fills tensors with each initialiser after a seed, here and in PyTorch
 // after the same seed, and requires the same values bit for bit.
 func TestInitMatchesPyTorch(t *testing.T) {
-	pythonTorch(t)
+	torchpy.Interpreter(t)
 	dir := t.TempDir()
 	type initCase struct {
 		name  string
@@ -79,7 +80,7 @@ func TestInitMatchesPyTorch(t *testing.T) {
 	spec, err := json.Marshal(pys)
 	require.NoError(t, err)
 
-	runPython(t, `
+	torchpy.Run(t, `
 import sys, json, math, torch, torch.nn.init as init
 go = torch.load(sys.argv[2])
 for c in json.loads(sys.argv[1]):

@@ -11,6 +11,7 @@ import (
 	"github.com/hotcb/hotcb/aten"
 	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/bridge/nn"
+	"github.com/hotcb/hotcb/internal/torchpy"
 )
 
 // layerCase is one layer built here and in PyTorch (py, an expression over torch.nn as nn).
@@ -123,7 +124,7 @@ func layerCases() []layerCase {
 // moved away from their defaults), the same output, input gradient, parameter gradients and
 // updated buffers (within 1e-5), and forward hooks that see the layer's input and output.
 func TestLayersMatchPyTorch(t *testing.T) {
-	pythonTorch(t)
+	torchpy.Interpreter(t)
 	dir := t.TempDir()
 	cases := layerCases()
 	type pyCase struct {
@@ -187,7 +188,7 @@ func TestLayersMatchPyTorch(t *testing.T) {
 	spec, err := json.Marshal(pys)
 	require.NoError(t, err)
 
-	runPython(t, `
+	torchpy.Run(t, `
 import sys, json, torch, torch.nn as nn
 d = torch.load(sys.argv[2])
 res = {}

@@ -1,12 +1,10 @@
 package nn_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 
 	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/bridge/nn"
+	"github.com/hotcb/hotcb/internal/torchpy"
 )
 
 // lossScript evaluates each case's expression on its inputs with torch.nn.functional and prints
@@ -350,7 +349,7 @@ func lossGradWeights(n int64) []float64 {
 // torch.nn.functional: values and gradients within 1e-5 (relative to the value's magnitude when
 // above 1), counting those equal bit for bit.
 func TestLossesMatchPyTorch(t *testing.T) {
-	py := pythonTorch(t)
+	torchpy.Interpreter(t)
 	cases := lossCases()
 	// Go first: the shape of each loss gives the gradient weights Python uses too.
 	type goOut struct {
@@ -378,16 +377,8 @@ func TestLossesMatchPyTorch(t *testing.T) {
 	}
 	goTime := time.Since(start)
 
-	in, err := json.Marshal(cases)
-	require.NoError(t, err)
-	cmd := exec.Command(py, "-c", lossScript)
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.Output()
-	require.NoError(t, err, "python:\n%s", stderr.String())
 	var want map[string]lossResult
-	require.NoError(t, json.Unmarshal(stdout, &want))
+	torchpy.RunJSON(t, lossScript, cases, &want)
 
 	compared, exact, worst := 0, 0, 0.0
 	cmp := func(t *testing.T, what string, got *bridge.Tensor, refs []lossFloat) {

@@ -11,6 +11,7 @@ import (
 	"github.com/hotcb/hotcb/aten"
 	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/bridge/nn"
+	"github.com/hotcb/hotcb/internal/torchpy"
 )
 
 // scaler is a custom module held by value in a struct field.
@@ -228,7 +229,7 @@ class TiedLM(nn.Module):
 // dict lists it under both names, as PyTorch's does, and loads from PyTorch's. Today's code kept
 // the untied tensor registered under head.weight (trained, saved, but unused by Forward).
 func TestTiedWeightsMatchPyTorch(t *testing.T) {
-	pythonTorch(t)
+	torchpy.Interpreter(t)
 	dir := t.TempDir()
 	for _, tieFirst := range []bool{true, false} {
 		m := newTiedLM(tieFirst)
@@ -244,7 +245,7 @@ func TestTiedWeightsMatchPyTorch(t *testing.T) {
 	require.NoError(t, bridge.SaveNamed(filepath.Join(dir, "go.pt"), items))
 	m.Forward(idx).Square().Sum().Backward()
 
-	runPython(t, `import sys, torch, torch.nn as nn`+pyTiedLM+`
+	torchpy.Run(t, `import sys, torch, torch.nn as nn`+pyTiedLM+`
 d = torch.load(sys.argv[1])
 idx = d.pop("idx")
 m = TiedLM()
@@ -396,7 +397,7 @@ type containers struct {
 // ModuleList, ModuleDict and Identity name their children as PyTorch's do: the state dicts load
 // into each other strictly.
 func TestContainersMatchPyTorch(t *testing.T) {
-	pythonTorch(t)
+	torchpy.Interpreter(t)
 	dir := t.TempDir()
 	c := &containers{Stages: nn.NewModuleList(nn.NewLinear(2, 2), nn.NewSequential(nn.NewLinear(2, 3), nn.NewReLU())),
 		Heads: nn.NewModuleDict(), Skip: nn.NewIdentity()}
@@ -415,7 +416,7 @@ func TestContainersMatchPyTorch(t *testing.T) {
 	fn := newFieldNet()
 	require.NoError(t, bridge.SaveNamed(filepath.Join(dir, "field.pt"), nn.StateDict(fn)))
 
-	runPython(t, `import sys, torch, torch.nn as nn`+pyContainers+pyFieldNet+`
+	torchpy.Run(t, `import sys, torch, torch.nn as nn`+pyContainers+pyFieldNet+`
 c = Containers()
 d = torch.load(sys.argv[1])
 assert list(d.keys()) == list(c.state_dict().keys()), (list(d.keys()), list(c.state_dict().keys()))

@@ -1,15 +1,14 @@
 package nn_test
 
 import (
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/bridge/nn"
+	"github.com/hotcb/hotcb/internal/torchpy"
 )
 
 // Net is a custom module made of built-in ones, mirroring netPy below.
@@ -65,21 +64,6 @@ class Net(nn.Module):
         return self.head(self.features(x))
 `
 
-func pythonTorch(t *testing.T) string {
-	t.Helper()
-	py := "/usr/bin/python3"
-	if out, err := exec.Command(py, "-c", "import torch").CombinedOutput(); err != nil {
-		t.Skipf("cross-check with PyTorch skipped: %s cannot import torch (%v: %s); run `make deps`", py, err, strings.TrimSpace(string(out)))
-	}
-	return py
-}
-
-func runPython(t *testing.T, script string, args ...string) {
-	t.Helper()
-	out, err := exec.Command(pythonTorch(t), append([]string{"-c", script}, args...)...).CombinedOutput()
-	require.NoError(t, err, "python:\n%s", out)
-}
-
 func names(items []bridge.Named) []string {
 	out := make([]string, len(items))
 	for i, it := range items {
@@ -111,7 +95,7 @@ func TestNamesFollowPyTorch(t *testing.T) {
 // TestMatchesPyTorch loads the Go model's weights into the same PyTorch model and compares
 // outputs (eval and train mode), gradients and batch-norm running statistics.
 func TestMatchesPyTorch(t *testing.T) {
-	pythonTorch(t)
+	torchpy.Interpreter(t)
 	dir := t.TempDir()
 	bridge.ManualSeed(3)
 	net := NewNet()
@@ -125,7 +109,7 @@ func TestMatchesPyTorch(t *testing.T) {
 	out := net.Forward(x)
 	out.Sum().Backward()
 
-	runPython(t, netPy+`
+	torchpy.Run(t, netPy+`
 d = torch.load(sys.argv[1])
 x = d.pop("input")
 net = Net()
@@ -161,9 +145,9 @@ torch.save(res, sys.argv[2])
 }
 
 func TestStateDictRoundTripGoPythonGo(t *testing.T) {
-	pythonTorch(t)
+	torchpy.Interpreter(t)
 	dir := t.TempDir()
-	runPython(t, netPy+`
+	torchpy.Run(t, netPy+`
 torch.manual_seed(7)
 net = Net()
 net.train()
@@ -186,7 +170,7 @@ torch.save(net.state_dict(), sys.argv[1])
 
 	// and back: Go saves, Python loads strictly
 	require.NoError(t, bridge.SaveNamed(filepath.Join(dir, "go.pt"), nn.StateDict(net)))
-	runPython(t, netPy+`
+	torchpy.Run(t, netPy+`
 net = Net()
 print(net.load_state_dict(torch.load(sys.argv[1]), strict=True))
 `, filepath.Join(dir, "go.pt"))

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/hotcb/hotcb/aten"
 	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/bridge/nn"
+	"github.com/hotcb/hotcb/internal/torchpy"
 )
 
 // The sequence layers' cross-check with PyTorch (rnn, attention, transformer and embedding-bag
@@ -178,19 +178,6 @@ torch.save(res, sys.argv[3])
 json.dump(info, open(sys.argv[4], "w"))
 `
 
-// seqPython is the interpreter with torch, or skips the test.
-func seqPython(t *testing.T) string {
-	t.Helper()
-	py := "/usr/bin/python3"
-	if v := os.Getenv("HOTCB_PYTHON"); v != "" {
-		py = v
-	}
-	if out, err := exec.Command(py, "-c", "import torch").CombinedOutput(); err != nil {
-		t.Skipf("cross-check with PyTorch skipped: %s cannot import torch (%v: %s); run `make deps`", py, err, strings.TrimSpace(string(out)))
-	}
-	return py
-}
-
 // closeEnough reports the first element where |got - want| > atol + rtol·|want| (NaN equals
 // NaN) and the largest difference.
 func closeEnough(got, want []float64, atol, rtol float64) (bad int, maxDiff float64) {
@@ -240,7 +227,7 @@ func allSeqCases() []seqCase {
 
 // TestSequenceLayersMatchPyTorch is the cross-check (see the top of this file).
 func TestSequenceLayersMatchPyTorch(t *testing.T) {
-	py := seqPython(t)
+	torchpy.Interpreter(t)
 	start := time.Now()
 	cases := allSeqCases()
 	dir := t.TempDir()
@@ -270,8 +257,7 @@ func TestSequenceLayersMatchPyTorch(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(js, b, 0o644))
 	pyStart := time.Now()
-	o, err := exec.Command(py, "-c", seqPy, in, js, out, infoPath).CombinedOutput()
-	require.NoError(t, err, "python:\n%s", o)
+	torchpy.Run(t, seqPy, in, js, out, infoPath)
 	pyTime := time.Since(pyStart)
 	ref, err := bridge.LoadMap(out)
 	require.NoError(t, err)

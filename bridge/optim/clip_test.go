@@ -9,6 +9,7 @@ import (
 
 	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/bridge/optim"
+	"github.com/hotcb/hotcb/internal/torchpy"
 )
 
 // clipScript runs torch.nn.utils.clip_grad_norm_ for each case and prints the total norm and
@@ -68,7 +69,7 @@ func TestClipGradNormMatchesPyTorch(t *testing.T) {
 		Total float64     `json:"total"`
 		Grads [][]float64 `json:"grads"`
 	}
-	runPython(t, clipScript, in, &want)
+	torchpy.RunJSON(t, clipScript, in, &want)
 	for ci, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var ps []*bridge.Tensor
@@ -131,7 +132,7 @@ func TestClipGradValueMatchesPyTorch(t *testing.T) {
 	}
 	cases := []valueCase{mk(0.5, false), mk(1.5, true), mk(0, false), mk(10, false)}
 	var want [][][]float64
-	runPython(t, clipValueScript, cases, &want)
+	torchpy.RunJSON(t, clipValueScript, cases, &want)
 	for ci, c := range cases {
 		var ps []*bridge.Tensor
 		for _, g := range c.Grads {

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotcb/hotcb/bridge/optim"
+	"github.com/hotcb/hotcb/internal/torchpy"
 )
 
 // kindCases are runs of the optimizers beyond SGD and Adam: 8 steps each, over three parameters
@@ -98,7 +99,7 @@ func TestNewKindsMatchPyTorch(t *testing.T) {
 		ins[i] = c.in
 	}
 	var wants [][][][]float64
-	runPython(t, stepScript, ins, &wants)
+	torchpy.RunJSON(t, stepScript, ins, &wants)
 	total, exact := 0, 0
 	for ci, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

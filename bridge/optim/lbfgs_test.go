@@ -10,6 +10,7 @@ import (
 
 	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/bridge/optim"
+	"github.com/hotcb/hotcb/internal/torchpy"
 )
 
 // lbfgsScript runs torch.optim.LBFGS on the loss of lbfgsLoss (the same operations in Python)
@@ -158,7 +159,7 @@ func TestLBFGSMatchesPyTorch(t *testing.T) {
 		in[i] = c.c
 	}
 	var want [][]lbfgsOut
-	runPython(t, lbfgsScript, in, &want)
+	torchpy.RunJSON(t, lbfgsScript, in, &want)
 	total, exact := 0, 0
 	for ci, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -208,7 +209,7 @@ func TestLBFGSLoadsPyTorchState(t *testing.T) {
 		in = append(in, c.c)
 	}
 	var want [][]lbfgsOut
-	runPython(t, lbfgsScript, in, &want)
+	torchpy.RunJSON(t, lbfgsScript, in, &want)
 	for ci, c := range in {
 		t.Run(lbfgsCases()[ci].name, func(t *testing.T) {
 			opt, ps, closure := c.goOptimizer(t)

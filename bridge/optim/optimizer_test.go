@@ -8,6 +8,7 @@ import (
 
 	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/bridge/optim"
+	"github.com/hotcb/hotcb/internal/torchpy"
 )
 
 // stepScript replays runs of torch.optim on given weights and gradients (a list of stepInput)
@@ -261,7 +262,7 @@ func TestStepsMatchPyTorch(t *testing.T) {
 		ins[i] = c.in
 	}
 	var wants [][][][]float64 // [case][step][param][element]
-	runPython(t, stepScript, ins, &wants)
+	torchpy.RunJSON(t, stepScript, ins, &wants)
 	for ci, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			want := wants[ci]

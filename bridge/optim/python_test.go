@@ -1,49 +1,13 @@
 package optim_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"math/rand/v2"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotcb/hotcb/bridge"
 )
-
-// pythonTorch returns the Python interpreter that has PyTorch, or skips the test saying why.
-// `make deps` installs python3-torch, so CI always runs these cross-checks.
-func pythonTorch(t *testing.T) string {
-	t.Helper()
-	py := "/usr/bin/python3"
-	if v := os.Getenv("HOTCB_PYTHON"); v != "" {
-		py = v
-	}
-	if out, err := exec.Command(py, "-c", "import torch").CombinedOutput(); err != nil {
-		t.Skipf("cross-check with PyTorch skipped: %s cannot import torch (%v: %s); run `make deps` to install python3-torch",
-			py, err, strings.TrimSpace(string(out)))
-	}
-	return py
-}
-
-// runPython runs script with input as JSON on stdin and decodes its stdout (JSON) into out.
-// PyTorch's warnings go to stderr, which is shown only if the script fails.
-func runPython(t *testing.T, script string, input, out any) {
-	t.Helper()
-	py := pythonTorch(t)
-	in, err := json.Marshal(input)
-	require.NoError(t, err)
-	cmd := exec.Command(py, "-c", script)
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.Output()
-	require.NoError(t, err, "python failed:\n%s", stderr.String())
-	require.NoError(t, json.Unmarshal(stdout, out), "python output: %s", stdout)
-}
 
 // tensorJSON is a tensor as the Python scripts exchange it.
 type tensorJSON struct {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/bridge/optim"
+	"github.com/hotcb/hotcb/internal/torchpy"
 )
 
 // schedScript builds torch.optim.SGD groups with the given rates and the schedulers of each
@@ -115,7 +116,7 @@ func TestSchedulersMatchPyTorch(t *testing.T) {
 		in[i] = c.c
 	}
 	var want [][][]float64
-	runPython(t, schedScript, in, &want)
+	torchpy.RunJSON(t, schedScript, in, &want)
 	for ci, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var groups []optim.Group

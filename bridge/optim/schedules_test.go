@@ -8,6 +8,7 @@ import (
 
 	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/bridge/optim"
+	"github.com/hotcb/hotcb/internal/torchpy"
 )
 
 // schedule2Script builds an optimizer (SGD or Adam) with the groups' rates, the schedulers of
@@ -267,7 +268,7 @@ func TestMoreSchedulersMatchPyTorch(t *testing.T) {
 		in[i] = cases[i].c
 	}
 	var want []schedule2Out
-	runPython(t, schedule2Script, in, &want)
+	torchpy.RunJSON(t, schedule2Script, in, &want)
 	exact, total := 0, 0
 	for ci, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

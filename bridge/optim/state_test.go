@@ -9,6 +9,7 @@ import (
 
 	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/bridge/optim"
+	"github.com/hotcb/hotcb/internal/torchpy"
 )
 
 func stateCases() []struct {
@@ -140,7 +141,7 @@ func TestLoadPyTorchStateDict(t *testing.T) {
 		ins[i].SaveAfter = 3
 	}
 	var want [][][][]float64
-	runPython(t, stepScript, ins, &want)
+	torchpy.RunJSON(t, stepScript, ins, &want)
 	for ci, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			in := ins[ci]

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/bridge/optim"
+	"github.com/hotcb/hotcb/internal/torchpy"
 )
 
 // torchStateScript receives TorchStateDict values as files Go wrote (bridge.SaveValue) and, for
@@ -186,7 +187,7 @@ func TestTorchStateDictLoadsIntoTorchOptim(t *testing.T) {
 	cases, names, values, goAfter := torchStateRuns(t, t.TempDir())
 	t.Logf("adam's state dict: %v", values[1])
 	var want [][][][]float64
-	runPython(t, torchStateScript, cases, &want)
+	torchpy.RunJSON(t, torchStateScript, cases, &want)
 	for ci := range cases {
 		t.Run(names[ci], func(t *testing.T) {
 			require.Len(t, want[ci], len(goAfter[ci]))
