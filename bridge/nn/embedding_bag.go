@@ -32,7 +32,7 @@ type EmbeddingBag struct {
 // NewEmbeddingBag makes an EmbeddingBag initialised N(0, 1) (the padding row zero), as PyTorch
 // does.
 func NewEmbeddingBag(num, dim int64, opts ...EmbeddingBagOptions) *EmbeddingBag {
-	o := first(opts)
+	o := firstOpt(opts)
 	e := &EmbeddingBag{Num: num, Dim: dim, Mode: o.Mode, PaddingIdx: -1, MaxNorm: o.MaxNorm, NormType: o.NormType,
 		ScaleGradByFreq: o.ScaleGradByFreq, IncludeLastOffset: o.IncludeLastOffset}
 	e.kind = "EmbeddingBag"

@@ -115,10 +115,7 @@ type KaimingOptions struct {
 }
 
 func kaimingStd(op string, t *bridge.Tensor, opts []KaimingOptions) float64 {
-	var o KaimingOptions
-	if len(opts) > 0 {
-		o = opts[0]
-	}
+	o := firstOpt(opts)
 	if o.Nonlinearity == "" {
 		o.Nonlinearity = "leaky_relu"
 	}

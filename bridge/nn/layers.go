@@ -18,10 +18,7 @@ type LinearOptions struct{ NoBias bool }
 // NewLinear makes a Linear layer initialised as PyTorch does (the same values after the same
 // seed: weight, then bias, from U(±1/√in)).
 func NewLinear(in, out int64, opts ...LinearOptions) *Linear {
-	var o LinearOptions
-	if len(opts) > 0 {
-		o = opts[0]
-	}
+	o := firstOpt(opts)
 	l := &Linear{In: in, Out: out}
 	l.kind = "Linear"
 	w := aten.Empty([]int64{out, in}, aten.Options{}, nil)
@@ -62,10 +59,7 @@ type Conv2dOptions struct {
 
 // NewConv2d makes a Conv2d layer initialised as PyTorch does.
 func NewConv2d(in, out, kernel int64, opts ...Conv2dOptions) *Conv2d {
-	var o Conv2dOptions
-	if len(opts) > 0 {
-		o = opts[0]
-	}
+	o := firstOpt(opts)
 	c := &Conv2d{In: in, Out: out, Kernel: kernel, Stride: max(o.Stride, 1), Padding: o.Padding,
 		Dilation: max(o.Dilation, 1), G: max(o.Groups, 1)}
 	c.kind = "Conv2d"
@@ -123,10 +117,7 @@ type BatchNormOptions struct {
 
 // NewBatchNorm2d makes a BatchNorm2d layer (weight 1, bias 0, running mean 0, running var 1).
 func NewBatchNorm2d(features int64, opts ...BatchNormOptions) *BatchNorm2d {
-	var o BatchNormOptions
-	if len(opts) > 0 {
-		o = opts[0]
-	}
+	o := firstOpt(opts)
 	b := &BatchNorm2d{Features: features, Eps: o.Eps, Momentum: o.Momentum,
 		trackRunningStats: !o.NoTrackRunningStats, hasAffine: !o.NoAffine}
 	b.kind = "BatchNorm2d"
@@ -224,10 +215,7 @@ type LayerNormOptions struct {
 
 // NewLayerNorm makes a LayerNorm over the given trailing shape (weight 1, bias 0).
 func NewLayerNorm(shape bridge.Shape, opts ...LayerNormOptions) *LayerNorm {
-	var o LayerNormOptions
-	if len(opts) > 0 {
-		o = opts[0]
-	}
+	o := firstOpt(opts)
 	l := &LayerNorm{Shape: shape, Eps: o.Eps}
 	l.kind = "LayerNorm"
 	if l.Eps == 0 {
