@@ -21,16 +21,7 @@ func NewLinear(in, out int64, opts ...LinearOptions) *Linear {
 	o := firstOpt(opts)
 	l := &Linear{In: in, Out: out}
 	l.kind = "Linear"
-	w := aten.Empty([]int64{out, in}, aten.Options{}, nil)
-	var b *bridge.Tensor
-	if !o.NoBias {
-		b = aten.Empty([]int64{out}, aten.Options{}, nil)
-	}
-	kaimingDefault(w, b)
-	l.Weight = l.Param("weight", w)
-	if b != nil {
-		l.Bias = l.Param("bias", b)
-	}
+	l.Weight, l.Bias = weightAndBias(&l.Node, []int64{out, in}, out, o.NoBias)
 	return l
 }
 
@@ -66,16 +57,7 @@ func NewConv2d(in, out, kernel int64, opts ...Conv2dOptions) *Conv2d {
 	if in%c.G != 0 || out%c.G != 0 {
 		c.fail("in (%d) and out (%d) channels must be divisible by groups (%d)", in, out, c.G)
 	}
-	w := aten.Empty([]int64{out, in / c.G, kernel, kernel}, aten.Options{}, nil)
-	var b *bridge.Tensor
-	if !o.NoBias {
-		b = aten.Empty([]int64{out}, aten.Options{}, nil)
-	}
-	kaimingDefault(w, b)
-	c.Weight = c.Param("weight", w)
-	if b != nil {
-		c.Bias = c.Param("bias", b)
-	}
+	c.Weight, c.Bias = weightAndBias(&c.Node, []int64{out, in / c.G, kernel, kernel}, out, o.NoBias)
 	return c
 }
 
