@@ -33,7 +33,7 @@ type EmbeddingBag struct {
 // does.
 func NewEmbeddingBag(num, dim int64, opts ...EmbeddingBagOptions) *EmbeddingBag {
 	o := firstOpt(opts)
-	e := &EmbeddingBag{Num: num, Dim: dim, Mode: o.Mode, PaddingIdx: -1, MaxNorm: o.MaxNorm, NormType: o.NormType,
+	e := &EmbeddingBag{Num: num, Dim: dim, Mode: o.Mode, MaxNorm: o.MaxNorm, NormType: o.NormType,
 		ScaleGradByFreq: o.ScaleGradByFreq, IncludeLastOffset: o.IncludeLastOffset}
 	e.kind = "EmbeddingBag"
 	if e.Mode == "" {
@@ -51,17 +51,7 @@ func NewEmbeddingBag(num, dim int64, opts ...EmbeddingBagOptions) *EmbeddingBag 
 		e.fail("max mode does not support scaling the gradient by the frequency")
 	}
 	w := bridge.Randn(bridge.Shape{num, dim})
-	if o.PaddingIdx != nil {
-		p := *o.PaddingIdx
-		if p < 0 {
-			p += num
-		}
-		if p < 0 || p >= num {
-			e.fail("padding index %d out of range for %d embeddings", *o.PaddingIdx, num)
-		}
-		e.PaddingIdx = p
-		w.Narrow(0, p, 1).ZeroInPlace()
-	}
+	e.PaddingIdx = paddingRow(&e.Node, w, o.PaddingIdx)
 	e.Weight = e.Param("weight", w)
 	return e
 }

@@ -234,22 +234,30 @@ type EmbeddingOptions struct {
 
 // NewEmbedding makes an Embedding initialised N(0, 1), as PyTorch does.
 func NewEmbedding(num, dim int64, opts ...EmbeddingOptions) *Embedding {
-	e := &Embedding{Num: num, Dim: dim, PaddingIdx: -1}
+	e := &Embedding{Num: num, Dim: dim}
 	e.kind = "Embedding"
 	w := bridge.Randn(bridge.Shape{num, dim})
-	if len(opts) > 0 && opts[0].PaddingIdx != nil {
-		p := *opts[0].PaddingIdx
-		if p < 0 {
-			p += num
-		}
-		if p < 0 || p >= num {
-			e.fail("padding index %d out of range for %d embeddings", *opts[0].PaddingIdx, num)
-		}
-		e.PaddingIdx = p
-		w.Narrow(0, p, 1).ZeroInPlace()
-	}
+	e.PaddingIdx = paddingRow(&e.Node, w, firstOpt(opts).PaddingIdx)
 	e.Weight = e.Param("weight", w)
 	return e
+}
+
+// paddingRow resolves an Embedding's or EmbeddingBag's padding index (a negative one counts from
+// the end of the table w) and zeroes that row of w; it returns -1 when idx is nil.
+func paddingRow(n *Node, w *bridge.Tensor, idx *int64) int64 {
+	if idx == nil {
+		return -1
+	}
+	num := w.Size(0)
+	p := *idx
+	if p < 0 {
+		p += num
+	}
+	if p < 0 || p >= num {
+		n.fail("padding index %d out of range for %d embeddings", *idx, num)
+	}
+	w.Narrow(0, p, 1).ZeroInPlace()
+	return p
 }
 
 // Forward looks up the rows.
