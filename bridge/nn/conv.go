@@ -56,8 +56,9 @@ func convCheck(n *Node, x *bridge.Tensor, dims int, in int64, layout string) {
 	}
 }
 
-func repeatDims(v int64, dims int) []int64 {
-	out := make([]int64, dims)
+// repeatDims is v repeated for each of dims dims.
+func repeatDims[T any](v T, dims int) []T {
+	out := make([]T, dims)
 	for i := range out {
 		out[i] = v
 	}

@@ -15,6 +15,9 @@ type EmbeddingBagOptions struct {
 	IncludeLastOffset bool    // offsets has one more entry: the end of the last bag
 }
 
+// bagModes are aten::embedding_bag's mode numbers.
+var bagModes = map[string]int64{"sum": 0, "mean": 1, "max": 2}
+
 // EmbeddingBag is PyTorch's nn.EmbeddingBag: the sum, mean or max of the rows of a [Num, Dim]
 // table over each bag of indices, without the per-index intermediate (aten::embedding_bag).
 // Dense gradients only (PyTorch's sparse=True is not offered).
@@ -100,7 +103,7 @@ func (e *EmbeddingBag) ForwardBags(input, offsets, perSampleWeights *bridge.Tens
 	if e.MaxNorm > 0 {
 		bridge.NoGrad(func() { aten.EmbeddingRenorm_(e.Weight, idx, e.MaxNorm, e.NormType) })
 	}
-	mode := map[string]int64{"sum": 0, "mean": 1, "max": 2}[e.Mode]
+	mode := bagModes[e.Mode]
 	var pad *int64
 	if e.PaddingIdx >= 0 {
 		pad = aten.I(e.PaddingIdx)
