@@ -31,7 +31,7 @@ type SDPAOptions struct {
 // mask and agrees with this to float rounding, but has no scale argument and is not in libtorch
 // 2 (the tests check the two agree).
 func ScaledDotProductAttention(query, key, value *bridge.Tensor, opts ...SDPAOptions) *bridge.Tensor {
-	o := first(opts)
+	o := firstOpt(opts)
 	fail := func(format string, args ...any) {
 		panic(&bridge.Error{Op: "nn.ScaledDotProductAttention", Msg: fmt.Sprintf(format, args...)})
 	}
@@ -131,7 +131,7 @@ type MultiheadAttention struct {
 // input projections, zero biases, out_proj.weight as a Linear's, bias_k and bias_v
 // Xavier-normal.
 func NewMultiheadAttention(embedDim, numHeads int64, opts ...MultiheadAttentionOptions) *MultiheadAttention {
-	o := first(opts)
+	o := firstOpt(opts)
 	m := &MultiheadAttention{EmbedDim: embedDim, NumHeads: numHeads, KDim: o.KDim, VDim: o.VDim,
 		Dropout: o.Dropout, BatchFirst: o.BatchFirst, AddZeroAttn: o.AddZeroAttn}
 	m.kind = "MultiheadAttention"

@@ -14,9 +14,8 @@ type ConvOptions struct {
 	NoBias                            bool
 }
 
-// convSetup validates sizes, fills the defaults, and makes the weight and bias initialised as
-// PyTorch's _ConvNd.reset_parameters does. A transposed convolution's weight is
-// [in, out/groups, k...], a plain one's [out, in/groups, k...].
+// convSetup validates sizes, fills the defaults, and makes the weight and bias (weightAndBias). A
+// transposed convolution's weight is [in, out/groups, k...], a plain one's [out, in/groups, k...].
 func convSetup(n *Node, dims int, transposed bool, in, out, kernel int64, o ConvOptions) (ConvOptions, *bridge.Tensor, *bridge.Tensor) {
 	o.Stride, o.Dilation, o.Groups = max(o.Stride, 1), max(o.Dilation, 1), max(o.Groups, 1)
 	if in <= 0 || out <= 0 || kernel <= 0 {
@@ -41,16 +40,7 @@ func convSetup(n *Node, dims int, transposed bool, in, out, kernel int64, o Conv
 	for range dims {
 		shape = append(shape, kernel)
 	}
-	w := aten.Empty(shape, aten.Options{}, nil)
-	var b *bridge.Tensor
-	if !o.NoBias {
-		b = aten.Empty([]int64{out}, aten.Options{}, nil)
-	}
-	kaimingDefault(w, b)
-	n.Param("weight", w)
-	if b != nil {
-		n.Param("bias", b)
-	}
+	w, b := weightAndBias(n, shape, out, o.NoBias)
 	return o, w, b
 }
 
@@ -66,8 +56,9 @@ func convCheck(n *Node, x *bridge.Tensor, dims int, in int64, layout string) {
 	}
 }
 
-func repeatDims(v int64, dims int) []int64 {
-	out := make([]int64, dims)
+// repeatDims is v repeated for each of dims dims.
+func repeatDims[T any](v T, dims int) []T {
+	out := make([]T, dims)
 	for i := range out {
 		out[i] = v
 	}

@@ -15,6 +15,9 @@ type EmbeddingBagOptions struct {
 	IncludeLastOffset bool    // offsets has one more entry: the end of the last bag
 }
 
+// bagModes are aten::embedding_bag's mode numbers.
+var bagModes = map[string]int64{"sum": 0, "mean": 1, "max": 2}
+
 // EmbeddingBag is PyTorch's nn.EmbeddingBag: the sum, mean or max of the rows of a [Num, Dim]
 // table over each bag of indices, without the per-index intermediate (aten::embedding_bag).
 // Dense gradients only (PyTorch's sparse=True is not offered).
@@ -32,8 +35,8 @@ type EmbeddingBag struct {
 // NewEmbeddingBag makes an EmbeddingBag initialised N(0, 1) (the padding row zero), as PyTorch
 // does.
 func NewEmbeddingBag(num, dim int64, opts ...EmbeddingBagOptions) *EmbeddingBag {
-	o := first(opts)
-	e := &EmbeddingBag{Num: num, Dim: dim, Mode: o.Mode, PaddingIdx: -1, MaxNorm: o.MaxNorm, NormType: o.NormType,
+	o := firstOpt(opts)
+	e := &EmbeddingBag{Num: num, Dim: dim, Mode: o.Mode, MaxNorm: o.MaxNorm, NormType: o.NormType,
 		ScaleGradByFreq: o.ScaleGradByFreq, IncludeLastOffset: o.IncludeLastOffset}
 	e.kind = "EmbeddingBag"
 	if e.Mode == "" {
@@ -51,17 +54,7 @@ func NewEmbeddingBag(num, dim int64, opts ...EmbeddingBagOptions) *EmbeddingBag 
 		e.fail("max mode does not support scaling the gradient by the frequency")
 	}
 	w := bridge.Randn(bridge.Shape{num, dim})
-	if o.PaddingIdx != nil {
-		p := *o.PaddingIdx
-		if p < 0 {
-			p += num
-		}
-		if p < 0 || p >= num {
-			e.fail("padding index %d out of range for %d embeddings", *o.PaddingIdx, num)
-		}
-		e.PaddingIdx = p
-		w.Narrow(0, p, 1).ZeroInPlace()
-	}
+	e.PaddingIdx = paddingRow(&e.Node, w, o.PaddingIdx)
 	e.Weight = e.Param("weight", w)
 	return e
 }
@@ -110,7 +103,7 @@ func (e *EmbeddingBag) ForwardBags(input, offsets, perSampleWeights *bridge.Tens
 	if e.MaxNorm > 0 {
 		bridge.NoGrad(func() { aten.EmbeddingRenorm_(e.Weight, idx, e.MaxNorm, e.NormType) })
 	}
-	mode := map[string]int64{"sum": 0, "mean": 1, "max": 2}[e.Mode]
+	mode := bagModes[e.Mode]
 	var pad *int64
 	if e.PaddingIdx >= 0 {
 		pad = aten.I(e.PaddingIdx)

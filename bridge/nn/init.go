@@ -115,10 +115,7 @@ type KaimingOptions struct {
 }
 
 func kaimingStd(op string, t *bridge.Tensor, opts []KaimingOptions) float64 {
-	var o KaimingOptions
-	if len(opts) > 0 {
-		o = opts[0]
-	}
+	o := firstOpt(opts)
 	if o.Nonlinearity == "" {
 		o.Nonlinearity = "leaky_relu"
 	}
@@ -195,9 +192,15 @@ func InitOrthogonal(t *bridge.Tensor, gain float64) *bridge.Tensor {
 	return t
 }
 
-// kaimingDefault is what PyTorch's Linear and convolutions do in reset_parameters: weight from
-// kaiming_uniform_(a=√5) — U(±1/√fan_in) — then, when there is a bias, the bias from U(±1/√fan_in).
-func kaimingDefault(weight, bias *bridge.Tensor) {
+// weightAndBias makes a Linear's or a convolution's weight of the given shape and, unless noBias,
+// its bias [out], initialises them as PyTorch's reset_parameters does — the weight from
+// kaiming_uniform_(a=√5), U(±1/√fan_in), then the bias from U(±1/√fan_in) — and registers them
+// as n's "weight" and "bias".
+func weightAndBias(n *Node, shape []int64, out int64, noBias bool) (weight, bias *bridge.Tensor) {
+	weight = aten.Empty(shape, aten.Options{}, nil)
+	if !noBias {
+		bias = aten.Empty([]int64{out}, aten.Options{}, nil)
+	}
 	InitKaimingUniform(weight, KaimingOptions{A: math.Sqrt(5)})
 	if bias != nil {
 		in, _ := FanInOut(weight)
@@ -207,4 +210,9 @@ func kaimingDefault(weight, bias *bridge.Tensor) {
 		}
 		InitUniform(bias, -bound, bound)
 	}
+	n.Param("weight", weight)
+	if bias != nil {
+		n.Param("bias", bias)
+	}
+	return weight, bias
 }

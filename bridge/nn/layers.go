@@ -18,22 +18,10 @@ type LinearOptions struct{ NoBias bool }
 // NewLinear makes a Linear layer initialised as PyTorch does (the same values after the same
 // seed: weight, then bias, from U(±1/√in)).
 func NewLinear(in, out int64, opts ...LinearOptions) *Linear {
-	var o LinearOptions
-	if len(opts) > 0 {
-		o = opts[0]
-	}
+	o := firstOpt(opts)
 	l := &Linear{In: in, Out: out}
 	l.kind = "Linear"
-	w := aten.Empty([]int64{out, in}, aten.Options{}, nil)
-	var b *bridge.Tensor
-	if !o.NoBias {
-		b = aten.Empty([]int64{out}, aten.Options{}, nil)
-	}
-	kaimingDefault(w, b)
-	l.Weight = l.Param("weight", w)
-	if b != nil {
-		l.Bias = l.Param("bias", b)
-	}
+	l.Weight, l.Bias = weightAndBias(&l.Node, []int64{out, in}, out, o.NoBias)
 	return l
 }
 
@@ -62,26 +50,14 @@ type Conv2dOptions struct {
 
 // NewConv2d makes a Conv2d layer initialised as PyTorch does.
 func NewConv2d(in, out, kernel int64, opts ...Conv2dOptions) *Conv2d {
-	var o Conv2dOptions
-	if len(opts) > 0 {
-		o = opts[0]
-	}
+	o := firstOpt(opts)
 	c := &Conv2d{In: in, Out: out, Kernel: kernel, Stride: max(o.Stride, 1), Padding: o.Padding,
 		Dilation: max(o.Dilation, 1), G: max(o.Groups, 1)}
 	c.kind = "Conv2d"
 	if in%c.G != 0 || out%c.G != 0 {
 		c.fail("in (%d) and out (%d) channels must be divisible by groups (%d)", in, out, c.G)
 	}
-	w := aten.Empty([]int64{out, in / c.G, kernel, kernel}, aten.Options{}, nil)
-	var b *bridge.Tensor
-	if !o.NoBias {
-		b = aten.Empty([]int64{out}, aten.Options{}, nil)
-	}
-	kaimingDefault(w, b)
-	c.Weight = c.Param("weight", w)
-	if b != nil {
-		c.Bias = c.Param("bias", b)
-	}
+	c.Weight, c.Bias = weightAndBias(&c.Node, []int64{out, in / c.G, kernel, kernel}, out, o.NoBias)
 	return c
 }
 
@@ -123,10 +99,7 @@ type BatchNormOptions struct {
 
 // NewBatchNorm2d makes a BatchNorm2d layer (weight 1, bias 0, running mean 0, running var 1).
 func NewBatchNorm2d(features int64, opts ...BatchNormOptions) *BatchNorm2d {
-	var o BatchNormOptions
-	if len(opts) > 0 {
-		o = opts[0]
-	}
+	o := firstOpt(opts)
 	b := &BatchNorm2d{Features: features, Eps: o.Eps, Momentum: o.Momentum,
 		trackRunningStats: !o.NoTrackRunningStats, hasAffine: !o.NoAffine}
 	b.kind = "BatchNorm2d"
@@ -224,10 +197,7 @@ type LayerNormOptions struct {
 
 // NewLayerNorm makes a LayerNorm over the given trailing shape (weight 1, bias 0).
 func NewLayerNorm(shape bridge.Shape, opts ...LayerNormOptions) *LayerNorm {
-	var o LayerNormOptions
-	if len(opts) > 0 {
-		o = opts[0]
-	}
+	o := firstOpt(opts)
 	l := &LayerNorm{Shape: shape, Eps: o.Eps}
 	l.kind = "LayerNorm"
 	if l.Eps == 0 {
@@ -264,22 +234,30 @@ type EmbeddingOptions struct {
 
 // NewEmbedding makes an Embedding initialised N(0, 1), as PyTorch does.
 func NewEmbedding(num, dim int64, opts ...EmbeddingOptions) *Embedding {
-	e := &Embedding{Num: num, Dim: dim, PaddingIdx: -1}
+	e := &Embedding{Num: num, Dim: dim}
 	e.kind = "Embedding"
 	w := bridge.Randn(bridge.Shape{num, dim})
-	if len(opts) > 0 && opts[0].PaddingIdx != nil {
-		p := *opts[0].PaddingIdx
-		if p < 0 {
-			p += num
-		}
-		if p < 0 || p >= num {
-			e.fail("padding index %d out of range for %d embeddings", *opts[0].PaddingIdx, num)
-		}
-		e.PaddingIdx = p
-		w.Narrow(0, p, 1).ZeroInPlace()
-	}
+	e.PaddingIdx = paddingRow(&e.Node, w, firstOpt(opts).PaddingIdx)
 	e.Weight = e.Param("weight", w)
 	return e
+}
+
+// paddingRow resolves an Embedding's or EmbeddingBag's padding index (a negative one counts from
+// the end of the table w) and zeroes that row of w; it returns -1 when idx is nil.
+func paddingRow(n *Node, w *bridge.Tensor, idx *int64) int64 {
+	if idx == nil {
+		return -1
+	}
+	num := w.Size(0)
+	p := *idx
+	if p < 0 {
+		p += num
+	}
+	if p < 0 || p >= num {
+		n.fail("padding index %d out of range for %d embeddings", *idx, num)
+	}
+	w.Narrow(0, p, 1).ZeroInPlace()
+	return p
 }
 
 // Forward looks up the rows.

@@ -77,19 +77,25 @@ func broadcastShape(a, b bridge.Shape) (bridge.Shape, bool) {
 	return out, true
 }
 
-// broadcastPair expands input and target to their common shape (torch.broadcast_tensors), as
-// F.smooth_l1_loss and F.huber_loss do. Tensors already of that shape are returned as they are;
-// free reports whether the returned ones are new views to free.
-func broadcastPair(loss string, input, target *bridge.Tensor) (x, y *bridge.Tensor, free bool) {
+// broadcastLoss is F.smooth_l1_loss's and F.huber_loss's common part: it checks input, target
+// and the reduction, expands input and target to their common shape (torch.broadcast_tensors;
+// tensors already of that shape are used as they are) and applies kernel to them.
+func broadcastLoss(loss string, input, target *bridge.Tensor, reduction []bridge.Reduction,
+	kernel func(x, y *bridge.Tensor, red int64) *bridge.Tensor) *bridge.Tensor {
+	needTensors(loss, []string{"input", "target"}, input, target)
+	red := atenReduction(loss, reduction)
 	si, st := input.Shape(), target.Shape()
 	if si.Equal(st) {
-		return input, target, false
+		return kernel(input, target, red)
 	}
 	s, ok := broadcastShape(si, st)
 	if !ok {
 		lossFail(loss, "the input's shape %v and the target's shape %v do not broadcast", si, st)
 	}
-	return input.Expand(s...), target.Expand(s...), true
+	x, y := input.Expand(s...), target.Expand(s...)
+	defer x.Free()
+	defer y.Free()
+	return kernel(x, y, red)
 }
 
 // BCEOptions are F.binary_cross_entropy's options; the zero value is its default (no weight,
@@ -164,30 +170,18 @@ func KLDivLoss(input, target *bridge.Tensor, opts ...KLDivOptions) *bridge.Tenso
 // d = input - target (broadcast together); beta 0 is the L1 loss. PyTorch's default beta is 1
 // (torch.nn.SmoothL1Loss, F.smooth_l1_loss).
 func SmoothL1Loss(input, target *bridge.Tensor, beta float64, reduction ...bridge.Reduction) *bridge.Tensor {
-	const name = "SmoothL1Loss"
-	needTensors(name, []string{"input", "target"}, input, target)
-	red := atenReduction(name, reduction)
-	x, y, free := broadcastPair(name, input, target)
-	if free {
-		defer x.Free()
-		defer y.Free()
-	}
-	return aten.SmoothL1Loss(x, y, red, beta)
+	return broadcastLoss("SmoothL1Loss", input, target, reduction, func(x, y *bridge.Tensor, red int64) *bridge.Tensor {
+		return aten.SmoothL1Loss(x, y, red, beta)
+	})
 }
 
 // HuberLoss is the Huber loss: 0.5·d² where |d| < delta, delta·(|d| - 0.5·delta) elsewhere,
 // d = input - target (broadcast together); SmoothL1Loss times beta. PyTorch's default delta is
 // 1 (torch.nn.HuberLoss, F.huber_loss).
 func HuberLoss(input, target *bridge.Tensor, delta float64, reduction ...bridge.Reduction) *bridge.Tensor {
-	const name = "HuberLoss"
-	needTensors(name, []string{"input", "target"}, input, target)
-	red := atenReduction(name, reduction)
-	x, y, free := broadcastPair(name, input, target)
-	if free {
-		defer x.Free()
-		defer y.Free()
-	}
-	return aten.HuberLoss(x, y, red, delta)
+	return broadcastLoss("HuberLoss", input, target, reduction, func(x, y *bridge.Tensor, red int64) *bridge.Tensor {
+		return aten.HuberLoss(x, y, red, delta)
+	})
 }
 
 // CosineEmbeddingLoss compares rows of x1 and x2 [N,D] (or vectors [D]) by their cosine

@@ -32,6 +32,9 @@ func Interpolate(x *bridge.Tensor, o InterpolateOptions) *bridge.Tensor {
 	})
 }
 
+// interpolatingDims is the number of spatial dims each interpolating mode takes.
+var interpolatingDims = map[string]int{"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+
 func interpolate(x *bridge.Tensor, o InterpolateOptions, fail func(string)) *bridge.Tensor {
 	failf := func(format string, args ...any) { fail(fmt.Sprintf(format, args...)) }
 	mode := o.Mode
@@ -43,15 +46,14 @@ func interpolate(x *bridge.Tensor, o InterpolateOptions, fail func(string)) *bri
 	if dims < 1 || dims > 3 {
 		failf("input of shape %v: expected 3-D, 4-D or 5-D [N, C, ...] input", s)
 	}
-	want := map[string]int{"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 	switch mode {
 	case "nearest", "area":
 		if o.AlignCorners {
 			failf("align corners is only for the interpolating modes: linear, bilinear, bicubic, trilinear")
 		}
 	case "linear", "bilinear", "bicubic", "trilinear":
-		if want[mode] != dims {
-			failf("mode %s needs a %d-D input, got shape %v", mode, want[mode]+2, s)
+		if want := interpolatingDims[mode]; want != dims {
+			failf("mode %s needs a %d-D input, got shape %v", mode, want+2, s)
 		}
 	default:
 		failf("unknown mode %q: nearest, linear, bilinear, bicubic, trilinear or area", mode)
@@ -75,10 +77,7 @@ func interpolate(x *bridge.Tensor, o InterpolateOptions, fail func(string)) *bri
 	case len(o.Scale) > 0:
 		scales = o.Scale
 		if len(scales) == 1 {
-			scales = make([]float64, dims)
-			for i := range scales {
-				scales[i] = o.Scale[0]
-			}
+			scales = repeatDims(scales[0], dims)
 		}
 		if len(scales) != dims {
 			failf("input of shape %v has %d spatial dims, scale %v has %d", s, dims, o.Scale, len(o.Scale))

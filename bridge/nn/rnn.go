@@ -175,7 +175,7 @@ type LSTM struct {
 // NewLSTM makes an LSTM initialised as PyTorch does.
 func NewLSTM(input, hidden int64, opts ...RNNOptions) *LSTM {
 	m := &LSTM{}
-	m.RNNConfig, m.flat = newRecurrent(&m.Node, "LSTM", 4, input, hidden, first(opts))
+	m.RNNConfig, m.flat = newRecurrent(&m.Node, "LSTM", 4, input, hidden, firstOpt(opts))
 	return m
 }
 
@@ -217,7 +217,7 @@ type GRU struct {
 // NewGRU makes a GRU initialised as PyTorch does.
 func NewGRU(input, hidden int64, opts ...RNNOptions) *GRU {
 	m := &GRU{}
-	m.RNNConfig, m.flat = newRecurrent(&m.Node, "GRU", 3, input, hidden, first(opts))
+	m.RNNConfig, m.flat = newRecurrent(&m.Node, "GRU", 3, input, hidden, firstOpt(opts))
 	return m
 }
 
@@ -252,7 +252,7 @@ type RNN struct {
 
 // NewRNN makes an Elman RNN initialised as PyTorch does.
 func NewRNN(input, hidden int64, opts ...RNNOptions) *RNN {
-	o := first(opts)
+	o := firstOpt(opts)
 	m := &RNN{Nonlinearity: o.Nonlinearity}
 	if m.Nonlinearity == "" {
 		m.Nonlinearity = "tanh"
@@ -287,15 +287,6 @@ func (m *RNN) ForwardState(x, h0 *bridge.Tensor) (out, hn *bridge.Tensor) {
 	states := []*bridge.Tensor{hn}
 	m.finish(states, batched)
 	return m.Fire(x, m.unbatch(out, batched)), states[0]
-}
-
-// first is opts[0], or the zero options.
-func first[T any](opts []T) T {
-	var o T
-	if len(opts) > 0 {
-		o = opts[0]
-	}
-	return o
 }
 
 // uniformSeq draws U(-bound, bound) of a shape (PyTorch's init.uniform_); the sequence layers
