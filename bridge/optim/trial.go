@@ -269,16 +269,34 @@ func writesOf(k kind) []writeInfo {
 	return nil
 }
 
-// trialStep is Step for a group changed since its last Step.
-func (o *Optimizer) trialStep(gi int, g *group) {
+// beginTrial takes group g's trial (settled by this step, one way or the other) and repeats
+// SetParams' probe on the kinds of parameter it has not tried (step 3 of "Changes that fail").
+// If the probe fails it rolls the change back and returns nil: the step runs with the previous
+// values.
+func (o *Optimizer) beginTrial(gi int, g *group) *trial {
 	tr := g.trial
-	g.trial = nil // settled by this step, one way or the other
+	g.trial = nil
 	probed := tr.probed
 	if g.h != tr.probedH {
 		probed = map[probeKey]bool{}
 	}
 	if err := o.probe(g.params, &g.h, probed); err != nil && len(tr.changed(&g.h)) > 0 {
 		o.rollBack(gi, g, tr, err.Err, "")
+		return nil
+	}
+	return tr
+}
+
+// notTheChange reports whether err, raised by a trial step, is a failure that rolling the
+// change back cannot help: the change set nothing that differs, or a freed tensor was used.
+func (t *trial) notTheChange(h *hyper, err error) bool {
+	return len(t.changed(h)) == 0 || errors.Is(err, bridge.ErrFreed)
+}
+
+// trialStep is Step for a group changed since its last Step.
+func (o *Optimizer) trialStep(gi int, g *group) {
+	tr := o.beginTrial(gi, g)
+	if tr == nil {
 		for _, pi := range g.params {
 			o.update(&g.h, pi, nil)
 		}
@@ -294,11 +312,10 @@ func (o *Optimizer) trialStep(gi int, g *group) {
 			}
 			continue
 		}
-		changed := tr.changed(&g.h)
-		if len(changed) == 0 || errors.Is(err, bridge.ErrFreed) {
+		if tr.notTheChange(&g.h, err) {
 			panic(err) // not the change's doing
 		}
-		left := o.leftBehind(gi, i, updated, changed, &t)
+		left := o.leftBehind(gi, i, updated, tr.changed(&g.h), &t)
 		o.rollBack(gi, g, tr, err, left)
 		st := &o.state[pi]
 		if len(t.wrote) == 0 {
