@@ -126,29 +126,28 @@ func (t *trial) changed(h *hyper) []string {
 // update (nothing written yet) or resume it (at skip, the first write not done). A nil *trace is
 // the fast path: every method is then a no-op that lets the update run.
 type trace struct {
-	skip    int // resume: writes below skip were done by the failed attempt
-	step0   int64
-	mu0     float64 // NAdam's mu_product before the update
-	wrote   []int
-	slots   []**bridge.Tensor // state the update created
-	ran     bool              // the parameter had a gradient
-	resumed bool
+	skip  int // > 0 when resuming: writes below skip were done by the failed attempt
+	step0 int64
+	mu0   float64 // NAdam's mu_product before the update
+	wrote []int
+	slots []**bridge.Tensor // state the update created
+	ran   bool              // the parameter had a gradient
 }
 
 func (t *trace) begin(st *paramState) {
-	if t != nil && !t.resumed {
+	if t != nil && t.skip == 0 {
 		t.step0, t.mu0 = st.step, st.muProduct
 	}
 }
 
-func (t *trace) resuming() bool { return t != nil && t.resumed }
+func (t *trace) resuming() bool { return t != nil && t.skip > 0 }
 
 // next reports whether write id is to be made.
 func (t *trace) next(id int) bool {
 	if t == nil {
 		return true
 	}
-	if t.resumed && id < t.skip {
+	if id < t.skip {
 		return false
 	}
 	if faultHook != nil {
@@ -322,7 +321,7 @@ func (o *Optimizer) trialStep(gi int, g *group) {
 			t.undo(st)
 			o.update(&g.h, pi, nil)
 		} else {
-			o.update(&g.h, pi, &trace{resumed: true, skip: t.wrote[len(t.wrote)-1] + 1})
+			o.update(&g.h, pi, &trace{skip: t.wrote[len(t.wrote)-1] + 1})
 		}
 		for _, pj := range g.params[i+1:] {
 			o.update(&g.h, pj, nil)
