@@ -79,56 +79,85 @@ func (k kind) unknownKey(key string, group int, v any) *HyperError {
 		k, strings.Join(keysOf[k], ", "))}
 }
 
+// floatField, intField and boolField return the field that holds a key of their type, or nil.
+// "betas" (beta1 and beta2 together) and "line_search_fn" (a string) have none.
+func (h *hyper) floatField(key string) *float64 {
+	switch key {
+	case "lr":
+		return &h.lr
+	case "momentum":
+		return &h.momentum
+	case "dampening":
+		return &h.dampening
+	case "weight_decay":
+		return &h.weightDecay
+	case "beta1":
+		return &h.beta1
+	case "beta2":
+		return &h.beta2
+	case "eps":
+		return &h.eps
+	case "alpha":
+		return &h.alpha
+	case "rho":
+		return &h.rho
+	case "lr_decay":
+		return &h.lrDecay
+	case "initial_accumulator_value":
+		return &h.initialAcc
+	case "momentum_decay":
+		return &h.momentumDecay
+	case "tolerance_grad":
+		return &h.toleranceGrad
+	case "tolerance_change":
+		return &h.toleranceChange
+	}
+	return nil
+}
+
+func (h *hyper) intField(key string) *int {
+	switch key {
+	case "max_iter":
+		return &h.maxIter
+	case "max_eval":
+		return &h.maxEval
+	case "history_size":
+		return &h.historySize
+	}
+	return nil
+}
+
+func (h *hyper) boolField(key string) *bool {
+	switch key {
+	case "nesterov":
+		return &h.nesterov
+	case "maximize":
+		return &h.maximize
+	case "amsgrad":
+		return &h.amsgrad
+	case "centered":
+		return &h.centered
+	}
+	return nil
+}
+
 // get returns the value of a key the kind accepts: float64, bool, int (LBFGS's max_iter,
 // max_eval, history_size), string (line_search_fn, "" for None) or [2]float64 for "betas".
 func (h *hyper) get(key string) any {
 	switch key {
-	case "lr":
-		return h.lr
-	case "momentum":
-		return h.momentum
-	case "dampening":
-		return h.dampening
-	case "weight_decay":
-		return h.weightDecay
 	case "betas":
 		return [2]float64{h.beta1, h.beta2}
-	case "beta1":
-		return h.beta1
-	case "beta2":
-		return h.beta2
-	case "eps":
-		return h.eps
-	case "alpha":
-		return h.alpha
-	case "rho":
-		return h.rho
-	case "lr_decay":
-		return h.lrDecay
-	case "initial_accumulator_value":
-		return h.initialAcc
-	case "momentum_decay":
-		return h.momentumDecay
-	case "tolerance_grad":
-		return h.toleranceGrad
-	case "tolerance_change":
-		return h.toleranceChange
-	case "max_iter":
-		return h.maxIter
-	case "max_eval":
-		return h.maxEval
-	case "history_size":
-		return h.historySize
 	case "line_search_fn":
 		return h.lineSearch
-	case "nesterov":
-		return h.nesterov
-	case "maximize":
-		return h.maximize
-	case "amsgrad":
-		return h.amsgrad
-	case "centered":
-		return h.centered
+	}
+	if f := h.floatField(key); f != nil {
+		return *f
+	}
+	if n := h.intField(key); n != nil {
+		return *n
+	}
+	if b := h.boolField(key); b != nil {
+		return *b
 	}
 	return nil
 }
@@ -136,23 +165,26 @@ func (h *hyper) get(key string) any {
 // set parses and range-checks v for key and stores it; on failure h is unchanged and the reason
 // is returned.
 func (h *hyper) set(key string, v any) string {
-	switch key {
-	case "nesterov", "maximize", "amsgrad", "centered":
+	if field := h.boolField(key); field != nil {
 		b, ok := v.(bool)
 		if !ok {
 			return fmt.Sprintf("want a bool, got %s", describe(v))
 		}
-		switch key {
-		case "nesterov":
-			h.nesterov = b
-		case "maximize":
-			h.maximize = b
-		case "centered":
-			h.centered = b
-		default:
-			h.amsgrad = b
-		}
+		*field = b
 		return ""
+	}
+	if field := h.intField(key); field != nil {
+		n, ok := toInt(v)
+		if !ok {
+			return fmt.Sprintf("want an integer, got %s", describe(v))
+		}
+		if n < 1 {
+			return fmt.Sprintf("must be >= 1, got %d", n)
+		}
+		*field = n
+		return ""
+	}
+	switch key {
 	case "betas":
 		pair, ok := toPair(v)
 		if !ok {
@@ -175,23 +207,6 @@ func (h *hyper) set(key string, v any) string {
 			return fmt.Sprintf(`want "strong_wolfe" or none (nil, ""), got %s`, describe(v))
 		}
 		return ""
-	case "max_iter", "max_eval", "history_size":
-		n, ok := toInt(v)
-		if !ok {
-			return fmt.Sprintf("want an integer, got %s", describe(v))
-		}
-		if n < 1 {
-			return fmt.Sprintf("must be >= 1, got %d", n)
-		}
-		switch key {
-		case "max_iter":
-			h.maxIter = n
-		case "max_eval":
-			h.maxEval = n
-		default:
-			h.historySize = n
-		}
-		return ""
 	}
 	f, ok := toFloat(v)
 	if !ok {
@@ -205,50 +220,20 @@ func (h *hyper) set(key string, v any) string {
 		if r := checkBeta(f); r != "" {
 			return r
 		}
-		if key == "beta1" {
-			h.beta1 = f
-		} else {
-			h.beta2 = f
-		}
-		return ""
 	case "dampening", "rho":
 		if f < 0 || f > 1 {
 			return fmt.Sprintf("must be in [0, 1], got %v", f)
 		}
-		if key == "rho" {
-			h.rho = f
-		} else {
-			h.dampening = f
-		}
-		return ""
-	}
-	if f < 0 {
-		return fmt.Sprintf("must be >= 0, got %v", f)
-	}
-	switch key {
-	case "lr":
-		h.lr = f
-	case "momentum":
-		h.momentum = f
-	case "weight_decay":
-		h.weightDecay = f
-	case "eps":
-		h.eps = f
-	case "alpha":
-		h.alpha = f
-	case "lr_decay":
-		h.lrDecay = f
-	case "initial_accumulator_value":
-		h.initialAcc = f
-	case "momentum_decay":
-		h.momentumDecay = f
-	case "tolerance_grad":
-		h.toleranceGrad = f
-	case "tolerance_change":
-		h.toleranceChange = f
 	default:
+		if f < 0 {
+			return fmt.Sprintf("must be >= 0, got %v", f)
+		}
+	}
+	field := h.floatField(key)
+	if field == nil {
 		return "unknown hyper-parameter"
 	}
+	*field = f
 	return ""
 }
 

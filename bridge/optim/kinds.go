@@ -123,7 +123,8 @@ func NewRAdam(groups []Group, o RAdamOptions) (*Optimizer, error) {
 		weightDecay: o.WeightDecay})
 }
 
-// Writes of the updates below (see the SGD and Adam ones in optimizer.go).
+// Writes of the updates below (see the SGD and Adam ones in optimizer.go). A moving average's
+// two writes (…Decay, …Add) are numbered one after the other, as movingAvg makes them.
 const (
 	rmsSqDecay   = iota // square_avg *= alpha
 	rmsSqAdd            // square_avg += (1-alpha)*g*g
@@ -186,25 +187,11 @@ func rmspropStep(h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trace) {
 		st.step++
 	}
 	g := gradTerm(&tmp, h, p, grad)
-	if tr.next(rmsSqDecay) {
-		sq.MulScalarInPlace(h.alpha)
-		tr.done(rmsSqDecay)
-	}
-	if tr.next(rmsSqAdd) {
-		sq.AddcmulInPlace(g, g, 1-h.alpha)
-		tr.done(rmsSqAdd)
-	}
+	movingAvgSq(tr, sq, g, h.alpha, rmsSqDecay)
 	var avg *bridge.Tensor
 	if h.centered {
 		ga := st.t[fGradAvg]
-		if tr.next(rmsGAvgDecay) {
-			ga.MulScalarInPlace(h.alpha)
-			tr.done(rmsGAvgDecay)
-		}
-		if tr.next(rmsGAvgAdd) {
-			ga.AddInPlace(g, 1-h.alpha)
-			tr.done(rmsGAvgAdd)
-		}
+		movingAvg(tr, ga, g, h.alpha, rmsGAvgDecay)
 		avg = tmp.add(aten.Addcmul(sq, ga, ga, aten.IntScalar(-1)))
 		avg.SqrtInPlace()
 	} else {
@@ -272,14 +259,7 @@ func adadeltaStep(h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trace) {
 		st.step++
 	}
 	g := gradTerm(&tmp, h, p, grad)
-	if tr.next(adSqDecay) {
-		sq.MulScalarInPlace(h.rho)
-		tr.done(adSqDecay)
-	}
-	if tr.next(adSqAdd) {
-		sq.AddcmulInPlace(g, g, 1-h.rho)
-		tr.done(adSqAdd)
-	}
+	movingAvgSq(tr, sq, g, h.rho, adSqDecay)
 	// delta = sqrt(acc_delta+eps)/sqrt(square_avg+eps)*g, from acc_delta before its update.
 	// PyTorch updates acc_delta, then the parameter; the two are independent, and writing the
 	// parameter first (and acc_delta in one write) lets a resumed trial step recompute delta.
@@ -311,14 +291,7 @@ func adamaxStep(h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trace) {
 	}
 	step := float64(float32(st.step))
 	g := gradTerm(&tmp, h, p, grad)
-	if tr.next(axAvgDecay) {
-		expAvg.MulScalarInPlace(h.beta1)
-		tr.done(axAvgDecay)
-	}
-	if tr.next(axAvgAdd) {
-		expAvg.AddInPlace(g, 1-h.beta1)
-		tr.done(axAvgAdd)
-	}
+	movingAvg(tr, expAvg, g, h.beta1, axAvgDecay)
 	if tr.next(axInfDecay) {
 		expInf.MulScalarInPlace(h.beta2)
 		tr.done(axInfDecay)

@@ -1,7 +1,6 @@
 package optim
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -287,28 +286,20 @@ func (o *Optimizer) lbfgsStep(closure func() *bridge.Tensor) *bridge.Tensor {
 // and the state are put back, the change is rolled back and the step rerun with the previous
 // values (the closure runs again from the start).
 func (o *Optimizer) lbfgsTrialStep(g *group, closure func() *bridge.Tensor) *bridge.Tensor {
-	tr := g.trial
-	g.trial = nil
-	probed := tr.probed
-	if g.h != tr.probedH {
-		probed = map[probeKey]bool{}
-	}
-	if err := o.probe(g.params, &g.h, probed); err != nil && len(tr.changed(&g.h)) > 0 {
-		o.rollBack(0, g, tr, err.Err, "")
+	tr := o.beginTrial(0, g)
+	if tr == nil {
 		return o.lbfgsStep(closure)
 	}
 	var loss *bridge.Tensor
 	var saved []*bridge.Tensor
 	st := o.lbfgs.clone()
-	calls := 0
+	r := &lbfgsRun{o: o, h: &g.h, st: st, closure: closure, protect: map[*bridge.Tensor]bool{}}
+	for _, t := range o.lbfgs.tensors() {
+		r.protect[t] = true
+	}
 	err := bridge.Try(func() {
 		bridge.NoGrad(func() {
-			r := &lbfgsRun{o: o, h: &g.h, st: st, closure: closure, protect: map[*bridge.Tensor]bool{}}
-			for _, t := range o.lbfgs.tensors() {
-				r.protect[t] = true
-			}
 			saved = r.cloneParams()
-			defer func() { calls = r.calls }()
 			loss = r.step()
 		})
 	})
@@ -318,19 +309,15 @@ func (o *Optimizer) lbfgsTrialStep(g *group, closure func() *bridge.Tensor) *bri
 		o.lbfgs = st
 		return loss
 	}
-	if len(tr.changed(&g.h)) == 0 || errors.Is(err, bridge.ErrFreed) || saved == nil {
-		panic(err) // not the change's doing
+	if tr.notTheChange(&g.h, err) || saved == nil {
+		panic(err) // not the change's doing, or before the parameters were saved
 	}
-	bridge.NoGrad(func() {
-		for i, p := range o.params {
-			p.CopyFrom(saved[i])
-		}
-	})
+	bridge.NoGrad(func() { r.setParams(saved) })
 	freeAll(saved)
 	st.free(o.lbfgs)
 	left := ""
-	if calls > 0 {
-		left = fmt.Sprintf("the closure ran %d time(s) in the failed attempt (parameters and LBFGS state were put back)", calls)
+	if r.calls > 0 {
+		left = fmt.Sprintf("the closure ran %d time(s) in the failed attempt (parameters and LBFGS state were put back)", r.calls)
 	}
 	o.rollBack(0, g, tr, err, left)
 	return o.lbfgsStep(closure)

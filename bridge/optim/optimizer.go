@@ -503,27 +503,38 @@ func ensurePair(st *paramState, a, b stateField, p *bridge.Tensor, tr *trace) (*
 	return st.t[a], ensure(st, b, p, tr)
 }
 
+// movingAvg makes avg = beta·avg + (1-beta)·g as the two writes numbered decay (avg *= beta) and
+// decay+1 (avg += (1-beta)·g).
+func movingAvg(tr *trace, avg, g *bridge.Tensor, beta float64, decay int) {
+	if tr.next(decay) {
+		avg.MulScalarInPlace(beta)
+		tr.done(decay)
+	}
+	if tr.next(decay + 1) {
+		avg.AddInPlace(g, 1-beta)
+		tr.done(decay + 1)
+	}
+}
+
+// movingAvgSq makes avg = beta·avg + (1-beta)·g² as the two writes numbered decay (avg *= beta)
+// and decay+1 (avg += (1-beta)·g·g).
+func movingAvgSq(tr *trace, avg, g *bridge.Tensor, beta float64, decay int) {
+	if tr.next(decay) {
+		avg.MulScalarInPlace(beta)
+		tr.done(decay)
+	}
+	if tr.next(decay + 1) {
+		avg.AddcmulInPlace(g, g, 1-beta)
+		tr.done(decay + 1)
+	}
+}
+
 // adamMoments updates Adam's moment estimates from the gradient term g — exp_avg = beta1·exp_avg
 // + (1-beta1)·g, then exp_avg_sq = beta2·exp_avg_sq + (1-beta2)·g² — as the four writes
 // numbered first … first+3 (Adam's, NAdam's and RAdam's first four).
 func adamMoments(tr *trace, h *hyper, g, expAvg, expAvgSq *bridge.Tensor, first int) {
-	avgDecay, avgAdd, sqDecay, sqAdd := first, first+1, first+2, first+3
-	if tr.next(avgDecay) {
-		expAvg.MulScalarInPlace(h.beta1)
-		tr.done(avgDecay)
-	}
-	if tr.next(avgAdd) {
-		expAvg.AddInPlace(g, 1-h.beta1)
-		tr.done(avgAdd)
-	}
-	if tr.next(sqDecay) {
-		expAvgSq.MulScalarInPlace(h.beta2)
-		tr.done(sqDecay)
-	}
-	if tr.next(sqAdd) {
-		expAvgSq.AddcmulInPlace(g, g, 1-h.beta2)
-		tr.done(sqAdd)
-	}
+	movingAvg(tr, expAvg, g, h.beta1, first)
+	movingAvgSq(tr, expAvgSq, g, h.beta2, first+2)
 }
 
 func adamStep(k kind, h *hyper, p, grad *bridge.Tensor, st *paramState, tr *trace) {

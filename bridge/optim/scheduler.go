@@ -28,7 +28,6 @@ type LRScheduler struct {
 	rule      lrRule
 	base      []float64 // the groups' initial_lr
 	lastEpoch int
-	stepCount int
 	lastLR    []float64
 }
 
@@ -52,14 +51,10 @@ func newScheduler(name string, opt *Optimizer, rule lrRule) *LRScheduler {
 	return s
 }
 
-func (s *LRScheduler) initialStep() {
-	s.stepCount = 0
-	s.advance(-1)
-}
+func (s *LRScheduler) initialStep() { s.advance(-1) }
 
 // advance moves to the next epoch (epoch < 0) or jumps to epoch with the closed form.
 func (s *LRScheduler) advance(epoch int) {
-	s.stepCount++
 	lrs := make([]float64, len(s.opt.groups))
 	if epoch < 0 {
 		s.lastEpoch++

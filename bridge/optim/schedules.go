@@ -155,12 +155,11 @@ func DefaultCyclic(baseLR, maxLR float64) CyclicOptions {
 }
 
 type cyclicRule struct {
-	o                       CyclicOptions
-	baseLRs, maxLRs         []float64
-	baseMomenta, maxMomenta []float64
-	totalSize, stepRatio    float64
-	scaleFn                 func(float64) float64
-	byCycle                 bool
+	o                    CyclicOptions
+	maxLRs               []float64
+	totalSize, stepRatio float64
+	scaleFn              func(float64) float64
+	byCycle              bool
 }
 
 func (r *cyclicRule) chain(s *LRScheduler, i int, _, base float64) float64 {
@@ -184,8 +183,8 @@ func (r *cyclicRule) closed(s *LRScheduler, i int, base float64) float64 {
 	f := r.scaleFn(at)
 	lr := base + float64(float64((r.maxLRs[i]-base)*scale)*f)
 	if r.o.CycleMomentum {
-		height := float64((r.maxMomenta[i] - r.baseMomenta[i]) * scale)
-		s.opt.groups[i].h.momentum = r.maxMomenta[i] - float64(height*f)
+		height := float64((r.o.MaxMomentum - r.o.BaseMomentum) * scale)
+		s.opt.groups[i].h.momentum = r.o.MaxMomentum - float64(height*f)
 	}
 	return lr
 }
@@ -220,7 +219,7 @@ func NewCyclicLR(opt *Optimizer, o CyclicOptions) (*LRScheduler, error) {
 	if !(o.StepSizeUp > 0 && down > 0) || math.IsInf(o.StepSizeUp+down, 0) {
 		return nil, fmt.Errorf("optim: %s: step sizes must be > 0, got %v up and %v down", name, o.StepSizeUp, down)
 	}
-	r := &cyclicRule{o: o, baseLRs: baseLRs, maxLRs: maxLRs, totalSize: o.StepSizeUp + down}
+	r := &cyclicRule{o: o, maxLRs: maxLRs, totalSize: o.StepSizeUp + down}
 	r.stepRatio = o.StepSizeUp / r.totalSize
 	if o.ScaleFn != nil {
 		switch o.ScaleMode {
@@ -251,21 +250,14 @@ func NewCyclicLR(opt *Optimizer, o CyclicOptions) (*LRScheduler, error) {
 		if !opt.kind.accepts("momentum") {
 			return nil, fmt.Errorf("optim: %s: %s has no momentum to cycle (set CycleMomentum false)", name, opt.kind)
 		}
-		for _, m := range []float64{o.BaseMomentum, o.MaxMomentum} {
-			if math.IsNaN(m) || m < 0 || math.IsInf(m, 0) {
-				return nil, fmt.Errorf("optim: %s: momenta must be finite and >= 0, got %v", name, m)
-			}
-		}
-		if err := checkNesterov(opt, o.BaseMomentum, o.MaxMomentum); err != nil {
-			return nil, fmt.Errorf("optim: %s: %w", name, err)
+		if err := checkMomenta(name, opt, o.BaseMomentum, o.MaxMomentum); err != nil {
+			return nil, err
 		}
 	}
 	for i, g := range opt.groups {
 		g.h.lr = baseLRs[i]
 		if o.CycleMomentum {
 			g.h.momentum = o.BaseMomentum
-			r.baseMomenta = append(r.baseMomenta, g.h.momentum)
-			r.maxMomenta = append(r.maxMomenta, o.MaxMomentum)
 		}
 	}
 	s := newScheduler(name, opt, r)
@@ -275,15 +267,21 @@ func NewCyclicLR(opt *Optimizer, o CyclicOptions) (*LRScheduler, error) {
 	return s, nil
 }
 
-// checkNesterov refuses cycled momenta that SGD's Nesterov momentum cannot take.
-func checkNesterov(opt *Optimizer, ms ...float64) error {
+// checkMomenta refuses cycled momenta that are not finite and >= 0, or that SGD's Nesterov
+// momentum cannot take.
+func checkMomenta(sched string, opt *Optimizer, ms ...float64) error {
+	for _, m := range ms {
+		if math.IsNaN(m) || m < 0 || math.IsInf(m, 0) {
+			return fmt.Errorf("optim: %s: momenta must be finite and >= 0, got %v", sched, m)
+		}
+	}
 	if opt.kind != kindSGD {
 		return nil
 	}
 	for _, g := range opt.groups {
 		for _, m := range ms {
 			if g.h.nesterov && m <= 0 {
-				return fmt.Errorf("nesterov momentum needs momentum > 0, got %v", m)
+				return fmt.Errorf("optim: %s: nesterov momentum needs momentum > 0, got %v", sched, m)
 			}
 		}
 	}
@@ -440,13 +438,8 @@ func NewOneCycleLR(opt *Optimizer, o OneCycleOptions) (*LRScheduler, error) {
 				}
 			}
 		case opt.kind.accepts("momentum"):
-			for _, m := range []float64{o.BaseMomentum, o.MaxMomentum} {
-				if math.IsNaN(m) || m < 0 || math.IsInf(m, 0) {
-					return nil, fmt.Errorf("optim: %s: momenta must be finite and >= 0, got %v", name, m)
-				}
-			}
-			if err := checkNesterov(opt, o.BaseMomentum, o.MaxMomentum); err != nil {
-				return nil, fmt.Errorf("optim: %s: %w", name, err)
+			if err := checkMomenta(name, opt, o.BaseMomentum, o.MaxMomentum); err != nil {
+				return nil, err
 			}
 		default:
 			return nil, fmt.Errorf("optim: %s: %s has no momentum or betas to cycle (set CycleMomentum false)", name, opt.kind)
@@ -530,10 +523,16 @@ func NewReduceLROnPlateau(opt *Optimizer, o PlateauOptions) (*ReduceLROnPlateau,
 	if o.Mode == "max" {
 		p.best = math.Inf(-1)
 	}
-	for _, g := range opt.groups {
+	p.noteLRs()
+	return p, nil
+}
+
+// noteLRs reads the groups' current rates into lastLR.
+func (p *ReduceLROnPlateau) noteLRs() {
+	p.lastLR = p.lastLR[:0]
+	for _, g := range p.opt.groups {
 		p.lastLR = append(p.lastLR, g.h.lr)
 	}
-	return p, nil
 }
 
 func (p *ReduceLROnPlateau) isBetter(a float64) bool {
@@ -574,10 +573,7 @@ func (p *ReduceLROnPlateau) Step(metric float64) {
 		}
 		p.cooldown, p.numBadEpochs = p.o.Cooldown, 0
 	}
-	p.lastLR = p.lastLR[:0]
-	for _, g := range p.opt.groups {
-		p.lastLR = append(p.lastLR, g.h.lr)
-	}
+	p.noteLRs()
 }
 
 // LastLR returns the group rates after the last Step (the current ones before any).

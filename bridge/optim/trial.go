@@ -126,29 +126,28 @@ func (t *trial) changed(h *hyper) []string {
 // update (nothing written yet) or resume it (at skip, the first write not done). A nil *trace is
 // the fast path: every method is then a no-op that lets the update run.
 type trace struct {
-	skip    int // resume: writes below skip were done by the failed attempt
-	step0   int64
-	mu0     float64 // NAdam's mu_product before the update
-	wrote   []int
-	slots   []**bridge.Tensor // state the update created
-	ran     bool              // the parameter had a gradient
-	resumed bool
+	skip  int // > 0 when resuming: writes below skip were done by the failed attempt
+	step0 int64
+	mu0   float64 // NAdam's mu_product before the update
+	wrote []int
+	slots []**bridge.Tensor // state the update created
+	ran   bool              // the parameter had a gradient
 }
 
 func (t *trace) begin(st *paramState) {
-	if t != nil && !t.resumed {
+	if t != nil && t.skip == 0 {
 		t.step0, t.mu0 = st.step, st.muProduct
 	}
 }
 
-func (t *trace) resuming() bool { return t != nil && t.resumed }
+func (t *trace) resuming() bool { return t != nil && t.skip > 0 }
 
 // next reports whether write id is to be made.
 func (t *trace) next(id int) bool {
 	if t == nil {
 		return true
 	}
-	if t.resumed && id < t.skip {
+	if id < t.skip {
 		return false
 	}
 	if faultHook != nil {
@@ -269,16 +268,34 @@ func writesOf(k kind) []writeInfo {
 	return nil
 }
 
-// trialStep is Step for a group changed since its last Step.
-func (o *Optimizer) trialStep(gi int, g *group) {
+// beginTrial takes group g's trial (settled by this step, one way or the other) and repeats
+// SetParams' probe on the kinds of parameter it has not tried (step 3 of "Changes that fail").
+// If the probe fails it rolls the change back and returns nil: the step runs with the previous
+// values.
+func (o *Optimizer) beginTrial(gi int, g *group) *trial {
 	tr := g.trial
-	g.trial = nil // settled by this step, one way or the other
+	g.trial = nil
 	probed := tr.probed
 	if g.h != tr.probedH {
 		probed = map[probeKey]bool{}
 	}
 	if err := o.probe(g.params, &g.h, probed); err != nil && len(tr.changed(&g.h)) > 0 {
 		o.rollBack(gi, g, tr, err.Err, "")
+		return nil
+	}
+	return tr
+}
+
+// notTheChange reports whether err, raised by a trial step, is a failure that rolling the
+// change back cannot help: the change set nothing that differs, or a freed tensor was used.
+func (t *trial) notTheChange(h *hyper, err error) bool {
+	return len(t.changed(h)) == 0 || errors.Is(err, bridge.ErrFreed)
+}
+
+// trialStep is Step for a group changed since its last Step.
+func (o *Optimizer) trialStep(gi int, g *group) {
+	tr := o.beginTrial(gi, g)
+	if tr == nil {
 		for _, pi := range g.params {
 			o.update(&g.h, pi, nil)
 		}
@@ -294,18 +311,17 @@ func (o *Optimizer) trialStep(gi int, g *group) {
 			}
 			continue
 		}
-		changed := tr.changed(&g.h)
-		if len(changed) == 0 || errors.Is(err, bridge.ErrFreed) {
+		if tr.notTheChange(&g.h, err) {
 			panic(err) // not the change's doing
 		}
-		left := o.leftBehind(gi, i, updated, changed, &t)
+		left := o.leftBehind(gi, i, updated, tr.changed(&g.h), &t)
 		o.rollBack(gi, g, tr, err, left)
 		st := &o.state[pi]
 		if len(t.wrote) == 0 {
 			t.undo(st)
 			o.update(&g.h, pi, nil)
 		} else {
-			o.update(&g.h, pi, &trace{resumed: true, skip: t.wrote[len(t.wrote)-1] + 1})
+			o.update(&g.h, pi, &trace{skip: t.wrote[len(t.wrote)-1] + 1})
 		}
 		for _, pj := range g.params[i+1:] {
 			o.update(&g.h, pj, nil)
