@@ -4,11 +4,9 @@ package bridge
 import "C"
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"unsafe"
 
@@ -29,26 +27,19 @@ type Named struct {
 // name nests dicts: "model/fc.weight" is ckpt["model"]["fc.weight"] in Python (and reads back
 // in Go, flattened, as "model.fc.weight").
 func Encode(items []Named) ([]byte, error) {
-	if len(items) == 0 {
-		return encode("save", nil, nil)
-	}
-	var names bytes.Buffer
-	ts := make([]*Tensor, len(items))
-	for i, it := range items {
+	for _, it := range items {
 		if it.Tensor == nil {
 			return nil, &Error{Op: "save", Msg: fmt.Sprintf("tensor %q is nil", it.Name)}
 		}
 		if it.Tensor.h == nil {
 			return nil, &Error{Op: "save", Msg: fmt.Sprintf("tensor %q: %v", it.Name, ErrFreed), Err: ErrFreed}
 		}
-		if bytes.IndexByte([]byte(it.Name), 0) >= 0 {
-			return nil, &Error{Op: "save", Msg: fmt.Sprintf("name %q contains a NUL byte", it.Name)}
-		}
-		names.WriteString(it.Name)
-		names.WriteByte(0)
-		ts[i] = it.Tensor
 	}
-	return encode("save", ts, names.Bytes())
+	var v Value
+	if err := v.NestedDict(items, "/"); err != nil {
+		return nil, &Error{Op: "save", Msg: err.Error(), Err: err}
+	}
+	return EncodeValue(&v)
 }
 
 // EncodeTensor serialises a single tensor (torch.load returns the tensor).
@@ -56,31 +47,9 @@ func EncodeTensor(t *Tensor) ([]byte, error) {
 	if t == nil || t.h == nil {
 		return nil, &Error{Op: "save", Msg: "nil or freed tensor", Err: ErrFreed}
 	}
-	return encode("save", []*Tensor{t}, nil)
-}
-
-func encode(op string, ts []*Tensor, names []byte) ([]byte, error) {
-	hs := make([]C.hc_tensor, len(ts)+1)
-	for i, t := range ts {
-		hs[i] = t.h
-	}
-	var np *C.char
-	if names != nil {
-		np = (*C.char)(C.CBytes(names))
-		defer C.hc_free(unsafe.Pointer(np))
-	} else if len(ts) == 0 {
-		np = (*C.char)(C.CBytes([]byte{0}))
-		defer C.hc_free(unsafe.Pointer(np))
-	}
-	var buf *C.char
-	var n C.int64_t
-	e := C.hc_save(&hs[0], np, C.int(len(ts)), &buf, &n)
-	runtime.KeepAlive(ts)
-	if err := checkErr(op, e); err != nil {
-		return nil, err
-	}
-	defer C.hc_free(unsafe.Pointer(buf))
-	return C.GoBytes(unsafe.Pointer(buf), C.int(n)), nil
+	var v Value
+	v.Tensor(t)
+	return EncodeValue(&v)
 }
 
 // Decode reads torch.save bytes (see package torchfile). Nested dicts and lists are flattened

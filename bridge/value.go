@@ -94,135 +94,108 @@ func (v *Value) Append(w *Value) {
 	v.Tensors = append(v.Tensors, w.Tensors...)
 }
 
-// Check reports the first thing wrong with v's streams: a truncated or unknown code, a stream
-// that runs out or has values left over, a dict key that is not an int or str or mixes the two
-// or repeats, a nil or freed tensor, a NUL in a string.
-func (v *Value) Check() error {
-	c, f, s, t := 0, 0, 0, 0
-	next := func() (int64, error) {
-		if c >= len(v.Codes) {
-			return 0, fmt.Errorf("the codes end inside a value (at code %d)", c)
+// NestedDict appends items as a dict nested at sep in their names — with sep "/", "model/fc.weight"
+// is {"model": {"fc.weight": …}} — in the order the names first appear. A name given twice, or
+// one that needs a tensor to be a dict ("a" and "a/b"), is a *NameError; nothing is appended then.
+func (v *Value) NestedDict(items []Named, sep string) error {
+	root := &nameTree{}
+	for _, it := range items {
+		if err := root.add(it.Name, it.Name, "", sep, it.Tensor); err != nil {
+			return err
 		}
-		c++
-		return v.Codes[c-1], nil
 	}
-	var walk func(depth int, where string) (key any, err error)
-	walk = func(depth int, where string) (any, error) {
-		if depth > 256 {
-			return nil, fmt.Errorf("%s: nests deeper than 256", where)
-		}
-		tag, err := next()
-		if err != nil {
-			return nil, err
-		}
-		switch tag {
-		case TagNone:
-			return nil, nil
-		case TagBool, TagInt:
-			n, err := next()
-			if err != nil {
-				return nil, err
-			}
-			if tag == TagBool && n != 0 && n != 1 {
-				return nil, fmt.Errorf("%s: bool code %d (0 or 1)", where, n)
-			}
-			if tag == TagInt {
-				return n, nil
-			}
-			return nil, nil
-		case TagFloat:
-			if f >= len(v.Floats) {
-				return nil, fmt.Errorf("%s: more float tags than Floats (%d)", where, len(v.Floats))
-			}
-			f++
-			return nil, nil
-		case TagStr:
-			if s >= len(v.Strings) {
-				return nil, fmt.Errorf("%s: more str tags than Strings (%d)", where, len(v.Strings))
-			}
-			if strings.IndexByte(v.Strings[s], 0) >= 0 {
-				return nil, fmt.Errorf("%s: string %q contains a NUL byte", where, v.Strings[s])
-			}
-			s++
-			return v.Strings[s-1], nil
-		case TagTensor:
-			if t >= len(v.Tensors) {
-				return nil, fmt.Errorf("%s: more tensor tags than Tensors (%d)", where, len(v.Tensors))
-			}
-			if v.Tensors[t] == nil || v.Tensors[t].h == nil {
-				return nil, fmt.Errorf("%s: tensor %d is nil or freed", where, t)
-			}
-			t++
-			return nil, nil
-		case TagList, TagTuple, TagDict:
-			n, err := next()
-			if err != nil {
-				return nil, err
-			}
-			if n < 0 || n > int64(len(v.Codes)) {
-				return nil, fmt.Errorf("%s: bad length %d", where, n)
-			}
-			seen, keyTag := map[any]bool{}, int64(-1)
-			for i := range n {
-				if tag != TagDict {
-					if _, err := walk(depth+1, fmt.Sprintf("%s[%d]", where, i)); err != nil {
-						return nil, err
-					}
-					continue
-				}
-				kpos := c
-				k, err := walk(depth+1, fmt.Sprintf("%s key %d", where, i))
-				if err != nil {
-					return nil, err
-				}
-				kt := v.Codes[kpos]
-				if kt != TagInt && kt != TagStr {
-					return nil, fmt.Errorf("%s: key %d is neither an int nor a str", where, i)
-				}
-				if keyTag < 0 {
-					keyTag = kt
-				} else if kt != keyTag {
-					return nil, fmt.Errorf("%s: keys mix int and str", where)
-				}
-				if seen[k] {
-					return nil, fmt.Errorf("%s: key %v repeats", where, k)
-				}
-				seen[k] = true
-				if _, err := walk(depth+1, fmt.Sprintf("%s[%v]", where, k)); err != nil {
-					return nil, err
-				}
-			}
-			return nil, nil
-		}
-		return nil, fmt.Errorf("%s: unknown tag %d", where, tag)
-	}
-	if _, err := walk(0, "value"); err != nil {
-		return err
-	}
-	if c != len(v.Codes) || f != len(v.Floats) || s != len(v.Strings) || t != len(v.Tensors) {
-		return fmt.Errorf("left over after the value: %d codes, %d floats, %d strings, %d tensors",
-			len(v.Codes)-c, len(v.Floats)-f, len(v.Strings)-s, len(v.Tensors)-t)
-	}
+	root.write(v)
 	return nil
 }
 
-// EncodeValue serialises v in torch.save's format (torch.load returns the Python value). It
-// checks v first (Value.Check) and returns that error naming what is wrong; nothing is written.
+// NameError is a name NestedDict cannot place: Name is given twice (Duplicate), or it nests under
+// Prefix, which names a tensor.
+type NameError struct {
+	Name, Prefix string
+	Duplicate    bool
+}
+
+func (e *NameError) Error() string {
+	if e.Duplicate {
+		return fmt.Sprintf("duplicate name %q", e.Name)
+	}
+	return fmt.Sprintf("name %q nests under a tensor", e.Name)
+}
+
+// nameTree is NestedDict's dicts before they are written: keys in first-seen order, each a
+// tensor or a sub-dict.
+type nameTree struct {
+	keys []string
+	leaf map[string]*Tensor
+	sub  map[string]*nameTree
+}
+
+func (n *nameTree) add(name, rest, prefix, sep string, t *Tensor) error {
+	if n.leaf == nil {
+		n.leaf, n.sub = map[string]*Tensor{}, map[string]*nameTree{}
+	}
+	head, tail, nested := strings.Cut(rest, sep)
+	at := prefix + head
+	_, isLeaf := n.leaf[head]
+	switch {
+	case nested && isLeaf:
+		return &NameError{Name: name, Prefix: at}
+	case nested:
+		c := n.sub[head]
+		if c == nil {
+			c = &nameTree{}
+			n.sub[head] = c
+			n.keys = append(n.keys, head)
+		}
+		return c.add(name, tail, at+sep, sep, t)
+	case isLeaf || n.sub[head] != nil:
+		return &NameError{Name: name, Prefix: at, Duplicate: true}
+	}
+	n.leaf[head] = t
+	n.keys = append(n.keys, head)
+	return nil
+}
+
+func (n *nameTree) write(v *Value) {
+	v.Dict(len(n.keys))
+	for _, k := range n.keys {
+		v.Str(k)
+		if t, ok := n.leaf[k]; ok {
+			v.Tensor(t)
+		} else {
+			n.sub[k].write(v)
+		}
+	}
+}
+
+// Check reports the first thing wrong with v's streams — a truncated or unknown code, a stream
+// that runs out or has values left over, a dict key that is not an int or str or mixes the two
+// or repeats, a nil or freed tensor, a NUL in a string — by encoding it: the shim reads the
+// streams and is the one place that validates them.
+func (v *Value) Check() error {
+	_, err := EncodeValue(v)
+	return err
+}
+
+// EncodeValue serialises v in torch.save's format (torch.load returns the Python value). A
+// malformed value is an error naming what is wrong (see Check).
 func EncodeValue(v *Value) ([]byte, error) {
 	if v == nil {
 		return nil, &Error{Op: "save", Msg: "nil value"}
 	}
-	if err := v.Check(); err != nil {
-		return nil, &Error{Op: "save", Msg: err.Error()}
-	}
 	var strs bytes.Buffer
 	for _, s := range v.Strings {
+		if strings.IndexByte(s, 0) >= 0 { // the one thing the NUL-separated stream cannot carry
+			return nil, &Error{Op: "save", Msg: fmt.Sprintf("string %q contains a NUL byte", s)}
+		}
 		strs.WriteString(s)
 		strs.WriteByte(0)
 	}
 	hs := make([]C.hc_tensor, len(v.Tensors)+1)
 	for i, t := range v.Tensors {
-		hs[i] = t.h
+		if t != nil {
+			hs[i] = t.h // nil when freed: the shim refuses it
+		}
 	}
 	codes := append(v.Codes[:len(v.Codes):len(v.Codes)], 0) // never empty: &codes[0] is valid
 	floats := append(v.Floats[:len(v.Floats):len(v.Floats)], 0)

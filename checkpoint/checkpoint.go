@@ -8,6 +8,7 @@
 package checkpoint
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -36,7 +37,8 @@ type TorchStater interface {
 // Save writes model, optional optimizer state and position to path (atomically), as the dict
 // {"model": state dict, "optimizer": state dict, "extra": {name: tensor}, "step": int,
 // "epoch": float}. The optimizer's state dict is torch.optim's (TorchStateDict) when opt offers
-// it, else its StateDict nested at the dots. extra tensors are stored under "extra".
+// it, else its StateDict nested at the dots (bridge.Value.NestedDict). extra tensors are stored
+// under "extra".
 func Save(path string, model nn.Module, opt Stateful, info Info, extra ...bridge.Named) error {
 	var v bridge.Value
 	n := 3
@@ -53,7 +55,11 @@ func Save(path string, model nn.Module, opt Stateful, info Info, extra ...bridge
 		v.Str("optimizer")
 		if ts, ok := opt.(TorchStater); ok {
 			v.Append(ts.TorchStateDict())
-		} else if err := nestedDict(&v, opt.StateDict()); err != nil {
+		} else if err := v.NestedDict(opt.StateDict(), "."); err != nil {
+			var ne *bridge.NameError
+			if errors.As(err, &ne) {
+				return fmt.Errorf("checkpoint: optimizer state: state dict name %q clashes with another under %q", ne.Name, ne.Prefix)
+			}
 			return fmt.Errorf("checkpoint: optimizer state: %w", err)
 		}
 	}
@@ -75,40 +81,6 @@ func flatDict(v *bridge.Value, items []bridge.Named) {
 		v.Str(it.Name)
 		v.Tensor(it.Tensor)
 	}
-}
-
-// nestedDict writes items as dicts nested at the dots of their names ("state.0.buf" is
-// {"state": {"0": {"buf": …}}}), in the order the names first appear. A name that is both a
-// tensor and a prefix of others ("a" and "a.b") or repeats is an error.
-func nestedDict(v *bridge.Value, items []bridge.Named) error {
-	var keys []string
-	leaf := map[string]*bridge.Tensor{}
-	sub := map[string][]bridge.Named{}
-	for _, it := range items {
-		head, rest, nested := strings.Cut(it.Name, ".")
-		if _, seen := leaf[head]; !seen && sub[head] == nil {
-			keys = append(keys, head)
-		}
-		_, isLeaf := leaf[head]
-		switch {
-		case isLeaf || (!nested && sub[head] != nil):
-			return fmt.Errorf("state dict name %q clashes with another under %q", it.Name, head)
-		case nested:
-			sub[head] = append(sub[head], bridge.Named{Name: rest, Tensor: it.Tensor})
-		default:
-			leaf[head] = it.Tensor
-		}
-	}
-	v.Dict(len(keys))
-	for _, k := range keys {
-		v.Str(k)
-		if t, ok := leaf[k]; ok {
-			v.Tensor(t)
-		} else if err := nestedDict(v, sub[k]); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Load restores model (strictly) and, when opt is not nil, the optimizer from path, and returns

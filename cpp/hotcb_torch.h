@@ -262,16 +262,15 @@ HC_API int32_t hc_autocast_nesting(int32_t delta);
 HC_API hc_err hc_rng_state(hc_tensor *out);
 HC_API hc_err hc_rng_set_state(hc_tensor state);
 
-/* Serialization in torch.save's zip/pickle format: Python's torch.load reads the buffer.
- * names: n NUL-terminated strings back to back (a dict; "a/b" nests b in a dict a), or NULL
- * with n=1 (a bare tensor).
- * The buffer is freed with hc_free. (Reading is done in Go: bridge/torchfile.) */
-HC_API hc_err hc_save(const hc_tensor *t, const char *names, int n, char **buf, int64_t *len);
-/* Any Python value built of None, bool, int, float, str, tensors, lists, tuples and dicts (keys
- * all int or all str), given in prefix form (bridge.Value): codes are tags in depth-first order,
- * each followed by its own ints — 0 None, 1 bool (then 0/1), 2 int (then the value), 3 float
- * (the next of f), 4 str (the next of the ns NUL-terminated strings in s), 5 tensor (the next
- * of t), 6 list / 7 tuple / 8 dict (then the length n, then n values or n key-value pairs). */
+/* Serialization in torch.save's zip/pickle format: Python's torch.load reads the buffer, which is
+ * freed with hc_free. (Reading is done in Go: bridge/torchfile.)
+ * The value is any Python value built of None, bool, int, float, str, tensors (written detached,
+ * from the CPU), lists, tuples and dicts (keys all int or all str), given in prefix form
+ * (bridge.Value): codes are tags in depth-first order, each followed by its own ints — 0 None,
+ * 1 bool (then 0 or 1), 2 int (then the value), 3 float (the next of f), 4 str (the next of the ns
+ * NUL-terminated strings in s), 5 tensor (the next of t), 6 list / 7 tuple / 8 dict (then the
+ * length n, then n values or n key-value pairs). Malformed streams are an error naming the
+ * problem; every stream must be used up. */
 HC_API hc_err hc_save_value(const int64_t *codes, int64_t nc, const double *f, int64_t nf, const char *s,
                             int64_t ns, const hc_tensor *t, int64_t nt, char **buf, int64_t *len);
 

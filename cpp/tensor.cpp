@@ -194,34 +194,37 @@ struct ValueReader {
   int64_t c = 0, fi = 0, si = 0, ti = 0;
 
   int64_t code() {
-    if (c >= nc) throw std::invalid_argument("value: the codes end inside a value");
+    if (c >= nc) throw std::invalid_argument("the codes end inside a value (at code " + std::to_string(c) + ")");
     return codes[c++];
   }
   int64_t length() {
     int64_t n = code();
-    if (n < 0 || n > nc) throw std::invalid_argument("value: bad length " + std::to_string(n));
+    if (n < 0 || n > nc) throw std::invalid_argument("bad length " + std::to_string(n));
     return n;
   }
 
   c10::IValue read(int depth) {
-    if (depth > 256) throw std::invalid_argument("value: nests deeper than 256");
+    if (depth > 256) throw std::invalid_argument("the value nests deeper than 256");
     int64_t tag = code();
     switch (tag) {
     case 0:
       return c10::IValue();
-    case 1:
-      return c10::IValue(code() != 0);
+    case 1: {
+      int64_t b = code();
+      if (b != 0 && b != 1) throw std::invalid_argument("bool code " + std::to_string(b) + " (0 or 1)");
+      return c10::IValue(b != 0);
+    }
     case 2:
       return c10::IValue(code());
     case 3:
-      if (fi >= nf) throw std::invalid_argument("value: more float tags than floats");
+      if (fi >= nf) throw std::invalid_argument("more float tags than Floats (" + std::to_string(nf) + ")");
       return c10::IValue(f[fi++]);
     case 4:
-      if (si >= static_cast<int64_t>(strings.size())) throw std::invalid_argument("value: more str tags than strings");
+      if (si >= static_cast<int64_t>(strings.size())) throw std::invalid_argument("more str tags than Strings (" + std::to_string(strings.size()) + ")");
       return c10::IValue(strings[si++]);
     case 5:
-      if (ti >= nt) throw std::invalid_argument("value: more tensor tags than tensors");
-      if (t[ti] == nullptr) throw std::invalid_argument("value: tensor " + std::to_string(ti) + " is undefined");
+      if (ti >= nt) throw std::invalid_argument("more tensor tags than Tensors (" + std::to_string(nt) + ")");
+      if (t[ti] == nullptr) throw std::invalid_argument("tensor " + std::to_string(ti) + " is nil or freed");
       return c10::IValue(t[ti++]->t.detach().to(at::kCPU));
     case 6: { // a list of AnyType pickles as a plain Python list
       int64_t n = length();
@@ -243,21 +246,23 @@ struct ValueReader {
       items.reserve(n);
       for (int64_t i = 0; i < n; i++) {
         c10::IValue k = read(depth + 1);
-        if (!k.isInt() && !k.isString()) throw std::invalid_argument("value: a dict key is neither int nor str");
+        if (!k.isInt() && !k.isString())
+          throw std::invalid_argument("dict key " + std::to_string(i) + " is neither an int nor a str");
         items.emplace_back(std::move(k), read(depth + 1));
       }
       bool ints = !items.empty() && items[0].first.isInt();
       c10::impl::GenericDict d(ints ? c10::TypePtr(c10::IntType::get()) : c10::TypePtr(c10::StringType::get()),
                                c10::AnyType::get());
       for (auto &kv : items) {
-        if (kv.first.isInt() != ints) throw std::invalid_argument("value: a dict mixes int and str keys");
-        if (d.contains(kv.first)) throw std::invalid_argument("value: a dict repeats a key");
+        if (kv.first.isInt() != ints) throw std::invalid_argument("a dict's keys mix int and str");
+        if (d.contains(kv.first))
+          throw std::invalid_argument("dict key " + (ints ? std::to_string(kv.first.toInt()) : kv.first.toStringRef()) + " repeats");
         d.insert(std::move(kv.first), std::move(kv.second));
       }
       return c10::IValue(d);
     }
     }
-    throw std::invalid_argument("value: unknown tag " + std::to_string(tag));
+    throw std::invalid_argument("unknown tag " + std::to_string(tag));
   }
 };
 
@@ -271,47 +276,6 @@ void give_bytes(const std::vector<char> &bytes, char **buf, int64_t *len) {
 
 } // namespace
 
-hc_err hc_save(const hc_tensor *t, const char *names, int n, char **buf, int64_t *len) {
-  return hc::guard([&] {
-    std::vector<char> bytes;
-    if (names == nullptr) {
-      if (n != 1) throw std::invalid_argument("saving without names needs exactly one tensor");
-      bytes = torch::jit::pickle_save(c10::IValue(t[0]->t.detach().to(at::kCPU)));
-    } else {
-      // A name "a/b/c" nests: {"a": {"b": {"c": tensor}}}, so checkpoints read naturally in
-      // Python (ckpt["model"] is a state dict).
-      c10::impl::GenericDict root(c10::StringType::get(), c10::AnyType::get());
-      const char *p = names;
-      for (int k = 0; k < n; k++) {
-        std::string name(p);
-        p += name.size() + 1;
-        if (t[k] == nullptr) throw std::invalid_argument("tensor \"" + name + "\" is undefined");
-        c10::impl::GenericDict d = root;
-        size_t start = 0;
-        for (size_t slash; (slash = name.find('/', start)) != std::string::npos; start = slash + 1) {
-          std::string part = name.substr(start, slash - start);
-          auto it = d.find(part);
-          if (it == d.end()) {
-            c10::impl::GenericDict sub(c10::StringType::get(), c10::AnyType::get());
-            d.insert(part, sub);
-            d = sub;
-          } else if (it->value().isGenericDict()) {
-            d = it->value().toGenericDict();
-          } else {
-            throw std::invalid_argument("name \"" + name + "\" nests under a tensor");
-          }
-        }
-        std::string leaf = name.substr(start);
-        if (d.contains(leaf)) throw std::invalid_argument("duplicate name \"" + name + "\"");
-        d.insert(leaf, t[k]->t.detach().to(at::kCPU));
-      }
-      bytes = torch::jit::pickle_save(c10::IValue(root));
-    }
-    give_bytes(bytes, buf, len);
-  });
-}
-
-
 hc_err hc_save_value(const int64_t *codes, int64_t nc, const double *f, int64_t nf, const char *s,
                      int64_t ns, const hc_tensor *t, int64_t nt, char **buf, int64_t *len) {
   return hc::guard([&] {
@@ -322,9 +286,9 @@ hc_err hc_save_value(const int64_t *codes, int64_t nc, const double *f, int64_t 
     }
     c10::IValue v = r.read(0);
     if (r.c != nc || r.fi != nf || r.si != ns || r.ti != nt)
-      throw std::invalid_argument("value: streams left over after the value (codes " + std::to_string(nc - r.c) +
-                                  ", floats " + std::to_string(nf - r.fi) + ", strings " + std::to_string(ns - r.si) +
-                                  ", tensors " + std::to_string(nt - r.ti) + ")");
+      throw std::invalid_argument("left over after the value: " + std::to_string(nc - r.c) + " codes, " +
+                                  std::to_string(nf - r.fi) + " floats, " + std::to_string(ns - r.si) + " strings, " +
+                                  std::to_string(nt - r.ti) + " tensors");
     give_bytes(torch::jit::pickle_save(v), buf, len);
   });
 }

@@ -9,10 +9,9 @@ import (
 
 // The state dict as torch.optim holds it
 //
-// StateDict flattens the state dict into named tensors, which is all bridge.SaveNamed (and the
-// shim's hc_save behind it) can write: Python reads such a file as nested dicts of tensors —
-// param_groups a dict of dicts of 0-d tensors, betas a dict, params a dict — and
-// torch.optim.Optimizer.load_state_dict cannot take it. TorchStateDict returns the state dict
+// StateDict flattens the state dict into named tensors, as bridge.SaveNamed writes them: Python
+// reads such a file as nested dicts of tensors — param_groups a dict of dicts of 0-d tensors,
+// betas a dict, params a dict — and torch.optim.Optimizer.load_state_dict cannot take it. TorchStateDict returns the state dict
 // with Python's own types instead:
 //
 //	{"state": {0: {"step": tensor(3.), "exp_avg": tensor([…]), …}, 1: {…}},    int keys

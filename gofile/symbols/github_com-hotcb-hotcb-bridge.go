@@ -137,6 +137,7 @@ func init() {
 		"LossOptions":     reflect.ValueOf((*bridge.LossOptions)(nil)),
 		"MallocTuning":    reflect.ValueOf((*bridge.MallocTuning)(nil)),
 		"MemoryStats":     reflect.ValueOf((*bridge.MemoryStats)(nil)),
+		"NameError":       reflect.ValueOf((*bridge.NameError)(nil)),
 		"Named":           reflect.ValueOf((*bridge.Named)(nil)),
 		"Option":          reflect.ValueOf((*bridge.Option)(nil)),
 		"Pool2dOptions":   reflect.ValueOf((*bridge.Pool2dOptions)(nil)),
