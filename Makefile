@@ -66,7 +66,7 @@ FORCE:
 check-cxx:
 	@scripts/check-cxx.sh "$(CXX)" "$(CXX_STD)" "$(TORCH_INCLUDE)"
 
-$(BUILD)/obj/%.o: cpp/%.cpp cpp/hotcb_torch.h cpp/internal.h cpp/aten_call.h cpp/aten_gen.h $(FLAGS_STAMP) | check-cxx
+$(BUILD)/obj/%.o: cpp/%.cpp cpp/hotcb_torch.h cpp/internal.h cpp/value.h cpp/aten_call.h cpp/aten_gen.h $(FLAGS_STAMP) | check-cxx
 	@mkdir -p $(dir $@)
 	@echo "c++ $<"
 	@$(CXX) $(CXXFLAGS) $(SHIM_CXXFLAGS) -c $< -o $@

@@ -274,6 +274,47 @@ HC_API hc_err hc_rng_set_state(hc_tensor state);
 HC_API hc_err hc_save_value(const int64_t *codes, int64_t nc, const double *f, int64_t nf, const char *s,
                             int64_t ns, const hc_tensor *t, int64_t nt, char **buf, int64_t *len);
 
+/* A value the shim hands back, in the prefix form of hc_save_value: codes (nc), floats (nf), ns
+ * NUL-terminated strings one after the other in s, and nt new tensor handles (NULL for an
+ * undefined tensor) that the caller owns. The four arrays are malloc'd: free each with hc_free. */
+typedef struct hc_value_out {
+  int64_t *codes;
+  int64_t nc;
+  double *f;
+  int64_t nf;
+  char *s;
+  int64_t ns;
+  hc_tensor *t;
+  int64_t nt;
+} hc_value_out;
+
+/* TorchScript modules (torch.jit.save files; cpp/jit.cpp). A module handle owns the loaded
+ * module; free it with hc_jit_free. Its modules are numbered depth first, the root 0, as
+ * hc_jit_tree lists them. */
+typedef struct hc_module_s *hc_module;
+/* Loads path (torch::jit::load) onto device (HC_CPU or a CUDA ordinal). */
+HC_API hc_err hc_jit_load(const char *path, int device, hc_module *out);
+HC_API void hc_jit_free(hc_module m);
+/* The module tree: a list with, per module, the tuple (dotted name, type's qualified name,
+ * training, [(name, is_buffer, tensor) ...] its own parameters then buffers, [method names]).
+ * The tensors are the module's own (shared, not copies). */
+HC_API hc_err hc_jit_tree(hc_module m, hc_value_out *out);
+/* Calls method of module number module with the arguments in the value (a tuple; tensors are
+ * passed as they are; a list or dict gets the type its elements share) and returns its result. */
+HC_API hc_err hc_jit_call(hc_module m, int64_t module, const char *method, const int64_t *codes, int64_t nc,
+                          const double *f, int64_t nf, const char *s, int64_t ns, const hc_tensor *t, int64_t nt,
+                          hc_value_out *out);
+/* Sets one module's training flag (not its children's). */
+HC_API hc_err hc_jit_set_training(hc_module m, int64_t module, int on);
+/* The submodules (not the root) whose forward inputs and outputs the next calls record; n = 0
+ * records none. */
+HC_API hc_err hc_jit_watch(hc_module m, const int64_t *modules, int64_t n);
+/* What the last call recorded, in call order: a list of (module, [input tensors], [output
+ * tensors]); *dropped counts forwards past the limit (4096 a call) that were not recorded. */
+HC_API hc_err hc_jit_taps(hc_module m, hc_value_out *out, int64_t *dropped);
+/* The module in torch.jit.save's format (freed with hc_free), as it was scripted (no taps). */
+HC_API hc_err hc_jit_save(hc_module m, char **buf, int64_t *len);
+
 /* Runtime */
 HC_API void hc_free(void *p);
 HC_API hc_err hc_manual_seed(uint64_t seed);

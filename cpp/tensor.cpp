@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "internal.h"
+#include "value.h"
 
 extern "C" {
 int64_t hc_pressure_bytes = 0;
@@ -179,117 +180,11 @@ int32_t hc_scope_set(int32_t slot) {
   return prev;
 }
 
-namespace {
-
-// The prefix-form value hc_save_value decodes; every read is bounds-checked, since the streams
-// come from Go code that may be wrong.
-struct ValueReader {
-  const int64_t *codes;
-  int64_t nc;
-  const double *f;
-  int64_t nf;
-  std::vector<std::string> strings;
-  const hc_tensor *t;
-  int64_t nt;
-  int64_t c = 0, fi = 0, si = 0, ti = 0;
-
-  int64_t code() {
-    if (c >= nc) throw std::invalid_argument("the codes end inside a value (at code " + std::to_string(c) + ")");
-    return codes[c++];
-  }
-  int64_t length() {
-    int64_t n = code();
-    if (n < 0 || n > nc) throw std::invalid_argument("bad length " + std::to_string(n));
-    return n;
-  }
-
-  c10::IValue read(int depth) {
-    if (depth > 256) throw std::invalid_argument("the value nests deeper than 256");
-    int64_t tag = code();
-    switch (tag) {
-    case 0:
-      return c10::IValue();
-    case 1: {
-      int64_t b = code();
-      if (b != 0 && b != 1) throw std::invalid_argument("bool code " + std::to_string(b) + " (0 or 1)");
-      return c10::IValue(b != 0);
-    }
-    case 2:
-      return c10::IValue(code());
-    case 3:
-      if (fi >= nf) throw std::invalid_argument("more float tags than Floats (" + std::to_string(nf) + ")");
-      return c10::IValue(f[fi++]);
-    case 4:
-      if (si >= static_cast<int64_t>(strings.size())) throw std::invalid_argument("more str tags than Strings (" + std::to_string(strings.size()) + ")");
-      return c10::IValue(strings[si++]);
-    case 5:
-      if (ti >= nt) throw std::invalid_argument("more tensor tags than Tensors (" + std::to_string(nt) + ")");
-      if (t[ti] == nullptr) throw std::invalid_argument("tensor " + std::to_string(ti) + " is nil or freed");
-      return c10::IValue(t[ti++]->t.detach().to(at::kCPU));
-    case 6: { // a list of AnyType pickles as a plain Python list
-      int64_t n = length();
-      c10::impl::GenericList l(c10::AnyType::get());
-      l.reserve(n);
-      for (int64_t i = 0; i < n; i++) l.push_back(read(depth + 1));
-      return c10::IValue(l);
-    }
-    case 7: {
-      int64_t n = length();
-      std::vector<c10::IValue> elems;
-      elems.reserve(n);
-      for (int64_t i = 0; i < n; i++) elems.push_back(read(depth + 1));
-      return c10::IValue(c10::ivalue::Tuple::create(std::move(elems)));
-    }
-    case 8: {
-      int64_t n = length();
-      std::vector<std::pair<c10::IValue, c10::IValue>> items;
-      items.reserve(n);
-      for (int64_t i = 0; i < n; i++) {
-        c10::IValue k = read(depth + 1);
-        if (!k.isInt() && !k.isString())
-          throw std::invalid_argument("dict key " + std::to_string(i) + " is neither an int nor a str");
-        items.emplace_back(std::move(k), read(depth + 1));
-      }
-      bool ints = !items.empty() && items[0].first.isInt();
-      c10::impl::GenericDict d(ints ? c10::TypePtr(c10::IntType::get()) : c10::TypePtr(c10::StringType::get()),
-                               c10::AnyType::get());
-      for (auto &kv : items) {
-        if (kv.first.isInt() != ints) throw std::invalid_argument("a dict's keys mix int and str");
-        if (d.contains(kv.first))
-          throw std::invalid_argument("dict key " + (ints ? std::to_string(kv.first.toInt()) : kv.first.toStringRef()) + " repeats");
-        d.insert(std::move(kv.first), std::move(kv.second));
-      }
-      return c10::IValue(d);
-    }
-    }
-    throw std::invalid_argument("unknown tag " + std::to_string(tag));
-  }
-};
-
-void give_bytes(const std::vector<char> &bytes, char **buf, int64_t *len) {
-  char *b = static_cast<char *>(std::malloc(bytes.size() ? bytes.size() : 1));
-  if (b == nullptr) throw std::bad_alloc();
-  std::memcpy(b, bytes.data(), bytes.size());
-  *buf = b;
-  *len = static_cast<int64_t>(bytes.size());
-}
-
-} // namespace
-
 hc_err hc_save_value(const int64_t *codes, int64_t nc, const double *f, int64_t nf, const char *s,
                      int64_t ns, const hc_tensor *t, int64_t nt, char **buf, int64_t *len) {
   return hc::guard([&] {
-    ValueReader r{codes, nc, f, nf, {}, t, nt};
-    for (int64_t k = 0; k < ns; k++) {
-      r.strings.emplace_back(s);
-      s += r.strings.back().size() + 1;
-    }
-    c10::IValue v = r.read(0);
-    if (r.c != nc || r.fi != nf || r.si != ns || r.ti != nt)
-      throw std::invalid_argument("left over after the value: " + std::to_string(nc - r.c) + " codes, " +
-                                  std::to_string(nf - r.fi) + " floats, " + std::to_string(ns - r.si) + " strings, " +
-                                  std::to_string(nt - r.ti) + " tensors");
-    give_bytes(torch::jit::pickle_save(v), buf, len);
+    c10::IValue v = hc::read_value(codes, nc, f, nf, s, ns, t, nt, true);
+    hc::give_bytes(torch::jit::pickle_save(v), buf, len);
   });
 }
 

@@ -146,6 +146,11 @@ func registerHook(mods []NamedModule, proto hook) *HookHandle {
 	return h
 }
 
+// Hooked reports whether a forward hook is registered on the module (one atomic load): a module
+// that computes its forward elsewhere (a TorchScript submodule, package bridge/jit) records its
+// inputs and outputs only then.
+func (n *Node) Hooked() bool { return n.hooks.Load() != nil }
+
 // Fire runs the module's forward hooks with its input and output and returns out. Every built-in
 // layer ends its Forward with it; custom modules should too (FireAll for several inputs or
 // outputs).

@@ -133,6 +133,9 @@ func Read(r io.ReaderAt, size int64) (any, error) {
 		return nil, errors.New("not a torch.save file: no data.pkl in the archive")
 	}
 	prefix := strings.TrimSuffix(pkl.Name, "data.pkl")
+	if isScript(zr, prefix) {
+		return nil, ErrTorchScript
+	}
 	if bo, ok := files[prefix+"byteorder"]; ok {
 		b, err := readEntry(bo, 16)
 		if err != nil {
@@ -182,6 +185,58 @@ func Read(r io.ReaderAt, size int64) (any, error) {
 		return s, nil
 	}
 	return m.run()
+}
+
+// ErrTorchScript is Read's error for a TorchScript archive (torch.jit.save), which holds code
+// and a module object rather than a torch.save value.
+var ErrTorchScript = errors.New("this is a TorchScript module (torch.jit.save), not a torch.save file: load it with jit.Load (package github.com/hotcb/hotcb/bridge/jit), or train it with hotcb train --model FILE")
+
+// Kind is what a file holds, as far as loading it goes (Sniff).
+type Kind int
+
+const (
+	NotTorch    Kind = iota // neither a zip archive nor a pickle
+	Legacy                  // a bare pickle: torch.save of PyTorch < 1.6 (or _use_new_zipfile_serialization=False), or pickle.dump
+	TorchSave               // a torch.save archive: Read reads it
+	TorchScript             // a torch.jit.save archive: package bridge/jit loads it
+	OtherZip                // a zip archive that is neither
+)
+
+func (k Kind) String() string {
+	return [...]string{"not a PyTorch file", "a bare pickle (legacy torch.save or pickle.dump)", "a torch.save file",
+		"a TorchScript module (torch.jit.save)", "a zip archive that PyTorch did not write"}[k]
+}
+
+// Sniff tells what r holds from the archive's entry names (or a pickle's first byte), without
+// reading the data.
+func Sniff(r io.ReaderAt, size int64) Kind {
+	zr, err := zip.NewReader(r, size)
+	if err != nil {
+		if isLegacy(r) {
+			return Legacy
+		}
+		return NotTorch
+	}
+	for _, f := range zr.File {
+		if f.Name == "data.pkl" || strings.HasSuffix(f.Name, "/data.pkl") {
+			if isScript(zr, strings.TrimSuffix(f.Name, "data.pkl")) {
+				return TorchScript
+			}
+			return TorchSave
+		}
+	}
+	return OtherZip
+}
+
+// isScript reports whether the archive has what torch.jit.save writes beside data.pkl: the
+// module's code and its constants.
+func isScript(zr *zip.Reader, prefix string) bool {
+	for _, f := range zr.File {
+		if f.Name == prefix+"constants.pkl" || strings.HasPrefix(f.Name, prefix+"code/") {
+			return true
+		}
+	}
+	return false
 }
 
 // ReadBytes parses a torch.save file held in memory.

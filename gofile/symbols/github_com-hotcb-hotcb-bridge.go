@@ -72,6 +72,7 @@ func init() {
 		"Load":               reflect.ValueOf(bridge.Load),
 		"LoadMap":            reflect.ValueOf(bridge.LoadMap),
 		"LoadNamed":          reflect.ValueOf(bridge.LoadNamed),
+		"LoadScript":         reflect.ValueOf(bridge.LoadScript),
 		"MSELoss":            reflect.ValueOf(bridge.MSELoss),
 		"Malloc":             reflect.ValueOf(bridge.Malloc),
 		"ManualSeed":         reflect.ValueOf(bridge.ManualSeed),
@@ -113,6 +114,7 @@ func init() {
 		"TagStr":             reflect.ValueOf(constant.MakeFromLiteral("4", token.INT, 0)),
 		"TagTensor":          reflect.ValueOf(constant.MakeFromLiteral("5", token.INT, 0)),
 		"TagTuple":           reflect.ValueOf(constant.MakeFromLiteral("7", token.INT, 0)),
+		"Tensors":            reflect.ValueOf(bridge.Tensors),
 		"Try":                reflect.ValueOf(bridge.Try),
 		"Uint8":              reflect.ValueOf(bridge.Uint8),
 		"Unscoped":           reflect.ValueOf(bridge.Unscoped),
@@ -142,8 +144,12 @@ func init() {
 		"Option":          reflect.ValueOf((*bridge.Option)(nil)),
 		"Pool2dOptions":   reflect.ValueOf((*bridge.Pool2dOptions)(nil)),
 		"Reduction":       reflect.ValueOf((*bridge.Reduction)(nil)),
+		"ScriptModule":    reflect.ValueOf((*bridge.ScriptModule)(nil)),
+		"ScriptNode":      reflect.ValueOf((*bridge.ScriptNode)(nil)),
+		"ScriptTap":       reflect.ValueOf((*bridge.ScriptTap)(nil)),
 		"Shape":           reflect.ValueOf((*bridge.Shape)(nil)),
 		"Tensor":          reflect.ValueOf((*bridge.Tensor)(nil)),
+		"Tuple":           reflect.ValueOf((*bridge.Tuple)(nil)),
 		"Value":           reflect.ValueOf((*bridge.Value)(nil)),
 
 		// interface wrapper definitions
