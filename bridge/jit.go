@@ -207,7 +207,8 @@ func (m *ScriptModule) Watch(modules []int) error {
 	return checkErr("jit watch", C.hc_jit_watch(h, (*C.int64_t)(unsafe.Pointer(&ids[0])), C.int64_t(len(modules))))
 }
 
-// Taps returns what the last Call recorded of the watched submodules, in call order, and how
+// Taps returns what the last Call recorded of the watched submodules, in the order their forwards
+// returned, and how
 // many forwards were over the limit (4096 a call) and not recorded.
 func (m *ScriptModule) Taps() ([]ScriptTap, int, error) {
 	m.mu.Lock()

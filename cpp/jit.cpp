@@ -13,6 +13,7 @@
 #include <torch/csrc/jit/runtime/custom_operator.h>
 #include <torch/csrc/jit/serialization/import.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <sstream>
@@ -26,10 +27,12 @@
 
 namespace {
 
-// One forward of a watched module: its inputs (a tuple) and output, in call order.
+// One forward of a watched module: its inputs (a tuple) and output; ended numbers the forwards
+// in the order they returned (-1 while running).
 struct Capture {
   int64_t module;
   c10::IValue ins, out;
+  int64_t ended;
 };
 
 // The most captures one call keeps (a module called in a long loop); later ones are dropped.
@@ -48,6 +51,7 @@ struct hc_module_s {
   std::vector<Capture> captures;
   std::unordered_map<int64_t, std::vector<size_t>> open; // module → captures waiting for their output
   size_t dropped = 0;
+  int64_t ended = 0;
 };
 
 namespace {
@@ -80,13 +84,15 @@ void tap(torch::jit::Stack &stack, bool is_out) {
       m->dropped++;
       return;
     }
-    m->captures.push_back(Capture{idx, std::move(v), c10::IValue()});
+    m->captures.push_back(Capture{idx, std::move(v), c10::IValue(), -1});
     m->open[idx].push_back(m->captures.size() - 1);
     return;
   }
   auto &waiting = m->open[idx];
   if (waiting.empty()) return;
-  m->captures[waiting.back()].out = std::move(v);
+  Capture &c = m->captures[waiting.back()];
+  c.out = std::move(v);
+  c.ended = m->ended++;
   waiting.pop_back();
 }
 
@@ -259,6 +265,7 @@ hc_err hc_jit_call(hc_module m, int64_t module, const char *method, const int64_
       m->captures.clear();
       m->open.clear();
       m->dropped = 0;
+      m->ended = 0;
     }
     c10::IValue r = (*meth)(std::vector<c10::IValue>(elems.begin(), elems.end()));
     hc::ValueWriter w;
@@ -304,6 +311,9 @@ hc_err hc_jit_taps(hc_module m, hc_value_out *out, int64_t *dropped) {
       *dropped = static_cast<int64_t>(s.dropped);
       s.dropped = 0;
     }
+    // In the order the forwards returned, as PyTorch runs forward hooks; one that raised is left out.
+    caps.erase(std::remove_if(caps.begin(), caps.end(), [](const Capture &c) { return c.ended < 0; }), caps.end());
+    std::sort(caps.begin(), caps.end(), [](const Capture &a, const Capture &b) { return a.ended < b.ended; });
     hc::ValueWriter w;
     w.begin(6, caps.size());
     for (const auto &c : caps) {

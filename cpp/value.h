@@ -46,9 +46,9 @@ struct ValueReader {
   // The type the values share, or Any.
   c10::TypePtr common(const std::vector<c10::IValue> &vs) const {
     if (for_save || vs.empty()) return c10::AnyType::get();
-    c10::TypePtr ty = vs[0].type();
+    c10::TypePtr ty = c10::unshapedType(vs[0].type()); // List[Tensor], not of one tensor's shape
     for (size_t i = 1; i < vs.size(); i++) {
-      auto u = c10::unifyTypes(ty, vs[i].type());
+      auto u = c10::unifyTypes(ty, c10::unshapedType(vs[i].type()));
       if (!u) return c10::AnyType::get();
       ty = *u;
     }

@@ -22,7 +22,8 @@
 // at load, each submodule type's forward graph gets two recording ops, at its start and its end,
 // which cost an atomic load while nothing is hooked, and are taken out when the module is saved.
 // The limits:
-//   - Hooks of submodules run after the root's call returns (in the order the submodules ran),
+//   - Hooks of submodules run after the root's call returns (in the order their forwards returned,
+//     as in PyTorch),
 //     not during it: they see every input and output, but cannot change them.
 //   - Only what runs as a submodule's forward is seen: a functional call (F.relu) is no module,
 //     and a module whose other methods are called directly fires nothing.
