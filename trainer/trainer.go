@@ -3,6 +3,14 @@
 // instrumented live through a HotKernel over the run directory. It shows progress, dispatches the
 // phase events, evaluates each epoch, checkpoints (Python-loadable), resumes, and stops cleanly on
 // Ctrl-C or when a callback asks for a stop.
+//
+// Options.Model may instead name a TorchScript file (torch.jit.save of a scripted or traced
+// classifier), which trains the same way through package bridge/jit: its forward must map the
+// data's [N, C, H, W] images to [N, classes] logits, which one forward checks before anything is
+// written to the run directory. Its submodules are hooked by their PyTorch names (feature maps
+// of "layer1.0.conv1"), last.pt holds its state dict under those names, and the run ends by
+// writing the trained module as TorchScript to RUN_DIR/model.pt (ScriptFile) for Python's
+// torch.jit.load.
 package trainer
 
 import (
@@ -19,6 +27,7 @@ import (
 	"time"
 
 	"github.com/hotcb/hotcb/bridge"
+	"github.com/hotcb/hotcb/bridge/jit"
 	"github.com/hotcb/hotcb/bridge/nn"
 	"github.com/hotcb/hotcb/bridge/optim"
 	_ "github.com/hotcb/hotcb/callbacks/all" // built-ins, loadable by Go and hotcb names
@@ -34,7 +43,7 @@ import (
 type Options struct {
 	Dir    string        // run directory (created 0700)
 	Device bridge.Device // CPU by default
-	Model  string        // "cnn" (default) or "mlp"
+	Model  string        // "cnn" (default), "mlp", or a TorchScript file of a classifier (package doc)
 	Data   string        // "shapes" (default) or "mnist:DIR"
 	Epochs int           // default 5
 	Steps  int64         // train this many steps in total instead of Epochs epochs
@@ -63,6 +72,7 @@ type Summary struct {
 	TestAcc    float64
 	Elapsed    time.Duration
 	Checkpoint string
+	Script     string // the trained TorchScript module, RUN_DIR/model.pt ("" for a built-in model)
 	FeatViz    string
 	Timing     string
 	Stopped    string // why the run stopped early ("" when it finished)
@@ -150,13 +160,15 @@ func loadData(o Options) (train, test *data.TensorDataset, err error) {
 func buildModel(o Options, train *data.TensorDataset) (nn.Module, error) {
 	s := train.Images.Shape()
 	classes := int64(len(train.Classes))
-	switch o.Model {
-	case "cnn":
+	switch {
+	case o.Model == "cnn":
 		return models.NewSmallCNN(s[1], classes), nil
-	case "mlp":
+	case o.Model == "mlp":
 		return models.MLP(s[1]*s[2]*s[3], 256, classes), nil
+	case isModelFile(o.Model):
+		return loadScript(o.Model, o.Device, train)
 	}
-	return nil, fmt.Errorf("unknown model %q (want cnn or mlp)", o.Model)
+	return nil, fmt.Errorf("unknown model %q (want cnn, mlp or the path of a TorchScript file)", o.Model)
 }
 
 // Run trains until the epochs (or steps) are done, ctx is cancelled (the current step finishes,
@@ -218,6 +230,7 @@ type live struct {
 	model  nn.Module
 	opt    *optim.Optimizer
 	ckpt   string
+	script string        // where a TorchScript model is saved ("" for a built-in one)
 	epoch  atomic.Uint64 // float64 bits of env.Epoch at the last safe point seen
 }
 
@@ -237,8 +250,17 @@ func (l *live) emergencyStop(o Options, rep *rundir.Stuck) (Summary, error) {
 	if err := checkpoint.Save(l.ckpt, l.model, l.opt, checkpoint.Info{Step: steps, Epoch: math.Float64frombits(l.epoch.Load())}); err != nil {
 		return sum, fmt.Errorf("%w: %s; the checkpoint could not be saved: %v", ErrStuck, rep, err)
 	}
-	fmt.Fprintf(o.Out, "stopped while %s\n  checkpoint  %s (step %d)\n  the callback is still loaded: 'hotcb cb unload %s' before the next start, or start with --no-restore\n",
-		rep, l.ckpt, steps, rep.Callback)
+	if l.script != "" {
+		if err := l.model.(*jit.Module).Save(l.script); err != nil {
+			return sum, fmt.Errorf("%w: %s; checkpoint saved to %s, but the TorchScript module could not be: %v", ErrStuck, rep, l.ckpt, err)
+		}
+		sum.Script = l.script
+	}
+	fmt.Fprintf(o.Out, "stopped while %s\n  checkpoint  %s (step %d)\n", rep, l.ckpt, steps)
+	if sum.Script != "" {
+		fmt.Fprintf(o.Out, "  torchscript %s\n", sum.Script)
+	}
+	fmt.Fprintf(o.Out, "  the callback is still loaded: 'hotcb cb unload %s' before the next start, or start with --no-restore\n", rep.Callback)
 	return sum, fmt.Errorf("%w: %s; checkpoint saved to %s", ErrStuck, rep, l.ckpt)
 }
 
@@ -253,13 +275,9 @@ func run(ctx context.Context, o Options, l *live) (sum Summary, err error) {
 	start := time.Now()
 	out := o.Out
 	progress := o.Progress > 0 || (o.Progress == 0 && isTerminal(out))
-	if err := rundir.Dir(o.Dir).Ensure(); err != nil {
-		return sum, err
-	}
-	if err := rundir.Dir(o.Dir).WriteConfigIfAbsent(DefaultConfig); err != nil {
-		return sum, err
-	}
 
+	// The data and the model come first: a model that does not load or fit them leaves the run
+	// directory as it was.
 	train, test, err := loadData(o)
 	if err != nil {
 		return sum, err
@@ -274,6 +292,13 @@ func run(ctx context.Context, o Options, l *live) (sum Summary, err error) {
 		return sum, err
 	}
 	nn.To(model, o.Device)
+	nn.Train(model, true) // a TorchScript module may have been saved in eval mode
+	if err := rundir.Dir(o.Dir).Ensure(); err != nil {
+		return sum, err
+	}
+	if err := rundir.Dir(o.Dir).WriteConfigIfAbsent(DefaultConfig); err != nil {
+		return sum, err
+	}
 	ao := optim.DefaultAdam()
 	ao.LR = o.LR
 	opt, err := optim.NewAdam(optim.Params(nn.Parameters(model)...), ao)
@@ -282,6 +307,10 @@ func run(ctx context.Context, o Options, l *live) (sum Summary, err error) {
 	}
 	ckpt := filepath.Join(o.Dir, "last.pt")
 	sum.Checkpoint = ckpt
+	script := ""
+	if _, ok := model.(*jit.Module); ok {
+		script = filepath.Join(o.Dir, ScriptFile)
+	}
 	var step int64
 	firstEpoch := 0
 	if o.Resume {
@@ -297,7 +326,7 @@ func run(ctx context.Context, o Options, l *live) (sum Summary, err error) {
 	if err != nil {
 		return sum, err
 	}
-	l.model, l.opt, l.ckpt = model, opt, ckpt
+	l.model, l.opt, l.ckpt, l.script = model, opt, ckpt, script
 	l.kernel.Store(k)
 	k.RegisterOptimizer("main", opt)
 	defer func() {
@@ -376,6 +405,12 @@ train:
 			return sum, fmt.Errorf("checkpoint: %w", err)
 		}
 	}
+	if script != "" { // the weights of last.pt, as TorchScript
+		if err := model.(*jit.Module).Save(script); err != nil {
+			return sum, fmt.Errorf("saving the trained TorchScript module: %w", err)
+		}
+		sum.Script = script
+	}
 	k.Apply(env, torchenv.FitEnd)
 	sum.Steps, sum.Epochs, sum.Stopped = step, env.Epoch, stop
 	sum.Elapsed = time.Since(start)
@@ -385,8 +420,13 @@ train:
 	if stop != "" {
 		how = "stopped (" + stop + ")"
 	}
-	fmt.Fprintf(out, "%s after %d steps in %.1fs: test accuracy %.1f%%\n  checkpoint  %s (Python: torch.load(p)[\"model\"])\n  feature maps %s\n  timing      %s (timing.jsonl, timing.png)\n  ledger      %s\n",
-		how, step, sum.Elapsed.Seconds(), 100*sum.TestAcc, ckpt, sum.FeatViz, sum.Timing, rundir.Dir(o.Dir).Path(rundir.Applied))
+	fmt.Fprintf(out, "%s after %d steps in %.1fs: test accuracy %.1f%%\n  checkpoint  %s (Python: torch.load(p)[\"model\"])\n",
+		how, step, sum.Elapsed.Seconds(), 100*sum.TestAcc, ckpt)
+	if sum.Script != "" {
+		fmt.Fprintf(out, "  torchscript %s (Python: torch.jit.load(p), trained, in training mode)\n", sum.Script)
+	}
+	fmt.Fprintf(out, "  feature maps %s\n  timing      %s (timing.jsonl, timing.png)\n  ledger      %s\n",
+		sum.FeatViz, sum.Timing, rundir.Dir(o.Dir).Path(rundir.Applied))
 	return sum, nil
 }
 
