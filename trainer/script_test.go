@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/internal/torchpy"
 	"github.com/hotcb/hotcb/rundir"
 	"github.com/hotcb/hotcb/trainer"
@@ -47,6 +48,18 @@ class Pair(Net):
     def forward(self, x) -> Tuple[torch.Tensor, torch.Tensor]:
         return self.fc(torch.flatten(self.pool(self.layer1(self.stem(x))), 1)), x
 
+class Fixed(nn.Module):  # fits batches of 2 only
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(784, 6)
+    def forward(self, x):
+        return self.fc(x.reshape(2, 784))
+
+class Small(Fixed):  # batches of up to 16
+    def forward(self, x):
+        assert x.size(0) <= 16, "at most 16 images"
+        return self.fc(torch.flatten(x, 1))
+
 torch.manual_seed(0)
 files = {
     "cnn.pt": lambda p: torch.jit.save(torch.jit.script(Net()), p),
@@ -54,6 +67,8 @@ files = {
     "rgb.pt": lambda p: torch.jit.save(torch.jit.script(Net(cin=3)), p),
     "ten.pt": lambda p: torch.jit.save(torch.jit.script(Net(classes=10)), p),
     "pair.pt": lambda p: torch.jit.save(torch.jit.script(Pair()), p),
+    "fixed.pt": lambda p: torch.jit.save(torch.jit.script(Fixed()), p),
+    "small.pt": lambda p: torch.jit.save(torch.jit.script(Small()), p),
     "statedict.pt": lambda p: torch.save(Net().state_dict(), p),
     "notes.txt": lambda p: open(p, "w").write("not a model\n"),
 }
@@ -209,7 +224,7 @@ print(int(m.state_dict()["stem.1.num_batches_tracked"]), m.training)`, sum.Scrip
 // refused before training, with a message that names the problem and what was expected, and
 // without creating the run directory.
 func TestScriptModelErrors(t *testing.T) {
-	models := writeModels(t, t.TempDir(), "rgb.pt", "ten.pt", "pair.pt", "statedict.pt", "notes.txt")
+	models := writeModels(t, t.TempDir(), "rgb.pt", "ten.pt", "pair.pt", "statedict.pt", "notes.txt", "fixed.pt", "small.pt")
 	for _, c := range []struct {
 		file string
 		want []string
@@ -235,6 +250,26 @@ func TestScriptModelErrors(t *testing.T) {
 			require.NoDirExists(t, dir)
 		})
 	}
+
+	// A model that fails during training ends the run with an error, not a panic, and leaves
+	// the run directory unlocked.
+	dir := filepath.Join(t.TempDir(), "run")
+	_, err := trainer.Run(context.Background(), trainer.Options{Dir: dir, Model: filepath.Join(models, "fixed.pt"), Steps: 2, Batch: 16, TrainN: 32, TestN: 8, Out: &bytes.Buffer{}})
+	require.ErrorContains(t, err, "training step 0 (epoch 1): torch: jit.Module("+filepath.Join(models, "fixed.pt")+").forward: ")
+	require.ErrorContains(t, err, "shape '[2, 784]' is invalid for input of size 12544")
+	require.NotContains(t, err.Error(), "Traceback")
+	var be *bridge.Error
+	require.ErrorAs(t, err, &be)
+	require.Contains(t, be.Msg, "Traceback", "the whole error is wrapped")
+	lock, err := rundir.LockDir(rundir.Dir(dir))
+	require.NoError(t, err, "the run directory is not left locked")
+	require.NoError(t, lock.Close())
+
+	// ... or during the evaluation (of 32 images at once).
+	_, err = trainer.Run(context.Background(), trainer.Options{Dir: dir, Model: filepath.Join(models, "small.pt"), Steps: 2, Batch: 16, TrainN: 32, TestN: 32, Out: &bytes.Buffer{}})
+	require.ErrorContains(t, err, "evaluation after epoch 1: torch: jit.Module(")
+	require.ErrorContains(t, err, "at most 16 images")
+	require.NotContains(t, err.Error(), "Traceback")
 }
 
 func jsonLines(t *testing.T, path string) []map[string]any {

@@ -173,6 +173,9 @@ func buildModel(o Options, train *data.TensorDataset) (nn.Module, error) {
 
 // Run trains until the epochs (or steps) are done, ctx is cancelled (the current step finishes,
 // a checkpoint is saved and callbacks are closed), or a callback requests a stop.
+// A tensor operation that fails in a training step or the evaluation (a TorchScript model given
+// a batch it cannot take, memory running out) ends the run with an error that says where; the
+// callbacks are closed and last.pt is as the last epoch left it.
 //
 // A stop never waits forever on a callback that does not return: once ctx is cancelled, a safe
 // point open for StopGrace has its go_file call abandoned (see package controller) and the run
@@ -364,7 +367,10 @@ train:
 			env.Step, env.Inputs, env.Targets = step, b.X, b.Y
 			env.Epoch = float64(epoch) + float64(b.Index)/float64(perEpoch)
 			l.epoch.Store(math.Float64bits(env.Epoch))
-			Step(k, env, model, opt) // in a bridge.Scope, callbacks unscoped
+			// in a bridge.Scope, callbacks unscoped
+			if err := StepWith(k, env, model, opt, StepOptions{}); err != nil {
+				return sum, &modelError{fmt.Sprintf("training step %d (epoch %d)", step, epoch+1), err}
+			}
 			step++
 			if step%10 == 0 || step == totalSteps {
 				var acc float64
@@ -389,7 +395,9 @@ train:
 		if stop == "" && ctx.Err() != nil {
 			stop = "interrupted"
 		}
-		sum.TestAcc = evaluate(k, env, model, test)
+		if sum.TestAcc, err = evaluate(k, env, model, test); err != nil {
+			return sum, &modelError{fmt.Sprintf("evaluation after epoch %d", epoch+1), err}
+		}
 		env.Extra = map[string]any{"metrics": map[string]float64{"test_acc": sum.TestAcc}}
 		k.Apply(env, torchenv.EpochEnd)
 		printer.done(fmt.Sprintf("epoch %d: test accuracy %.1f%% (step %d, %.1fs)", epoch+1, 100*sum.TestAcc, step, time.Since(start).Seconds()))
@@ -440,8 +448,27 @@ func stopReason(ctx context.Context, env *torchenv.Env) (string, bool) {
 	return "", false
 }
 
-// evaluate runs the test set in eval mode, in batches, dispatching val_batch_end.
-func evaluate(k *kernel.Kernel, env *torchenv.Env, model nn.Module, test *data.TensorDataset) float64 {
+// modelError is a tensor operation of the model's that failed during the run: the run ends with
+// it (the run directory closed, last.pt as the last epoch left it). Its message leaves out
+// TorchScript's tracebacks; Unwrap gives the whole error.
+type modelError struct {
+	where string
+	err   error
+}
+
+func (e *modelError) Error() string {
+	var be *bridge.Error
+	if errors.As(e.err, &be) {
+		return e.where + ": torch: " + be.Op + ": " + torchMessage(be)
+	}
+	return e.where + ": " + e.err.Error()
+}
+
+func (e *modelError) Unwrap() error { return e.err }
+
+// evaluate runs the test set in eval mode, in batches, dispatching val_batch_end. A tensor
+// operation that fails is its error.
+func evaluate(k *kernel.Kernel, env *torchenv.Env, model nn.Module, test *data.TensorDataset) (float64, error) {
 	nn.Eval(model)
 	defer nn.Train(model, true)
 	env.Phase = "val"
@@ -451,16 +478,21 @@ func evaluate(k *kernel.Kernel, env *torchenv.Env, model nn.Module, test *data.T
 	const bs = 500
 	for i := int64(0); i < n; i += bs {
 		m := min(bs, n-i)
-		bridge.NoGrad(func() {
-			x := test.Images.Narrow(0, i, m)
-			y := test.Labels.Narrow(0, i, m)
-			out := model.Forward(x)
-			correct += out.Argmax(1, false).Eq(y).To(bridge.Float32).Sum().Item()
-			env.Outputs, env.Targets = out, y
+		err := bridge.Try(func() {
+			bridge.NoGrad(func() {
+				x := test.Images.Narrow(0, i, m)
+				y := test.Labels.Narrow(0, i, m)
+				out := model.Forward(x)
+				correct += out.Argmax(1, false).Eq(y).To(bridge.Float32).Sum().Item()
+				env.Outputs, env.Targets = out, y
+			})
 		})
+		if err != nil {
+			return 0, err
+		}
 		k.Apply(env, torchenv.ValBatchEnd)
 	}
-	return correct / float64(n)
+	return correct / float64(n), nil
 }
 
 func printHints(out io.Writer, dir string) {
