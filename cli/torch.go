@@ -30,7 +30,7 @@ type TrainOptions struct {
 	Dir    string    // --dir
 	Out    io.Writer // progress and results
 	Device string    // auto, cpu, cuda or cuda:N, as given: Torch.Train resolves it
-	Model  string    // cnn or mlp (checked)
+	Model  string    // cnn, mlp or the path of a TorchScript file (checked: it exists and is TorchScript)
 	Data   string    // shapes or mnist:DIR
 	Epochs int
 	Steps  int64 // instead of Epochs when > 0

@@ -3,6 +3,14 @@
 // instrumented live through a HotKernel over the run directory. It shows progress, dispatches the
 // phase events, evaluates each epoch, checkpoints (Python-loadable), resumes, and stops cleanly on
 // Ctrl-C or when a callback asks for a stop.
+//
+// Options.Model may instead name a TorchScript file (torch.jit.save of a scripted or traced
+// classifier), which trains the same way through package bridge/jit: its forward must map the
+// data's [N, C, H, W] images to [N, classes] logits, which one forward checks before anything is
+// written to the run directory. Its submodules are hooked by their PyTorch names (feature maps
+// of "layer1.0.conv1"), last.pt holds its state dict under those names, and the run ends by
+// writing the trained module as TorchScript to RUN_DIR/model.pt (ScriptFile) for Python's
+// torch.jit.load.
 package trainer
 
 import (
@@ -19,6 +27,7 @@ import (
 	"time"
 
 	"github.com/hotcb/hotcb/bridge"
+	"github.com/hotcb/hotcb/bridge/jit"
 	"github.com/hotcb/hotcb/bridge/nn"
 	"github.com/hotcb/hotcb/bridge/optim"
 	_ "github.com/hotcb/hotcb/callbacks/all" // built-ins, loadable by Go and hotcb names
@@ -34,7 +43,7 @@ import (
 type Options struct {
 	Dir    string        // run directory (created 0700)
 	Device bridge.Device // CPU by default
-	Model  string        // "cnn" (default) or "mlp"
+	Model  string        // "cnn" (default), "mlp", or a TorchScript file of a classifier (package doc)
 	Data   string        // "shapes" (default) or "mnist:DIR"
 	Epochs int           // default 5
 	Steps  int64         // train this many steps in total instead of Epochs epochs
@@ -63,6 +72,7 @@ type Summary struct {
 	TestAcc    float64
 	Elapsed    time.Duration
 	Checkpoint string
+	Script     string // the trained TorchScript module, RUN_DIR/model.pt ("" for a built-in model)
 	FeatViz    string
 	Timing     string
 	Stopped    string // why the run stopped early ("" when it finished)
@@ -150,17 +160,22 @@ func loadData(o Options) (train, test *data.TensorDataset, err error) {
 func buildModel(o Options, train *data.TensorDataset) (nn.Module, error) {
 	s := train.Images.Shape()
 	classes := int64(len(train.Classes))
-	switch o.Model {
-	case "cnn":
+	switch {
+	case o.Model == "cnn":
 		return models.NewSmallCNN(s[1], classes), nil
-	case "mlp":
+	case o.Model == "mlp":
 		return models.MLP(s[1]*s[2]*s[3], 256, classes), nil
+	case isModelFile(o.Model):
+		return loadScript(o.Model, o.Device, train)
 	}
-	return nil, fmt.Errorf("unknown model %q (want cnn or mlp)", o.Model)
+	return nil, fmt.Errorf("unknown model %q (want cnn, mlp or the path of a TorchScript file)", o.Model)
 }
 
 // Run trains until the epochs (or steps) are done, ctx is cancelled (the current step finishes,
 // a checkpoint is saved and callbacks are closed), or a callback requests a stop.
+// A tensor operation that fails in a training step or the evaluation (a TorchScript model given
+// a batch it cannot take, memory running out) ends the run with an error that says where; the
+// callbacks are closed and last.pt is as the last epoch left it.
 //
 // A stop never waits forever on a callback that does not return: once ctx is cancelled, a safe
 // point open for StopGrace has its go_file call abandoned (see package controller) and the run
@@ -218,6 +233,7 @@ type live struct {
 	model  nn.Module
 	opt    *optim.Optimizer
 	ckpt   string
+	script string        // where a TorchScript model is saved ("" for a built-in one)
 	epoch  atomic.Uint64 // float64 bits of env.Epoch at the last safe point seen
 }
 
@@ -237,8 +253,17 @@ func (l *live) emergencyStop(o Options, rep *rundir.Stuck) (Summary, error) {
 	if err := checkpoint.Save(l.ckpt, l.model, l.opt, checkpoint.Info{Step: steps, Epoch: math.Float64frombits(l.epoch.Load())}); err != nil {
 		return sum, fmt.Errorf("%w: %s; the checkpoint could not be saved: %v", ErrStuck, rep, err)
 	}
-	fmt.Fprintf(o.Out, "stopped while %s\n  checkpoint  %s (step %d)\n  the callback is still loaded: 'hotcb cb unload %s' before the next start, or start with --no-restore\n",
-		rep, l.ckpt, steps, rep.Callback)
+	if l.script != "" {
+		if err := l.model.(*jit.Module).Save(l.script); err != nil {
+			return sum, fmt.Errorf("%w: %s; checkpoint saved to %s, but the TorchScript module could not be: %v", ErrStuck, rep, l.ckpt, err)
+		}
+		sum.Script = l.script
+	}
+	fmt.Fprintf(o.Out, "stopped while %s\n  checkpoint  %s (step %d)\n", rep, l.ckpt, steps)
+	if sum.Script != "" {
+		fmt.Fprintf(o.Out, "  torchscript %s\n", sum.Script)
+	}
+	fmt.Fprintf(o.Out, "  the callback is still loaded: 'hotcb cb unload %s' before the next start, or start with --no-restore\n", rep.Callback)
 	return sum, fmt.Errorf("%w: %s; checkpoint saved to %s", ErrStuck, rep, l.ckpt)
 }
 
@@ -253,13 +278,9 @@ func run(ctx context.Context, o Options, l *live) (sum Summary, err error) {
 	start := time.Now()
 	out := o.Out
 	progress := o.Progress > 0 || (o.Progress == 0 && isTerminal(out))
-	if err := rundir.Dir(o.Dir).Ensure(); err != nil {
-		return sum, err
-	}
-	if err := rundir.Dir(o.Dir).WriteConfigIfAbsent(DefaultConfig); err != nil {
-		return sum, err
-	}
 
+	// The data and the model come first: a model that does not load or fit them leaves the run
+	// directory as it was.
 	train, test, err := loadData(o)
 	if err != nil {
 		return sum, err
@@ -274,6 +295,13 @@ func run(ctx context.Context, o Options, l *live) (sum Summary, err error) {
 		return sum, err
 	}
 	nn.To(model, o.Device)
+	nn.Train(model, true) // a TorchScript module may have been saved in eval mode
+	if err := rundir.Dir(o.Dir).Ensure(); err != nil {
+		return sum, err
+	}
+	if err := rundir.Dir(o.Dir).WriteConfigIfAbsent(DefaultConfig); err != nil {
+		return sum, err
+	}
 	ao := optim.DefaultAdam()
 	ao.LR = o.LR
 	opt, err := optim.NewAdam(optim.Params(nn.Parameters(model)...), ao)
@@ -282,6 +310,10 @@ func run(ctx context.Context, o Options, l *live) (sum Summary, err error) {
 	}
 	ckpt := filepath.Join(o.Dir, "last.pt")
 	sum.Checkpoint = ckpt
+	script := ""
+	if _, ok := model.(*jit.Module); ok {
+		script = filepath.Join(o.Dir, ScriptFile)
+	}
 	var step int64
 	firstEpoch := 0
 	if o.Resume {
@@ -297,7 +329,7 @@ func run(ctx context.Context, o Options, l *live) (sum Summary, err error) {
 	if err != nil {
 		return sum, err
 	}
-	l.model, l.opt, l.ckpt = model, opt, ckpt
+	l.model, l.opt, l.ckpt, l.script = model, opt, ckpt, script
 	l.kernel.Store(k)
 	k.RegisterOptimizer("main", opt)
 	defer func() {
@@ -335,7 +367,10 @@ train:
 			env.Step, env.Inputs, env.Targets = step, b.X, b.Y
 			env.Epoch = float64(epoch) + float64(b.Index)/float64(perEpoch)
 			l.epoch.Store(math.Float64bits(env.Epoch))
-			Step(k, env, model, opt) // in a bridge.Scope, callbacks unscoped
+			// in a bridge.Scope, callbacks unscoped
+			if err := StepWith(k, env, model, opt, StepOptions{}); err != nil {
+				return sum, &modelError{fmt.Sprintf("training step %d (epoch %d)", step, epoch+1), err}
+			}
 			step++
 			if step%10 == 0 || step == totalSteps {
 				var acc float64
@@ -360,7 +395,9 @@ train:
 		if stop == "" && ctx.Err() != nil {
 			stop = "interrupted"
 		}
-		sum.TestAcc = evaluate(k, env, model, test)
+		if sum.TestAcc, err = evaluate(k, env, model, test); err != nil {
+			return sum, &modelError{fmt.Sprintf("evaluation after epoch %d", epoch+1), err}
+		}
 		env.Extra = map[string]any{"metrics": map[string]float64{"test_acc": sum.TestAcc}}
 		k.Apply(env, torchenv.EpochEnd)
 		printer.done(fmt.Sprintf("epoch %d: test accuracy %.1f%% (step %d, %.1fs)", epoch+1, 100*sum.TestAcc, step, time.Since(start).Seconds()))
@@ -376,6 +413,12 @@ train:
 			return sum, fmt.Errorf("checkpoint: %w", err)
 		}
 	}
+	if script != "" { // the weights of last.pt, as TorchScript
+		if err := model.(*jit.Module).Save(script); err != nil {
+			return sum, fmt.Errorf("saving the trained TorchScript module: %w", err)
+		}
+		sum.Script = script
+	}
 	k.Apply(env, torchenv.FitEnd)
 	sum.Steps, sum.Epochs, sum.Stopped = step, env.Epoch, stop
 	sum.Elapsed = time.Since(start)
@@ -385,8 +428,13 @@ train:
 	if stop != "" {
 		how = "stopped (" + stop + ")"
 	}
-	fmt.Fprintf(out, "%s after %d steps in %.1fs: test accuracy %.1f%%\n  checkpoint  %s (Python: torch.load(p)[\"model\"])\n  feature maps %s\n  timing      %s (timing.jsonl, timing.png)\n  ledger      %s\n",
-		how, step, sum.Elapsed.Seconds(), 100*sum.TestAcc, ckpt, sum.FeatViz, sum.Timing, rundir.Dir(o.Dir).Path(rundir.Applied))
+	fmt.Fprintf(out, "%s after %d steps in %.1fs: test accuracy %.1f%%\n  checkpoint  %s (Python: torch.load(p)[\"model\"])\n",
+		how, step, sum.Elapsed.Seconds(), 100*sum.TestAcc, ckpt)
+	if sum.Script != "" {
+		fmt.Fprintf(out, "  torchscript %s (Python: torch.jit.load(p), trained, in training mode)\n", sum.Script)
+	}
+	fmt.Fprintf(out, "  feature maps %s\n  timing      %s (timing.jsonl, timing.png)\n  ledger      %s\n",
+		sum.FeatViz, sum.Timing, rundir.Dir(o.Dir).Path(rundir.Applied))
 	return sum, nil
 }
 
@@ -400,8 +448,27 @@ func stopReason(ctx context.Context, env *torchenv.Env) (string, bool) {
 	return "", false
 }
 
-// evaluate runs the test set in eval mode, in batches, dispatching val_batch_end.
-func evaluate(k *kernel.Kernel, env *torchenv.Env, model nn.Module, test *data.TensorDataset) float64 {
+// modelError is a tensor operation of the model's that failed during the run: the run ends with
+// it (the run directory closed, last.pt as the last epoch left it). Its message leaves out
+// TorchScript's tracebacks; Unwrap gives the whole error.
+type modelError struct {
+	where string
+	err   error
+}
+
+func (e *modelError) Error() string {
+	var be *bridge.Error
+	if errors.As(e.err, &be) {
+		return e.where + ": torch: " + be.Op + ": " + torchMessage(be)
+	}
+	return e.where + ": " + e.err.Error()
+}
+
+func (e *modelError) Unwrap() error { return e.err }
+
+// evaluate runs the test set in eval mode, in batches, dispatching val_batch_end. A tensor
+// operation that fails is its error.
+func evaluate(k *kernel.Kernel, env *torchenv.Env, model nn.Module, test *data.TensorDataset) (float64, error) {
 	nn.Eval(model)
 	defer nn.Train(model, true)
 	env.Phase = "val"
@@ -411,16 +478,21 @@ func evaluate(k *kernel.Kernel, env *torchenv.Env, model nn.Module, test *data.T
 	const bs = 500
 	for i := int64(0); i < n; i += bs {
 		m := min(bs, n-i)
-		bridge.NoGrad(func() {
-			x := test.Images.Narrow(0, i, m)
-			y := test.Labels.Narrow(0, i, m)
-			out := model.Forward(x)
-			correct += out.Argmax(1, false).Eq(y).To(bridge.Float32).Sum().Item()
-			env.Outputs, env.Targets = out, y
+		err := bridge.Try(func() {
+			bridge.NoGrad(func() {
+				x := test.Images.Narrow(0, i, m)
+				y := test.Labels.Narrow(0, i, m)
+				out := model.Forward(x)
+				correct += out.Argmax(1, false).Eq(y).To(bridge.Float32).Sum().Item()
+				env.Outputs, env.Targets = out, y
+			})
 		})
+		if err != nil {
+			return 0, err
+		}
 		k.Apply(env, torchenv.ValBatchEnd)
 	}
-	return correct / float64(n)
+	return correct / float64(n), nil
 }
 
 func printHints(out io.Writer, dir string) {

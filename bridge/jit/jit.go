@@ -164,32 +164,14 @@ func checkFile(path string) error {
 		return fmt.Errorf("%s is a directory, not a TorchScript file", path)
 	}
 	const save = "in Python, save the model with torch.jit.save(torch.jit.script(model), path) (or torch.jit.trace(model, example_input))"
-	switch k := torchfile.Sniff(f, st.Size()); k {
+	switch k, what := torchfile.Describe(f, st.Size()); k {
 	case torchfile.TorchScript:
 		return nil
 	case torchfile.TorchSave:
-		what := "a torch.save value"
-		if v, err := torchfile.Read(f, st.Size()); err == nil {
-			what = describe(v)
-		}
-		return fmt.Errorf("%s is a torch.save file holding %s, not a TorchScript module: load a state dict into a Go model with bridge.LoadNamed and nn.LoadStateDict, or %s", path, what, save)
+		return fmt.Errorf("%s is %s, not a TorchScript module: load a state dict into a Go model with bridge.LoadNamed and nn.LoadStateDict, or %s", path, what, save)
 	default:
-		return fmt.Errorf("%s is %s, not a TorchScript module: %s", path, k, save)
+		return fmt.Errorf("%s is %s, not a TorchScript module: %s", path, what, save)
 	}
-}
-
-// describe names what a torch.save file holds.
-func describe(v any) string {
-	switch v := v.(type) {
-	case *torchfile.Dict:
-		leaves, _ := torchfile.Flatten(v)
-		return fmt.Sprintf("a dict of %d tensors and numbers (a state dict or checkpoint)", len(leaves))
-	case *torchfile.Object:
-		return fmt.Sprintf("a pickled %s object (torch.save(model) pickles the Python class, which Go cannot run)", v.Class)
-	case *torchfile.TensorRef:
-		return "one tensor"
-	}
-	return fmt.Sprintf("a %T", v)
 }
 
 // Path is the file the module was loaded from.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hotcb/hotcb/cli"
 	_ "github.com/hotcb/hotcb/cli/torchcli"
+	"github.com/hotcb/hotcb/internal/torchpy"
 	"github.com/hotcb/hotcb/rundir"
 )
 
@@ -52,6 +53,39 @@ func TestTrainBadFlags(t *testing.T) {
 		require.Equal(t, 2, code, c.args)
 		require.Contains(t, errOut.String(), c.want)
 	}
+}
+
+// TestTrainScriptModel: `hotcb train --model FILE.pt` trains a TorchScript classifier and writes
+// it back to the run directory; one that does not fit the data fails (exit status 1) saying
+// what it expects, and a state dict is a usage error before anything loads.
+func TestTrainScriptModel(t *testing.T) {
+	models := t.TempDir()
+	torchpy.Run(t, `import sys, torch, torch.nn as nn
+torch.jit.save(torch.jit.script(nn.Sequential(nn.Flatten(), nn.Linear(784, 6))), sys.argv[1] + "/mlp.pt")
+torch.jit.save(torch.jit.script(nn.Sequential(nn.Flatten(), nn.Linear(100, 6))), sys.argv[1] + "/mlp100.pt")
+torch.save(nn.Linear(784, 6).state_dict(), sys.argv[1] + "/statedict.pt")`, models)
+	dir := filepath.Join(t.TempDir(), "run")
+	train := func(model string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := cli.Run(context.Background(), []string{"--dir", dir, "train", "--model", filepath.Join(models, model),
+			"--steps", "3", "--batch", "16", "--train-n", "64", "--test-n", "32", "--no-progress"}, &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	code, out, errOut := train("mlp.pt")
+	require.Equal(t, 0, code, out+errOut)
+	require.Contains(t, out, "done after 3 steps")
+	require.Contains(t, out, "torchscript "+filepath.Join(dir, "model.pt"))
+	require.FileExists(t, filepath.Join(dir, "model.pt"))
+
+	code, _, errOut = train("mlp100.pt")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "mlp100.pt: the model's forward failed on images of shape [2, 1, 28, 28] (N, C, H, W of the data); "+
+		"its first Linear, 1, expects 100 input features, and an image has C·H·W = 784: ")
+	require.Equal(t, 1, strings.Count(errOut, "\n"), errOut)
+
+	code, _, errOut = train("statedict.pt")
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "statedict.pt is a torch.save file holding a dict of 2 tensors and numbers (a state dict or checkpoint), not a TorchScript module")
 }
 
 // TestLiveRun drives a training process from the CLI, as a user would: while `hotcb train` runs
