@@ -283,13 +283,14 @@ func (m *Module) call(idx int, method string, args []any) (any, error) {
 		return nil, &bridge.Error{Op: m.label(idx) + "." + method, Msg: msg, Err: err}
 	}
 	x, err := out.Go()
-	if err != nil {
-		return nil, err
+	if err == nil && len(m.watched) > 0 {
+		err = m.fire()
 	}
-	if len(m.watched) > 0 {
-		if err := m.fire(); err != nil {
-			return x, err
+	if err != nil {
+		for _, t := range out.Tensors {
+			t.Free()
 		}
+		return nil, &bridge.Error{Op: m.label(idx) + "." + method, Msg: err.Error(), Err: err}
 	}
 	if method == "forward" && m.nodes[idx].Hooked() {
 		m.nodes[idx].FireAll(bridge.Tensors(bridge.Tuple(args)), bridge.Tensors(x)...)
