@@ -303,12 +303,13 @@ func (m *Module) call(idx int, method string, args []any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	fired := false // whether the taps ran idx's own hooks (a submodule's forward has taps)
 	if len(m.watched) > 0 {
-		if err := m.fire(); err != nil {
+		if fired, err = m.fire(idx); err != nil {
 			return x, err
 		}
 	}
-	if method == "forward" && m.nodes[idx].Hooked() {
+	if method == "forward" && !fired && m.nodes[idx].Hooked() {
 		m.nodes[idx].FireAll(bridge.Tensors(bridge.Tuple(args)), bridge.Tensors(x)...)
 	}
 	return x, nil
@@ -340,15 +341,18 @@ func (m *Module) sync() error {
 	return nil
 }
 
-// fire runs the hooks of the submodules the last call recorded, then frees what was recorded.
-func (m *Module) fire() error {
+// fire runs the hooks of the submodules the last call recorded, then frees what was recorded. It
+// reports whether module number self was among them.
+func (m *Module) fire(self int) (bool, error) {
 	taps, _, err := m.sm.Taps()
 	if err != nil {
-		return err
+		return false, err
 	}
+	fired := false
 	for _, t := range taps {
 		if t.Module > 0 && t.Module < len(m.nodes) {
 			m.nodes[t.Module].FireAll(t.Ins, t.Outs...)
+			fired = fired || t.Module == self
 		}
 	}
 	for _, t := range taps {
@@ -356,5 +360,5 @@ func (m *Module) fire() error {
 			x.Free()
 		}
 	}
-	return nil
+	return fired, nil
 }

@@ -741,7 +741,7 @@ func TestJITCallAndHooksAgainstPyTorch(t *testing.T) {
 			require.ElementsMatch(t, hookNames, slices.Collect(maps.Keys(got)), "the hooked modules that fired")
 			for _, name := range hookNames {
 				calls := got[name]
-				require.Len(t, calls, 1, "%s's hook ran %d times in one forward", name, len(calls))
+				require.Equal(t, 1, len(calls), "%s's hook ran %d times in one forward", name, len(calls))
 				requireClose(t, name+" hook input", r("hook."+name+".in"), calls[0].in, outTol)
 				requireClose(t, name+" hook output", r("hook."+name+".out"), calls[0].out, outTol)
 			}
@@ -752,8 +752,22 @@ func TestJITCallAndHooksAgainstPyTorch(t *testing.T) {
 			require.NoError(t, bridge.Try(func() { y = m.Forward(r("cnn.x")) }))
 			requireClose(t, "forward after Save", r("cnn.forward"), y, outTol)
 			for _, name := range hookNames {
-				require.Len(t, got[name], 1, "after Save, %s's hook ran %d times in one forward", name, len(got[name]))
+				require.Equal(t, 1, len(got[name]), "after Save, %s's hook ran %d times in one forward", name, len(got[name]))
 				requireClose(t, name+" hook output after Save", r("hook."+name+".out"), got[name][0].out, outTol)
+			}
+
+			// A hooked submodule called directly runs its hooks once, and those of its own
+			// submodules; in evaluation mode, features.0 takes the root's input.
+			clear(got)
+			f0, ok := nn.Find(m, "features.0")
+			require.True(t, ok)
+			require.NoError(t, bridge.Try(func() { y = f0.(*jit.Submodule).Forward(r("cnn.x")) }))
+			requireClose(t, "features.0.Forward", r("hook.features.0.out"), y, outTol)
+			require.ElementsMatch(t, []string{"features.0", "features.0.conv", "features.0.act"}, slices.Collect(maps.Keys(got)),
+				"the hooked modules that fired when features.0 was called directly")
+			for name, calls := range got {
+				require.Equal(t, 1, len(calls), "%s's hook ran %d times in one forward of features.0", name, len(calls))
+				requireClose(t, name+" hook output (features.0 called directly)", r("hook."+name+".out"), calls[0].out, outTol)
 			}
 
 			// Removed hooks no longer run, and the forward is unchanged.
