@@ -283,8 +283,9 @@ func (m *Module) call(idx int, method string, args []any) (any, error) {
 		return nil, &bridge.Error{Op: m.label(idx) + "." + method, Msg: msg, Err: err}
 	}
 	x, err := out.Go()
+	fired := false // whether the taps ran idx's own hooks (a submodule's forward has taps)
 	if err == nil && len(m.watched) > 0 {
-		err = m.fire()
+		fired, err = m.fire(idx)
 	}
 	if err != nil {
 		for _, t := range out.Tensors {
@@ -292,7 +293,7 @@ func (m *Module) call(idx int, method string, args []any) (any, error) {
 		}
 		return nil, &bridge.Error{Op: m.label(idx) + "." + method, Msg: err.Error(), Err: err}
 	}
-	if method == "forward" && m.nodes[idx].Hooked() {
+	if method == "forward" && !fired && m.nodes[idx].Hooked() {
 		m.nodes[idx].FireAll(bridge.Tensors(bridge.Tuple(args)), bridge.Tensors(x)...)
 	}
 	return x, nil
@@ -324,15 +325,18 @@ func (m *Module) sync() error {
 	return nil
 }
 
-// fire runs the hooks of the submodules the last call recorded, then frees what was recorded.
-func (m *Module) fire() error {
+// fire runs the hooks of the submodules the last call recorded, then frees what was recorded. It
+// reports whether module number self was among them.
+func (m *Module) fire(self int) (bool, error) {
 	taps, _, err := m.sm.Taps()
 	if err != nil {
-		return err
+		return false, err
 	}
+	fired := false
 	for _, t := range taps {
 		if t.Module > 0 && t.Module < len(m.nodes) {
 			m.nodes[t.Module].FireAll(t.Ins, t.Outs...)
+			fired = fired || t.Module == self
 		}
 	}
 	for _, t := range taps {
@@ -340,5 +344,5 @@ func (m *Module) fire() error {
 			x.Free()
 		}
 	}
-	return nil
+	return fired, nil
 }
