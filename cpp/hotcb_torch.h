@@ -309,7 +309,7 @@ HC_API hc_err hc_jit_set_training(hc_module m, int64_t module, int on);
 /* The submodules (not the root) whose forward inputs and outputs the next calls record; n = 0
  * records none. */
 HC_API hc_err hc_jit_watch(hc_module m, const int64_t *modules, int64_t n);
-/* What the last call recorded, in call order: a list of (module, [input tensors], [output
+/* What the last call recorded, in the order the forwards returned: a list of (module, [input tensors], [output
  * tensors]); *dropped counts forwards past the limit (4096 a call) that were not recorded. */
 HC_API hc_err hc_jit_taps(hc_module m, hc_value_out *out, int64_t *dropped);
 /* The module in torch.jit.save's format (freed with hc_free), as it was scripted (no taps). */
