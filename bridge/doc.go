@@ -1,5 +1,7 @@
 // Package bridge is hotcb-go's binding to libtorch: tensors, the ops needed to write models and
-// losses, autograd, serialization compatible with torch.save/torch.load, and CUDA helpers.
+// losses, autograd, serialization compatible with torch.save/torch.load (Value: any Python value
+// of tensors, numbers, strings, lists, tuples and dicts, also as Go values with AppendGo/Go),
+// TorchScript modules (ScriptModule, the C side of package bridge/jit), and CUDA helpers.
 //
 // It is the only package that imports "C". It calls one small C ABI (cpp/hotcb_torch.h) built
 // into build/libhotcb_torch.so, so the same Go code runs on a CPU shim or a CUDA shim.
