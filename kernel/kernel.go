@@ -41,6 +41,13 @@ type Options struct {
 	// AllowSharedRunDir accepts a run directory that another user owns or can write to (see
 	// rundir.CheckRunDir). Its files are still never opened through symbolic links.
 	AllowSharedRunDir bool
+	// Ranks links the kernels of a data-parallel run (see Coordinator): rank 0 reads the run
+	// directory's inputs and every rank applies each op at the same step. nil for one process.
+	// A rank's kernel runs on RankDir(runDir, rank).
+	Ranks Coordinator
+	// RankLag is how many steps after rank 0 reads an op every rank applies it (default
+	// DefaultRankLag).
+	RankLag int64
 }
 
 // Kernel is HotKernel.
@@ -74,6 +81,14 @@ type Kernel struct {
 	closed     bool
 	optimizers *optModule
 	lock       *os.File // rundir.Lock, held while the kernel runs
+
+	// Data-parallel runs (ranks.go).
+	due         []scheduled   // published ops waiting for their step
+	readCursor  rundir.Cursor // rank 0: how far its inputs were read (k.cursor: applied)
+	fetchedStep int64
+	fetchedOnce bool
+	fetchErr    string
+	applying    *scheduled // the scheduled op being applied (its recipe, for a freeze)
 }
 
 // New opens (creating if needed, mode 0700) the run directory and starts watching it.
@@ -129,6 +144,10 @@ func New(runDir string, opts Options) (*Kernel, error) {
 	}
 	k.seq = ledger.MaxSeq
 	k.resume(ledger)
+	k.readCursor = k.cursor
+	if !k.leader() {
+		k.restore = nil // rank 0 sends its own restore: every rank restores the same state
+	}
 	k.pending.Store(true)
 	k.watch()
 	return k, nil
@@ -225,8 +244,11 @@ func (k *Kernel) Apply(env *torchenv.Env, events ...string) {
 	k.ctl.Enter(env, event) // the watchdog sees ops that hang, not only callbacks
 	defer k.ctl.Exit()
 	k.recordRollbacks(env, event)
-	if k.pending.Load() || k.opts.Controller.PollEveryStep {
+	if k.leader() && (k.pending.Load() || k.opts.Controller.PollEveryStep) {
 		k.poll(env, event)
+	}
+	if k.distributed() {
+		k.applyDue(env, event)
 	}
 	if k.replay != nil {
 		for _, ev := range events {
@@ -243,10 +265,15 @@ func (k *Kernel) Apply(env *torchenv.Env, events ...string) {
 
 func (k *Kernel) poll(env *torchenv.Env, event string) {
 	k.pending.Store(false)
+	if k.distributed() { // read on from where reading stopped; k.cursor is what was applied
+		applied := k.cursor
+		k.cursor = k.readCursor
+		defer func() { k.readCursor, k.cursor = k.cursor, applied }()
+	}
 	k.pollFreeze(env, event)
 	if len(k.restore) > 0 {
 		for _, op := range k.restore {
-			k.restoreOne(env, event, op)
+			k.intakeRestore(env, event, op)
 		}
 		k.restore = nil
 	}
@@ -254,7 +281,7 @@ func (k *Kernel) poll(env *torchenv.Env, event string) {
 	cmds, end, more := k.cmds.Poll(func(msg string) { k.ctl.Logf(env, "control plane: %s", msg) })
 	for _, c := range cmds {
 		k.cursor.CommandsLine, k.cursor.CommandsOffset, k.cursor.CommandsSHA256 = c.At.Number, c.At.End, c.At.TextSHA256
-		k.process(env, event, c.Op, rundir.SourceExternal)
+		k.intake(env, event, c.Op, rundir.SourceExternal)
 	}
 	if end.End > 0 { // bad lines after the last op are consumed too
 		k.cursor.CommandsLine, k.cursor.CommandsOffset, k.cursor.CommandsSHA256 = end.Number, end.End, end.TextSHA256
@@ -267,7 +294,7 @@ func (k *Kernel) poll(env *torchenv.Env, event string) {
 	k.queue = nil
 	k.mu.Unlock()
 	for _, op := range q {
-		k.process(env, event, op, rundir.SourceAPI)
+		k.intake(env, event, op, rundir.SourceAPI)
 	}
 }
 
@@ -306,7 +333,7 @@ func (k *Kernel) pollConfig(env *torchenv.Env, event string) {
 	k.cursor.ConfigSHA256 = sha
 	for _, op := range controller.Ops(specs) {
 		op.Module = "cb"
-		k.process(env, event, op, rundir.SourceYAML)
+		k.intake(env, event, op, rundir.SourceYAML)
 	}
 }
 
@@ -426,6 +453,7 @@ func (k *Kernel) Close() error {
 	close(k.stop)
 	k.wg.Wait()
 	k.recordRollbacks(nil, k.lastEvent) // of a last Step after the last safe point
+	k.closeRanks()
 	var errs []error
 	if k.replay != nil {
 		if missed := k.replay.missed(); len(missed) > 0 {

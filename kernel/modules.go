@@ -217,6 +217,22 @@ func (m *coreModule) ApplyOp(env *torchenv.Env, op ops.Op) (string, string, erro
 	if op.Op != ops.OpFreeze {
 		return rundir.DecisionFailed, "", fmt.Errorf("unknown core op %q (want freeze)", op.Op)
 	}
+	f, err := freezeStateOf(op)
+	if err != nil {
+		return rundir.DecisionFailed, "", err
+	}
+	b, _ := json.MarshalIndent(f, "", "  ")
+	if err := rundir.WriteFileAtomic(m.k.dir.Path(rundir.Freeze), append(b, '\n')); err != nil {
+		return rundir.DecisionFailed, "", fmt.Errorf("freeze: %w", err)
+	}
+	if err := m.k.setFreeze(env, f); err != nil {
+		return rundir.DecisionFailed, "", err
+	}
+	return rundir.DecisionApplied, "mode " + f.Mode, nil
+}
+
+// freezeStateOf is the freeze state a core freeze op asks for.
+func freezeStateOf(op ops.Op) (rundir.FreezeState, error) {
 	f := rundir.FreezeState{Mode: op.Mode, Policy: rundir.PolicyBestEffort}
 	if f.Mode == "" {
 		if v, ok := op.Params["mode"].(string); ok {
@@ -235,21 +251,14 @@ func (m *coreModule) ApplyOp(env *torchenv.Env, op ops.Op) (string, string, erro
 	if v, ok := op.Params["step_offset"]; ok {
 		n, err := toInt(v)
 		if err != nil {
-			return rundir.DecisionFailed, "", fmt.Errorf("freeze: step_offset: %v", err)
+			return f, fmt.Errorf("freeze: step_offset: %v", err)
 		}
 		f.StepOffset = int64(n)
 	}
 	if err := f.Validate(); err != nil {
-		return rundir.DecisionFailed, "", fmt.Errorf("freeze: %w", err)
+		return f, fmt.Errorf("freeze: %w", err)
 	}
-	b, _ := json.MarshalIndent(f, "", "  ")
-	if err := rundir.WriteFileAtomic(m.k.dir.Path(rundir.Freeze), append(b, '\n')); err != nil {
-		return rundir.DecisionFailed, "", fmt.Errorf("freeze: %w", err)
-	}
-	if err := m.k.setFreeze(env, f); err != nil {
-		return rundir.DecisionFailed, "", err
-	}
-	return rundir.DecisionApplied, "mode " + f.Mode, nil
+	return f, nil
 }
 
 func (m *coreModule) Dispatch(*torchenv.Env, ...string) {}

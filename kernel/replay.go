@@ -88,6 +88,35 @@ func (k *Kernel) pollFreeze(env *torchenv.Env, event string) {
 // setFreeze switches the freeze state, loading the recipe (and adjust patches) for replay
 // modes. On error the previous state is kept.
 func (k *Kernel) setFreeze(env *torchenv.Env, f rundir.FreezeState) error {
+	if k.applying != nil { // a scheduled op on a data-parallel run: rank 0 read the recipe
+		var rp *replayer
+		if k.applying.Recipe != nil {
+			rp = newReplayer(k.applying.Recipe, f.StepOffset)
+		}
+		k.switchFreeze(env, f, rp)
+		return nil
+	}
+	rp, err := k.loadRecipe(f)
+	if err != nil {
+		return err
+	}
+	if k.distributed() { // every rank switches at the same step, with rank 0's recipe
+		s := scheduled{Kind: "freeze", Freeze: &f}
+		if rp != nil {
+			s.Recipe = rp.entries
+			if s.Recipe == nil {
+				s.Recipe = []rundir.RecipeEntry{}
+			}
+		}
+		k.schedule(env, s)
+		return nil
+	}
+	k.switchFreeze(env, f, rp)
+	return nil
+}
+
+// loadRecipe reads the recipe (and adjust patches) of a replay mode; nil for other modes.
+func (k *Kernel) loadRecipe(f rundir.FreezeState) (*replayer, error) {
 	var rp *replayer
 	if f.Mode == rundir.FreezeReplay || f.Mode == rundir.FreezeReplayAdjusted {
 		path := k.dir.Path(rundir.Recipe)
@@ -96,25 +125,29 @@ func (k *Kernel) setFreeze(env *torchenv.Env, f rundir.FreezeState) error {
 		}
 		recipe, err := rundir.ReadRecipe(path)
 		if err != nil {
-			return fmt.Errorf("replay: %w", err)
+			return nil, fmt.Errorf("replay: %w", err)
 		}
 		if f.Mode == rundir.FreezeReplayAdjusted {
 			a, err := rundir.ReadAdjust(k.resolve(*f.AdjustPath))
 			if err != nil {
-				return fmt.Errorf("replay_adjusted: %w", err)
+				return nil, fmt.Errorf("replay_adjusted: %w", err)
 			}
 			if recipe, err = rundir.ApplyAdjust(recipe, a); err != nil {
-				return fmt.Errorf("replay_adjusted: %w", err)
+				return nil, fmt.Errorf("replay_adjusted: %w", err)
 			}
 		}
 		rp = newReplayer(recipe, f.StepOffset)
 	}
+	return rp, nil
+}
+
+// switchFreeze makes f the freeze state, with rp replaying its recipe.
+func (k *Kernel) switchFreeze(env *torchenv.Env, f rundir.FreezeState, rp *replayer) {
 	if f.Mode != k.freeze.Mode {
 		k.ctl.Logf(env, "freeze mode %s -> %s", orOff(k.freeze.Mode), f.Mode)
 	}
 	k.freeze, k.replay = f, rp
 	k.ctl.RequestStatus()
-	return nil
 }
 
 func orOff(m string) string {
