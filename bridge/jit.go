@@ -160,10 +160,11 @@ func (m *ScriptModule) Call(module int, method string, args *Value) (*Value, err
 	}
 	codes := append(args.Codes[:len(args.Codes):len(args.Codes)], 0)
 	floats := append(args.Floats[:len(args.Floats):len(args.Floats)], 0)
-	sp := (*C.char)(C.CBytes(append(strs, 0)))
-	defer C.hc_free(unsafe.Pointer(sp))
-	cm := C.CString(method)
-	defer C.free(unsafe.Pointer(cm))
+	// The strings and the method name go to C as NUL-terminated Go memory (no Go pointers in it;
+	// the shim copies what it reads before returning), like the codes: no C allocation and no
+	// free, which would be four more cgo calls.
+	strs = append(strs, 0)
+	cm := append(append(make([]byte, 0, len(method)+1), method...), 0)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	h, err := m.handle(op)
@@ -171,8 +172,10 @@ func (m *ScriptModule) Call(module int, method string, args *Value) (*Value, err
 		return nil, err
 	}
 	var o C.hc_value_out
-	e := C.hc_jit_call(h, C.int64_t(module), cm, (*C.int64_t)(unsafe.Pointer(&codes[0])), C.int64_t(len(args.Codes)),
-		(*C.double)(unsafe.Pointer(&floats[0])), C.int64_t(len(args.Floats)), sp, C.int64_t(len(args.Strings)),
+	e := C.hc_jit_call(h, C.int64_t(module), (*C.char)(unsafe.Pointer(&cm[0])),
+		(*C.int64_t)(unsafe.Pointer(&codes[0])), C.int64_t(len(args.Codes)),
+		(*C.double)(unsafe.Pointer(&floats[0])), C.int64_t(len(args.Floats)),
+		(*C.char)(unsafe.Pointer(&strs[0])), C.int64_t(len(args.Strings)),
 		&hs[0], C.int64_t(len(args.Tensors)), &o)
 	runtime.KeepAlive(args.Tensors)
 	if err := checkErr(op, e); err != nil {

@@ -141,14 +141,14 @@ func TestReportJSONShape(t *testing.T) {
 // Python as a third column: measured, or skipped with the reason in the table and the JSON.
 func TestReportPython(t *testing.T) {
 	yes, no := true, false
-	py := 0.5
+	py, cpp := 0.5, 0.5
 	rep := &Report{
 		Python: &Python{Executable: "/usr/bin/python3", Version: "3.11.2", Torch: "1.13.0a0", Threads: 1},
 		Results: []Result{
 			{Name: "tiny", Unit: "us/step", GoMedian: 100, CppMedian: 90, Ratio: 1.11, MaxRatio: 1.1, Met: &no,
 				PyMedian: 150, PyMin: 140, PyMax: 160, PyRatio: 1.5, PyRounds: []float64{150},
 				PyGoal: "python/go >= 1.3", PyMinRatio: 1.3, PyMet: &yes,
-				Check: &Check{Go: 0.5, Cpp: 0.5, Python: &py, GoLosses: []float64{0.5, 0.4}}},
+				Check: &Check{Go: 0.5, Cpp: &cpp, Python: &py, GoLosses: []float64{0.5, 0.4}}},
 			{Name: "add", Unit: "ns/op", GoMedian: 2000, CppMedian: 700, Ratio: 2.9},
 		},
 	}
@@ -186,6 +186,56 @@ func TestReportPython(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(b), `"python_skipped": "torch not importable: ModuleNotFoundError"`)
 	require.Contains(t, string(b), `"skipped": "torch not importable`)
+}
+
+// A row with no C++ twin (Go against Python) has no C++ fields in the JSON and dashes in the
+// table; a row that could not run says why.
+func TestReportWithoutCpp(t *testing.T) {
+	m := Measurement{Iters: 10, Go: []float64{2e-2, 2.2e-2, 2.1e-2}, Python: []float64{2.5e-2, 2.4e-2, 2.6e-2}}
+	spec := Spec{Name: "jit", Unit: "ms/step", MinPythonRatio: 1, Note: "scripted"}
+	r, err := NewResult(spec, m)
+	require.NoError(t, err)
+	require.False(t, r.HasCpp())
+	require.InDelta(t, 21, r.GoMedian, 1e-9)
+	require.InDelta(t, 25/21.0, r.PyRatio, 1e-12)
+	require.True(t, *r.PyMet)
+	require.Nil(t, r.Met, "no C++ goal")
+	py := 2.3
+	r.Check = &Check{Go: 2.3, Python: &py}
+
+	skipped := SkippedResult(spec, "needs Python: torch not importable")
+	require.Nil(t, skipped.PyMet)
+	require.Equal(t, "python/go >= 1", skipped.PyGoal)
+	rep := &Report{Results: []Result{r, skipped, {Name: "mlp", Unit: "ms/step", GoMedian: 1, CppMedian: 0.9, Ratio: 1.1,
+		GoRounds: []float64{1}, CppRounds: []float64{0.9}}}}
+
+	var sb strings.Builder
+	require.NoError(t, rep.WriteTable(&sb))
+	out := sb.String()
+	require.Regexp(t, `jit +ms/step +21\.00 +- +25\.00 +- +1\.190 +\[20\.00–22\.00\] +- +\[24\.00–26\.00\] +py/go >= 1: met`, out)
+	require.Regexp(t, `jit +ms/step +- +- +skipped .*skipped: needs Python: torch not importable`, out)
+	require.Regexp(t, `mlp +ms/step +1\.000 +0\.900 +- +1\.100`, out)
+
+	path := filepath.Join(t.TempDir(), "r.json")
+	require.NoError(t, rep.WriteJSON(path))
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(b, &doc))
+	rows := doc["results"].([]any)
+	jit, skip, mlp := rows[0].(map[string]any), rows[1].(map[string]any), rows[2].(map[string]any)
+	for _, k := range []string{"cpp_median", "cpp_min", "cpp_max", "ratio", "cpp_rounds"} {
+		require.NotContains(t, jit, k)
+		require.NotContains(t, skip, k)
+		require.Contains(t, mlp, k)
+	}
+	for _, k := range []string{"go_median", "python_median", "python_go_ratio", "python_met", "note", "check"} {
+		require.Contains(t, jit, k)
+	}
+	require.NotContains(t, jit["check"].(map[string]any), "cpp")
+	require.Equal(t, "needs Python: torch not importable", skip["skipped"])
+	require.NotContains(t, skip, "python_met")
+	require.NotContains(t, mlp, "skipped")
 }
 
 func TestClassifyBLAS(t *testing.T) {
@@ -245,6 +295,24 @@ func TestMeasureAlternates(t *testing.T) {
 	for _, s := range order[:n-9] {
 		require.Equal(t, "ref", s)
 	}
+
+	// No C++ twin: Python calibrates, and the rounds alternate Go and Python.
+	order = nil
+	m, err = Measure(Plan{Rounds: 2, RoundTime: 10 * time.Millisecond}, fake("go", 2e-6), nil, fake("py", 4e-6))
+	require.NoError(t, err)
+	require.Equal(t, 2500, m.Iters, "calibrated on Python: 10ms / 4µs")
+	require.Nil(t, m.Ref)
+	require.Len(t, m.Go, 2)
+	require.Len(t, m.Python, 2)
+	n = len(order)
+	require.Equal(t, []string{"go", "py", "go", "py", "go", "py"}, order[n-6:])
+	for _, s := range order[:n-6] {
+		require.Equal(t, "py", s)
+	}
+	// Go alone calibrates when there is no reference at all.
+	m, err = Measure(Plan{Rounds: 1, RoundTime: 10 * time.Millisecond}, fake("go", 2e-6), nil, nil)
+	require.NoError(t, err)
+	require.Equal(t, 5000, m.Iters)
 
 	boom := errors.New("boom")
 	_, err = Measure(Plan{Rounds: 1, RoundTime: time.Millisecond},

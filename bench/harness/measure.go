@@ -21,7 +21,7 @@ type Plan struct {
 type Measurement struct {
 	Iters  int       // iterations per round
 	Go     []float64 // seconds per iteration, one entry per round
-	Ref    []float64 // the reference that calibrates (C++)
+	Ref    []float64 // the reference that calibrates (C++); nil when the workload has none
 	Python []float64 // the optional second reference (Python); nil when not run
 	// GoGCCycles counts the garbage collections that completed during the Go rounds.
 	GoGCCycles uint64
@@ -31,12 +31,21 @@ type Measurement struct {
 // p.RoundTime, runs one warm-up round on each side, then alternates measured rounds: Go, ref,
 // Go, ref ... so that slow drifts of a noisy machine hit both sides alike. A non-nil pyRun is a
 // third side, run after the reference in every round (Go, ref, py, Go, ref, py ...) with the
-// same iteration count.
+// same iteration count. A nil refRun (a workload with no C++ twin) leaves the reference out:
+// Python calibrates then, and the rounds go Go, py, Go, py ... (Go alone calibrates when both
+// are nil).
 func Measure(p Plan, goRun, refRun, pyRun Runner) (Measurement, error) {
 	if p.Rounds < 1 || p.RoundTime <= 0 {
 		return Measurement{}, errors.New("harness: a plan needs at least one round and a round time")
 	}
-	iters, err := Calibrate(refRun, p.RoundTime)
+	calib := refRun
+	if calib == nil {
+		calib = pyRun
+	}
+	if calib == nil {
+		calib = goRun
+	}
+	iters, err := Calibrate(calib, p.RoundTime)
 	if err != nil {
 		return Measurement{}, err
 	}
@@ -44,8 +53,10 @@ func Measure(p Plan, goRun, refRun, pyRun Runner) (Measurement, error) {
 	if _, err := goRun(iters); err != nil {
 		return m, fmt.Errorf("go warm-up: %w", err)
 	}
-	if _, err := refRun(iters); err != nil {
-		return m, fmt.Errorf("reference warm-up: %w", err)
+	if refRun != nil {
+		if _, err := refRun(iters); err != nil {
+			return m, fmt.Errorf("reference warm-up: %w", err)
+		}
 	}
 	if pyRun != nil {
 		if _, err := pyRun(iters); err != nil {
@@ -59,12 +70,14 @@ func Measure(p Plan, goRun, refRun, pyRun Runner) (Measurement, error) {
 		if err != nil {
 			return m, fmt.Errorf("go: %w", err)
 		}
-		r, err := refRun(iters)
-		if err != nil {
-			return m, fmt.Errorf("reference: %w", err)
-		}
 		m.Go = append(m.Go, g/float64(iters))
-		m.Ref = append(m.Ref, r/float64(iters))
+		if refRun != nil {
+			r, err := refRun(iters)
+			if err != nil {
+				return m, fmt.Errorf("reference: %w", err)
+			}
+			m.Ref = append(m.Ref, r/float64(iters))
+		}
 		if pyRun != nil {
 			py, err := pyRun(iters)
 			if err != nil {

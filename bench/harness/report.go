@@ -24,9 +24,12 @@ type Spec struct {
 
 // Result is one row of a report. Times are in Unit; min and max are over rounds. The python_*
 // fields are present only for rows with a Python twin; python_skipped says why one was not run.
+// The cpp_* fields and ratio are absent on a row with no C++ twin (Go against Python only; see
+// MarshalJSON), and skipped says why a row has no numbers at all.
 type Result struct {
 	Name      string    `json:"name"`
 	Unit      string    `json:"unit"`
+	Skipped   string    `json:"skipped,omitempty"`
 	GoMedian  float64   `json:"go_median"`
 	CppMedian float64   `json:"cpp_median"`
 	GoMin     float64   `json:"go_min"`
@@ -60,7 +63,7 @@ type Result struct {
 // training step, the first-step loss) and the losses of a fresh model's first training steps.
 type Check struct {
 	Go           float64   `json:"go"`
-	Cpp          float64   `json:"cpp"`
+	Cpp          *float64  `json:"cpp,omitempty"` // nil on a row with no C++ twin
 	Python       *float64  `json:"python,omitempty"`
 	GoLosses     []float64 `json:"go_losses,omitempty"`
 	CppLosses    []float64 `json:"cpp_losses,omitempty"`
@@ -115,6 +118,41 @@ func NewResult(s Spec, m Measurement) (Result, error) {
 		}
 	}
 	return r, nil
+}
+
+// HasCpp reports whether the row has C++ numbers: false for a row with no C++ twin (and for a
+// skipped one).
+func (r Result) HasCpp() bool { return len(r.CppRounds) > 0 || r.CppMedian != 0 }
+
+// MarshalJSON writes a row without C++ numbers (HasCpp false) without the cpp_* fields and
+// ratio, rather than with zeros; any other row has every field.
+func (r Result) MarshalJSON() ([]byte, error) {
+	type plain Result // the fields, without this method
+	if r.HasCpp() {
+		return json.Marshal(plain(r))
+	}
+	// Shallower fields of the same JSON name hide plain's, and omitempty leaves these out.
+	return json.Marshal(struct {
+		plain
+		CppMedian *float64 `json:"cpp_median,omitempty"`
+		CppMin    *float64 `json:"cpp_min,omitempty"`
+		CppMax    *float64 `json:"cpp_max,omitempty"`
+		Ratio     *float64 `json:"ratio,omitempty"`
+		CppRounds *float64 `json:"cpp_rounds,omitempty"`
+	}{plain: plain(r)})
+}
+
+// SkippedResult is the row of a spec that could not run at all (its inputs come from Python,
+// and Python is skipped): no numbers, the goals unmeasured, why in Skipped (and PySkipped).
+func SkippedResult(s Spec, why string) Result {
+	r := Result{Name: s.Name, Unit: s.Unit, Skipped: why, PySkipped: why, Note: s.Note}
+	if s.MaxRatio > 0 {
+		r.Goal, r.MaxRatio = fmt.Sprintf("go/c++ <= %g", s.MaxRatio), s.MaxRatio
+	}
+	if s.MinPythonRatio > 0 {
+		r.PyGoal, r.PyMinRatio = fmt.Sprintf("python/go >= %g", s.MinPythonRatio), s.MinPythonRatio
+	}
+	return r
 }
 
 // Python describes the Python reference process, or why it did not run.
@@ -212,6 +250,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintln(tw, "benchmark\tunit\tgo\tc++\tpython\tgo/c++\tpy/go\tgo min–max\tc++ min–max\tpython min–max\tgoals")
 	verdict := map[bool]string{true: "met", false: "NOT MET"}
 	for _, x := range r.Results {
+		if x.Skipped != "" {
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\tskipped\t-\t-\t-\t-\t-\tskipped: %s\n", x.Name, x.Unit, x.Skipped)
+			continue
+		}
 		var goals []string
 		if x.Met != nil {
 			goals = append(goals, fmt.Sprintf("go/c++ <= %g: %s", x.MaxRatio, verdict[*x.Met]))
@@ -233,9 +275,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 		case len(x.PyRounds) > 0:
 			py, pyRatio, pyRange = num(x.PyMedian), fmt.Sprintf("%.3f", x.PyRatio), fmt.Sprintf("[%s–%s]", num(x.PyMin), num(x.PyMax))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.3f\t%s\t[%s–%s]\t[%s–%s]\t%s\t%s\n", x.Name, x.Unit,
-			num(x.GoMedian), num(x.CppMedian), py, x.Ratio, pyRatio,
-			num(x.GoMin), num(x.GoMax), num(x.CppMin), num(x.CppMax), pyRange, strings.Join(goals, "; "))
+		cpp, ratio, cppRange := "-", "-", "-" // no C++ twin
+		if x.HasCpp() {
+			cpp, ratio, cppRange = num(x.CppMedian), fmt.Sprintf("%.3f", x.Ratio), fmt.Sprintf("[%s–%s]", num(x.CppMin), num(x.CppMax))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t[%s–%s]\t%s\t%s\t%s\n", x.Name, x.Unit,
+			num(x.GoMedian), cpp, py, ratio, pyRatio,
+			num(x.GoMin), num(x.GoMax), cppRange, pyRange, strings.Join(goals, "; "))
 	}
 	return tw.Flush()
 }

@@ -10,13 +10,17 @@ Usage:
                                      run MODE ITERS     -> {"mode":..,"iters":..,"seconds":..}
                                      check MODE [STEPS] -> {"mode":..,"check":<value>[,"losses":[..]]}
                                      load MODE PATH     -> {"mode":..,"loaded":PATH}
+                                     write MODE DIR     -> {"mode":..,"script":PATH,"batch":PATH}
                                      info               -> {"torch":..,"python":..,"threads":..,"blas":[..]}
                                      quit
 Modes: add, relu, matmul, sum (tiny ops), mlp (784-256-10, batch 64), mlp-tiny (32-64-10,
 batch 16) built from torch.manual_seed(1234) exactly as the Go side builds them, cnn
 (SmallCNN of models/models.go as torch.nn modules) and gpt (examples/gpt's character-level GPT
 as torch.nn modules, AdamW, clip_grad_norm_), whose batch and initial state dict the Go side
-saves with bridge.SaveNamed ("load cnn PATH", "load gpt PATH" before anything else).
+saves with bridge.SaveNamed ("load cnn PATH", "load gpt PATH" before anything else), and jit
+(a ResNet-8 for 3x32x32 images, torch.jit.script'ed: "write jit DIR" saves it with
+torch.jit.save, and its batch, for the Go side's bridge/jit; both sides then train what they
+load from that file, Python with torch.jit.load and torch.optim.SGD with momentum).
 "check MODE STEPS" adds the losses of the first STEPS training steps of a fresh model.
 
 Threads: torch.set_num_threads(N); OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS
@@ -27,6 +31,7 @@ harness can report Python as skipped.
 
 import json
 import math
+import os
 import sys
 import time
 
@@ -313,7 +318,109 @@ class GPT:
         return [self.step(model, opt, params).item() for _ in range(steps)]
 
 
+class BasicBlock(nn.Module):
+    """ResNet's basic block: conv3x3-BN-ReLU-conv3x3-BN, plus the input (through a 1x1 conv and
+    BN when the shape changes), ReLU."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        else:
+            self.shortcut = nn.Sequential()
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class ResNet8(nn.Module):
+    """A CIFAR-style ResNet-8: conv3x3(3->16)-BN-ReLU, one basic block per stage of 16, 32, 64
+    channels (strides 1, 2, 2), global average pool, linear to 10 classes; 78,042 parameters."""
+
+    def __init__(self, widths=(16, 32, 64), classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        blocks, cin = [], widths[0]
+        for i, w in enumerate(widths):
+            blocks.append(BasicBlock(cin, w, 1 if i == 0 else 2))
+            cin = w
+        self.layers = nn.Sequential(*blocks)
+        self.fc = nn.Linear(cin, classes)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layers(x)
+        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+class JIT:
+    """A TorchScript module trained on one fixed batch: bench/workload.JIT. write() scripts
+    ResNet8 and saves it with torch.jit.save, with the batch (torch.save {"x", "y"}); the Go side
+    loads the same two files with bridge/jit and bridge.LoadMap. Both time the module that
+    torch.jit.load / jit.Load read from the file: forward in training mode, mean cross-entropy,
+    backward, SGD with momentum and weight decay (torch.optim.SGD, foreach=False as 1.13 runs it
+    by default; gradients set to none)."""
+
+    LR, MOMENTUM, WEIGHT_DECAY = 0.05, 0.9, 5e-4  # workload.JITSmall
+    BATCH, SIZE, CLASSES = 32, 32, 10
+
+    @staticmethod
+    def write(d):
+        """Writes d/jit-model.pt and d/jit-batch.pt from torch.manual_seed(SEED); returns their paths."""
+        torch.manual_seed(SEED)
+        model = torch.jit.script(ResNet8(classes=JIT.CLASSES).train())
+        x = torch.randn(JIT.BATCH, 3, JIT.SIZE, JIT.SIZE)
+        y = torch.randint(0, JIT.CLASSES, (JIT.BATCH,))
+        script, batch = os.path.join(d, "jit-model.pt"), os.path.join(d, "jit-batch.pt")
+        torch.jit.save(model, script)
+        torch.save({"x": x, "y": y}, batch)
+        return script, batch
+
+    def __init__(self, script, batch):
+        self.script = script
+        saved = torch.load(batch)
+        self.x, self.y = saved["x"], saved["y"]
+        self.model, self.opt = self.build()
+
+    def build(self):
+        model = torch.jit.load(self.script, map_location="cpu").train()
+        opt = torch.optim.SGD(model.parameters(), lr=self.LR, momentum=self.MOMENTUM,
+                              weight_decay=self.WEIGHT_DECAY, foreach=False)
+        return model, opt
+
+    def loss(self, model):
+        return F.cross_entropy(model(self.x), self.y)
+
+    def step(self, model, opt):
+        loss = self.loss(model)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    def run(self, iters):
+        global sink
+        model, opt = self.model, self.opt
+        for _ in range(iters):
+            sink = self.step(model, opt)
+
+    def check(self):
+        return self.loss(self.build()[0]).item()
+
+    def losses(self, steps):
+        model, opt = self.build()
+        return [self.step(model, opt).item() for _ in range(steps)]
+
+
 LOADED = {"cnn": CNN, "gpt": GPT}  # modes whose state the Go side saves
+WRITTEN = {"jit": JIT}  # modes whose files this side writes for the Go side
 
 SIZES = {"mlp": (784, 256, 10, 64), "mlp-tiny": (32, 64, 10, 16)}
 
@@ -348,6 +455,8 @@ class Runner:
             w = MLP(*SIZES[mode])
         elif mode in LOADED:
             raise ValueError("mode %s needs its inputs first: load %s PATH" % (mode, mode))
+        elif mode in WRITTEN:
+            raise ValueError("mode %s needs its files first: write %s DIR" % (mode, mode))
         else:
             try:
                 w = Op(mode)
@@ -377,6 +486,12 @@ class Runner:
                 return {"error": "usage: load cnn|gpt PATH"}
             self.state[mode] = LOADED[mode](args[1])
             return {"mode": mode, "loaded": args[1]}
+        if cmd == "write":
+            if len(args) != 2 or mode not in WRITTEN:
+                return {"error": "usage: write jit DIR"}
+            script, batch = WRITTEN[mode].write(args[1])
+            self.state[mode] = WRITTEN[mode](script, batch)
+            return {"mode": mode, "script": script, "batch": batch}
         w = self.get(mode)
         if cmd == "check":
             out = {"mode": mode, "check": w.check()}
@@ -416,16 +531,18 @@ def main(argv):
             sys.stdout.write(json.dumps(out) + "\n")
             sys.stdout.flush()
         return 0
-    if len(argv) == 2 or (len(argv) == 3 and argv[0] in ("cnn", "gpt")):
-        # Standalone: ref.py MODE ITERS (ref.py cnn|gpt PATH ITERS), after a short warm-up.
+    if len(argv) == 2 or (len(argv) == 3 and argv[0] in ("cnn", "gpt", "jit")):
+        # Standalone: ref.py MODE ITERS (ref.py cnn|gpt PATH ITERS, ref.py jit DIR ITERS), after a
+        # short warm-up.
         mode, iters = argv[0], int(argv[-1])
         if len(argv) == 3:
-            print(json.dumps(r.handle("load %s %s" % (mode, argv[1]))))
+            cmd = "write" if mode in WRITTEN else "load"
+            print(json.dumps(r.handle("%s %s %s" % (cmd, mode, argv[1]))))
         r.handle("run %s %d" % (mode, max(1, iters // 10)))
         print(json.dumps(r.handle("run %s %d" % (mode, iters))))
         return 0
     sys.stderr.write("usage: ref.py [-threads N] MODE ITERS | ref.py [-threads N] cnn|gpt PATH ITERS | "
-                     "ref.py [-threads N] serve\n")
+                     "ref.py [-threads N] jit DIR ITERS | ref.py [-threads N] serve\n")
     return 2
 
 

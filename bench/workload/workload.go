@@ -1,10 +1,12 @@
 // Package workload holds the Go halves of the bridge benchmarks: a few single tensor ops, small
-// MLP training steps, a SmallCNN training step and a GPT training step (examples/gpt's model
-// through trainer.StepWith, AdamW and clipping), written the way a user of the bridge would
-// write them. Each one has a twin in bench/cpp/ref.cpp (ATen from C++) and, for the training
-// steps, in bench/python/ref.py (PyTorch); the twins build the same inputs from the same seed
-// (MLP, ops) or load the bytes the Go side saved (CNN), so all sides compute the same numbers
-// and the difference in time is the bridge's overhead.
+// MLP training steps, a SmallCNN training step, a GPT training step (examples/gpt's model
+// through trainer.StepWith, AdamW and clipping) and the training step of a TorchScript model
+// (bridge/jit), written the way a user of the bridge would write them. Each one has a twin in
+// bench/cpp/ref.cpp (ATen from C++) and, for the training steps, in bench/python/ref.py
+// (PyTorch) — the TorchScript one in ref.py only; the twins build the same inputs from the same
+// seed (MLP, ops), load the bytes the Go side saved (CNN, GPT), or write the file the Go side
+// loads (JIT), so all sides compute the same numbers and the difference in time is the bridge's
+// overhead.
 package workload
 
 import (
@@ -64,11 +66,14 @@ type Options struct {
 	// Scoped (MLPs, CNN) runs each step inside bridge.Scope with the update done by
 	// bridge.AddGradsInPlace: the recommended way to write a step.
 	Scoped bool
+	// Script and Batch (jit) are the TorchScript file and the torch.save batch that
+	// bench/python/ref.py wrote ("write jit DIR").
+	Script, Batch string
 }
 
 // Names lists the workloads New knows: the mode names of ref.cpp, and the generated ATen
 // functions (package aten) and aten.CallOp on the ops of ref.cpp's add, tril and topk modes.
-var Names = []string{"add", "relu", "matmul", "sum", "mlp", "mlp-tiny", "cnn", "gpt",
+var Names = []string{"add", "relu", "matmul", "sum", "mlp", "mlp-tiny", "cnn", "gpt", "jit",
 	"aten-add", "aten-tril", "aten-topk", "callop-tril"}
 
 // MLP sizes of the named workloads.
@@ -98,6 +103,12 @@ func New(name string, o Options) (Workload, error) {
 		w = m
 	case "gpt": // always trainer.StepWith: scoped, the update by AdamW
 		m, err := NewGPT(GPTSmall)
+		if err != nil {
+			return nil, err
+		}
+		w = m
+	case "jit": // always trainer.StepWith: scoped, the update by optim SGD
+		m, err := NewJIT(o.Script, o.Batch, JITSmall)
 		if err != nil {
 			return nil, err
 		}

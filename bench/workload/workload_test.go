@@ -30,6 +30,10 @@ func TestMLPStepLearnsTheSameWithAndWithoutFree(t *testing.T) {
 func TestNewKnowsEveryName(t *testing.T) {
 	for _, name := range Names {
 		w, err := New(name, Options{LockOSThread: true, Free: true})
+		if name == "jit" { // its files come from ref.py: see TestJITStepLearnsAndPythonAgrees
+			require.ErrorIs(t, err, ErrNoScriptFile)
+			continue
+		}
 		require.NoError(t, err, name)
 		w.Run(2)
 	}
@@ -56,6 +60,9 @@ func BenchmarkWorkload(b *testing.B) {
 		}{{"", Options{}}, {"/locked", Options{LockOSThread: true}}, {"/freeall-locked", Options{FreeAll: true, LockOSThread: true}},
 			{"/scoped", Options{Scoped: true}}} {
 			b.Run(name+o.suffix, func(b *testing.B) {
+				if name == "jit" {
+					o.opts.Script, o.opts.Batch = writeJIT(b)
+				}
 				w, err := New(name, o.opts)
 				require.NoError(b, err)
 				w.Run(max(1, b.N/10))
@@ -219,4 +226,58 @@ func TestScopedStepsComputeTheSame(t *testing.T) {
 	for i, p := range sc.Params {
 		require.False(t, p.IsFreed(), "param %d survives the scopes", i)
 	}
+}
+
+// writeJIT has bench/python/ref.py write the jit workload's TorchScript file and batch into a
+// temporary directory, as benchrun does, and returns their paths; it skips without Python.
+func writeJIT(tb testing.TB) (script, batch string) {
+	py := pythonWithTorch()
+	if py == "" {
+		tb.Skip("no python3 that imports torch (install python3-torch): the jit workload's files come from ref.py")
+	}
+	ref, err := harness.StartRef(py, []string{"../python/ref.py", "-threads", "1", "serve"}, nil)
+	require.NoError(tb, err)
+	defer ref.Close()
+	var a struct{ Script, Batch string }
+	require.NoError(tb, ref.Do("write jit "+tb.TempDir(), &a))
+	require.FileExists(tb, a.Script)
+	require.FileExists(tb, a.Batch)
+	return a.Script, a.Batch
+}
+
+// The jit workload trains what ref.py scripted, and ref.py's torch.jit.load of the same file
+// computes the same losses.
+func TestJITStepLearnsAndPythonAgrees(t *testing.T) {
+	script, batch := writeJIT(t)
+	w, err := New("jit", Options{Script: script, Batch: batch})
+	require.NoError(t, err)
+	m := w.(*JIT)
+	require.Equal(t, bridge.Shape{32, 3, 32, 32}, m.X.Shape())
+	require.Equal(t, bridge.Shape{32}, m.Y.Shape())
+	require.Equal(t, 29, len(m.Opt.Params()), "9 convs (no bias), 9 batch norms' weight and bias, the linear's weight and bias")
+
+	losses := m.Losses(4)
+	t.Logf("losses %v", losses)
+	require.InDelta(t, math.Log(10), losses[0], 0.3, "about ln(classes) at initialisation")
+	require.Equal(t, m.Check(), losses[0], "Check is the first-step loss of a freshly loaded module")
+	require.Less(t, losses[3], losses[0], "SGD on a fixed batch lowers the loss")
+	require.Equal(t, losses, m.Losses(4), "deterministic")
+	m.Run(3)
+	require.False(t, m.env.Loss.IsFreed())
+
+	py := pythonWithTorch()
+	ref, err := harness.StartRef(py, []string{"../python/ref.py", "-threads", "1", "serve"}, nil)
+	require.NoError(t, err)
+	defer ref.Close()
+	var a struct{ Script, Batch string }
+	dir := t.TempDir()
+	require.NoError(t, ref.Do("write jit "+dir, &a))
+	require.Equal(t, filepath.Join(dir, "jit-model.pt"), a.Script)
+	// Python trains the file Go trained from; its own copy is the same bytes' module.
+	check, got, err := ref.Losses("jit", 3)
+	require.NoError(t, err)
+	require.InDeltaSlice(t, losses[:3], got, 1e-5)
+	require.InDelta(t, losses[0], check, 1e-6)
+	_, err = New("jit", Options{Script: batch, Batch: batch})
+	require.ErrorContains(t, err, "not a TorchScript module")
 }

@@ -266,7 +266,7 @@ func (m *Module) call(idx int, method string, args []any) (any, error) {
 	var v bridge.Value
 	v.Tuple(len(args))
 	for i, a := range args {
-		if err := v.AppendGoAs(a, fmt.Sprintf("argument %d", i+1)); err != nil {
+		if err := v.AppendGoAs(a, argName(i)); err != nil {
 			return nil, &bridge.Error{Op: m.label(idx) + "." + method, Msg: err.Error()}
 		}
 	}
@@ -297,6 +297,18 @@ func (m *Module) call(idx int, method string, args []any) (any, error) {
 		m.nodes[idx].FireAll(bridge.Tensors(bridge.Tuple(args)), bridge.Tensors(x)...)
 	}
 	return x, nil
+}
+
+// argNames name the first arguments in AppendGoAs's errors without formatting on every call.
+var argNames = [...]string{"argument 1", "argument 2", "argument 3", "argument 4",
+	"argument 5", "argument 6", "argument 7", "argument 8"}
+
+// argName is "argument i+1".
+func argName(i int) string {
+	if i < len(argNames) {
+		return argNames[i]
+	}
+	return fmt.Sprintf("argument %d", i+1)
 }
 
 // sync hands libtorch the training flags that changed and the hooked submodules.

@@ -1,6 +1,8 @@
 // Command benchrun measures the bridge against the same work done by libtorch from C++ and by
 // PyTorch from Python: per-op overhead on tiny tensors, MLP training steps, a SmallCNN training
-// step and a GPT training step (examples/gpt's model through trainer.StepWith, AdamW, clipping). It builds bench/cpp/ref.cpp when needed, starts it and bench/python/ref.py,
+// step, a GPT training step (examples/gpt's model through trainer.StepWith, AdamW, clipping) and
+// a TorchScript model's training step (bridge/jit, against Python only, on the file Python
+// scripted). It builds bench/cpp/ref.cpp when needed, starts it and bench/python/ref.py,
 // checks that all sides compute the same losses, alternates Go, C++ and Python rounds, prints a
 // table and writes a JSON report (see bench/harness). The other sections (bench/plane) measure
 // the control plane's cost per safe point, command latency from the CLI, the CLI's own run time,
@@ -12,6 +14,7 @@
 //	go run ./bench/cmd/benchrun -python ""      # without the Python column
 //	go run ./bench/cmd/benchrun -sections plane,latency -out /tmp/plane.json
 //	go run ./bench/cmd/benchrun -sections cli -out /tmp/cli.json
+//	go run ./bench/cmd/benchrun -sections steps -only TorchScript -out /tmp/jit.json
 package main
 
 import (
@@ -210,9 +213,15 @@ func runSteps(rep *harness.Report, meter *harness.CPUMeter, f stepFlags) {
 	if py != nil {
 		meter.Add(py.Pid())
 	}
-	s := &session{cpp: ref, py: py, dir: f.dir, checks: map[string]*harness.Check{}}
+	s := &session{cpp: ref, py: py, dir: f.dir, checks: map[string]*harness.Check{}, written: map[string]workload.Options{}}
 	for _, b := range benches {
 		if f.only != "" && !strings.Contains(b.Name, f.only) {
+			continue
+		}
+		if (b.NoCpp || b.PyWrites) && py == nil {
+			res := harness.SkippedResult(b.Spec, "needs Python: "+rep.Python.Skipped)
+			fmt.Fprintf(os.Stderr, "  %-45s skipped (%s)\n", b.Name, res.Skipped)
+			rep.Results = append(rep.Results, res)
 			continue
 		}
 		res, err := s.run(b, harness.Plan{Rounds: f.rounds, RoundTime: time.Duration(float64(f.roundTime) * b.Scale)})
@@ -222,7 +231,10 @@ func runSteps(rep *harness.Report, meter *harness.CPUMeter, f stepFlags) {
 		if b.Python && py == nil {
 			res.PySkipped = rep.Python.Skipped
 		}
-		line := fmt.Sprintf("  %-45s go %10.4g  c++ %10.4g  go/c++ %.3f", b.Name, res.GoMedian, res.CppMedian, res.Ratio)
+		line := fmt.Sprintf("  %-45s go %10.4g", b.Name, res.GoMedian)
+		if res.HasCpp() {
+			line += fmt.Sprintf("  c++ %10.4g  go/c++ %.3f", res.CppMedian, res.Ratio)
+		}
 		if len(res.PyRounds) > 0 {
 			line += fmt.Sprintf("  python %10.4g  py/go %.3f", res.PyMedian, res.PyRatio)
 		}
@@ -280,13 +292,22 @@ type session struct {
 	cpp, py *harness.Ref // py is nil when Python is skipped
 	dir     string       // where workloads save their inputs for the references
 	checks  map[string]*harness.Check
+	written map[string]workload.Options // by mode: the files ref.py wrote for the Go side
 }
 
 // run measures one benchmark after checking that all sides compute the same values.
 func (s *session) run(b bench, p harness.Plan) (harness.Result, error) {
 	// Start each benchmark without the garbage of the previous one.
 	harness.Settle()
-	w, err := workload.New(b.Workload, b.Options)
+	o := b.Options
+	if b.PyWrites {
+		files, err := s.write(b.Mode)
+		if err != nil {
+			return harness.Result{}, err
+		}
+		o.Script, o.Batch = files.Script, files.Batch
+	}
+	w, err := workload.New(b.Workload, o)
 	if err != nil {
 		return harness.Result{}, err
 	}
@@ -313,11 +334,14 @@ func (s *session) run(b bench, p harness.Plan) (harness.Result, error) {
 		harness.DrainCleanups(10 * time.Second)
 		return time.Since(t0).Seconds(), err
 	}
-	var pyRun harness.Runner
+	var cppRun, pyRun harness.Runner
+	if !b.NoCpp {
+		cppRun = s.cpp.Runner(b.Mode)
+	}
 	if py != nil {
 		pyRun = py.Runner(b.Mode)
 	}
-	m, err := harness.Measure(p, goRun, s.cpp.Runner(b.Mode), pyRun)
+	m, err := harness.Measure(p, goRun, cppRun, pyRun)
 	if err != nil {
 		return harness.Result{}, err
 	}
@@ -326,13 +350,35 @@ func (s *session) run(b bench, p harness.Plan) (harness.Result, error) {
 	return res, err
 }
 
+// write has ref.py write mode's files into the run's directory, once per run, and returns
+// their paths as workload options (Script, Batch).
+func (s *session) write(mode string) (workload.Options, error) {
+	if o, ok := s.written[mode]; ok {
+		return o, nil
+	}
+	var a struct{ Script, Batch string }
+	if err := s.py.Do("write "+mode+" "+s.dir, &a); err != nil {
+		return workload.Options{}, err
+	}
+	o := workload.Options{Script: a.Script, Batch: a.Batch}
+	s.written[mode] = o
+	return o, nil
+}
+
 // check makes the references load the workload's inputs if it saves them, then compares the
 // check values and, for training steps, the first losses of a fresh model on every side.
 func (s *session) check(b bench, w workload.Workload, py *harness.Ref) (*harness.Check, error) {
 	w = workload.Unwrap(w)
-	refs := []*harness.Ref{s.cpp}
+	type side struct {
+		name string
+		ref  *harness.Ref
+	}
+	var refs []side
+	if !b.NoCpp {
+		refs = append(refs, side{"C++", s.cpp})
+	}
 	if py != nil {
-		refs = append(refs, py)
+		refs = append(refs, side{"Python", py})
 	}
 	if sv, ok := w.(workload.Saver); ok {
 		path := filepath.Join(s.dir, b.Mode+".pt")
@@ -340,7 +386,7 @@ func (s *session) check(b bench, w workload.Workload, py *harness.Ref) (*harness
 			return nil, err
 		}
 		for _, r := range refs {
-			if err := r.Load(b.Mode, path); err != nil {
+			if err := r.ref.Load(b.Mode, path); err != nil {
 				return nil, err
 			}
 		}
@@ -365,25 +411,24 @@ func (s *session) check(b bench, w workload.Workload, py *harness.Ref) (*harness
 			errs = append(errs, fmt.Errorf("%s computes %v, Go %v", side, got, want))
 		}
 	}
-	for i, r := range refs {
-		side := map[int]string{0: "C++", 1: "Python"}[i]
+	for _, r := range refs {
 		var val float64
 		var losses []float64
 		var err error
 		if trains {
-			val, losses, err = r.Losses(b.Mode, lossSteps)
+			val, losses, err = r.ref.Losses(b.Mode, lossSteps)
 		} else {
-			val, err = r.Check(b.Mode)
+			val, err = r.ref.Check(b.Mode)
 		}
 		if err != nil {
 			return nil, err
 		}
-		compare(side+" check", val, goVal, checkTol)
+		compare(r.name+" check", val, goVal, checkTol)
 		for k, l := range losses {
-			compare(fmt.Sprintf("%s loss of step %d", side, k+1), l, c.GoLosses[k], lossTol)
+			compare(fmt.Sprintf("%s loss of step %d", r.name, k+1), l, c.GoLosses[k], lossTol)
 		}
-		if i == 0 {
-			c.Cpp, c.CppLosses = val, losses
+		if r.ref == s.cpp {
+			c.Cpp, c.CppLosses = &val, losses
 		} else {
 			c.Python, c.PythonLosses = &val, losses
 		}
@@ -396,7 +441,10 @@ func (s *session) check(b bench, w workload.Workload, py *harness.Ref) (*harness
 		msg = fmt.Sprintf("  check %-12s losses go %.9g", b.Workload, c.GoLosses)
 	}
 	sides := "C++ agrees"
-	if py != nil {
+	switch {
+	case py != nil && b.NoCpp:
+		sides = "Python agrees"
+	case py != nil:
 		sides = "C++ and Python agree"
 	}
 	fmt.Fprintf(os.Stderr, "%s: %s (max rel diff %.2g)\n", msg, sides, c.MaxRelDiff)

@@ -13,6 +13,11 @@ type bench struct {
 	Mode     string  // ref.cpp / ref.py mode
 	Scale    float64 // multiplies the round time (big steps need fewer, longer rounds)
 	Python   bool    // also measure bench/python/ref.py
+	NoCpp    bool    // no twin in bench/cpp/ref.cpp: Go against Python only
+	// PyWrites: bench/python/ref.py writes the workload's files ("write MODE DIR", the
+	// TorchScript file of the jit row), which the Go side then loads. Without Python such a row,
+	// like a NoCpp one, is skipped.
+	PyWrites bool
 }
 
 // lossSteps is how many training steps of a fresh model every side runs, before anything is
@@ -72,7 +77,19 @@ var benches = []bench{
 		Workload: "cnn", Options: workload.Options{LockOSThread: true}, Mode: "cnn", Scale: 3, Python: true},
 	{Spec: harness.Spec{Name: "GPT 2x4x64 T48 b32 step, StepWith+AdamW+clip", Unit: "ms/step", MaxRatio: 1.05, MinPythonRatio: 1.0,
 		Note: gptNote}, Workload: "gpt", Mode: "gpt", Scale: 3, Python: true},
+	{Spec: harness.Spec{Name: "TorchScript ResNet-8 3x32x32 b32 step, jit.Load+SGD", Unit: "ms/step", MinPythonRatio: 1.0,
+		Note: jitNote}, Workload: "jit", Mode: "jit", Scale: 3, Python: true, NoCpp: true, PyWrites: true},
 }
+
+// jitNote describes the TorchScript row.
+const jitNote = "a scripted model's training step, Go and Python on the same file: bench/python/ref.py's ResNet-8 " +
+	"(conv3x3-BN-ReLU stem, one basic block per stage of 16, 32, 64 channels with strides 1, 2, 2 and 1x1 conv+BN " +
+	"shortcuts, global average pool, linear to 10 classes; 78,042 parameters, 9 batch norms in training mode), " +
+	"torch.jit.script'ed and torch.jit.save'd by Python at the start of the run, on one fixed batch of 32 random " +
+	"3x32x32 images: Go loads the file with bridge/jit (jit.Load) and runs trainer.StepWith (bridge.Scope, no " +
+	"callbacks: forward, mean cross-entropy, backward, optim SGD lr 0.05, momentum 0.9, weight decay 5e-4); " +
+	"Python loads it with torch.jit.load and runs the same step with torch.optim.SGD (foreach=False, " +
+	"zero_grad(set_to_none=True)); no C++ twin"
 
 // gptNote describes the GPT row.
 const gptNote = "examples/gpt's character-level GPT (2 layers × 4 heads, width 64, context 48, vocabulary 34, " +
