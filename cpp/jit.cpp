@@ -259,7 +259,16 @@ hc_err hc_jit_call(hc_module m, int64_t module, const char *method, const int64_
     }
     c10::IValue args = hc::read_value(codes, nc, f, nf, s, ns, t, nt, false);
     if (!args.isTuple()) throw std::invalid_argument("the arguments are not a tuple");
-    const auto &elems = args.toTupleRef().elements();
+    std::vector<c10::IValue> stack(args.toTupleRef().elements().begin(), args.toTupleRef().elements().end());
+    // An empty list or dict carries no element type from Go: give it the one the method declares.
+    const auto &decl = meth->function().getSchema().arguments();
+    for (size_t i = 0; i < stack.size() && i + 1 < decl.size(); i++) {
+      const c10::TypePtr &want = decl[i + 1].type(); // decl[0] is self
+      if (stack[i].isList() && stack[i].toListRef().empty() && want->kind() == c10::TypeKind::ListType)
+        stack[i] = c10::IValue(c10::impl::GenericList(want->containedType(0)));
+      else if (stack[i].isGenericDict() && stack[i].toGenericDict().empty() && want->kind() == c10::TypeKind::DictType)
+        stack[i] = c10::IValue(c10::impl::GenericDict(want->containedType(0), want->containedType(1)));
+    }
     {
       std::lock_guard<std::mutex> g(watch_mu);
       m->captures.clear();
@@ -267,7 +276,7 @@ hc_err hc_jit_call(hc_module m, int64_t module, const char *method, const int64_
       m->dropped = 0;
       m->ended = 0;
     }
-    c10::IValue r = (*meth)(std::vector<c10::IValue>(elems.begin(), elems.end()));
+    c10::IValue r = (*meth)(std::move(stack));
     hc::ValueWriter w;
     try {
       w.write(r);

@@ -64,6 +64,10 @@ func TestCall(t *testing.T) {
 	got, err = m.Call("greet", "", 0.5, []string{"z"})
 	require.NoError(t, err)
 	require.Equal(t, "0.5z", got)
+	// An empty list takes the element type the method declares (List[str], not List[Any]).
+	got, err = m.Call("greet", "e", 1.0, []string{})
+	require.NoError(t, err)
+	require.Equal(t, "e1.", got) // TorchScript prints 1.0 as "1."
 
 	_, err = m.Call("nosuch", x)
 	require.ErrorContains(t, err, "has no method nosuch")
