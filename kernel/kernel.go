@@ -88,7 +88,8 @@ type Kernel struct {
 	fetchedStep int64
 	fetchedOnce bool
 	fetchErr    string
-	applying    *scheduled // the scheduled op being applied (its recipe, for a freeze)
+	applying    *scheduled   // the scheduled op being applied (its recipe, for a freeze)
+	lastEnv     torchenv.Env // step, epoch and phase of the last safe point
 }
 
 // New opens (creating if needed, mode 0700) the run directory and starts watching it.
@@ -249,6 +250,9 @@ func (k *Kernel) Apply(env *torchenv.Env, events ...string) {
 	}
 	if k.distributed() {
 		k.applyDue(env, event)
+		if env != nil {
+			k.lastEnv = torchenv.Env{Step: env.Step, Epoch: env.Epoch, Phase: env.Phase}
+		}
 	}
 	if k.replay != nil {
 		for _, ev := range events {

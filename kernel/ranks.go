@@ -81,7 +81,8 @@ func (k *Kernel) intake(env *torchenv.Env, event string, op ops.Op, source strin
 		return
 	}
 	s := scheduled{Kind: "op", Op: &op, Source: source}
-	if t := op.Target.Normalized(); op.Op == ops.OpLoad && t.Kind == ops.KindGoFile && op.SourceCapture == nil {
+	if op.Target != nil && op.Op == ops.OpLoad && op.Target.Normalized().Kind == ops.KindGoFile && op.SourceCapture == nil {
+		t := op.Target.Normalized()
 		b, _, err := gofile.ReadSource(t.Path, k.opts.Controller.AllowAnyOwner)
 		if err != nil {
 			// Recorded as failed on every rank, at the same step, as a load that fails would be.
@@ -113,8 +114,8 @@ func (k *Kernel) intakeRestore(env *torchenv.Env, event string, op ops.Op) {
 		return
 	}
 	s := scheduled{Kind: "restore", Op: &op}
-	if t := op.Target.Normalized(); t.Kind == ops.KindGoFile {
-		path := t.Path
+	if op.Target != nil && op.Target.Normalized().Kind == ops.KindGoFile {
+		path := op.Target.Normalized().Path
 		if op.SourceCapture != nil {
 			path = k.dir.Path(filepath.Join(rundir.Sources, op.SourceCapture.SHA256+".go"))
 		}
@@ -271,7 +272,7 @@ func (k *Kernel) closeRanks() {
 		if s.Op == nil {
 			continue
 		}
-		k.record(nil, k.lastEvent, *s.Op, s.Source, rundir.DecisionFailed,
+		k.record(&k.lastEnv, k.lastEvent, *s.Op, s.Source, rundir.DecisionFailed,
 			fmt.Sprintf("not applied: the run ended before step %d, where every rank applies it", s.Step), nil)
 	}
 	k.due = nil
