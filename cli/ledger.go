@@ -20,7 +20,7 @@ import (
 func init() { register(newLedgerCommand) }
 
 func newLedgerCommand(a *app) *cobra.Command {
-	var tail int
+	var tail, rank int
 	var asJSON, follow bool
 	c := &cobra.Command{
 		Use:     "ledger",
@@ -29,10 +29,12 @@ func newLedgerCommand(a *app) *cobra.Command {
 		Long: `ledger prints the last entries of hotcb.applied.jsonl, where the training process records
 every op it saw — its sequence number, step, module, op, id, decision (applied, failed,
 ignored_freeze, ignored_replay, skipped_noop), source and error. -f keeps printing new entries
-as they are written, until interrupted.`,
+as they are written, until interrupted. In a data-parallel run every rank keeps its own ledger
+(rank R's under RUN_DIR/ranks/R); --rank picks one.`,
 		Example: `  hotcb --dir runs/exp1 ledger
   hotcb --dir runs/exp1 log -f
-  hotcb --dir runs/exp1 ledger --tail 0 --json | jq 'select(.decision == "failed")'`,
+  hotcb --dir runs/exp1 ledger --tail 0 --json | jq 'select(.decision == "failed")'
+  hotcb --dir runs/ddp ledger --rank 1`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if tail < 0 {
@@ -42,13 +44,37 @@ as they are written, until interrupted.`,
 			if err != nil {
 				return err
 			}
+			if dir, err = rankDir(dir, rank); err != nil {
+				return err
+			}
 			return a.showLedger(cmd, dir.Path(rundir.Applied), tail, asJSON, follow)
 		},
 	}
 	c.Flags().IntVarP(&tail, "tail", "n", 20, "show the last N entries (0: all)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the entries as stored, one JSON object a line")
 	c.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing entries as they are appended (until interrupted)")
+	c.Flags().IntVar(&rank, "rank", 0, "in a data-parallel run, the rank whose ledger to show")
 	return c
+}
+
+// rankDir is rank's run directory in dir; a rank that has none is a usage error listing those
+// that do.
+func rankDir(dir rundir.Dir, rank int) (rundir.Dir, error) {
+	ranks := dir.Ranks()
+	if rank == 0 {
+		return dir, nil
+	}
+	for _, r := range ranks {
+		if r == rank {
+			return rundir.Dir(rundir.RankDir(string(dir), rank)), nil
+		}
+	}
+	have := make([]string, len(ranks))
+	for i, r := range ranks {
+		have[i] = fmt.Sprint(r)
+	}
+	return "", usageErr(fmt.Sprintf("--rank %d: %s has no rank %d", rank, dir, rank),
+		"ranks with a run directory here: "+strings.Join(have, ", "))
 }
 
 func (a *app) showLedger(cmd *cobra.Command, path string, tail int, asJSON, follow bool) error {

@@ -36,7 +36,8 @@ func newStatusCommand(a *app) *cobra.Command {
 a row per callback (enabled, loaded, target, last params, calls, mean time per call, errors, last
 error), the step it was written at and how long ago. A snapshot older than --stale-after means
 the process has stopped or no longer reaches a safe point. With an ID, status shows that
-callback in full.`,
+callback in full. In a data-parallel run, a line per rank follows (each rank writes its own
+snapshot under RUN_DIR/ranks/R).`,
 		Example: `  hotcb --dir runs/exp1 status
   hotcb --dir runs/exp1 status timing
   hotcb --dir runs/exp1 status --json | jq '.status.callbacks[] | {id, calls}'`,
@@ -125,9 +126,55 @@ func (a *app) statusJSON(dir rundir.Dir, snap *snapshot, staleAfter time.Duratio
 	} else if len(args) == 1 {
 		return noStatus(dir)
 	}
+	if ranks := dir.Ranks(); len(ranks) > 1 {
+		var rs []map[string]any
+		for _, r := range ranks[1:] {
+			p := rundir.Dir(rundir.RankDir(string(dir), r)).Path(rundir.Status)
+			e := map[string]any{"rank": r, "path": p, "status": nil}
+			if s, err := readSnapshot(p); err != nil {
+				e["error"] = err.Error()
+			} else if s != nil {
+				age := a.now().Sub(s.st.WrittenAt)
+				e["age_seconds"], e["stale"], e["status"] = age.Seconds(), age > staleAfter, s.raw
+			}
+			rs = append(rs, e)
+		}
+		out["ranks"] = rs
+	}
 	enc := json.NewEncoder(a.out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// showRanks prints a line per rank > 0 of a data-parallel run: its step, how old its snapshot
+// is, its callbacks and its ledger's last seq.
+func (a *app) showRanks(dir rundir.Dir, staleAfter time.Duration) {
+	ranks := dir.Ranks()
+	if len(ranks) < 2 {
+		return
+	}
+	fmt.Fprintf(a.out, "\nranks (rank 0 above; hotcb ledger --rank R shows one's ledger):\n")
+	for _, r := range ranks[1:] {
+		rd := rundir.Dir(rundir.RankDir(string(dir), r))
+		s, err := readSnapshot(rd.Path(rundir.Status))
+		switch {
+		case err != nil:
+			fmt.Fprintf(a.out, "  rank %d: %v\n", r, err)
+		case s == nil:
+			fmt.Fprintf(a.out, "  rank %d: no status yet\n", r)
+		default:
+			age := a.now().Sub(s.st.WrittenAt)
+			stale := ""
+			if age > staleAfter {
+				stale = " (stale)"
+			}
+			seq := ""
+			if v, ok := s.st.Extra["ledger_seq"]; ok {
+				seq = fmt.Sprintf(", ledger seq %v", v)
+			}
+			fmt.Fprintf(a.out, "  rank %d: step %d, written %s%s, %d callbacks%s\n", r, s.st.Step, ago(age), stale, len(s.st.Callbacks), seq)
+		}
+	}
 }
 
 func (a *app) showStatus(dir rundir.Dir, snap *snapshot, staleAfter time.Duration) {
@@ -137,6 +184,7 @@ func (a *app) showStatus(dir rundir.Dir, snap *snapshot, staleAfter time.Duratio
 	} else if fz.Mode != rundir.FreezeOff {
 		fmt.Fprintf(w, "freeze file: %s%s\n", fz.Mode, freezeDetail(fz))
 	}
+	defer a.showRanks(dir, staleAfter)
 	if snap == nil {
 		fmt.Fprintf(w, "no status yet: no training process has written %s\n", dir.Path(rundir.Status))
 		fmt.Fprintln(w, "(it appears at the first safe point of a run using this directory)")

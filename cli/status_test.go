@@ -297,3 +297,49 @@ func TestUnknownIDNote(t *testing.T) {
 	require.NoError(t, r.err)
 	require.Equal(t, "timing\nguard\nlater\n:4\n", r.out)
 }
+
+// TestStatusAndLedgerOfRanks: a data-parallel run directory shows every rank.
+func TestStatusAndLedgerOfRanks(t *testing.T) {
+	dir := newRunDir(t)
+	statusFixture(t, dir)
+	writeFile(t, filepath.Join(dir, rundir.Applied), `{"seq":1,"wall_time":1,"step":5,"event":"train_step_end","module":"cb","op":"load","id":"r0","source":"external","decision":"applied"}`+"\n")
+	for _, r := range []string{"1", "2"} {
+		rd := filepath.Join(dir, rundir.RanksDir, r)
+		require.NoError(t, os.MkdirAll(rd, 0o700))
+		writeFile(t, filepath.Join(rd, rundir.Applied), `{"seq":1,"wall_time":1,"step":5,"event":"train_step_end","module":"cb","op":"load","id":"r`+r+`","source":"external","decision":"applied"}`+"\n")
+	}
+	st := rundir.RunStatus{WrittenAt: testNow.Add(-2 * time.Second), Step: 421, Extra: map[string]any{"ledger_seq": 7}}
+	b, err := json.Marshal(st)
+	require.NoError(t, err)
+	writeFile(t, filepath.Join(dir, rundir.RanksDir, "1", rundir.Status), string(b))
+
+	out := runAt(t, testNow, "--dir", dir, "status")
+	require.NoError(t, out.err)
+	require.Contains(t, out.out, "ranks (rank 0 above")
+	require.Contains(t, out.out, "  rank 1: step 421, written 2s ago, 0 callbacks, ledger seq 7\n")
+	require.Contains(t, out.out, "  rank 2: no status yet\n")
+
+	out = runAt(t, testNow, "--dir", dir, "status", "--json")
+	require.NoError(t, out.err)
+	var js struct {
+		Ranks []struct {
+			Rank   int            `json:"rank"`
+			Status map[string]any `json:"status"`
+		} `json:"ranks"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out.out), &js))
+	require.Len(t, js.Ranks, 2)
+	require.Equal(t, 1, js.Ranks[0].Rank)
+	require.Equal(t, float64(421), js.Ranks[0].Status["step"])
+	require.Nil(t, js.Ranks[1].Status)
+
+	out = runCLI(t, "--dir", dir, "ledger", "--rank", "2")
+	require.NoError(t, out.err)
+	require.Contains(t, out.out, "r2")
+	require.NotContains(t, out.out, "r0")
+	out = runCLI(t, "--dir", dir, "ledger")
+	require.Contains(t, out.out, "r0")
+	out = runCLI(t, "--dir", dir, "ledger", "--rank", "5")
+	require.ErrorContains(t, out.err, "has no rank 5")
+	require.Contains(t, out.err.Error()+out.errOut, "ranks with a run directory here: 0, 1, 2")
+}

@@ -43,7 +43,7 @@ type Options struct {
 	AllowSharedRunDir bool
 	// Ranks links the kernels of a data-parallel run (see Coordinator): rank 0 reads the run
 	// directory's inputs and every rank applies each op at the same step. nil for one process.
-	// A rank's kernel runs on RankDir(runDir, rank).
+	// A rank's kernel runs on rundir.RankDir(runDir, rank).
 	Ranks Coordinator
 	// RankLag is how many steps after rank 0 reads an op every rank applies it (default
 	// DefaultRankLag).

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"github.com/hotcb/hotcb/gofile"
 	"github.com/hotcb/hotcb/ops"
@@ -33,19 +32,6 @@ type Coordinator interface {
 // suffice when each training step has a collective (DDP's gradient all-reduce): no rank can pass
 // step s+1's all-reduce before rank 0 has finished the safe point of step s where it published.
 const DefaultRankLag = 2
-
-// RanksDir is the directory, under a data-parallel run's directory, that holds the run
-// directories of ranks 1 and up (rank 0 uses the run directory itself).
-const RanksDir = "ranks"
-
-// RankDir is rank's run directory: runDir for rank 0, runDir/ranks/<rank> for the others. Each
-// rank keeps its own ledger, status, log and outputs there.
-func RankDir(runDir string, rank int) string {
-	if rank <= 0 {
-		return runDir
-	}
-	return filepath.Join(runDir, RanksDir, strconv.Itoa(rank))
-}
 
 // scheduled is what rank 0 publishes: an op (or a restore, or a freeze switch) and the step at
 // or after which every rank applies it.

@@ -57,7 +57,7 @@ func (r *boardRank) Fetch() ([][]byte, error) {
 
 // newRankRun is newRun for one rank of a data-parallel run on root.
 func newRankRun(t *testing.T, root string, rank int, b *board) *run {
-	r := &run{t: t, dir: kernel.RankDir(root, rank)}
+	r := &run{t: t, dir: rundir.RankDir(root, rank)}
 	reg := callback.NewRegistry()
 	reg.Register("test/rec", "Rec", func(id string, _ map[string]any) (callback.HotCallback, error) {
 		return rec{id: id, events: &r.events}, nil

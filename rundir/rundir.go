@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -37,6 +38,33 @@ const (
 
 // Dir is a run directory.
 type Dir string
+
+// RanksDir holds, in a data-parallel run's directory, the run directories of ranks 1 and up
+// (rank 0 uses the run directory itself).
+const RanksDir = "ranks"
+
+// RankDir is rank's run directory: runDir for rank 0, runDir/ranks/<rank> for the others. Each
+// rank keeps its own ledger, status, log and outputs there.
+func RankDir(runDir string, rank int) string {
+	if rank <= 0 {
+		return runDir
+	}
+	return filepath.Join(runDir, RanksDir, strconv.Itoa(rank))
+}
+
+// Ranks lists the ranks with a run directory under d: 0, then those under ranks/, in order.
+func (d Dir) Ranks() []int {
+	out := []int{0}
+	ents, _ := os.ReadDir(d.Path(RanksDir))
+	var rs []int
+	for _, e := range ents {
+		if n, err := strconv.Atoi(e.Name()); err == nil && n > 0 && e.IsDir() && strconv.Itoa(n) == e.Name() {
+			rs = append(rs, n)
+		}
+	}
+	sort.Ints(rs)
+	return append(out, rs...)
+}
 
 // Path joins a file name to the directory.
 func (d Dir) Path(name string) string { return filepath.Join(string(d), name) }
