@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hotcb/hotcb/launch"
+
 	"github.com/hotcb/hotcb/bridge/torchfile"
 )
 
@@ -21,6 +23,7 @@ func init() { register(newTrainCommand) }
 func newTrainCommand(a *app) *cobra.Command {
 	var o TrainOptions
 	var progress, noProgress bool
+	var lo launch.Options
 	cmd := &cobra.Command{
 		Use:   "train",
 		Short: "Train the built-in model or a TorchScript one, instrumented live through the run directory",
@@ -35,6 +38,14 @@ data's [N, C, H, W] images and returns [N, classes] logits. It is checked with o
 training; at the end the trained module is written as TorchScript to RUN_DIR/model.pt
 (Python: torch.jit.load), beside the checkpoint last.pt.
 
+--nproc N trains data-parallel on this machine: N ranks (processes), each with torchrun's
+environment, gradients averaged over torch.distributed (gloo on the CPU, NCCL on CUDA); their
+output lines are prefixed with the rank and one rank's failure stops the others. Rank 0 reads the
+run directory's commands and YAML, and every rank applies each op at the same step; rank R keeps
+its ledger and outputs in RUN_DIR/ranks/R. Several machines: the same command on each, with
+--nnodes, --node-rank and --master-addr/--master-port of node 0. A program started by torchrun
+itself (RANK, WORLD_SIZE ... set) trains as that rank.
+
 Training needs libtorch, which hotcb does not link (so that its other commands start in
 milliseconds): hotcb runs ` + TorchBinary + ` in its place with the same arguments — $` + TorchEnv + ` if
 set, else ` + TorchBinary + ` next to hotcb, else on PATH ('make build' builds both into bin/).`,
@@ -42,7 +53,9 @@ set, else ` + TorchBinary + ` next to hotcb, else on PATH ('make build' builds b
   hotcb --dir runs/demo train --epochs 10 --lr 1e-3 --device cuda
   hotcb --dir runs/mnist train --data mnist:/data/mnist --model mlp
   hotcb --dir runs/mine train --model my_cnn.pt --steps 500
-  hotcb --dir runs/demo train --resume --epochs 8`,
+  hotcb --dir runs/demo train --resume --epochs 8
+  hotcb --dir runs/ddp train --nproc 2 --steps 200
+  hotcb --dir runs/ddp train --nproc 2 --nnodes 2 --node-rank 0 --master-addr 10.0.0.1 --master-port 29500`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkModel(o.Model); err != nil {
@@ -50,6 +63,13 @@ set, else ` + TorchBinary + ` next to hotcb, else on PATH ('make build' builds b
 			}
 			if progress && noProgress {
 				return usageErr("--progress and --no-progress together", "pick one")
+			}
+			if lo.N < 1 || lo.Nodes < 1 || lo.NodeRank < 0 || lo.NodeRank >= lo.Nodes {
+				return usageErr(fmt.Sprintf("--nproc %d --nnodes %d --node-rank %d", lo.N, lo.Nodes, lo.NodeRank),
+					"--nproc and --nnodes are at least 1, and --node-rank is 0 to --nnodes-1")
+			}
+			if (lo.N > 1 || lo.Nodes > 1) && os.Getenv("WORLD_SIZE") == "" {
+				return a.launchRanks(cmd, lo)
 			}
 			if a.torch == nil || a.torch.Train == nil {
 				return a.handOff("train")
@@ -79,6 +99,11 @@ set, else ` + TorchBinary + ` next to hotcb, else on PATH ('make build' builds b
 	f.BoolVar(&noProgress, "no-progress", false, "plain progress lines even on a terminal")
 	f.BoolVar(&o.AllowFullStdlib, "allow-full-stdlib", false, "trusted mode: let go_file callbacks use the whole standard library (processes, signals, network, unsafe ...)")
 	f.BoolVar(&o.AllowSharedRunDir, "allow-shared-rundir", false, "accept a run directory that another user owns or can write to (whoever can write there controls the training process)")
+	f.IntVar(&lo.N, "nproc", 1, "data-parallel ranks to start on this machine")
+	f.IntVar(&lo.Nodes, "nnodes", 1, "machines in a data-parallel run (each starts --nproc ranks)")
+	f.IntVar(&lo.NodeRank, "node-rank", 0, "this machine's place among --nnodes (0 hosts rank 0's store)")
+	f.StringVar(&lo.MasterAddr, "master-addr", "127.0.0.1", "address of node 0, where rank 0's store listens")
+	f.IntVar(&lo.MasterPort, "master-port", 0, "port of rank 0's store (0: a free one; set it when --nnodes > 1)")
 	f.BoolVar(&o.NoRestore, "no-restore", false, "on an existing run directory, do not restore the callbacks the previous run had loaded (the YAML and queued commands still apply)")
 	return cmd
 }
@@ -131,4 +156,28 @@ func checkModel(model string) error {
 	default:
 		return usageErr(fmt.Sprintf("--model %s is %s, not a TorchScript module", model, what), save)
 	}
+}
+
+// launchRanks starts this machine's ranks of a data-parallel run: hotcb-torch (this program, if
+// it links libtorch) with the same arguments less the launch flags, and torchrun's environment.
+func (a *app) launchRanks(cmd *cobra.Command, lo launch.Options) error {
+	if lo.Nodes > 1 && lo.MasterPort == 0 {
+		return usageErr("--nnodes > 1 without --master-port", "every node needs the same --master-addr and --master-port (node 0's)")
+	}
+	prog, err := os.Executable()
+	if a.torch == nil || a.torch.Train == nil {
+		prog, err = FindTorch()
+	}
+	if err != nil {
+		return hinted(fmt.Errorf("train --nproc: cannot find %s: %w", TorchBinary, err), "'make build' builds bin/hotcb-torch next to bin/hotcb")
+	}
+	args := a.args
+	if args == nil {
+		args = os.Args[1:]
+	}
+	for _, f := range []string{"nproc", "nnodes", "node-rank", "master-addr", "master-port"} {
+		args = launch.StripFlag(args, f)
+	}
+	lo.Program, lo.Args, lo.Out, lo.Err = prog, args, a.out, a.errOut
+	return launch.Run(cmd.Context(), lo)
 }

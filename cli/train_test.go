@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -75,4 +76,27 @@ func fakeTorchScript(t *testing.T) string {
 	}
 	require.NoError(t, z.Close())
 	return b.String()
+}
+
+// TestTrainNprocLaunchesRanks: --nproc starts hotcb-torch once per rank with torchrun's
+// environment and the arguments less the launch flags; a failing rank is the error.
+func TestTrainNprocLaunchesRanks(t *testing.T) {
+	dir := newRunDir(t)
+	fake := filepath.Join(t.TempDir(), "hotcb-torch")
+	writeFile(t, fake, "#!/bin/sh\necho \"args $* rank $RANK of $WORLD_SIZE local $LOCAL_RANK/$LOCAL_WORLD_SIZE at $MASTER_ADDR\"\n"+
+		"if [ \"$RANK\" = 1 ] && [ -n \"$FAKE_FAIL\" ]; then echo 'boom: rank 1 cannot train' >&2; exit 4; fi\n")
+	require.NoError(t, os.Chmod(fake, 0o700))
+	t.Setenv(TorchEnv, fake)
+	out := runCLI(t, "--dir", dir, "train", "--nproc", "2", "--steps", "3", "--master-port", "29999")
+	require.NoError(t, out.err, out.errOut)
+	for r := 0; r < 2; r++ {
+		require.Contains(t, out.out, fmt.Sprintf("[rank %d] args --dir %s train --steps 3 rank %d of 2 local %d/2 at 127.0.0.1\n", r, dir, r, r))
+	}
+	t.Setenv("FAKE_FAIL", "1")
+	out = runCLI(t, "--dir", dir, "train", "--nproc=3")
+	require.ErrorContains(t, out.err, "rank 1 failed: exit status 4: boom: rank 1 cannot train")
+	out = runCLI(t, "--dir", dir, "train", "--nproc", "0")
+	require.ErrorContains(t, out.err, "--nproc 0")
+	out = runCLI(t, "--dir", dir, "train", "--nproc", "2", "--nnodes", "2")
+	require.ErrorContains(t, out.err, "--nnodes > 1 without --master-port")
 }
