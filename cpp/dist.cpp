@@ -420,8 +420,32 @@ hc_err hc_ddp_new(hc_pg g, const hc_tensor *params, int32_t n, const char *const
       ps.push_back(p);
       pnames[static_cast<size_t>(k)] = nm;
     }
-    // Every rank must hold the same parameters (count, shapes, dtypes): c10d compares them.
-    c10d::verify_params_across_processes(g->pg, ps, {});
+    // Every rank must hold the same parameters (count, shapes, dtypes): c10d compares each
+    // rank's with rank 0's, so only the ranks that differ notice. They tell the others (one
+    // all_gather of a flag) so that every rank fails at once naming them, instead of rank 0
+    // going on to broadcast to a peer that gave up.
+    std::string mismatch;
+    try {
+      c10d::verify_params_across_processes(g->pg, ps, {});
+    } catch (const std::exception &e) {
+      mismatch = what_of(e);
+    }
+    {
+      at::NoGradGuard no_grad;
+      std::vector<at::Tensor> flag{at::full({1}, mismatch.empty() ? 0 : 1, at::kLong)};
+      std::vector<std::vector<at::Tensor>> flags(1);
+      for (int r = 0; r < g->world; r++) flags[0].push_back(at::zeros({1}, at::kLong));
+      c10d::AllgatherOptions o;
+      o.timeout = g->timeout;
+      wait_work(g->pg->allgather(flags, flag, o), g->timeout);
+      std::string bad;
+      for (int r = 0; r < g->world; r++)
+        if (flags[0][r].item<int64_t>() != 0) bad += (bad.empty() ? "" : ", ") + std::to_string(r);
+      if (!bad.empty())
+        throw std::invalid_argument("every rank must build the same model, but the parameters differ (count, shapes or "
+                                    "dtypes), as rank(s) " + bad + " found" +
+                                    (mismatch.empty() ? std::string() : ": " + mismatch));
+    }
     // As torch.nn.parallel.DistributedDataParallel (1.13) does: without find_unused_parameters,
     // one bucket for the first iteration (the order of gradients is not known yet), rebuilt in
     // the order gradients arrive; with it, buckets by size at once. Reversed: gradients come

@@ -108,7 +108,16 @@ func (d *DDP) Forward(x *bridge.Tensor) *bridge.Tensor {
 	if err := d.BeginForward(); err != nil {
 		panic(&bridge.Error{Op: "DDP forward", Msg: err.Error(), Err: err})
 	}
+	returned := false
+	defer func() {
+		if !returned { // the model's Forward panicked: this forward pass is abandoned
+			d.mu.Lock()
+			d.forward = false
+			d.mu.Unlock()
+		}
+	}()
 	y := m.Forward(x)
+	returned = true
 	if err := d.EndForward(y); err != nil {
 		panic(&bridge.Error{Op: "DDP forward", Msg: err.Error(), Err: err})
 	}
@@ -122,10 +131,7 @@ func (d *DDP) Forward(x *bridge.Tensor) *bridge.Tensor {
 func (d *DDP) BeginForward() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.forward {
-		return d.misuse("BeginForward called twice without EndForward")
-	}
-	grad := bridge.GradEnabled()
+	grad := bridge.GradEnabled() // a BeginForward without EndForward is abandoned: this one starts over
 	if grad {
 		err := d.g.collective("DDP forward (bucket rebuild)", func() error {
 			_, err := d.r.PreForward()

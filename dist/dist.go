@@ -188,6 +188,9 @@ func (g *Group) wrap(op string, timeout time.Duration, err error) error {
 	if !strings.Contains(msg, " on rank ") && !strings.Contains(msg, "(rank ") {
 		msg = fmt.Sprintf("%s on rank %d of %d failed (timeout %v): %s", op, g.rank, g.size, timeout, msg)
 	}
+	if strings.Contains(msg, "find_unused_parameters=True") {
+		msg += " [in Go: DDPOptions{FindUnusedParameters: true}]"
+	}
 	e := &Error{Op: op, Rank: g.rank, Timeout: timeout, Msg: msg, err: err}
 	if be != nil && strings.HasSuffix(be.Msg, " is closed") {
 		e.err = ErrClosed

@@ -173,6 +173,8 @@ type ddpArg struct {
 	Seed          uint64
 	BucketCapMB   float64
 	FirstBucketMB float64
+	FindUnused    bool
+	Mismatch      string // the model rank 1 builds instead: NewDDP must refuse
 }
 
 type ddpResult struct {
@@ -180,7 +182,8 @@ type ddpResult struct {
 	Params        map[string][]float64 // after training
 	BucketsBefore [][]string           // before the first backward pass
 	Buckets       [][]string           // after training
-	Rebuilt       bool
+	NewDDPErr     string               // NewDDP's error (Mismatch)
+	StepErr       string               // the error that stopped training, if any
 }
 
 func newModel(kind string) nn.Module {
@@ -190,6 +193,12 @@ func newModel(kind string) nn.Module {
 	case "cnn":
 		return nn.NewSequential(nn.NewConv2d(1, 6, 3, nn.Conv2dOptions{Padding: 1}), nn.NewReLU(),
 			nn.NewConv2d(6, 8, 3, nn.Conv2dOptions{Padding: 1}), nn.NewReLU(), nn.NewFlatten(1, -1), nn.NewLinear(8*4*4, 4))
+	case "wide":
+		return models.MLP(16, 65, 4)
+	case "deep":
+		return nn.NewSequential(nn.NewFlatten(1, -1), nn.NewLinear(16, 64), nn.NewReLU(), nn.NewLinear(64, 4), nn.NewLinear(4, 4))
+	case "partly":
+		return &partlyUsed{Used: nn.NewLinear(16, 4), Unused: nn.NewLinear(4, 4)}
 	}
 	panic("unknown model " + kind)
 }
@@ -216,16 +225,37 @@ func paramMap(m nn.AnyModule) map[string][]float64 {
 	return out
 }
 
+func (r ddpResult) skipBarrier() bool { return r.StepErr != "" || r.NewDDPErr != "" }
+
+// partlyUsed has a layer its Forward leaves out.
+type partlyUsed struct {
+	nn.Node
+	Used, Unused *nn.Linear
+}
+
+func (m *partlyUsed) Forward(x *bridge.Tensor) *bridge.Tensor {
+	return m.Used.Forward(x.Flatten(1, -1))
+}
+
 func roleDDP(t *testing.T, g *Group, raw json.RawMessage) any {
 	var a ddpArg
 	require.NoError(t, json.Unmarshal(raw, &a))
 	ds := ddpData(a.N)
 	bridge.ManualSeed(a.Seed + uint64(g.Rank())) // different weights on each rank: NewDDP must copy rank 0's
-	m := newModel(a.Model)
-	d, err := NewDDP(g, m, DDPOptions{BucketCapMB: a.BucketCapMB, FirstBucketMB: a.FirstBucketMB})
+	kind := a.Model
+	if a.Mismatch != "" && g.Rank() == 1 {
+		kind = a.Mismatch
+	}
+	m := newModel(kind)
+	var res ddpResult
+	d, err := NewDDP(g, m, DDPOptions{BucketCapMB: a.BucketCapMB, FirstBucketMB: a.FirstBucketMB, FindUnusedParameters: a.FindUnused})
+	if a.Mismatch != "" {
+		require.Error(t, err)
+		res.NewDDPErr = err.Error()
+		return res
+	}
 	require.NoError(t, err)
 	defer d.Close()
-	var res ddpResult
 	res.BucketsBefore, err = d.Buckets()
 	require.NoError(t, err)
 	opt := sgd(m)
@@ -237,7 +267,11 @@ func roleDDP(t *testing.T, g *Group, raw json.RawMessage) any {
 	for epoch := 0; epoch < a.Epochs; epoch++ {
 		for b := range loader.Epoch(t.Context(), epoch) {
 			nn.ZeroGrad(m)
-			loss := bridge.CrossEntropy(d.Forward(b.X), b.Y)
+			var loss *bridge.Tensor
+			if err := bridge.Try(func() { loss = bridge.CrossEntropy(d.Forward(b.X), b.Y) }); err != nil {
+				res.StepErr = err.Error()
+				return res
+			}
 			require.NoError(t, d.Backward(loss))
 			opt.Step()
 			res.Losses = append(res.Losses, loss.Item())
@@ -334,6 +368,47 @@ func TestDDPThreeRanksSmallBucketsMatchesOneProcess(t *testing.T) {
 	assert.Len(t, res[0].BucketsBefore, 1, "one bucket until the order of gradients is known (PyTorch 1.13)")
 	assert.Greater(t, len(res[0].Buckets), 2, "buckets rebuilt by size after the first backward pass")
 	assert.Contains(t, res[0].Buckets[0], "5.bias", "the first bucket reduced holds the last layer's gradients")
+}
+
+func TestDDPFindUnusedParameters(t *testing.T) {
+	// A layer the forward pass leaves out: with FindUnusedParameters training goes on and still
+	// equals one process (the unused layer gets no gradient and stays as it was).
+	res := checkDDP(t, 2, ddpArg{Model: "partly", N: 48, Batch: 6, Epochs: 1, Seed: 5, FindUnused: true})
+	bridge.ManualSeed(5)
+	fresh := paramMap(newModel("partly"))
+	assert.Equal(t, fresh["unused.weight"], res[0].Params["unused.weight"])
+	assert.NotEqual(t, fresh["used.weight"], res[0].Params["used.weight"])
+
+	// Without it the Reducer waits for that layer's gradient forever: the next forward pass
+	// says so, with PyTorch's explanation and the Go option to set.
+	j := startRanks(t, "ddp", 2, testTimeout, ddpArg{Model: "partly", N: 48, Batch: 6, Epochs: 1, Seed: 5})
+	j.wait(2 * time.Minute)
+	var bad []ddpResult
+	j.requireOK(&bad)
+	for r, x := range bad {
+		assert.Len(t, x.Losses, 1, "rank %d: one step, then the error", r)
+		assert.Contains(t, x.StepErr, fmt.Sprintf("on rank %d of 2", r))
+		assert.Contains(t, x.StepErr, "DDPOptions{FindUnusedParameters: true}")
+	}
+	t.Logf("unused parameter without FindUnusedParameters: %s", bad[0].StepErr)
+}
+
+func TestDDPRefusesDifferentModels(t *testing.T) {
+	// Rank 1 builds a wider layer (only rank 1 can tell: c10d compares with rank 0's), or one
+	// layer more (both can): either way every rank fails at once and says so.
+	for kind, found := range map[string]string{"wide": "as rank(s) 1 found", "deep": "as rank(s) 0, 1 found"} {
+		j := startRanks(t, "ddp", 2, testTimeout, ddpArg{Model: "mlp", N: 48, Batch: 6, Epochs: 1, Mismatch: kind})
+		j.wait(2 * time.Minute)
+		var res []ddpResult
+		j.requireOK(&res)
+		for r, x := range res {
+			assert.Contains(t, x.NewDDPErr, fmt.Sprintf("DDP construction on rank %d of 2 failed", r))
+			assert.Contains(t, x.NewDDPErr, "every rank must build the same model")
+			assert.Contains(t, x.NewDDPErr, found)
+		}
+		t.Logf("%s, rank 0: %s", kind, res[0].NewDDPErr)
+		t.Logf("%s, rank 1: %s", kind, res[1].NewDDPErr)
+	}
 }
 
 // ---- a lost peer ----
