@@ -174,6 +174,7 @@ type ddpArg struct {
 	BucketCapMB   float64
 	FirstBucketMB float64
 	FindUnused    bool
+	Accumulate    int    // micro-batches a step: all but the last forward on the model itself (no_sync)
 	Mismatch      string // the model rank 1 builds instead: NewDDP must refuse
 }
 
@@ -264,17 +265,31 @@ func roleDDP(t *testing.T, g *Group, raw json.RawMessage) any {
 	loader, err := data.NewLoader(ds, data.LoaderOptions{BatchSize: a.Batch, Sampler: sampler, Prefetch: -1})
 	require.NoError(t, err)
 	defer loader.Close()
+	acc, micro := max(1, a.Accumulate), 0
 	for epoch := 0; epoch < a.Epochs; epoch++ {
 		for b := range loader.Epoch(t.Context(), epoch) {
-			nn.ZeroGrad(m)
+			if micro == 0 {
+				nn.ZeroGrad(m)
+			}
+			last := micro == acc-1
 			var loss *bridge.Tensor
-			if err := bridge.Try(func() { loss = bridge.CrossEntropy(d.Forward(b.X), b.Y) }); err != nil {
+			err := bridge.Try(func() {
+				if last {
+					loss = bridge.CrossEntropy(d.Forward(b.X), b.Y)
+				} else { // local gradients only: the last micro-batch's backward averages the sum
+					loss = bridge.CrossEntropy(m.Forward(b.X), b.Y)
+				}
+			})
+			if err != nil {
 				res.StepErr = err.Error()
 				return res
 			}
 			require.NoError(t, d.Backward(loss))
-			opt.Step()
 			res.Losses = append(res.Losses, loss.Item())
+			if micro++; last {
+				opt.Step()
+				micro = 0
+			}
 		}
 	}
 	res.Params = paramMap(m)
@@ -293,15 +308,21 @@ func reference(t *testing.T, a ddpArg, world int) (losses []float64, params map[
 	whole, err := data.NewDistributedSampler(a.N, 0, 1, data.DistributedSamplerOptions{Shuffle: true, Seed: a.Seed})
 	require.NoError(t, err)
 	global := a.Batch * world
+	acc, micro := max(1, a.Accumulate), 0
 	for epoch := 0; epoch < a.Epochs; epoch++ {
 		order := whole.Indices(epoch)
 		for k := 0; k+global <= len(order); k += global {
 			x, y := ds.Batch(order[k : k+global])
-			nn.ZeroGrad(m)
+			if micro == 0 {
+				nn.ZeroGrad(m)
+			}
 			loss := bridge.CrossEntropy(m.Forward(x), y)
 			loss.Backward()
-			opt.Step()
 			losses = append(losses, loss.Item())
+			if micro++; micro == acc {
+				opt.Step()
+				micro = 0
+			}
 		}
 	}
 	return losses, paramMap(m)
@@ -352,7 +373,7 @@ func checkDDP(t *testing.T, world int, a ddpArg) []ddpResult {
 	assert.Less(t, worstLoss, ddpTol, "mean of the ranks' losses vs one process on the global batch")
 	assert.Less(t, worstParam, ddpTol, "parameters after training vs one process on the global batch")
 	assert.NotEqual(t, wantLoss[0], wantLoss[steps-1], "training changed nothing")
-	t.Logf("%d ranks, %s, %d steps of %d×%d examples: %v; worst relative difference from one process: loss %.2g, parameters %.2g; buckets before the first backward %d, after %d: %v",
+	t.Logf("%d ranks, %s, %d micro-batches of %d×%d examples: %v; worst relative difference from one process: loss %.2g, parameters %.2g; buckets before the first backward %d, after %d: %v",
 		world, a.Model, steps, world, a.Batch, elapsed.Round(time.Millisecond), worstLoss, worstParam, len(res[0].BucketsBefore), len(res[0].Buckets), res[0].Buckets)
 	return res
 }
@@ -368,6 +389,13 @@ func TestDDPThreeRanksSmallBucketsMatchesOneProcess(t *testing.T) {
 	assert.Len(t, res[0].BucketsBefore, 1, "one bucket until the order of gradients is known (PyTorch 1.13)")
 	assert.Greater(t, len(res[0].Buckets), 2, "buckets rebuilt by size after the first backward pass")
 	assert.Contains(t, res[0].Buckets[0], "5.bias", "the first bucket reduced holds the last layer's gradients")
+}
+
+func TestDDPGradientAccumulation(t *testing.T) {
+	// Two micro-batches a step, the first one's forward on the model itself (PyTorch's
+	// no_sync): the sum of both gradients is averaged once, as one process accumulating the
+	// two global micro-batches.
+	checkDDP(t, 2, ddpArg{Model: "mlp", N: 48, Batch: 6, Epochs: 2, Seed: 13, Accumulate: 2})
 }
 
 func TestDDPFindUnusedParameters(t *testing.T) {
@@ -541,8 +569,13 @@ func TestSingleRankGroup(t *testing.T) {
 	m := models.MLP(4, 8, 2)
 	d, err := NewDDP(g, m, DDPOptions{})
 	require.NoError(t, err)
+	bridge.NoGrad(func() { d.Forward(bridge.Randn(bridge.Shape{3, 4})) }) // evaluation: nothing to reduce
 	loss := d.Forward(bridge.Randn(bridge.Shape{3, 4})).Sum()
 	require.NoError(t, d.Backward(loss))
+	require.NoError(t, d.BeginForward()) // abandoned: the next forward starts over
+	loss = d.Forward(bridge.Randn(bridge.Shape{3, 4})).Sum()
+	require.NoError(t, d.Backward(loss))
+	require.Error(t, d.EndForward(), "EndForward without BeginForward")
 	for _, p := range nn.Parameters(m) {
 		require.NotNil(t, p.Grad())
 	}

@@ -46,7 +46,9 @@
 // and equal shares, that is the gradient of the mean loss over the global batch (Size times the
 // per-rank batch): training matches one process on the global batch, to rounding. A backward
 // pass after a forward pass without BeginForward/EndForward (or with grad disabled) accumulates
-// local gradients only, as PyTorch's no_sync.
+// local gradients only, as PyTorch's no_sync: to accumulate gradients over micro-batches, run
+// all but the last micro-batch's forward pass on the model itself and the last through the DDP;
+// its backward pass averages the accumulated sum.
 //
 // # Failures
 //
