@@ -14,9 +14,9 @@ type DDPOptions struct {
 	// reduced (the last parameters' gradients) is FirstBucketMB (default 1): its all-reduce
 	// starts as early as possible.
 	BucketCapMB, FirstBucketMB float64
-	// FindUnusedParameters lets a forward pass leave parameters out (their gradients are then
-	// reduced as zeros); it costs a traversal of the graph per step. Pass the forward's outputs
-	// to EndForward.
+	// FindUnusedParameters lets a forward pass leave parameters out (a rank that did not use
+	// one adds zeros to its average; one that no rank used gets no gradient); it costs a
+	// traversal of the graph per step. Pass the forward's outputs to EndForward.
 	FindUnusedParameters bool
 	// NoBroadcastBuffers keeps each rank's buffers (BatchNorm's running statistics) its own
 	// instead of copying rank 0's before each forward pass (PyTorch's broadcast_buffers=False).

@@ -212,8 +212,8 @@ type Group struct {
 }
 
 // Init joins the job: rank 0 serves the store at MasterAddr:MasterPort, every rank connects to
-// it, and the process group forms. It returns when all WorldSize ranks have joined, or fails
-// after Timeout naming this rank.
+// it (retrying while rank 0 is not listening yet), and the process group forms. It returns when
+// all WorldSize ranks have joined, or fails after Timeout saying how many did.
 func Init(opts Options) (*Group, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
