@@ -6,9 +6,13 @@
 // that a ProcessGroup dispatches to, and the Reducer's constructor changed twice (make_reducer).
 //
 // The c10d headers that need a backend's own headers are guarded by USE_C10D_GLOO and
-// USE_C10D_NCCL, which libtorch's own build defines: this file defines them for what it uses
-// (Gloo's headers come with libgloo-dev).
+// USE_C10D_NCCL, which libtorch's own build defines: this file defines them for what it uses.
+// Gloo's headers come with Debian's libgloo-dev; a libtorch without them (some binary
+// distributions) still builds the shim, whose Gloo groups then fail saying why.
+#if __has_include(<gloo/algorithm.h>)
+#define HOTCB_HAVE_GLOO 1
 #define USE_C10D_GLOO 1
+#endif
 #ifdef HOTCB_WITH_CUDA
 #define USE_C10D_NCCL 1
 #endif
@@ -16,7 +20,9 @@
 #include <torch/csrc/api/include/torch/version.h>
 #include <torch/csrc/autograd/grad_mode.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#ifdef HOTCB_HAVE_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/distributed/c10d/comm.hpp>
 #include <torch/csrc/distributed/c10d/reducer.hpp>
@@ -142,6 +148,7 @@ R *make_reducer(std::vector<at::Tensor> params, std::vector<std::vector<size_t>>
   }
 }
 
+#ifdef HOTCB_HAVE_GLOO
 std::shared_ptr<::gloo::transport::Device> gloo_device(const std::string &device) {
   if (device.empty()) return c10d::ProcessGroupGloo::createDefaultDevice();
   if (device.rfind("if:", 0) == 0) return c10d::ProcessGroupGloo::createDeviceForInterface(device.substr(3));
@@ -163,6 +170,13 @@ c10::intrusive_ptr<c10d::ProcessGroup> new_gloo(const c10::intrusive_ptr<c10d::S
   return gloo;
 #endif
 }
+#else
+c10::intrusive_ptr<c10d::ProcessGroup> new_gloo(const c10::intrusive_ptr<c10d::Store> &, const std::string &, int, int,
+                                                ms) {
+  throw std::runtime_error("this shim was built without Gloo's headers (gloo/*.h; Debian: libgloo-dev), so it has "
+                           "no gloo backend: rebuild it with them");
+}
+#endif
 
 c10::intrusive_ptr<c10d::ProcessGroup> new_nccl(const c10::intrusive_ptr<c10d::Store> &store, int rank, int world,
                                                 ms timeout) {
