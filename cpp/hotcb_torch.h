@@ -315,6 +315,82 @@ HC_API hc_err hc_jit_taps(hc_module m, hc_value_out *out, int64_t *dropped);
 /* The module in torch.jit.save's format (freed with hc_free), as it was scripted (no taps). */
 HC_API hc_err hc_jit_save(hc_module m, char **buf, int64_t *len);
 
+/* Distributed training on torch.distributed's c10d (cpp/dist.cpp): a TCPStore, process groups
+ * (Gloo; NCCL in CUDA builds), collectives and DDP's gradient Reducer. Nothing here waits without
+ * a bound: store calls take a timeout, and a group's timeout bounds its collectives (a call may
+ * pass a shorter or longer one; 0 keeps the group's) and its DDP reductions. A dead or silent peer
+ * is then an error naming the operation, the rank and the timeout. Every handle is released once
+ * with its _free function; a group keeps its store alive and a DDP handle its group, so they may
+ * be freed in any order. Freeing a group whose peers are gone may wait for its pending operations
+ * to time out. */
+typedef struct hc_store_s *hc_store;
+typedef struct hc_pg_s *hc_pg;
+typedef struct hc_ddp_s *hc_ddp;
+
+/* The store of world_size ranks at host:port: rank 0 serves it (port 0 picks a free one, see
+ * hc_store_port), the others connect (retrying until rank 0 listens). Every rank returns once
+ * all world_size have joined, or fails after timeout_ms saying how many did. */
+HC_API hc_err hc_store_new(const char *host, int32_t port, int32_t rank, int32_t world_size, int64_t timeout_ms,
+                           hc_store *out);
+HC_API void hc_store_free(hc_store s);
+/* The port the store listens on (rank 0) or connected to. */
+HC_API int32_t hc_store_port(hc_store s);
+HC_API hc_err hc_store_set(hc_store s, const char *key, const void *value, int64_t n);
+/* Waits up to timeout_ms for key to be set, then returns its value (malloc'd; hc_free). */
+HC_API hc_err hc_store_get(hc_store s, const char *key, int64_t timeout_ms, char **value, int64_t *n);
+/* Adds delta to the integer at key (a key not set counts as 0) and returns the new value. */
+HC_API hc_err hc_store_add(hc_store s, const char *key, int64_t delta, int64_t *out);
+/* Waits up to timeout_ms until every key is set. */
+HC_API hc_err hc_store_wait(hc_store s, const char *const *keys, int32_t n, int64_t timeout_ms);
+/* *all_set: whether every key is set now (no waiting). */
+HC_API hc_err hc_store_check(hc_store s, const char *const *keys, int32_t n, int32_t *all_set);
+/* *deleted: whether key was there. */
+HC_API hc_err hc_store_delete(hc_store s, const char *key, int32_t *deleted);
+
+enum hc_backend { HC_GLOO = 0, HC_NCCL = 1 };
+/* Reductions. AVG is a SUM divided by the world size (floating-point tensors only). */
+enum hc_reduce_op { HC_RED_SUM = 0, HC_RED_AVG, HC_RED_MIN, HC_RED_MAX, HC_RED_PRODUCT };
+
+/* A process group of world_size ranks rendezvousing through the store under keys prefixed with
+ * name (every rank passes the same name; one name per group). Returns when every rank has joined,
+ * or fails after timeout_ms. Gloo's network device: device "" is the host name's address, "if:NAME"
+ * the interface NAME, anything else a host name or address to bind (127.0.0.1 for one machine).
+ * NCCL (CUDA builds only) ignores device. */
+HC_API hc_err hc_pg_new(hc_store s, int32_t backend, const char *name, const char *device, int32_t rank,
+                        int32_t world_size, int64_t timeout_ms, hc_pg *out);
+HC_API void hc_pg_free(hc_pg g);
+/* Collectives, in place on t, which every rank passes with the same shape and dtype; each waits at
+ * most timeout_ms (0: the group's timeout). */
+HC_API hc_err hc_pg_all_reduce(hc_pg g, hc_tensor t, int32_t op, int64_t timeout_ms);
+HC_API hc_err hc_pg_broadcast(hc_pg g, hc_tensor t, int32_t src, int64_t timeout_ms);
+/* out[r] (world_size new handles) is rank r's t. */
+HC_API hc_err hc_pg_all_gather(hc_pg g, hc_tensor t, hc_tensor *out, int64_t timeout_ms);
+HC_API hc_err hc_pg_barrier(hc_pg g, int64_t timeout_ms);
+/* Overwrites the n tensors (any dtypes) with src's, sent in flattened buckets of up to
+ * bucket_bytes (c10d's broadcast_coalesced: what DDP uses for parameters and buffers). */
+HC_API hc_err hc_pg_broadcast_coalesced(hc_pg g, const hc_tensor *t, int32_t n, int32_t src, int64_t bucket_bytes);
+
+/* DDP's c10d::Reducer over the n parameters (leaves requiring grad, one device; every rank passes
+ * the same list in the same order: checked). It hooks their gradient accumulators: a backward
+ * pass that follows hc_ddp_prepare_backward averages the gradients over the group in buckets
+ * while the pass runs, as torch.nn.parallel.DistributedDataParallel does; a backward pass without
+ * it accumulates local gradients only (DDP's no_sync). Buckets: one until the first backward
+ * pass, then rebuilt in the order gradients arrived, up to first_bucket_bytes for the first and
+ * bucket_cap_bytes for the rest (PyTorch 1.13: 1 MiB and 25 MiB). names (NULL allowed) name the
+ * parameters in the Reducer's messages. */
+HC_API hc_err hc_ddp_new(hc_pg g, const hc_tensor *params, int32_t n, const char *const *names,
+                         int64_t bucket_cap_bytes, int64_t first_bucket_bytes, int32_t find_unused, hc_ddp *out);
+HC_API void hc_ddp_free(hc_ddp d);
+/* Before a forward pass with grad enabled: rebuilds the buckets after the first backward pass
+ * (*rebuilt = 1 then). */
+HC_API hc_err hc_ddp_pre_forward(hc_ddp d, int32_t *rebuilt);
+/* After that forward pass, before its backward: outputs are the forward's tensors (searched for
+ * unused parameters when find_unused was set; ignored otherwise). */
+HC_API hc_err hc_ddp_prepare_backward(hc_ddp d, const hc_tensor *outputs, int32_t n);
+/* bucket[k] (n entries) is the bucket of parameter k, buckets numbered in reduction order;
+ * *nbuckets their number. */
+HC_API hc_err hc_ddp_buckets(hc_ddp d, int32_t *bucket, int32_t n, int32_t *nbuckets);
+
 /* Runtime */
 HC_API void hc_free(void *p);
 HC_API hc_err hc_manual_seed(uint64_t seed);

@@ -23,6 +23,10 @@ type LoaderOptions struct {
 	Prefetch int
 	// Device, if set, is where batches are moved; nil leaves them where the dataset is.
 	Device *bridge.Device
+	// Sampler, if set, chooses each epoch's indices instead of the dataset's own order (Shuffle
+	// must then be false: the sampler shuffles). A DistributedSampler gives each rank of a
+	// data-parallel job its share.
+	Sampler Sampler
 }
 
 // Batch is one batch of an epoch.
@@ -76,22 +80,37 @@ func NewLoader(ds Dataset, opts LoaderOptions) (*Loader, error) {
 	if ds == nil {
 		return nil, fmt.Errorf("data: loader: no dataset")
 	}
+	if opts.Sampler != nil && opts.Shuffle {
+		return nil, fmt.Errorf("data: loader: Shuffle and a Sampler exclude each other (the sampler chooses the order)")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Loader{ds: ds, opts: opts, ctx: ctx, cancel: cancel}, nil
 }
 
 // Len is the number of batches per epoch.
 func (l *Loader) Len() int {
-	n, b := l.ds.Len(), l.opts.BatchSize
+	n := l.ds.Len()
+	if l.opts.Sampler != nil {
+		n = l.opts.Sampler.Len()
+	}
+	return l.batches(n)
+}
+
+// batches is the number of batches n indices make.
+func (l *Loader) batches(n int) int {
+	b := l.opts.BatchSize
 	if l.opts.DropLast {
 		return n / b
 	}
 	return (n + b - 1) / b
 }
 
-// Order returns the order in which epoch visits the dataset: 0…N-1, or without Shuffle a
-// permutation drawn from Seed+epoch.
+// Order returns the order in which epoch visits the dataset: 0…N-1, or with Shuffle a
+// permutation drawn from Seed+epoch, or the Sampler's indices.
 func (l *Loader) Order(epoch int) []int64 {
+	if l.opts.Sampler != nil {
+		return l.opts.Sampler.Indices(epoch)
+	}
 	n := l.ds.Len()
 	order := make([]int64, n)
 	for i := range order {
@@ -160,7 +179,8 @@ type result struct {
 // building batches at once. Call Close when done (Next returning false closes it too).
 func (l *Loader) Iter(ctx context.Context, epoch int) *Iterator {
 	ictx, cancel := context.WithCancelCause(ctx)
-	it := &Iterator{l: l, epoch: epoch, order: l.Order(epoch), total: l.Len(), ctx: ictx, cancel: cancel}
+	order := l.Order(epoch)
+	it := &Iterator{l: l, epoch: epoch, order: order, total: l.batches(len(order)), ctx: ictx, cancel: cancel}
 	it.stopCtx = context.AfterFunc(l.ctx, func() { cancel(ErrClosed) })
 	if l.ctx.Err() != nil {
 		cancel(ErrClosed)

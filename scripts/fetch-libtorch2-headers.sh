@@ -21,12 +21,20 @@ opts=(-o "Dir::Etc::SourceList=$apt_root/etc/sources.list" -o "Dir::Etc::SourceP
 if [ ! -f "$dest/.unpacked" ]; then
   apt-get "${opts[@]}" -qq update
   cd "$apt_root/debs"
-  # libtorch-dev holds the ATen/c10/torch headers; the rest are headers they include.
-  for pkg in libtorch-dev libc10-dev; do
+  # libtorch-dev holds the ATen/c10/torch headers; the rest are headers they include
+  # (libgloo-dev: c10d's ProcessGroupGloo.hpp, for cpp/dist.cpp).
+  for pkg in libtorch-dev libc10-dev libgloo-dev; do
     apt-get "${opts[@]}" -qq download "$pkg" 2>/dev/null || true
   done
   ls ./*.deb >/dev/null
   for deb in ./*.deb; do dpkg-deb -x "$deb" "$dest/root"; done
-  touch "$dest/.unpacked"
+  touch "$dest/.unpacked" "$dest/.unpacked-gloo"
+elif [ ! -f "$dest/.unpacked-gloo" ]; then
+  # Unpacked before Gloo's headers were needed: add them.
+  apt-get "${opts[@]}" -qq update
+  cd "$apt_root/debs"
+  apt-get "${opts[@]}" -qq download libgloo-dev 2>/dev/null || true
+  for deb in ./libgloo-dev_*.deb; do [ -f "$deb" ] && dpkg-deb -x "$deb" "$dest/root"; done
+  touch "$dest/.unpacked-gloo"
 fi
 echo "$dest/root"

@@ -278,6 +278,23 @@ func Parameters(m AnyModule) []*bridge.Tensor {
 	return out
 }
 
+// NamedBuffers lists the buffers (running statistics and other registered non-parameters) with
+// PyTorch's names, in PyTorch's order, each tensor once, as PyTorch's named_buffers does. They
+// are the module's own tensors, not copies.
+func NamedBuffers(m AnyModule) []bridge.Named {
+	var out []bridge.Named
+	seen := make(map[*bridge.Tensor]bool, 16)
+	walkTree(m, true, func(prefix string, _ AnyModule, n *Node) {
+		for _, b := range n.buffers {
+			if b.t != nil && !seen[b.t] {
+				seen[b.t] = true
+				out = append(out, bridge.Named{Name: join(prefix, b.name), Tensor: b.t})
+			}
+		}
+	})
+	return out
+}
+
 // stateItems lists every registered parameter and buffer under every name it has, in
 // state-dict order: for each module its parameters, then its buffers, then its children.
 func stateItems(m AnyModule) []bridge.Named {

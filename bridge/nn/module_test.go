@@ -547,3 +547,19 @@ func TestSnakeCaseNames(t *testing.T) {
 	}
 	require.Equal(t, "lm_head qkv conv2d block1_attn http_server ln_f c_attn h", strings.Join(got, " "))
 }
+
+func TestNamedBuffers(t *testing.T) {
+	bn := nn.NewBatchNorm2d(4)
+	m := nn.NewSequential(nn.NewConv2d(1, 4, 3), bn, nn.NewReLU(), nn.NewBatchNorm2d(4))
+	var names []string
+	for _, b := range nn.NamedBuffers(m) {
+		names = append(names, b.Name)
+	}
+	// PyTorch's named_buffers() of the same Sequential.
+	require.Equal(t, []string{"1.running_mean", "1.running_var", "1.num_batches_tracked",
+		"3.running_mean", "3.running_var", "3.num_batches_tracked"}, names)
+	require.Same(t, bn.RunningMean, nn.NamedBuffers(m)[0].Tensor, "the module's own tensors, not copies")
+	shared := nn.NewSequential(bn, bn) // one module twice: its buffers once
+	require.Len(t, nn.NamedBuffers(shared), 3)
+	require.Empty(t, nn.NamedBuffers(nn.NewLinear(2, 2)))
+}
