@@ -63,6 +63,9 @@ type Options struct {
 	// it: it abandons a go_file call, or stops without a compiled callback that holds the
 	// training goroutine (default 10s); see Run.
 	StopGrace time.Duration
+	// DistTimeout bounds each wait for the other ranks of a data-parallel run (default
+	// DefaultDistTimeout).
+	DistTimeout time.Duration
 }
 
 // Summary is what a run reports at the end.
@@ -250,6 +253,9 @@ func (l *live) emergencyStop(o Options, rep *rundir.Stuck) (Summary, error) {
 		steps++
 	}
 	sum := Summary{Steps: steps, Stopped: "interrupted while " + rep.String(), Checkpoint: l.ckpt}
+	if l.ckpt == "" { // a rank > 0 of a data-parallel run: rank 0 saves
+		return sum, fmt.Errorf("%w: %s", ErrStuck, rep)
+	}
 	if err := checkpoint.Save(l.ckpt, l.model, l.opt, checkpoint.Info{Step: steps, Epoch: math.Float64frombits(l.epoch.Load())}); err != nil {
 		return sum, fmt.Errorf("%w: %s; the checkpoint could not be saved: %v", ErrStuck, rep, err)
 	}
@@ -279,6 +285,26 @@ func run(ctx context.Context, o Options, l *live) (sum Summary, err error) {
 	out := o.Out
 	progress := o.Progress > 0 || (o.Progress == 0 && isTerminal(out))
 
+	// A data-parallel run (WORLD_SIZE > 1): join the other ranks first; each rank keeps its
+	// ledger and outputs in its own directory (rank 0: the run directory).
+	rk, err := joinRanks(o)
+	if err != nil {
+		return sum, fmt.Errorf("joining the data-parallel run: %w", err)
+	}
+	defer func() {
+		if cerr := rk.close(err != nil); cerr != nil && err == nil {
+			err = fmt.Errorf("leaving the data-parallel run: %w", cerr)
+		}
+	}()
+	dir := o.Dir
+	if rk != nil {
+		dir = rundir.RankDir(o.Dir, rk.rank())
+		if o.Device.IsCUDA() {
+			o.Device = bridge.CUDA(rk.g.LocalRank())
+		}
+		progress = progress && rk.rank() == 0
+	}
+
 	// The data and the model come first: a model that does not load or fit them leaves the run
 	// directory as it was.
 	train, test, err := loadData(o)
@@ -286,7 +312,11 @@ func run(ctx context.Context, o Options, l *live) (sum Summary, err error) {
 		return sum, err
 	}
 	fmt.Fprintf(out, "hotcb train: libtorch %s on %s; %s: %d train / %d test images, %d classes; model %s; run dir %s\n",
-		bridge.Version(), o.Device, o.Data, train.Len(), test.Len(), len(train.Classes), o.Model, o.Dir)
+		bridge.Version(), o.Device, o.Data, train.Len(), test.Len(), len(train.Classes), o.Model, dir)
+	if rk != nil {
+		fmt.Fprintf(out, "data-parallel: rank %d of %d (%s), batch %d per rank (%d in all)\n",
+			rk.rank(), rk.g.Size(), rk.g.Backend(), o.Batch, o.Batch*rk.g.Size())
+	}
 	test = test.To(o.Device)
 
 	bridge.ManualSeed(o.Seed)
@@ -296,11 +326,13 @@ func run(ctx context.Context, o Options, l *live) (sum Summary, err error) {
 	}
 	nn.To(model, o.Device)
 	nn.Train(model, true) // a TorchScript module may have been saved in eval mode
-	if err := rundir.Dir(o.Dir).Ensure(); err != nil {
+	if err := rundir.Dir(dir).Ensure(); err != nil {
 		return sum, err
 	}
-	if err := rundir.Dir(o.Dir).WriteConfigIfAbsent(DefaultConfig); err != nil {
-		return sum, err
+	if dir == o.Dir { // rank 0 reads the YAML for every rank
+		if err := rundir.Dir(o.Dir).WriteConfigIfAbsent(DefaultConfig); err != nil {
+			return sum, err
+		}
 	}
 	ao := optim.DefaultAdam()
 	ao.LR = o.LR
@@ -324,12 +356,25 @@ func run(ctx context.Context, o Options, l *live) (sum Summary, err error) {
 		step, firstEpoch = info.Step, int(info.Epoch)
 		fmt.Fprintf(out, "resumed from %s: epoch %d, step %d\n", ckpt, firstEpoch, step)
 	}
+	saver := rk.rank() == 0 // rank 0 writes the checkpoint and the TorchScript module
+	l.model, l.opt, l.ckpt, l.script = model, opt, ckpt, script
+	if !saver {
+		l.ckpt, l.script = "", ""
+	}
+	if rk != nil {
+		if model, err = rk.wrap(model); err != nil {
+			return sum, err
+		}
+	}
 
-	k, err := kernel.New(o.Dir, o.Kernel)
+	ko := o.Kernel
+	if rk != nil {
+		ko.Ranks = rk.g.Board("hotcb/ops")
+	}
+	k, err := kernel.New(dir, ko)
 	if err != nil {
 		return sum, err
 	}
-	l.model, l.opt, l.ckpt, l.script = model, opt, ckpt, script
 	l.kernel.Store(k)
 	k.RegisterOptimizer("main", opt)
 	defer func() {
@@ -339,11 +384,23 @@ func run(ctx context.Context, o Options, l *live) (sum Summary, err error) {
 	}()
 	printer := &lineWriter{out: out, tty: progress}
 	env := &torchenv.Env{Framework: "hotcb-go", Model: model, Optimizer: opt, Device: o.Device,
-		RunDir: o.Dir, Log: printer.line}
-	printHints(out, o.Dir)
+		RunDir: dir, Log: printer.line}
+	if saver {
+		printHints(out, o.Dir)
+	}
 
 	device := o.Device
-	loader, err := data.NewLoader(train, data.LoaderOptions{BatchSize: o.Batch, Shuffle: true, Seed: o.Seed + 3, Device: &device})
+	lopts := data.LoaderOptions{BatchSize: o.Batch, Shuffle: true, Seed: o.Seed + 3, Device: &device}
+	loaderCtx := ctx
+	if rk != nil { // each rank its share; the ranks stop together (rk.stop), not when ctx ends
+		lopts.Shuffle = false
+		if lopts.Sampler, err = data.NewDistributedSampler(train.Len(), rk.rank(), rk.g.Size(),
+			data.DistributedSamplerOptions{Shuffle: true, Seed: o.Seed + 3}); err != nil {
+			return sum, err
+		}
+		loaderCtx = context.WithoutCancel(ctx)
+	}
+	loader, err := data.NewLoader(train, lopts)
 	if err != nil {
 		return sum, err
 	}
@@ -355,6 +412,7 @@ func run(ctx context.Context, o Options, l *live) (sum Summary, err error) {
 		totalSteps = o.Steps
 		epochs = int((o.Steps + perEpoch - 1) / perEpoch)
 	}
+	env.Step = step // a resumed run starts where it stopped (ranks schedule ops from here)
 	k.Apply(env, torchenv.FitStart)
 	t0, s0 := time.Now(), step
 	var correct, seen float64
@@ -363,13 +421,17 @@ train:
 	for epoch := firstEpoch; epoch < epochs && step < totalSteps; epoch++ {
 		env.Phase = "train"
 		correct, seen = 0, 0
-		for b := range loader.Epoch(ctx, epoch) {
+		for b := range loader.Epoch(loaderCtx, epoch) {
 			env.Step, env.Inputs, env.Targets = step, b.X, b.Y
 			env.Epoch = float64(epoch) + float64(b.Index)/float64(perEpoch)
 			l.epoch.Store(math.Float64bits(env.Epoch))
 			// in a bridge.Scope, callbacks unscoped
 			if err := StepWith(k, env, model, opt, StepOptions{}); err != nil {
-				return sum, &modelError{fmt.Sprintf("training step %d (epoch %d)", step, epoch+1), err}
+				where := fmt.Sprintf("training step %d (epoch %d)", step, epoch+1)
+				if rk != nil {
+					where += fmt.Sprintf(" on rank %d of %d (when another rank stops or dies, the gradient all-reduce fails here)", rk.rank(), rk.g.Size())
+				}
+				return sum, &modelError{where, err}
 			}
 			step++
 			if step%10 == 0 || step == totalSteps {
@@ -384,7 +446,16 @@ train:
 				printer.progress(fmt.Sprintf("epoch %d/%d step %d/%d loss %.4f acc %.1f%% %.1f steps/s ETA %s",
 					epoch+1, epochs, step, totalSteps, env.Loss.Item(), 100*correct/seen, rate, eta.Round(time.Second)))
 			}
-			if why, ok := stopReason(ctx, env); ok {
+			if rk != nil {
+				why, ok, err := rk.stop(ctx, env, step)
+				if err != nil {
+					return sum, fmt.Errorf("data-parallel stop: %w", err)
+				}
+				if ok {
+					stop = why
+					break train
+				}
+			} else if why, ok := stopReason(ctx, env); ok {
 				stop = why
 				break train
 			}
@@ -392,7 +463,7 @@ train:
 				break
 			}
 		}
-		if stop == "" && ctx.Err() != nil {
+		if stop == "" && ctx.Err() != nil && rk == nil {
 			stop = "interrupted"
 		}
 		if sum.TestAcc, err = evaluate(k, env, model, test); err != nil {
@@ -401,20 +472,22 @@ train:
 		env.Extra = map[string]any{"metrics": map[string]float64{"test_acc": sum.TestAcc}}
 		k.Apply(env, torchenv.EpochEnd)
 		printer.done(fmt.Sprintf("epoch %d: test accuracy %.1f%% (step %d, %.1fs)", epoch+1, 100*sum.TestAcc, step, time.Since(start).Seconds()))
-		if err := checkpoint.Save(ckpt, model, opt, checkpoint.Info{Step: step, Epoch: env.Epoch}); err != nil {
-			return sum, fmt.Errorf("checkpoint: %w", err)
+		if saver {
+			if err := checkpoint.Save(ckpt, unwrapModel(model), opt, checkpoint.Info{Step: step, Epoch: env.Epoch}); err != nil {
+				return sum, fmt.Errorf("checkpoint: %w", err)
+			}
 		}
 		if stop != "" {
 			break
 		}
 	}
-	if stop != "" && seen > 0 {
-		if err := checkpoint.Save(ckpt, model, opt, checkpoint.Info{Step: step, Epoch: env.Epoch}); err != nil {
+	if stop != "" && seen > 0 && saver {
+		if err := checkpoint.Save(ckpt, unwrapModel(model), opt, checkpoint.Info{Step: step, Epoch: env.Epoch}); err != nil {
 			return sum, fmt.Errorf("checkpoint: %w", err)
 		}
 	}
-	if script != "" { // the weights of last.pt, as TorchScript
-		if err := model.(*jit.Module).Save(script); err != nil {
+	if script != "" && saver { // the weights of last.pt, as TorchScript
+		if err := unwrapModel(model).(*jit.Module).Save(script); err != nil {
 			return sum, fmt.Errorf("saving the trained TorchScript module: %w", err)
 		}
 		sum.Script = script
@@ -422,19 +495,24 @@ train:
 	k.Apply(env, torchenv.FitEnd)
 	sum.Steps, sum.Epochs, sum.Stopped = step, env.Epoch, stop
 	sum.Elapsed = time.Since(start)
-	sum.FeatViz = filepath.Join(o.Dir, "featviz", "index.html")
-	sum.Timing = filepath.Join(o.Dir, "timing")
+	sum.FeatViz = filepath.Join(dir, "featviz", "index.html")
+	sum.Timing = filepath.Join(dir, "timing")
+	if !saver {
+		sum.Checkpoint = ""
+	}
 	how := "done"
 	if stop != "" {
 		how = "stopped (" + stop + ")"
 	}
-	fmt.Fprintf(out, "%s after %d steps in %.1fs: test accuracy %.1f%%\n  checkpoint  %s (Python: torch.load(p)[\"model\"])\n",
-		how, step, sum.Elapsed.Seconds(), 100*sum.TestAcc, ckpt)
+	fmt.Fprintf(out, "%s after %d steps in %.1fs: test accuracy %.1f%%\n", how, step, sum.Elapsed.Seconds(), 100*sum.TestAcc)
+	if saver {
+		fmt.Fprintf(out, "  checkpoint  %s (Python: torch.load(p)[\"model\"])\n", ckpt)
+	}
 	if sum.Script != "" {
 		fmt.Fprintf(out, "  torchscript %s (Python: torch.jit.load(p), trained, in training mode)\n", sum.Script)
 	}
 	fmt.Fprintf(out, "  feature maps %s\n  timing      %s (timing.jsonl, timing.png)\n  ledger      %s\n",
-		sum.FeatViz, sum.Timing, rundir.Dir(o.Dir).Path(rundir.Applied))
+		sum.FeatViz, sum.Timing, rundir.Dir(dir).Path(rundir.Applied))
 	return sum, nil
 }
 
