@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -108,26 +106,12 @@ set, else ` + TorchBinary + ` next to hotcb, else on PATH ('make build' builds b
 	return cmd
 }
 
-// isModelFile reports whether a --model value names a file rather than a built-in model: one
-// that is not cnn or mlp and has a directory or an extension in its name, or exists. Package
-// trainer reads Options.Model the same way.
-func isModelFile(model string) bool {
-	if model == "cnn" || model == "mlp" {
-		return false
-	}
-	if strings.ContainsRune(model, filepath.Separator) || filepath.Ext(model) != "" {
-		return true
-	}
-	_, err := os.Stat(model)
-	return err == nil
-}
-
 // checkModel checks --model without libtorch: a built-in name, or a file that holds a
 // TorchScript module (what it holds otherwise is said as bridge/jit says it).
 func checkModel(model string) error {
 	const use = "use --model cnn, --model mlp, or the path of a TorchScript file"
 	const save = "in Python, save the model with torch.jit.save(torch.jit.script(model), path) (or torch.jit.trace(model, example_input))"
-	if !isModelFile(model) {
+	if !torchfile.NamesFile(model, "cnn", "mlp") {
 		if model == "cnn" || model == "mlp" {
 			return nil
 		}

@@ -2,8 +2,6 @@ package trainer
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/hotcb/hotcb/bridge"
@@ -15,20 +13,6 @@ import (
 // ScriptFile is the name, in the run directory, of the trained TorchScript module a run of a
 // TorchScript model (Options.Model a file) writes at its end.
 const ScriptFile = "model.pt"
-
-// isModelFile reports whether Options.Model names a file rather than a built-in model: one that
-// is not cnn or mlp and has a directory or an extension in its name, or exists (as `hotcb train
-// --model` reads it).
-func isModelFile(model string) bool {
-	if model == "cnn" || model == "mlp" {
-		return false
-	}
-	if strings.ContainsRune(model, filepath.Separator) || filepath.Ext(model) != "" {
-		return true
-	}
-	_, err := os.Stat(model)
-	return err == nil
-}
 
 // loadScript loads the TorchScript classifier at path onto dev and checks that it fits the
 // data: one forward of two training images, in eval mode and without gradients, must return a

@@ -30,6 +30,7 @@ import (
 	"github.com/hotcb/hotcb/bridge/jit"
 	"github.com/hotcb/hotcb/bridge/nn"
 	"github.com/hotcb/hotcb/bridge/optim"
+	"github.com/hotcb/hotcb/bridge/torchfile"
 	_ "github.com/hotcb/hotcb/callbacks/all" // built-ins, loadable by Go and hotcb names
 	"github.com/hotcb/hotcb/checkpoint"
 	"github.com/hotcb/hotcb/data"
@@ -168,7 +169,7 @@ func buildModel(o Options, train *data.TensorDataset) (nn.Module, error) {
 		return models.NewSmallCNN(s[1], classes), nil
 	case o.Model == "mlp":
 		return models.MLP(s[1]*s[2]*s[3], 256, classes), nil
-	case isModelFile(o.Model):
+	case torchfile.NamesFile(o.Model, "cnn", "mlp"):
 		return loadScript(o.Model, o.Device, train)
 	}
 	return nil, fmt.Errorf("unknown model %q (want cnn, mlp or the path of a TorchScript file)", o.Model)

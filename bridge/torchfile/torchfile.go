@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -237,6 +239,22 @@ func isScript(zr *zip.Reader, prefix string) bool {
 		}
 	}
 	return false
+}
+
+// NamesFile reports whether name (a --model value, say) names a file rather than one of the
+// builtins: it is none of them and has a directory or an extension in it, or a file of that name
+// exists. `hotcb train --model` and package trainer read their model names this way.
+func NamesFile(name string, builtins ...string) bool {
+	for _, b := range builtins {
+		if name == b {
+			return false
+		}
+	}
+	if strings.ContainsRune(name, filepath.Separator) || filepath.Ext(name) != "" {
+		return true
+	}
+	_, err := os.Stat(name)
+	return err == nil
 }
 
 // ReadBytes parses a torch.save file held in memory.
