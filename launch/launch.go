@@ -5,9 +5,8 @@
 package launch
 
 import (
-	"bufio"
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -102,14 +101,13 @@ func Run(ctx context.Context, o Options) error {
 	world := o.N * o.Nodes
 	var outMu sync.Mutex // whole lines, never interleaved
 	type proc struct {
-		rank int
-		cmd  *exec.Cmd
-		last *lastLine
-		done chan struct{}
-		err  error
+		rank     int
+		cmd      *exec.Cmd
+		out, err *lineWriter
+		done     chan struct{}
+		werr     error
 	}
 	procs := make([]*proc, o.N)
-	var copies sync.WaitGroup
 	stopAll := func(sig syscall.Signal) {
 		for _, p := range procs {
 			if p != nil && p.cmd.Process != nil {
@@ -124,33 +122,26 @@ func Run(ctx context.Context, o Options) error {
 		cmd.Env = append(cmd.Env, "RANK="+strconv.Itoa(rank), "WORLD_SIZE="+strconv.Itoa(world),
 			"LOCAL_RANK="+strconv.Itoa(i), "LOCAL_WORLD_SIZE="+strconv.Itoa(o.N),
 			"GROUP_RANK="+strconv.Itoa(o.NodeRank), "MASTER_ADDR="+o.MasterAddr, "MASTER_PORT="+strconv.Itoa(o.MasterPort))
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			stopAll(syscall.SIGKILL)
-			return err
-		}
-		stderr, err := cmd.StderrPipe()
-		if err != nil {
-			stopAll(syscall.SIGKILL)
-			return err
-		}
-		p := &proc{rank: rank, cmd: cmd, last: &lastLine{}, done: make(chan struct{})}
+		prefix := fmt.Sprintf("[rank %d] ", rank)
+		p := &proc{rank: rank, cmd: cmd, done: make(chan struct{}),
+			out: &lineWriter{w: o.Out, prefix: prefix, mu: &outMu},
+			err: &lineWriter{w: o.Err, prefix: prefix, mu: &outMu}}
+		// exec copies the output through these, and Wait returns once it has all been copied.
+		cmd.Stdout, cmd.Stderr = p.out, p.err
 		if err := cmd.Start(); err != nil {
 			stopAll(syscall.SIGKILL)
 			return fmt.Errorf("launch: start rank %d (%s): %w", rank, o.Program, err)
 		}
 		procs[i] = p
-		prefix := fmt.Sprintf("[rank %d] ", rank)
-		copies.Add(2)
-		go func() { defer copies.Done(); prefixLines(stdout, o.Out, prefix, &outMu, nil) }()
-		go func() { defer copies.Done(); prefixLines(stderr, o.Err, prefix, &outMu, p.last) }()
 	}
 	failed := make(chan *proc, o.N)
 	for _, p := range procs {
 		go func(p *proc) {
-			p.err = p.cmd.Wait()
+			p.werr = p.cmd.Wait()
+			p.out.flush()
+			p.err.flush()
 			close(p.done)
-			if p.err != nil {
+			if p.werr != nil {
 				failed <- p
 			}
 		}(p)
@@ -176,81 +167,72 @@ func Run(ctx context.Context, o Options) error {
 		stopAll(syscall.SIGKILL)
 		<-allDone
 	}
-	copies.Wait()
 	if first == nil {
 		for _, p := range procs { // a failure while stopping, or after ctx ended
-			if p.err != nil {
+			if p.werr != nil {
 				first = p
 				break
 			}
 		}
 	}
 	if first != nil {
-		return &RankError{Rank: first.rank, Err: first.err, LastLine: first.last.get()}
+		return &RankError{Rank: first.rank, Err: first.werr, LastLine: first.err.lastLine()}
 	}
 	return ctx.Err()
 }
 
-// lastLine keeps the last non-empty line a rank wrote to stderr, for the error.
-type lastLine struct {
-	mu sync.Mutex
-	s  string
+// lineWriter writes what a rank prints a line at a time, each line prefixed with the rank (a
+// progress bar's carriage returns end lines too), and keeps the last non-empty one for the error.
+type lineWriter struct {
+	w      io.Writer
+	prefix string
+	mu     *sync.Mutex // shared by all ranks: whole lines, never interleaved
+	buf    []byte
+	last   string
 }
 
-func (l *lastLine) set(s string) {
-	if strings.TrimSpace(s) == "" {
-		return
-	}
-	l.mu.Lock()
-	l.s = s
-	l.mu.Unlock()
-}
-
-func (l *lastLine) get() string {
+func (l *lineWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.s
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexAny(l.buf, "\r\n")
+		if i < 0 {
+			break
+		}
+		l.emit(string(l.buf[:i]))
+		l.buf = l.buf[i+1:]
+	}
+	if len(l.buf) > 1<<20 { // a very long line without an end: write what there is
+		l.emit(string(l.buf))
+		l.buf = l.buf[:0]
+	}
+	return len(p), nil
 }
 
-// prefixLines copies r to w a line at a time, each prefixed; a progress bar's carriage returns
-// end lines too.
-func prefixLines(r io.Reader, w io.Writer, prefix string, mu *sync.Mutex, last *lastLine) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	sc.Split(scanLinesCR)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" {
-			continue // a "\r\n" split across reads, or a blank line
-		}
-		if last != nil {
-			last.set(line)
-		}
-		mu.Lock()
-		io.WriteString(w, prefix+line+"\n")
-		mu.Unlock()
+// emit writes one line (mu held); blank lines (a "\r\n", say) are dropped.
+func (l *lineWriter) emit(line string) {
+	if strings.TrimSpace(line) == "" {
+		return
 	}
-	if err := sc.Err(); err != nil && !errors.Is(err, os.ErrClosed) {
-		mu.Lock()
-		fmt.Fprintf(w, "%s(output: %v)\n", prefix, err)
-		mu.Unlock()
+	l.last = line
+	io.WriteString(l.w, l.prefix+line+"\n")
+}
+
+// flush writes a last line that did not end.
+func (l *lineWriter) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.buf) > 0 {
+		l.emit(string(l.buf))
+		l.buf = nil
 	}
 }
 
-func scanLinesCR(data []byte, atEOF bool) (int, []byte, error) {
-	for i, b := range data {
-		if b == '\n' || b == '\r' {
-			j := i + 1
-			if b == '\r' && j < len(data) && data[j] == '\n' {
-				j++
-			}
-			return j, data[:i], nil
-		}
-	}
-	if atEOF && len(data) > 0 {
-		return len(data), data, nil
-	}
-	return 0, nil, nil
+func (l *lineWriter) lastLine() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last
 }
 
 // StripFlag removes a flag and its value ("--nproc 2", "--nproc=2") from args, so that the
