@@ -27,7 +27,9 @@ type commStatsResult struct {
 	// After step k's backward pass (before the next forward) and after step k+1's forward pass.
 	AfterBackward, AfterForward []CommStats
 	Final                       CommStats
-	NoGradIteration             int64 // the latest iteration measured after a forward pass without grad
+	NoGradIteration             int64   // the latest iteration measured after a forward pass without grad
+	SampledIteration            []int64 // after 12 iterations with CommStatsEvery 20, then -1
+	SampledOK                   []bool
 
 	ShareA          []float64
 	ShareB          []string // as text: NaN has no JSON
@@ -78,6 +80,20 @@ func roleCommStats(t *testing.T, g *Group, raw json.RawMessage) any {
 	res.NoGradIteration = s.Iteration
 	d.Forward(x)
 	res.Final, _ = d.CommStats()
+
+	// Fewer measurements: the first 10 iterations and one in CommStatsEvery; none at all.
+	for _, every := range []int{20, -1} {
+		m2 := newModel("mlp")
+		d2, err := NewDDP(g, m2, DDPOptions{CommStatsEvery: every})
+		require.NoError(t, err)
+		for range 12 {
+			require.NoError(t, d2.Backward(bridge.CrossEntropy(d2.Forward(x), y)))
+		}
+		s, ok := d2.CommStats()
+		res.SampledIteration = append(res.SampledIteration, s.Iteration)
+		res.SampledOK = append(res.SampledOK, ok)
+		d2.Close()
+	}
 
 	// Share: every rank's value; a rank that does not answer is missing after the timeout.
 	res.ShareA, _, err = g.Share("a", float64(10*g.Rank()+1), testTimeout)
@@ -151,6 +167,9 @@ func TestDDPCommStatsAndShare(t *testing.T) {
 		assert.Equal(t, int64(steps-1), x.NoGradIteration, "rank %d: a forward pass without grad measures nothing", r)
 		assert.Equal(t, int64(steps), x.Final.Iteration)
 		assert.Equal(t, int64(steps), x.Final.Measured)
+
+		assert.Equal(t, []int64{10, 0}, x.SampledIteration, "rank %d: with CommStatsEvery 20, iterations 1-10 are measured, then the 20th", r)
+		assert.Equal(t, []bool{true, false}, x.SampledOK)
 
 		assert.Equal(t, []float64{1, 11}, x.ShareA)
 		assert.Equal(t, []float64{0.5, 1.5}, x.ShareC)
