@@ -5,6 +5,7 @@ package bridge
 import "C"
 
 import (
+	"math"
 	"runtime"
 	"sync"
 	"time"
@@ -475,4 +476,43 @@ func (r *Reducer) Buckets() ([]int, int, error) {
 		out[i] = int(v)
 	}
 	return out, int(nb), nil
+}
+
+// ReducerStats are c10d's times of DDP iterations (its DDP Logger), in nanoseconds; see
+// hc_ddp_stat in hotcb_torch.h. An iteration is measured when the next forward pass with grad
+// begins (PreForward), so between two forward passes Iteration is the one before.
+type ReducerStats struct {
+	Iteration                                             int64 // the latest measured (forward passes counted from 1); 0: none yet
+	Forward, BackwardCompute, BackwardComm, Overlap, Wait int64 // its times
+	Measured                                              int64 // iterations measured so far
+	TotalWait, TotalComm                                  int64 // over those
+}
+
+// Stats returns the times of the latest measured iteration and the totals so far.
+func (r *Reducer) Stats() (ReducerStats, error) {
+	done, err := r.use("ddp stats", "DDP")
+	if err != nil {
+		return ReducerStats{}, err
+	}
+	defer done()
+	var v [C.HC_DDP_NSTATS]C.int64_t
+	if err := checkErr("ddp stats", C.hc_ddp_stats(r.h, &v[0], C.HC_DDP_NSTATS)); err != nil {
+		return ReducerStats{}, err
+	}
+	return ReducerStats{
+		Iteration: int64(v[C.HC_DDP_ITERATION]), Forward: int64(v[C.HC_DDP_FORWARD_NS]),
+		BackwardCompute: int64(v[C.HC_DDP_BACKWARD_COMPUTE_NS]), BackwardComm: int64(v[C.HC_DDP_BACKWARD_COMM_NS]),
+		Overlap: int64(v[C.HC_DDP_OVERLAP_NS]), Wait: int64(v[C.HC_DDP_WAIT_NS]), Measured: int64(v[C.HC_DDP_MEASURED]),
+		TotalWait: int64(v[C.HC_DDP_TOTAL_WAIT_NS]), TotalComm: int64(v[C.HC_DDP_TOTAL_COMM_NS]),
+	}, nil
+}
+
+// SetStatsEvery measures one iteration in every (and the first 10); every <= 0 stops measuring.
+func (r *Reducer) SetStatsEvery(every int) error {
+	done, err := r.use("ddp stats", "DDP")
+	if err != nil {
+		return err
+	}
+	defer done()
+	return checkErr("ddp stats", C.hc_ddp_set_stats_every(r.h, C.int32_t(max(min(every, math.MaxInt32), math.MinInt32))))
 }

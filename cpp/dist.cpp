@@ -25,6 +25,7 @@
 #endif
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/distributed/c10d/comm.hpp>
+#include <torch/csrc/distributed/c10d/logger.hpp>
 #include <torch/csrc/distributed/c10d/reducer.hpp>
 #ifdef HOTCB_WITH_CUDA
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
@@ -35,6 +36,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -64,11 +66,19 @@ struct hc_pg_s {
 
 struct hc_ddp_s {
   c10d::Reducer *reducer = nullptr; // raw: ~Reducer is noexcept(false), freed under a try
+  // DDP's Logger over the Reducer (through a shared_ptr that does not own it): it measures the
+  // iterations. Raw for the same reason; freed before the Reducer, which its destructor reads.
+  c10d::Logger *logger = nullptr;
   c10::intrusive_ptr<c10d::ProcessGroup> pg;
   std::vector<at::Tensor> params;
   int rank;
   int world;
   ms timeout;
+
+  std::mutex stats_mu; // stats and stats_err: hc_ddp_stats may run on another thread
+  int64_t stats[HC_DDP_NSTATS] = {};
+  std::string stats_err; // why measuring stopped
+  int32_t stats_every = 1;
 };
 
 namespace {
@@ -217,6 +227,58 @@ template <class F> hc_err store_guard(const hc_store_s *s, const std::string &wh
       throw std::runtime_error(what + " on " + store_ctx(s) + " failed: " + what_of(e));
     }
   });
+}
+
+// Has the Logger measure the iteration that ended (PyTorch's DistributedDataParallel.forward
+// calls set_runtime_stats_and_log before prepare_for_forward, with grad enabled) and keeps its
+// times. The Logger's ints_map holds the latest measured iteration's durations
+// ("backward_comm_time", ...; "avg_..." are running means) and its host timestamps
+// ("..._start", "..._end"). A timestamp is left from an earlier iteration when the event did not
+// happen in this one (a forward pass with grad whose backward pass never ran): such an iteration
+// is not counted. Measuring is auxiliary: if it fails, it stops, and hc_ddp_stats says why.
+void measure(hc_ddp_s *d) {
+  {
+    std::lock_guard<std::mutex> lock(d->stats_mu);
+    if (!d->logger || d->stats_every <= 0 || !d->stats_err.empty()) return;
+  }
+  at::DDPLoggingData data;
+  try {
+    d->logger->set_runtime_stats_and_log();
+    data = d->logger->get_ddp_logging_data();
+  } catch (const std::exception &e) {
+    std::lock_guard<std::mutex> lock(d->stats_mu);
+    d->stats_err = "measuring DDP iterations failed (no more are measured): " + what_of(e);
+    return;
+  }
+  const auto &m = data.ints_map;
+  auto get = [&](const char *k) -> int64_t {
+    auto it = m.find(k);
+    return it == m.end() ? 0 : it->second;
+  };
+  std::lock_guard<std::mutex> lock(d->stats_mu);
+  int64_t it = get("iteration");
+  if (it <= d->stats[HC_DDP_ITERATION]) return; // not sampled, or no iteration yet
+  d->stats[HC_DDP_ITERATION] = it;
+  int64_t fwd = get("forward_compute_time_start"), bwd0 = get("backward_compute_time_start"),
+          bwd1 = get("backward_compute_time_end"), comm0 = get("backward_comm_time_start"),
+          comm1 = get("backward_comm_time_end");
+  bool backward = fwd > 0 && bwd0 >= fwd && bwd1 >= bwd0;
+  bool comm = backward && comm0 >= fwd && comm1 >= comm0;
+  int64_t fwd_ns = get("forward_compute_time"), bwd_ns = backward ? get("backward_compute_time") : 0;
+  int64_t comm_ns = comm ? get("backward_comm_time") : 0;
+  int64_t overlap_ns = comm ? get("backward_compute_comm_overlap_time") : 0;
+  d->stats[HC_DDP_FORWARD_NS] = fwd_ns;
+  d->stats[HC_DDP_BACKWARD_COMPUTE_NS] = bwd_ns;
+  d->stats[HC_DDP_BACKWARD_COMM_NS] = comm_ns;
+  d->stats[HC_DDP_OVERLAP_NS] = overlap_ns;
+  // The overlap runs from the first all-reduce's start to the last gradient; what is left of the
+  // communication after it is the backward pass waiting for the all-reduce.
+  int64_t wait = std::max<int64_t>(0, comm_ns - overlap_ns);
+  d->stats[HC_DDP_WAIT_NS] = wait;
+  if (!backward) return;
+  d->stats[HC_DDP_MEASURED]++;
+  d->stats[HC_DDP_TOTAL_WAIT_NS] += wait;
+  d->stats[HC_DDP_TOTAL_COMM_NS] += comm_ns;
 }
 
 } // namespace
@@ -483,8 +545,11 @@ hc_err hc_ddp_new(hc_pg g, const hc_tensor *params, int32_t n, const char *const
     try {
       d->reducer = make_reducer(ps, std::move(buckets), std::move(per_limits), g->pg, std::vector<bool>(ps.size(), false),
                                 bucket_cap_bytes, find_unused != 0, std::move(pnames), first_bucket_bytes);
+      // Time every iteration (PyTorch's default samples one in 100 after the first 10).
+      d->reducer->set_ddp_runtime_logging_sample_rate(1);
+      d->logger = new c10d::Logger(std::shared_ptr<c10d::Reducer>(d->reducer, [](c10d::Reducer *) {}));
     } catch (...) {
-      delete d;
+      hc_ddp_free(d);
       throw;
     }
     *out = d;
@@ -493,6 +558,11 @@ hc_err hc_ddp_new(hc_pg g, const hc_tensor *params, int32_t n, const char *const
 
 void hc_ddp_free(hc_ddp d) {
   if (!d) return;
+  try {
+    delete d->logger; // first: its destructor reads the Reducer
+  } catch (...) {
+  }
+  d->logger = nullptr;
   try {
     delete d->reducer; // removes its autograd hooks
   } catch (...) {
@@ -506,6 +576,7 @@ void hc_ddp_free(hc_ddp d) {
 
 hc_err hc_ddp_pre_forward(hc_ddp d, int32_t *rebuilt) {
   return with_context("DDP forward (rebuilding buckets)", d->rank, d->world, d->timeout, [&] {
+    measure(d);
     d->reducer->prepare_for_forward();
     *rebuilt = d->reducer->rebuild_buckets() ? 1 : 0;
   });
@@ -535,6 +606,26 @@ hc_err hc_ddp_buckets(hc_ddp d, int32_t *bucket, int32_t n, int32_t *nbuckets) {
         if (it != index.end()) bucket[it->second] = static_cast<int32_t>(b);
       }
     *nbuckets = static_cast<int32_t>(bs.size());
+  });
+}
+
+hc_err hc_ddp_stats(hc_ddp d, int64_t *out, int32_t n) {
+  return hc::guard([&] {
+    if (n != HC_DDP_NSTATS)
+      throw std::invalid_argument("hc_ddp_stats: " + std::to_string(n) + " values asked for, this library has " +
+                                  std::to_string(HC_DDP_NSTATS));
+    std::lock_guard<std::mutex> lock(d->stats_mu);
+    if (!d->stats_err.empty()) throw std::runtime_error(d->stats_err);
+    std::copy(d->stats, d->stats + HC_DDP_NSTATS, out);
+  });
+}
+
+hc_err hc_ddp_set_stats_every(hc_ddp d, int32_t every) {
+  return hc::guard([&] {
+    std::lock_guard<std::mutex> lock(d->stats_mu);
+    d->stats_every = every;
+    // Not measuring: the Reducer records its events only in its first 10 iterations.
+    d->reducer->set_ddp_runtime_logging_sample_rate(every > 0 ? every : std::numeric_limits<int>::max());
   });
 }
 

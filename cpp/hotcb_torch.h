@@ -390,6 +390,30 @@ HC_API hc_err hc_ddp_prepare_backward(hc_ddp d, const hc_tensor *outputs, int32_
 /* bucket[k] (n entries) is the bucket of parameter k, buckets numbered in reduction order;
  * *nbuckets their number. */
 HC_API hc_err hc_ddp_buckets(hc_ddp d, int32_t *bucket, int32_t n, int32_t *nbuckets);
+/* The times of DDP's iterations, from c10d's own DDP Logger (torch.nn.parallel's
+ * DistributedDataParallel._get_ddp_logging_data), in nanoseconds; an iteration is a forward pass
+ * with grad (hc_ddp_pre_forward) and the backward pass after it. c10d measures an iteration when
+ * the next one begins (at hc_ddp_pre_forward, as PyTorch does at the start of forward): between
+ * two forward passes the latest measured is the one before. out[] (n = HC_DDP_NSTATS entries)
+ * is indexed by hc_ddp_stat. Times from the host clock on the CPU, from CUDA events on a GPU. */
+enum hc_ddp_stat {
+  HC_DDP_ITERATION = 0,       /* the latest iteration measured (forward passes counted from 1), 0: none yet */
+  HC_DDP_FORWARD_NS,          /* hc_ddp_pre_forward to hc_ddp_prepare_backward */
+  HC_DDP_BACKWARD_COMPUTE_NS, /* hc_ddp_prepare_backward to the last gradient ready */
+  HC_DDP_BACKWARD_COMM_NS,    /* the first bucket's all-reduce started to the last one done */
+  HC_DDP_OVERLAP_NS,          /* the first bucket's all-reduce started to the last gradient ready */
+  HC_DDP_WAIT_NS,             /* COMM - OVERLAP: the all-reduce not hidden behind the backward
+                               * pass, i.e. the last gradient ready to the last all-reduce done */
+  HC_DDP_MEASURED,            /* iterations measured so far (those with a backward pass) */
+  HC_DDP_TOTAL_WAIT_NS,       /* their WAIT summed */
+  HC_DDP_TOTAL_COMM_NS,       /* their BACKWARD_COMM summed */
+  HC_DDP_NSTATS
+};
+HC_API hc_err hc_ddp_stats(hc_ddp d, int64_t *out, int32_t n);
+/* Measure every `every` iterations (and the first 10): 1 (the default) measures each; on CUDA
+ * measuring waits for the previous iteration's events at the next forward pass. every <= 0 stops
+ * measuring. */
+HC_API hc_err hc_ddp_set_stats_every(hc_ddp d, int32_t every);
 
 /* Runtime */
 HC_API void hc_free(void *p);

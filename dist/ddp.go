@@ -3,6 +3,7 @@ package dist
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/bridge/nn"
@@ -21,6 +22,10 @@ type DDPOptions struct {
 	// NoBroadcastBuffers keeps each rank's buffers (BatchNorm's running statistics) its own
 	// instead of copying rank 0's before each forward pass (PyTorch's broadcast_buffers=False).
 	NoBroadcastBuffers bool
+	// CommStatsEvery is how often c10d times an iteration for CommStats: every iteration by
+	// default (1), one in CommStatsEvery otherwise (and the first 10); negative: never. On a
+	// GPU, timing an iteration waits for its CUDA events at the next forward pass.
+	CommStatsEvery int
 }
 
 // DDP is a model replicated on every rank whose gradients are averaged over the group during
@@ -80,6 +85,12 @@ func NewDDP(g *Group, model nn.AnyModule, opts DDPOptions) (*DDP, error) {
 		return nil, err
 	}
 	d.r = r
+	if every := opts.CommStatsEvery; every != 0 && every != 1 {
+		if err := r.SetStatsEvery(every); err != nil {
+			r.Close()
+			return nil, d.g.wrap("DDP construction", 0, err)
+		}
+	}
 	state := make([]*bridge.Tensor, 0, len(d.params)+len(d.buffers))
 	for _, p := range nn.NamedParameters(model) { // every parameter, frozen ones too (as PyTorch)
 		state = append(state, p.Tensor)
@@ -213,6 +224,46 @@ func (d *DDP) Buckets() ([][]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// CommStats are the times of DDP iterations — a forward pass with grad through the DDP and the
+// backward pass after it — as c10d's DDP Logger measures them (what PyTorch's
+// DistributedDataParallel._get_ddp_logging_data reports): host times on the CPU, CUDA event
+// times on a GPU.
+type CommStats struct {
+	// Iteration is the latest iteration measured, counting forward passes with grad from 1.
+	// c10d measures an iteration when the next one's forward pass begins (BeginForward), so
+	// after a training step's backward pass it is still the step before.
+	Iteration int64
+	// Forward runs from BeginForward to EndForward; BackwardCompute from EndForward to the last
+	// gradient ready (the loss, zero_grad and the backward pass).
+	Forward, BackwardCompute time.Duration
+	// BackwardComm runs from the first bucket's all-reduce to the end of the last one; Overlap
+	// is the part of it during which the backward pass was still computing gradients.
+	BackwardComm, Overlap time.Duration
+	// Wait is BackwardComm - Overlap: from the last gradient ready to the last all-reduce done,
+	// the time the backward pass waited for the other ranks and the network. A rank that
+	// computes faster than the others waits for them here.
+	Wait time.Duration
+	// Measured counts the iterations measured so far (those with a backward pass); TotalWait
+	// and TotalComm sum their Wait and BackwardComm.
+	Measured             int64
+	TotalWait, TotalComm time.Duration
+}
+
+// CommStats returns the times of the latest iteration measured and the totals so far; false
+// before any iteration was measured (before the second forward pass), when the Reducer is
+// closed, or when measuring failed (it then stops, and the training goes on).
+func (d *DDP) CommStats() (CommStats, bool) {
+	s, err := d.r.Stats()
+	if err != nil || s.Iteration == 0 {
+		return CommStats{}, false
+	}
+	return CommStats{
+		Iteration: s.Iteration, Forward: time.Duration(s.Forward), BackwardCompute: time.Duration(s.BackwardCompute),
+		BackwardComm: time.Duration(s.BackwardComm), Overlap: time.Duration(s.Overlap), Wait: time.Duration(s.Wait),
+		Measured: s.Measured, TotalWait: time.Duration(s.TotalWait), TotalComm: time.Duration(s.TotalComm),
+	}, true
 }
 
 // Close unhooks the Reducer: later backward passes accumulate local gradients only. It does

@@ -209,6 +209,7 @@ type Group struct {
 	mu     sync.Mutex
 	broken error // the first failed collective's error
 	closed bool
+	shared []string // this rank's latest Share keys
 }
 
 // Init joins the job: rank 0 serves the store at MasterAddr:MasterPort, every rank connects to

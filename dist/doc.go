@@ -50,6 +50,19 @@
 // all but the last micro-batch's forward pass on the model itself and the last through the DDP;
 // its backward pass averages the accumulated sum.
 //
+// # Communication time
+//
+// ddp.CommStats() returns c10d's own times of the latest training iteration (its DDP Logger, as
+// PyTorch's DistributedDataParallel._get_ddp_logging_data, here collected every iteration; see
+// DDPOptions.CommStatsEvery): forward, backward compute, the all-reduce and the part of it that
+// overlapped the backward pass, and Wait, the rest — from the last gradient ready to the last
+// all-reduce done, the time this rank waited for the network and for slower ranks — with totals
+// so far. An iteration is measured when the next forward pass begins, so after a step's backward
+// pass the latest is the step before. g.Share(key, v, timeout) compares a number across the
+// ranks through the store (each rank's value, NaN and listed as missing for a rank that did not
+// publish in time), without a collective that a late rank would hold up: the timing callback
+// names the slowest rank with it.
+//
 // # Failures
 //
 // Nothing waits without a bound. A peer that dies closes its connections and the collectives of

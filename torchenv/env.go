@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/bridge/nn"
@@ -53,8 +54,41 @@ type Env struct {
 	// controller's own log (hotcb.log and the controller's Log option).
 	Log   func(string)
 	Extra map[string]any
+	// Ranks is the data-parallel run this process is one rank of; nil in one process.
+	Ranks Ranks
 
 	stop atomic.Pointer[string]
+}
+
+// Ranks is a data-parallel run as callbacks see it (the trainer sets Env.Ranks when WORLD_SIZE
+// > 1): this rank, the time its training iterations wait for the gradient all-reduce, and a way
+// to compare a number across the ranks that a late or lost rank cannot hold up.
+type Ranks interface {
+	// Rank is this process's rank, Size the number of ranks.
+	Rank() int
+	Size() int
+	// AllReduceWait is how long this rank's backward passes waited for the gradient all-reduce;
+	// false before any was measured.
+	AllReduceWait() (AllReduceWait, bool)
+	// Share publishes v under key (the same on every rank: name it by the step, say) and
+	// returns each rank's value (vals[r] is rank r's), waiting at most timeout for the others;
+	// a rank that has not published by then is NaN in vals and listed in missing. err is a
+	// failure of the channel itself.
+	Share(key string, v float64, timeout time.Duration) (vals []float64, missing []int, err error)
+}
+
+// AllReduceWait is the time a rank's backward passes spent waiting for the gradient all-reduce:
+// the part of the all-reduce not hidden behind the backward pass (from the last gradient ready
+// to the last bucket reduced), for the network or for slower ranks. An iteration (a forward
+// pass with grad and its backward pass) is measured when the next one begins: after a training
+// step, Iteration is the step before.
+type AllReduceWait struct {
+	Iteration int64         // the latest iteration measured, counting forward passes from 1
+	Last      time.Duration // its wait
+	LastComm  time.Duration // its all-reduce, hidden or not
+	Measured  int64         // iterations measured so far
+	Total     time.Duration // their waits summed
+	TotalComm time.Duration // their all-reduces summed
 }
 
 // Logf formats a line to Log (if set).

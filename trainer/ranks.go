@@ -65,6 +65,33 @@ func (r *ranks) rank() int {
 	return r.g.Rank()
 }
 
+// Rank, Size, AllReduceWait and Share make the run torchenv.Ranks (env.Ranks) for callbacks.
+var _ torchenv.Ranks = (*ranks)(nil)
+
+// Rank is this process's rank.
+func (r *ranks) Rank() int { return r.g.Rank() }
+
+// Size is the number of ranks.
+func (r *ranks) Size() int { return r.g.Size() }
+
+// AllReduceWait is what DDP's CommStats say of the latest measured iteration, and the totals.
+func (r *ranks) AllReduceWait() (torchenv.AllReduceWait, bool) {
+	if r.ddp == nil {
+		return torchenv.AllReduceWait{}, false
+	}
+	s, ok := r.ddp.CommStats()
+	if !ok {
+		return torchenv.AllReduceWait{}, false
+	}
+	return torchenv.AllReduceWait{Iteration: s.Iteration, Last: s.Wait, LastComm: s.BackwardComm,
+		Measured: s.Measured, Total: s.TotalWait, TotalComm: s.TotalComm}, true
+}
+
+// Share compares v across the ranks through the store (dist.Group.Share).
+func (r *ranks) Share(key string, v float64, timeout time.Duration) ([]float64, []int, error) {
+	return r.g.Share(key, v, timeout)
+}
+
 // wrap puts DDP around the model: every rank gets rank 0's weights, and the backward pass
 // averages the gradients over the ranks.
 func (r *ranks) wrap(model nn.Module) (nn.Module, error) {

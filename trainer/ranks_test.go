@@ -19,9 +19,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotcb/hotcb/callback"
+	"github.com/hotcb/hotcb/callbacks/timing"
 	"github.com/hotcb/hotcb/launch"
 	"github.com/hotcb/hotcb/ops"
 	"github.com/hotcb/hotcb/rundir"
+	"github.com/hotcb/hotcb/torchenv"
 	"github.com/hotcb/hotcb/trainer"
 )
 
@@ -178,4 +181,120 @@ func TestDataParallelRankKilledStopsTheOthers(t *testing.T) {
 	require.Less(t, time.Since(t0), 60*time.Second)
 	require.Contains(t, out, "[rank 0] rank error: training step", "rank 0 failed with an error, not a hang")
 	require.Contains(t, out, "on rank 0 of 2 (when another rank stops or dies")
+}
+
+// slower sleeps at forward_end on one rank of a data-parallel run: that rank computes longer,
+// and the others wait for it in the gradient all-reduce.
+type slower struct {
+	id   string
+	rank int
+	ms   float64
+}
+
+func init() {
+	callback.Register("test/slower", "Slower", func(id string, init map[string]any) (callback.HotCallback, error) {
+		s := &slower{id: id}
+		return s, s.SetParams(init)
+	})
+}
+
+func (s *slower) ID() string { return s.id }
+func (s *slower) SetParams(p map[string]any) error {
+	num := func(v any) (float64, bool) {
+		switch x := v.(type) {
+		case int:
+			return float64(x), true
+		case int64:
+			return float64(x), true
+		case float64:
+			return x, true
+		}
+		return 0, false
+	}
+	if v, ok := num(p["rank"]); ok {
+		s.rank = int(v)
+	}
+	if v, ok := num(p["ms"]); ok {
+		s.ms = v
+	}
+	return nil
+}
+func (s *slower) Handle(ev string, env *torchenv.Env) error {
+	if ev == torchenv.ForwardEnd && env.Ranks != nil && env.Ranks.Rank() == s.rank {
+		time.Sleep(time.Duration(s.ms * float64(time.Millisecond)))
+	}
+	return nil
+}
+
+// TestDataParallelTimingNamesTheSlowRank: rank 1 spends 30 ms more per step; rank 0's timing
+// records show it waiting about that long in the all-reduce each step, and both ranks' records
+// name rank 1 as the slowest, by about that much.
+func TestDataParallelTimingNamesTheSlowRank(t *testing.T) {
+	const sleep = 30
+	dir := filepath.Join(t.TempDir(), "run")
+	require.NoError(t, os.MkdirAll(dir, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, rundir.Config), []byte(fmt.Sprintf(`version: 1
+callbacks:
+  timing:
+    enabled: true
+    target: {kind: module, path: github.com/hotcb/hotcb/callbacks/timing, symbol: Timing}
+    init: {every: 40}
+  slower:
+    enabled: true
+    target: {kind: module, path: test/slower, symbol: Slower}
+    init: {rank: 1, ms: %d}
+`, sleep)), 0o600))
+	t0 := time.Now()
+	out, err := launchRanks(t, dir, 2, "HOTCB_RANK_STEPS=121")
+	require.NoError(t, err, out)
+	t.Logf("2 ranks, 121 steps in %v", time.Since(t0).Round(time.Millisecond))
+	for r, rdir := range []string{dir, rundir.RankDir(dir, 1)} {
+		recs, bad, err := rundir.ReadJSONL[timing.Record](filepath.Join(rdir, "timing", "timing.jsonl"))
+		require.NoError(t, err)
+		require.Empty(t, bad)
+		require.Len(t, recs, 3, "rank %d: every 40 steps timed, and fit_end", r)
+		prev := int64(0)
+		for _, rec := range recs {
+			dp := rec.DataParallel
+			require.NotNil(t, dp, "rank %d step %d", r, rec.Step)
+			t.Logf("rank %d step %d (%d steps, %d waits): step p50 %.2f ms, all-reduce wait p50 %.2f mean %.2f (%.0f%%), compute %.2f; ranks %v; slowest %v by %.2f ms (+%.0f%%) %s",
+				r, rec.Step, dp.Steps, dp.AllReduceWaitMs.N, rec.StepMs.P50, dp.AllReduceWaitMs.P50, dp.AllReduceWaitMs.Mean, 100*dp.AllReduceWaitShare, dp.ComputeMs,
+				values(dp.RankComputeMs), deref(dp.SlowestRank), dp.SlowestByMs, dp.SlowestByPct, dp.Note)
+			require.Equal(t, r, dp.Rank)
+			require.Equal(t, 2, dp.Size)
+			require.Equal(t, rec.Steps-prev, dp.Steps, "the steps since the previous record")
+			prev = rec.Steps
+			require.GreaterOrEqual(t, int64(dp.AllReduceWaitMs.N), dp.Steps-1, "a wait for (nearly) every step")
+			if r == 0 {
+				require.Greater(t, dp.AllReduceWaitMs.P50, 0.6*sleep, "rank 0 waits for rank 1")
+				require.Greater(t, dp.AllReduceWaitShare, 0.1)
+			} else {
+				require.Less(t, dp.AllReduceWaitMs.P50, 0.4*sleep, "rank 1 hardly waits")
+			}
+			require.Empty(t, dp.Missing)
+			require.NotNil(t, dp.SlowestRank)
+			require.Equal(t, 1, *dp.SlowestRank)
+			require.Greater(t, dp.SlowestByMs, 0.6*sleep)
+		}
+	}
+	require.Regexp(t, `\[rank 0\] \[timing\] step=\d+ .* \| rank 0/2: all-reduce wait p50 \d+\.\d\dms mean \d+\.\d\d \(\d+% of step\); slowest rank 1 by \d+\.\d\dms`, out)
+}
+
+func values(ps []*float64) []string {
+	var s []string
+	for _, p := range ps {
+		if p == nil {
+			s = append(s, "-")
+		} else {
+			s = append(s, strconv.FormatFloat(*p, 'f', 2, 64))
+		}
+	}
+	return s
+}
+
+func deref(p *int) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }

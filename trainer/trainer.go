@@ -386,6 +386,9 @@ func run(ctx context.Context, o Options, l *live) (sum Summary, err error) {
 	printer := &lineWriter{out: out, tty: progress}
 	env := &torchenv.Env{Framework: "hotcb-go", Model: model, Optimizer: opt, Device: o.Device,
 		RunDir: dir, Log: printer.line}
+	if rk != nil { // not a nil *ranks in the interface
+		env.Ranks = rk
+	}
 	if saver {
 		printHints(out, o.Dir)
 	}

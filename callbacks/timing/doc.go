@@ -7,4 +7,15 @@
 // chart of step time at the end. On a CUDA device it also records CUDA events and reads their
 // times once the device has passed them, so host and device time sit side by side without the
 // loop ever waiting for the GPU (unless sync is asked for); on the CPU it says it is host only.
+//
+// In a data-parallel run (env.Ranks set: the trainer with WORLD_SIZE > 1) each record also says,
+// over the steps since the previous record (DataParallel, "data_parallel" in the JSONL), how
+// long this rank's backward passes waited for the gradient all-reduce per step — c10d's DDP
+// times: the all-reduce less its overlap with the backward pass; p50, mean and its share of
+// the step — and which rank is the slowest: every rank publishes its compute time per step (the
+// step time less that wait) through the store under a key named by the step, and the record
+// names the rank with the most and by how much it exceeds the fastest. A rank that does not
+// answer within a short timeout (1 s + 4 max steps) is listed as missing, not waited for. A
+// step's wait is measured when the next step's forward pass begins, so a record's waits are
+// those of the steps before its last. In one process nothing changes.
 package timing

@@ -40,6 +40,11 @@ type Record struct {
 
 	DevicePending int   `json:"device_pending,omitempty"` // marks the device has not reached yet
 	DeviceDropped int64 `json:"device_dropped,omitempty"` // marks skipped because too many were pending
+
+	// DataParallel is set in a data-parallel run (env.Ranks): this rank's all-reduce wait per
+	// step and the slowest rank, over the steps since the previous record. Snapshot leaves the
+	// comparison across ranks out; a record written at a report has it.
+	DataParallel *DataParallel `json:"data_parallel,omitempty"`
 }
 
 // IntervalStats are the host and device times of one interval.
@@ -102,6 +107,7 @@ func (t *Timing) Snapshot() Record {
 		rec.Intervals[iv.name] = is
 		rec.Order = append(rec.Order, iv.name)
 	}
+	rec.DataParallel = t.dataParallel()
 	return rec
 }
 
@@ -111,6 +117,14 @@ func round3(v float64) float64 { return float64(int64(v*1e3+0.5)) / 1e3 }
 func (t *Timing) report(env *torchenv.Env) error {
 	rec := t.Snapshot()
 	t.written = t.steps
+	if dp := rec.DataParallel; dp != nil {
+		if env != nil { // Close without fit_end: the other ranks may be gone
+			t.compare(dp, shareTimeout(rec.StepMs.Max))
+		} else {
+			dp.Note = "ranks not compared (closed without fit_end)"
+		}
+		t.rt.reset()
+	}
 	t.logf(env, t.summary(rec))
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -161,6 +175,9 @@ func (t *Timing) summary(r Record) string {
 		} else {
 			b.WriteString(" (p50 ms)")
 		}
+	}
+	if r.DataParallel != nil {
+		summaryRanks(&b, r.DataParallel)
 	}
 	if r.Note != "" {
 		b.WriteString(" | " + r.Note)

@@ -150,6 +150,7 @@ type Timing struct {
 	filePath string
 	scratch  []int64
 	log      func(string) // the env's Log at the last report, for Close
+	rt       *rankTimes   // a data-parallel run's all-reduce waits (env.Ranks), nil in one process
 
 	// seams for tests
 	now       func() int64
@@ -270,6 +271,9 @@ func (t *Timing) resize(window int) {
 	if t.devTimes != nil {
 		t.devTimes.step.resize(window)
 	}
+	if t.rt != nil {
+		t.rt.waits.resize(window)
+	}
 }
 
 // OnAttach learns the run directory (checking out against it) and the device.
@@ -388,6 +392,13 @@ func (t *Timing) synchronize() error {
 
 func (t *Timing) closeStep(env *torchenv.Env, now int64) error {
 	t.lastStep = env.Step
+	if env.Ranks != nil {
+		if t.rt == nil {
+			t.rt = &rankTimes{waits: newRing(t.p.Window)}
+		}
+		t.rt.ranks = env.Ranks
+		t.rt.sample()
+	}
 	if !t.hasClose {
 		t.hasClose, t.closeT = true, now
 		return nil
@@ -395,6 +406,9 @@ func (t *Timing) closeStep(env *torchenv.Env, now int64) error {
 	d := now - t.closeT
 	t.closeT = now
 	t.step.push(d)
+	if t.rt != nil {
+		t.rt.stepped(d)
+	}
 	t.batch.push(batchSize(env))
 	t.hist.push(env.Step, float64(d)/1e6)
 	t.steps++
