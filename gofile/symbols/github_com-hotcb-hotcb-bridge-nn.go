@@ -45,6 +45,7 @@ func init() {
 		"LoadStateDict":                         reflect.ValueOf(nn.LoadStateDict),
 		"MarginRankingLoss":                     reflect.ValueOf(nn.MarginRankingLoss),
 		"Match":                                 reflect.ValueOf(nn.Match),
+		"NamedBuffers":                          reflect.ValueOf(nn.NamedBuffers),
 		"NamedModules":                          reflect.ValueOf(nn.NamedModules),
 		"NamedParameters":                       reflect.ValueOf(nn.NamedParameters),
 		"NewAdaptiveAvgPool2d":                  reflect.ValueOf(nn.NewAdaptiveAvgPool2d),

@@ -7,6 +7,7 @@ import (
 	"go/constant"
 	"go/token"
 	"reflect"
+	"time"
 )
 
 func init() {
@@ -25,6 +26,33 @@ func init() {
 		"ValBatchEnd":      reflect.ValueOf(constant.MakeFromLiteral("\"val_batch_end\"", token.STRING, 0)),
 
 		// type definitions
-		"Env": reflect.ValueOf((*torchenv.Env)(nil)),
+		"AllReduceWait": reflect.ValueOf((*torchenv.AllReduceWait)(nil)),
+		"Env":           reflect.ValueOf((*torchenv.Env)(nil)),
+		"Ranks":         reflect.ValueOf((*torchenv.Ranks)(nil)),
+
+		// interface wrapper definitions
+		"_Ranks": reflect.ValueOf((*_github_com_hotcb_hotcb_torchenv_Ranks)(nil)),
 	}
+}
+
+// _github_com_hotcb_hotcb_torchenv_Ranks is an interface wrapper for Ranks type
+type _github_com_hotcb_hotcb_torchenv_Ranks struct {
+	IValue         interface{}
+	WAllReduceWait func() (torchenv.AllReduceWait, bool)
+	WRank          func() int
+	WShare         func(key string, v float64, timeout time.Duration) (vals []float64, missing []int, err error)
+	WSize          func() int
+}
+
+func (W _github_com_hotcb_hotcb_torchenv_Ranks) AllReduceWait() (torchenv.AllReduceWait, bool) {
+	return W.WAllReduceWait()
+}
+func (W _github_com_hotcb_hotcb_torchenv_Ranks) Rank() int {
+	return W.WRank()
+}
+func (W _github_com_hotcb_hotcb_torchenv_Ranks) Share(key string, v float64, timeout time.Duration) (vals []float64, missing []int, err error) {
+	return W.WShare(key, v, timeout)
+}
+func (W _github_com_hotcb_hotcb_torchenv_Ranks) Size() int {
+	return W.WSize()
 }
