@@ -36,18 +36,7 @@ func StartRef(path string, args []string, env []string) (*Ref, error) {
 	cmd := exec.Command(path, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start reference %s: %w", path, err)
-	}
-	return &Ref{cmd: cmd, in: in, out: bufio.NewReader(out)}, nil
+	return startRef(cmd)
 }
 
 // Do sends one command and decodes the answer into v (which may be nil).

@@ -56,7 +56,9 @@ type Result struct {
 	PyRounds   []float64 `json:"python_rounds,omitempty"`
 	PySkipped  string    `json:"python_skipped,omitempty"`
 	Check      *Check    `json:"check,omitempty"`
-	Note       string    `json:"note,omitempty"`
+	// Scaling is a data-parallel row's throughput against its one-process baseline row.
+	Scaling *Scaling `json:"scaling,omitempty"`
+	Note    string   `json:"note,omitempty"`
 }
 
 // Check records what each side computed before anything was timed: the check value (for a
@@ -283,7 +285,15 @@ func (r *Report) WriteTable(w io.Writer) error {
 			num(x.GoMedian), cpp, py, ratio, pyRatio,
 			num(x.GoMin), num(x.GoMax), cppRange, pyRange, strings.Join(goals, "; "))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, x := range r.Results {
+		if x.Scaling != nil {
+			fmt.Fprintf(w, "%s: %s, against %q\n", x.Name, x.Scaling, x.Scaling.Baseline)
+		}
+	}
+	return nil
 }
 
 // num prints about four significant digits.
@@ -298,4 +308,65 @@ func num(v float64) string {
 	default:
 		return fmt.Sprintf("%.3f", v)
 	}
+}
+
+// Scaling compares a data-parallel row with its one-process baseline row by throughput: the
+// row trains Ranks×Batch images per step, the baseline Batch, so Speedup is
+// Ranks × baseline step time / row step time (medians), per side; Efficiency is Speedup/Ranks.
+// 1 process → Ranks processes on a machine with fewer cores than that cannot reach Ranks.
+type Scaling struct {
+	Baseline     string  `json:"baseline"` // the baseline row's name
+	Ranks        int     `json:"ranks"`
+	Batch        int     `json:"batch_per_rank"`
+	GoImagesSec  float64 `json:"go_images_per_s"`
+	GoBaseSec    float64 `json:"go_baseline_images_per_s"`
+	GoSpeedup    float64 `json:"go_speedup"`
+	GoEfficiency float64 `json:"go_efficiency"`
+	PyImagesSec  float64 `json:"python_images_per_s,omitempty"`
+	PyBaseSec    float64 `json:"python_baseline_images_per_s,omitempty"`
+	PySpeedup    float64 `json:"python_speedup,omitempty"`
+	PyEfficiency float64 `json:"python_efficiency,omitempty"`
+}
+
+// NewScaling computes row's scaling against base (both timed per step, in their units).
+func NewScaling(row, base Result, ranks, batch int) (*Scaling, error) {
+	rs, err := UnitScale(row.Unit)
+	if err != nil {
+		return nil, err
+	}
+	bs, err := UnitScale(base.Unit)
+	if err != nil {
+		return nil, err
+	}
+	perSec := func(images int, median, scale float64) float64 {
+		if median <= 0 {
+			return 0
+		}
+		return float64(images) / (median / scale)
+	}
+	s := &Scaling{Baseline: base.Name, Ranks: ranks, Batch: batch,
+		GoImagesSec: perSec(ranks*batch, row.GoMedian, rs), GoBaseSec: perSec(batch, base.GoMedian, bs)}
+	if s.GoImagesSec == 0 || s.GoBaseSec == 0 {
+		return nil, fmt.Errorf("harness: scaling of %q: no Go medians", row.Name)
+	}
+	s.GoSpeedup = s.GoImagesSec / s.GoBaseSec
+	s.GoEfficiency = s.GoSpeedup / float64(ranks)
+	if len(row.PyRounds) > 0 && len(base.PyRounds) > 0 {
+		s.PyImagesSec, s.PyBaseSec = perSec(ranks*batch, row.PyMedian, rs), perSec(batch, base.PyMedian, bs)
+		if s.PyImagesSec > 0 && s.PyBaseSec > 0 {
+			s.PySpeedup = s.PyImagesSec / s.PyBaseSec
+			s.PyEfficiency = s.PySpeedup / float64(ranks)
+		}
+	}
+	return s, nil
+}
+
+// String is the scaling in one line.
+func (s *Scaling) String() string {
+	out := fmt.Sprintf("scaling 1 → %d ranks (%d images per rank and step): Go %.0f → %.0f images/s, ×%.2f (efficiency %.2f)",
+		s.Ranks, s.Batch, s.GoBaseSec, s.GoImagesSec, s.GoSpeedup, s.GoEfficiency)
+	if s.PySpeedup > 0 {
+		out += fmt.Sprintf("; Python %.0f → %.0f images/s, ×%.2f (efficiency %.2f)", s.PyBaseSec, s.PyImagesSec, s.PySpeedup, s.PyEfficiency)
+	}
+	return out
 }

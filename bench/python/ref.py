@@ -13,6 +13,11 @@ Usage:
                                      write MODE DIR     -> {"mode":..,"script":PATH,"batch":PATH}
                                      info               -> {"torch":..,"python":..,"threads":..,"blas":[..]}
                                      quit
+  ref.py [-threads N] ddp-rank     one rank of the data-parallel job (RANK, WORLD_SIZE, MASTER_ADDR,
+                                   MASTER_PORT, as torchrun sets them; benchrun starts them): rank 0
+                                   serves the same protocol for modes ddp (every rank, through
+                                   DistributedDataParallel) and local (rank 0 alone, no DDP), see
+                                   DDPRank
 Modes: add, relu, matmul, sum (tiny ops), mlp (784-256-10, batch 64), mlp-tiny (32-64-10,
 batch 16) built from torch.manual_seed(1234) exactly as the Go side builds them, cnn
 (SmallCNN of models/models.go as torch.nn modules) and gpt (examples/gpt's character-level GPT
@@ -419,6 +424,171 @@ class JIT:
         return [self.step(model, opt).item() for _ in range(steps)]
 
 
+class DDPBench:
+    """One rank's part of the data-parallel benchmark: bench/workload.DDPRank. The file the Go
+    side saved (workload.SaveDDPInputs: "x", "y" for every rank, then SmallCNN's state dict)
+    gives this rank its share, the indices torch.utils.data.DistributedSampler gives it for
+    epoch 0 (shuffled, seed SEED), and the initial weights. With ddp, the model trains through
+    torch.nn.parallel.DistributedDataParallel (its defaults: Gloo, buckets of 25 MiB with a first
+    of 1 MiB, buffers broadcast); without, it trains its share alone (the scaling baseline). The
+    step: forward in training mode, mean cross-entropy, zero_grad(set_to_none=True), backward,
+    torch.optim.SGD with momentum (foreach=False), the order trainer.StepWith runs them in."""
+
+    LR, MOMENTUM = 0.05, 0.9  # workload.DDPSmall
+
+    def __init__(self, path, ddp, rank, world):
+        from torch.utils.data import DistributedSampler
+
+        saved = torch.load(path)
+        x, y = saved.pop("x"), saved.pop("y")
+        self.state = saved
+        self.ddp = ddp
+        self.channels = saved["features.0.weight"].shape[1]
+        self.classes = saved["classifier.1.weight"].shape[0]
+        sampler = DistributedSampler(range(len(y)), num_replicas=world, rank=rank, shuffle=True, seed=SEED)
+        idx = torch.tensor(list(sampler), dtype=torch.long)
+        self.x, self.y = x[idx], y[idx]
+        self.model, self.forward, self.opt = self.build()
+
+    def build(self):
+        model = small_cnn(self.channels, self.classes)
+        model.load_state_dict(self.state, strict=True)
+        model.train()
+        forward = model
+        if self.ddp:
+            from torch.nn.parallel import DistributedDataParallel
+
+            forward = DistributedDataParallel(model)
+        opt = torch.optim.SGD(model.parameters(), lr=self.LR, momentum=self.MOMENTUM, foreach=False)
+        return model, forward, opt
+
+    def step(self, forward, opt):
+        loss = F.cross_entropy(forward(self.x), self.y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    def run(self, iters):
+        global sink
+        forward, opt = self.forward, self.opt
+        for _ in range(iters):
+            sink = self.step(forward, opt)
+
+    def check(self):
+        model = small_cnn(self.channels, self.classes)
+        model.load_state_dict(self.state, strict=True)
+        return F.cross_entropy(model.train()(self.x), self.y).item()
+
+    def losses(self, steps):
+        _, forward, opt = self.build()
+        return [self.step(forward, opt).item() for _ in range(steps)]
+
+
+class DDPRank:
+    """A rank of the Python side's data-parallel job (ref.py ddp-rank), the twin of benchrun
+    -ddp-rank: rank 0 answers the protocol on stdin/stdout and broadcasts the commands every rank
+    runs (load, check and run of mode ddp, and quit) to the others first, as an int64 tensor
+    (length, then bytes) over the job's Gloo group; mode local runs on rank 0 alone."""
+
+    CMD_LEN = 1024
+
+    def __init__(self):
+        import datetime
+        import torch.distributed as dist
+
+        self.dist = dist
+        self.rank = int(os.environ["RANK"])
+        self.world = int(os.environ["WORLD_SIZE"])
+        dist.init_process_group("gloo", timeout=datetime.timedelta(minutes=10))  # env://
+        self.state = {}
+
+    def exchange(self, line=""):
+        t = torch.zeros(self.CMD_LEN, dtype=torch.int64)
+        b = line.encode()
+        t[0] = len(b)
+        if b:
+            t[1:1 + len(b)] = torch.tensor(list(b), dtype=torch.int64)
+        self.dist.broadcast(t, 0)
+        n = int(t[0])
+        return bytes(t[1:1 + n].tolist()).decode()
+
+    def parse(self, f):
+        """Checks a command on rank 0; returns whether every rank runs it."""
+        if f[0] == "quit":
+            return True
+        if f[0] == "info":
+            return False
+        if f[0] not in ("load", "check", "run"):
+            raise ValueError("unknown command %s" % json.dumps(f[0]))
+        if len(f) < 2 or f[1] not in ("ddp", "local"):
+            raise ValueError("%s needs a mode, ddp or local" % f[0])
+        if f[0] == "load" and len(f) != 3:
+            raise ValueError("usage: load ddp|local PATH")
+        if (f[0] == "run" and len(f) != 3) or (f[0] == "check" and len(f) > 3):
+            raise ValueError("usage: %s ddp|local N" % f[0])
+        if f[0] != "load" and f[1] not in self.state:
+            raise ValueError("mode %s needs its inputs first: load %s PATH" % (f[1], f[1]))
+        if len(f) == 3 and f[0] != "load" and int(f[2]) < 1:
+            raise ValueError("%s %s: %s is not a positive count" % (f[0], f[1], f[2]))
+        return f[1] == "ddp"
+
+    def do(self, f):
+        if f[0] == "info":
+            torch.randn(64, 64).matmul(torch.randn(64, 64))
+            return {"torch": torch.__version__, "python": sys.version.split()[0],
+                    "threads": torch.get_num_threads(), "ranks": self.world, "blas": mapped_blas()}
+        mode = f[1]
+        if f[0] == "load":
+            self.state.pop(mode, None)
+            self.state[mode] = DDPBench(f[2], mode == "ddp", self.rank, self.world)
+            return {"mode": mode, "loaded": f[2]}
+        w = self.state[mode]
+        if f[0] == "check":
+            out = {"mode": mode, "check": w.check()}
+            if len(f) == 3:
+                out["losses"] = w.losses(int(f[2]))
+            return out
+        iters = int(f[2])
+        t0 = time.perf_counter()
+        w.run(iters)
+        s = time.perf_counter() - t0
+        return {"mode": mode, "iters": iters, "seconds": s}
+
+    def serve(self):
+        while True:
+            line = sys.stdin.readline()
+            f = line.split() if line else ["quit"]
+            if not f:
+                continue
+            try:
+                if self.parse(f):
+                    self.exchange(" ".join(f))
+                if f[0] == "quit":
+                    return 0
+                out = self.do(f)
+            except Exception as e:  # answer, do not die: the harness reports it
+                out = {"error": "%s: %s" % (type(e).__name__, e)}
+            sys.stdout.write(json.dumps(out) + "\n")
+            sys.stdout.flush()
+
+    def follow(self):
+        while True:
+            f = self.exchange().split()
+            if not f or f[0] == "quit":
+                return 0
+            self.do(f)  # an exception ends this rank: rank 0's next collective fails
+
+    def main(self):
+        rc = self.serve() if self.rank == 0 else self.follow()
+        # The DistributedDataParallel modules (their Reducers) go before the group: destroyed
+        # after destroy_process_group, a Reducer could hang rank 0 at exit.
+        self.state.clear()
+        self.dist.barrier()  # leave together: rank 0 serves the store
+        self.dist.destroy_process_group()
+        return rc
+
+
 LOADED = {"cnn": CNN, "gpt": GPT}  # modes whose state the Go side saves
 WRITTEN = {"jit": JIT}  # modes whose files this side writes for the Go side
 
@@ -519,6 +689,11 @@ def main(argv):
         argv = argv[2:]
     if torch is not None and threads > 0:
         torch.set_num_threads(threads)
+    if argv == ["ddp-rank"]:
+        if IMPORT_ERROR is not None:
+            sys.stderr.write("ref.py ddp-rank: %s\n" % IMPORT_ERROR)
+            return 1
+        return DDPRank().main()
     r = Runner()
     if argv == ["serve"]:
         for line in sys.stdin:

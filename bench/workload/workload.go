@@ -1,7 +1,8 @@
 // Package workload holds the Go halves of the bridge benchmarks: a few single tensor ops, small
 // MLP training steps, a SmallCNN training step, a GPT training step (examples/gpt's model
-// through trainer.StepWith, AdamW and clipping) and the training step of a TorchScript model
-// (bridge/jit), written the way a user of the bridge would write them. Each one has a twin in
+// through trainer.StepWith, AdamW and clipping), the training step of a TorchScript model
+// (bridge/jit) and one rank's data-parallel SmallCNN step through dist.DDP (DDPRank, run by
+// benchrun's rank processes), written the way a user of the bridge would write them. Each one has a twin in
 // bench/cpp/ref.cpp (ATen from C++) and, for the training steps, in bench/python/ref.py
 // (PyTorch) — the TorchScript one in ref.py only; the twins build the same inputs from the same
 // seed (MLP, ops), load the bytes the Go side saved (CNN, GPT), or write the file the Go side

@@ -281,3 +281,35 @@ func TestJITStepLearnsAndPythonAgrees(t *testing.T) {
 	_, err = New("jit", Options{Script: batch, Batch: batch})
 	require.ErrorContains(t, err, "not a TorchScript module")
 }
+
+// TestDDPRankWithoutGroup checks the data-parallel benchmark's inputs and one rank's training
+// without a group (the scaling baseline; with a group it runs in benchrun's TestDataParallelJobs):
+// the file holds both ranks' images and SmallCNN's state, each rank takes a different half, and
+// SGD with momentum on the fixed share lowers the loss, deterministically.
+func TestDDPRankWithoutGroup(t *testing.T) {
+	c := DDPSmall
+	path := filepath.Join(t.TempDir(), "ddp.pt")
+	require.NoError(t, SaveDDPInputs(path, c))
+	saved, err := bridge.LoadMap(path)
+	require.NoError(t, err)
+	require.Equal(t, bridge.Shape{128, 1, 28, 28}, saved["x"].Shape())
+	require.Len(t, saved, 2+12+6, "images, labels, parameters, and 3 buffers per batch norm")
+
+	r0, err := NewDDPRank(path, nil, 0, c)
+	require.NoError(t, err)
+	r1, err := NewDDPRank(path, nil, 1, c)
+	require.NoError(t, err)
+	require.Nil(t, r0.DDP)
+	require.Equal(t, bridge.Shape{64, 1, 28, 28}, r0.X.Shape())
+	require.NotEqual(t, r0.Y.Int64s(), r1.Y.Int64s(), "the ranks' shares differ")
+
+	losses := r0.Losses(4)
+	require.Equal(t, r0.Check(), losses[0], "Check is the first-step loss of a fresh model")
+	require.Less(t, losses[3], losses[0], "SGD on a fixed batch lowers the loss")
+	require.Equal(t, losses, r0.Losses(4), "deterministic")
+	r0.Run(2)
+	require.NotEqual(t, r0.Check(), r0.Step().Item(), "Run trains the rank's own model")
+
+	_, err = NewDDPRank(path, nil, 0, DDPConfig{Channels: 1, Size: 28, Classes: 6, Batch: 32, Ranks: 2, LR: 0.05})
+	require.ErrorContains(t, err, "128 images, want 2 ranks × 32")
+}

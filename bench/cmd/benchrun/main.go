@@ -2,7 +2,9 @@
 // PyTorch from Python: per-op overhead on tiny tensors, MLP training steps, a SmallCNN training
 // step, a GPT training step (examples/gpt's model through trainer.StepWith, AdamW, clipping) and
 // a TorchScript model's training step (bridge/jit, against Python only, on the file Python
-// scripted). It builds bench/cpp/ref.cpp when needed, starts it and bench/python/ref.py,
+// scripted), and data-parallel training of the SmallCNN on 2 ranks (package dist against
+// PyTorch's DistributedDataParallel, both run as jobs of rank processes) with its one-process
+// baseline and the scaling between them. It builds bench/cpp/ref.cpp when needed, starts it and bench/python/ref.py,
 // checks that all sides compute the same losses, alternates Go, C++ and Python rounds, prints a
 // table and writes a JSON report (see bench/harness). The other sections (bench/plane) measure
 // the control plane's cost per safe point, command latency from the CLI, the CLI's own run time,
@@ -15,6 +17,7 @@
 //	go run ./bench/cmd/benchrun -sections plane,latency -out /tmp/plane.json
 //	go run ./bench/cmd/benchrun -sections cli -out /tmp/cli.json
 //	go run ./bench/cmd/benchrun -sections steps -only TorchScript -out /tmp/jit.json
+//	go run ./bench/cmd/benchrun -sections steps -only DDP -out /tmp/ddp.json
 package main
 
 import (
@@ -58,6 +61,8 @@ func main() {
 		// A memory child: benchrun re-executes itself to measure RSS in a fresh process.
 		memChild = flag.String("memory-child", "", "(internal) run the memory section's child for this workload")
 		memSteps = flag.Int("memory-steps", 0, "(internal) steps of the memory child")
+		// A rank of the data-parallel rows' Go job: benchrun re-executes itself once per rank.
+		ddpRank = flag.Bool("ddp-rank", false, "(internal) run as one rank of the data-parallel rows' job (torchrun's variables)")
 	)
 	flag.Parse()
 	if *threads < 1 {
@@ -66,6 +71,13 @@ func main() {
 	// OpenBLAS and OpenMP read their thread counts when they load: set them and start again.
 	if err := harness.ReexecWithThreads(*threads); err != nil {
 		fail(err)
+	}
+	if *ddpRank {
+		if err := runDDPRank(*threads); err != nil {
+			fmt.Fprintln(os.Stderr, "benchrun -ddp-rank:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if *memChild != "" {
 		bridge.SetNumThreads(*threads)
@@ -213,7 +225,9 @@ func runSteps(rep *harness.Report, meter *harness.CPUMeter, f stepFlags) {
 	if py != nil {
 		meter.Add(py.Pid())
 	}
-	s := &session{cpp: ref, py: py, dir: f.dir, checks: map[string]*harness.Check{}, written: map[string]workload.Options{}}
+	s := &session{cpp: ref, py: py, dir: f.dir, checks: map[string]*harness.Check{}, written: map[string]workload.Options{},
+		meter: meter, threads: f.threads, python: f.python, pySrc: f.pySrc, refEnv: f.refEnv}
+	cleanups = append(cleanups, s.closeJobs)
 	for _, b := range benches {
 		if f.only != "" && !strings.Contains(b.Name, f.only) {
 			continue
@@ -224,7 +238,14 @@ func runSteps(rep *harness.Report, meter *harness.CPUMeter, f stepFlags) {
 			rep.Results = append(rep.Results, res)
 			continue
 		}
-		res, err := s.run(b, harness.Plan{Rounds: f.rounds, RoundTime: time.Duration(float64(f.roundTime) * b.Scale)})
+		plan := harness.Plan{Rounds: f.rounds, RoundTime: time.Duration(float64(f.roundTime) * b.Scale)}
+		var res harness.Result
+		var err error
+		if b.Job {
+			res, err = s.runJob(b, plan)
+		} else {
+			res, err = s.run(b, plan)
+		}
 		if err != nil {
 			fail(fmt.Errorf("%s: %w", b.Name, err))
 		}
@@ -240,6 +261,36 @@ func runSteps(rep *harness.Report, meter *harness.CPUMeter, f stepFlags) {
 		}
 		fmt.Fprintln(os.Stderr, line)
 		rep.Results = append(rep.Results, res)
+	}
+	s.closeJobs()
+	addScaling(rep.Results)
+}
+
+// addScaling gives the data-parallel rows whose one-process baseline ran their Scaling.
+func addScaling(results []harness.Result) {
+	for _, b := range benches {
+		if b.ScalingBase == "" {
+			continue
+		}
+		var row, base *harness.Result
+		for i := range results {
+			switch results[i].Name {
+			case b.Name:
+				row = &results[i]
+			case b.ScalingBase:
+				base = &results[i]
+			}
+		}
+		if row == nil || base == nil || row.Skipped != "" || base.Skipped != "" {
+			continue
+		}
+		sc, err := harness.NewScaling(*row, *base, workload.DDPSmall.Ranks, workload.DDPSmall.Batch)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "benchrun: scaling:", err)
+			continue
+		}
+		row.Scaling = sc
+		fmt.Fprintf(os.Stderr, "  %s\n", sc)
 	}
 }
 
@@ -293,6 +344,14 @@ type session struct {
 	dir     string       // where workloads save their inputs for the references
 	checks  map[string]*harness.Check
 	written map[string]workload.Options // by mode: the files ref.py wrote for the Go side
+
+	// The data-parallel rows (runJob): their jobs, and what starting them needs.
+	jobs          *jobs
+	meter         *harness.CPUMeter
+	threads       int
+	python, pySrc string
+	refEnv        []string
+	goRank        []string // the Go rank's command line (default: this binary -threads N -ddp-rank)
 }
 
 // run measures one benchmark after checking that all sides compute the same values.

@@ -18,6 +18,13 @@ type bench struct {
 	// TorchScript file of the jit row), which the Go side then loads. Without Python such a row,
 	// like a NoCpp one, is skipped.
 	PyWrites bool
+	// Job: a data-parallel row, measured on jobs of rank processes (bench/cmd/benchrun -ddp-rank
+	// and bench/python/ref.py ddp-rank, started as torchrun starts ranks) rather than in this
+	// process; Mode is "ddp" (every rank, through DDP) or "local" (rank 0 alone, no DDP).
+	Job bool
+	// ScalingBase names the one-process row this data-parallel row's throughput is compared with
+	// (the report's scaling).
+	ScalingBase string
 }
 
 // lossSteps is how many training steps of a fresh model every side runs, before anything is
@@ -79,7 +86,28 @@ var benches = []bench{
 		Note: gptNote}, Workload: "gpt", Mode: "gpt", Scale: 3, Python: true},
 	{Spec: harness.Spec{Name: "TorchScript ResNet-8 3x32x32 b32 step, jit.Load+SGD", Unit: "ms/step", MinPythonRatio: 1.0,
 		Note: jitNote}, Workload: "jit", Mode: "jit", Scale: 3, Python: true, NoCpp: true, PyWrites: true},
+	// Data-parallel: last, so that their jobs are closed before the other sections run.
+	{Spec: harness.Spec{Name: ddpBaseName, Unit: "ms/step", Note: ddpBaseNote},
+		Mode: "local", Scale: 3, Python: true, NoCpp: true, Job: true},
+	{Spec: harness.Spec{Name: "SmallCNN DDP 2 ranks×1 thread b64/rank step, SGD momentum", Unit: "ms/step", MinPythonRatio: 1.0,
+		Note: ddpNote}, Mode: "ddp", Scale: 3, Python: true, NoCpp: true, Job: true, ScalingBase: ddpBaseName},
 }
+
+// ddpBaseName is the data-parallel row's one-process baseline.
+const ddpBaseName = "SmallCNN 1 process×1 thread b64 step, SGD momentum (DDP baseline)"
+
+// ddpNote and ddpBaseNote describe the data-parallel rows.
+const (
+	ddpNote = "data-parallel training on 2 ranks, each a process with 1 intra-op thread, started as torchrun starts " +
+		"them (Go: benchrun -ddp-rank; Python: ref.py ddp-rank): models.NewSmallCNN(1, 6) from the same saved weights, " +
+		"each rank on its 64 of 128 data.Shapes images (DistributedSampler, shuffled, seed 1234, epoch 0); Go runs " +
+		"trainer.StepWith (bridge.Scope, no callbacks) with the forward through dist.DDP (Gloo, buckets 25 MiB, first " +
+		"1 MiB, rank 0's buffers broadcast before each forward) and optim SGD lr 0.05 momentum 0.9; Python " +
+		"torch.nn.parallel.DistributedDataParallel (Gloo, its defaults) and torch.optim.SGD (foreach=False, " +
+		"zero_grad(set_to_none=True)); time per step on rank 0; no C++ twin"
+	ddpBaseNote = "the DDP row's step without DDP on one process (rank 0 of the same job; the other rank waits): " +
+		"the same model, weights, 64 images and SGD; the baseline of the DDP row's scaling"
+)
 
 // jitNote describes the TorchScript row.
 const jitNote = "a scripted model's training step, Go and Python on the same file: bench/python/ref.py's ResNet-8 " +
