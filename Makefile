@@ -89,7 +89,7 @@ test: deps shim
 	set -o pipefail; $(GO) test -count=1 -run 'TestTrainingLoopMemoryIsFlat' -v ./bridge/ | grep -E 'steps:|^(ok|FAIL|---)' 
 
 # Bridge vs C++ libtorch and PyTorch, plus the control plane, command latency, the CLI's run,
-# callback overhead and memory (bench/cmd/benchrun, bench/plane; see bench/README.md): ~7 minutes;
+# callback overhead and memory (bench/cmd/benchrun, bench/plane; see bench/README.md): ~9 minutes;
 # bench-smoke: under a minute (must stay under two: CI runs it). Python is skipped, and says so, when python3-torch is missing.
 BENCH_FLAGS := -torch-include $(TORCH_INCLUDE) $(if $(TORCH_LIB),-torch-lib $(TORCH_LIB))
 bench: deps shim
