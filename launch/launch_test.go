@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,21 +29,24 @@ func TestMain(m *testing.M) {
 // waiting; "stubborn" ignores SIGTERM; waiting ranks exit 0 on SIGTERM or SIGINT.
 func child(role string) int {
 	rank := os.Getenv("RANK")
-	fmt.Printf("env %s %s %s %s %s\n", rank, os.Getenv("WORLD_SIZE"), os.Getenv("LOCAL_RANK"), os.Getenv("LOCAL_WORLD_SIZE"), os.Getenv("MASTER_ADDR"))
-	fmt.Fprintf(os.Stderr, "progress\rstep 1\n")
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	if role == "stubborn" {
+		signal.Ignore(syscall.SIGTERM, syscall.SIGINT)
+	}
+	ready(rank) // its signals are set up: the test may fail or stop the ranks from now on
+	fmt.Printf("env %s %s %s %s %s\n", rank, os.Getenv("WORLD_SIZE"), os.Getenv("LOCAL_RANK"), os.Getenv("LOCAL_WORLD_SIZE"), os.Getenv("MASTER_ADDR"))
+	fmt.Fprintf(os.Stderr, "progress\rstep 1\n")
 	switch {
 	case role == "ok":
 		return 0
 	case role == "fail1" && rank == "1":
-		time.Sleep(200 * time.Millisecond)
+		waitReady(os.Getenv("LAUNCH_TEST_DIR"), "0", "2")
 		fmt.Fprintln(os.Stderr, "error: training step 3: the loss is NaN")
 		return 3
 	case role == "stubborn":
-		signal.Ignore(syscall.SIGTERM, syscall.SIGINT)
 		if rank == "0" {
-			time.Sleep(100 * time.Millisecond)
+			waitReady(os.Getenv("LAUNCH_TEST_DIR"), "1")
 			return 1
 		}
 		time.Sleep(time.Minute)
@@ -54,6 +58,28 @@ func child(role string) int {
 		return 0
 	case <-time.After(time.Minute):
 		return 9
+	}
+}
+
+// ready marks this rank's signal handling as set up, in LAUNCH_TEST_DIR.
+func ready(rank string) {
+	os.WriteFile(filepath.Join(os.Getenv("LAUNCH_TEST_DIR"), "ready."+rank), nil, 0o600)
+}
+
+// waitReady waits (up to a minute: a loaded machine starts test binaries slowly) until the ranks
+// are ready.
+func waitReady(dir string, ranks ...string) {
+	for i := 0; i < 6000; i++ {
+		n := 0
+		for _, r := range ranks {
+			if _, err := os.Stat(filepath.Join(dir, "ready."+r)); err == nil {
+				n++
+			}
+		}
+		if n == len(ranks) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -74,10 +100,14 @@ func (l *lockedBuf) String() string {
 	return l.b.String()
 }
 
-func launch(t *testing.T, ctx context.Context, role string, n int, grace time.Duration) (string, string, error, time.Duration) {
+func launch(t *testing.T, ctx context.Context, role string, n int, grace time.Duration, dir ...string) (string, string, error, time.Duration) {
 	var out, errOut lockedBuf
 	t0 := time.Now()
-	err := Run(ctx, Options{Program: os.Args[0], Args: []string{"-test.run=^$"}, N: n, Env: []string{"LAUNCH_TEST_ROLE=" + role},
+	d := t.TempDir()
+	if len(dir) > 0 {
+		d = dir[0]
+	}
+	err := Run(ctx, Options{Program: os.Args[0], Args: []string{"-test.run=^$"}, N: n, Env: []string{"LAUNCH_TEST_ROLE=" + role, "LAUNCH_TEST_DIR=" + d},
 		Out: &out, Err: &errOut, Grace: grace})
 	return out.String(), errOut.String(), err, time.Since(t0)
 }
@@ -113,8 +143,9 @@ func TestRanksThatIgnoreSIGTERMAreKilledAfterTheGrace(t *testing.T) {
 
 func TestCancelSendsSIGINT(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(300*time.Millisecond, cancel)
-	out, _, err, _ := launch(t, ctx, "wait", 2, 10*time.Second)
+	dir := t.TempDir()
+	go func() { waitReady(dir, "0", "1"); cancel() }()
+	out, _, err, _ := launch(t, ctx, "wait", 2, 10*time.Second, dir)
 	require.ErrorIs(t, err, context.Canceled)
 	require.Equal(t, 2, strings.Count(out, "stopping on interrupt"), out)
 }
