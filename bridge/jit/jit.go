@@ -30,6 +30,8 @@
 //   - A module that runs more than 4096 forwards in one call records the first 4096.
 //   - Assigning a new tensor to a mirror's parameter does not reach the module: change values in
 //     place (nn.LoadStateDict, nn.To and the optimizers do).
+//   - A Module is used by one goroutine at a time, as a training loop uses its model (callbacks
+//     run on that goroutine too).
 package jit
 
 import (
