@@ -5,7 +5,6 @@ package bridge
 import "C"
 
 import (
-	"fmt"
 	"runtime"
 	"strings"
 	"sync"
@@ -145,25 +144,11 @@ func (m *ScriptModule) Call(module int, method string, args *Value) (*Value, err
 	if strings.IndexByte(method, 0) >= 0 {
 		return nil, &Error{Op: op, Msg: "method name contains a NUL byte"}
 	}
-	var strs []byte
-	for _, s := range args.Strings {
-		if strings.IndexByte(s, 0) >= 0 {
-			return nil, &Error{Op: op, Msg: fmt.Sprintf("string %q contains a NUL byte", s)}
-		}
-		strs = append(append(strs, s...), 0)
+	st, err := streamsOf(op, args)
+	if err != nil {
+		return nil, err
 	}
-	hs := make([]C.hc_tensor, len(args.Tensors)+1)
-	for i, t := range args.Tensors {
-		if t != nil {
-			hs[i] = t.h
-		}
-	}
-	codes := append(args.Codes[:len(args.Codes):len(args.Codes)], 0)
-	floats := append(args.Floats[:len(args.Floats):len(args.Floats)], 0)
-	// The strings and the method name go to C as NUL-terminated Go memory (no Go pointers in it;
-	// the shim copies what it reads before returning), like the codes: no C allocation and no
-	// free, which would be four more cgo calls.
-	strs = append(strs, 0)
+	// The method name goes to C as NUL-terminated Go memory too (no C allocation to free).
 	cm := append(append(make([]byte, 0, len(method)+1), method...), 0)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -173,10 +158,8 @@ func (m *ScriptModule) Call(module int, method string, args *Value) (*Value, err
 	}
 	var o C.hc_value_out
 	e := C.hc_jit_call(h, C.int64_t(module), (*C.char)(unsafe.Pointer(&cm[0])),
-		(*C.int64_t)(unsafe.Pointer(&codes[0])), C.int64_t(len(args.Codes)),
-		(*C.double)(unsafe.Pointer(&floats[0])), C.int64_t(len(args.Floats)),
-		(*C.char)(unsafe.Pointer(&strs[0])), C.int64_t(len(args.Strings)),
-		&hs[0], C.int64_t(len(args.Tensors)), &o)
+		st.codesP(), C.int64_t(len(args.Codes)), st.floatsP(), C.int64_t(len(args.Floats)),
+		st.strsP(), C.int64_t(len(args.Strings)), st.tensorsP(), C.int64_t(len(args.Tensors)), &o)
 	runtime.KeepAlive(args.Tensors)
 	if err := checkErr(op, e); err != nil {
 		return nil, err

@@ -4,7 +4,6 @@ package bridge
 import "C"
 
 import (
-	"bytes"
 	"fmt"
 	"runtime"
 	"strings"
@@ -177,35 +176,57 @@ func (v *Value) Check() error {
 	return err
 }
 
+// valueStreams is a Value as the shim reads it (hc_save_value, hc_jit_call): each stream with
+// a sentinel element, so that a pointer to its first element is valid even when it is empty, and
+// the strings NUL-terminated one after the other. All of it is Go memory without Go pointers in
+// it: the shim copies what it reads before it returns.
+type valueStreams struct {
+	codes  []int64
+	floats []float64
+	strs   []byte
+	hs     []C.hc_tensor
+}
+
+// streamsOf lays v out for the shim; a string holding a NUL, the one thing the stream cannot
+// carry, is an error. Freed tensors go as nil handles: the shim refuses them.
+func streamsOf(op string, v *Value) (*valueStreams, error) {
+	s := &valueStreams{hs: make([]C.hc_tensor, len(v.Tensors)+1)}
+	for _, str := range v.Strings {
+		if strings.IndexByte(str, 0) >= 0 {
+			return nil, &Error{Op: op, Msg: fmt.Sprintf("string %q contains a NUL byte", str)}
+		}
+		s.strs = append(append(s.strs, str...), 0)
+	}
+	s.strs = append(s.strs, 0)
+	for i, t := range v.Tensors {
+		if t != nil {
+			s.hs[i] = t.h
+		}
+	}
+	s.codes = append(v.Codes[:len(v.Codes):len(v.Codes)], 0)
+	s.floats = append(v.Floats[:len(v.Floats):len(v.Floats)], 0)
+	return s, nil
+}
+
+func (s *valueStreams) codesP() *C.int64_t     { return (*C.int64_t)(unsafe.Pointer(&s.codes[0])) }
+func (s *valueStreams) floatsP() *C.double     { return (*C.double)(unsafe.Pointer(&s.floats[0])) }
+func (s *valueStreams) strsP() *C.char         { return (*C.char)(unsafe.Pointer(&s.strs[0])) }
+func (s *valueStreams) tensorsP() *C.hc_tensor { return &s.hs[0] }
+
 // EncodeValue serialises v in torch.save's format (torch.load returns the Python value). A
 // malformed value is an error naming what is wrong (see Check).
 func EncodeValue(v *Value) ([]byte, error) {
 	if v == nil {
 		return nil, &Error{Op: "save", Msg: "nil value"}
 	}
-	var strs bytes.Buffer
-	for _, s := range v.Strings {
-		if strings.IndexByte(s, 0) >= 0 { // the one thing the NUL-separated stream cannot carry
-			return nil, &Error{Op: "save", Msg: fmt.Sprintf("string %q contains a NUL byte", s)}
-		}
-		strs.WriteString(s)
-		strs.WriteByte(0)
+	st, err := streamsOf("save", v)
+	if err != nil {
+		return nil, err
 	}
-	hs := make([]C.hc_tensor, len(v.Tensors)+1)
-	for i, t := range v.Tensors {
-		if t != nil {
-			hs[i] = t.h // nil when freed: the shim refuses it
-		}
-	}
-	codes := append(v.Codes[:len(v.Codes):len(v.Codes)], 0) // never empty: &codes[0] is valid
-	floats := append(v.Floats[:len(v.Floats):len(v.Floats)], 0)
-	sp := (*C.char)(C.CBytes(append(strs.Bytes(), 0)))
-	defer C.hc_free(unsafe.Pointer(sp))
 	var buf *C.char
 	var n C.int64_t
-	e := C.hc_save_value((*C.int64_t)(unsafe.Pointer(&codes[0])), C.int64_t(len(v.Codes)),
-		(*C.double)(unsafe.Pointer(&floats[0])), C.int64_t(len(v.Floats)), sp, C.int64_t(len(v.Strings)),
-		&hs[0], C.int64_t(len(v.Tensors)), &buf, &n)
+	e := C.hc_save_value(st.codesP(), C.int64_t(len(v.Codes)), st.floatsP(), C.int64_t(len(v.Floats)),
+		st.strsP(), C.int64_t(len(v.Strings)), st.tensorsP(), C.int64_t(len(v.Tensors)), &buf, &n)
 	runtime.KeepAlive(v.Tensors)
 	if err := checkErr("save", e); err != nil {
 		return nil, err
