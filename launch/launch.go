@@ -56,6 +56,14 @@ func (e *RankError) Error() string {
 
 func (e *RankError) Unwrap() error { return e.Err }
 
+// Env is torchrun's environment for one rank: its global and local rank, the world and local
+// sizes, its node (GROUP_RANK), and where rank 0's store listens.
+func Env(rank, world, localRank, localWorld, node int, masterAddr string, masterPort int) []string {
+	return []string{"RANK=" + strconv.Itoa(rank), "WORLD_SIZE=" + strconv.Itoa(world),
+		"LOCAL_RANK=" + strconv.Itoa(localRank), "LOCAL_WORLD_SIZE=" + strconv.Itoa(localWorld),
+		"GROUP_RANK=" + strconv.Itoa(node), "MASTER_ADDR=" + masterAddr, "MASTER_PORT=" + strconv.Itoa(masterPort)}
+}
+
 // FreePort asks the kernel for a free TCP port on 127.0.0.1.
 func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -119,9 +127,7 @@ func Run(ctx context.Context, o Options) error {
 		rank := o.NodeRank*o.N + i
 		cmd := exec.Command(o.Program, o.Args...)
 		cmd.Env = append(os.Environ(), o.Env...)
-		cmd.Env = append(cmd.Env, "RANK="+strconv.Itoa(rank), "WORLD_SIZE="+strconv.Itoa(world),
-			"LOCAL_RANK="+strconv.Itoa(i), "LOCAL_WORLD_SIZE="+strconv.Itoa(o.N),
-			"GROUP_RANK="+strconv.Itoa(o.NodeRank), "MASTER_ADDR="+o.MasterAddr, "MASTER_PORT="+strconv.Itoa(o.MasterPort))
+		cmd.Env = append(cmd.Env, Env(rank, world, i, o.N, o.NodeRank, o.MasterAddr, o.MasterPort)...)
 		prefix := fmt.Sprintf("[rank %d] ", rank)
 		p := &proc{rank: rank, cmd: cmd, done: make(chan struct{}),
 			out: &lineWriter{w: o.Out, prefix: prefix, mu: &outMu},

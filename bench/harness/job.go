@@ -3,11 +3,12 @@ package harness
 import (
 	"bufio"
 	"fmt"
-	"net"
+
 	"os"
 	"os/exec"
-	"strconv"
 	"time"
+
+	"github.com/hotcb/hotcb/launch"
 )
 
 // Job is a data-parallel reference: World processes of one program started on this machine as
@@ -27,7 +28,7 @@ func StartJob(path string, args []string, env []string, world int) (*Job, error)
 	if world < 1 {
 		return nil, fmt.Errorf("harness: a job of %d ranks", world)
 	}
-	port, err := freePort()
+	port, err := launch.FreePort()
 	if err != nil {
 		return nil, fmt.Errorf("harness: no free port for rank 0's store: %w", err)
 	}
@@ -56,9 +57,7 @@ func StartJob(path string, args []string, env []string, world int) (*Job, error)
 // RankEnv is torchrun's environment for rank of world, all on this machine, rank 0's store on
 // 127.0.0.1:port, Gloo on the loopback.
 func RankEnv(rank, world, port int) []string {
-	return []string{"RANK=" + strconv.Itoa(rank), "WORLD_SIZE=" + strconv.Itoa(world),
-		"LOCAL_RANK=" + strconv.Itoa(rank), "LOCAL_WORLD_SIZE=" + strconv.Itoa(world),
-		"MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + strconv.Itoa(port), "GLOO_SOCKET_IFNAME=lo"}
+	return append(launch.Env(rank, world, rank, world, 0, "127.0.0.1", port), "GLOO_SOCKET_IFNAME=lo")
 }
 
 // Pids are the ranks' process ids, rank 0's first.
@@ -109,16 +108,6 @@ func (j *Job) kill() {
 	for _, c := range j.others {
 		_ = c.Process.Kill()
 	}
-}
-
-// freePort asks the kernel for a free TCP port on 127.0.0.1.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // startRef starts cmd (its environment and stderr set) as a Ref: stdin and stdout become the
