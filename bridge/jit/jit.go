@@ -52,7 +52,6 @@ type Module struct {
 	sm      *bridge.ScriptModule `nn:"-"`
 	path    string
 	subs    []*Submodule `nn:"-"` // by module number; subs[0] is nil (the root is m)
-	nodes   []*nn.Node   `nn:"-"` // by module number: m's own node first
 	methods [][]string
 	modes   []bool // each module's training flag as libtorch has it
 	watched []int
@@ -96,7 +95,6 @@ func Load(path string, dev bridge.Device) (*Module, error) {
 func (m *Module) build(tree []bridge.ScriptNode) {
 	n := len(tree)
 	m.subs = make([]*Submodule, n)
-	m.nodes = make([]*nn.Node, n)
 	m.methods = make([][]string, n)
 	m.modes = make([]bool, n)
 	at := map[string]int{}
@@ -105,9 +103,7 @@ func (m *Module) build(tree []bridge.ScriptNode) {
 		at[t.Path] = i
 		m.methods[i] = t.Methods
 		m.modes[i] = t.Training
-		if i == 0 {
-			m.nodes[0] = &m.Node
-		} else {
+		if i > 0 {
 			s := &Submodule{root: m, idx: i, typ: t.Type}
 			s.SetKind(kindOf(t.Type))
 			parent, name := "", t.Path
@@ -118,18 +114,18 @@ func (m *Module) build(tree []bridge.ScriptNode) {
 			if !ok {
 				panic(&bridge.Error{Op: "jit load", Msg: fmt.Sprintf("module %q comes before its parent", t.Path)})
 			}
-			m.nodes[p].Add(name, s)
-			m.subs[i], m.nodes[i] = s, &s.Node
+			m.node(p).Add(name, s)
+			m.subs[i] = s
 		}
 		for _, p := range t.Params {
 			frozen := !p.Tensor.RequiresGrad()
-			m.nodes[i].Param(p.Name, p.Tensor)
+			m.node(i).Param(p.Name, p.Tensor)
 			if frozen { // as saved: Param makes it trainable
 				p.Tensor.SetRequiresGrad(false)
 			}
 		}
 		for _, b := range t.Buffers {
-			m.nodes[i].Buffer(b.Name, b.Tensor)
+			m.node(i).Buffer(b.Name, b.Tensor)
 		}
 	}
 	// Each module's own flag: in tree order, a child's after its parent's.
@@ -140,6 +136,14 @@ func (m *Module) build(tree []bridge.ScriptNode) {
 		}
 		nn.Train(sub, on)
 	}
+}
+
+// node is module number i's node: the root's own, or a submodule's.
+func (m *Module) node(i int) *nn.Node {
+	if i == 0 {
+		return &m.Node
+	}
+	return &m.subs[i].Node
 }
 
 // kindOf is the layer type of a TorchScript type: its last part ("Conv2d" of
@@ -295,8 +299,8 @@ func (m *Module) call(idx int, method string, args []any) (any, error) {
 		}
 		return nil, &bridge.Error{Op: m.label(idx) + "." + method, Msg: err.Error(), Err: err}
 	}
-	if method == "forward" && !fired && m.nodes[idx].Hooked() {
-		m.nodes[idx].FireAll(bridge.Tensors(bridge.Tuple(args)), bridge.Tensors(x)...)
+	if method == "forward" && !fired && m.node(idx).Hooked() {
+		m.node(idx).FireAll(bridge.Tensors(bridge.Tuple(args)), bridge.Tensors(x)...)
 	}
 	return x, nil
 }
@@ -315,7 +319,8 @@ func argName(i int) string {
 
 // sync hands libtorch the training flags that changed and the hooked submodules.
 func (m *Module) sync() error {
-	for i, n := range m.nodes {
+	for i := range m.subs {
+		n := m.node(i)
 		if on := n.Training(); on != m.modes[i] {
 			if err := m.sm.SetTraining(i, on); err != nil {
 				return err
@@ -324,8 +329,8 @@ func (m *Module) sync() error {
 		}
 	}
 	w := m.scratch[:0]
-	for i := 1; i < len(m.nodes); i++ {
-		if m.nodes[i].Hooked() {
+	for i := 1; i < len(m.subs); i++ {
+		if m.subs[i].Hooked() {
 			w = append(w, i)
 		}
 	}
@@ -348,8 +353,8 @@ func (m *Module) fire(self int) (bool, error) {
 	}
 	fired := false
 	for _, t := range taps {
-		if t.Module > 0 && t.Module < len(m.nodes) {
-			m.nodes[t.Module].FireAll(t.Ins, t.Outs...)
+		if t.Module > 0 && t.Module < len(m.subs) {
+			m.subs[t.Module].FireAll(t.Ins, t.Outs...)
 			fired = fired || t.Module == self
 		}
 	}
