@@ -149,7 +149,7 @@ func (l *Loader) buildAndCapture(path string, src []byte, symbol, id string, ini
 		return nil, err
 	}
 	if l.opts.SourcesDir != "" {
-		p, err := capture(l.opts.SourcesDir, info.SHA256, src)
+		p, err := Capture(l.opts.SourcesDir, info.SHA256, src)
 		if err != nil {
 			return nil, fmt.Errorf("capture source of %s: %w", path, err)
 		}
@@ -198,7 +198,7 @@ func (l *Loader) LoadCapture(t callback.Target, sha, capturedPath, id string, in
 			if err = verifySHA(other, src, sha); err != nil {
 				return nil, err
 			}
-			if _, err = capture(l.opts.SourcesDir, sha, src); err != nil {
+			if _, err = Capture(l.opts.SourcesDir, sha, src); err != nil {
 				return nil, fmt.Errorf("source_capture: copy %s into %s: %w", other, l.opts.SourcesDir, err)
 			}
 		}
@@ -250,8 +250,9 @@ func verifySHA(path string, src []byte, want string) error {
 	return nil
 }
 
-// capture writes src to dir/<sha>.go unless it is there already, and returns that path.
-func capture(dir, sha string, src []byte) (string, error) {
+// Capture writes src to dir/<sha>.go (a run's capture store) unless it is there already, and
+// returns that path. The kernel stores go_file sources that rank 0 sends with it.
+func Capture(dir, sha string, src []byte) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/hotcb/hotcb/gofile"
@@ -230,23 +229,8 @@ func (k *Kernel) shipped(env *torchenv.Env, op ops.Op, src []byte) ops.Op {
 	}
 	sum := sha256.Sum256(src)
 	sha := hex.EncodeToString(sum[:])
-	dir := k.dir.Path(rundir.Sources)
-	p := filepath.Join(dir, sha+".go")
-	if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o700); err == nil {
-			tmp, err := os.CreateTemp(dir, ".ship*")
-			if err == nil {
-				_, werr := tmp.Write(src)
-				cerr := tmp.Close()
-				if werr == nil && cerr == nil {
-					werr = os.Rename(tmp.Name(), p)
-				}
-				if werr != nil || cerr != nil {
-					os.Remove(tmp.Name())
-					k.ctl.Logf(env, "ranks: cannot store the source of %s: %v", op.ID, errors.Join(werr, cerr))
-				}
-			}
-		}
+	if _, err := gofile.Capture(k.dir.Path(rundir.Sources), sha, src); err != nil {
+		k.ctl.Logf(env, "ranks: cannot store the source of %s: %v", op.ID, err)
 	}
 	op.SourceCapture = &ops.SourceCapture{SHA256: sha, CapturedPath: filepath.Join(rundir.Sources, sha+".go")}
 	return op
