@@ -206,3 +206,12 @@ func describe(err error) error {
 
 // Marshal encodes an op as one line (without the newline).
 func Marshal(o Op) ([]byte, error) { return json.Marshal(o) }
+
+// MarshalJSON writes the op with floats that have no fraction as 2.0 rather than 2
+// (params.ForJSON), so that a float read back is a float64 again, not an int64.
+func (o Op) MarshalJSON() ([]byte, error) {
+	type plain Op // without the method
+	p := plain(o)
+	p.Params, p.Init = params.ForJSONMap(o.Params), params.ForJSONMap(o.Init)
+	return json.Marshal(p)
+}

@@ -334,3 +334,57 @@ func convert(v any, dst any) error {
 	}
 	return errors.Join(d.errs...)
 }
+
+// ForJSON returns v ready for encoding/json so that the number kinds survive the text: a float64
+// (or float32) with no fraction is written 2.0, not 2 as encoding/json writes it, so that it
+// reads back as a float64 and not as an int64 (Python's json.dumps writes floats the same way).
+// Maps with string keys and lists ([]any) are copied with their elements treated the same; every
+// other value is returned as it is. Use it on params and init before writing them as JSON (the
+// commands file, the ledger, a recipe).
+func ForJSON(v any) any {
+	switch x := v.(type) {
+	case float64:
+		return jsonFloat(x, 64)
+	case float32:
+		return jsonFloat(float64(x), 32)
+	case map[string]any:
+		if x == nil {
+			return x
+		}
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = ForJSON(e)
+		}
+		return out
+	case []any:
+		if x == nil {
+			return x
+		}
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = ForJSON(e)
+		}
+		return out
+	}
+	return v
+}
+
+// ForJSONMap is ForJSON for a map of parameters; nil stays nil.
+func ForJSONMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	return ForJSON(m).(map[string]any)
+}
+
+// jsonFloat is f as ForJSON writes it: unchanged when encoding/json already writes a fraction or
+// an exponent, or cannot write it at all (NaN, ±Inf: its error is kept); else its digits and ".0".
+func jsonFloat(f float64, bits int) any {
+	if math.IsNaN(f) || math.IsInf(f, 0) || f != math.Trunc(f) || math.Abs(f) >= 1e21 {
+		if bits == 32 {
+			return float32(f)
+		}
+		return f
+	}
+	return json.Number(strconv.FormatFloat(f, 'f', -1, 64) + ".0")
+}

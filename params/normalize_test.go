@@ -197,3 +197,27 @@ func TestScalarHelpers(t *testing.T) {
 	_, err = Floats(nil)
 	require.EqualError(t, err, "want a list, got null")
 }
+
+// Through ForJSON and back, a value keeps its kind: 2.0 stays a float64, 2 an int64.
+func TestForJSONKeepsFloatsFloats(t *testing.T) {
+	in := map[string]any{"end": 2.0, "n": int64(2), "lr": 0.001, "neg": -0.0, "big": 1e21, "f32": float32(3),
+		"l": []any{1.0, int64(1)}, "m": map[string]any{"w": 5.0}, "s": "2.0", "nil": nil}
+	b, err := json.Marshal(ForJSON(in))
+	require.NoError(t, err)
+	require.JSONEq(t, `{"end":2.0,"n":2,"lr":0.001,"neg":-0.0,"big":1e21,"f32":3.0,"l":[1.0,1],"m":{"w":5.0},"s":"2.0","nil":null}`, string(b))
+	require.Contains(t, string(b), `"end":2.0`)
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.UseNumber()
+	var back map[string]any
+	require.NoError(t, dec.Decode(&back))
+	got, err := NormalizeMap(back)
+	require.NoError(t, err)
+	want, err := NormalizeMap(in)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	require.Equal(t, 2.0, in["end"], "the input is not modified")
+
+	_, err = json.Marshal(ForJSON(map[string]any{"x": math.Inf(1)}))
+	require.Error(t, err, "what JSON cannot hold still fails")
+	require.Nil(t, ForJSONMap(nil))
+}
