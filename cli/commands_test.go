@@ -60,7 +60,7 @@ func TestCommandLines(t *testing.T) {
 		{[]string{"opt", "set_params", "lr=3e-4"}, `{"module":"opt","op":"set_params","id":"main","params":{"lr":0.0003}}`, ""},
 		{[]string{"opt", "set_params", "--id", "head", "lr=1e-4", "weight_decay=0.01"},
 			`{"module":"opt","op":"set_params","id":"head","params":{"lr":0.0001,"weight_decay":0.01}}`, ""},
-		{[]string{"opt", "set", "clip_norm=1.0"}, `{"module":"opt","op":"set_params","id":"main","params":{"clip_norm":1}}`,
+		{[]string{"opt", "set", "clip_norm=1.0"}, `{"module":"opt","op":"set_params","id":"main","params":{"clip_norm":1.0}}`,
 			`{"module": "opt", "op": "set_params", "id": "main", "params": {"clip_norm": 1.0}}`},
 		{[]string{"opt", "enable"}, `{"module":"opt","op":"enable","id":"main"}`, `{"module": "opt", "op": "enable", "id": "main"}`},
 		{[]string{"opt", "disable", "--id", "head"}, `{"module":"opt","op":"disable","id":"head"}`, ""},
@@ -71,7 +71,7 @@ func TestCommandLines(t *testing.T) {
 		{[]string{"set", "lr=5e-5"}, `{"module":"opt","op":"set_params","id":"main","params":{"lr":0.00005}}`, ""},
 		{[]string{"set", "distill_w=0.25"}, `{"module":"loss","op":"set_params","id":"main","params":{"distill_w":0.25}}`,
 			`{"module": "loss", "op": "set_params", "id": "main", "params": {"distill_w": 0.25}}`},
-		{[]string{"set", "--id", "g1", "lr=0.1", "distill_w=1.0"}, `{"module":"opt","op":"set_params","id":"g1","params":{"distill_w":1,"lr":0.1}}`, ""},
+		{[]string{"set", "--id", "g1", "lr=0.1", "distill_w=1.0"}, `{"module":"opt","op":"set_params","id":"g1","params":{"distill_w":1.0,"lr":0.1}}`, ""},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			dir := newRunDir(t)
