@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"sort"
 	"strings"
@@ -12,20 +11,22 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/params"
 )
 
 // Payload is what the ledger stores for an op: its arguments (params, target, init, enabled,
-// mode, source_capture), so that a recipe can be rebuilt from the ledger alone.
+// mode, source_capture), so that a recipe can be rebuilt from the ledger alone. Params and init
+// are ready for JSON (params.ForJSON: 2.0 is written 2.0, and reads back as a float).
 func Payload(op ops.Op) map[string]any {
 	p := map[string]any{}
 	if op.Params != nil {
-		p["params"] = op.Params
+		p["params"] = params.ForJSONMap(op.Params)
 	}
 	if op.Target != nil {
 		p["target"] = op.Target
 	}
 	if op.Init != nil {
-		p["init"] = op.Init
+		p["init"] = params.ForJSONMap(op.Init)
 	}
 	if op.Enabled != nil {
 		p["enabled"] = *op.Enabled
@@ -58,11 +59,27 @@ func ExportRecipe(entries []LedgerEntry) ([]RecipeEntry, error) {
 		if e.ID != nil {
 			r.ID = *e.ID
 		}
-		// Round-trip the payload through JSON to get typed fields back.
-		b, err := json.Marshal(e.Payload)
+		p, err := DecodePayload(e)
 		if err != nil {
-			return nil, fmt.Errorf("ledger seq %d: %v", e.Seq, err)
+			return nil, err
 		}
+		r.Params, r.Target, r.Init, r.Enabled, r.Mode, r.SourceCapture = p.Params, p.Target, p.Init, p.Enabled, p.Mode, p.SourceCapture
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// DecodePayload gives back the op a ledger entry records: its payload's fields typed, with
+// params and init normalized (ops.Normalize) as they were when the op was applied — 50 an int64,
+// 2.0 a float64. Module, op and id are the entry's.
+func DecodePayload(e LedgerEntry) (ops.Op, error) {
+	op := ops.Op{Module: e.Module, Op: e.Op}
+	if e.ID != nil {
+		op.ID = *e.ID
+	}
+	// Round-trip the payload through JSON to get typed fields back; numbers stay exact.
+	b, err := json.Marshal(e.Payload)
+	if err == nil {
 		var p struct {
 			Params        map[string]any      `json:"params"`
 			Target        *ops.CallbackTarget `json:"target"`
@@ -71,13 +88,15 @@ func ExportRecipe(entries []LedgerEntry) ([]RecipeEntry, error) {
 			Mode          string              `json:"mode"`
 			SourceCapture *ops.SourceCapture  `json:"source_capture"`
 		}
-		if err := json.Unmarshal(b, &p); err != nil {
-			return nil, fmt.Errorf("ledger seq %d: payload: %v", e.Seq, err)
+		if err = unmarshalExact(b, &p); err == nil {
+			op.Params, op.Target, op.Init, op.Enabled, op.Mode, op.SourceCapture = p.Params, p.Target, p.Init, p.Enabled, p.Mode, p.SourceCapture
+			op, err = ops.Normalize(op)
 		}
-		r.Params, r.Target, r.Init, r.Enabled, r.Mode, r.SourceCapture = p.Params, p.Target, p.Init, p.Enabled, p.Mode, p.SourceCapture
-		out = append(out, r)
 	}
-	return out, nil
+	if err != nil {
+		return ops.Op{}, fmt.Errorf("ledger seq %d: payload: %v", e.Seq, err)
+	}
+	return op, nil
 }
 
 // IsRestore says whether a ledger entry is a restart's restore: source "restore", or, in
@@ -89,7 +108,7 @@ func IsRestore(e LedgerEntry) bool {
 }
 
 // ReadRecipe reads a recipe file; any bad line is an error naming it (a recipe is an input the
-// user wants replayed exactly).
+// user wants replayed exactly). Params and init come out normalized (ops.Normalize).
 func ReadRecipe(path string) ([]RecipeEntry, error) {
 	items, bad, err := ReadJSONL[RecipeEntry](path)
 	if err != nil {
@@ -105,8 +124,30 @@ func ReadRecipe(path string) ([]RecipeEntry, error) {
 		if r.Op == "" || r.Module == "" {
 			return nil, fmt.Errorf("%s entry %d: module and op are required", path, i+1)
 		}
+		if items[i], err = r.normalized(); err != nil {
+			return nil, fmt.Errorf("%s entry %d (%s %s): %v", path, i+1, r.Module, r.Op, err)
+		}
 	}
 	return items, nil
+}
+
+// normalized is r with its params and init normalized (ops.Normalize).
+func (r RecipeEntry) normalized() (RecipeEntry, error) {
+	op, err := ops.Normalize(ops.Op{Params: r.Params, Init: r.Init})
+	if err != nil {
+		return r, err
+	}
+	r.Params, r.Init = op.Params, op.Init
+	return r, nil
+}
+
+// MarshalJSON writes the entry with floats that have no fraction as 2.0 rather than 2
+// (params.ForJSON), so that a replay gives callbacks a float64 where the run gave one.
+func (r RecipeEntry) MarshalJSON() ([]byte, error) {
+	type plain RecipeEntry // without the method
+	p := plain(r)
+	p.Params, p.Init = params.ForJSONMap(r.Params), params.ForJSONMap(r.Init)
+	return json.Marshal(p)
 }
 
 // WriteRecipe writes entries as JSONL (atomically).
@@ -218,7 +259,9 @@ func ReadAdjust(path string) (AdjustFile, error) {
 }
 
 // ApplyAdjust applies the patches to a recipe, in order, and returns the adjusted recipe sorted
-// by step (stable). A transform of a param that is not a number is an error naming it.
+// by step (stable), params and init normalized (ops.Normalize). A transform of a param that is
+// not a number (nor the text of one: "1e-3" is a number) is an error naming it; the transformed
+// value is a float64.
 func ApplyAdjust(recipe []RecipeEntry, a AdjustFile) ([]RecipeEntry, error) {
 	out := make([]RecipeEntry, 0, len(recipe))
 	for _, r := range recipe {
@@ -247,15 +290,15 @@ func ApplyAdjust(recipe []RecipeEntry, a AdjustFile) ([]RecipeEntry, error) {
 			}
 			if t := p.TransformParams; t != nil {
 				for k, f := range t.Scale {
-					v, ok := number(r.Params[k])
-					if !ok {
+					v, err := params.Float(r.Params[k])
+					if err != nil {
 						return nil, fmt.Errorf("patch %d: transform_params scale %q: the param is not a number (%v)", i+1, k, r.Params[k])
 					}
 					r.Params[k] = v * f
 				}
 				for k, f := range t.Add {
-					v, ok := number(r.Params[k])
-					if !ok {
+					v, err := params.Float(r.Params[k])
+					if err != nil {
 						return nil, fmt.Errorf("patch %d: transform_params add %q: the param is not a number (%v)", i+1, k, r.Params[k])
 					}
 					r.Params[k] = v + f
@@ -264,6 +307,12 @@ func ApplyAdjust(recipe []RecipeEntry, a AdjustFile) ([]RecipeEntry, error) {
 			kept = append(kept, r)
 		}
 		out = kept
+	}
+	for i, r := range out { // YAML's replace_params and inserts, and what the transforms made
+		var err error
+		if out[i], err = r.normalized(); err != nil {
+			return nil, fmt.Errorf("adjusted entry at step %d (%s %s): %v", r.At.Step, r.Module, r.Op, err)
+		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Step < out[j].At.Step })
 	return out, nil
@@ -278,21 +327,6 @@ func copyMap(m map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
-}
-
-func number(v any) (float64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return x, !math.IsNaN(x)
-	case int:
-		return float64(x), true
-	case int64:
-		return float64(x), true
-	case json.Number:
-		f, err := x.Float64()
-		return f, err == nil
-	}
-	return 0, false
 }
 
 // PatchTemplate is a commented example adjust file (for `hotcb recipe patch-template`).

@@ -279,8 +279,21 @@ func AppendJSON(path string, v any) error {
 	return AppendLine(path, b)
 }
 
+// unmarshalExact is json.Unmarshal with numbers in untyped values (a ledger entry's payload, a
+// recipe's params) kept as json.Number, so that 50 and 50.0 stay told apart until
+// ops.Normalize makes them an int64 and a float64.
+func unmarshalExact(b []byte, v any) error {
+	if !json.Valid(b) {
+		return json.Unmarshal(b, v) // its error
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	return dec.Decode(v)
+}
+
 // ReadJSONL reads every complete, valid line of a JSONL file into T. A corrupt or partial line
-// (a crash in the middle of a write) is skipped and reported in bad, never fatal.
+// (a crash in the middle of a write) is skipped and reported in bad, never fatal. Numbers in
+// untyped values (any, map[string]any: a ledger entry's payload) are json.Number, exact.
 func ReadJSONL[T any](path string) (items []T, bad []error, err error) {
 	return readJSONL[T](path, 0)
 }
@@ -305,7 +318,7 @@ func readJSONL[T any](path string, flags int) (items []T, bad []error, err error
 			continue
 		}
 		var v T
-		if err := json.Unmarshal(line, &v); err != nil {
+		if err := unmarshalExact(line, &v); err != nil {
 			bad = append(bad, fmt.Errorf("%s line %d: %v", path, n, err))
 			continue
 		}

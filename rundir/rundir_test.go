@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hotcb/hotcb/ops"
 )
 
 func TestAppendLineConcurrentAndTornLines(t *testing.T) {
@@ -181,4 +183,67 @@ func FuzzReadRecipe(f *testing.F) {
 		_, _ = ReadRecipe(p)
 		os.Remove(p)
 	})
+}
+
+// Numbers keep their kind from an applied op to the ledger, the exported recipe and its replay:
+// integers come back int64, floats float64 (2.0 too), never json.Number; a numeric string stays a
+// string.
+func TestNumbersKeepTheirKindThroughLedgerAndRecipe(t *testing.T) {
+	dir := t.TempDir()
+	id := "viz"
+	vals := map[string]any{"every": int64(20), "scale": 2.0, "lr": 0.001, "name": "1e-3", "seed": uint64(1 << 63),
+		"l": []any{int64(1), 0.5}, "m": map[string]any{"n": int64(3), "w": 1.0}}
+	op := ops.Op{Module: "cb", Op: ops.OpLoad, ID: id, Target: &ops.CallbackTarget{Kind: "module", Path: "p", Symbol: "S"},
+		Init: vals, Params: vals}
+	ledger := filepath.Join(dir, Applied)
+	require.NoError(t, AppendJSON(ledger, LedgerEntry{Seq: 1, Module: "cb", Op: ops.OpLoad, ID: &id, Decision: DecisionApplied,
+		Payload: Payload(op)}))
+	l, err := ReadLedger(ledger)
+	require.NoError(t, err)
+	back, err := DecodePayload(l.Entries[0])
+	require.NoError(t, err)
+	require.Equal(t, vals, back.Init, "the ledger gives back what was applied")
+	require.Equal(t, vals, back.Params)
+
+	recipe, err := ExportRecipe(l.Entries)
+	require.NoError(t, err)
+	require.Equal(t, vals, recipe[0].Init)
+	p := filepath.Join(dir, Recipe)
+	require.NoError(t, WriteRecipe(p, recipe))
+	replay, err := ReadRecipe(p)
+	require.NoError(t, err)
+	require.Equal(t, vals, replay[0].Init, "the replay gives callbacks what the run gave them")
+	require.Equal(t, vals, replay[0].Params)
+
+	// A recipe written by hand (or by hotcb) reads the same way.
+	require.NoError(t, os.WriteFile(p, []byte(`{"at":{"step":1,"event":"e"},"module":"cb","op":"set_params","id":"x","params":{"every":20,"scale":2.0,"lr":"1e-3"}}`+"\n"), 0o600))
+	replay, err = ReadRecipe(p)
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"every": int64(20), "scale": 2.0, "lr": "1e-3"}, replay[0].Params)
+	require.NoError(t, os.WriteFile(p, []byte(`{"at":{"step":1,"event":"e"},"module":"opt","op":"set_params","id":"x","params":{"lr":1e999}}`+"\n"), 0o600))
+	_, err = ReadRecipe(p)
+	require.ErrorContains(t, err, `entry 1 (opt set_params): params "lr": 1e999 is out of range`)
+}
+
+// The adjust file's YAML values and the transforms' results are normalized; a transform reads
+// the text of a number ("1e-3") as the number.
+func TestAdjustNormalizes(t *testing.T) {
+	a, err := ParseAdjust([]byte(`version: 1
+patches:
+  - match: {module: cb, id: viz}
+    replace_params: {every: 5, scale: 2.0, sub: {n: 1}}
+  - match: {module: opt}
+    transform_params: {scale: {lr: 2}}
+  - insert: {at: {step: 9, event: e}, module: cb, op: set_params, id: viz, params: {every: 7}}
+`))
+	require.NoError(t, err)
+	recipe := []RecipeEntry{
+		{At: At{1, "e"}, Module: "cb", Op: "set_params", ID: "viz", Params: map[string]any{"every": int64(1)}},
+		{At: At{2, "e"}, Module: "opt", Op: "set_params", ID: "main", Params: map[string]any{"lr": "1e-3"}},
+	}
+	out, err := ApplyAdjust(recipe, a)
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"every": int64(5), "scale": 2.0, "sub": map[string]any{"n": int64(1)}}, out[0].Params)
+	require.Equal(t, map[string]any{"lr": 0.002}, out[1].Params)
+	require.Equal(t, map[string]any{"every": int64(7)}, out[2].Params)
 }
