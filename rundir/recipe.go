@@ -77,8 +77,8 @@ func DecodePayload(e LedgerEntry) (ops.Op, error) {
 	if e.ID != nil {
 		op.ID = *e.ID
 	}
-	// Round-trip the payload through JSON to get typed fields back; numbers stay exact.
-	b, err := json.Marshal(e.Payload)
+	// Round-trip the payload through JSON to get typed fields back; numbers keep their kind.
+	b, err := json.Marshal(params.ForJSON(e.Payload))
 	if err == nil {
 		var p struct {
 			Params        map[string]any      `json:"params"`
@@ -108,7 +108,7 @@ func IsRestore(e LedgerEntry) bool {
 }
 
 // ReadRecipe reads a recipe file; any bad line is an error naming it (a recipe is an input the
-// user wants replayed exactly). Params and init come out normalized (ops.Normalize).
+// user wants replayed exactly). Params and init come out normalized (RecipeEntry.UnmarshalJSON).
 func ReadRecipe(path string) ([]RecipeEntry, error) {
 	items, bad, err := ReadJSONL[RecipeEntry](path)
 	if err != nil {
@@ -123,9 +123,6 @@ func ReadRecipe(path string) ([]RecipeEntry, error) {
 		}
 		if r.Op == "" || r.Module == "" {
 			return nil, fmt.Errorf("%s entry %d: module and op are required", path, i+1)
-		}
-		if items[i], err = r.normalized(); err != nil {
-			return nil, fmt.Errorf("%s entry %d (%s %s): %v", path, i+1, r.Module, r.Op, err)
 		}
 	}
 	return items, nil

@@ -19,6 +19,7 @@ import (
 	"syscall"
 
 	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/params"
 )
 
 // File names inside a run directory.
@@ -149,6 +150,25 @@ type Cursor struct {
 	ConfigSHA256   string `json:"config_sha256,omitempty"`
 }
 
+// UnmarshalJSON reads a ledger line with the numbers of its payload in the form callbacks receive
+// them (params.Normalize): 50 an int64, 0.5 and 2.0 float64s, never a json.Number.
+func (e *LedgerEntry) UnmarshalJSON(b []byte) error {
+	type plain LedgerEntry // without the method
+	var p plain
+	if err := unmarshalExact(b, &p); err != nil {
+		return err
+	}
+	if p.Payload != nil {
+		n, err := params.NormalizeMap(p.Payload)
+		if err != nil {
+			return fmt.Errorf("payload %v", err)
+		}
+		p.Payload = n
+	}
+	*e = LedgerEntry(p)
+	return nil
+}
+
 // At says when a recipe entry applies.
 type At struct {
 	Step  int64  `json:"step" yaml:"step"`
@@ -167,6 +187,22 @@ type RecipeEntry struct {
 	Enabled       *bool               `json:"enabled,omitempty" yaml:"enabled,omitempty"`
 	Mode          string              `json:"mode,omitempty" yaml:"mode,omitempty"`
 	SourceCapture *ops.SourceCapture  `json:"source_capture,omitempty" yaml:"source_capture,omitempty"`
+}
+
+// UnmarshalJSON reads a recipe line with its params and init in the form callbacks receive them
+// (params.Normalize): 50 an int64, 0.5 and 2.0 float64s, never a json.Number.
+func (r *RecipeEntry) UnmarshalJSON(b []byte) error {
+	type plain RecipeEntry // without the methods
+	var p plain
+	if err := unmarshalExact(b, &p); err != nil {
+		return err
+	}
+	n, err := RecipeEntry(p).normalized()
+	if err != nil {
+		return err
+	}
+	*r = n
+	return nil
 }
 
 // ToOp turns a recipe entry into the op it replays.
@@ -281,7 +317,7 @@ func AppendJSON(path string, v any) error {
 
 // unmarshalExact is json.Unmarshal with numbers in untyped values (a ledger entry's payload, a
 // recipe's params) kept as json.Number, so that 50 and 50.0 stay told apart until
-// ops.Normalize makes them an int64 and a float64.
+// params.Normalize makes them an int64 and a float64.
 func unmarshalExact(b []byte, v any) error {
 	if !json.Valid(b) {
 		return json.Unmarshal(b, v) // its error
@@ -292,8 +328,7 @@ func unmarshalExact(b []byte, v any) error {
 }
 
 // ReadJSONL reads every complete, valid line of a JSONL file into T. A corrupt or partial line
-// (a crash in the middle of a write) is skipped and reported in bad, never fatal. Numbers in
-// untyped values (any, map[string]any: a ledger entry's payload) are json.Number, exact.
+// (a crash in the middle of a write) is skipped and reported in bad, never fatal.
 func ReadJSONL[T any](path string) (items []T, bad []error, err error) {
 	return readJSONL[T](path, 0)
 }
@@ -318,7 +353,7 @@ func readJSONL[T any](path string, flags int) (items []T, bad []error, err error
 			continue
 		}
 		var v T
-		if err := unmarshalExact(line, &v); err != nil {
+		if err := json.Unmarshal(line, &v); err != nil {
 			bad = append(bad, fmt.Errorf("%s line %d: %v", path, n, err))
 			continue
 		}

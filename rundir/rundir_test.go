@@ -200,6 +200,7 @@ func TestNumbersKeepTheirKindThroughLedgerAndRecipe(t *testing.T) {
 		Payload: Payload(op)}))
 	l, err := ReadLedger(ledger)
 	require.NoError(t, err)
+	require.Equal(t, vals, l.Entries[0].Payload["init"], "a ledger line reads back normalized")
 	back, err := DecodePayload(l.Entries[0])
 	require.NoError(t, err)
 	require.Equal(t, vals, back.Init, "the ledger gives back what was applied")
@@ -222,7 +223,7 @@ func TestNumbersKeepTheirKindThroughLedgerAndRecipe(t *testing.T) {
 	require.Equal(t, map[string]any{"every": int64(20), "scale": 2.0, "lr": "1e-3"}, replay[0].Params)
 	require.NoError(t, os.WriteFile(p, []byte(`{"at":{"step":1,"event":"e"},"module":"opt","op":"set_params","id":"x","params":{"lr":1e999}}`+"\n"), 0o600))
 	_, err = ReadRecipe(p)
-	require.ErrorContains(t, err, `entry 1 (opt set_params): params "lr": 1e999 is out of range`)
+	require.ErrorContains(t, err, `line 1: params "lr": 1e999 is out of range`)
 }
 
 // The adjust file's YAML values and the transforms' results are normalized; a transform reads
