@@ -24,7 +24,8 @@ type CallbackSpec struct {
 
 // ParseConfig reads hotcb.yaml (schema version 1): `callbacks: {id: {enabled, target: {kind,
 // path, symbol}, init, params}}`, or the same under `cb:` as the kernel's file has it. Callbacks
-// keep the file's order. Every problem is reported with the callback id and key.
+// keep the file's order. Init and params are normalized (ops.Normalize: YAML's int is an int64).
+// Every problem is reported with the callback id and key.
 func ParseConfig(data []byte) ([]CallbackSpec, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
@@ -122,9 +123,11 @@ func parseSpec(id string, node *yaml.Node) (CallbackSpec, error) {
 	if err := load.Validate(); err != nil {
 		return spec, fmt.Errorf("callback %s: %v", id, strings.TrimPrefix(err.Error(), "load "+id+": "))
 	}
-	if err := ops.CheckNumbers(load); err != nil {
+	load, err := ops.Normalize(load) // YAML's int is an int64, as from every other source
+	if err != nil {
 		return spec, fmt.Errorf("callback %s (line %d): %v", id, node.Line, err)
 	}
+	spec.Init, spec.Params = load.Init, load.Params
 	return spec, nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"reflect"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/gofile"
 	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/params"
 	"github.com/hotcb/hotcb/torchenv"
 )
 
@@ -207,10 +207,18 @@ func noPython(t callback.Target, id string, _ map[string]any) (callback.HotCallb
 }
 
 // Submit queues an op from any goroutine; it is validated now and applied at the next safe point.
+// Its params and init are normalized now (ops.Normalize: an int32 becomes an int64, a float32 a
+// float64, …), so the callback receives what it would from a command line; a value JSON cannot
+// record (NaN, an infinity, a channel) is an error naming the key.
 func (c *HotController) Submit(op ops.Op) error {
 	if err := op.Validate(); err != nil {
 		return err
 	}
+	n, err := ops.Normalize(op)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	op = n
 	if op.ModuleName() != "cb" {
 		return fmt.Errorf("%s: the callback controller only applies cb ops", op)
 	}
@@ -515,11 +523,13 @@ func (c *HotController) rebuildActive() {
 	c.rebuildRoster()
 }
 
+// sameInit compares inits by value (params.Equal): the init of a restart's restore went through
+// the ledger's JSON and the YAML's did not, and 50 is 50 in both.
 func sameInit(a, b map[string]any) bool {
 	if len(a) == 0 && len(b) == 0 {
 		return true
 	}
-	return reflect.DeepEqual(a, b)
+	return params.Equal(a, b)
 }
 
 func merge(old, upd map[string]any) map[string]any {

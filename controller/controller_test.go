@@ -1,7 +1,6 @@
 package controller_test
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -47,18 +46,11 @@ func (p *probe) Handle(ev string, env *torchenv.Env) error {
 }
 func (p *probe) SetParams(m map[string]any) error {
 	if v, ok := m["every"]; ok {
-		switch n := v.(type) {
-		case int:
-			p.every = n
-		case json.Number:
-			i, err := n.Int64()
-			if err != nil {
-				return fmt.Errorf("param every: want an int, got %v", n)
-			}
-			p.every = int(i)
-		default:
-			return fmt.Errorf("param every: want an int, got %T", v)
+		n, ok := v.(int64) // an integer from any source (the callback package's convention)
+		if !ok {
+			return fmt.Errorf("param every: want an int, got %v", v)
 		}
+		p.every = int(n)
 	}
 	if v, ok := m["fail"]; ok {
 		p.fail, _ = v.(string)
@@ -469,7 +461,7 @@ func TestConcurrentSubmit(t *testing.T) {
 	}
 	f.step()
 	for g := 0; g < 8; g++ {
-		require.Equal(t, 49, f.probe("p").params[fmt.Sprint("g", g)], "the last value of each writer wins")
+		require.Equal(t, int64(49), f.probe("p").params[fmt.Sprint("g", g)], "the last value of each writer wins")
 	}
 	require.ErrorContains(t, f.c.Submit(ops.Op{Op: "enable"}), `missing "id"`)
 	require.ErrorContains(t, f.c.Submit(ops.Op{Module: "opt", Op: "set_params", ID: "main", Params: map[string]any{}}), "only applies cb ops")

@@ -60,9 +60,16 @@ func (c *HotController) apply(env *torchenv.Env, op ops.Op, source string) (r Re
 		r.Decision, r.Err = Failed, err
 		return r
 	}
+	// Every source normalizes already (ops.Normalize); an op built by hand and applied
+	// directly (ApplyOp) is normalized here, so no callback sees another form.
+	n, err := ops.Normalize(op)
+	if err != nil {
+		r.Decision, r.Err = Failed, err
+		return r
+	}
+	op = n
 	var note string
 	var noop bool
-	var err error
 	switch op.Op {
 	case ops.OpLoad:
 		noop, note, err = c.load(env, op)
