@@ -222,11 +222,18 @@ func (k *Kernel) RegisterModule(name string, m Module) error {
 func (k *Kernel) RegisterOptimizer(id string, o *optim.Optimizer) { k.optimizers.opts[id] = o }
 
 // Submit queues an op from any goroutine; it is processed (and recorded, source "api") at the
-// next safe point.
+// next safe point. Its params and init are normalized now (ops.Normalize: an int32 becomes an
+// int64, a float32 a float64, …); a value JSON cannot record (NaN, an infinity) is an error
+// naming the key, and the op is not queued.
 func (k *Kernel) Submit(op ops.Op) error {
 	if err := op.Validate(); err != nil {
 		return err
 	}
+	n, err := ops.Normalize(op)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	op = n
 	k.mu.Lock()
 	k.queue = append(k.queue, op)
 	k.mu.Unlock()
@@ -349,10 +356,14 @@ func (k *Kernel) process(env *torchenv.Env, event string, op ops.Op, source stri
 func (k *Kernel) processNote(env *torchenv.Env, event string, op ops.Op, source, note string) (decision string, err error) {
 	module := op.ModuleName()
 	extra := ""
+	normalized, nerr := ops.Normalize(op) // the one form modules and callbacks receive
+	if nerr == nil {
+		op = normalized
+	}
 	switch {
-	case ops.CheckNumbers(op) != nil:
+	case nerr != nil:
 		// Applied, it could not be recorded faithfully (JSON has no NaN or infinity).
-		decision, err = rundir.DecisionFailed, fmt.Errorf("%s: %w", op, ops.CheckNumbers(op))
+		decision, err = rundir.DecisionFailed, fmt.Errorf("%s: %w", op, nerr)
 		op.Params, op.Init = nil, nil
 	case module != "core" && source != rundir.SourceReplay && k.freeze.Mode == rundir.FreezeProd:
 		decision, extra = rundir.DecisionIgnoredFreeze, "freeze mode prod"

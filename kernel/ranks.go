@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -152,7 +153,9 @@ func (k *Kernel) applyDue(env *torchenv.Env, event string) {
 		}
 		for _, b := range msgs {
 			var s scheduled
-			if err := json.Unmarshal(b, &s); err != nil {
+			dec := json.NewDecoder(bytes.NewReader(b))
+			dec.UseNumber() // 50 stays an integer: processing normalizes the op as on rank 0
+			if err := dec.Decode(&s); err != nil {
 				k.ctl.Logf(env, "ranks: a message from rank 0 does not parse: %v", err)
 				continue
 			}

@@ -1,7 +1,6 @@
 package kernel
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 
@@ -34,7 +33,7 @@ func finalState(entries []rundir.LedgerEntry) ([]ops.Op, error) {
 		if e.Module != "cb" || e.Decision != rundir.DecisionApplied || e.ID == nil {
 			continue
 		}
-		p, err := decodePayload(e)
+		p, err := rundir.DecodePayload(e) // params and init normalized, as when they were applied
 		if err != nil {
 			return nil, err
 		}
@@ -87,26 +86,6 @@ func finalState(entries []rundir.LedgerEntry) ([]ops.Op, error) {
 		out = append(out, op)
 	}
 	return out, nil
-}
-
-type payload struct {
-	Params        map[string]any      `json:"params"`
-	Target        *ops.CallbackTarget `json:"target"`
-	Init          map[string]any      `json:"init"`
-	Enabled       *bool               `json:"enabled"`
-	SourceCapture *ops.SourceCapture  `json:"source_capture"`
-}
-
-func decodePayload(e rundir.LedgerEntry) (payload, error) {
-	var p payload
-	b, err := json.Marshal(e.Payload)
-	if err == nil {
-		err = json.Unmarshal(b, &p)
-	}
-	if err != nil {
-		return p, fmt.Errorf("ledger seq %d: payload: %v", e.Seq, err)
-	}
-	return p, nil
 }
 
 // restoreOne loads a callback as the previous process left it. A go_file callback is loaded from
