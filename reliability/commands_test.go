@@ -1,7 +1,6 @@
 package reliability
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -55,17 +54,8 @@ func (s *seqCB) SetParams(m map[string]any) error {
 	if !ok {
 		return nil
 	}
-	var n int64
-	switch x := v.(type) {
-	case json.Number:
-		i, err := x.Int64()
-		if err != nil {
-			return err
-		}
-		n = i
-	case float64:
-		n = int64(x)
-	default:
+	n, ok := v.(int64) // integers reach callbacks as int64 from every source
+	if !ok {
 		return fmt.Errorf("n: %T", v)
 	}
 	s.mu.Lock()
@@ -302,7 +292,7 @@ func TestHostileCommandStreamWhileTraining(t *testing.T) {
 				require.Len(t, es, n+1, "the load and each valid set_params are in the ledger, nothing else")
 				for i, e := range es[1:] {
 					require.Equal(t, rundir.DecisionApplied, e.Decision)
-					require.Equal(t, float64(i), e.Payload["params"].(map[string]any)["n"])
+					require.Equal(t, int64(i), e.Payload["params"].(map[string]any)["n"])
 				}
 			}
 			t.Logf("%s: %d valid and %d bad lines (%d writes, one of 10 MB) applied in %v while the loop ran %d steps",

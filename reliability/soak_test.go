@@ -83,7 +83,7 @@ func (c *Counter) Handle(event string, env *torchenv.Env) error {
 }
 
 func (c *Counter) SetParams(p map[string]any) error {
-	if v, ok := p["every"].(float64); ok {
+	if v, ok := p["every"].(int64); ok {
 		c.Every = int(v)
 	}
 	return nil
