@@ -111,16 +111,25 @@ func ReadRecipe(path string) ([]RecipeEntry, error) {
 
 // WriteRecipe writes entries as JSONL (atomically).
 func WriteRecipe(path string, entries []RecipeEntry) error {
+	b, err := EncodeRecipe(entries)
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, b)
+}
+
+// EncodeRecipe is the text of a recipe file: one JSON object a line.
+func EncodeRecipe(entries []RecipeEntry) ([]byte, error) {
 	var sb strings.Builder
 	for _, e := range entries {
 		b, err := json.Marshal(e)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		sb.Write(b)
 		sb.WriteByte('\n')
 	}
-	return WriteFileAtomic(path, []byte(sb.String()))
+	return []byte(sb.String()), nil
 }
 
 // Match selects recipe entries; empty fields match anything.
