@@ -34,8 +34,9 @@ CPP_OBJ := $(patsubst cpp/%.cpp,$(BUILD)/obj/%.o,$(CPP_SRC))
 
 # Packages the build, the tests and the demo need. libgloo-dev holds the Gloo headers that c10d's
 # ProcessGroupGloo.hpp includes (cpp/dist.cpp). python3-torch and python3-numpy are only for
-# the cross-checks against PyTorch in tests and benchmarks.
-DEB_PACKAGES := libtorch-dev libgloo-dev libopenblas0-pthread g++ make pkg-config python3-torch python3-numpy
+# the cross-checks against PyTorch in tests and benchmarks. chromium is the headless browser the
+# tests of hotcb serve's page drive (serve/browser; they skip, saying so, without it).
+DEB_PACKAGES := libtorch-dev libgloo-dev libopenblas0-pthread g++ make pkg-config python3-torch python3-numpy chromium
 
 .PHONY: all deps shim build test test-short bench bench-smoke demo lint install check-libtorch2 check-cxx clean
 

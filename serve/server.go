@@ -135,6 +135,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.hub = newHub(s)
 	s.routes()
+	// Read what the runs hold now, so that the first page finds it read (a run of 100k
+	// steps takes a second or more).
+	go func() {
+		for _, r := range rs.list() {
+			r.refresh(time.Now(), true)
+		}
+	}()
 	return s, nil
 }
 
