@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
@@ -334,6 +335,10 @@ func TestReadmeScreenshot(t *testing.T) {
 	waitFor(t, ctx, "charts", `Number(document.querySelector('.chart[data-metric="loss"]')?.dataset.points) > 100`, 20*time.Second)
 	eval[bool](t, ctx, `(() => { const s = document.querySelector('#smooth'); s.value = '0.6'; s.dispatchEvent(new Event('input')); return true; })()`)
 	time.Sleep(2500 * time.Millisecond) // an observed steps/s
+	// Point at the lr drop of step 10000 on the loss chart: the tooltip names the op.
+	at := eval[rect](t, ctx, `(() => { const c = window.__hotcb.charts.loss; const r = c.canvas.getBoundingClientRect(); return {X: r.x + c.X(10000), Y: r.y + 60, W: 0, H: 0}; })()`)
+	require.NoError(t, chromedp.Do(ctx, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, at.X, at.Y)))
+	waitFor(t, ctx, "the tooltip", `!document.querySelector('.chart[data-metric="loss"] .chart-tip').hidden`, 5*time.Second)
 	b := screenshot(t, ctx)
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		t.Fatal(err)

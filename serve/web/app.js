@@ -229,7 +229,7 @@ function renderOverview() {
   if (!o) { return; }
   const h = o.health || { state: "?", problems: [] };
   const cards = [
-    card("step", o.step >= 0 ? fmtStep(o.step) : "–", o.total_steps ? "of " + fmtStep(o.total_steps) : (o.phase || "")),
+    card("step", o.step >= 0 ? o.step.toLocaleString("en-US") : "–", o.total_steps ? "of " + fmtStep(o.total_steps) : (o.phase || "")),
     card("epoch", o.epoch !== undefined ? fmtNum(o.epoch) : "–"),
     card("loss", o.loss ? fmtNum(num(o.loss.value)) : "–", o.loss ? o.loss.name + " @ " + fmtStep(o.loss.step) : "", o.loss && !isFinite(num(o.loss.value)) ? "error" : ""),
     card("lr", o.lr ? fmtNum(num(o.lr.value)) : "–", o.lr ? o.lr.name : ""),
@@ -460,7 +460,7 @@ function renderCallbacks() {
         el("button", { type: "button", disabled: !write, dataset: { action: "params", id: cb.id }, onclick: () => openParams(cb), text: "set params" }),
         el("button", { type: "button", disabled: !write, dataset: { action: "unload", id: cb.id }, onclick: () => { if (confirm("unload " + cb.id + "?")) { send(["cb", "unload", cb.id]); } }, text: "unload" }));
       return el("tr", { dataset: { cb: cb.id } },
-        el("td", { class: "mono", text: cb.id }),
+        el("td", { class: "id", text: cb.id }),
         el("td", {}, el("span", { class: "badge " + (cb.enabled ? "yes" : "no"), text: cb.enabled ? "yes" : "no" })),
         el("td", {}, el("span", { class: "badge " + (cb.loaded ? "yes" : "no"), text: cb.loaded ? "yes" : "no" })),
         el("td", { class: "mono", text: target }),
