@@ -662,3 +662,55 @@ func TestEvents(t *testing.T) {
 	ev = next("ledger")
 	require.EqualValues(t, 0, ev["seq"])
 }
+
+// A run directory written by Python hotcb: its json.dumps spacing, bare NaN, null ids, fields
+// this version does not know, no status file.
+func TestPythonRunDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "py")
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	write := func(name, text string) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600))
+	}
+	write(serve.MetricsFile, `{"step": 10, "epoch": 0, "metrics": {"loss": 2.31, "lr": 0.001}, "phase": "train"}
+{"step": 20, "epoch": 0, "metrics": {"loss": 1.97, "lr": 0.001, "val/acc": 0.41}, "phase": "train"}
+{"step": 30, "epoch": 0, "metrics": {"loss": NaN, "lr": 0.001}, "phase": "train"}
+`)
+	write(rundir.Applied, `{"seq": 0, "wall_time": 1733011200.5, "step": 12, "epoch": 0.0, "event": "train_step_end", "phase": "train", "module": "cb", "op": "enable", "id": "timing", "source": "external", "decision": "applied", "payload": {}, "error": null, "notes": null, "py_only": [1, 2]}
+{"seq": 1, "wall_time": 1733011201.5, "step": 22, "epoch": 0.0, "event": "train_step_end", "phase": "train", "module": "opt", "op": "set_params", "id": "main", "source": "external", "decision": "applied", "payload": {"params": {"lr": 0.0005}}, "error": null, "notes": null}
+{"seq": 2, "wall_time": 1733011202.5, "step": 25, "epoch": 0.0, "event": "train_step_end", "phase": "train", "module": "core", "op": "freeze", "id": null, "source": "external", "decision": "applied", "payload": {"mode": "prod"}, "error": null, "notes": null}
+`)
+	write(rundir.Commands, `{"module": "cb", "op": "enable", "id": "timing"}`+"\n")
+	write(rundir.Freeze, `{"mode": "prod", "recipe_path": null, "adjust_path": null, "policy": "best_effort", "step_offset": 0}`)
+	srv, err := serve.New(serve.Config{RunDir: dir, Backend: cli.ServeBackend(), Token: token})
+	require.NoError(t, err)
+	defer srv.Close()
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	f := &fixture{dir: dir, ts: ts, srv: srv}
+
+	o := f.get(t, "/api/overview").json(t)
+	require.EqualValues(t, 30, o["step"])
+	require.Equal(t, "prod", o["freeze_mode"], "from hotcb.freeze.json when no status says")
+	h := o["health"].(map[string]any)
+	require.Equal(t, "error", h["state"], "a NaN loss")
+	require.Contains(t, fmt.Sprint(h["problems"]), "no status yet")
+	require.ElementsMatch(t, []any{"loss", "lr", "val/acc"}, o["metrics"])
+
+	l := f.get(t, "/api/ledger").json(t)
+	require.Len(t, l["entries"], 3)
+	require.Equal(t, []any{1.0, 2.0}, l["entries"].([]any)[0].(map[string]any)["py_only"], "unknown fields pass through")
+
+	r := f.get(t, "/api/status")
+	require.Equal(t, 200, r.code)
+	require.Nil(t, r.json(t)["status"])
+
+	r = f.get(t, "/api/recipe?inline=1")
+	require.Equal(t, 200, r.code)
+	require.Equal(t, 2, strings.Count(string(r.body), "\n"), "cb enable and opt set_params; core freeze is not a recipe op")
+
+	r = f.post(t, "/api/cli", `{"args":["cb","disable","timing"]}`)
+	require.Equal(t, 200, r.code, "%s", r.body)
+	b, err := os.ReadFile(filepath.Join(dir, rundir.Commands))
+	require.NoError(t, err)
+	require.Equal(t, `{"module": "cb", "op": "enable", "id": "timing"}`+"\n"+`{"module":"cb","op":"disable","id":"timing"}`+"\n", string(b))
+}
