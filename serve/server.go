@@ -192,6 +192,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := hs.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) { // a request still reading a large file: cut it off
+		err = hs.Close()
+	}
 	s.Close()
 	return err
 }

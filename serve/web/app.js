@@ -184,7 +184,12 @@ function connect() {
   const live = $("#live");
   es.onopen = () => { live.textContent = "live"; live.className = "live on"; };
   es.onerror = () => { live.textContent = "reconnecting"; live.className = "live off"; };
-  es.addEventListener("hello", () => { live.textContent = "live"; live.className = "live on"; loadRun(); });
+  let connected = false;
+  es.addEventListener("hello", () => {
+    live.textContent = "live"; live.className = "live on";
+    if (connected) { loadRun(); } // back after a break: catch up on what was missed
+    connected = true;
+  });
   const on = (kind, fn) => es.addEventListener(kind, (e) => {
     const ev = JSON.parse(e.data);
     if (ev.run === S.run) { fn(ev); }
@@ -261,6 +266,7 @@ function normSeries(raw) {
 
 async function fetchMetrics(full) {
   const zoomed = !!S.zoom;
+  if (zoomed && !full) { return; } // a zoomed view is a fixed range: live points wait for the unzoom
   if (full || zoomed || S.lastStep === null) {
     const r = await api("/api/metrics", zoomed ? { from: S.zoom[0], to: S.zoom[1] } : {});
     S.metrics = normSeries(r.series);
