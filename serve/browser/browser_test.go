@@ -116,7 +116,15 @@ func waitFor(t *testing.T, ctx context.Context, what, expr string, timeout time.
 func click(t *testing.T, ctx context.Context, sel string) {
 	t.Helper()
 	waitFor(t, ctx, sel, fmt.Sprintf(`!!document.querySelector(%q)`, sel), 10*time.Second)
-	box := eval[rect](t, ctx, fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.scrollIntoView({block: "center"}); const r = e.getBoundingClientRect(); return {X: r.x, Y: r.y, W: r.width, H: r.height}; })()`, sel))
+	var box rect
+	for try := 0; ; try++ { // the element must be what the pointer hits (no layout shift, no overlay)
+		box = eval[rect](t, ctx, fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.scrollIntoView({block: "center"}); const r = e.getBoundingClientRect(); const hit = document.elementFromPoint(r.x + r.width/2, r.y + r.height/2); return {X: r.x, Y: r.y, W: hit && e.contains(hit) ? r.width : -1, H: r.height}; })()`, sel))
+		if box.W >= 0 || try == 50 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.GreaterOrEqual(t, box.W, 0.0, "%s is covered", sel)
 	require.NoError(t, chromedp.Do(ctx, chromedp.MouseClickXY(box.X+box.W/2, box.Y+box.H/2)))
 }
 

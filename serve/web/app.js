@@ -450,35 +450,45 @@ function renderCallbacks() {
   const write = canWrite();
   if (!st) {
     t.replaceChildren();
+    $("#params-form").hidden = true;
     empty.hidden = false;
     empty.textContent = "No status yet: no training process has written hotcb.status.json.";
   } else {
     const cbs = st.callbacks || [];
     empty.hidden = cbs.length > 0;
     empty.textContent = "No callbacks loaded.";
-    const head = el("tr", {}, ["id", "enabled", "loaded", "target", "params", "calls", "µs per call", "max µs", "errors", "last error", ""].map((h) => el("th", { text: h })));
-    const rows = cbs.map((cb) => {
+    // Rows are kept and updated in place, keyed by id, so that a button under the pointer is
+    // the same element from mousedown to mouseup while the status refreshes every second.
+    if (!t.tHead) {
+      t.append(el("thead", {}, el("tr", {}, ["id", "enabled", "loaded", "target", "params", "calls", "µs per call", "max µs", "errors", "last error", ""].map((h) => el("th", { text: h })))), el("tbody"));
+    }
+    const body = t.tBodies[0];
+    const keep = new Set();
+    for (const cb of cbs) {
+      keep.add(cb.id);
+      let tr = body.querySelector("tr[data-cb=\"" + CSS.escape(cb.id) + "\"]");
+      if (!tr) { tr = newCallbackRow(cb.id); }
+      body.append(tr); // in the status's order
       const target = cb.target ? cb.target.kind + ":" + cb.target.path + "#" + cb.target.symbol : "–";
       const params = cb.pending_params ? "pending " + JSON.stringify(cb.pending_params) : (cb.params ? JSON.stringify(cb.params) : "–");
-      const toggle = cb.enabled ? "disable" : "enable";
-      const actions = el("td", {},
-        el("button", { type: "button", disabled: !write, dataset: { action: toggle, id: cb.id }, onclick: () => send(["cb", toggle, cb.id]), text: toggle }),
-        el("button", { type: "button", disabled: !write, dataset: { action: "params", id: cb.id }, onclick: () => openParams(cb), text: "set params" }),
-        el("button", { type: "button", disabled: !write, dataset: { action: "unload", id: cb.id }, onclick: () => { if (confirm("unload " + cb.id + "?")) { send(["cb", "unload", cb.id]); } }, text: "unload" }));
-      return el("tr", { dataset: { cb: cb.id } },
-        el("td", { class: "id", text: cb.id }),
-        el("td", {}, el("span", { class: "badge " + (cb.enabled ? "yes" : "no"), text: cb.enabled ? "yes" : "no" })),
-        el("td", {}, el("span", { class: "badge " + (cb.loaded ? "yes" : "no"), text: cb.loaded ? "yes" : "no" })),
-        el("td", { class: "mono", text: target }),
-        el("td", { class: "mono", text: params }),
-        el("td", { class: "num", text: cb.calls }),
-        el("td", { class: "num", text: cb.calls ? fmtNum(cb.mean_us) : "–" }),
-        el("td", { class: "num", text: cb.calls ? fmtNum(cb.max_us) : "–" }),
-        el("td", { class: "num", text: cb.errors }),
-        el("td", { class: "err", text: cb.last_error ? "step " + cb.last_error_step + ": " + cb.last_error : "" }),
-        actions);
-    });
-    t.replaceChildren(el("thead", {}, head), el("tbody", {}, rows));
+      const c = tr.cells;
+      badge(c[1], cb.enabled);
+      badge(c[2], cb.loaded);
+      setText(c[3], target);
+      setText(c[4], params);
+      setText(c[5], String(cb.calls));
+      setText(c[6], cb.calls ? fmtNum(cb.mean_us) : "–");
+      setText(c[7], cb.calls ? fmtNum(cb.max_us) : "–");
+      setText(c[8], String(cb.errors));
+      setText(c[9], cb.last_error ? "step " + cb.last_error_step + ": " + cb.last_error : "");
+      const toggle = tr.querySelector("button[data-role=toggle]");
+      const action = cb.enabled ? "disable" : "enable";
+      if (toggle.dataset.action !== action) { toggle.dataset.action = action; toggle.textContent = action; }
+      for (const b of tr.querySelectorAll("button")) { b.disabled = !write; }
+    }
+    for (const tr of [...body.rows]) {
+      if (!keep.has(tr.dataset.cb)) { tr.remove(); }
+    }
     const opts = (st.extra && st.extra.optimizers) || {};
     $("#opt-now").textContent = Object.keys(opts).length ? Object.entries(opts).map(([id, gs]) => id + ": " + gs.map((g, i) => "group " + i + " " + JSON.stringify(g)).join("; ")).join(" | ") : "no optimizer registered in the status";
   }
@@ -495,6 +505,27 @@ function renderCallbacks() {
   if (S.info && S.info.read_only) {
     for (const x of document.querySelectorAll(".controls, td button")) { x.hidden = true; }
   }
+}
+
+function setText(td, text) {
+  if (td.textContent !== text) { td.textContent = text; }
+}
+
+function badge(td, yes) {
+  const text = yes ? "yes" : "no";
+  if (td.textContent !== text) { td.replaceChildren(el("span", { class: "badge " + text, text: text })); }
+}
+
+// newCallbackRow makes the row of callback id; its buttons read the callback's state when clicked.
+function newCallbackRow(id) {
+  const current = () => ((S.status && S.status.status && S.status.status.callbacks) || []).find((c) => c.id === id) || { id: id };
+  return el("tr", { dataset: { cb: id } },
+    el("td", { class: "id", text: id }), el("td"), el("td"), el("td", { class: "mono" }), el("td", { class: "mono" }),
+    el("td", { class: "num" }), el("td", { class: "num" }), el("td", { class: "num" }), el("td", { class: "num" }), el("td", { class: "err" }),
+    el("td", {},
+      el("button", { type: "button", dataset: { role: "toggle", action: "disable", id: id }, onclick: (e) => send(["cb", e.currentTarget.dataset.action, id]), text: "disable" }),
+      el("button", { type: "button", dataset: { action: "params", id: id }, onclick: () => openParams(current()), text: "set params" }),
+      el("button", { type: "button", dataset: { action: "unload", id: id }, onclick: () => { if (confirm("unload " + id + "?")) { send(["cb", "unload", id]); } }, text: "unload" })));
 }
 
 function openParams(cb) {

@@ -53,7 +53,15 @@ type rect struct{ X, Y, W, H float64 }
 func click(t *testing.T, ctx context.Context, sel string) {
 	t.Helper()
 	waitFor(t, ctx, sel, fmt.Sprintf(`!!document.querySelector(%q)`, sel), 20*time.Second)
-	b := eval[rect](t, ctx, fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.scrollIntoView({block: "center"}); const r = e.getBoundingClientRect(); return {X: r.x, Y: r.y, W: r.width, H: r.height}; })()`, sel))
+	var b rect
+	for try := 0; ; try++ { // the element must be what the pointer hits
+		b = eval[rect](t, ctx, fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.scrollIntoView({block: "center"}); const r = e.getBoundingClientRect(); const hit = document.elementFromPoint(r.x + r.width/2, r.y + r.height/2); return {X: r.x, Y: r.y, W: hit && e.contains(hit) ? r.width : -1, H: r.height}; })()`, sel))
+		if b.W >= 0 || try == 50 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.GreaterOrEqual(t, b.W, 0.0, "%s is covered", sel)
 	require.NoError(t, chromedp.Do(ctx, chromedp.MouseClickXY(b.X+b.W/2, b.Y+b.H/2)))
 }
 
@@ -113,15 +121,16 @@ func TestPageOnHotcbTrain(t *testing.T) {
 	waitFor(t, ctx, "the kernel's callbacks in the table", `!!document.querySelector('tr[data-cb="timing"]') && !!document.querySelector('button[data-action="disable"][data-id="feat_viz"]:not([disabled])')`, 90*time.Second)
 	waitFor(t, ctx, "a step and a device in the overview", `document.querySelector('.card[data-k="step"] .v').textContent !== '–' && document.querySelector('.card[data-k="device"] .v').textContent === 'cpu'`, 90*time.Second)
 
-	click(t, ctx, `button[data-action="disable"][data-id="feat_viz"]`)
-	waitFor(t, ctx, "the kernel's ledger answer", `!!document.querySelector('#pending tr[data-state="applied"]')`, 60*time.Second)
-	require.Regexp(t, `applied at step \d+ \(ledger seq \d+\)`, eval[string](t, ctx, `document.querySelector('#pending tr[data-state="applied"]').innerText`))
-	waitFor(t, ctx, "feat_viz disabled in the status", `!!document.querySelector('button[data-action="enable"][data-id="feat_viz"]')`, 30*time.Second)
-
 	click(t, ctx, `#tabs button[data-tab="timing"]`)
 	waitFor(t, ctx, "the timing and system charts", `Number(document.querySelector('.chart[data-chart="t-step"]')?.dataset.points) > 0 && Number(document.querySelector('.chart[data-chart="s-mem"]')?.dataset.points) > 0`, 90*time.Second)
 	click(t, ctx, `#tabs button[data-tab="gallery"]`)
 	waitFor(t, ctx, "feature maps", `[...document.querySelectorAll('#gallery img')].some(i => i.complete && i.naturalWidth > 0)`, 60*time.Second)
+
+	click(t, ctx, `#tabs button[data-tab="callbacks"]`)
+	click(t, ctx, `button[data-action="disable"][data-id="feat_viz"]`)
+	waitFor(t, ctx, "the kernel's ledger answer", `!!document.querySelector('#pending tr[data-state="applied"]')`, 60*time.Second)
+	require.Regexp(t, `applied at step \d+ \(ledger seq \d+\)`, eval[string](t, ctx, `document.querySelector('#pending tr[data-state="applied"]').innerText`))
+	waitFor(t, ctx, "feat_viz disabled in the status", `!!document.querySelector('button[data-action="enable"][data-id="feat_viz"]')`, 30*time.Second)
 
 	// The metrics stream (hotcb.metrics.jsonl), when the trainer writes one.
 	if _, err := os.Stat(filepath.Join(dir, serve.MetricsFile)); err == nil {
