@@ -256,7 +256,7 @@ func TestDashboardLiveRun(t *testing.T) {
 	// A set_params the trainer refuses: the page says why.
 	click(t, ctx, `#tabs button[data-tab="callbacks"]`)
 	click(t, ctx, `button[data-action="params"][data-id="sys"]`)
-	require.Equal(t, "every=100", eval[string](t, ctx, `document.querySelector('#params-form textarea').value`), "the editor starts from the current params")
+	waitFor(t, ctx, "the editor, filled with the current params", `!document.querySelector('#params-form').hidden && document.querySelector('#params-form textarea').value === 'every=100'`, 10*time.Second)
 	eval[bool](t, ctx, `(() => { document.querySelector('#params-form textarea').value = 'every=0'; return true; })()`)
 	click(t, ctx, `#params-submit`)
 	waitFor(t, ctx, "the failed set_params", `!!document.querySelector('#pending tr[data-state="failed"]')`, 15*time.Second)
