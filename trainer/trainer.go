@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -368,10 +369,15 @@ func run(ctx context.Context, o Options, l *live) (sum Summary, err error) {
 		}
 	}
 
+	printer := &lineWriter{out: out, tty: progress}
 	ko := o.Kernel
 	if rk != nil {
 		ko.Ranks = rk.g.Board("hotcb/ops")
 	}
+	// Callbacks' lines and the control plane's go to hotcb.log and to the terminal; the
+	// control plane's with a prefix, as the controller marks them in a loop's own log.
+	ko.Controller.Log = teeLog(ko.Controller.Log, func(s string) { printer.line("[hotcb] " + s) })
+	ko.Controller.Echo = teeLog(ko.Controller.Echo, printer.line)
 	k, err := kernel.New(dir, ko)
 	if err != nil {
 		return sum, err
@@ -383,9 +389,8 @@ func run(ctx context.Context, o Options, l *live) (sum Summary, err error) {
 			err = cerr
 		}
 	}()
-	printer := &lineWriter{out: out, tty: progress}
 	env := &torchenv.Env{Framework: "hotcb-go", Model: model, Optimizer: opt, Device: o.Device,
-		RunDir: dir, Log: printer.line}
+		RunDir: dir} // Log: the kernel's (hotcb.log and the terminal)
 	if rk != nil { // not a nil *ranks in the interface
 		env.Ranks = rk
 	}
@@ -591,6 +596,7 @@ func printHints(out io.Writer, dir string) {
 // lineWriter prints log lines and progress: one rewritten line on a terminal, plain lines
 // (every 50 steps' worth of updates) otherwise.
 type lineWriter struct {
+	mu   sync.Mutex // the watchdog logs from its own goroutine
 	out  io.Writer
 	tty  bool
 	last string
@@ -598,6 +604,8 @@ type lineWriter struct {
 }
 
 func (w *lineWriter) line(s string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.tty && w.last != "" {
 		fmt.Fprint(w.out, "\r\033[K")
 	}
@@ -608,6 +616,8 @@ func (w *lineWriter) line(s string) {
 }
 
 func (w *lineWriter) progress(s string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.n++
 	if w.tty {
 		w.last = s
@@ -620,9 +630,19 @@ func (w *lineWriter) progress(s string) {
 }
 
 func (w *lineWriter) done(s string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.tty {
 		fmt.Fprint(w.out, "\r\033[K")
 		w.last = ""
 	}
 	fmt.Fprintln(w.out, s)
+}
+
+// teeLog sends each line to both functions (either may be nil).
+func teeLog(a, b func(string)) func(string) {
+	if a == nil {
+		return b
+	}
+	return func(s string) { a(s); b(s) }
 }

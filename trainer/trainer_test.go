@@ -28,6 +28,13 @@ func TestShortRun(t *testing.T) {
 	require.Contains(t, text, "live control")
 	require.Contains(t, text, "step 50/120")
 	require.NotContains(t, text, "\r", "non-terminal output is line-oriented")
+	// a callback's lines reach hotcb.log and the terminal; the control plane's too, marked
+	hlog, err := os.ReadFile(filepath.Join(dir, rundir.Log))
+	require.NoError(t, err)
+	require.Regexp(t, `(?m)^\S+ \[timing\] step=50 `, string(hlog))
+	require.Regexp(t, `(?m)^\[timing\] step=50 `, text)
+	require.Regexp(t, `(?m)^\S+ applied cb\.load\(timing\)`, string(hlog))
+	require.Regexp(t, `(?m)^\[hotcb\] applied cb\.load\(timing\)`, text)
 
 	es, bad, err := rundir.ReadJSONL[rundir.LedgerEntry](filepath.Join(dir, rundir.Applied))
 	require.NoError(t, err)
