@@ -37,6 +37,14 @@ type Closer interface {
 	Close() error
 }
 
+// Resumer is implemented by callbacks that must know when they are enabled again after being
+// disabled (by an op, the YAML, an error or the watchdog), before their next Handle: an
+// instrument that measures the time between events must not count the disabled period as one
+// long interval.
+type Resumer interface {
+	OnResume()
+}
+
 // Abandoner is implemented by callbacks whose calls the controller's watchdog can see and, when
 // one does not return, abandon: go_file callbacks, whose interpreter can be stopped.
 type Abandoner interface {

@@ -102,8 +102,7 @@ func (c *HotController) load(env *torchenv.Env, op ops.Op) (noop bool, note stri
 		if h.enabled == op.IsEnabled() {
 			return true, "already loaded", nil
 		}
-		h.enabled = op.IsEnabled()
-		c.rebuildActive()
+		c.setHandleEnabled(h, op.IsEnabled())
 		return false, "already loaded; enabled=" + fmt.Sprint(h.enabled), nil
 	}
 	loader, ok := c.loaders[target.Kind]
@@ -202,9 +201,22 @@ func (c *HotController) setEnabled(id string, on bool) (noop bool, err error) {
 	if h.enabled == on {
 		return true, nil
 	}
+	c.setHandleEnabled(h, on)
+	return false, nil
+}
+
+// setHandleEnabled turns a callback on or off; one turned back on is told first
+// (callback.Resumer), a panic in it is logged.
+func (c *HotController) setHandleEnabled(h *handle, on bool) {
+	if on && !h.enabled {
+		if r, ok := h.cb.(callback.Resumer); ok {
+			if err := call(func() error { r.OnResume(); return nil }); err != nil {
+				c.logf(c.lastEnv, "callback %s: OnResume: %v (enabled anyway)", h.id, err)
+			}
+		}
+	}
 	h.enabled = on
 	c.rebuildActive()
-	return false, nil
 }
 
 func (c *HotController) setParams(id string, params map[string]any) (note string, err error) {

@@ -383,6 +383,13 @@ func (t *Timing) Handle(event string, env *torchenv.Env) error {
 	return t.closeStep(env, now)
 }
 
+// OnResume starts afresh after the callback was disabled: the time it spent disabled is no
+// interval and no step (callback.Resumer).
+func (t *Timing) OnResume() {
+	t.prevIdx = -1
+	t.hasClose = false
+}
+
 func (t *Timing) synchronize() error {
 	if t.devTimes != nil {
 		return t.devTimes.src.Synchronize()

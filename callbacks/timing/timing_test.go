@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotcb/hotcb/bridge"
+	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/params"
 	"github.com/hotcb/hotcb/torchenv"
 )
@@ -94,6 +95,31 @@ func TestIntervalsWithAFakeClock(t *testing.T) {
 	require.Len(t, r.lines, 2)
 	require.Contains(t, r.lines[1], "[timing] step=20 50.0 steps/s | step p50 20.00ms")
 	require.Contains(t, r.lines[1], "host only")
+}
+
+func TestDisabledPeriodIsNoInterval(t *testing.T) {
+	r := newRig(t, map[string]any{"every": 1000, "window": 100})
+	for range 5 {
+		r.step(1, 3, 10, 6, 0)
+	}
+	// disabled mid-step (after forward_end) for 10 s: no events reach it
+	r.clock += int64(1e6)
+	require.NoError(t, r.tm.Handle(torchenv.TrainStepStart, r.env))
+	r.clock += int64(3e6)
+	require.NoError(t, r.tm.Handle(torchenv.ForwardEnd, r.env))
+	r.clock += int64(10e9)
+	r.env.Step += 500
+	var _ callback.Resumer = r.tm
+	r.tm.OnResume()
+	for range 5 {
+		r.step(1, 3, 10, 6, 0)
+	}
+	snap := r.tm.Snapshot()
+	for name, iv := range snap.Intervals {
+		require.LessOrEqual(t, iv.HostMs.Max, 10.0, "interval %s spans the disabled period", name)
+	}
+	require.LessOrEqual(t, snap.StepMs.Max, 20.0, "a step spans the disabled period")
+	require.Equal(t, 4+4, snap.StepMs.N, "the first step after each start only starts the clock")
 }
 
 func TestWindowStatistics(t *testing.T) {
