@@ -404,7 +404,7 @@ func (k *Kernel) abandoned(env *torchenv.Env, id, reason string) {
 func (k *Kernel) record(env *torchenv.Env, event string, op ops.Op, source, decision, note string, err error) {
 	k.seq++
 	e := rundir.LedgerEntry{Seq: k.seq, WallTime: float64(time.Now().UnixNano()) / 1e9, Event: event,
-		Module: op.ModuleName(), Op: op.Op, Source: source, Decision: decision, Payload: rundir.Payload(op)}
+		Module: op.ModuleName(), Op: op.Op, Source: source, Decision: decision, Params: op.Params, Payload: rundir.Payload(op)}
 	if env != nil {
 		e.Step = env.Step
 		ep := env.Epoch
@@ -421,6 +421,11 @@ func (k *Kernel) record(env *torchenv.Env, event string, op ops.Op, source, deci
 	if err != nil {
 		s := err.Error()
 		e.Error = &s
+		var pe *controller.PanicError
+		if errors.As(err, &pe) && len(pe.Stack) > 0 {
+			tb := string(pe.Stack)
+			e.Traceback = &tb
+		}
 	}
 	if note != "" {
 		e.Notes = &note
@@ -434,7 +439,7 @@ func (k *Kernel) record(env *torchenv.Env, event string, op ops.Op, source, deci
 	var te *json.UnsupportedTypeError
 	if errors.As(werr, &ue) || errors.As(werr, &te) {
 		// A Go value from the API that JSON cannot hold: the entry is still written.
-		e.Payload = map[string]any{"unrecordable": werr.Error()}
+		e.Payload, e.Params = map[string]any{"unrecordable": werr.Error()}, nil
 		werr = rundir.AppendJSON(k.dir.Path(rundir.Applied), e)
 	}
 	if werr != nil {
