@@ -27,6 +27,7 @@ func init() {
 		"Loader":      reflect.ValueOf((*callback.Loader)(nil)),
 		"LoaderFunc":  reflect.ValueOf((*callback.LoaderFunc)(nil)),
 		"Registry":    reflect.ValueOf((*callback.Registry)(nil)),
+		"Resumer":     reflect.ValueOf((*callback.Resumer)(nil)),
 		"Target":      reflect.ValueOf((*callback.Target)(nil)),
 
 		// interface wrapper definitions
@@ -35,6 +36,7 @@ func init() {
 		"_Closer":      reflect.ValueOf((*_github_com_hotcb_hotcb_callback_Closer)(nil)),
 		"_HotCallback": reflect.ValueOf((*_github_com_hotcb_hotcb_callback_HotCallback)(nil)),
 		"_Loader":      reflect.ValueOf((*_github_com_hotcb_hotcb_callback_Loader)(nil)),
+		"_Resumer":     reflect.ValueOf((*_github_com_hotcb_hotcb_callback_Resumer)(nil)),
 	}
 }
 
@@ -102,4 +104,14 @@ type _github_com_hotcb_hotcb_callback_Loader struct {
 
 func (W _github_com_hotcb_hotcb_callback_Loader) Load(target ops.CallbackTarget, id string, init map[string]any) (callback.HotCallback, error) {
 	return W.WLoad(target, id, init)
+}
+
+// _github_com_hotcb_hotcb_callback_Resumer is an interface wrapper for Resumer type
+type _github_com_hotcb_hotcb_callback_Resumer struct {
+	IValue    interface{}
+	WOnResume func()
+}
+
+func (W _github_com_hotcb_hotcb_callback_Resumer) OnResume() {
+	W.WOnResume()
 }
