@@ -37,11 +37,13 @@ type Closer interface {
 	Close() error
 }
 
-// Resumer is implemented by callbacks that must know when they are enabled again after being
-// disabled (by an op, the YAML, an error or the watchdog), before their next Handle: an
-// instrument that measures the time between events must not count the disabled period as one
-// long interval.
-type Resumer interface {
+// Pauser is implemented by callbacks that must know when they are turned off and on: one that
+// acts outside Handle (a forward hook, say) stops while off, and an instrument that measures the
+// time between events does not count the time it was off. OnPause runs when the callback is
+// disabled (by an op, the YAML, an error, its call budget or the watchdog) or loaded disabled;
+// OnResume when it is enabled again, before its next Handle. Both run on the training goroutine.
+type Pauser interface {
+	OnPause()
 	OnResume()
 }
 

@@ -460,9 +460,8 @@ func (c *HotController) checkBudget(h *handle, ev string, env *torchenv.Env, d t
 	h.overruns++
 	c.logf(env, "callback %s took %v in %s, over its budget of %v (%d in a row)", h.id, d.Round(time.Microsecond), ev, c.opts.CallBudget, h.strikes)
 	if c.opts.BudgetStrikes > 0 && h.strikes >= int64(c.opts.BudgetStrikes) && h.enabled {
-		h.enabled = false
 		h.strikes = 0
-		c.rebuildActive()
+		c.setHandleEnabled(h, false)
 		c.logf(env, "callback %s disabled after %d calls over budget; `hotcb cb enable %s` turns it back on", h.id, c.opts.BudgetStrikes, h.id)
 	}
 	c.statusDue.Store(true)
@@ -487,8 +486,7 @@ func (c *HotController) callbackFailed(h *handle, ev string, env *torchenv.Env, 
 	}
 	c.logf(env, "%s", msg)
 	if !c.opts.KeepEnabledOnError {
-		h.enabled = false
-		c.rebuildActive()
+		c.setHandleEnabled(h, false)
 		c.logf(env, "callback %s disabled after an error; `hotcb cb enable %s` turns it back on", h.id, h.id)
 	}
 	c.statusDue.Store(true)

@@ -31,6 +31,7 @@ type probe struct {
 	fail   string // "", "error", "panic", "torch"
 	every  int
 	resume int // OnResume calls
+	pause  int // OnPause calls
 }
 
 func (p *probe) ID() string { return p.id }
@@ -74,6 +75,7 @@ func (p *probe) SetParams(m map[string]any) error {
 }
 func (p *probe) Close() error { p.closed++; return nil }
 func (p *probe) OnResume()    { p.resume++ }
+func (p *probe) OnPause()     { p.pause++ }
 
 // fixture is a controller over a temp run dir with a registry holding the probe factory.
 type fixture struct {
@@ -516,7 +518,7 @@ func TestNilEnvLogGoesToTheControllerLog(t *testing.T) {
 	require.Equal(t, 1, strings.Count(string(b), "applied cb.load(p)"))
 }
 
-func TestEchoTakesCallbackLinesAndResumeIsTold(t *testing.T) {
+func TestEchoTakesCallbackLinesAndPauseIsTold(t *testing.T) {
 	var echoed []string
 	f := newFixture(t, controller.Options{Echo: func(s string) { echoed = append(echoed, s) }})
 	f.append(loadProbe)
@@ -533,6 +535,7 @@ func TestEchoTakesCallbackLinesAndResumeIsTold(t *testing.T) {
 	p := f.probe("p")
 	f.append(`{"op":"disable","id":"p"}`+"\n", `{"op":"enable","id":"p"}`+"\n")
 	f.c.Apply(env, torchenv.TrainStepEnd)
+	require.Equal(t, 1, p.pause, "disabled: told")
 	require.Equal(t, 1, p.resume, "enabled again: told before its next Handle")
 	f.append(`{"op":"enable","id":"p"}` + "\n")
 	f.c.Apply(env, torchenv.TrainStepEnd)
@@ -541,5 +544,10 @@ func TestEchoTakesCallbackLinesAndResumeIsTold(t *testing.T) {
 	f.c.Apply(env, torchenv.TrainStepEnd) // fails, disabled
 	f.append(`{"op":"set_params","id":"p","params":{"fail":""}}`+"\n", `{"op":"enable","id":"p"}`+"\n")
 	f.c.Apply(env, torchenv.TrainStepEnd)
+	require.Equal(t, 2, p.pause, "an error disabled it: told")
 	require.Equal(t, 2, p.resume, "enabled after an error disabled it")
+
+	f.append(`{"op":"load","id":"q","target":{"kind":"module","path":"test/probe","symbol":"Probe"},"enabled":false}` + "\n")
+	f.c.Apply(env, torchenv.TrainStepEnd)
+	require.Equal(t, 1, f.probe("q").pause, "loaded off: told")
 }

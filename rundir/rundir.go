@@ -215,10 +215,11 @@ func (f FreezeState) Validate() error {
 	return nil
 }
 
-// ReadFreeze reads hotcb.freeze.json; a missing file is mode off.
+// ReadFreeze reads hotcb.freeze.json; a missing or empty file (what hotcb's `init` leaves) is
+// mode off.
 func ReadFreeze(path string) (FreezeState, error) {
 	b, _, err := ReadControl(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(bytes.TrimSpace(b)) == 0) {
 		return FreezeState{Mode: FreezeOff, Policy: PolicyBestEffort}, nil
 	}
 	if err != nil {

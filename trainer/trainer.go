@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,7 @@ import (
 	"github.com/hotcb/hotcb/bridge/torchfile"
 	_ "github.com/hotcb/hotcb/callbacks/all" // built-ins, loadable by Go and hotcb names
 	"github.com/hotcb/hotcb/checkpoint"
+	"github.com/hotcb/hotcb/controller"
 	"github.com/hotcb/hotcb/data"
 	"github.com/hotcb/hotcb/kernel"
 	"github.com/hotcb/hotcb/models"
@@ -78,8 +80,8 @@ type Summary struct {
 	Elapsed    time.Duration
 	Checkpoint string
 	Script     string // the trained TorchScript module, RUN_DIR/model.pt ("" for a built-in model)
-	FeatViz    string
-	Timing     string
+	FeatViz    string // the feature-map gallery ("" when it shows no frame)
+	Timing     string // the timing directory ("" when nothing was timed)
 	Stopped    string // why the run stopped early ("" when it finished)
 }
 
@@ -504,8 +506,12 @@ train:
 	k.Apply(env, torchenv.FitEnd)
 	sum.Steps, sum.Epochs, sum.Stopped = step, env.Epoch, stop
 	sum.Elapsed = time.Since(start)
-	sum.FeatViz = filepath.Join(dir, "featviz", "index.html")
-	sum.Timing = filepath.Join(dir, "timing")
+	if pngs, _ := filepath.Glob(filepath.Join(dir, "featviz", "*.png")); len(pngs) > 0 {
+		sum.FeatViz = filepath.Join(dir, "featviz", "index.html")
+	}
+	if p := filepath.Join(dir, "timing"); fileExists(filepath.Join(p, "timing.jsonl")) {
+		sum.Timing = p
+	}
 	if !saver {
 		sum.Checkpoint = ""
 	}
@@ -520,9 +526,19 @@ train:
 	if sum.Script != "" {
 		fmt.Fprintf(out, "  torchscript %s (Python: torch.jit.load(p), trained, in training mode)\n", sum.Script)
 	}
-	fmt.Fprintf(out, "  feature maps %s\n  timing      %s (timing.jsonl, timing.png)\n  ledger      %s\n",
-		sum.FeatViz, sum.Timing, rundir.Dir(dir).Path(rundir.Applied))
+	if sum.FeatViz != "" {
+		fmt.Fprintf(out, "  feature maps %s\n", sum.FeatViz)
+	}
+	if sum.Timing != "" {
+		fmt.Fprintf(out, "  timing      %s (timing.jsonl, timing.png)\n", sum.Timing)
+	}
+	fmt.Fprintf(out, "  ledger      %s\n", rundir.Dir(dir).Path(rundir.Applied))
 	return sum, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 func stopReason(ctx context.Context, env *torchenv.Env) (string, bool) {
@@ -583,14 +599,56 @@ func evaluate(k *kernel.Kernel, env *torchenv.Env, model nn.Module, test *data.T
 }
 
 func printHints(out io.Writer, dir string) {
-	fmt.Fprintf(out, `live control (another terminal):
-  hotcb --dir %[1]s status
-  hotcb --dir %[1]s cb set_params timing every=20
-  hotcb --dir %[1]s cb load gs --path hotcb.modules.cb.callbacks.grad_stats --symbol GradStatsCallback --init every=25
-  hotcb --dir %[1]s cb load gradnorm --file examples/callbacks/grad_norm.go --symbol GradNorm --init every=10
-  hotcb --dir %[1]s opt set_params lr=1e-3
-  hotcb --dir %[1]s cb disable feat_viz
-`, dir)
+	on, off := configuredCallbacks(dir)
+	switch {
+	case on == nil && off == nil:
+		fmt.Fprintf(out, "callbacks: none in %s (load one with 'hotcb --dir %s cb load', or list it there)\n", rundir.Config, dir)
+	default:
+		fmt.Fprintf(out, "callbacks in %s: on: %s; loaded but off: %s\n", rundir.Config, listOrNone(on), listOrNone(off))
+	}
+	fmt.Fprintf(out, "live control (another terminal):\n  hotcb --dir %s status\n", dir)
+	if slices.Contains(on, "timing") || slices.Contains(off, "timing") {
+		fmt.Fprintf(out, "  hotcb --dir %s cb set_params timing every=20\n", dir)
+	}
+	if len(off) > 0 {
+		fmt.Fprintf(out, "  hotcb --dir %s enable %s\n", dir, off[0])
+	}
+	if !slices.Contains(on, "grad_stats") && !slices.Contains(off, "grad_stats") {
+		fmt.Fprintf(out, "  hotcb --dir %s cb load grad_stats --path hotcb.modules.cb.callbacks.grad_stats --symbol GradStatsCallback --init every=25\n", dir)
+	}
+	fmt.Fprintf(out, "  hotcb --dir %s cb load gradnorm --file examples/callbacks/grad_norm.go --symbol GradNorm --init every=10\n", dir)
+	fmt.Fprintf(out, "  hotcb --dir %s opt set_params lr=1e-3\n", dir)
+	if len(on) > 0 {
+		fmt.Fprintf(out, "  hotcb --dir %s disable %s\n", dir, on[len(on)-1])
+	}
+}
+
+// configuredCallbacks lists the callbacks the run directory's YAML turns on and those it loads
+// turned off (both nil when it has none or cannot be read: the kernel says why).
+func configuredCallbacks(dir string) (on, off []string) {
+	b, _, err := rundir.ReadControl(rundir.Dir(dir).Path(rundir.Config))
+	if err != nil {
+		return nil, nil
+	}
+	specs, err := controller.ParseConfig(b)
+	if err != nil {
+		return nil, nil
+	}
+	for _, s := range specs {
+		if s.Enabled {
+			on = append(on, s.ID)
+		} else {
+			off = append(off, s.ID)
+		}
+	}
+	return on, off
+}
+
+func listOrNone(ids []string) string {
+	if len(ids) == 0 {
+		return "none"
+	}
+	return strings.Join(ids, ", ")
 }
 
 // lineWriter prints log lines and progress: one rewritten line on a terminal, plain lines

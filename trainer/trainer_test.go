@@ -100,3 +100,27 @@ func TestBadOptions(t *testing.T) {
 	_, err = trainer.Run(context.Background(), trainer.Options{Dir: t.TempDir(), Resume: true, TrainN: 100, TestN: 10, Out: &bytes.Buffer{}})
 	require.ErrorContains(t, err, "resume:")
 }
+
+func TestBannerAndSummaryFollowTheYAML(t *testing.T) {
+	dir := t.TempDir()
+	// as after `hotcb init`: built-ins loaded but off
+	require.NoError(t, os.WriteFile(filepath.Join(dir, rundir.Config), []byte(`version: 1
+callbacks:
+  timing:
+    enabled: false
+    target: {kind: module, path: hotcb.modules.cb.callbacks.timing, symbol: TimingCallback}
+  feat_viz:
+    enabled: false
+    target: {kind: module, path: hotcb.modules.cb.callbacks, symbol: FeatureVizCallback}
+`), 0o600))
+	var out bytes.Buffer
+	_, err := trainer.Run(context.Background(), trainer.Options{Dir: dir, Epochs: 1, Steps: 20, TrainN: 300, TestN: 50, Out: &out})
+	require.NoError(t, err, out.String())
+	text := out.String()
+	require.Contains(t, text, "callbacks in hotcb.yaml: on: none; loaded but off: timing, feat_viz\n")
+	require.Contains(t, text, "hotcb --dir "+dir+" enable timing\n")
+	require.NotContains(t, text, " disable ")
+	require.NotContains(t, text, "feature maps", "feat_viz is off: no frame")
+	require.NotContains(t, text, "timing      ")
+	require.Contains(t, text, "  ledger      ")
+}

@@ -141,8 +141,8 @@ type hookConfig struct {
 // event the load arrived with is dispatched right after and corrects it). The first forward in training mode (nn.Train) of each
 // hooked layer after that is captured when the number is a multiple of every; evaluation
 // forwards (nn.Eval) are never captured, and neither is a second forward of a layer in the same
-// step. While the callback is disabled its hooks stay but its step does not move, so at most the
-// one pending capture happens.
+// step. While the callback is disabled (loaded off included) its hooks stay but capture nothing
+// (OnPause, callback.Pauser).
 type FeatureViz struct {
 	id string
 
@@ -158,6 +158,7 @@ type FeatureViz struct {
 	cfg    atomic.Pointer[hookConfig] // nil: capture nothing
 	next   atomic.Int64               // the step of the next forward
 	starts bool                       // the loop dispatches train_step_start (Handle's goroutine only)
+	paused atomic.Bool                // disabled: the hooks capture nothing
 
 	capMu sync.Mutex
 	last  map[string]int64 // layer → last step captured
@@ -304,6 +305,12 @@ func (f *FeatureViz) OnAttach(env *torchenv.Env) error {
 	return nil
 }
 
+// OnPause stops the captures while the callback is disabled (callback.Pauser).
+func (f *FeatureViz) OnPause() { f.paused.Store(true) }
+
+// OnResume starts them again; the step number is set again by the next event handled.
+func (f *FeatureViz) OnResume() { f.paused.Store(false) }
+
 // Handle follows the step number (see FeatureViz) and reports, through env.Log, frames dropped
 // or failed since the last report. A capture that failed inside a hook is returned here.
 func (f *FeatureViz) Handle(event string, env *torchenv.Env) error {
@@ -384,7 +391,7 @@ func (f *FeatureViz) publish() {
 // hook runs inside the forward pass. On steps that are not captured it costs two atomic loads.
 func (f *FeatureViz) hook(name string, m nn.Module, _, out *bridge.Tensor) {
 	cfg := f.cfg.Load()
-	if cfg == nil || out == nil {
+	if cfg == nil || out == nil || f.paused.Load() {
 		return
 	}
 	step := f.next.Load()

@@ -315,6 +315,22 @@ func TestCloseRemovesHooks(t *testing.T) {
 	require.NoError(t, f.Close(), "a second Close is a no-op")
 }
 
+func TestPausedCapturesNothing(t *testing.T) {
+	r := newRig(t, 2)
+	f := attach(t, r, map[string]any{"every": 1, "layers": "features.0"})
+	var _ callback.Pauser = f
+	f.OnPause() // loaded off, or disabled: no events reach it, forwards go on
+	r.model.Forward(r.x)
+	r.env.Step++
+	r.model.Forward(r.x)
+	require.Zero(t, f.Stats().Captured)
+	f.OnResume()
+	r.step(f)
+	require.Equal(t, int64(1), f.Stats().Captured)
+	require.NoError(t, f.Close())
+	require.Equal(t, []string{"1/features.0"}, stepsWritten(t, f.Dir()))
+}
+
 func TestEvalForwardsAndRepeatsAreNotCaptured(t *testing.T) {
 	r := newRig(t, 2)
 	f := attach(t, r, map[string]any{"every": 2, "layers": "features.0"})

@@ -383,8 +383,11 @@ func (t *Timing) Handle(event string, env *torchenv.Env) error {
 	return t.closeStep(env, now)
 }
 
-// OnResume starts afresh after the callback was disabled: the time it spent disabled is no
-// interval and no step (callback.Resumer).
+// OnPause does nothing: events stop reaching the callback while it is off (callback.Pauser).
+func (t *Timing) OnPause() {}
+
+// OnResume starts afresh after the callback was off: the time it spent off is no interval and
+// no step (callback.Pauser).
 func (t *Timing) OnResume() {
 	t.prevIdx = -1
 	t.hasClose = false

@@ -109,7 +109,8 @@ func TestDisabledPeriodIsNoInterval(t *testing.T) {
 	require.NoError(t, r.tm.Handle(torchenv.ForwardEnd, r.env))
 	r.clock += int64(10e9)
 	r.env.Step += 500
-	var _ callback.Resumer = r.tm
+	var _ callback.Pauser = r.tm
+	r.tm.OnPause()
 	r.tm.OnResume()
 	for range 5 {
 		r.step(1, 3, 10, 6, 0)
@@ -178,7 +179,9 @@ func TestSleepIsMeasured(t *testing.T) {
 	require.InDelta(t, 20, fb.P50, 10)
 	require.GreaterOrEqual(t, fb.P50, 20.0, "a sleep is never shorter than asked")
 	require.InDelta(t, 20, rec.StepMs.P50, 10)
-	require.GreaterOrEqual(t, rec.StepMs.P50, fb.P50*0.99, "a step contains its intervals")
+	// a step contains its intervals: each of the 5 steps timed is at least its backward, so the
+	// longest step is at least the second-longest of the 6 backwards, hence their median
+	require.GreaterOrEqual(t, rec.StepMs.Max, fb.P50, "a step contains its intervals")
 	require.Less(t, rec.Intervals[Optimizer].HostMs.Max, 5.0)
 	require.Less(t, rec.Intervals[Forward].HostMs.Max, 5.0)
 	require.Less(t, rec.Intervals[DataOther].HostMs.Max, 5.0)

@@ -26,8 +26,8 @@ func init() {
 		"HotCallback": reflect.ValueOf((*callback.HotCallback)(nil)),
 		"Loader":      reflect.ValueOf((*callback.Loader)(nil)),
 		"LoaderFunc":  reflect.ValueOf((*callback.LoaderFunc)(nil)),
+		"Pauser":      reflect.ValueOf((*callback.Pauser)(nil)),
 		"Registry":    reflect.ValueOf((*callback.Registry)(nil)),
-		"Resumer":     reflect.ValueOf((*callback.Resumer)(nil)),
 		"Target":      reflect.ValueOf((*callback.Target)(nil)),
 
 		// interface wrapper definitions
@@ -36,7 +36,7 @@ func init() {
 		"_Closer":      reflect.ValueOf((*_github_com_hotcb_hotcb_callback_Closer)(nil)),
 		"_HotCallback": reflect.ValueOf((*_github_com_hotcb_hotcb_callback_HotCallback)(nil)),
 		"_Loader":      reflect.ValueOf((*_github_com_hotcb_hotcb_callback_Loader)(nil)),
-		"_Resumer":     reflect.ValueOf((*_github_com_hotcb_hotcb_callback_Resumer)(nil)),
+		"_Pauser":      reflect.ValueOf((*_github_com_hotcb_hotcb_callback_Pauser)(nil)),
 	}
 }
 
@@ -106,12 +106,16 @@ func (W _github_com_hotcb_hotcb_callback_Loader) Load(target ops.CallbackTarget,
 	return W.WLoad(target, id, init)
 }
 
-// _github_com_hotcb_hotcb_callback_Resumer is an interface wrapper for Resumer type
-type _github_com_hotcb_hotcb_callback_Resumer struct {
+// _github_com_hotcb_hotcb_callback_Pauser is an interface wrapper for Pauser type
+type _github_com_hotcb_hotcb_callback_Pauser struct {
 	IValue    interface{}
+	WOnPause  func()
 	WOnResume func()
 }
 
-func (W _github_com_hotcb_hotcb_callback_Resumer) OnResume() {
+func (W _github_com_hotcb_hotcb_callback_Pauser) OnPause() {
+	W.WOnPause()
+}
+func (W _github_com_hotcb_hotcb_callback_Pauser) OnResume() {
 	W.WOnResume()
 }
