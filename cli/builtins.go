@@ -4,47 +4,12 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/hotcb/hotcb/callbacks/spec"
 )
 
-// goCallbacks is the import-path prefix of the built-in callbacks.
-const goCallbacks = "github.com/hotcb/hotcb/callbacks/"
-
-// pythonPackage is callbacks.PythonPackage, the Python hotcb package of the built-ins (a test
-// checks): package callbacks links libtorch, which hotcb does not.
-const pythonPackage = "hotcb.modules.cb.callbacks"
-
-// builtin is one built-in callback as `hotcb init` lists it and `cb load` checks names against.
-// The registry alone cannot pair a Go name with its hotcb name, and hotcb does not link the
-// built-ins, so this table does; a test checks it against callbacks/all.
-type builtin struct {
-	id                 string // the id the template gives it
-	goPath, goSymbol   string
-	pyModule, pySymbol string // under pythonPackage
-	init               string // YAML flow mapping
-	about              string
-	example            bool // commented out in the template (it needs something only the user knows)
-}
-
-func (b builtin) pyPath() string { return pythonPackage + "." + b.pyModule }
-
-var builtins = []builtin{
-	{id: "timing", goPath: goCallbacks + "timing", goSymbol: "Timing", pyModule: "timing", pySymbol: "TimingCallback",
-		init: "{every: 50}", about: "host (and CUDA) time of training events, steps/s, PNG chart at fit_end"},
-	{id: "heartbeat", goPath: goCallbacks + "heartbeat", goSymbol: "Heartbeat", pyModule: "heartbeat", pySymbol: "HeartbeatCallback",
-		init: "{every: 100}", about: "a log line every N steps"},
-	{id: "system_stats", goPath: goCallbacks + "system", goSymbol: "SystemStats", pyModule: "system_stats", pySymbol: "SystemStatsCallback",
-		init: "{every: 100}", about: "RSS, Go heap and GC, goroutines, CPU time, CUDA memory"},
-	{id: "grad_stats", goPath: goCallbacks + "stats", goSymbol: "GradStats", pyModule: "grad_stats", pySymbol: "GradStatsCallback",
-		init: "{every: 50}", about: "gradient norms and statistics per parameter"},
-	{id: "tensor_stats", goPath: goCallbacks + "stats", goSymbol: "TensorStats", pyModule: "tensor_stats", pySymbol: "TensorStatsCallback",
-		init: "{every: 50, paths: [loss]}", about: "statistics of env tensors by path (loss, outputs, model.<param>)"},
-	{id: "jsonl_logger", goPath: goCallbacks + "jsonl", goSymbol: "JSONLLogger", pyModule: "jsonl_logger", pySymbol: "JSONLLoggerCallback",
-		init: "{every: 10, paths: [loss]}", about: "env values as JSON lines"},
-	{id: "anomaly_guard", goPath: goCallbacks + "guard", goSymbol: "AnomalyGuard", pyModule: "anomaly_guard", pySymbol: "AnomalyGuardCallback",
-		init: "{paths: [loss], action: log}", about: "NaN/Inf checks of env paths and gradients: log, disable or stop"},
-	{id: "feat_viz", goPath: goCallbacks + "featviz", goSymbol: "FeatureViz", pyModule: "feat_viz", pySymbol: "FeatureVizCallback",
-		init: "{every: 100, samples: 2, channels: 16}", about: "feature-map PNG grids of the model's layers (hooks env.Model at load)", example: true},
-}
+// The built-ins are described in package spec (pure Go: hotcb does not link them, nor libtorch);
+// the template and the name checks read the descriptions.
 
 // configTemplate is the hotcb.yaml that `hotcb init` writes: the built-ins loaded but disabled
 // (so `hotcb enable ID` turns one on), examples commented out, and whatever else the registry of
@@ -62,20 +27,20 @@ func configTemplate(registered []string) string {
 version: 1
 callbacks:
 `)
-	entry := func(prefix string, b builtin, enabled bool) {
-		fmt.Fprintf(&sb, "%s%s:  # %s; Go: %s#%s\n", prefix, b.id, b.about, b.goPath, b.goSymbol)
+	entry := func(prefix string, b *spec.Builtin, enabled bool) {
+		fmt.Fprintf(&sb, "%s%s:  # %s; Go: %s#%s\n", prefix, b.Hotcb, b.About, b.GoPath(), b.Name)
 		fmt.Fprintf(&sb, "%s  enabled: %v\n", prefix, enabled)
-		fmt.Fprintf(&sb, "%s  target: {kind: module, path: %s, symbol: %s}\n", prefix, b.pyPath(), b.pySymbol)
-		fmt.Fprintf(&sb, "%s  init: %s\n", prefix, b.init)
+		fmt.Fprintf(&sb, "%s  target: {kind: module, path: %s, symbol: %s}\n", prefix, b.HotcbPath(), b.HotcbSymbol)
+		fmt.Fprintf(&sb, "%s  init: %s\n", prefix, b.Init)
 	}
-	for _, b := range builtins {
-		if !b.example {
+	for _, b := range spec.All {
+		if !b.Example {
 			entry("  ", b, false)
 		}
 	}
 	sb.WriteString("\n  # Examples: uncomment to load.\n")
-	for _, b := range builtins {
-		if b.example {
+	for _, b := range spec.All {
+		if b.Example {
 			entry("  # ", b, true)
 		}
 	}
@@ -93,7 +58,7 @@ callbacks:
 	return sb.String()
 }
 
-// unlisted returns the registered path#symbol names that the builtins table does not cover.
+// unlisted returns the registered path#symbol names that are not a built-in's.
 func unlisted(registered []string) []string {
 	known := builtinNames()
 	var out []string
@@ -106,14 +71,14 @@ func unlisted(registered []string) []string {
 	return out
 }
 
-// builtinNames are the path#symbol names callbacks.Register gives the built-ins: the Go path,
-// hotcb's module path and hotcb's package.
+// builtinNames are the path#symbol names callbacks.Provide gives the built-ins (spec.Targets):
+// the Go path, hotcb's module path and hotcb's package.
 func builtinNames() map[string]bool {
 	known := map[string]bool{}
-	for _, b := range builtins {
-		known[b.goPath+"#"+b.goSymbol] = true
-		known[b.pyPath()+"#"+b.pySymbol] = true
-		known[pythonPackage+"#"+b.pySymbol] = true
+	for _, b := range spec.All {
+		for _, t := range b.Targets() {
+			known[t.String()] = true
+		}
 	}
 	return known
 }
@@ -121,8 +86,8 @@ func builtinNames() map[string]bool {
 // checkBuiltinTarget refuses a module target that names a built-in package but no callback in it
 // — surely a typo. Other paths are the training program's own and only it can resolve them.
 func checkBuiltinTarget(path, symbol string) error {
-	py := path == pythonPackage || strings.HasPrefix(path, pythonPackage+".")
-	if !py && !strings.HasPrefix(path, goCallbacks) {
+	py := path == spec.PythonPackage || strings.HasPrefix(path, spec.PythonPackage+".")
+	if !py && !strings.HasPrefix(path, spec.GoPackage+"/") {
 		return nil
 	}
 	known := builtinNames()
@@ -140,11 +105,11 @@ func checkBuiltinTarget(path, symbol string) error {
 		return usageErr(fmt.Sprintf("no built-in callback %s#%s", path, symbol), "that path has: "+strings.Join(same, ", "))
 	}
 	var names []string
-	for _, b := range builtins {
+	for _, b := range spec.All {
 		if py {
-			names = append(names, b.pyPath()+" "+b.pySymbol)
+			names = append(names, b.HotcbPath()+" "+b.HotcbSymbol)
 		} else {
-			names = append(names, b.goPath+" "+b.goSymbol)
+			names = append(names, b.GoPath()+" "+b.Name)
 		}
 	}
 	return usageErr(fmt.Sprintf("no built-in callback under %s", path), "built-ins (--path --symbol): "+strings.Join(names, "; "))

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotcb/hotcb/callback"
-	"github.com/hotcb/hotcb/callbacks"
+	"github.com/hotcb/hotcb/callbacks/spec"
 	"github.com/hotcb/hotcb/controller"
 	"github.com/hotcb/hotcb/rundir"
 	"github.com/hotcb/hotcb/torchenv"
@@ -45,20 +45,13 @@ func TestInit(t *testing.T) {
 	require.ErrorContains(t, r.err, "is not a directory")
 }
 
-// TestBuiltinsTable: the template's table pairs each registered built-in with its hotcb name, and
-// names exactly what callbacks/all registers (cb load checks built-in names against it).
+// TestBuiltinsTable: the built-ins' names that the template and cb load's checks use (spec.All)
+// are exactly what callbacks/all registers under the Go and hotcb prefixes.
 func TestBuiltinsTable(t *testing.T) {
-	require.Equal(t, callbacks.PythonPackage, pythonPackage)
-	for _, b := range builtins {
-		_, err := callback.Default.Lookup(b.goPath, b.goSymbol)
-		require.NoError(t, err, b.id)
-		_, err = callback.Default.Lookup(b.pyPath(), b.pySymbol)
-		require.NoError(t, err, b.id)
-	}
-	require.Empty(t, unlisted(callback.Default.Names()), "built-ins missing from the table in builtins.go")
+	require.Empty(t, unlisted(callback.Default.Names()), "registered built-ins missing from spec.All")
 	var registered []string
 	for _, n := range callback.Default.Names() {
-		if strings.HasPrefix(n, pythonPackage) || strings.HasPrefix(n, goCallbacks) {
+		if strings.HasPrefix(n, spec.PythonPackage) || strings.HasPrefix(n, spec.GoPackage+"/") {
 			registered = append(registered, n)
 		}
 	}
@@ -67,6 +60,7 @@ func TestBuiltinsTable(t *testing.T) {
 		table = append(table, n)
 	}
 	require.ElementsMatch(t, registered, table)
+	require.Len(t, table, 3*len(spec.All))
 	require.Equal(t, []string{"x#Y"}, unlisted([]string{"x#Y", "hotcb.modules.cb.callbacks#TimingCallback"}))
 	require.Contains(t, configTemplate([]string{"mine/pkg#Thing"}), "#   mine/pkg#Thing\n")
 }
@@ -85,12 +79,12 @@ func TestConfigTemplate(t *testing.T) {
 		ids = append(ids, s.ID)
 		require.False(t, s.Enabled, s.ID)
 	}
-	for _, b := range builtins {
-		require.Contains(t, string(data), "Go: "+b.goPath+"#"+b.goSymbol)
-		if b.example {
-			require.NotContains(t, ids, b.id)
+	for _, b := range spec.All {
+		require.Contains(t, string(data), "Go: "+b.GoPath()+"#"+b.Name)
+		if b.Example {
+			require.NotContains(t, ids, b.Hotcb)
 		} else {
-			require.Contains(t, ids, b.id)
+			require.Contains(t, ids, b.Hotcb)
 		}
 	}
 
