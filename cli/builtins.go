@@ -2,14 +2,18 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"sort"
 	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
 
 	"github.com/hotcb/hotcb/callbacks/spec"
 )
 
 // The built-ins are described in package spec (pure Go: hotcb does not link them, nor libtorch);
-// the template and the name checks read the descriptions.
+// the template, the name checks and `hotcb builtins` read the descriptions.
 
 // configTemplate is the hotcb.yaml that `hotcb init` writes: the built-ins loaded but disabled
 // (so `hotcb enable ID` turns one on), examples commented out, and whatever else the registry of
@@ -113,4 +117,85 @@ func checkBuiltinTarget(path, symbol string) error {
 		}
 	}
 	return usageErr(fmt.Sprintf("no built-in callback under %s", path), "built-ins (--path --symbol): "+strings.Join(names, "; "))
+}
+
+func init() { register(newBuiltinsCommand) }
+
+func newBuiltinsCommand(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "builtins [NAME]",
+		Short: "List the built-in callbacks, or one with its params and their defaults",
+		Long: `builtins lists the callbacks every hotcb-go training program has (callbacks/all), one a line:
+the id hotcb init gives it (its hotcb name), its Go name and what it does. With a NAME (hotcb
+or Go name, in any case) it shows that one: the --path and --symbol that load it, and each
+param that init and set_params take, with its default, type, rules and doc.`,
+		Example: `  hotcb builtins
+  hotcb builtins timing
+  hotcb builtins FeatureViz`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usageErr(fmt.Sprintf("builtins takes at most one name, got %q", strings.Join(args, " ")), "usage: "+cmd.UseLine())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+				for _, b := range spec.All {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", b.Hotcb, b.Name, b.About)
+				}
+				return tw.Flush()
+			}
+			b, ok := spec.Lookup(strings.TrimSpace(args[0]))
+			if !ok {
+				names := make([]string, len(spec.All))
+				for i, b := range spec.All {
+					names[i] = b.Hotcb
+				}
+				return usageErr(fmt.Sprintf("no built-in callback %q", args[0]), "built-ins: "+strings.Join(names, ", "))
+			}
+			_, err := io.WriteString(a.out, describeBuiltin(b))
+			return err
+		},
+	}
+}
+
+// describeBuiltin is `hotcb builtins NAME`'s text.
+func describeBuiltin(b *spec.Builtin) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%s (%s): %s\n", b.Hotcb, b.Name, b.About)
+	fmt.Fprintf(&sb, "  load:  --path %s --symbol %s\n", b.HotcbPath(), b.HotcbSymbol)
+	fmt.Fprintf(&sb, "     or  --path %s --symbol %s\n", b.GoPath(), b.Name)
+	sb.WriteString(wrap(b.Doc, "  ", 96))
+	sb.WriteString("params (init and set_params):\n")
+	for _, p := range b.Params() {
+		what := p.Type
+		if p.Rules != "" {
+			what += ", " + p.Rules
+		}
+		fmt.Fprintf(&sb, "  %s: %s  (%s)\n", p.Key, spec.Flow(p.Default), what)
+		sb.WriteString(wrap(p.Doc, "      ", 96))
+	}
+	return sb.String()
+}
+
+// wrap fills text into lines of at most width columns (a longer word has a line to itself), each
+// starting with indent.
+func wrap(text, indent string, width int) string {
+	var sb strings.Builder
+	line := indent
+	for _, w := range strings.Fields(text) {
+		if line != indent && len(line)+1+len(w) > width {
+			sb.WriteString(line + "\n")
+			line = indent
+		}
+		if line != indent {
+			line += " "
+		}
+		line += w
+	}
+	if line != indent {
+		sb.WriteString(line + "\n")
+	}
+	return sb.String()
 }

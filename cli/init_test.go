@@ -160,3 +160,41 @@ func TestVersion(t *testing.T) {
 	// The JSON fields in the order they always had.
 	require.Regexp(t, `(?s)"version".*"go".*"platform".*"libtorch".*"shim_built_with_cuda".*"cuda_available".*"cuda_devices"`, r.out)
 }
+
+// TestBuiltinsCommand: `hotcb builtins` lists spec.All; with a name, one built-in's load names
+// and each param with its default and doc.
+func TestBuiltinsCommand(t *testing.T) {
+	out := mustRun(t, "builtins")
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	require.Len(t, lines, len(spec.All))
+	for i, b := range spec.All {
+		require.Equal(t, []string{b.Hotcb, b.Name}, strings.Fields(lines[i])[:2], lines[i])
+		require.True(t, strings.HasSuffix(lines[i], b.About), lines[i])
+	}
+
+	for _, name := range []string{"anomaly_guard", "AnomalyGuard", "guard"} {
+		require.Equal(t, describeBuiltin(spec.AnomalyGuard.Describe()), mustRun(t, "builtins", name))
+	}
+	out = mustRun(t, "builtins", "timing")
+	require.Contains(t, out, "\n  load:  --path hotcb.modules.cb.callbacks.timing --symbol TimingCallback\n")
+	require.Contains(t, out, "\n     or  --path github.com/hotcb/hotcb/callbacks/timing --symbol Timing\n")
+	require.Contains(t, out, "\n  every: 50  (int, min=1)\n      Every is how many steps apart the summary lines and JSONL records are.\n")
+	require.Contains(t, out, "\n  events: [train_step_start, forward_end, backward_end, optimizer_step_end, train_step_end]  ([]string, oneof=")
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(line, "  events:") {
+			require.LessOrEqual(t, len(line), 96, line)
+		}
+	}
+
+	r := runCLI(t, "builtins", "stats")
+	require.ErrorContains(t, r.err, `no built-in callback "stats"`)
+	require.ErrorContains(t, r.err, "timing, heartbeat, system_stats")
+	r = runCLI(t, "builtins", "a", "b")
+	require.ErrorContains(t, r.err, "at most one name")
+}
+
+func TestWrap(t *testing.T) {
+	require.Equal(t, "", wrap("  ", "> ", 10))
+	require.Equal(t, "> aa bb\n> cc\n", wrap("aa bb cc", "> ", 8))
+	require.Equal(t, "> aa\n> longerthanwidth\n> b\n", wrap("aa longerthanwidth b", "> ", 8))
+}
