@@ -3,8 +3,11 @@
 // structs themselves live here (params.go), so that keys, rules, defaults and the fields' doc
 // comments are read from one place. It is pure Go: the hotcb command (which does not link
 // libtorch) reads it for its template, its name checks and its listing; the callback packages
-// (which do) register and decode from it (callbacks.Provide, callbacks.Base).
+// (which do) register and decode from it (callbacks.Provide, callbacks.Base); the README's
+// table of built-ins is generated from it (go generate ./callbacks/spec).
 package spec
+
+//go:generate go test -run TestREADMETable . -args -update
 
 import (
 	"fmt"
