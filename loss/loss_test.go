@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -262,4 +263,53 @@ func TestConcurrent(t *testing.T) {
 		}
 	}()
 	wg.Wait()
+}
+
+// TestFold: the folded params of a history leave a newly declared Loss as the history left the
+// first, whatever step they are applied at.
+func TestFold(t *testing.T) {
+	declare := func() *loss.Loss {
+		l := loss.New(loss.Term{Name: "ce", Weight: 1}, loss.Term{Name: "aux", Weight: 0.5, Ramp: &loss.Ramp{WarmupSteps: 10}},
+			loss.Term{Name: "depth", Weight: 2}, loss.Term{Name: "kd", Weight: 0.3, Disabled: true}, loss.Term{Name: "x_w", Weight: 1})
+		l.SetTotalSteps(1000)
+		return l
+	}
+	history := []loss.Applied{
+		{map[string]any{"ce": "0.8", "terms.kd": true}, 5},
+		{map[string]any{"ramps.depth": map[string]any{"type": "cosine", "warmup_frac": 0.1}}, 20},           // from_step 20, end 2
+		{map[string]any{"kd_w": 0.4, "ramps": map[string]any{"kd": map[string]any{"warmup_steps": 8}}}, 30}, // end 0.4, from 30
+		{map[string]any{"aux_w": 0.25}, 40},                                                                 // removes the declared ramp
+		{map[string]any{"ramps.ce": map[string]any{"warmup_steps": 3, "from_step": 7}}, 50},
+		{map[string]any{"ramps.ce": "none", "terms": map[string]any{"depth": false}}, 60},
+		{map[string]any{"x_w": 0.9}, 61},
+		{map[string]any{"ramps.depth": map[string]any{"warmup_steps": 5}}, 70},
+		{map[string]any{"depth": 1.5}, 80}, // removes the ramp of step 70
+	}
+	a := declare()
+	for _, h := range history {
+		_, err := a.SetParams(h.Params, h.Step)
+		require.NoError(t, err)
+	}
+	folded := loss.Fold(history)
+	b := declare()
+	_, err := b.SetParams(folded, 500)
+	require.NoError(t, err, "%v", folded)
+	require.Equal(t, a.State(), b.State(), "folded: %v", folded)
+	require.Equal(t, int64(30), b.State().Ramps["kd"].FromStep, "the step its op was applied at")
+	require.Equal(t, []string{"kd"}, keys(b.State().Ramps))
+	for step := int64(0); step < 200; step += 7 {
+		require.Equal(t, a.Weights(step), b.Weights(step))
+	}
+	// folding the folded params changes nothing
+	require.Equal(t, folded, loss.Fold([]loss.Applied{{folded, 900}}))
+	require.Nil(t, loss.Fold(nil))
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
