@@ -158,7 +158,7 @@ func TestSetParamsErrors(t *testing.T) {
 		{map[string]any{"terms.ce": true, "terms": map[string]any{"ce": false}}, "terms.ce: the term of ce is given twice (terms.ce and terms.ce)"},
 		{map[string]any{"ramps.depth": 2.0}, `ramps.depth: want an object such as {"type":"linear","warmup_frac":0.2,"end":2.0}, or "none" to remove the ramp, got 2`},
 		{map[string]any{"ramps.depth": `{"type":`}, `ramps.depth: want an object`},
-		{map[string]any{"ramps.depth": map[string]any{"type": "step", "warmup_steps": 1}}, `ramps.depth: param "type": want one of linear, cosine, none`},
+		{map[string]any{"ramps.depth": map[string]any{"type": "step", "warmup_steps": 1}}, `ramps.depth: type "step" is not a ramp type (want linear or cosine)`},
 		{map[string]any{"ramps.depth": map[string]any{"warmup": 1}}, `ramps.depth: param "warmup": unknown key`},
 		{map[string]any{"ramps.depth": map[string]any{"end": 2}}, "ramps.depth: give warmup_steps or warmup_frac"},
 		{map[string]any{"ramps.depth": map[string]any{"warmup_steps": 5, "warmup_frac": 0.1}}, "ramps.depth: give warmup_steps or warmup_frac, not both"},

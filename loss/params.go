@@ -181,7 +181,7 @@ func (c *change) add(key, name string, v any) {
 
 // rampSpec is a ramp as set_params gives it; absent fields get their defaults in resolve.
 type rampSpec struct {
-	Type        string   `hotcb:"type,oneof=linear|cosine|none"`
+	Type        string   `hotcb:"type"`
 	Start       *float64 `hotcb:"start"`
 	End         *float64 `hotcb:"end"`
 	WarmupSteps *int64   `hotcb:"warmup_steps"`
@@ -208,7 +208,7 @@ func rampOf(key string, v any) (*rampSpec, error) {
 	if err := params.Decode(m, &spec); err != nil {
 		return nil, fmt.Errorf("%s: %v", key, strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
-	if spec.Type == "none" {
+	if strings.EqualFold(spec.Type, "none") {
 		return nil, nil
 	}
 	return &spec, nil
