@@ -133,6 +133,7 @@ func New(runDir string, opts Options) (*Kernel, error) {
 	k.optimizers = &optModule{opts: map[string]*optim.Optimizer{}}
 	k.register("cb", &cbModule{ctl: ctl})
 	k.register("opt", k.optimizers)
+	k.register("loss", newLossModule())
 	k.register("core", &coreModule{k: k})
 
 	ledger, err := rundir.ReadLedger(d.Path(rundir.Applied))
@@ -188,6 +189,11 @@ func (k *Kernel) resume(ledger rundir.Ledger) {
 	if err != nil {
 		k.ctl.Logf(nil, "restart: cannot rebuild the callback state: %v", err)
 		return
+	}
+	if lr, err := lossRestore(ledger.Entries); err != nil {
+		k.ctl.Logf(nil, "restart: cannot rebuild the loss state: %v", err)
+	} else {
+		restore = append(restore, lr...)
 	}
 	k.restore = restore
 	k.cfgApplied = k.cursor.ConfigSHA256 // the restored state includes that YAML's effect
@@ -517,6 +523,9 @@ func (k *Kernel) statusExtra() map[string]any {
 	}
 	if len(optParams) > 0 {
 		ex["optimizers"] = optParams
+	}
+	if ls := k.lossModule().status(); ls != nil {
+		ex["loss"] = ls
 	}
 	if k.replay != nil {
 		ex["replay"] = map[string]any{"applied": k.replay.applied, "pending": k.replay.pending(), "step_offset": k.freeze.StepOffset}

@@ -2,7 +2,8 @@
 // (or an MLP) on the synthetic shapes dataset (or MNIST IDX files), on the CPU or a CUDA device,
 // instrumented live through a HotKernel over the run directory. It shows progress, dispatches the
 // phase events, evaluates each epoch, checkpoints (Python-loadable), resumes, and stops cleanly on
-// Ctrl-C or when a callback asks for a stop.
+// Ctrl-C or when a callback asks for a stop. Its loss is a loss.Loss registered as loss "main"
+// (terms ce, smooth and l2: see TermCE), which `hotcb loss set_params` changes live.
 //
 // Options.Model may instead name a TorchScript file (torch.jit.save of a scripted or traced
 // classifier), which trains the same way through package bridge/jit: its forward must map the
@@ -423,6 +424,9 @@ func run(ctx context.Context, o Options, l *live) (sum Summary, err error) {
 		totalSteps = o.Steps
 		epochs = int((o.Steps + perEpoch - 1) / perEpoch)
 	}
+	lossCfg := NewLoss(totalSteps) // registered before the first safe point, which restores it
+	k.RegisterLoss("main", lossCfg)
+	stepOpts := StepOptions{Loss: lossOf(lossCfg, model, nn.Parameters(unwrapModel(model)))}
 	env.Step = step // a resumed run starts where it stopped (ranks schedule ops from here)
 	k.Apply(env, torchenv.FitStart)
 	t0, s0 := time.Now(), step
@@ -437,7 +441,7 @@ train:
 			env.Epoch = float64(epoch) + float64(b.Index)/float64(perEpoch)
 			l.epoch.Store(math.Float64bits(env.Epoch))
 			// in a bridge.Scope, callbacks unscoped
-			if err := StepWith(k, env, model, opt, StepOptions{}); err != nil {
+			if err := StepWith(k, env, model, opt, stepOpts); err != nil {
 				where := fmt.Sprintf("training step %d (epoch %d)", step, epoch+1)
 				if rk != nil {
 					where += fmt.Sprintf(" on rank %d of %d (when another rank stops or dies, the gradient all-reduce fails here)", rk.rank(), rk.g.Size())
@@ -618,6 +622,7 @@ func printHints(out io.Writer, dir string) {
 	}
 	fmt.Fprintf(out, "  hotcb --dir %s cb load gradnorm --file examples/callbacks/grad_norm.go --symbol GradNorm --init every=10\n", dir)
 	fmt.Fprintf(out, "  hotcb --dir %s opt set_params lr=1e-3\n", dir)
+	fmt.Fprintf(out, "  hotcb --dir %s loss set_params terms.smooth=true l2_w=5e-4\n", dir)
 	if len(on) > 0 {
 		fmt.Fprintf(out, "  hotcb --dir %s disable %s\n", dir, on[len(on)-1])
 	}
