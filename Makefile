@@ -160,14 +160,15 @@ gpu-check-dry: gpu-bundle
 	GPU_CHECK_ALLOW_CPU=1 $(BUILD)/gpu-bundle/scripts/gpu-check.sh $(BUILD)/gpu-bundle
 
 # Generated code: the yaegi symbol tables of go_file callbacks (they must match the public APIs
-# they expose) and the ATen op surface (cmd/atengen: package aten, aten/atentable,
+# they expose), README.md's table of built-in callbacks (from their descriptions in
+# callbacks/spec) and the ATen op surface (cmd/atengen: package aten, aten/atentable,
 # aten/COVERAGE.md, cpp/aten_gen_*.cpp) from the op schemas of the libtorch in TORCH_INCLUDE.
-# check-generate regenerates both and fails if that changed anything (the committed ATen
+# check-generate regenerates them and fails if that changed anything (the committed ATen
 # surface is Debian's libtorch 1.13's).
-GENERATED := gofile/symbols aten cpp/aten_gen_*.cpp cpp/aten_gen_index.cpp
+GENERATED := gofile/symbols README.md aten cpp/aten_gen_*.cpp cpp/aten_gen_index.cpp
 .PHONY: generate
 generate:
-	$(GO) generate ./gofile/...
+	$(GO) generate ./gofile/... ./callbacks/spec
 	$(GO) run ./cmd/atengen -torch-include $(TORCH_INCLUDE)
 
 check-generate: generate

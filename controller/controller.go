@@ -81,8 +81,11 @@ type Options struct {
 	// StatusExtra, if set, is called at each status snapshot (on the training goroutine) and its
 	// result is stored under "extra".
 	StatusExtra func() map[string]any
-	// Log receives each log line as well (the env's Log is used too when set).
+	// Log receives each control-plane log line as well (the env's Log is used too when set).
 	Log func(string)
+	// Echo receives the lines callbacks write through an env whose Log was nil (Apply points it
+	// at hotcb.log): the terminal, under hotcb train. Without it they go to Log as well.
+	Echo func(string)
 }
 
 // Decision is what happened to an op.
@@ -180,7 +183,7 @@ func New(opts Options) (*HotController, error) {
 		c.loaders[k] = l
 	}
 	var err error
-	if c.log, err = newLogger(opts.LogPath, opts.Log); err != nil {
+	if c.log, err = newLogger(opts.LogPath, opts.Log, opts.Echo); err != nil {
 		return nil, err
 	}
 	if opts.CommandsPath != "" {
@@ -225,8 +228,8 @@ func (c *HotController) Submit(op ops.Op) error {
 // DebounceSteps calls) and then dispatches each event to the enabled callbacks in load order.
 func (c *HotController) Apply(env *torchenv.Env, events ...string) {
 	if env != nil && env.Log == nil {
-		// As torchenv documents: callbacks' lines go to the controller's log.
-		env.Log = c.log.line
+		// As torchenv documents: callbacks' lines go to the controller's log (and Echo).
+		env.Log = c.log.callbackLine
 		c.ownLogEnv = env
 	}
 	event := ""
@@ -457,9 +460,8 @@ func (c *HotController) checkBudget(h *handle, ev string, env *torchenv.Env, d t
 	h.overruns++
 	c.logf(env, "callback %s took %v in %s, over its budget of %v (%d in a row)", h.id, d.Round(time.Microsecond), ev, c.opts.CallBudget, h.strikes)
 	if c.opts.BudgetStrikes > 0 && h.strikes >= int64(c.opts.BudgetStrikes) && h.enabled {
-		h.enabled = false
 		h.strikes = 0
-		c.rebuildActive()
+		c.setHandleEnabled(h, false)
 		c.logf(env, "callback %s disabled after %d calls over budget; `hotcb cb enable %s` turns it back on", h.id, c.opts.BudgetStrikes, h.id)
 	}
 	c.statusDue.Store(true)
@@ -484,8 +486,7 @@ func (c *HotController) callbackFailed(h *handle, ev string, env *torchenv.Env, 
 	}
 	c.logf(env, "%s", msg)
 	if !c.opts.KeepEnabledOnError {
-		h.enabled = false
-		c.rebuildActive()
+		c.setHandleEnabled(h, false)
 		c.logf(env, "callback %s disabled after an error; `hotcb cb enable %s` turns it back on", h.id, h.id)
 	}
 	c.statusDue.Store(true)

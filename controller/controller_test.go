@@ -30,6 +30,8 @@ type probe struct {
 	closed int
 	fail   string // "", "error", "panic", "torch"
 	every  int
+	resume int // OnResume calls
+	pause  int // OnPause calls
 }
 
 func (p *probe) ID() string { return p.id }
@@ -72,6 +74,8 @@ func (p *probe) SetParams(m map[string]any) error {
 	return nil
 }
 func (p *probe) Close() error { p.closed++; return nil }
+func (p *probe) OnResume()    { p.resume++ }
+func (p *probe) OnPause()     { p.pause++ }
 
 // fixture is a controller over a temp run dir with a registry holding the probe factory.
 type fixture struct {
@@ -512,4 +516,38 @@ func TestNilEnvLogGoesToTheControllerLog(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, strings.Count(string(b), "from a callback"), "written once, not echoed")
 	require.Equal(t, 1, strings.Count(string(b), "applied cb.load(p)"))
+}
+
+func TestEchoTakesCallbackLinesAndPauseIsTold(t *testing.T) {
+	var echoed []string
+	f := newFixture(t, controller.Options{Echo: func(s string) { echoed = append(echoed, s) }})
+	f.append(loadProbe)
+	env := &torchenv.Env{}
+	f.c.Apply(env, torchenv.TrainStepEnd)
+	n := len(f.lines)
+	env.Logf("from a callback")
+	require.Equal(t, []string{"from a callback"}, echoed)
+	require.Len(t, f.lines, n, "Log has the control plane's lines only when Echo is set")
+	b, err := os.ReadFile(filepath.Join(f.dir, "hotcb.log"))
+	require.NoError(t, err)
+	require.Contains(t, string(b), "from a callback")
+
+	p := f.probe("p")
+	f.append(`{"op":"disable","id":"p"}`+"\n", `{"op":"enable","id":"p"}`+"\n")
+	f.c.Apply(env, torchenv.TrainStepEnd)
+	require.Equal(t, 1, p.pause, "disabled: told")
+	require.Equal(t, 1, p.resume, "enabled again: told before its next Handle")
+	f.append(`{"op":"enable","id":"p"}` + "\n")
+	f.c.Apply(env, torchenv.TrainStepEnd)
+	require.Equal(t, 1, p.resume, "already enabled: no resume")
+	f.append(`{"op":"set_params","id":"p","params":{"fail":"error"}}` + "\n")
+	f.c.Apply(env, torchenv.TrainStepEnd) // fails, disabled
+	f.append(`{"op":"set_params","id":"p","params":{"fail":""}}`+"\n", `{"op":"enable","id":"p"}`+"\n")
+	f.c.Apply(env, torchenv.TrainStepEnd)
+	require.Equal(t, 2, p.pause, "an error disabled it: told")
+	require.Equal(t, 2, p.resume, "enabled after an error disabled it")
+
+	f.append(`{"op":"load","id":"q","target":{"kind":"module","path":"test/probe","symbol":"Probe"},"enabled":false}` + "\n")
+	f.c.Apply(env, torchenv.TrainStepEnd)
+	require.Equal(t, 1, f.probe("q").pause, "loaded off: told")
 }

@@ -1,7 +1,8 @@
 // Package kernel is hotcb's integrated mode: HotKernel drives every control-plane op of a run
 // directory. It tails hotcb.commands.jsonl and reconciles hotcb.yaml itself, routes each op to a
 // module — cb (the callback controller, which here polls nothing), opt (live optimizer
-// hyper-parameters), core (freeze) or one the user registers — records every processed op in the
+// hyper-parameters), loss (the weights, toggles and ramps of a loss.Loss the loop registers with
+// RegisterLoss), core (freeze) or one the user registers — records every processed op in the
 // append-only ledger hotcb.applied.jsonl, honours hotcb.freeze.json (prod freeze, replay of a
 // recipe, replay with adjust patches), and exports recipes.
 //
@@ -18,9 +19,13 @@
 //   - the callbacks' final state is restored: one load per callback live at the end, with its
 //     last target, init, enabled flag and params, source "restore" (recipes leave those out);
 //     a go_file is loaded from its file, or from its captured copy if the file no longer loads;
+//   - the loss's final state is restored too (it is not in the checkpoint): per loss id, one
+//     set_params folding the applied ones (loss.Fold; ramps keep their original steps) and a
+//     disable if the handle was disabled, source "restore", at the first safe point — so the
+//     loop registers its Loss before that;
 //   - the YAML is reconciled only if it changed since that process reconciled it, so it does not
 //     undo what commands did on top of it; Options.NoRestore skips the restore and reconciles it.
 //
-// Optimizer and loss changes are not re-applied: their effect lives in the checkpoint the loop
-// resumes from.
+// Optimizer changes are not re-applied: their effect lives in the checkpoint the loop resumes
+// from.
 package kernel

@@ -133,6 +133,7 @@ func New(runDir string, opts Options) (*Kernel, error) {
 	k.optimizers = &optModule{opts: map[string]*optim.Optimizer{}}
 	k.register("cb", &cbModule{ctl: ctl})
 	k.register("opt", k.optimizers)
+	k.register("loss", newLossModule())
 	k.register("core", &coreModule{k: k})
 
 	ledger, err := rundir.ReadLedger(d.Path(rundir.Applied))
@@ -188,6 +189,11 @@ func (k *Kernel) resume(ledger rundir.Ledger) {
 	if err != nil {
 		k.ctl.Logf(nil, "restart: cannot rebuild the callback state: %v", err)
 		return
+	}
+	if lr, err := lossRestore(ledger.Entries); err != nil {
+		k.ctl.Logf(nil, "restart: cannot rebuild the loss state: %v", err)
+	} else {
+		restore = append(restore, lr...)
 	}
 	k.restore = restore
 	k.cfgApplied = k.cursor.ConfigSHA256 // the restored state includes that YAML's effect
@@ -404,7 +410,7 @@ func (k *Kernel) abandoned(env *torchenv.Env, id, reason string) {
 func (k *Kernel) record(env *torchenv.Env, event string, op ops.Op, source, decision, note string, err error) {
 	k.seq++
 	e := rundir.LedgerEntry{Seq: k.seq, WallTime: float64(time.Now().UnixNano()) / 1e9, Event: event,
-		Module: op.ModuleName(), Op: op.Op, Source: source, Decision: decision, Payload: rundir.Payload(op)}
+		Module: op.ModuleName(), Op: op.Op, Source: source, Decision: decision, Params: op.Params, Payload: rundir.Payload(op)}
 	if env != nil {
 		e.Step = env.Step
 		ep := env.Epoch
@@ -421,6 +427,11 @@ func (k *Kernel) record(env *torchenv.Env, event string, op ops.Op, source, deci
 	if err != nil {
 		s := err.Error()
 		e.Error = &s
+		var pe *controller.PanicError
+		if errors.As(err, &pe) && len(pe.Stack) > 0 {
+			tb := string(pe.Stack)
+			e.Traceback = &tb
+		}
 	}
 	if note != "" {
 		e.Notes = &note
@@ -434,7 +445,7 @@ func (k *Kernel) record(env *torchenv.Env, event string, op ops.Op, source, deci
 	var te *json.UnsupportedTypeError
 	if errors.As(werr, &ue) || errors.As(werr, &te) {
 		// A Go value from the API that JSON cannot hold: the entry is still written.
-		e.Payload = map[string]any{"unrecordable": werr.Error()}
+		e.Payload, e.Params = map[string]any{"unrecordable": werr.Error()}, nil
 		werr = rundir.AppendJSON(k.dir.Path(rundir.Applied), e)
 	}
 	if werr != nil {
@@ -512,6 +523,9 @@ func (k *Kernel) statusExtra() map[string]any {
 	}
 	if len(optParams) > 0 {
 		ex["optimizers"] = optParams
+	}
+	if ls := k.lossModule().status(); ls != nil {
+		ex["loss"] = ls
 	}
 	if k.replay != nil {
 		ex["replay"] = map[string]any{"applied": k.replay.applied, "pending": k.replay.pending(), "step_offset": k.freeze.StepOffset}

@@ -109,17 +109,18 @@ func decodePayload(e rundir.LedgerEntry) (payload, error) {
 	return p, nil
 }
 
-// restoreOne loads a callback as the previous process left it. A go_file callback is loaded from
-// its file, so that later edits still reload it; if the file is gone or no longer builds, the
-// captured copy of the version that ran is loaded instead.
+// restoreOne loads a callback as the previous process left it (or applies a loss op of the
+// restore, which has no target). A go_file callback is loaded from its file, so that later edits
+// still reload it; if the file is gone or no longer builds, the captured copy of the version that
+// ran is loaded instead.
 func (k *Kernel) restoreOne(env *torchenv.Env, event string, op ops.Op) {
 	capture := op.SourceCapture
-	t := op.Target.Normalized()
-	if t.Kind != ops.KindGoFile || capture == nil {
+	if op.Target == nil || op.Target.Normalized().Kind != ops.KindGoFile || capture == nil {
 		op.SourceCapture = nil
 		k.processNote(env, event, op, rundir.SourceRestore, restoreNote)
 		return
 	}
+	t := op.Target.Normalized()
 	op.SourceCapture = nil
 	decision, err := k.processNote(env, event, op, rundir.SourceRestore, restoreNote)
 	if decision == rundir.DecisionApplied || decision == rundir.DecisionSkippedNoop {

@@ -120,20 +120,23 @@ const (
 
 // LedgerEntry is one line of hotcb.applied.jsonl.
 type LedgerEntry struct {
-	Seq      int64          `json:"seq"`
-	WallTime float64        `json:"wall_time"`
-	Step     int64          `json:"step"`
-	Epoch    *float64       `json:"epoch"`
-	Event    string         `json:"event"`
-	Phase    *string        `json:"phase"`
-	Module   string         `json:"module"`
-	Op       string         `json:"op"`
-	ID       *string        `json:"id"`
-	Source   string         `json:"source"`
-	Decision string         `json:"decision"`
-	Payload  map[string]any `json:"payload"`
-	Error    *string        `json:"error"`
-	Notes    *string        `json:"notes"`
+	// hotcb's fields, in the order hotcb writes them.
+	Seq       int64          `json:"seq"`
+	Step      int64          `json:"step"`
+	Epoch     *float64       `json:"epoch"`
+	Event     string         `json:"event"`
+	Phase     *string        `json:"phase"`
+	Module    string         `json:"module"`
+	Op        string         `json:"op"`
+	ID        *string        `json:"id"`
+	Source    string         `json:"source"`
+	Decision  string         `json:"decision"`
+	Params    map[string]any `json:"params"` // the op's params (null when it has none)
+	Payload   map[string]any `json:"payload"`
+	Error     *string        `json:"error"`
+	Traceback *string        `json:"traceback"` // where a failed op panicked (Go stack), else null
+	Notes     *string        `json:"notes"`
+	WallTime  float64        `json:"wall_time"`
 	// Cursor is how far the kernel had read its inputs when it wrote this entry (hotcb-go's
 	// field; hotcb ignores it). A restarted kernel resumes from the last entry's cursor.
 	Cursor *Cursor `json:"cursor,omitempty"`
@@ -212,10 +215,11 @@ func (f FreezeState) Validate() error {
 	return nil
 }
 
-// ReadFreeze reads hotcb.freeze.json; a missing file is mode off.
+// ReadFreeze reads hotcb.freeze.json; a missing or empty file (what hotcb's `init` leaves) is
+// mode off.
 func ReadFreeze(path string) (FreezeState, error) {
 	b, _, err := ReadControl(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(bytes.TrimSpace(b)) == 0) {
 		return FreezeState{Mode: FreezeOff, Policy: PolicyBestEffort}, nil
 	}
 	if err != nil {

@@ -52,6 +52,12 @@ func TestFreezeState(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "off", f.Mode)
 	p := filepath.Join(dir, Freeze)
+	for _, empty := range []string{"", "\n", "  \n"} { // hotcb's init leaves an empty file
+		require.NoError(t, os.WriteFile(p, []byte(empty), 0o600))
+		f, err := ReadFreeze(p)
+		require.NoError(t, err, "%q", empty)
+		require.Equal(t, FreezeOff, f.Mode)
+	}
 	for _, c := range []struct{ in, want string }{
 		{`{"mode":"party"}`, `unknown freeze mode "party"`},
 		{`{"mode":"prod","policy":"lax"}`, `unknown policy "lax"`},

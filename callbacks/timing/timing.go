@@ -10,45 +10,20 @@ import (
 	"time"
 
 	"github.com/hotcb/hotcb/bridge"
-	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/callbacks"
+	"github.com/hotcb/hotcb/callbacks/spec"
 	"github.com/hotcb/hotcb/params"
 	"github.com/hotcb/hotcb/torchenv"
 )
 
-func init() {
-	callbacks.Register("github.com/hotcb/hotcb/callbacks/timing", "Timing", "timing", "TimingCallback",
-		func(id string, init map[string]any) (callback.HotCallback, error) { return New(id, init) })
-}
+func init() { callbacks.Provide(spec.Timing, New) }
 
-// Params are the timing callback's parameters (init and set_params).
-type Params struct {
-	// Every is how many steps apart the summary lines and JSONL records are.
-	Every int `hotcb:"every,min=1"`
-	// Window is how many recent values the statistics cover.
-	Window int `hotcb:"window,min=1,max=1000000"`
-	// Events are the events timed; the intervals are between consecutive ones (named by
-	// intervalName: data/other, forward, backward, optimizer, ...). The last of them in dispatch
-	// order (train_step_end by default) closes a step.
-	Events []string `hotcb:"events,oneof=train_step_start|forward_end|backward_end|optimizer_step_end|train_step_end|train_batch_end|val_batch_end|epoch_end"`
-	// Out is the JSONL file, inside the run directory; the chart goes next to it (.png).
-	Out string `hotcb:"out,min=1"`
-	// Sync waits for the device at each timed event: exact per-phase device time, at the cost
-	// of the overlap between host and device. Off by default; without it timing never blocks.
-	// On the CPU it changes nothing: CPU work is done when the call that started it returns.
-	Sync bool `hotcb:"sync"`
-}
+// Params are the timing callback's parameters (spec.TimingParams). The intervals between the
+// timed events are named by intervalName.
+type Params = spec.TimingParams
 
 // DefaultParams are the values before init is applied.
-func DefaultParams() Params {
-	return Params{
-		Every:  50,
-		Window: 200,
-		Events: []string{torchenv.TrainStepStart, torchenv.ForwardEnd, torchenv.BackwardEnd, torchenv.OptimizerStepEnd,
-			torchenv.TrainStepEnd},
-		Out: "timing/timing.jsonl",
-	}
-}
+func DefaultParams() Params { return spec.Timing.Defaults() }
 
 // DataOther names the interval from the step-closing event (train_step_end by default) to
 // train_step_start: data loading and whatever else the loop does between steps. When
@@ -115,8 +90,8 @@ type interval struct {
 // Timing measures the time between training events on the host, and on a CUDA device with
 // events read back once the device has passed them. See the package comment.
 type Timing struct {
-	id string
-	p  Params
+	callbacks.Base[Params]
+	p Params
 
 	// the events timed, in dispatch order, and the intervals between them (slots[i*n+j] for
 	// events i → j), created on first use
@@ -162,37 +137,21 @@ type Timing struct {
 func New(id string, init map[string]any) (*Timing, error) {
 	base := time.Now()
 	t := &Timing{
-		id:        id,
-		p:         DefaultParams(),
 		byName:    map[string]*interval{},
 		prevIdx:   -1,
 		now:       func() int64 { return int64(time.Since(base)) },
 		newSource: newCUDASource,
 		stdout:    os.Stdout,
 	}
-	if err := t.SetParams(init); err != nil {
+	if err := t.Init(id, &t.p, spec.Timing, init, t.apply); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
-// ID returns the callback's id.
-func (t *Timing) ID() string { return t.id }
-
-// Params returns the current parameters.
-func (t *Timing) Params() Params {
-	p := t.p
-	p.Events = slices.Clone(p.Events)
-	return p
-}
-
-// SetParams decodes p over the current parameters, all or nothing.
-func (t *Timing) SetParams(m map[string]any) error {
+// apply checks new params and puts them to use.
+func (t *Timing) apply(old Params, m map[string]any) error {
 	np := t.p
-	np.Events = slices.Clone(np.Events)
-	if err := params.Decode(m, &np); err != nil {
-		return err
-	}
 	if len(np.Events) == 0 {
 		return &params.Error{Key: "events", Value: m["events"], Want: "at least one event"}
 	}
@@ -203,13 +162,11 @@ func (t *Timing) SetParams(m map[string]any) error {
 		}
 		seen[e] = true
 	}
-	if np.Out != t.p.Out || !t.attached {
+	if np.Out != old.Out || !t.attached {
 		if err := t.checkOut(np.Out); err != nil {
 			return err
 		}
 	}
-	old := t.p
-	t.p = np
 	if !slices.Equal(old.Events, np.Events) || t.names == nil {
 		t.index()
 	}
@@ -381,6 +338,16 @@ func (t *Timing) Handle(event string, env *torchenv.Env) error {
 		return nil
 	}
 	return t.closeStep(env, now)
+}
+
+// OnPause does nothing: events stop reaching the callback while it is off (callback.Pauser).
+func (t *Timing) OnPause() {}
+
+// OnResume starts afresh after the callback was off: the time it spent off is no interval and
+// no step (callback.Pauser).
+func (t *Timing) OnResume() {
+	t.prevIdx = -1
+	t.hasClose = false
 }
 
 func (t *Timing) synchronize() error {
