@@ -99,7 +99,7 @@ func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 // waitFor polls a JavaScript predicate until it is true.
 func waitFor(t *testing.T, ctx context.Context, what, expr string, timeout time.Duration) {
 	t.Helper()
-	_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(50*time.Millisecond)))
+	err := poll(ctx, expr, timeout)
 	if err != nil {
 		shot := screenshot(t, ctx)
 		p := filepath.Join(t.TempDir(), "failed.png")
@@ -107,7 +107,7 @@ func waitFor(t *testing.T, ctx context.Context, what, expr string, timeout time.
 			p = filepath.Join(d, t.Name()+"-failed.png")
 		}
 		os.WriteFile(p, shot, 0o600)
-		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText.slice(0, 3000)`))
+		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText.slice(0, 3000) + "\n" + JSON.stringify([...document.querySelectorAll('.chart')].map(c => [c.dataset.metric || c.dataset.chart || '', c.dataset.series, c.dataset.points])) + "\nerrors: " + JSON.stringify(window.__hotcb && window.__hotcb.errors) + " tab: " + (window.__hotcb && window.__hotcb.tab) + " busy: " + JSON.stringify(window.__hotcb && Object.keys(window.__hotcb.busy).filter(k => window.__hotcb.busy[k])) + " cmp-runs: " + (document.querySelector('#cmp-runs') || {}).innerHTML`))
 		t.Fatalf("waiting for %s (%s): %v\nscreenshot: %s\npage text:\n%s", what, expr, err, p, body)
 	}
 }
@@ -116,12 +116,13 @@ func waitFor(t *testing.T, ctx context.Context, what, expr string, timeout time.
 func click(t *testing.T, ctx context.Context, sel string) {
 	t.Helper()
 	waitFor(t, ctx, sel, fmt.Sprintf(`!!document.querySelector(%q)`, sel), 10*time.Second)
-	var box rect
+	var box, last rect
 	for try := 0; ; try++ { // the element must be what the pointer hits (no layout shift, no overlay)
 		box = eval[rect](t, ctx, fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.scrollIntoView({block: "center"}); const r = e.getBoundingClientRect(); const hit = document.elementFromPoint(r.x + r.width/2, r.y + r.height/2); return {X: r.x, Y: r.y, W: hit && e.contains(hit) ? r.width : -1, H: r.height}; })()`, sel))
-		if box.W >= 0 || try == 50 {
+		if box.W >= 0 && box == last || try == 50 { // hit, and in the same place twice in a row
 			break
 		}
+		last = box
 		time.Sleep(50 * time.Millisecond)
 	}
 	require.GreaterOrEqual(t, box.W, 0.0, "%s is covered", sel)
@@ -364,4 +365,46 @@ func TestReadmeScreenshot(t *testing.T) {
 		require.NoError(t, os.WriteFile(o2, screenshot(t, ctx), 0o644))
 	}
 	t.Logf("wrote %s", out)
+}
+
+// TestCompareRuns serves a directory of runs: the run picker lists them, and the compare tab
+// overlays a metric of every run on one chart.
+func TestCompareRuns(t *testing.T) {
+	ctx := browser(t, 1400, 1000)
+	runs := t.TempDir()
+	for i, name := range []string{"lr-0.1", "lr-0.3", "lr-0.03"} {
+		r, err := fakerun.New(filepath.Join(runs, name), int64(i))
+		require.NoError(t, err)
+		r.FrameEvery = 0
+		require.NoError(t, r.Advance(1000*(i+1)))
+		require.NoError(t, r.Close())
+	}
+	url, _ := serveRun(t, serve.Config{RunsDir: runs})
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(url)))
+	waitFor(t, ctx, "the run picker", `document.querySelectorAll('#run option').length === 3`, 20*time.Second)
+	require.Equal(t, "lr-0.03,lr-0.1,lr-0.3", eval[string](t, ctx, `[...document.querySelectorAll('#run option')].map(o => o.value).join(',')`))
+	click(t, ctx, `#tabs button[data-tab="compare"]`)
+	waitFor(t, ctx, "the loss of 3 runs on one chart", `(() => { const c = document.querySelector('#cmp-chart .chart'); return !!c && c.dataset.series === '3' && Number(c.dataset.points) > 3000; })()`, 20*time.Second)
+	require.Equal(t, "loss", eval[string](t, ctx, `document.querySelector('#cmp-metric').value`))
+	keep(t, ctx, "compare")
+	// Untick a run: two series left.
+	click(t, ctx, `#cmp-runs input[value="lr-0.1"]`)
+	waitFor(t, ctx, "two series", `document.querySelector('#cmp-chart .chart').dataset.series === '2'`, 10*time.Second)
+	// Another run from the picker: its own data.
+	require.Equal(t, "3,000", eval[string](t, ctx, `document.querySelector('.card[data-k="step"] .v').textContent`), "the first run, lr-0.03")
+	eval[bool](t, ctx, `(() => { const s = document.querySelector('#run'); s.value = 'lr-0.3'; s.dispatchEvent(new Event('change')); return true; })()`)
+	waitFor(t, ctx, "run lr-0.3's step", `document.querySelector('.card[data-k="step"] .v').textContent === '2,000'`, 10*time.Second)
+}
+
+// poll waits until expr is true in the page. A poll that starts as the page replaces its
+// document can find the old one's execution context gone; it is tried again.
+func poll(ctx context.Context, expr string, timeout time.Duration) error {
+	end := time.Now().Add(timeout)
+	for {
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(time.Until(end)), chromedp.WithPollingInterval(50*time.Millisecond)))
+		if err == nil || !strings.Contains(err.Error(), "Cannot find context") || time.Now().After(end) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

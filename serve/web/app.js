@@ -34,6 +34,7 @@ const S = {
   cmpChart: null,
   cmpData: {},      // run -> {steps, values}
   firstChart: null, // ms after navigation start when a chart first drew points
+  errors: [],       // the last requests that failed, "kind: message"
 };
 window.__hotcb = S;
 
@@ -90,7 +91,7 @@ async function post(path, body) {
 function once(kind, fn) {
   if (S.busy[kind]) { S.again[kind] = true; return S.busy[kind]; }
   const p = (async () => {
-    try { await fn(); } catch (e) { console.warn(kind, e); }
+    try { await fn(); } catch (e) { console.warn(kind, e); S.errors.push(kind + ": " + e.message); S.errors.splice(0, S.errors.length - 20); }
     S.busy[kind] = null;
     if (S.again[kind]) { S.again[kind] = false; once(kind, fn); }
   })();
@@ -221,7 +222,10 @@ function showTab(t) {
 // ---------- overview ----------
 
 async function fetchOverview() {
-  S.overview = await api("/api/overview");
+  const run = S.run;
+  const o = await api("/api/overview");
+  if (run !== S.run) { return; } // the page moved to another run meanwhile
+  S.overview = o;
   renderOverview();
 }
 
@@ -267,14 +271,17 @@ function normSeries(raw) {
 async function fetchMetrics(full) {
   const zoomed = !!S.zoom;
   if (zoomed && !full) { return; } // a zoomed view is a fixed range: live points wait for the unzoom
+  const run = S.run;
   if (full || zoomed || S.lastStep === null) {
     const r = await api("/api/metrics", zoomed ? { from: S.zoom[0], to: S.zoom[1] } : {});
+    if (run !== S.run) { return; }
     S.metrics = normSeries(r.series);
     S.lastStep = zoomed ? null : r.last_step;
     renderMetrics();
     return;
   }
   const r = await api("/api/metrics", { since: S.lastStep });
+  if (run !== S.run) { return; }
   if (r.last_step < S.lastStep) { return fetchMetrics(true); } // resumed from an earlier step
   const add = normSeries(r.series);
   let refetch = false;
@@ -373,7 +380,9 @@ function wireToolbar() {
 // ---------- timing and system ----------
 
 async function fetchSeries(kind) {
+  const run = S.run;
   const r = await api("/api/series", { kind: kind });
+  if (run !== S.run) { return; }
   S[kind] = { series: normSeries(r.series), last: r.last || null };
   if (S.tab === "timing") { renderTiming(); }
 }
@@ -431,7 +440,11 @@ function renderTiming() {
 // ---------- status and callbacks ----------
 
 async function fetchStatus() {
-  S.status = await api("/api/status");
+  const run = S.run;
+  const st = await api("/api/status");
+  if (run !== S.run) { return; }
+  if (S.shownStatusRun !== run) { $("#cb-table").replaceChildren(); S.shownStatusRun = run; } // rows are keyed by id within a run
+  S.status = st;
   renderCallbacks();
 }
 
@@ -639,7 +652,9 @@ function renderPending() {
 // ---------- ledger ----------
 
 async function fetchLedger() {
+  const run = S.run;
   const r = await api("/api/ledger", { since: S.lastSeq });
+  if (run !== S.run) { return; }
   if (r.last_seq < S.lastSeq) { S.ledger = []; S.lastSeq = -1; return fetchLedger(); } // a new ledger
   if (r.entries.length) {
     S.ledger.push(...r.entries);
@@ -676,7 +691,9 @@ function renderLedger() {
 // ---------- gallery ----------
 
 async function fetchGallery() {
+  const run = S.run;
   const r = await api("/api/gallery");
+  if (run !== S.run) { return; }
   S.frames = r.frames;
   renderGallery();
 }

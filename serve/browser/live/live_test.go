@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,7 +36,7 @@ func chromium(t *testing.T) string {
 
 func waitFor(t *testing.T, ctx context.Context, what, expr string, timeout time.Duration) {
 	t.Helper()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+	if err := poll(ctx, expr, timeout); err != nil {
 		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText.slice(0, 3000)`))
 		t.Fatalf("waiting for %s: %v\npage text:\n%s", what, err, body)
 	}
@@ -53,12 +54,13 @@ type rect struct{ X, Y, W, H float64 }
 func click(t *testing.T, ctx context.Context, sel string) {
 	t.Helper()
 	waitFor(t, ctx, sel, fmt.Sprintf(`!!document.querySelector(%q)`, sel), 20*time.Second)
-	var b rect
+	var b, last rect
 	for try := 0; ; try++ { // the element must be what the pointer hits
 		b = eval[rect](t, ctx, fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.scrollIntoView({block: "center"}); const r = e.getBoundingClientRect(); const hit = document.elementFromPoint(r.x + r.width/2, r.y + r.height/2); return {X: r.x, Y: r.y, W: hit && e.contains(hit) ? r.width : -1, H: r.height}; })()`, sel))
-		if b.W >= 0 || try == 50 {
+		if b.W >= 0 && b == last || try == 50 { // hit, and in the same place twice in a row
 			break
 		}
+		last = b
 		time.Sleep(50 * time.Millisecond)
 	}
 	require.GreaterOrEqual(t, b.W, 0.0, "%s is covered", sel)
@@ -138,5 +140,18 @@ func TestPageOnHotcbTrain(t *testing.T) {
 		waitFor(t, ctx, "a metric chart", `[...document.querySelectorAll('#metric-charts .chart')].some(c => Number(c.dataset.points) > 0)`, 30*time.Second)
 	} else {
 		t.Logf("no %s from this trainer: the metric charts are not checked", serve.MetricsFile)
+	}
+}
+
+// poll waits until expr is true in the page. A poll that starts as the page replaces its
+// document can find the old one's execution context gone; it is tried again.
+func poll(ctx context.Context, expr string, timeout time.Duration) error {
+	end := time.Now().Add(timeout)
+	for {
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(time.Until(end)), chromedp.WithPollingInterval(50*time.Millisecond)))
+		if err == nil || !strings.Contains(err.Error(), "Cannot find context") || time.Now().After(end) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
