@@ -248,6 +248,9 @@ func (k *Kernel) Apply(env *torchenv.Env, events ...string) {
 		event = events[0]
 	}
 	k.lastEvent = event
+	if k.metrics != nil {
+		k.metrics.enter(env)
+	}
 	k.ctl.Enter(env, event) // the watchdog sees ops that hang, not only callbacks
 	defer k.ctl.Exit()
 	k.recordRollbacks(env, event)

@@ -33,7 +33,8 @@ const (
 // env.Report; at the end of a training step — a safe point with optimizer_step_end,
 // train_step_end or train_batch_end outside the "val" phase — it also reads, unless reported,
 // the loss (env.Loss), the learning rates (of env.Optimizer, else of the optimizer registered as
-// "main") and the throughput, but only for a step the stride writes. The line of step s is
+// "main") and the throughput, but only for a step the stride writes. What is reported between
+// two safe points goes into the line of the step of the first one. The line of step s is
 // written at the first safe point of another step (or at Close). Values reported at
 // val_batch_end, epoch_end or fit_end (validation) make their step's line one that is always
 // written.
@@ -101,6 +102,15 @@ func (k *Kernel) openMetrics() {
 	k.metrics = s
 }
 
+// enter runs at the start of each safe point: at the first one of another step, what was
+// reported since the last safe point goes into the previous step's line, which is finished.
+func (s *stream) enter(env *torchenv.Env) {
+	if env != nil && s.open && env.Step != s.cur.Step {
+		env.DrainReports(s.set)
+		s.finish()
+	}
+}
+
 // observe runs at the end of each safe point.
 func (s *stream) observe(env *torchenv.Env, events []string) {
 	if len(s.queue) > 0 {
@@ -109,7 +119,7 @@ func (s *stream) observe(env *torchenv.Env, events []string) {
 	if env == nil {
 		return
 	}
-	if s.open && env.Step != s.cur.Step {
+	if s.open && env.Step != s.cur.Step { // Apply's own enter saw another step
 		s.finish()
 	}
 	if !s.open {

@@ -54,6 +54,7 @@ func loop(t *testing.T, k *kernel.Kernel, env *torchenv.Env, from, to int64) {
 		k.Apply(env, torchenv.ForwardEnd)
 		env.Report("loop/custom", float64(s))
 		k.Apply(env, torchenv.OptimizerStepEnd, torchenv.TrainStepEnd, torchenv.TrainBatchEnd)
+		env.Report("loop/after", float64(s)) // after the step's last safe point: still its line
 		time.Sleep(time.Millisecond) // a throughput to measure
 	}
 	env.Phase = "val"
@@ -78,8 +79,8 @@ func TestMetricsStreamOfALoop(t *testing.T) {
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")
 	require.Len(t, lines, 5, "one line per step")
-	require.Regexp(t, `^\{"step": 0, "epoch": 0, "wall_time": \d+\.\d+, "metrics": \{"loop/custom": 0\.0, "cb/step_x2": 0\.0, "lr": 0\.1, "lr/1": 0\.01, "loss": 1\.0\}\}$`, lines[0])
-	require.Regexp(t, `^\{"step": 4, "epoch": 1, "wall_time": \d+\.\d+, "metrics": \{"loop/custom": 4\.0, "cb/step_x2": 8\.0, "lr": 0\.1, "lr/1": 0\.01, "loss": 0\.2\d*, "val_loss": 0\.75, "steps_per_s": \d+\.\d+(e[-+]\d+)?, "samples_per_s": \d+\.\d+(e[-+]\d+)?\}\}$`, lines[4])
+	require.Regexp(t, `^\{"step": 0, "epoch": 0, "wall_time": \d+\.\d+, "metrics": \{"loop/custom": 0\.0, "cb/step_x2": 0\.0, "lr": 0\.1, "lr/1": 0\.01, "loss": 1\.0, "loop/after": 0\.0\}\}$`, lines[0])
+	require.Regexp(t, `^\{"step": 4, "epoch": 1, "wall_time": \d+\.\d+, "metrics": \{"loop/custom": 4\.0, "cb/step_x2": 8\.0, "lr": 0\.1, "lr/1": 0\.01, "loss": 0\.2\d*, "loop/after": 4\.0, "val_loss": 0\.75, "steps_per_s": \d+\.\d+(e[-+]\d+)?, "samples_per_s": \d+\.\d+(e[-+]\d+)?\}\}$`, lines[4])
 
 	recs, err := metrics.Read(filepath.Join(dir, metrics.File), -1)
 	require.NoError(t, err)
@@ -87,6 +88,7 @@ func TestMetricsStreamOfALoop(t *testing.T) {
 	for i, r := range recs {
 		require.Equal(t, int64(i), r.Step)
 		require.InDelta(t, 1/float64(i+1), r.Metrics["loss"], 1e-7)
+		require.Equal(t, float64(i), r.Metrics["loop/after"])
 		if i > 0 {
 			sps := r.Metrics["steps_per_s"]
 			require.Greater(t, sps, 1.0)
@@ -100,11 +102,8 @@ func TestMetricsStreamDecimatesAndKeepsValidation(t *testing.T) {
 	dir := t.TempDir()
 	k := metricsKernel(t, dir, kernel.MetricsOptions{Stream: metrics.Options{Full: 2}})
 	env := &torchenv.Env{}
-	loop(t, k, env, 0, 11) // due: 0, 1, then every 2nd to 5, every 4th to 13; validation at 10
-	env.Phase = "val"
-	env.Step = 5 // a validation in the middle of a band, at a step the stride skips
-	env.Report("val_loss", 0.5)
-	k.Apply(env, torchenv.EpochEnd)
+	loop(t, k, env, 0, 6) // due: 0, 1, then every 2nd to 5; validation at 5, which the stride skips
+	loop(t, k, env, 6, 11) // every 4th from 6 to 13; validation at 10
 	require.NoError(t, k.Close())
 	recs, err := metrics.Read(filepath.Join(dir, metrics.File), -1)
 	require.NoError(t, err)
@@ -112,10 +111,14 @@ func TestMetricsStreamDecimatesAndKeepsValidation(t *testing.T) {
 	for _, r := range recs {
 		steps = append(steps, r.Step)
 	}
-	require.Equal(t, []int64{0, 1, 2, 4, 8, 10, 5}, steps)
-	require.Equal(t, 0.5, recs[6].Metrics["val_loss"])
-	_, hasLoss := recs[3].Metrics["loss"]
-	require.True(t, hasLoss)
+	require.Equal(t, []int64{0, 1, 2, 4, 5, 8, 10}, steps)
+	require.Equal(t, 0.75, recs[4].Metrics["val_loss"])
+	require.Equal(t, 5.0, recs[4].Metrics["loop/custom"])
+	_, hasLoss := recs[4].Metrics["loss"]
+	require.False(t, hasLoss, "the kernel reads the loss only at steps the stride writes")
+	_, hasLoss = recs[5].Metrics["loss"]
+	require.True(t, hasLoss, "step 8's")
+	require.Empty(t, recs[5].At, "step 8 has every name of the steps skipped before it: nothing carried")
 }
 
 func TestMetricsStreamRestart(t *testing.T) {

@@ -74,9 +74,10 @@ type reports struct {
 }
 
 // Report records a number for the run's metrics stream (RUN_DIR/hotcb.metrics.jsonl, see
-// package metrics): the kernel puts what was reported into the line of the current step
-// (env.Step) at the end of each safe point, so a callback reports from Handle and a loop
-// before its next safe point (validation metrics before epoch_end, say). Reporting a name again
+// package metrics) of the current step: a callback reports from Handle, into the line of the
+// safe point's step, and a loop between safe points, into the line of the step of the last
+// safe point (the step just trained: its accuracy after the step, validation metrics before
+// epoch_end). The kernel collects the reports at each safe point; reporting a name again
 // before then replaces its value. Names are the series' names ("grad_norm", "val_loss",
 // "time/forward_ms"); a value need not be finite. Without a kernel nothing reads the reports,
 // and they are only kept (one value per name, at most MaxReports names).
