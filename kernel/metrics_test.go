@@ -55,7 +55,7 @@ func loop(t *testing.T, k *kernel.Kernel, env *torchenv.Env, from, to int64) {
 		env.Report("loop/custom", float64(s))
 		k.Apply(env, torchenv.OptimizerStepEnd, torchenv.TrainStepEnd, torchenv.TrainBatchEnd)
 		env.Report("loop/after", float64(s)) // after the step's last safe point: still its line
-		time.Sleep(time.Millisecond) // a throughput to measure
+		time.Sleep(time.Millisecond)         // a throughput to measure
 	}
 	env.Phase = "val"
 	env.Report("val_loss", 0.75)
@@ -102,7 +102,7 @@ func TestMetricsStreamDecimatesAndKeepsValidation(t *testing.T) {
 	dir := t.TempDir()
 	k := metricsKernel(t, dir, kernel.MetricsOptions{Stream: metrics.Options{Full: 2}})
 	env := &torchenv.Env{}
-	loop(t, k, env, 0, 6) // due: 0, 1, then every 2nd to 5; validation at 5, which the stride skips
+	loop(t, k, env, 0, 6)  // due: 0, 1, then every 2nd to 5; validation at 5, which the stride skips
 	loop(t, k, env, 6, 11) // every 4th from 6 to 13; validation at 10
 	require.NoError(t, k.Close())
 	recs, err := metrics.Read(filepath.Join(dir, metrics.File), -1)
