@@ -15,6 +15,7 @@ import (
 	"github.com/hotcb/hotcb/controller"
 	"github.com/hotcb/hotcb/kernel"
 	"github.com/hotcb/hotcb/metrics"
+	"github.com/hotcb/hotcb/rundir"
 	"github.com/hotcb/hotcb/torchenv"
 )
 
@@ -150,5 +151,44 @@ func TestMetricsStreamOff(t *testing.T) {
 	loop(t, k, &torchenv.Env{}, 0, 2)
 	require.NoError(t, k.Close())
 	_, err := os.Stat(filepath.Join(dir, metrics.File))
+	require.ErrorIs(t, err, os.ErrNotExist)
+}
+
+// fourRanks is rank 0 of a data-parallel run of 4, as callbacks see it.
+type fourRanks struct{}
+
+func (fourRanks) Rank() int { return 0 }
+func (fourRanks) Size() int { return 4 }
+func (fourRanks) AllReduceWait() (torchenv.AllReduceWait, bool) {
+	return torchenv.AllReduceWait{}, false
+}
+func (fourRanks) Share(string, float64, time.Duration) ([]float64, []int, error) {
+	return nil, nil, nil
+}
+
+// Rank 0 writes the run's stream, the other ranks none; samples/s counts every rank's.
+func TestMetricsStreamOnRankZeroOnly(t *testing.T) {
+	root := t.TempDir()
+	b := &board{}
+	r0, r1 := newRankRun(t, root, 0, b), newRankRun(t, root, 1, b)
+	for _, r := range []*run{r0, r1} {
+		r.env.Ranks = fourRanks{}
+		r.env.Inputs = bridge.Zeros(bridge.Shape{8, 2})
+		r.env.Phase = "train"
+	}
+	for range 3 {
+		r0.step()
+		r1.step()
+		time.Sleep(time.Millisecond)
+	}
+	require.NoError(t, r0.k.Close())
+	require.NoError(t, r1.k.Close())
+	recs, err := metrics.Read(filepath.Join(root, metrics.File), -1)
+	require.NoError(t, err)
+	require.Len(t, recs, 3)
+	last := recs[2].Metrics
+	require.Equal(t, 0.1, last["lr"], "the optimizer registered as main")
+	require.InDelta(t, 8*4*last["steps_per_s"], last["samples_per_s"], 1e-9*last["samples_per_s"])
+	_, err = os.Stat(filepath.Join(rundir.RankDir(root, 1), metrics.File))
 	require.ErrorIs(t, err, os.ErrNotExist)
 }
