@@ -98,11 +98,10 @@ type Writer struct {
 	lastEpoch float64
 	lastWall  float64
 
-	kick      chan struct{}
-	stop      chan struct{}
-	done      chan struct{}
-	closed    bool
-	closeOnce sync.Once
+	kick   chan struct{}
+	stop   chan struct{}
+	done   chan struct{}
+	closed bool
 }
 
 // Open opens (creating it 0600, with its directory 0700) the metrics file at path for
