@@ -21,7 +21,8 @@ type Record struct {
 	Step     int64
 	Epoch    float64 // 0 when the line has none (null)
 	WallTime float64
-	// Metrics are the line's values; a value that is not a number (null, a list) is left out.
+	// Metrics are the line's values (never nil); a value that is not a number (null, a list)
+	// is left out.
 	Metrics map[string]float64
 	// At gives, for a value carried past steps the stride skipped, the step it was reported at
 	// ("metrics_at"); the other values are the line's Step's.
@@ -60,7 +61,23 @@ type rawRecord struct {
 // ParseLine parses one line (without its newline). A line without a step is an error; so is
 // one that is not JSON, except that the bare NaN, Infinity and -Infinity Python writes are
 // read as numbers.
-func ParseLine(line []byte) (Record, error) {
+func ParseLine(line []byte) (Record, error) { return parseLine(line, nil) }
+
+// parseLine is ParseLine, with the metric names interned in intern (when not nil).
+func parseLine(line []byte, intern map[string]string) (Record, error) {
+	sc := scanner{b: line, intern: intern}
+	var r Record
+	if sc.record(&r) {
+		if r.Metrics == nil {
+			r.Metrics = map[string]float64{}
+		}
+		return r, nil
+	}
+	return parseJSON(line)
+}
+
+// parseJSON is ParseLine through encoding/json.
+func parseJSON(line []byte) (Record, error) {
 	var raw rawRecord
 	err := json.Unmarshal(line, &raw)
 	if err != nil && (bytes.Contains(line, []byte("NaN")) || bytes.Contains(line, []byte("Infinity"))) {
@@ -218,6 +235,7 @@ func readLines(r *bufio.Reader, limit int64, recs []Record) (_ []Record, consume
 	var pending int64 // bytes of the line being read
 	var line []byte   // a line longer than r's buffer, gathered
 	long := false     // inside a line longer than maxLine: skipped
+	intern := map[string]string{}
 	for limit < 0 || consumed < limit {
 		chunk, err := r.ReadSlice('\n')
 		pending += int64(len(chunk))
@@ -249,7 +267,7 @@ func readLines(r *bufio.Reader, limit int64, recs []Record) (_ []Record, consume
 			line = line[:0]
 			continue
 		}
-		if rec, perr := ParseLine(bytes.TrimSpace(chunk)); perr == nil {
+		if rec, perr := parseLine(bytes.TrimSpace(chunk), intern); perr == nil {
 			recs = append(recs, rec)
 		}
 		line = line[:0]
