@@ -249,7 +249,7 @@ func (k *Kernel) Apply(env *torchenv.Env, events ...string) {
 	}
 	k.lastEvent = event
 	if k.metrics != nil {
-		k.metrics.enter(env)
+		k.metrics.enter(env, events)
 	}
 	k.ctl.Enter(env, event) // the watchdog sees ops that hang, not only callbacks
 	defer k.ctl.Exit()

@@ -104,19 +104,20 @@ func (k *Kernel) openMetrics() {
 
 // enter runs at the start of each safe point: at the first one of another step, what was
 // reported since the last safe point goes into the previous step's line, which is finished.
-func (s *stream) enter(env *torchenv.Env) {
-	if env != nil && s.open && env.Step != s.cur.Step {
+func (s *stream) enter(env *torchenv.Env, events []string) {
+	if len(events) > 0 && env != nil && s.open && env.Step != s.cur.Step {
 		env.DrainReports(s.set)
 		s.finish()
 	}
 }
 
-// observe runs at the end of each safe point.
+// observe runs at the end of each safe point. A call without events (a status snapshot) is
+// no step's: only lines waiting for the device are looked at.
 func (s *stream) observe(env *torchenv.Env, events []string) {
 	if len(s.queue) > 0 {
 		s.drain(false)
 	}
-	if env == nil {
+	if env == nil || len(events) == 0 {
 		return
 	}
 	if s.open && env.Step != s.cur.Step { // Apply's own enter saw another step

@@ -73,6 +73,7 @@ func TestMetricsStreamOfALoop(t *testing.T) {
 	require.NoError(t, err)
 	env := &torchenv.Env{Optimizer: opt}
 	k.Apply(env, torchenv.FitStart)
+	k.Apply(&torchenv.Env{Step: 99}) // no event: a status snapshot, no step's
 	loop(t, k, env, 0, 5)
 	require.NoError(t, k.Close())
 
