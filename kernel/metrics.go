@@ -47,10 +47,9 @@ type stream struct {
 	w      *metrics.Writer
 	k      *Kernel
 	cur    metrics.Entry
-	open   bool // cur holds a step
-	ended  bool // cur's step end was seen
-	set    func(string, float64)
-	keep   bool // this safe point's reports are validation's
+	open   bool                  // cur holds a step
+	ended  bool                  // cur's step end was seen
+	set    func(string, float64) // s.cur.Set, bound once
 	endAt  time.Time
 	steps  int64 // step ends seen
 	batch  int64 // the batch of cur's step
@@ -120,7 +119,7 @@ func (s *stream) observe(env *torchenv.Env, events []string) {
 	if env == nil || len(events) == 0 {
 		return
 	}
-	if s.open && env.Step != s.cur.Step { // Apply's own enter saw another step
+	if s.open && env.Step != s.cur.Step { // env.Step changed during the safe point
 		s.finish()
 	}
 	if !s.open {
