@@ -28,4 +28,8 @@
 //
 // Optimizer changes are not re-applied: their effect lives in the checkpoint the loop resumes
 // from.
+//
+// The kernel also writes the run's metrics stream, hotcb.metrics.jsonl (package metrics; rank 0
+// only; Options.Metrics): a line per training step with what callbacks and the loop reported
+// through env.Report, and the loss, learning rates and throughput it reads itself (metrics.go).
 package kernel

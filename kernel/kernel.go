@@ -16,6 +16,7 @@ import (
 
 	"github.com/hotcb/hotcb/bridge/optim"
 	"github.com/hotcb/hotcb/controller"
+	"github.com/hotcb/hotcb/metrics"
 	"github.com/hotcb/hotcb/ops"
 	"github.com/hotcb/hotcb/rundir"
 	"github.com/hotcb/hotcb/torchenv"
@@ -48,6 +49,8 @@ type Options struct {
 	// RankLag is how many steps after rank 0 reads an op every rank applies it (default
 	// DefaultRankLag).
 	RankLag int64
+	// Metrics configure the metrics stream, RUN_DIR/hotcb.metrics.jsonl (metrics.go).
+	Metrics MetricsOptions
 }
 
 // Kernel is HotKernel.
@@ -90,6 +93,8 @@ type Kernel struct {
 	fetchErr    string
 	applying    *scheduled   // the scheduled op being applied (its recipe, for a freeze)
 	lastEnv     torchenv.Env // step, epoch and phase of the last safe point
+
+	metrics *stream // the metrics stream (metrics.go); nil when off or on a rank > 0
 }
 
 // New opens (creating if needed, mode 0700) the run directory and starts watching it.
@@ -150,6 +155,7 @@ func New(runDir string, opts Options) (*Kernel, error) {
 	if !k.leader() {
 		k.restore = nil // rank 0 sends its own restore: every rank restores the same state
 	}
+	k.openMetrics()
 	k.pending.Store(true)
 	k.watch()
 	return k, nil
@@ -248,6 +254,9 @@ func (k *Kernel) Apply(env *torchenv.Env, events ...string) {
 		event = events[0]
 	}
 	k.lastEvent = event
+	if k.metrics != nil {
+		k.metrics.enter(env, events)
+	}
 	k.ctl.Enter(env, event) // the watchdog sees ops that hang, not only callbacks
 	defer k.ctl.Exit()
 	k.recordRollbacks(env, event)
@@ -270,6 +279,9 @@ func (k *Kernel) Apply(env *torchenv.Env, events ...string) {
 	k.ctl.Apply(env, events...)
 	for _, m := range k.user {
 		m.Dispatch(env, events...)
+	}
+	if k.metrics != nil {
+		k.metrics.observe(env, events)
 	}
 }
 
@@ -494,6 +506,11 @@ func (k *Kernel) Close() error {
 			errs = append(errs, fmt.Errorf("module %s: %w", name, err))
 		}
 	}
+	if k.metrics != nil {
+		if err := k.metrics.close(); err != nil {
+			errs = append(errs, fmt.Errorf("metrics: %w", err))
+		}
+	}
 	if err := k.ctl.Close(); err != nil {
 		errs = append(errs, err)
 	}
@@ -526,6 +543,17 @@ func (k *Kernel) statusExtra() map[string]any {
 	}
 	if ls := k.lossModule().status(); ls != nil {
 		ex["loss"] = ls
+	}
+	if k.metrics != nil {
+		st := k.metrics.w.Stats()
+		m := map[string]any{"file": metrics.File, "lines": st.Lines, "decimated": st.Decimated, "last_step": st.LastStep}
+		if st.Dropped > 0 {
+			m["dropped"] = st.Dropped
+		}
+		if st.Err != "" {
+			m["error"] = st.Err
+		}
+		ex["metrics"] = m
 	}
 	if k.replay != nil {
 		ex["replay"] = map[string]any{"applied": k.replay.applied, "pending": k.replay.pending(), "step_offset": k.freeze.StepOffset}

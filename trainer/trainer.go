@@ -454,8 +454,10 @@ train:
 				bridge.NoGrad(func() {
 					acc = env.Outputs.Argmax(1, false).Eq(b.Y).To(bridge.Float32).Sum().Item()
 				})
+				n := float64(b.Y.Size(0))
 				correct += acc
-				seen += float64(b.Y.Size(0))
+				seen += n
+				env.Report(MetricAccuracy, acc/n) // into this step's line of the metrics stream
 				rate := float64(step-s0) / time.Since(t0).Seconds()
 				eta := time.Duration(float64(totalSteps-step)/rate) * time.Second
 				printer.progress(fmt.Sprintf("epoch %d/%d step %d/%d loss %.4f acc %.1f%% %.1f steps/s ETA %s",
@@ -481,9 +483,12 @@ train:
 		if stop == "" && ctx.Err() != nil && rk == nil {
 			stop = "interrupted"
 		}
-		if sum.TestAcc, err = evaluate(k, env, model, test); err != nil {
+		var valLoss float64
+		if sum.TestAcc, valLoss, err = evaluate(k, env, model, test); err != nil {
 			return sum, &modelError{fmt.Sprintf("evaluation after epoch %d", epoch+1), err}
 		}
+		env.Report(MetricValAccuracy, sum.TestAcc)
+		env.Report(MetricValLoss, valLoss)
 		env.Extra = map[string]any{"metrics": map[string]float64{"test_acc": sum.TestAcc}}
 		k.Apply(env, torchenv.EpochEnd)
 		printer.done(fmt.Sprintf("epoch %d: test accuracy %.1f%% (step %d, %.1fs)", epoch+1, 100*sum.TestAcc, step, time.Since(start).Seconds()))
@@ -573,15 +578,23 @@ func (e *modelError) Error() string {
 
 func (e *modelError) Unwrap() error { return e.err }
 
-// evaluate runs the test set in eval mode, in batches, dispatching val_batch_end. A tensor
-// operation that fails is its error.
-func evaluate(k *kernel.Kernel, env *torchenv.Env, model nn.Module, test *data.TensorDataset) (float64, error) {
+// Names of what a run reports to the metrics stream (RUN_DIR/hotcb.metrics.jsonl) besides what
+// the kernel reads itself (loss, lr, throughput): hotcb's names.
+const (
+	MetricAccuracy    = "accuracy"     // the batch's accuracy, every 10 steps
+	MetricValAccuracy = "val_accuracy" // the test set's accuracy, after each epoch
+	MetricValLoss     = "val_loss"     // the test set's mean cross-entropy, after each epoch
+)
+
+// evaluate runs the test set in eval mode, in batches, dispatching val_batch_end, and returns
+// its accuracy and mean cross-entropy. A tensor operation that fails is its error.
+func evaluate(k *kernel.Kernel, env *torchenv.Env, model nn.Module, test *data.TensorDataset) (acc, loss float64, err error) {
 	nn.Eval(model)
 	defer nn.Train(model, true)
 	env.Phase = "val"
 	defer func() { env.Phase = "train" }()
 	n := int64(test.Len())
-	var correct float64
+	var correct, lossSum float64
 	const bs = 500
 	for i := int64(0); i < n; i += bs {
 		m := min(bs, n-i)
@@ -591,15 +604,16 @@ func evaluate(k *kernel.Kernel, env *torchenv.Env, model nn.Module, test *data.T
 				y := test.Labels.Narrow(0, i, m)
 				out := model.Forward(x)
 				correct += out.Argmax(1, false).Eq(y).To(bridge.Float32).Sum().Item()
+				lossSum += bridge.CrossEntropy(out, y).Item() * float64(m)
 				env.Outputs, env.Targets = out, y
 			})
 		})
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		k.Apply(env, torchenv.ValBatchEnd)
 	}
-	return correct / float64(n), nil
+	return correct / float64(n), lossSum / float64(n), nil
 }
 
 func printHints(out io.Writer, dir string) {

@@ -119,8 +119,17 @@ func (c *GradStats) Handle(event string, env *torchenv.Env) error {
 		return nil
 	}
 	c.record(event, env)
+	env.Report(MetricGradNorm, c.last.Norm) // to the metrics stream
+	env.Report(MetricGradMaxAbs, c.last.MaxAbs)
 	return nil
 }
+
+// Names under which grad_stats reports each report's total norm (of NormType) and largest
+// gradient magnitude to the run's metrics stream (env.Report).
+const (
+	MetricGradNorm   = "grad_norm"
+	MetricGradMaxAbs = "grad_max_abs"
+)
 
 // compute fills c.last from the gradients of params.
 func (c *GradStats) compute(env *torchenv.Env, all []bridge.Named) {

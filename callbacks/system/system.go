@@ -129,7 +129,33 @@ func (c *SystemStats) Handle(event string, env *torchenv.Env) error {
 	}
 	c.last = c.read(env)
 	c.record(event, env)
+	c.report(env)
 	return nil
+}
+
+// Names under which system_stats reports to the run's metrics stream (env.Report).
+const (
+	MetricRSS           = "sys/rss_bytes"
+	MetricCPUPercent    = "sys/cpu_percent"
+	MetricGoHeap        = "sys/go_heap_bytes"
+	MetricTorchLive     = "sys/torch_live_bytes"
+	MetricCUDAAllocated = "sys/cuda_allocated_bytes"
+)
+
+// report puts the main figures of the last snapshot in the metrics stream (those it has).
+func (c *SystemStats) report(env *torchenv.Env) {
+	s := &c.last
+	if s.RSS >= 0 {
+		env.Report(MetricRSS, float64(s.RSS))
+	}
+	if s.CPUPercent >= 0 {
+		env.Report(MetricCPUPercent, s.CPUPercent)
+	}
+	env.Report(MetricGoHeap, float64(s.GoHeap))
+	env.Report(MetricTorchLive, float64(s.TorchLive))
+	if s.CUDAAllocated >= 0 {
+		env.Report(MetricCUDAAllocated, float64(s.CUDAAllocated))
+	}
 }
 
 // Read takes a snapshot now (env may be nil: no CUDA figures then).

@@ -82,10 +82,21 @@ func phasesBetween(from, to string) string {
 
 // interval is the series of one event-to-event interval.
 type interval struct {
-	name string
-	host *ring
-	dev  *ring
+	name   string
+	host   *ring
+	dev    *ring
+	metric string // its name in the metrics stream, MetricPrefix+name+"_ms"
+	last   int64  // its host time in the current step (micro-batches summed), ns
+	fresh  bool   // last was measured in the current step: reported when it closes
 }
+
+// MetricPrefix starts the names under which timing reports each step's host times to the
+// metrics stream (env.Report): MetricStep, and one per interval, "time/<interval>_ms"
+// ("time/forward_ms", "time/data/other_ms").
+const (
+	MetricPrefix = "time/"
+	MetricStep   = MetricPrefix + "step_ms"
+)
 
 // Timing measures the time between training events on the host, and on a CUDA device with
 // events read back once the device has passed them. See the package comment.
@@ -287,7 +298,7 @@ func (t *Timing) slot(i, j int) *interval {
 	name := intervalName(t.names[i], t.names[j], i == t.closeIdx && t.closeIdx > 0, j == 0)
 	iv := t.byName[name]
 	if iv == nil {
-		iv = &interval{name: name, host: newRing(t.p.Window), dev: newRing(t.p.Window)}
+		iv = &interval{name: name, host: newRing(t.p.Window), dev: newRing(t.p.Window), metric: MetricPrefix + name + "_ms"}
 		t.byName[name] = iv
 		t.order = append(t.order, iv)
 	}
@@ -322,6 +333,10 @@ func (t *Timing) Handle(event string, env *torchenv.Env) error {
 	if t.prevIdx >= 0 {
 		iv = t.slot(t.prevIdx, i)
 		iv.host.push(now - t.prevT)
+		if !iv.fresh {
+			iv.last, iv.fresh = 0, true
+		}
+		iv.last += now - t.prevT
 	}
 	t.prevIdx, t.prevT = i, now
 	closes := i == t.closeIdx
@@ -368,11 +383,21 @@ func (t *Timing) closeStep(env *torchenv.Env, now int64) error {
 	}
 	if !t.hasClose {
 		t.hasClose, t.closeT = true, now
+		for _, iv := range t.order { // not a whole step: not reported
+			iv.fresh = false
+		}
 		return nil
 	}
 	d := now - t.closeT
 	t.closeT = now
 	t.step.push(d)
+	env.Report(MetricStep, float64(d)/1e6)
+	for _, iv := range t.order {
+		if iv.fresh {
+			env.Report(iv.metric, float64(iv.last)/1e6)
+			iv.fresh = false
+		}
+	}
 	if t.rt != nil {
 		t.rt.stepped(d)
 	}
