@@ -70,6 +70,10 @@ type Options struct {
 	// OnAbandoned, if set, is told (on the training goroutine) of each callback disabled after
 	// the watchdog abandoned it; the kernel records it in the ledger.
 	OnAbandoned func(env *torchenv.Env, id, reason string)
+	// OnReload, if set, is told (on the training goroutine) of each hot reload of a go_file
+	// callback, applied or failed: a load op (source "watch") whose Capture names the new
+	// version's sha256. The kernel records it in the ledger.
+	OnReload func(env *torchenv.Env, r Result)
 
 	// Registry resolves module targets (default callback.Default).
 	Registry *callback.Registry

@@ -1,6 +1,8 @@
 package controller_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -48,8 +50,10 @@ func TestGoFileLoadReloadAndCapture(t *testing.T) {
 	src := filepath.Join(dir, "feat_viz.go")
 	require.NoError(t, os.WriteFile(src, []byte(feature("v1")), 0o600))
 	var lines []string
+	var reloads []controller.Result
 	c, err := controller.New(controller.Options{PollEveryStep: true, RunDir: dir,
-		SourcesDir: filepath.Join(dir, "hotcb.sources"), Log: func(string) {}})
+		SourcesDir: filepath.Join(dir, "hotcb.sources"), Log: func(string) {},
+		OnReload: func(_ *torchenv.Env, r controller.Result) { reloads = append(reloads, r) }})
 	require.NoError(t, err)
 	defer c.Close()
 	env := &torchenv.Env{Log: func(s string) { lines = append(lines, s) }}
@@ -79,8 +83,18 @@ func TestGoFileLoadReloadAndCapture(t *testing.T) {
 	step()
 	res = c.LastResults()
 	require.Len(t, res, 1)
-	require.Equal(t, "reload", res[0].Op.Op)
+	// a load of the same id, target and init, from the watcher, with the new version's capture
+	require.Equal(t, ops.OpLoad, res[0].Op.Op)
+	require.Equal(t, "watch", res[0].Source)
+	require.Equal(t, load.Init, res[0].Op.Init)
+	require.Equal(t, src, res[0].Op.Target.Path)
+	require.Equal(t, true, *res[0].Op.Enabled)
 	require.Equal(t, controller.Applied, res[0].Decision)
+	require.Equal(t, sha256Hex(feature("v2")), res[0].Capture.SHA256)
+	captured, err = os.ReadFile(res[0].Capture.CapturedPath)
+	require.NoError(t, err)
+	require.Equal(t, feature("v2"), string(captured))
+	require.Equal(t, res, reloads, "OnReload is told")
 	step()
 	require.Contains(t, lines, fmt.Sprintf("v2 feat_viz step=%d every=1", env.Step-1), "new behaviour with the re-applied params")
 
@@ -90,7 +104,11 @@ func TestGoFileLoadReloadAndCapture(t *testing.T) {
 	res = c.LastResults()
 	require.Len(t, res, 1)
 	require.Equal(t, controller.Failed, res[0].Decision)
-	require.ErrorContains(t, res[0].Err, "the previous version keeps running")
+	require.ErrorContains(t, res[0].Err, "the previous version keeps running: sha256 "+sha256Hex(feature("v2")))
+	require.Equal(t, &ops.SourceCapture{SHA256: sha256Hex("package feat\nfunc (\n")}, res[0].Capture,
+		"the failed version's sha256; nothing is captured")
+	require.Len(t, reloads, 2)
+	require.Equal(t, controller.Failed, reloads[1].Decision)
 	n := len(lines)
 	step()
 	require.Greater(t, len(lines), n, "v2 still runs")
@@ -118,6 +136,11 @@ func TestGoFileLoadReloadAndCapture(t *testing.T) {
 	require.NoError(t, c.Submit(bad))
 	step()
 	require.ErrorContains(t, c.LastResults()[0].Err, `sha256 "00ff" is not 64 lowercase hex digits`)
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
 
 // captureFor returns the captured v1 source in dir/hotcb.sources.

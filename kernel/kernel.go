@@ -119,6 +119,7 @@ func New(runDir string, opts Options) (*Kernel, error) {
 	co.SourcesDir = d.Path(rundir.Sources)
 	co.StatusExtra = k.statusExtra
 	co.OnAbandoned = k.abandoned
+	co.OnReload = k.reloaded
 	k.cmds = controller.NewCommandReader(d.Path(rundir.Commands))
 	co.CommandsStatus = k.cmds
 	ctl, err := controller.New(co)

@@ -1,6 +1,8 @@
 package kernel_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -359,4 +361,107 @@ func TestStaleStatusTempIsRemoved(t *testing.T) {
 	p.stop()
 	require.NoFileExists(t, stale)
 	require.FileExists(t, filepath.Join(dir, rundir.Status))
+}
+
+// versioned is a go_file callback that logs "<version> <step>" at each event.
+func versioned(version string) string {
+	return `package vcb
+
+import "github.com/hotcb/hotcb/torchenv"
+
+type V struct {
+	Id string ` + "`hotcb:\"id\"`" + `
+}
+
+func (c *V) ID() string { return c.Id }
+func (c *V) Handle(event string, env *torchenv.Env) error {
+	env.Logf("` + version + ` %d", env.Step)
+	return nil
+}
+func (c *V) SetParams(params map[string]any) error { return nil }
+`
+}
+
+const brokenSrc = "package vcb\n\nfunc (\n"
+
+// edit rewrites a go_file source, a little later than its last write so that its mtime changes.
+func edit(t *testing.T, path, src string) {
+	time.Sleep(5 * time.Millisecond)
+	require.NoError(t, os.WriteFile(path, []byte(src), 0o600))
+}
+
+func sha(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+func loadGoFile(path string) string {
+	return fmt.Sprintf(`{"op":"load","id":"g","target":{"kind":"go_file","path":%q,"symbol":"V"}}`, path)
+}
+
+// callbackLines collects what callbacks log, without the controller's "[hotcb]" lines.
+func callbackLines(lines *[]string) func(string) {
+	return func(s string) {
+		if !strings.HasPrefix(s, "[hotcb] ") {
+			*lines = append(*lines, s)
+		}
+	}
+}
+
+func captureSHA(t *testing.T, e rundir.LedgerEntry) string {
+	sc, ok := e.Payload["source_capture"].(map[string]any)
+	require.True(t, ok, "seq %d has a source_capture: %v", e.Seq, e.Payload)
+	return sc["sha256"].(string)
+}
+
+// Every hot reload of a go_file is a ledger entry — a load from the watcher with the new
+// version's sha256, or a failed one with the error — and the recipe keeps the applied ones: a
+// replay loads v1, then v2 at the step the file changed, from the captured copies.
+func TestHotReloadsAreInTheLedgerAndReplayed(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(t.TempDir(), "v.go")
+	require.NoError(t, os.WriteFile(src, []byte(versioned("v1")), 0o600))
+	p := start(t, dir, kernel.Options{})
+	var lines []string
+	p.env.Log = callbackLines(&lines)
+	appendCmd(t, dir, loadGoFile(src))
+	p.steps(3)
+	edit(t, src, versioned("v2"))
+	p.steps(3)
+	edit(t, src, brokenSrc)
+	p.steps(1)
+	p.stop()
+	require.Equal(t, []string{"v1 0", "v1 1", "v1 2", "v2 3", "v2 4", "v2 5", "v2 6"}, lines, "the broken edit leaves v2 running")
+
+	es := readLedger(t, dir)
+	require.Len(t, es, 3)
+	require.Equal(t, []string{"0 cb.load(g) external applied", "3 cb.load(g) watch applied"}, summary(es[:2]))
+	require.Equal(t, sha(versioned("v1")), captureSHA(t, es[0]))
+	require.Equal(t, sha(versioned("v2")), captureSHA(t, es[1]))
+	require.Equal(t, src, es[1].Payload["target"].(map[string]any)["path"])
+	require.Equal(t, true, es[1].Payload["enabled"])
+	failed := es[2]
+	require.Equal(t, "6 cb.load(g) watch failed", strings.SplitN(summary(es[2:])[0], ":", 2)[0])
+	require.Equal(t, sha(brokenSrc), captureSHA(t, failed), "the failed version's sha256")
+	require.Contains(t, *failed.Error, src+":3:")
+	require.Contains(t, *failed.Error, "the previous version keeps running: sha256 "+sha(versioned("v2")))
+
+	recipe, err := rundir.ExportRecipe(es)
+	require.NoError(t, err)
+	require.Len(t, recipe, 2, "the failed reload changed nothing: it is not replayed")
+	require.Equal(t, int64(3), recipe[1].At.Step)
+	require.Equal(t, sha(versioned("v2")), recipe[1].SourceCapture.SHA256)
+
+	// The replay runs in a new run directory while the file holds yet another version.
+	edit(t, src, versioned("v3"))
+	dir2 := t.TempDir()
+	require.NoError(t, rundir.WriteRecipe(filepath.Join(dir2, rundir.Recipe), recipe))
+	require.NoError(t, os.WriteFile(filepath.Join(dir2, rundir.Freeze), []byte(`{"mode":"replay","policy":"strict"}`), 0o600))
+	p2 := start(t, dir2, kernel.Options{})
+	lines = nil
+	p2.env.Log = callbackLines(&lines)
+	p2.steps(6)
+	p2.stop()
+	require.Equal(t, []string{"v1 0", "v1 1", "v1 2", "v2 3", "v2 4", "v2 5"}, lines)
+	require.Equal(t, []string{"0 cb.load(g) replay applied", "3 cb.load(g) replay applied"}, summary(readLedger(t, dir2)))
 }

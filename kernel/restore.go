@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/hotcb/hotcb/controller"
 	"github.com/hotcb/hotcb/ops"
 	"github.com/hotcb/hotcb/rundir"
 	"github.com/hotcb/hotcb/torchenv"
@@ -128,4 +129,14 @@ func (k *Kernel) restoreOne(env *torchenv.Env, event string, op ops.Op) {
 	op.SourceCapture = capture
 	k.processNote(env, event, op, rundir.SourceRestore,
 		fmt.Sprintf("%s; %s failed to load (%v), so the captured copy %s of the version that ran was loaded", restoreNote, t.Path, err, capture.SHA256))
+}
+
+// reloaded records a hot reload of a go_file callback: a load of the same id (source "watch")
+// with the new version's sha256 in source_capture, applied or failed. The recipe keeps the
+// applied ones, so that a replay loads the same versions at the same steps, and a restart
+// restores the last version that loaded.
+func (k *Kernel) reloaded(env *torchenv.Env, r controller.Result) {
+	op := r.Op
+	op.SourceCapture = r.Capture
+	k.record(env, k.lastEvent, op, rundir.SourceWatch, string(r.Decision), r.Note, r.Err)
 }
