@@ -155,3 +155,23 @@ func (c *HotController) reload(env *torchenv.Env, h *handle) (Result, bool) {
 
 // SourceWatch labels the results of hot reloads (rundir.SourceWatch in the ledger).
 const SourceWatch = "watch"
+
+// WatchSource makes the go_file callback id, loaded from a captured copy (a restart restores the
+// version that ran), stand for its file again: path is watched, and reloaded as soon as its
+// content differs from the running version's; failedSHA ("" for none) is a version known not to
+// load, which is not retried until the file changes. Call it on the training goroutine.
+func (c *HotController) WatchSource(id, path, failedSHA string) error {
+	h, err := c.lookup(id)
+	if err != nil {
+		return err
+	}
+	if _, ok := h.cb.(gofile.Sourced); !ok || h.target.Kind != ops.KindGoFile {
+		return fmt.Errorf("callback %q is not a go_file callback", id)
+	}
+	h.target.Path = path
+	h.srcPath, h.failedSHA = path, failedSHA
+	h.srcMod, h.srcSize = time.Time{}, -1 // the next poll compares the content
+	c.watchFile(path)
+	c.pending.Store(true)
+	return nil
+}

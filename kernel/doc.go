@@ -17,7 +17,10 @@
 //     a ledger without cursors (hotcb's, or hotcb-go < 0.2) starts at the end, as before;
 //   - the callbacks' final state is restored: one load per callback live at the end, with its
 //     last target, init, enabled flag and params, source "restore" (recipes leave those out);
-//     a go_file is loaded from its file, or from its captured copy if the file no longer loads;
+//     a go_file is loaded from the captured copy of the version that ran last (hot reloads are
+//     loads from the watcher, source "watch", with the new version's sha256; a reload that
+//     failed is not restored) and its file is watched again, so that an edit made since is
+//     reloaded at the first safe point; without that copy the file is loaded as it is;
 //   - the YAML is reconciled only if it changed since that process reconciled it, so it does not
 //     undo what commands did on top of it; Options.NoRestore skips the restore and reconciles it.
 //

@@ -90,6 +90,9 @@ type Kernel struct {
 	fetchErr    string
 	applying    *scheduled   // the scheduled op being applied (its recipe, for a freeze)
 	lastEnv     torchenv.Env // step, epoch and phase of the last safe point
+
+	// how the restore treats each go_file callback's file (restoreSource)
+	restoreSources map[string]restoreSource
 }
 
 // New opens (creating if needed, mode 0700) the run directory and starts watching it.
@@ -185,12 +188,12 @@ func (k *Kernel) resume(ledger rundir.Ledger) {
 	if k.opts.NoRestore || len(ledger.Entries) == 0 {
 		return
 	}
-	restore, err := finalState(ledger.Entries)
+	restore, sources, err := finalState(ledger.Entries)
 	if err != nil {
 		k.ctl.Logf(nil, "restart: cannot rebuild the callback state: %v", err)
 		return
 	}
-	k.restore = restore
+	k.restore, k.restoreSources = restore, sources
 	k.cfgApplied = k.cursor.ConfigSHA256 // the restored state includes that YAML's effect
 }
 
