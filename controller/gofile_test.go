@@ -208,3 +208,65 @@ func (s *Slow) SetParams(p map[string]any) error { return nil }
 	require.False(t, st.Callbacks[0].Enabled)
 	require.Equal(t, int64(3), st.Callbacks[0].Calls)
 }
+
+const nilMapSrc = `package nm
+
+import "github.com/hotcb/hotcb/torchenv"
+
+type N struct {
+	counts map[string]int
+}
+
+func (n *N) ID() string { return "n" }
+
+func (n *N) bump(key string) {
+	n.counts[key]++ // line 12
+}
+
+func (n *N) Handle(event string, env *torchenv.Env) error {
+	n.bump(event)
+	return nil
+}
+
+func (n *N) SetParams(p map[string]any) error {
+	var xs []int
+	_ = xs[len(p)] // line 22
+	return nil
+}
+`
+
+// A go_file callback that panics — a write to a nil map in a helper — is disabled, and the log,
+// the status' last_error and OnErrorDisabled name the file and line, not only the interpreter's
+// frames; a panicking SetParams fails the op with its line.
+func TestGoFilePanicNamesTheLine(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "nilmap.go")
+	require.NoError(t, os.WriteFile(src, []byte(nilMapSrc), 0o600))
+	var log []string
+	var disabled []string
+	c, err := controller.New(controller.Options{PollEveryStep: true, Log: func(s string) { log = append(log, s) },
+		OnErrorDisabled: func(_ *torchenv.Env, id, reason string) { disabled = append(disabled, id+": "+reason) }})
+	require.NoError(t, err)
+	defer c.Close()
+	env := &torchenv.Env{Step: 4}
+	require.NoError(t, c.Submit(ops.Op{Op: "load", ID: "n", Target: &ops.CallbackTarget{Kind: "go_file", Path: src, Symbol: "N"}}))
+	c.Apply(env, torchenv.TrainStepEnd)
+	require.Equal(t, controller.Applied, c.LastResults()[0].Decision, "%v", c.LastResults()[0].Err)
+	c.Apply(env, torchenv.TrainStepEnd)
+
+	at := src + ":12 in (*N).bump"
+	all := strings.Join(log, "\n")
+	require.Contains(t, all, "callback n failed in train_step_end at step 4: panic at "+at+": assignment to entry in nil map")
+	require.Contains(t, all, "\tat "+at+"\n\tat "+src+":16 in (*N).Handle\n", "the file's frames, innermost first")
+	require.Contains(t, all, "callback n disabled after an error")
+	require.Equal(t, []string{"n: disabled after an error in train_step_end at step 4: panic at " + at + ": assignment to entry in nil map"}, disabled)
+	c.RequestStatus()
+	c.Apply(env)
+	st := c.Status()
+	require.Contains(t, st.Callbacks[0].LastError, "nilmap.go:12")
+	require.False(t, st.Callbacks[0].Enabled)
+
+	require.NoError(t, c.Submit(ops.Op{Op: "set_params", ID: "n", Params: map[string]any{"a": 1}}))
+	c.Apply(env)
+	require.ErrorContains(t, c.LastResults()[0].Err, "panic at "+src+":22 in (*N).SetParams: ")
+}

@@ -3,7 +3,11 @@
 // module — cb (the callback controller, which here polls nothing), opt (live optimizer
 // hyper-parameters), core (freeze) or one the user registers — records every processed op in the
 // append-only ledger hotcb.applied.jsonl, honours hotcb.freeze.json (prod freeze, replay of a
-// recipe, replay with adjust patches), and exports recipes.
+// recipe, replay with adjust patches), and exports recipes. What the callback controller does on
+// its own is recorded too: a go_file's hot reloads (cb load, source "watch", with the new
+// version's sha256; failed ones with the error), and the disable of a callback after its call
+// failed (source "auto_disable", the error in the notes: a go_file's panic names its file:line)
+// or after the watchdog abandoned it (source "watchdog").
 //
 // One process drives a run directory at a time (the flock on hotcb.lock). Restart on an
 // existing run directory picks up where the previous process stopped, from the ledger alone:

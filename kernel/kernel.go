@@ -123,6 +123,7 @@ func New(runDir string, opts Options) (*Kernel, error) {
 	co.StatusExtra = k.statusExtra
 	co.OnAbandoned = k.abandoned
 	co.OnReload = k.reloaded
+	co.OnErrorDisabled = k.errorDisabled
 	k.cmds = controller.NewCommandReader(d.Path(rundir.Commands))
 	co.CommandsStatus = k.cmds
 	ctl, err := controller.New(co)

@@ -609,3 +609,55 @@ func summaryNoErr(es []rundir.LedgerEntry) []string {
 	}
 	return out
 }
+
+// A go_file callback whose Handle panics is disabled: the status' last_error and the ledger's
+// disable (source auto_disable) name the file and line; the recipe leaves the disable out, and a
+// restart restores the callback disabled, as it was.
+func TestPanickingGoFileIsDisabledWithItsLine(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(t.TempDir(), "boom.go")
+	require.NoError(t, os.WriteFile(src, []byte(`package boom
+
+import "github.com/hotcb/hotcb/torchenv"
+
+type V struct {
+	Id    string `+"`hotcb:\"id\"`"+`
+	seen map[int64]bool
+}
+
+func (c *V) ID() string { return c.Id }
+func (c *V) Handle(event string, env *torchenv.Env) error {
+	if env.Step == 2 {
+		c.seen[env.Step] = true
+	}
+	return nil
+}
+func (c *V) SetParams(params map[string]any) error { return nil }
+`), 0o600))
+	p := start(t, dir, kernel.Options{})
+	appendCmd(t, dir, fmt.Sprintf(`{"op":"load","id":"g","target":{"kind":"go_file","path":%q,"symbol":"V"}}`, src))
+	p.steps(4)
+	st := p.k.Controller().Status()
+	require.Len(t, st.Callbacks, 1)
+	require.Contains(t, st.Callbacks[0].LastError, "boom.go:13 in (*V).Handle: assignment to entry in nil map")
+	require.Equal(t, int64(2), st.Callbacks[0].LastErrorStep)
+	require.False(t, st.Callbacks[0].Enabled)
+	p.stop()
+
+	es := readLedger(t, dir)
+	require.Equal(t, []string{"0 cb.load(g) external applied", "2 cb.disable(g) auto_disable applied"}, summary(es))
+	require.Equal(t, fmt.Sprintf("disabled after an error in train_step_end at step 2: panic at %s:13 in (*V).Handle: assignment to entry in nil map", src), *es[1].Notes)
+	recipe, err := rundir.ExportRecipe(es)
+	require.NoError(t, err)
+	require.Len(t, recipe, 1, "a replay disables it on its own if it panics again")
+
+	var lines []string
+	p = start(t, dir, kernel.Options{})
+	p.env.Log = func(s string) { lines = append(lines, s) }
+	p.steps(4)
+	p.stop()
+	es = readLedger(t, dir)
+	require.Len(t, es, 3, "restored, and not failing again: %v", summary(es))
+	require.Equal(t, "0 cb.load(g) restore applied", summary(es)[2])
+	require.Equal(t, false, es[2].Payload["enabled"], "restored disabled")
+}
