@@ -70,6 +70,14 @@ type Options struct {
 	// OnAbandoned, if set, is told (on the training goroutine) of each callback disabled after
 	// the watchdog abandoned it; the kernel records it in the ledger.
 	OnAbandoned func(env *torchenv.Env, id, reason string)
+	// OnReload, if set, is told (on the training goroutine) of each hot reload of a go_file
+	// callback, applied or failed: a load op (source "watch") whose Capture names the new
+	// version's sha256. The kernel records it in the ledger.
+	OnReload func(env *torchenv.Env, r Result)
+	// OnErrorDisabled, if set, is told (on the training goroutine) of each callback disabled
+	// after its call failed (see KeepEnabledOnError); reason says which call, at which step, and
+	// the error (a go_file's panic names its file:line). The kernel records it in the ledger.
+	OnErrorDisabled func(env *torchenv.Env, id, reason string)
 
 	// Registry resolves module targets (default callback.Default).
 	Registry *callback.Registry
@@ -481,13 +489,25 @@ func (c *HotController) callbackFailed(h *handle, ev string, env *torchenv.Env, 
 	h.lastErrorStep = step
 	msg := fmt.Sprintf("callback %s failed in %s at step %d: %v", h.id, ev, step, err)
 	var pe *PanicError
-	if errors.As(err, &pe) {
+	var ge *gofile.PanicError
+	switch {
+	case errors.As(err, &ge): // a go_file's panic: where in the file, then the goroutine's stack
+		for _, f := range ge.Frames {
+			msg += "\n\tat " + f
+		}
+		if len(ge.Stack) > 0 {
+			msg += "\n" + strings.TrimRight(string(ge.Stack), "\n")
+		}
+	case errors.As(err, &pe):
 		msg += "\n" + strings.TrimRight(string(pe.Stack), "\n")
 	}
 	c.logf(env, "%s", msg)
 	if !c.opts.KeepEnabledOnError {
 		c.setHandleEnabled(h, false)
 		c.logf(env, "callback %s disabled after an error; `hotcb cb enable %s` turns it back on", h.id, h.id)
+		if c.opts.OnErrorDisabled != nil {
+			c.opts.OnErrorDisabled(env, h.id, fmt.Sprintf("disabled after an error in %s at step %d: %v", ev, step, err))
+		}
 	}
 	c.statusDue.Store(true)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotcb/hotcb/controller"
+	"github.com/hotcb/hotcb/ops"
 	"github.com/hotcb/hotcb/torchenv"
 )
 
@@ -121,7 +122,7 @@ func TestFIFOInPlaceOfConfigAndSource(t *testing.T) {
 	require.NoError(t, os.Remove(src))
 	require.NoError(t, os.WriteFile(src, []byte(feature("v2")), 0o600))
 	step()
-	require.Equal(t, "reload", c.LastResults()[0].Op.Op)
+	require.Equal(t, ops.OpLoad, c.LastResults()[0].Op.Op)
 	require.Equal(t, controller.Applied, c.LastResults()[0].Decision, "%v", c.LastResults()[0].Err)
 	step()
 	mu.Lock()

@@ -4,7 +4,11 @@
 // hyper-parameters), loss (the weights, toggles and ramps of a loss.Loss the loop registers with
 // RegisterLoss), core (freeze) or one the user registers — records every processed op in the
 // append-only ledger hotcb.applied.jsonl, honours hotcb.freeze.json (prod freeze, replay of a
-// recipe, replay with adjust patches), and exports recipes.
+// recipe, replay with adjust patches), and exports recipes. What the callback controller does on
+// its own is recorded too: a go_file's hot reloads (cb load, source "watch", with the new
+// version's sha256; failed ones with the error), and the disable of a callback after its call
+// failed (source "auto_disable", the error in the notes: a go_file's panic names its file:line)
+// or after the watchdog abandoned it (source "watchdog").
 //
 // One process drives a run directory at a time (the flock on hotcb.lock). Restart on an
 // existing run directory picks up where the previous process stopped, from the ledger alone:
@@ -18,7 +22,10 @@
 //     a ledger without cursors (hotcb's, or hotcb-go < 0.2) starts at the end, as before;
 //   - the callbacks' final state is restored: one load per callback live at the end, with its
 //     last target, init, enabled flag and params, source "restore" (recipes leave those out);
-//     a go_file is loaded from its file, or from its captured copy if the file no longer loads;
+//     a go_file is loaded from the captured copy of the version that ran last (hot reloads are
+//     loads from the watcher, source "watch", with the new version's sha256; a reload that
+//     failed is not restored) and its file is watched again, so that an edit made since is
+//     reloaded at the first safe point; without that copy the file is loaded as it is;
 //   - the loss's final state is restored too (it is not in the checkpoint): per loss id, one
 //     set_params folding the applied ones (loss.Fold; ramps keep their original steps) and a
 //     disable if the handle was disabled, source "restore", at the first safe point — so the

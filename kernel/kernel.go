@@ -95,6 +95,8 @@ type Kernel struct {
 	lastEnv     torchenv.Env // step, epoch and phase of the last safe point
 
 	metrics *stream // the metrics stream (metrics.go); nil when off or on a rank > 0
+	// how the restore treats each go_file callback's file (restoreSource)
+	restoreSources map[string]restoreSource
 }
 
 // New opens (creating if needed, mode 0700) the run directory and starts watching it.
@@ -124,6 +126,8 @@ func New(runDir string, opts Options) (*Kernel, error) {
 	co.SourcesDir = d.Path(rundir.Sources)
 	co.StatusExtra = k.statusExtra
 	co.OnAbandoned = k.abandoned
+	co.OnReload = k.reloaded
+	co.OnErrorDisabled = k.errorDisabled
 	k.cmds = controller.NewCommandReader(d.Path(rundir.Commands))
 	co.CommandsStatus = k.cmds
 	ctl, err := controller.New(co)
@@ -191,7 +195,7 @@ func (k *Kernel) resume(ledger rundir.Ledger) {
 	if k.opts.NoRestore || len(ledger.Entries) == 0 {
 		return
 	}
-	restore, err := finalState(ledger.Entries)
+	restore, sources, err := finalState(ledger.Entries)
 	if err != nil {
 		k.ctl.Logf(nil, "restart: cannot rebuild the callback state: %v", err)
 		return
@@ -201,7 +205,7 @@ func (k *Kernel) resume(ledger rundir.Ledger) {
 	} else {
 		restore = append(restore, lr...)
 	}
-	k.restore = restore
+	k.restore, k.restoreSources = restore, sources
 	k.cfgApplied = k.cursor.ConfigSHA256 // the restored state includes that YAML's effect
 }
 

@@ -51,7 +51,7 @@ func ExportRecipe(entries []LedgerEntry) ([]RecipeEntry, error) {
 	var out []RecipeEntry
 	for _, e := range sorted {
 		if e.Decision != DecisionApplied || !recordedModules[e.Module] || e.Op == "reload" || IsRestore(e) ||
-			e.Source == SourceWatchdog {
+			e.Source == SourceWatchdog || e.Source == SourceAutoDisable {
 			continue
 		}
 		r := RecipeEntry{At: At{Step: e.Step, Event: e.Event}, Module: e.Module, Op: e.Op}

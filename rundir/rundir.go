@@ -112,6 +112,10 @@ const (
 	// SourceWatchdog marks the disable of a callback whose stuck call the watchdog abandoned;
 	// recipes leave it out (a replay abandons on its own if the call sticks again).
 	SourceWatchdog = "watchdog"
+	// SourceAutoDisable marks the disable of a callback whose call failed (hotcb's
+	// auto_disable_on_error); notes say which call and the error. Recipes leave it out (a replay
+	// disables on its own if the call fails again).
+	SourceAutoDisable = "auto_disable"
 	// SourceRollback marks an optimizer's hyper-parameters put back after the first step with a
 	// set_params failed in libtorch (params: the restored values); recipes keep it, so a replay
 	// ends with the values the run had.
