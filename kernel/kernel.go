@@ -388,6 +388,9 @@ func (k *Kernel) processNote(env *torchenv.Env, event string, op ops.Op, source,
 		} else if verr := op.Validate(); verr != nil {
 			decision, err = rundir.DecisionFailed, verr
 		} else {
+			if cb, ok := m.(*cbModule); ok {
+				cb.source = source // applied and failed cb ops are logged with the ledger's source
+			}
 			decision, extra, err = m.ApplyOp(env, op)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/controller"
 	"github.com/hotcb/hotcb/kernel"
+	"github.com/hotcb/hotcb/ops"
 	"github.com/hotcb/hotcb/rundir"
 	"github.com/hotcb/hotcb/torchenv"
 )
@@ -79,4 +80,33 @@ func TestLedgerHasHotcbsFieldsInItsOrder(t *testing.T) {
 	require.Equal(t, map[string]any{"lr": 0.5}, opt.Params, "params as the op had them")
 	require.Nil(t, opt.Traceback)
 	require.Equal(t, 1.0, *opt.Epoch)
+}
+
+func TestLogLinesCarryTheLedgersSource(t *testing.T) {
+	dir := t.TempDir()
+	reg := callback.NewRegistry()
+	reg.Register("test/ok", "OK", func(id string, _ map[string]any) (callback.HotCallback, error) {
+		return rec{id: id, events: new([]string)}, nil
+	})
+	var lines []string
+	k, err := kernel.New(dir, kernel.Options{Controller: controller.Options{Registry: reg, PollEveryStep: true, AllowAnyOwner: true,
+		Log: func(s string) { lines = append(lines, s) }}})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, rundir.Config), []byte("version: 1\ncallbacks:\n  y:\n    target: {kind: module, path: test/ok, symbol: OK}\n"), 0o600))
+	for _, l := range []string{
+		`{"module":"cb","op":"load","id":"a","target":{"kind":"module","path":"test/ok","symbol":"OK"}}`,
+		`{"module":"cb","op":"load","id":"b","target":{"kind":"module","path":"test/nowhere","symbol":"X"}}`,
+	} {
+		require.NoError(t, rundir.AppendLine(filepath.Join(dir, rundir.Commands), []byte(l)))
+	}
+	k.Apply(&torchenv.Env{}, torchenv.TrainStepEnd)
+	require.NoError(t, k.Submit(ops.Op{Module: "cb", Op: ops.OpDisable, ID: "a"}))
+	k.Apply(&torchenv.Env{}, torchenv.TrainStepEnd)
+	require.NoError(t, k.Close())
+	all := strings.Join(lines, "\n")
+	require.Contains(t, all, "applied cb.load(y) (yaml)")
+	require.Contains(t, all, "applied cb.load(a) (external)")
+	require.Contains(t, all, "failed cb.load(b) (external)")
+	require.Contains(t, all, "applied cb.disable(a) (api)")
+	require.NotContains(t, all, "(kernel)")
 }
