@@ -49,3 +49,23 @@ func TestReplayRecipeFIFODoesNotBlock(t *testing.T) {
 	require.NoError(t, r.k.Close())
 	require.Equal(t, 1, strings.Count(log.String(), "recipe.jsonl is not a regular file"), log.String())
 }
+
+// An unknown top-level key in hotcb.yaml under the kernel: named with its line, the valid keys
+// listed, nothing loaded (it used to read as "no callbacks"); hotcb's opt section is accepted
+// and changes nothing.
+func TestMisspeltYAMLKeyUnderTheKernel(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, rundir.Config)
+	require.NoError(t, os.WriteFile(cfg, []byte("version: 1\ncallbaks:\n  r: {target: {kind: module, path: test/rec, symbol: Rec}}\n"), 0o600))
+	r := newRun(t, dir)
+	log := &logged{}
+	r.env.Log = log.add
+	r.step()
+	r.step()
+	require.Equal(t, 1, strings.Count(log.String(), `hotcb.yaml is invalid, keeping the previous configuration: line 2: unknown top-level key "callbaks" (valid: version, callbacks, cb, core, opt, loss, tune)`), log.String())
+	require.NoError(t, os.WriteFile(cfg, []byte("version: 1\nopt:\n  params: {lr: 0.5}\ncallbacks:\n  r: {target: {kind: module, path: test/rec, symbol: Rec}}\n"), 0o600))
+	r.step()
+	require.NoError(t, r.k.Close())
+	require.Equal(t, []string{"2 cb.load(r) yaml applied"}, summary(r.ledger()))
+	require.InDelta(t, 0.1, r.opt.LR(0), 1e-12, "the opt section changed nothing")
+}
