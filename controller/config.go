@@ -1,17 +1,14 @@
 package controller
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
 	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/hotcb/hotcb/ops"
-	"github.com/hotcb/hotcb/rundir"
 )
 
 // CallbackSpec is one entry of the desired-state YAML.
@@ -190,50 +187,4 @@ func Ops(specs []CallbackSpec) []ops.Op {
 		}
 	}
 	return out
-}
-
-// configSource re-reads the YAML when its content changes.
-type configSource struct {
-	path    string
-	last    []byte // content last applied
-	badHash string // content last reported as invalid
-}
-
-// poll returns the reconciling ops when the file changed to valid content; invalid content
-// keeps the previous state and is reported once.
-func (s *configSource) poll() (out []ops.Op, err error, changed bool) {
-	data, rerr := readRegular(s.path)
-	if rerr != nil {
-		if errors.Is(rerr, fs.ErrNotExist) {
-			return nil, nil, false
-		}
-		msg := fmt.Errorf("cannot read %s: %v (keeping the previous configuration)", s.path, rerr)
-		if s.badHash == msg.Error() {
-			return nil, nil, false
-		}
-		s.badHash = msg.Error()
-		return nil, msg, false
-	}
-	if s.last != nil && bytes.Equal(data, s.last) {
-		return nil, nil, false
-	}
-	specs, perr := ParseConfig(data)
-	if perr != nil {
-		key := string(data)
-		if s.badHash == key {
-			return nil, nil, false
-		}
-		s.badHash = key
-		return nil, fmt.Errorf("%s is invalid, keeping the previous configuration: %v", s.path, perr), false
-	}
-	s.last, s.badHash = data, ""
-	return Ops(specs), nil, true
-}
-
-// readRegular reads a control file, refusing anything but a regular file: opening a FIFO put in
-// its place would block the training loop until some process wrote to it, and a symbolic link
-// would read a file of the link's choosing.
-func readRegular(path string) ([]byte, error) {
-	b, _, err := rundir.ReadControl(path)
-	return b, err
 }

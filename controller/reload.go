@@ -12,6 +12,7 @@ import (
 	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/gofile"
 	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/rundir"
 	"github.com/hotcb/hotcb/torchenv"
 )
 
@@ -76,7 +77,7 @@ func (c *HotController) reloadIfChanged(env *torchenv.Env, h *handle) (Result, b
 	h.srcMod, h.srcSize = st.ModTime(), st.Size()
 	t := h.target
 	op := ops.Op{Module: "cb", Op: "reload", ID: h.id, Target: &t, Init: h.init}
-	r := Result{Op: op, Source: "watch", Decision: Applied, Note: "source changed"}
+	r := Result{Op: op, Source: rundir.SourceWatch, Decision: Applied, Note: "source changed"}
 	var sha string
 	fail := func(err error) (Result, bool) {
 		h.failedSHA = sha

@@ -1,6 +1,7 @@
 // Package kernel is hotcb's integrated mode: HotKernel drives every control-plane op of a run
-// directory. It tails hotcb.commands.jsonl and reconciles hotcb.yaml itself, routes each op to a
-// module — cb (the callback controller, which here polls nothing), opt (live optimizer
+// directory. It reads hotcb.commands.jsonl, hotcb.yaml and hotcb.freeze.json itself (through
+// package intake, as the standalone controller does), routes each op to a module — cb (the
+// callback controller, which here polls none of those files), opt (live optimizer
 // hyper-parameters), core (freeze) or one the user registers — records every processed op in the
 // append-only ledger hotcb.applied.jsonl, honours hotcb.freeze.json (prod freeze, replay of a
 // recipe, replay with adjust patches), and exports recipes.

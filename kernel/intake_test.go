@@ -52,7 +52,7 @@ func TestReplayRecipeFIFODoesNotBlock(t *testing.T) {
 
 // An unknown top-level key in hotcb.yaml under the kernel: named with its line, the valid keys
 // listed, nothing loaded (it used to read as "no callbacks"); hotcb's opt section is accepted
-// and changes nothing.
+// and said to be left alone.
 func TestMisspeltYAMLKeyUnderTheKernel(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, rundir.Config)
@@ -67,5 +67,6 @@ func TestMisspeltYAMLKeyUnderTheKernel(t *testing.T) {
 	r.step()
 	require.NoError(t, r.k.Close())
 	require.Equal(t, []string{"2 cb.load(r) yaml applied"}, summary(r.ledger()))
+	require.Contains(t, log.String(), "hotcb.yaml: section opt (line 2) is not applied")
 	require.InDelta(t, 0.1, r.opt.LR(0), 1e-12, "the opt section changed nothing")
 }
