@@ -3,7 +3,8 @@
 // package intake, as the standalone controller does), routes each op to a module — cb (the
 // callback controller, which here polls none of those files), opt (live optimizer
 // hyper-parameters), core (freeze) or one the user registers — records every processed op in the
-// append-only ledger hotcb.applied.jsonl, honours hotcb.freeze.json (prod freeze, replay of a
+// append-only ledger hotcb.applied.jsonl (a commands line that is not an op too, as hotcb's
+// decision "ignored", with the reason), honours hotcb.freeze.json (prod freeze, replay of a
 // recipe, replay with adjust patches), and exports recipes.
 //
 // One process drives a run directory at a time (the flock on hotcb.lock). Restart on an

@@ -1,6 +1,7 @@
 package kernel_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,8 +11,82 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotcb/hotcb/kernel"
 	"github.com/hotcb/hotcb/rundir"
 )
+
+// A line of the commands file that is not an op is recorded as hotcb records input it does not
+// act on (decision ignored, the reason in notes, no error), counted in the status, and consumed:
+// a restart does not record it again, and records a new one once.
+func TestBadCommandLinesAreIgnoredInTheLedgerOnce(t *testing.T) {
+	dir := t.TempDir()
+	p := start(t, dir, kernel.Options{})
+	appendCmd(t, dir, loadP, "not json", `{"op":"frobnicate","id":"hb"}`)
+	p.steps(1)
+	p.k.Controller().RequestStatus()
+	p.steps(1)
+	require.Equal(t, 2, p.k.Controller().Status().BadLines)
+	p.stop()
+	es := readLedger(t, dir)
+	require.Equal(t, []string{
+		"0 cb.load(hb) external applied",
+		"0 .() external ignored",
+		"0 cb.frobnicate(hb) external ignored",
+	}, summary(es))
+	notJSON, frob := es[1], es[2]
+	require.Equal(t, "line 2 is not an op: not a JSON object", *notJSON.Notes)
+	require.Nil(t, notJSON.Error)
+	require.Equal(t, map[string]any{"line": float64(2), "text": "not json"}, notJSON.Payload)
+	require.Contains(t, *frob.Notes, `line 3 is not an op: unknown cb op "frobnicate"`)
+	require.Equal(t, 3, frob.Cursor.CommandsLine, "the bad line is consumed")
+
+	p = start(t, dir, kernel.Options{})
+	p.steps(2)
+	p.stop()
+	appendCmd(t, dir, `{"op":"enable"}`)
+	p = start(t, dir, kernel.Options{})
+	p.steps(2)
+	p.stop()
+	require.Equal(t, []string{
+		"0 cb.load(hb) external applied",
+		"0 .() external ignored",
+		"0 cb.frobnicate(hb) external ignored",
+		"0 cb.load(hb) restore applied",
+		"0 cb.load(hb) restore applied",
+		"0 cb.enable() external ignored",
+	}, summary(readLedger(t, dir)), "each bad line once, across restarts")
+}
+
+// A flood of bad lines costs one safe point a bounded number of ledger entries: the first ten
+// one by one, the rest of the poll in one entry that counts them. The op after them applies at
+// once, and a restart records none of them again.
+func TestBadLineFloodIsSummedUpPerSafePoint(t *testing.T) {
+	dir := t.TempDir()
+	lines := make([]string, 0, 31)
+	for i := 0; i < 30; i++ {
+		lines = append(lines, fmt.Sprintf("garbage %d", i))
+	}
+	appendCmd(t, dir, append(lines, loadP)...)
+	p := start(t, dir, kernel.Options{})
+	p.steps(1)
+	p.stop()
+	es := readLedger(t, dir)
+	require.Len(t, es, 10+1+1)
+	for _, e := range es[:10] {
+		require.Equal(t, rundir.DecisionIgnored, e.Decision)
+	}
+	require.Equal(t, "0 cb.load(hb) external applied", summary(es)[10])
+	sum := es[11]
+	require.Equal(t, rundir.DecisionIgnored, sum.Decision)
+	require.Equal(t, map[string]any{"line": float64(11), "last_line": float64(30), "count": float64(20)}, sum.Payload)
+	require.Contains(t, *sum.Notes, "20 more lines that are not ops (lines 11 to 30)")
+	require.Equal(t, 31, sum.Cursor.CommandsLine)
+
+	p = start(t, dir, kernel.Options{})
+	p.steps(1)
+	p.stop()
+	require.Len(t, readLedger(t, dir), 13, "only the restore")
+}
 
 // hotcb.freeze.json naming a recipe that is a FIFO: switching to replay reads the recipe at the
 // safe point, and must not wait for a writer. The freeze file stays in force until it changes,
@@ -48,6 +123,7 @@ func TestReplayRecipeFIFODoesNotBlock(t *testing.T) {
 	}
 	require.NoError(t, r.k.Close())
 	require.Equal(t, 1, strings.Count(log.String(), "recipe.jsonl is not a regular file"), log.String())
+	require.Contains(t, log.String(), "keeping mode off")
 }
 
 // An unknown top-level key in hotcb.yaml under the kernel: named with its line, the valid keys

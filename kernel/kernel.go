@@ -271,14 +271,18 @@ func (k *Kernel) poll(env *torchenv.Env, event string) {
 	k.in.PollConfig(func(ch intake.Change) error { return k.configChanged(env, event, ch) })
 	cmds := k.in.PollCommands(func(msg string) { k.ctl.Logf(env, "control plane: %s", msg) })
 	for _, c := range cmds.Lines {
-		if c.Err != nil {
-			continue // counted and logged by the reader
-		}
 		k.cursor.CommandsLine, k.cursor.CommandsOffset, k.cursor.CommandsSHA256 = c.At.Number, c.At.End, c.At.TextSHA256
+		if c.Err != nil {
+			k.ignore(env, event, badLine{Op: c.Op, Reason: c.Err.Error(), Line: c.At.Number, Text: c.Text})
+			continue
+		}
 		k.intake(env, event, c.Op, rundir.SourceExternal)
 	}
 	if end := cmds.End; end.End > 0 { // bad lines after the last op are consumed too
 		k.cursor.CommandsLine, k.cursor.CommandsOffset, k.cursor.CommandsSHA256 = end.Number, end.End, end.TextSHA256
+	}
+	if cmds.Unlisted > 0 {
+		k.ignore(env, event, badLine{Line: cmds.FirstUnlisted, LastLine: cmds.LastUnlisted, Count: cmds.Unlisted})
 	}
 	for _, op := range k.in.Submitted() {
 		k.intake(env, event, op, rundir.SourceAPI)
@@ -316,6 +320,49 @@ func (k *Kernel) configChanged(env *torchenv.Env, event string, ch intake.Change
 	}
 	return nil
 }
+
+// badLine is a line of the commands file that is not an op, or (Count > 0) a summary of the bad
+// lines Line to LastLine of one poll beyond those recorded one by one.
+type badLine struct {
+	Op       ops.Op `json:"op"` // what could be made out of the line
+	Reason   string `json:"reason,omitempty"`
+	Line     int    `json:"line"`
+	Text     string `json:"text,omitempty"`
+	Count    int    `json:"count,omitempty"`
+	LastLine int    `json:"last_line,omitempty"`
+}
+
+// ignore records a bad commands line in the ledger as hotcb records input it does not act on:
+// decision ignored, the reason in notes. On a data-parallel run every rank records it at the
+// same step, as it would an op.
+func (k *Kernel) ignore(env *torchenv.Env, event string, b badLine) {
+	if k.distributed() {
+		k.schedule(env, scheduled{Kind: "ignored", Source: rundir.SourceExternal, Bad: &b})
+		return
+	}
+	k.recordIgnored(env, event, b, "")
+}
+
+func (k *Kernel) recordIgnored(env *torchenv.Env, event string, b badLine, note string) {
+	e := k.entry(env, event, b.Op, rundir.SourceExternal, rundir.DecisionIgnored, "", nil)
+	e.Module = b.Op.Module // not ModuleName: a line that is no JSON object names no module
+	if b.Count > 0 {
+		e.Payload = map[string]any{"line": b.Line, "last_line": b.LastLine, "count": b.Count}
+		e.Notes = ptr(fmt.Sprintf("%d more lines that are not ops (lines %d to %d), recorded here together", b.Count, b.Line, b.LastLine))
+	} else {
+		e.Payload = map[string]any{"line": b.Line}
+		if b.Text != "" {
+			e.Payload["text"] = b.Text
+		}
+		e.Notes = ptr(fmt.Sprintf("line %d is not an op: %s", b.Line, b.Reason))
+	}
+	if note != "" {
+		e.Notes = ptr(*e.Notes + "; " + note)
+	}
+	k.writeEntry(env, e)
+}
+
+func ptr[T any](v T) *T { return &v }
 
 // process routes one op through the freeze rules to its module and records it in the ledger.
 func (k *Kernel) process(env *torchenv.Env, event string, op ops.Op, source string) {
@@ -378,6 +425,11 @@ func (k *Kernel) abandoned(env *torchenv.Env, id, reason string) {
 }
 
 func (k *Kernel) record(env *torchenv.Env, event string, op ops.Op, source, decision, note string, err error) {
+	k.writeEntry(env, k.entry(env, event, op, source, decision, note, err))
+}
+
+// entry is the ledger entry of op, with the next seq and the cursor.
+func (k *Kernel) entry(env *torchenv.Env, event string, op ops.Op, source, decision, note string, err error) rundir.LedgerEntry {
 	k.seq++
 	e := rundir.LedgerEntry{Seq: k.seq, WallTime: float64(time.Now().UnixNano()) / 1e9, Event: event,
 		Module: op.ModuleName(), Op: op.Op, Source: source, Decision: decision, Payload: rundir.Payload(op)}
@@ -405,6 +457,11 @@ func (k *Kernel) record(env *torchenv.Env, event string, op ops.Op, source, deci
 		c := k.cursor
 		e.Cursor = &c
 	}
+	return e
+}
+
+// writeEntry writes e to the ledger; a failure is logged once and shown in the status.
+func (k *Kernel) writeEntry(env *torchenv.Env, e rundir.LedgerEntry) {
 	werr := rundir.AppendJSON(k.dir.Path(rundir.Applied), e)
 	var ue *json.UnsupportedValueError
 	var te *json.UnsupportedTypeError

@@ -98,6 +98,9 @@ const (
 	DecisionIgnoredFreeze = "ignored_freeze"
 	DecisionIgnoredReplay = "ignored_replay"
 	DecisionSkippedNoop   = "skipped_noop"
+	// DecisionIgnored is hotcb's decision for input it does not act on: here, a line of the
+	// commands file that is not an op (notes: why; payload: its line number and start).
+	DecisionIgnored = "ignored"
 )
 
 // Sources of ops in the ledger.
