@@ -255,7 +255,7 @@ func (c *HotController) poll(env *torchenv.Env) {
 			continue // counted and logged by the reader; the standalone controller has no ledger
 		}
 		if m := cmd.Op.ModuleName(); m != "cb" {
-			c.cmdStatus.Reject(cmd.At, fmt.Errorf("module %q is not handled by the standalone controller (use the kernel)", m), logProblem)
+			c.in.Commands().Reject(cmd.At, fmt.Errorf("module %q is not handled by the standalone controller (use the kernel)", m), logProblem)
 			continue
 		}
 		c.record(env, c.apply(env, cmd.Op, rundir.SourceExternal))
