@@ -12,6 +12,7 @@ import (
 	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/gofile"
 	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/rundir"
 	"github.com/hotcb/hotcb/torchenv"
 )
 
@@ -89,7 +90,7 @@ func (c *HotController) reload(env *torchenv.Env, h *handle) (Result, bool) {
 	t := h.target
 	enabled := h.enabled
 	op := ops.Op{Module: "cb", Op: ops.OpLoad, ID: h.id, Target: &t, Init: h.init, Enabled: &enabled}
-	r := Result{Op: op, Source: SourceWatch, Decision: Applied, Note: "source changed"}
+	r := Result{Op: op, Source: rundir.SourceWatch, Decision: Applied, Note: "source changed"}
 	var sha string
 	fail := func(err error) (Result, bool) {
 		h.failedSHA = sha
@@ -172,6 +173,6 @@ func (c *HotController) WatchSource(id, path, failedSHA string) error {
 	h.srcPath, h.failedSHA = path, failedSHA
 	h.srcMod, h.srcSize = time.Time{}, -1 // the next poll compares the content
 	c.watchFile(path)
-	c.pending.Store(true)
+	c.in.Wake()
 	return nil
 }

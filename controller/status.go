@@ -40,11 +40,9 @@ func (c *HotController) snapshot(env *torchenv.Env) {
 		}
 	}
 	if r := c.cmdStatus; r != nil {
-		st.CommandsPath, st.CommandsRead, st.BadLines = r.t.Path(), r.t.Offset(), r.t.BadLines()
+		st.CommandsPath, st.CommandsRead, st.BadLines = r.Path(), r.Offset(), r.BadLines()
 	}
-	if c.cfg != nil {
-		st.ConfigPath = c.cfg.path
-	}
+	st.ConfigPath = c.opts.ConfigPath
 	if c.opts.StatusExtra != nil {
 		st.Extra = c.opts.StatusExtra()
 	}

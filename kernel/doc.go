@@ -1,9 +1,11 @@
 // Package kernel is hotcb's integrated mode: HotKernel drives every control-plane op of a run
-// directory. It tails hotcb.commands.jsonl and reconciles hotcb.yaml itself, routes each op to a
-// module — cb (the callback controller, which here polls nothing), opt (live optimizer
+// directory. It reads hotcb.commands.jsonl, hotcb.yaml and hotcb.freeze.json itself (through
+// package intake, as the standalone controller does), routes each op to a module — cb (the
+// callback controller, which here polls none of those files), opt (live optimizer
 // hyper-parameters), loss (the weights, toggles and ramps of a loss.Loss the loop registers with
 // RegisterLoss), core (freeze) or one the user registers — records every processed op in the
-// append-only ledger hotcb.applied.jsonl, honours hotcb.freeze.json (prod freeze, replay of a
+// append-only ledger hotcb.applied.jsonl (a commands line that is not an op too, as hotcb's
+// decision "ignored", with the reason), honours hotcb.freeze.json (prod freeze, replay of a
 // recipe, replay with adjust patches), and exports recipes. What the callback controller does on
 // its own is recorded too: a go_file's hot reloads (cb load, source "watch", with the new
 // version's sha256; failed ones with the error), and the disable of a callback after its call

@@ -1,11 +1,11 @@
 package rundir
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"sort"
 	"strings"
 
@@ -89,12 +89,14 @@ func IsRestore(e LedgerEntry) bool {
 }
 
 // ReadRecipe reads a recipe file; any bad line is an error naming it (a recipe is an input the
-// user wants replayed exactly).
+// user wants replayed exactly). It is read as ReadInput reads, at a safe point: a FIFO in its
+// place is refused, not waited on.
 func ReadRecipe(path string) ([]RecipeEntry, error) {
-	items, bad, err := ReadJSONL[RecipeEntry](path)
+	b, err := ReadInput(path)
 	if err != nil {
 		return nil, err
 	}
+	items, bad := scanJSONL[RecipeEntry](bytes.NewReader(b), path)
 	if len(bad) > 0 {
 		return nil, errors.Join(bad...)
 	}
@@ -215,7 +217,7 @@ func ParseAdjust(data []byte) (AdjustFile, error) {
 
 // ReadAdjust reads and parses an adjust file.
 func ReadAdjust(path string) (AdjustFile, error) {
-	b, err := os.ReadFile(path)
+	b, err := ReadInput(path)
 	if err != nil {
 		return AdjustFile{}, err
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -97,6 +98,9 @@ const (
 	DecisionIgnoredFreeze = "ignored_freeze"
 	DecisionIgnoredReplay = "ignored_replay"
 	DecisionSkippedNoop   = "skipped_noop"
+	// DecisionIgnored is hotcb's decision for input it does not act on: here, a line of the
+	// commands file that is not an op (notes: why; payload: its line number and start).
+	DecisionIgnored = "ignored"
 )
 
 // Sources of ops in the ledger.
@@ -229,6 +233,12 @@ func ReadFreeze(path string) (FreezeState, error) {
 	if err != nil {
 		return FreezeState{}, err
 	}
+	return ParseFreeze(path, b)
+}
+
+// ParseFreeze parses and validates the content b of the freeze file at path, filling in the
+// defaults (mode off, policy best_effort).
+func ParseFreeze(path string, b []byte) (FreezeState, error) {
 	var f FreezeState
 	if err := json.Unmarshal(b, &f); err != nil {
 		return FreezeState{}, fmt.Errorf("%s: %v", path, err)
@@ -303,7 +313,13 @@ func readJSONL[T any](path string, flags int) (items []T, bad []error, err error
 		return nil, nil, err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	items, bad = scanJSONL[T](f, path)
+	return items, bad, nil
+}
+
+// scanJSONL parses the JSONL text r holds, read from path, as readJSONL does.
+func scanJSONL[T any](r io.Reader, path string) (items []T, bad []error) {
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 16<<20)
 	n := 0
 	for sc.Scan() {
@@ -322,7 +338,7 @@ func readJSONL[T any](path string, flags int) (items []T, bad []error, err error
 	if err := sc.Err(); err != nil {
 		bad = append(bad, fmt.Errorf("%s: %v", path, err))
 	}
-	return items, bad, nil
+	return items, bad
 }
 
 // WriteFileAtomic writes data through a temporary file, an fsync and a rename (mode 0600),

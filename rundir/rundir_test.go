@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -187,4 +189,38 @@ func FuzzReadRecipe(f *testing.F) {
 		_, _ = ReadRecipe(p)
 		os.Remove(p)
 	})
+}
+
+// A recipe or adjust file that is a FIFO (read at a safe point when a replay starts) is refused
+// at once instead of waiting for a writer; through a symbolic link, a regular one is still read.
+func TestRecipeAndAdjustNeverBlockOnAFIFO(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "recipe.jsonl")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	done := make(chan [2]error, 1)
+	go func() {
+		_, rerr := ReadRecipe(fifo)
+		_, aerr := ReadAdjust(fifo)
+		done <- [2]error{rerr, aerr}
+	}()
+	select {
+	case errs := <-done:
+		for _, err := range errs {
+			require.ErrorContains(t, err, "recipe.jsonl is not a regular file")
+		}
+	case <-time.After(5 * time.Second):
+		for i := 0; i < 2; i++ { // unblock both reads so the test can end
+			if f, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+				f.Close()
+			}
+		}
+		t.Fatal("reading a FIFO as the recipe blocked")
+	}
+	real := filepath.Join(dir, "real.jsonl")
+	require.NoError(t, os.WriteFile(real, []byte(`{"at":{"step":1,"event":"e"},"module":"cb","op":"enable","id":"a"}`+"\n"), 0o600))
+	link := filepath.Join(dir, "link.jsonl")
+	require.NoError(t, os.Symlink(real, link))
+	r, err := ReadRecipe(link)
+	require.NoError(t, err)
+	require.Len(t, r, 1)
 }
