@@ -227,7 +227,7 @@ func (f FreezeState) Validate() error {
 // mode off.
 func ReadFreeze(path string) (FreezeState, error) {
 	b, _, err := ReadControl(path)
-	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(bytes.TrimSpace(b)) == 0) {
+	if errors.Is(err, fs.ErrNotExist) {
 		return FreezeState{Mode: FreezeOff, Policy: PolicyBestEffort}, nil
 	}
 	if err != nil {
@@ -237,8 +237,11 @@ func ReadFreeze(path string) (FreezeState, error) {
 }
 
 // ParseFreeze parses and validates the content b of the freeze file at path, filling in the
-// defaults (mode off, policy best_effort).
+// defaults (mode off, policy best_effort). Empty content (what hotcb's init leaves) is mode off.
 func ParseFreeze(path string, b []byte) (FreezeState, error) {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return FreezeState{Mode: FreezeOff, Policy: PolicyBestEffort}, nil
+	}
 	var f FreezeState
 	if err := json.Unmarshal(b, &f); err != nil {
 		return FreezeState{}, fmt.Errorf("%s: %v", path, err)

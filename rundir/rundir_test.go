@@ -59,6 +59,9 @@ func TestFreezeState(t *testing.T) {
 		f, err := ReadFreeze(p)
 		require.NoError(t, err, "%q", empty)
 		require.Equal(t, FreezeOff, f.Mode)
+		f, err = ParseFreeze(p, []byte(empty)) // what the intake hands the kernel
+		require.NoError(t, err, "%q", empty)
+		require.Equal(t, FreezeOff, f.Mode)
 	}
 	for _, c := range []struct{ in, want string }{
 		{`{"mode":"party"}`, `unknown freeze mode "party"`},
