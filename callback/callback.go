@@ -58,6 +58,16 @@ type Closer interface {
 	Close() error
 }
 
+// Pauser is implemented by callbacks that must know when they are turned off and on: one that
+// acts outside Handle (a forward hook, say) stops while off, and an instrument that measures the
+// time between events does not count the time it was off. OnPause runs when the callback is
+// disabled (by an op, the YAML, an error, its call budget or the watchdog) or loaded disabled;
+// OnResume when it is enabled again, before its next Handle. Both run on the training goroutine.
+type Pauser interface {
+	OnPause()
+	OnResume()
+}
+
 // Abandoner is implemented by callbacks whose calls the controller's watchdog can see and, when
 // one does not return, abandon: go_file callbacks, whose interpreter can be stopped.
 type Abandoner interface {

@@ -53,7 +53,7 @@ func TestKernelEndToEnd(t *testing.T) {
 	step()
 	require.Equal(t, 3e-4, lrOf(t, opt))
 	mustRun(t, "--dir", dir, "enable", "timing")
-	mustRun(t, "--dir", dir, "loss", "set_params", "distill_w=0.2") // no loss module in this kernel
+	mustRun(t, "--dir", dir, "loss", "set_params", "distill_w=0.2") // no loss registered with this kernel
 	step()
 	mustRun(t, "--dir", dir, "freeze", "--mode", "prod")
 	step()

@@ -20,10 +20,11 @@ import (
 type cbModule struct {
 	ctl     *controller.HotController
 	capture *ops.SourceCapture // of the last go_file load, for the ledger
+	source  string             // of the op being applied: the controller's log line names it
 }
 
 func (m *cbModule) ApplyOp(env *torchenv.Env, op ops.Op) (string, string, error) {
-	r := m.ctl.ApplyOp(env, op, "kernel")
+	r := m.ctl.ApplyOp(env, op, m.source)
 	m.capture = r.Capture
 	return string(r.Decision), r.Note, r.Err
 }

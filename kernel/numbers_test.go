@@ -17,11 +17,11 @@ import (
 	"github.com/hotcb/hotcb/torchenv"
 )
 
-// hotcbLine is the line of testdata/hotcb-cli-commands.jsonl (what hotcb's Python CLI appended to
-// hotcb.commands.jsonl, copied from its reference data) that contains sub.
+// hotcbLine is the line of testdata/hotcb-python/cli-commands.jsonl (what hotcb's Python CLI
+// appended to hotcb.commands.jsonl) that contains sub.
 func hotcbLine(t *testing.T, sub string) string {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", "hotcb-cli-commands.jsonl"))
+	f, err := os.Open(filepath.Join(testdataDir, "hotcb-python", "cli-commands.jsonl"))
 	require.NoError(t, err)
 	defer f.Close()
 	sc := bufio.NewScanner(f)

@@ -1,10 +1,10 @@
 package rundir
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 
@@ -52,7 +52,7 @@ func ExportRecipe(entries []LedgerEntry) ([]RecipeEntry, error) {
 	var out []RecipeEntry
 	for _, e := range sorted {
 		if e.Decision != DecisionApplied || !recordedModules[e.Module] || e.Op == "reload" || IsRestore(e) ||
-			e.Source == SourceWatchdog {
+			e.Source == SourceWatchdog || e.Source == SourceAutoDisable {
 			continue
 		}
 		r := RecipeEntry{At: At{Step: e.Step, Event: e.Event}, Module: e.Module, Op: e.Op}
@@ -108,12 +108,15 @@ func IsRestore(e LedgerEntry) bool {
 }
 
 // ReadRecipe reads a recipe file; any bad line is an error naming it (a recipe is an input the
-// user wants replayed exactly). Params and init come out normalized (RecipeEntry.UnmarshalJSON).
+// user wants replayed exactly). It is read as ReadInput reads, at a safe point: a FIFO in its
+// place is refused, not waited on. Params and init come out normalized
+// (RecipeEntry.UnmarshalJSON).
 func ReadRecipe(path string) ([]RecipeEntry, error) {
-	items, bad, err := ReadJSONL[RecipeEntry](path)
+	b, err := ReadInput(path)
 	if err != nil {
 		return nil, err
 	}
+	items, bad := scanJSONL[RecipeEntry](bytes.NewReader(b), path)
 	if len(bad) > 0 {
 		return nil, errors.Join(bad...)
 	}
@@ -149,16 +152,25 @@ func (r RecipeEntry) MarshalJSON() ([]byte, error) {
 
 // WriteRecipe writes entries as JSONL (atomically).
 func WriteRecipe(path string, entries []RecipeEntry) error {
+	b, err := EncodeRecipe(entries)
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, b)
+}
+
+// EncodeRecipe is the text of a recipe file: one JSON object a line.
+func EncodeRecipe(entries []RecipeEntry) ([]byte, error) {
 	var sb strings.Builder
 	for _, e := range entries {
 		b, err := json.Marshal(e)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		sb.Write(b)
 		sb.WriteByte('\n')
 	}
-	return WriteFileAtomic(path, []byte(sb.String()))
+	return []byte(sb.String()), nil
 }
 
 // Match selects recipe entries; empty fields match anything.
@@ -244,7 +256,7 @@ func ParseAdjust(data []byte) (AdjustFile, error) {
 
 // ReadAdjust reads and parses an adjust file.
 func ReadAdjust(path string) (AdjustFile, error) {
-	b, err := os.ReadFile(path)
+	b, err := ReadInput(path)
 	if err != nil {
 		return AdjustFile{}, err
 	}

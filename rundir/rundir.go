@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -98,6 +99,9 @@ const (
 	DecisionIgnoredFreeze = "ignored_freeze"
 	DecisionIgnoredReplay = "ignored_replay"
 	DecisionSkippedNoop   = "skipped_noop"
+	// DecisionIgnored is hotcb's decision for input it does not act on: here, a line of the
+	// commands file that is not an op (notes: why; payload: its line number and start).
+	DecisionIgnored = "ignored"
 )
 
 // Sources of ops in the ledger.
@@ -113,6 +117,10 @@ const (
 	// SourceWatchdog marks the disable of a callback whose stuck call the watchdog abandoned;
 	// recipes leave it out (a replay abandons on its own if the call sticks again).
 	SourceWatchdog = "watchdog"
+	// SourceAutoDisable marks the disable of a callback whose call failed (hotcb's
+	// auto_disable_on_error); notes say which call and the error. Recipes leave it out (a replay
+	// disables on its own if the call fails again).
+	SourceAutoDisable = "auto_disable"
 	// SourceRollback marks an optimizer's hyper-parameters put back after the first step with a
 	// set_params failed in libtorch (params: the restored values); recipes keep it, so a replay
 	// ends with the values the run had.
@@ -121,20 +129,23 @@ const (
 
 // LedgerEntry is one line of hotcb.applied.jsonl.
 type LedgerEntry struct {
-	Seq      int64          `json:"seq"`
-	WallTime float64        `json:"wall_time"`
-	Step     int64          `json:"step"`
-	Epoch    *float64       `json:"epoch"`
-	Event    string         `json:"event"`
-	Phase    *string        `json:"phase"`
-	Module   string         `json:"module"`
-	Op       string         `json:"op"`
-	ID       *string        `json:"id"`
-	Source   string         `json:"source"`
-	Decision string         `json:"decision"`
-	Payload  map[string]any `json:"payload"`
-	Error    *string        `json:"error"`
-	Notes    *string        `json:"notes"`
+	// hotcb's fields, in the order hotcb writes them.
+	Seq       int64          `json:"seq"`
+	Step      int64          `json:"step"`
+	Epoch     *float64       `json:"epoch"`
+	Event     string         `json:"event"`
+	Phase     *string        `json:"phase"`
+	Module    string         `json:"module"`
+	Op        string         `json:"op"`
+	ID        *string        `json:"id"`
+	Source    string         `json:"source"`
+	Decision  string         `json:"decision"`
+	Params    map[string]any `json:"params"` // the op's params (null when it has none)
+	Payload   map[string]any `json:"payload"`
+	Error     *string        `json:"error"`
+	Traceback *string        `json:"traceback"` // where a failed op panicked (Go stack), else null
+	Notes     *string        `json:"notes"`
+	WallTime  float64        `json:"wall_time"`
 	// Cursor is how far the kernel had read its inputs when it wrote this entry (hotcb-go's
 	// field; hotcb ignores it). A restarted kernel resumes from the last entry's cursor.
 	Cursor *Cursor `json:"cursor,omitempty"`
@@ -150,20 +161,21 @@ type Cursor struct {
 	ConfigSHA256   string `json:"config_sha256,omitempty"`
 }
 
-// UnmarshalJSON reads a ledger line with the numbers of its payload in the form callbacks receive
-// them (params.Normalize): 50 an int64, 0.5 and 2.0 float64s, never a json.Number.
+// UnmarshalJSON reads a ledger line with the numbers of its params and payload in the form
+// callbacks receive them (params.Normalize): 50 an int64, 0.5 and 2.0 float64s, never a
+// json.Number.
 func (e *LedgerEntry) UnmarshalJSON(b []byte) error {
 	type plain LedgerEntry // without the method
 	var p plain
 	if err := unmarshalExact(b, &p); err != nil {
 		return err
 	}
-	if p.Payload != nil {
-		n, err := params.NormalizeMap(p.Payload)
-		if err != nil {
-			return fmt.Errorf("payload %v", err)
-		}
-		p.Payload = n
+	var err error
+	if p.Params, err = params.NormalizeMap(p.Params); err != nil {
+		return fmt.Errorf("params %v", err)
+	}
+	if p.Payload, err = params.NormalizeMap(p.Payload); err != nil {
+		return fmt.Errorf("payload %v", err)
 	}
 	*e = LedgerEntry(p)
 	return nil
@@ -248,7 +260,8 @@ func (f FreezeState) Validate() error {
 	return nil
 }
 
-// ReadFreeze reads hotcb.freeze.json; a missing file is mode off.
+// ReadFreeze reads hotcb.freeze.json; a missing or empty file (what hotcb's `init` leaves) is
+// mode off.
 func ReadFreeze(path string) (FreezeState, error) {
 	b, _, err := ReadControl(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -256,6 +269,15 @@ func ReadFreeze(path string) (FreezeState, error) {
 	}
 	if err != nil {
 		return FreezeState{}, err
+	}
+	return ParseFreeze(path, b)
+}
+
+// ParseFreeze parses and validates the content b of the freeze file at path, filling in the
+// defaults (mode off, policy best_effort). Empty content (what hotcb's init leaves) is mode off.
+func ParseFreeze(path string, b []byte) (FreezeState, error) {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return FreezeState{Mode: FreezeOff, Policy: PolicyBestEffort}, nil
 	}
 	var f FreezeState
 	if err := json.Unmarshal(b, &f); err != nil {
@@ -343,7 +365,13 @@ func readJSONL[T any](path string, flags int) (items []T, bad []error, err error
 		return nil, nil, err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	items, bad = scanJSONL[T](f, path)
+	return items, bad, nil
+}
+
+// scanJSONL parses the JSONL text r holds, read from path, as readJSONL does.
+func scanJSONL[T any](r io.Reader, path string) (items []T, bad []error) {
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 16<<20)
 	n := 0
 	for sc.Scan() {
@@ -362,7 +390,7 @@ func readJSONL[T any](path string, flags int) (items []T, bad []error, err error
 	if err := sc.Err(); err != nil {
 		bad = append(bad, fmt.Errorf("%s: %v", path, err))
 	}
-	return items, bad, nil
+	return items, bad
 }
 
 // WriteFileAtomic writes data through a temporary file, an fsync and a rename (mode 0600),

@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -54,6 +56,15 @@ func TestFreezeState(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "off", f.Mode)
 	p := filepath.Join(dir, Freeze)
+	for _, empty := range []string{"", "\n", "  \n"} { // hotcb's init leaves an empty file
+		require.NoError(t, os.WriteFile(p, []byte(empty), 0o600))
+		f, err := ReadFreeze(p)
+		require.NoError(t, err, "%q", empty)
+		require.Equal(t, FreezeOff, f.Mode)
+		f, err = ParseFreeze(p, []byte(empty)) // what the intake hands the kernel
+		require.NoError(t, err, "%q", empty)
+		require.Equal(t, FreezeOff, f.Mode)
+	}
 	for _, c := range []struct{ in, want string }{
 		{`{"mode":"party"}`, `unknown freeze mode "party"`},
 		{`{"mode":"prod","policy":"lax"}`, `unknown policy "lax"`},
@@ -247,4 +258,38 @@ patches:
 	require.Equal(t, map[string]any{"every": int64(5), "scale": 2.0, "sub": map[string]any{"n": int64(1)}}, out[0].Params)
 	require.Equal(t, map[string]any{"lr": 0.002}, out[1].Params)
 	require.Equal(t, map[string]any{"every": int64(7)}, out[2].Params)
+}
+
+// A recipe or adjust file that is a FIFO (read at a safe point when a replay starts) is refused
+// at once instead of waiting for a writer; through a symbolic link, a regular one is still read.
+func TestRecipeAndAdjustNeverBlockOnAFIFO(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "recipe.jsonl")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	done := make(chan [2]error, 1)
+	go func() {
+		_, rerr := ReadRecipe(fifo)
+		_, aerr := ReadAdjust(fifo)
+		done <- [2]error{rerr, aerr}
+	}()
+	select {
+	case errs := <-done:
+		for _, err := range errs {
+			require.ErrorContains(t, err, "recipe.jsonl is not a regular file")
+		}
+	case <-time.After(5 * time.Second):
+		for i := 0; i < 2; i++ { // unblock both reads so the test can end
+			if f, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+				f.Close()
+			}
+		}
+		t.Fatal("reading a FIFO as the recipe blocked")
+	}
+	real := filepath.Join(dir, "real.jsonl")
+	require.NoError(t, os.WriteFile(real, []byte(`{"at":{"step":1,"event":"e"},"module":"cb","op":"enable","id":"a"}`+"\n"), 0o600))
+	link := filepath.Join(dir, "link.jsonl")
+	require.NoError(t, os.Symlink(real, link))
+	r, err := ReadRecipe(link)
+	require.NoError(t, err)
+	require.Len(t, r, 1)
 }

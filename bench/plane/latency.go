@@ -182,7 +182,7 @@ func measureLatency(o LatencyOptions, target string, cadence time.Duration, dir 
 	pr := &probe{id: "probe", loop: l, hits: make(chan hit, 16)}
 	reg := callback.NewRegistry()
 	reg.Register("bench/plane/probe", "Probe", func(id string, _ map[string]any) (callback.HotCallback, error) { return pr, nil })
-	p, err := open(target, dir, reg, false)
+	p, err := open(target, dir, reg, false, false)
 	if err != nil {
 		return res, err
 	}
