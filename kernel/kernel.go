@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hotcb/hotcb/bridge/optim"
@@ -82,6 +83,8 @@ type Kernel struct {
 	fetchErr    string
 	applying    *scheduled   // the scheduled op being applied (its recipe, for a freeze)
 	lastEnv     torchenv.Env // step, epoch and phase of the last safe point
+
+	totalSteps atomic.Int64 // the run's planned steps (SetTotalSteps), 0 when unknown
 
 	metrics *stream // the metrics stream (metrics.go); nil when off or on a rank > 0
 	// how the restore treats each go_file callback's file (restoreSource)
@@ -568,8 +571,15 @@ func (k *Kernel) Close() error {
 	return errors.Join(errs...)
 }
 
+// SetTotalSteps says how many steps the run plans (0: unknown); the status file carries it as
+// total_steps, from which `hotcb status` and `hotcb serve` show progress and an ETA.
+func (k *Kernel) SetTotalSteps(n int64) { k.totalSteps.Store(max(n, 0)) }
+
 func (k *Kernel) statusExtra() map[string]any {
 	ex := map[string]any{"freeze_mode": k.freeze.Mode, "ledger_seq": k.seq}
+	if n := k.totalSteps.Load(); n > 0 {
+		ex["total_steps"] = n
+	}
 	if k.ledgerErr != "" {
 		ex["ledger_error"] = k.ledgerErr
 	}

@@ -425,6 +425,7 @@ func run(ctx context.Context, o Options, l *live) (sum Summary, err error) {
 		epochs = int((o.Steps + perEpoch - 1) / perEpoch)
 	}
 	lossCfg := NewLoss(totalSteps) // registered before the first safe point, which restores it
+	k.SetTotalSteps(totalSteps)
 	k.RegisterLoss("main", lossCfg)
 	stepOpts := StepOptions{Loss: lossOf(lossCfg, model, nn.Parameters(unwrapModel(model)))}
 	env.Step = step // a resumed run starts where it stopped (ranks schedule ops from here)

@@ -44,6 +44,7 @@ func TestShortRun(t *testing.T) {
 	st, err := rundir.ReadStatus(filepath.Join(dir, rundir.Status))
 	require.NoError(t, err)
 	require.Len(t, st.Callbacks, 2)
+	require.EqualValues(t, 120, st.Extra["total_steps"], "the dashboard's ETA needs it")
 	timing, err := os.ReadFile(filepath.Join(dir, "timing", "timing.jsonl"))
 	require.NoError(t, err)
 	require.Greater(t, strings.Count(string(timing), "\n"), 1)
