@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hotcb/hotcb/internal/pyjson"
 	"github.com/hotcb/hotcb/rundir"
 )
 
@@ -228,7 +229,7 @@ func (w *Writer) format(e *Entry) {
 				if n > 0 {
 					b = append(b, ", "...)
 				}
-				b = appendString(b, name)
+				b = pyjson.AppendString(b, name)
 				b = append(b, ": "...)
 				b = appendInt(b, w.carryAt[i])
 				n++
@@ -252,7 +253,7 @@ func (w *Writer) head(b []byte, step int64, epoch, wall float64) []byte {
 	}
 	b = appendInt(b, int64(math.Floor(epoch)))
 	b = append(b, `, "wall_time": `...)
-	b = appendPyFloat(b, wall)
+	b = pyjson.AppendFloat(b, wall)
 	return append(b, `, "metrics": {`...)
 }
 
@@ -260,9 +261,9 @@ func metric(b []byte, n int, name string, v float64) []byte {
 	if n > 0 {
 		b = append(b, ", "...)
 	}
-	b = appendString(b, name)
+	b = pyjson.AppendString(b, name)
 	b = append(b, ": "...)
-	return appendPyFloat(b, v)
+	return pyjson.AppendFloat(b, v)
 }
 
 func appendInt(b []byte, v int64) []byte {

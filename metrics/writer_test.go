@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -368,4 +369,10 @@ func TestWriteAllocatesNothing(t *testing.T) {
 		write()
 	}
 	require.Zero(t, testing.AllocsPerRun(1000, write))
+}
+
+func TestAppendInt(t *testing.T) {
+	for _, v := range []int64{0, 7, -7, 10, 1234567890, math.MaxInt64, math.MinInt64} {
+		require.Equal(t, strconv.FormatInt(v, 10), string(appendInt(nil, v)))
+	}
 }

@@ -4,10 +4,10 @@ import (
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/callbacks/stats/summary"
+	"github.com/hotcb/hotcb/internal/pyjson"
 	"github.com/hotcb/hotcb/torchenv"
 )
 
@@ -43,7 +43,7 @@ func (l *Line) key(k string) {
 	if l.more {
 		l.b = append(l.b, ',')
 	}
-	l.b = appendString(l.b, k)
+	l.b = pyjson.AppendString(l.b, k)
 	l.b = append(l.b, ':')
 	l.more = true
 }
@@ -64,7 +64,7 @@ func (l *Line) Close() {
 // Str adds a string.
 func (l *Line) Str(k, v string) {
 	l.key(k)
-	l.b = appendString(l.b, v)
+	l.b = pyjson.AppendString(l.b, v)
 }
 
 // Int adds an integer.
@@ -112,7 +112,7 @@ func (l *Line) Strs(k string, v []string) {
 		if i > 0 {
 			l.b = append(l.b, ',')
 		}
-		l.b = appendString(l.b, x)
+		l.b = pyjson.AppendString(l.b, x)
 	}
 	l.b = append(l.b, ']')
 }
@@ -163,40 +163,4 @@ func appendFloat(b []byte, v float64) []byte {
 		return append(b, `"-Infinity"`...)
 	}
 	return strconv.AppendFloat(b, v, 'g', -1, 64)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString writes s as a JSON string.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, "\ufffd"...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }

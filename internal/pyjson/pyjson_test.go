@@ -1,4 +1,4 @@
-package metrics
+package pyjson
 
 import (
 	"math"
@@ -42,11 +42,11 @@ var pyRepr = []struct {
 
 func TestPyFloatMatchesPythonRepr(t *testing.T) {
 	for _, c := range pyRepr {
-		require.Equal(t, c.want, string(appendPyFloat(nil, c.v)), "%v", c.v)
+		require.Equal(t, c.want, string(AppendFloat(nil, c.v)), "%v", c.v)
 	}
-	require.Equal(t, `"NaN"`, string(appendPyFloat(nil, math.NaN())))
-	require.Equal(t, `"Infinity"`, string(appendPyFloat(nil, math.Inf(1))))
-	require.Equal(t, `"-Infinity"`, string(appendPyFloat(nil, math.Inf(-1))))
+	require.Equal(t, `"NaN"`, string(AppendFloat(nil, math.NaN())))
+	require.Equal(t, `"Infinity"`, string(AppendFloat(nil, math.Inf(1))))
+	require.Equal(t, `"-Infinity"`, string(AppendFloat(nil, math.Inf(-1))))
 }
 
 func TestPyFloatRoundTrips(t *testing.T) {
@@ -56,15 +56,25 @@ func TestPyFloatRoundTrips(t *testing.T) {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			continue
 		}
-		s := string(appendPyFloat(nil, v))
+		s := string(AppendFloat(nil, v))
 		got, err := strconv.ParseFloat(s, 64)
 		require.NoError(t, err, s)
 		require.Equal(t, v, got, s)
 	}
 }
 
-func TestAppendInt(t *testing.T) {
-	for _, v := range []int64{0, 7, -7, 10, 1234567890, math.MaxInt64, math.MinInt64} {
-		require.Equal(t, strconv.FormatInt(v, 10), string(appendInt(nil, v)))
+// TestAppendString checks strings against what Python 3's json.dumps(s, ensure_ascii=False)
+// printed for them: \b and \f by name, other control characters as \u00XX, DEL and non-ASCII
+// as they are; invalid UTF-8 (which Python cannot hold in a str) becomes U+FFFD.
+func TestAppendString(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"plain", `"plain"`},
+		{"quote\" back\\ slash", `"quote\" back\\ slash"`},
+		{"nl\n cr\r tab\t bs\b ff\f", `"nl\n cr\r tab\t bs\b ff\f"`},
+		{"nul\x00 us\x1f del\x7f", "\"nul\\u0000 us\\u001f del\x7f\""},
+		{"héllo – 🚀", `"héllo – 🚀"`},
+		{"bad \xff byte", "\"bad \ufffd byte\""},
+	} {
+		require.Equal(t, c.want, string(AppendString(nil, c.in)), "%q", c.in)
 	}
 }

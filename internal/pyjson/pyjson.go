@@ -1,4 +1,9 @@
-package metrics
+// Package pyjson writes JSON text byte for byte as Python's json.dumps writes it (with
+// ensure_ascii=False, hotcb's setting): AppendFloat writes a float as Python's repr does (2.0,
+// 1e-05, 1.5e+16; NaN and the infinities as hotcb's readers take them) and AppendString escapes
+// what json.dumps escapes and nothing else. The metrics stream and the JSONL logger write their
+// lines with them, so that the files hotcb-go writes read the same as the ones hotcb writes.
+package pyjson
 
 import (
 	"math"
@@ -6,11 +11,11 @@ import (
 	"unicode/utf8"
 )
 
-// appendPyFloat appends v as Python's repr writes a float (what json.dumps writes): the
+// AppendFloat appends v as Python's repr writes a float (what json.dumps writes): the
 // shortest digits that read back as v, in positional notation when the decimal exponent is in
 // (-4, 16] — with ".0" on whole numbers — and as d.ddde±XX otherwise. Non-finite values are
 // written as the JSON strings "NaN", "Infinity" and "-Infinity".
-func appendPyFloat(b []byte, v float64) []byte {
+func AppendFloat(b []byte, v float64) []byte {
 	switch {
 	case math.IsNaN(v):
 		return append(b, `"NaN"`...)
@@ -90,10 +95,10 @@ func appendPyFloat(b []byte, v float64) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// appendString appends s as a JSON string the way json.dumps(ensure_ascii=False) writes it:
+// AppendString appends s as a JSON string the way json.dumps(ensure_ascii=False) writes it:
 // quotes, backslashes and control characters escaped, everything else as is. Invalid UTF-8
 // becomes U+FFFD.
-func appendString(b []byte, s string) []byte {
+func AppendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	for i := 0; i < len(s); {
 		c := s[i]
