@@ -10,9 +10,9 @@ import (
 	"math"
 	"os"
 	"sort"
-	"strconv"
 	"syscall"
 
+	"github.com/hotcb/hotcb/internal/pyjson"
 	"github.com/hotcb/hotcb/rundir"
 )
 
@@ -81,7 +81,7 @@ func parseJSON(line []byte) (Record, error) {
 	var raw rawRecord
 	err := json.Unmarshal(line, &raw)
 	if err != nil && (bytes.Contains(line, []byte("NaN")) || bytes.Contains(line, []byte("Infinity"))) {
-		if fixed, ok := quoteNonFinite(line); ok {
+		if fixed, ok := pyjson.QuoteNonFinite(line); ok {
 			raw = rawRecord{}
 			err = json.Unmarshal(fixed, &raw)
 		}
@@ -100,7 +100,7 @@ func parseJSON(line []byte) (Record, error) {
 		r.WallTime = *raw.WallTime
 	}
 	for k, v := range raw.Metrics {
-		if f, ok := number(v); ok {
+		if f, ok := pyjson.Number(v); ok {
 			r.Metrics[k] = f
 		}
 	}
@@ -111,70 +111,6 @@ func parseJSON(line []byte) (Record, error) {
 		}
 	}
 	return r, nil
-}
-
-// number reads a JSON number, or one of the strings "NaN", "Infinity", "-Infinity".
-func number(v json.RawMessage) (float64, bool) {
-	if len(v) == 0 {
-		return 0, false
-	}
-	if v[0] == '"' {
-		var s string
-		if json.Unmarshal(v, &s) != nil {
-			return 0, false
-		}
-		switch s {
-		case "NaN":
-			return math.NaN(), true
-		case "Infinity":
-			return math.Inf(1), true
-		case "-Infinity":
-			return math.Inf(-1), true
-		}
-		return 0, false
-	}
-	f, err := strconv.ParseFloat(string(v), 64)
-	return f, err == nil
-}
-
-// quoteNonFinite quotes the bare NaN, Infinity and -Infinity tokens outside strings.
-func quoteNonFinite(line []byte) ([]byte, bool) {
-	var out []byte
-	changed := false
-	inStr, esc := false, false
-	for i := 0; i < len(line); i++ {
-		c := line[i]
-		if inStr {
-			out = append(out, c)
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				inStr = false
-			}
-			continue
-		}
-		if c == '"' {
-			inStr = true
-		}
-		tok := ""
-		for _, t := range []string{"-Infinity", "Infinity", "NaN"} {
-			if bytes.HasPrefix(line[i:], []byte(t)) {
-				tok = t
-				break
-			}
-		}
-		if tok == "" {
-			out = append(out, c)
-			continue
-		}
-		out = append(append(append(out, '"'), tok...), '"')
-		i += len(tok) - 1
-		changed = true
-	}
-	return out, changed
 }
 
 // maxLine bounds one line; a longer one is skipped.

@@ -50,12 +50,6 @@ func TestReadSkipsBadLinesAndReadsHotcbs(t *testing.T) {
 	require.Empty(t, none)
 }
 
-func TestQuoteNonFiniteLeavesStringsAlone(t *testing.T) {
-	out, ok := quoteNonFinite([]byte(`{"a NaN \" Infinity": NaN, "b": [-Infinity, Infinity]}`))
-	require.True(t, ok)
-	require.Equal(t, `{"a NaN \" Infinity": "NaN", "b": ["-Infinity", "Infinity"]}`, string(out))
-}
-
 func TestEffectiveAppliesEveryMarker(t *testing.T) {
 	mk := func(step int64, restart bool) Record {
 		r := Record{Step: step}

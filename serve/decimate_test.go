@@ -169,9 +169,3 @@ func TestMetricsReaderManyChunks(t *testing.T) {
 	require.Equal(t, int64(n), steps[len(steps)-1])
 	require.Equal(t, 1.0, vals[0], "the maximum is kept")
 }
-
-func TestQuoteNonFinite(t *testing.T) {
-	require.Equal(t, `{"a":"NaN","b":"-Infinity","s":"NaN in text","c":["Infinity"]}`,
-		string(quoteNonFinite([]byte(`{"a":NaN,"b":-Infinity,"s":"NaN in text","c":[Infinity]}`))))
-	require.Equal(t, `{"s":"a\"NaN"}`, string(quoteNonFinite([]byte(`{"s":"a\"NaN"}`))))
-}

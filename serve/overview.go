@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hotcb/hotcb/internal/pyjson"
 	"github.com/hotcb/hotcb/rundir"
 )
 
@@ -155,7 +156,7 @@ func (r *run) overview(now time.Time) Overview {
 		if json.Unmarshal(rec["device"], &d) == nil && d != "" {
 			o.Device = d
 		}
-		if v, ok := number(rec["steps_per_s"]); ok && v > 0 && !math.IsInf(v, 0) {
+		if v, ok := pyjson.Number(rec["steps_per_s"]); ok && v > 0 && !math.IsInf(v, 0) {
 			n := Num(v)
 			o.StepsPerS, o.RateFrom = &n, "timing"
 		}
@@ -234,7 +235,7 @@ func totalSteps(extra map[string]any, m MetricsSource) (int64, bool) {
 	if sf, ok := m.(*seriesFile); ok {
 		rec := sf.lastRecord()
 		for _, k := range []string{"total_steps", "max_steps"} {
-			if v, ok := number(rec[k]); ok && v > 0 && !math.IsInf(v, 0) {
+			if v, ok := pyjson.Number(rec[k]); ok && v > 0 && !math.IsInf(v, 0) {
 				return int64(v), true
 			}
 		}

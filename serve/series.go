@@ -6,8 +6,9 @@ import (
 	"math"
 	"os"
 	"sort"
-	"strconv"
 	"sync"
+
+	"github.com/hotcb/hotcb/internal/pyjson"
 )
 
 // MetricsSource is what the server needs of a run's metrics: hotcb.metrics.jsonl, whose lines are
@@ -184,79 +185,14 @@ func parseRecord(l []byte) (map[string]json.RawMessage, bool) {
 	if !bytes.Contains(l, []byte("NaN")) && !bytes.Contains(l, []byte("Infinity")) {
 		return nil, false
 	}
-	if json.Unmarshal(quoteNonFinite(l), &rec) == nil && rec != nil {
+	if q, ok := pyjson.QuoteNonFinite(l); ok && json.Unmarshal(q, &rec) == nil && rec != nil {
 		return rec, true
 	}
 	return nil, false
 }
 
-// quoteNonFinite quotes the bare NaN, Infinity and -Infinity tokens outside strings.
-func quoteNonFinite(l []byte) []byte {
-	out := make([]byte, 0, len(l)+16)
-	inStr := false
-	for i := 0; i < len(l); i++ {
-		c := l[i]
-		if inStr {
-			out = append(out, c)
-			if c == '\\' && i+1 < len(l) {
-				out = append(out, l[i+1])
-				i++
-			} else if c == '"' {
-				inStr = false
-			}
-			continue
-		}
-		if c == '"' {
-			inStr = true
-			out = append(out, c)
-			continue
-		}
-		matched := false
-		for _, tok := range []string{"-Infinity", "Infinity", "NaN"} {
-			if bytes.HasPrefix(l[i:], []byte(tok)) {
-				out = append(append(append(out, '"'), tok...), '"')
-				i += len(tok) - 1
-				matched = true
-				break
-			}
-		}
-		if !matched {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// number reads a JSON value as a float: numbers, and the strings "NaN", "Infinity" and
-// "-Infinity" (as quoteNonFinite leaves them, or as a writer spelled them).
-func number(raw json.RawMessage) (float64, bool) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return 0, false
-	}
-	switch raw[0] {
-	case '"':
-		switch string(raw) {
-		case `"NaN"`, `"nan"`:
-			return math.NaN(), true
-		case `"Infinity"`, `"inf"`:
-			return math.Inf(1), true
-		case `"-Infinity"`, `"-inf"`:
-			return math.Inf(-1), true
-		}
-		return 0, false
-	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		v, err := strconv.ParseFloat(string(raw), 64)
-		if err != nil && !math.IsInf(v, 0) {
-			return 0, false
-		}
-		return v, true
-	}
-	return 0, false
-}
-
 func stepOf(rec map[string]json.RawMessage) (int64, bool) {
-	v, ok := number(rec["step"])
+	v, ok := pyjson.Number(rec["step"])
 	if !ok || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v > 1e15 {
 		return 0, false
 	}
@@ -306,7 +242,7 @@ func flatten(prefix string, raw json.RawMessage, emit func(string, float64), dep
 	if prefix == "" {
 		return
 	}
-	if v, ok := number(raw); ok {
+	if v, ok := pyjson.Number(raw); ok {
 		emit(prefix, v)
 	}
 }
