@@ -3,6 +3,8 @@
 // 1e-05, 1.5e+16; NaN and the infinities as hotcb's readers take them) and AppendString escapes
 // what json.dumps escapes and nothing else. The metrics stream and the JSONL logger write their
 // lines with them, so that the files hotcb-go writes read the same as the ones hotcb writes.
+// Reading such lines back, QuoteNonFinite makes Python's bare NaN and Infinity decodable and
+// Number reads a value as a float (package metrics' reader and hotcb serve).
 package pyjson
 
 import (
