@@ -154,9 +154,6 @@ func (c *HotController) reload(env *torchenv.Env, h *handle) (Result, bool) {
 	return r, true
 }
 
-// SourceWatch labels the results of hot reloads (rundir.SourceWatch in the ledger).
-const SourceWatch = "watch"
-
 // WatchSource makes the go_file callback id, loaded from a captured copy (a restart restores the
 // version that ran), stand for its file again: path is watched, and reloaded as soon as its
 // content differs from the running version's; failedSHA ("" for none) is a version known not to

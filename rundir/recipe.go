@@ -51,7 +51,7 @@ func ExportRecipe(entries []LedgerEntry) ([]RecipeEntry, error) {
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Seq < sorted[j].Seq })
 	var out []RecipeEntry
 	for _, e := range sorted {
-		if e.Decision != DecisionApplied || !recordedModules[e.Module] || e.Op == "reload" || IsRestore(e) ||
+		if e.Decision != DecisionApplied || !recordedModules[e.Module] || IsRestore(e) ||
 			e.Source == SourceWatchdog || e.Source == SourceAutoDisable {
 			continue
 		}
