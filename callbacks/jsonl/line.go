@@ -1,7 +1,6 @@
 package jsonl
 
 import (
-	"math"
 	"strconv"
 	"time"
 
@@ -76,7 +75,7 @@ func (l *Line) Int(k string, v int64) {
 // Float adds a number (non-finite values as strings, see Line).
 func (l *Line) Float(k string, v float64) {
 	l.key(k)
-	l.b = appendFloat(l.b, v)
+	l.b = pyjson.AppendFloat(l.b, v)
 }
 
 // Bool adds a bool.
@@ -151,16 +150,4 @@ func (l *Line) Summary(k string, s summary.Summary) {
 	l.Int("nan", s.NaN)
 	l.Int("inf", s.Inf)
 	l.Close()
-}
-
-func appendFloat(b []byte, v float64) []byte {
-	switch {
-	case math.IsNaN(v):
-		return append(b, `"NaN"`...)
-	case math.IsInf(v, 1):
-		return append(b, `"Infinity"`...)
-	case math.IsInf(v, -1):
-		return append(b, `"-Infinity"`...)
-	}
-	return strconv.AppendFloat(b, v, 'g', -1, 64)
 }

@@ -87,3 +87,17 @@ func FuzzLineString(f *testing.F) {
 		require.Equal(t, ws, m[ws])
 	})
 }
+
+// TestFloatsAsPythonWritesThem: numbers are written as hotcb's JSONL logger (json.dumps) writes
+// them, so the files compare equal byte for byte: a whole float keeps ".0", and a million is
+// positional, not 1e+06.
+func TestFloatsAsPythonWritesThem(t *testing.T) {
+	var l Line
+	l.Begin()
+	l.Float("a", 2)
+	l.Float("b", 1e6)
+	l.Float("c", 1e-5)
+	l.Float("d", 1e17)
+	l.Int("e", 2)
+	require.Equal(t, `{"a":2.0,"b":1000000.0,"c":1e-05,"d":1e+17,"e":2}`+"\n", string(l.End()))
+}
