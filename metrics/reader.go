@@ -5,12 +5,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"math"
 	"os"
 	"sort"
-	"syscall"
 
 	"github.com/hotcb/hotcb/internal/pyjson"
 	"github.com/hotcb/hotcb/rundir"
@@ -147,22 +145,8 @@ func Read(path string, sinceStep int64) ([]Record, error) {
 }
 
 func openRead(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|rundir.NoFollow, 0)
-	if errors.Is(err, syscall.ELOOP) {
-		return nil, fmt.Errorf("%s is a symbolic link; the metrics stream is read only as a regular file", path)
-	}
-	if err != nil {
-		return nil, err
-	}
-	st, err := f.Stat()
-	if err == nil && !st.Mode().IsRegular() {
-		err = fmt.Errorf("%s is not a regular file (mode %v)", path, st.Mode())
-	}
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
+	f, _, err := rundir.OpenRegular(path, os.O_RDONLY|rundir.NoFollow, 0, "the metrics stream is read only as a regular file")
+	return f, err
 }
 
 // readLines parses the complete lines of r, up to about limit bytes (negative: all), appending

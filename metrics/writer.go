@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/hotcb/hotcb/internal/pyjson"
@@ -113,19 +112,9 @@ func Open(path string, o Options) (*Writer, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND|rundir.NoFollow, 0o600)
-	if errors.Is(err, syscall.ELOOP) {
-		return nil, fmt.Errorf("%s is a symbolic link; the metrics stream is written only as a regular file", path)
-	}
+	f, st, err := rundir.OpenRegular(path, os.O_RDWR|os.O_CREATE|os.O_APPEND|rundir.NoFollow, 0o600,
+		"the metrics stream is written only as a regular file")
 	if err != nil {
-		return nil, err
-	}
-	st, err := f.Stat()
-	if err == nil && !st.Mode().IsRegular() {
-		err = fmt.Errorf("%s is not a regular file (mode %v)", path, st.Mode())
-	}
-	if err != nil {
-		f.Close()
 		return nil, err
 	}
 	w := &Writer{path: path, o: o, f: f, previous: -1, lastStep: -1,

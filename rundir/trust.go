@@ -109,24 +109,38 @@ func ReadInput(path string) ([]byte, error) {
 }
 
 func readRegular(path string, flags int) ([]byte, fs.FileInfo, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|flags, 0)
+	f, st, err := OpenRegular(path, os.O_RDONLY|flags, 0, "control files must be regular files in the run directory")
 	if err != nil {
-		if errors.Is(err, syscall.ELOOP) {
-			return nil, nil, fmt.Errorf("%s is a symbolic link; control files must be regular files in the run directory", path)
-		}
-		return nil, nil, err
+		return nil, st, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, st, fmt.Errorf("%s is not a regular file (mode %v)", path, st.Mode())
-	}
 	if st.Size() > maxControl {
 		return nil, st, fmt.Errorf("%s is %d bytes, more than a control file may be (%d)", path, st.Size(), maxControl)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxControl+1))
 	return b, st, err
+}
+
+// OpenRegular opens path with flag (and perm, for O_CREATE) and checks that the descriptor is a
+// regular file, returning its FileInfo. The open does not block on a FIFO (O_NONBLOCK, which
+// changes nothing for a regular file); with NoFollow in flag a symbolic link is refused with an
+// error that says so and gives why ("…is a symbolic link; "+why). Anything but a regular file is
+// an error naming its mode (the FileInfo is returned with it), and the file is closed.
+func OpenRegular(path string, flag int, perm fs.FileMode, why string) (*os.File, fs.FileInfo, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NONBLOCK, perm)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, nil, fmt.Errorf("%s is a symbolic link; %s", path, why)
+		}
+		return nil, nil, err
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file (mode %v)", path, st.Mode())
+	}
+	if err != nil {
+		f.Close()
+		return nil, st, err
+	}
+	return f, st, nil
 }
