@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/hotcb/hotcb/loss"
 	"github.com/hotcb/hotcb/ops"
@@ -37,21 +36,9 @@ func (k *Kernel) RegisterLoss(id string, l *loss.Loss) { k.lossModule().losses[i
 func (k *Kernel) lossModule() *lossModule { return k.modules["loss"].(*lossModule) }
 
 func (m *lossModule) ApplyOp(env *torchenv.Env, op ops.Op) (string, string, error) {
-	id := op.ID
-	if id == "" {
-		id = "main"
-	}
-	l, ok := m.losses[id]
-	if !ok {
-		ids := make([]string, 0, len(m.losses))
-		for k := range m.losses {
-			ids = append(ids, k)
-		}
-		sort.Strings(ids)
-		if len(ids) == 0 {
-			return rundir.DecisionFailed, "", fmt.Errorf("no loss is registered with the kernel (the loop calls RegisterLoss(%q, l); hotcb: missing_mutable_state)", id)
-		}
-		return rundir.DecisionFailed, "", fmt.Errorf("no loss %q (registered: %s)", id, strings.Join(ids, ", "))
+	id, l, err := registered(m.losses, op.ID, "loss", "RegisterLoss(%q, l); hotcb: missing_mutable_state")
+	if err != nil {
+		return rundir.DecisionFailed, "", err
 	}
 	switch op.Op {
 	case ops.OpEnable:

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,21 +57,9 @@ type appliedChange struct {
 const maxApplied = 64
 
 func (m *optModule) ApplyOp(env *torchenv.Env, op ops.Op) (string, string, error) {
-	id := op.ID
-	if id == "" {
-		id = "main"
-	}
-	o, ok := m.opts[id]
-	if !ok {
-		ids := make([]string, 0, len(m.opts))
-		for k := range m.opts {
-			ids = append(ids, k)
-		}
-		sort.Strings(ids)
-		if len(ids) == 0 {
-			return rundir.DecisionFailed, "", fmt.Errorf("no optimizer is registered with the kernel (the loop calls RegisterOptimizer(%q, opt))", id)
-		}
-		return rundir.DecisionFailed, "", fmt.Errorf("no optimizer %q (registered: %s)", id, strings.Join(ids, ", "))
+	id, o, err := registered(m.opts, op.ID, "optimizer", "RegisterOptimizer(%q, opt)")
+	if err != nil {
+		return rundir.DecisionFailed, "", err
 	}
 	switch op.Op {
 	case ops.OpSetParams:
@@ -248,3 +238,20 @@ func freezeStateOf(op ops.Op) (rundir.FreezeState, error) {
 
 func (m *coreModule) Dispatch(*torchenv.Env, ...string) {}
 func (m *coreModule) Close() error                      { return nil }
+
+// registered finds what an op addresses among the objects the loop registered by id (an op
+// without an id addresses "main", as hotcb's CLI does), or says what is registered: none (then
+// how to register one, hint being the call with a %q for the id) or the ids there are.
+func registered[T any](byID map[string]T, id, what, hint string) (string, T, error) {
+	if id == "" {
+		id = "main"
+	}
+	if v, ok := byID[id]; ok {
+		return id, v, nil
+	}
+	var zero T
+	if len(byID) == 0 {
+		return id, zero, fmt.Errorf("no %s is registered with the kernel (the loop calls %s)", what, fmt.Sprintf(hint, id))
+	}
+	return id, zero, fmt.Errorf("no %s %q (registered: %s)", what, id, strings.Join(slices.Sorted(maps.Keys(byID)), ", "))
+}
