@@ -25,15 +25,20 @@ type runSet struct {
 	err     error // the last listing's
 }
 
-func newSingleRun(dir string) (*runSet, error) {
+// absDir is dir's absolute path, or why it cannot serve as a run or runs directory.
+func absDir(dir string) (string, error) {
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("%s is not a directory", dir)
+		return "", fmt.Errorf("%s is not a directory", dir)
 	}
-	abs, err := filepath.Abs(dir)
+	return filepath.Abs(dir)
+}
+
+func newSingleRun(dir string) (*runSet, error) {
+	abs, err := absDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -49,14 +54,7 @@ func newSingleRun(dir string) (*runSet, error) {
 }
 
 func newRunsDir(dir string) (*runSet, error) {
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("%s is not a directory", dir)
-	}
-	abs, err := filepath.Abs(dir)
+	abs, err := absDir(dir)
 	if err != nil {
 		return nil, err
 	}
