@@ -55,6 +55,7 @@ func TestGarbageFloodIsSkippedFastAndSummarised(t *testing.T) {
 	env := &torchenv.Env{}
 	steps := 0
 	var slowest time.Duration
+	start := time.Now()
 	for loaded() == 0 && steps < 2000 {
 		t0 := time.Now()
 		c.Apply(env, torchenv.TrainStepEnd)
@@ -63,7 +64,10 @@ func TestGarbageFloodIsSkippedFastAndSummarised(t *testing.T) {
 	}
 	require.Equal(t, 1, loaded(), "the command after the garbage is applied")
 	require.InDelta(t, garbage/4096, steps, 3, "4096 lines a safe point, every safe point")
-	require.LessOrEqual(t, len(*lines), 12, "a few reports, not one per bad line:\n%s", strings.Join(*lines, "\n"))
+	// Ten messages and one summary per 10 s window of the reader's clock (a slow machine, or
+	// -race, can take more than one window), and the applied command.
+	windows := 1 + int(time.Since(start)/(10*time.Second))
+	require.LessOrEqual(t, len(*lines), 11*windows+1, "a few reports, not one per bad line:\n%s", strings.Join(*lines, "\n"))
 	st := c.Status()
 	require.Equal(t, garbage, st.BadLines)
 	t.Logf("%d safe points, the slowest %v", steps, slowest)

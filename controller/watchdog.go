@@ -147,6 +147,20 @@ func (c *HotController) checkStuck(now time.Time, after time.Duration, abandonNo
 		return nil
 	}
 	rep := w.stuck.Load()
+	if rep != nil && !rep.Abandoned {
+		// What was stuck (a slow load, a compiled callback's call, another go_file call) may
+		// have returned within the same safe point, and a go_file call may be stuck now: report
+		// that one, which can be abandoned.
+		fresh := &rundir.Stuck{Step: rep.Step, Event: rep.Event, Since: rep.Since}
+		if c.identifyGuarded(fresh) && (!rep.Abandonable || fresh.Callback != rep.Callback ||
+			fresh.Call != rep.Call || !fresh.Since.Equal(rep.Since)) {
+			rep = fresh
+			w.stuck.Store(rep)
+			c.log.line(fmt.Sprintf("watchdog: %s; it will be abandoned (its interpreter stopped) after %v, or at once on Ctrl-C",
+				rep.String(), c.opts.AbandonAfter))
+			c.status.setStuck(rep)
+		}
+	}
 	if rep == nil {
 		if now.Sub(w.seenSince) < after {
 			return nil
@@ -200,26 +214,10 @@ func (c *HotController) abandonerOf(id string) callback.Abandoner {
 // guard, else the frame the training goroutine is blocked in, matched against the callbacks'
 // Handle methods.
 func (c *HotController) identify(rep *rundir.Stuck) {
+	if c.identifyGuarded(rep) {
+		return
+	}
 	r := c.wd.roster.Load()
-	var all []rosterEntry
-	if r != nil {
-		all = *r
-	}
-	if l := c.wd.loading.Load(); l != nil {
-		all = append(all[:len(all):len(all)], *l)
-	}
-	{
-		for _, e := range all {
-			if e.ab == nil {
-				continue
-			}
-			if call, step, since, ok := e.ab.Running(); ok && !e.ab.Abandoned() {
-				rep.Callback, rep.Call, rep.Abandonable = e.id, call, true
-				rep.Step, rep.Since = step, since
-				return
-			}
-		}
-	}
 	frame := stuckFrame()
 	rep.Call = frame
 	if frame == "" {
@@ -235,6 +233,29 @@ func (c *HotController) identify(rep *rundir.Stuck) {
 		}
 		rep.Callback = strings.Join(ids, " or ")
 	}
+}
+
+// identifyGuarded fills rep with the go_file call its guard reports running, if there is one
+// (then the call can be abandoned).
+func (c *HotController) identifyGuarded(rep *rundir.Stuck) bool {
+	var all []rosterEntry
+	if r := c.wd.roster.Load(); r != nil {
+		all = *r
+	}
+	if l := c.wd.loading.Load(); l != nil {
+		all = append(all[:len(all):len(all)], *l)
+	}
+	for _, e := range all {
+		if e.ab == nil {
+			continue
+		}
+		if call, step, since, ok := e.ab.Running(); ok && !e.ab.Abandoned() {
+			rep.Callback, rep.Call, rep.Abandonable = e.id, call, true
+			rep.Step, rep.Since = step, since
+			return true
+		}
+	}
+	return false
 }
 
 // stuckFrame finds the goroutine running a safe point and returns the callback method its

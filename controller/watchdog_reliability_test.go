@@ -112,6 +112,37 @@ func TestWatchdogAbandonsAStuckGoFile(t *testing.T) {
 	require.NoError(t, r.c.Close())
 }
 
+// A safe point stuck first in compiled code (not abandonable), then, once that returned, in a
+// go_file call: the watchdog follows the stuck call within the one safe point and abandons the
+// go_file call, instead of keeping its first report and never abandoning anything (as when a
+// slow go_file load made the first report and the loaded callback then looped).
+func TestWatchdogFollowsTheStuckCallWithinASafePoint(t *testing.T) {
+	defer verifyNoLeaks(t)()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "spin.go")
+	require.NoError(t, os.WriteFile(src, []byte(spinSrc), 0o600))
+	bad := &faulty{id: "bad", block: make(chan struct{}), mode: "block"}
+	r := newFaultRig(t, bad, controller.Options{StuckAfter: 50 * time.Millisecond, AbandonAfter: 200 * time.Millisecond})
+	close(bad.block) // bad returns at once until a fresh channel is set before step 3
+	r.load()
+	r.submit(ops.Op{Op: ops.OpLoad, ID: "spin", Target: &ops.CallbackTarget{Kind: "go_file", Path: src, Symbol: "Spin"}})
+	r.steps(2) // steps 1 and 2; spin runs after bad in every safe point
+	bad.block = make(chan struct{})
+	done := make(chan struct{})
+	go func() { r.c.Apply(r.env, torchenv.TrainStepEnd); close(done) }() // step 3
+	require.Eventually(t, func() bool { s := r.c.Stuck(); return s != nil && s.Callback == "bad" }, 10*time.Second, 5*time.Millisecond)
+	require.False(t, r.c.Stuck().Abandonable)
+	close(bad.block) // bad returns; spin loops at step 3
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the go_file call stuck after the compiled one was never abandoned")
+	}
+	require.Contains(t, r.log(), "watchdog: abandoned Handle(train_step_end) of callback spin")
+	require.Contains(t, r.log(), "callback spin disabled: abandoned by the watchdog")
+	require.NoError(t, r.c.Close())
+}
+
 // Ctrl-C does not wait for AbandonAfter: AbandonStuck abandons a stuck go_file call at once.
 func TestAbandonStuckAtOnce(t *testing.T) {
 	defer verifyNoLeaks(t)()
