@@ -119,5 +119,6 @@ func TestMessages(t *testing.T) {
 		mustRun(t, "--dir", dir, "cb", "load", "t", "--path", "hotcb.modules.cb.callbacks.timing", "--symbol", "TimingCallback", "--init", "every=5", "--no-enabled"))
 	require.Equal(t, "queued opt set_params for main: {\"lr\":0.001}\n", mustRun(t, "--dir", dir, "opt", "set_params", "lr=1e-3"))
 	// hotcb says "queued loss set_params for main"; the params follow, as for opt
-	require.Equal(t, "queued loss set_params for main: {\"aux\":0.5,\"ce\":1}\n", mustRun(t, "--dir", dir, "loss", "set_params", "ce=1.0", "aux=0.5"))
+	// the params as the line has them: ce=1.0 stays 1.0 (hotcb writes {"ce": 1.0, "aux": 0.5})
+	require.Equal(t, "queued loss set_params for main: {\"aux\":0.5,\"ce\":1.0}\n", mustRun(t, "--dir", dir, "loss", "set_params", "ce=1.0", "aux=0.5"))
 }

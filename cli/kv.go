@@ -96,7 +96,7 @@ func ParseKV(pairs []string) (map[string]any, error) {
 
 // formatKV shows params compactly for messages: keys sorted, values as JSON.
 func formatKV(m map[string]any) string {
-	b, err := json.Marshal(m)
+	b, err := json.Marshal(params.ForJSONMap(m)) // 2.0 stays 2.0, as in the command line written
 	if err != nil {
 		return fmt.Sprint(m)
 	}

@@ -1,6 +1,7 @@
 package rundir
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -292,4 +293,19 @@ func TestRecipeAndAdjustNeverBlockOnAFIFO(t *testing.T) {
 	r, err := ReadRecipe(link)
 	require.NoError(t, err)
 	require.Len(t, r, 1)
+}
+
+// The status file keeps the params' types: 2.0 is written 2.0 and read back a float64, 3 an
+// int64 (as the commands and the ledger have them), so `hotcb status` shows what was set.
+func TestStatusKeepsNumberTypes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), Status)
+	st := RunStatus{Callbacks: []CallbackStatus{{ID: "timing", Init: map[string]any{"every": int64(50)},
+		Params: map[string]any{"every": 2.0, "n": int64(3), "lr": 0.001}, PendingParams: map[string]any{"w": 1.0}}}}
+	b, err := json.Marshal(st)
+	require.NoError(t, err)
+	require.Contains(t, string(b), `"params":{"every":2.0,"lr":0.001,"n":3}`)
+	require.NoError(t, os.WriteFile(path, b, 0o600))
+	got, err := ReadStatus(path)
+	require.NoError(t, err)
+	require.Equal(t, st.Callbacks, got.Callbacks)
 }

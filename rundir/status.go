@@ -1,12 +1,14 @@
 package rundir
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/params"
 )
 
 // CallbackStatus is one callback's row in the status file.
@@ -84,4 +86,34 @@ func ReadStatus(path string) (*RunStatus, error) {
 		return nil, fmt.Errorf("%s: not a hotcb status file: %v", path, err)
 	}
 	return &st, nil
+}
+
+// MarshalJSON writes the callback's init and params with whole floats as 2.0 (params.ForJSON),
+// as commands and the ledger have them, so that UnmarshalJSON gives back the values' types.
+func (c CallbackStatus) MarshalJSON() ([]byte, error) {
+	type plain CallbackStatus // without the method
+	p := plain(c)
+	p.Init, p.Params, p.PendingParams = params.ForJSONMap(c.Init), params.ForJSONMap(c.Params), params.ForJSONMap(c.PendingParams)
+	return json.Marshal(p)
+}
+
+// UnmarshalJSON reads the callback's init and params in the one form of numbers
+// (params.Normalize): 3 an int64, 2.0 and 0.5 float64s.
+func (c *CallbackStatus) UnmarshalJSON(b []byte) error {
+	type plain CallbackStatus // without the method
+	var p plain
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&p); err != nil {
+		return err
+	}
+	for _, m := range []*map[string]any{&p.Init, &p.Params, &p.PendingParams} {
+		n, err := params.NormalizeMap(*m)
+		if err != nil {
+			return fmt.Errorf("callback %s: %v", p.ID, err)
+		}
+		*m = n
+	}
+	*c = CallbackStatus(p)
+	return nil
 }
