@@ -74,10 +74,11 @@ type Options struct {
 	// callback, applied or failed: a load op (source "watch") whose Capture names the new
 	// version's sha256. The kernel records it in the ledger.
 	OnReload func(env *torchenv.Env, r Result)
-	// OnErrorDisabled, if set, is told (on the training goroutine) of each callback disabled
-	// after its call failed (see KeepEnabledOnError); reason says which call, at which step, and
-	// the error (a go_file's panic names its file:line). The kernel records it in the ledger.
-	OnErrorDisabled func(env *torchenv.Env, id, reason string)
+	// OnAutoDisabled, if set, is told (on the training goroutine) of each callback the
+	// controller disabled by itself: after its call failed (see KeepEnabledOnError; reason says
+	// which call, at which step, and the error — a go_file's panic names its file:line), or after
+	// BudgetStrikes calls in a row over CallBudget. The kernel records it in the ledger.
+	OnAutoDisabled func(env *torchenv.Env, id, reason string)
 
 	// Registry resolves module targets (default callback.Default).
 	Registry *callback.Registry
@@ -453,6 +454,10 @@ func (c *HotController) checkBudget(h *handle, ev string, env *torchenv.Env, d t
 		h.strikes = 0
 		c.setHandleEnabled(h, false)
 		c.logf(env, "callback %s disabled after %d calls over budget; `hotcb cb enable %s` turns it back on", h.id, c.opts.BudgetStrikes, h.id)
+		if c.opts.OnAutoDisabled != nil {
+			c.opts.OnAutoDisabled(env, h.id, fmt.Sprintf("disabled after %d calls in a row over its budget of %v (the last: %v in %s)",
+				c.opts.BudgetStrikes, c.opts.CallBudget, d.Round(time.Microsecond), ev))
+		}
 	}
 	c.statusDue.Store(true)
 }
@@ -487,8 +492,8 @@ func (c *HotController) callbackFailed(h *handle, ev string, env *torchenv.Env, 
 	if !c.opts.KeepEnabledOnError {
 		c.setHandleEnabled(h, false)
 		c.logf(env, "callback %s disabled after an error; `hotcb cb enable %s` turns it back on", h.id, h.id)
-		if c.opts.OnErrorDisabled != nil {
-			c.opts.OnErrorDisabled(env, h.id, fmt.Sprintf("disabled after an error in %s at step %d: %v", ev, step, err))
+		if c.opts.OnAutoDisabled != nil {
+			c.opts.OnAutoDisabled(env, h.id, fmt.Sprintf("disabled after an error in %s at step %d: %v", ev, step, err))
 		}
 	}
 	c.statusDue.Store(true)

@@ -236,7 +236,7 @@ func (n *N) SetParams(p map[string]any) error {
 `
 
 // A go_file callback that panics — a write to a nil map in a helper — is disabled, and the log,
-// the status' last_error and OnErrorDisabled name the file and line, not only the interpreter's
+// the status' last_error and OnAutoDisabled name the file and line, not only the interpreter's
 // frames; a panicking SetParams fails the op with its line.
 func TestGoFilePanicNamesTheLine(t *testing.T) {
 	dir := t.TempDir()
@@ -245,7 +245,7 @@ func TestGoFilePanicNamesTheLine(t *testing.T) {
 	var log []string
 	var disabled []string
 	c, err := controller.New(controller.Options{PollEveryStep: true, Log: func(s string) { log = append(log, s) },
-		OnErrorDisabled: func(_ *torchenv.Env, id, reason string) { disabled = append(disabled, id+": "+reason) }})
+		OnAutoDisabled: func(_ *torchenv.Env, id, reason string) { disabled = append(disabled, id+": "+reason) }})
 	require.NoError(t, err)
 	defer c.Close()
 	env := &torchenv.Env{Step: 4}

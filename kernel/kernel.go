@@ -119,7 +119,7 @@ func New(runDir string, opts Options) (*Kernel, error) {
 	co.StatusExtra = k.statusExtra
 	co.OnAbandoned = k.abandoned
 	co.OnReload = k.reloaded
-	co.OnErrorDisabled = k.errorDisabled
+	co.OnAutoDisabled = k.autoDisabled
 	ctl, err := controller.New(co)
 	if err != nil {
 		lock.Close()

@@ -663,3 +663,47 @@ func (c *V) SetParams(params map[string]any) error { return nil }
 	require.Equal(t, "0 cb.load(g) restore applied", summary(es)[2])
 	require.Equal(t, false, es[2].Payload["enabled"], "restored disabled")
 }
+
+// A callback disabled for overrunning its time budget (BudgetStrikes calls in a row over
+// CallBudget) is in the ledger like one disabled after an error — a disable with source
+// auto_disable that says why — so a restart restores it disabled.
+func TestBudgetDisableIsInTheLedger(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(t.TempDir(), "slow.go")
+	require.NoError(t, os.WriteFile(src, []byte(`package slow
+
+import (
+	"time"
+
+	"github.com/hotcb/hotcb/torchenv"
+)
+
+type S struct {
+	Id string `+"`hotcb:\"id\"`"+`
+}
+
+func (c *S) ID() string { return c.Id }
+func (c *S) Handle(event string, env *torchenv.Env) error {
+	time.Sleep(20 * time.Millisecond)
+	return nil
+}
+func (c *S) SetParams(params map[string]any) error { return nil }
+`), 0o600))
+	opts := kernel.Options{}
+	opts.Controller.CallBudget, opts.Controller.BudgetStrikes = time.Millisecond, 2
+	p := start(t, dir, opts)
+	appendCmd(t, dir, fmt.Sprintf(`{"op":"load","id":"s","target":{"kind":"go_file","path":%q,"symbol":"S"}}`, src))
+	p.steps(4)
+	p.stop()
+	es := readLedger(t, dir)
+	require.Equal(t, []string{"0 cb.load(s) external applied", "1 cb.disable(s) auto_disable applied"}, summary(es))
+	require.Contains(t, *es[1].Notes, "disabled after 2 calls in a row over its budget of 1ms")
+
+	p = start(t, dir, opts)
+	p.steps(2)
+	p.stop()
+	es = readLedger(t, dir)
+	require.Equal(t, "0 cb.load(s) restore applied", summary(es)[2])
+	require.Equal(t, false, es[2].Payload["enabled"], "restored disabled")
+	require.Len(t, es, 3, "and not run again: %v", summary(es))
+}

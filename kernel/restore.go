@@ -161,9 +161,10 @@ func (k *Kernel) reloaded(env *torchenv.Env, r controller.Result) {
 	k.record(env, k.lastEvent, op, rundir.SourceWatch, string(r.Decision), r.Note, r.Err)
 }
 
-// errorDisabled records the disable of a callback whose call failed, with the error (a go_file's
-// panic names its file:line), so that a restart restores it disabled, as it was.
-func (k *Kernel) errorDisabled(env *torchenv.Env, id, reason string) {
+// autoDisabled records the disable of a callback whose call failed, with the error (a go_file's
+// panic names its file:line), or that overran its time budget too often, so that a restart
+// restores it disabled, as it was.
+func (k *Kernel) autoDisabled(env *torchenv.Env, id, reason string) {
 	f := false
 	k.record(env, k.lastEvent, ops.Op{Module: "cb", Op: ops.OpDisable, ID: id, Enabled: &f}, rundir.SourceAutoDisable,
 		rundir.DecisionApplied, reason, nil)
