@@ -74,6 +74,11 @@ type Options struct {
 	// callback, applied or failed: a load op (source "watch") whose Capture names the new
 	// version's sha256. The kernel records it in the ledger.
 	OnReload func(env *torchenv.Env, r Result)
+	// HoldReloads, if set, is asked before a changed go_file is reloaded: a decision (a
+	// rundir.Decision*, e.g. ignored_freeze) and a note hold the reload back — reported once per
+	// new version with that decision, and loaded when HoldReloads returns "" again and the file
+	// still differs from the running version. The kernel holds reloads while the run is frozen.
+	HoldReloads func() (decision, note string)
 	// OnAutoDisabled, if set, is told (on the training goroutine) of each callback the
 	// controller disabled by itself: after its call failed (see KeepEnabledOnError; reason says
 	// which call, at which step, and the error — a go_file's panic names its file:line), or after
@@ -300,8 +305,10 @@ func (c *HotController) record(env *torchenv.Env, r Result) {
 		c.logf(env, "failed %s (%s): %v", r.Op, r.Source, r.Err)
 	case SkippedNoop:
 		c.logf(env, "no change %s (%s)%s", r.Op, r.Source, noteSuffix(r.Note))
-	default:
+	case Applied, "":
 		c.logf(env, "applied %s (%s)%s", r.Op, r.Source, noteSuffix(r.Note))
+	default: // ignored_freeze and the like: a reload held back
+		c.logf(env, "%s %s (%s)%s", r.Decision, r.Op, r.Source, noteSuffix(r.Note))
 	}
 }
 

@@ -37,6 +37,7 @@ type handle struct {
 	srcMod    time.Time
 	srcSize   int64
 	failedSHA string // a version that failed to build: not retried until the file changes
+	heldSHA   string // a version held back (Options.HoldReloads): reported once, loaded when released
 }
 
 func (h *handle) addSample(d time.Duration) {

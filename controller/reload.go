@@ -119,6 +119,19 @@ func (c *HotController) reload(env *torchenv.Env, h *handle) (Result, bool) {
 	if sha == h.srcSHA || sha == h.failedSHA {
 		return Result{}, false
 	}
+	if c.opts.HoldReloads != nil {
+		if decision, note := c.opts.HoldReloads(); decision != "" {
+			h.srcMod = time.Time{} // looked at again at each poll, so that it loads when released
+			if sha == h.heldSHA {
+				return Result{}, false
+			}
+			h.heldSHA = sha
+			r.Decision, r.Capture = Decision(decision), &ops.SourceCapture{SHA256: sha}
+			r.Note = fmt.Sprintf("source changed; %s: not reloaded, the running version (sha256 %s) stays until the freeze ends", note, h.srcSHA)
+			return r, true
+		}
+	}
+	h.heldSHA = ""
 	loader := c.loaders[t.Kind]
 	var cb callback.HotCallback
 	if err := call(func() error {

@@ -120,6 +120,7 @@ func New(runDir string, opts Options) (*Kernel, error) {
 	co.OnAbandoned = k.abandoned
 	co.OnReload = k.reloaded
 	co.OnAutoDisabled = k.autoDisabled
+	co.HoldReloads = k.holdReloads
 	ctl, err := controller.New(co)
 	if err != nil {
 		lock.Close()

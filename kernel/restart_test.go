@@ -707,3 +707,46 @@ func (c *S) SetParams(params map[string]any) error { return nil }
 	require.Equal(t, false, es[2].Payload["enabled"], "restored disabled")
 	require.Len(t, es, 3, "and not run again: %v", summary(es))
 }
+
+// A file edited while the run is frozen (prod) is not reloaded: the new version is recorded
+// once as ignored_freeze (its sha256 in source_capture) and the running version stays; when the
+// freeze ends, the file still differing, it loads at the next safe point.
+func TestReloadWaitsForTheFreezeToEnd(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(t.TempDir(), "v.go")
+	require.NoError(t, os.WriteFile(src, []byte(versioned("v1")), 0o600))
+	freeze := func(mode string) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, rundir.Freeze), []byte(`{"mode":"`+mode+`"}`), 0o600))
+	}
+	p := start(t, dir, kernel.Options{})
+	var lines []string
+	p.env.Log = callbackLines(&lines)
+	appendCmd(t, dir, loadGoFile(src))
+	p.steps(2)
+	freeze("prod")
+	p.steps(1)
+	edit(t, src, versioned("v2"))
+	p.steps(3)
+	freeze("off")
+	p.steps(2)
+	p.stop()
+	require.Equal(t, []string{"v1 0", "v1 1", "v1 2", "v1 3", "v1 4", "v1 5", "v2 6", "v2 7"}, lines)
+	es := readLedger(t, dir)
+	var got []string
+	for _, s := range summary(es) {
+		if strings.Contains(s, "cb.load") {
+			got = append(got, s)
+		}
+	}
+	require.Equal(t, []string{"0 cb.load(g) external applied", "3 cb.load(g) watch ignored_freeze", "6 cb.load(g) watch applied"}, got)
+	for _, e := range es {
+		if e.Decision == rundir.DecisionIgnoredFreeze {
+			require.Equal(t, sha(versioned("v2")), captureSHA(t, e))
+			require.Contains(t, *e.Notes, "freeze mode prod: not reloaded")
+		}
+	}
+	recipe, err := rundir.ExportRecipe(es)
+	require.NoError(t, err)
+	require.Len(t, recipe, 2, "the held version is replayed where it loaded")
+	require.Equal(t, int64(6), recipe[1].At.Step)
+}

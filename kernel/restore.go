@@ -161,6 +161,19 @@ func (k *Kernel) reloaded(env *torchenv.Env, r controller.Result) {
 	k.record(env, k.lastEvent, op, rundir.SourceWatch, string(r.Decision), r.Note, r.Err)
 }
 
+// holdReloads holds hot reloads back while the run is frozen: in prod mode nothing changes the
+// run (ignored_freeze), and in a replay the recipe's loads decide which version runs
+// (ignored_replay). The held version loads when the freeze ends, if the file still differs.
+func (k *Kernel) holdReloads() (string, string) {
+	switch k.freeze.Mode {
+	case rundir.FreezeProd:
+		return rundir.DecisionIgnoredFreeze, "freeze mode prod"
+	case rundir.FreezeReplay, rundir.FreezeReplayAdjusted:
+		return rundir.DecisionIgnoredReplay, "freeze mode " + k.freeze.Mode
+	}
+	return "", ""
+}
+
 // autoDisabled records the disable of a callback whose call failed, with the error (a go_file's
 // panic names its file:line), or that overran its time budget too often, so that a restart
 // restores it disabled, as it was.
