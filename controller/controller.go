@@ -79,6 +79,11 @@ type Options struct {
 	// new version with that decision, and loaded when HoldReloads returns "" again and the file
 	// still differs from the running version. The kernel holds reloads while the run is frozen.
 	HoldReloads func() (decision, note string)
+	// DeferReload, if set, takes a hot reload over: instead of rebuilding a changed go_file
+	// callback itself, the controller hands the load op (source watch, the running target, init
+	// and enabled flag) and the new version's source over, once per version. Rank 0 of a
+	// data-parallel run schedules it for every rank, which load that source at the same step.
+	DeferReload func(env *torchenv.Env, op ops.Op, src []byte)
 	// OnAutoDisabled, if set, is told (on the training goroutine) of each callback the
 	// controller disabled by itself: after its call failed (see KeepEnabledOnError; reason says
 	// which call, at which step, and the error — a go_file's panic names its file:line), or after

@@ -38,6 +38,7 @@ type handle struct {
 	srcSize   int64
 	failedSHA string // a version that failed to build: not retried until the file changes
 	heldSHA   string // a version held back (Options.HoldReloads): reported once, loaded when released
+	handedSHA string // a version handed to Options.DeferReload: not handed again
 }
 
 func (h *handle) addSample(d time.Duration) {

@@ -132,6 +132,13 @@ func (c *HotController) reload(env *torchenv.Env, h *handle) (Result, bool) {
 		}
 	}
 	h.heldSHA = ""
+	if c.opts.DeferReload != nil {
+		if sha != h.handedSHA {
+			h.handedSHA = sha
+			c.opts.DeferReload(env, op, b)
+		}
+		return Result{}, false
+	}
 	loader := c.loaders[t.Kind]
 	var cb callback.HotCallback
 	if err := call(func() error {

@@ -121,6 +121,9 @@ func New(runDir string, opts Options) (*Kernel, error) {
 	co.OnReload = k.reloaded
 	co.OnAutoDisabled = k.autoDisabled
 	co.HoldReloads = k.holdReloads
+	if k.distributed() && k.leader() {
+		co.DeferReload = k.shipReload
+	}
 	ctl, err := controller.New(co)
 	if err != nil {
 		lock.Close()

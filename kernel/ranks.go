@@ -113,6 +113,13 @@ func (k *Kernel) intakeRestore(env *torchenv.Env, event string, op ops.Op) {
 	k.schedule(env, s)
 }
 
+// shipReload schedules a hot reload rank 0's controller found (a changed go_file) for every
+// rank, with the new version's source: each rank loads that very source at the same step (see
+// applyScheduled).
+func (k *Kernel) shipReload(env *torchenv.Env, op ops.Op, src []byte) {
+	k.schedule(env, scheduled{Kind: "op", Op: &op, Source: rundir.SourceWatch, GoSource: src})
+}
+
 // schedule publishes s for the step lag steps ahead and queues it here.
 func (k *Kernel) schedule(env *torchenv.Env, s scheduled) {
 	var step int64
@@ -219,18 +226,26 @@ func (k *Kernel) applyScheduled(env *torchenv.Env, event string, s scheduled) {
 		if s.Op == nil {
 			return
 		}
+		// A go_file load (a command's, or a hot reload rank 0 found) comes with the source rank
+		// 0 read: every rank, rank 0 included, loads that very copy, so that all run the same
+		// version even if the file changes in between; then rank 0 watches the file again.
 		op := *s.Op
-		if !k.leader() && s.GoSource != nil {
+		if s.GoSource != nil {
 			op = k.shipped(env, op, s.GoSource)
 		}
 		k.applying = &s
-		k.processNote(env, event, op, s.Source, note)
+		decision, _ := k.processNote(env, event, op, s.Source, note)
 		k.applying = nil
+		if s.GoSource != nil && k.leader() && decision == rundir.DecisionApplied && s.Op.Target != nil {
+			if err := k.ctl.WatchSource(op.ID, s.Op.Target.Normalized().Path, ""); err != nil {
+				k.ctl.Logf(env, "ranks: %s will not be reloaded when its file changes: %v", op.ID, err)
+			}
+		}
 	}
 }
 
-// shipped stores a go_file source rank 0 sent in this rank's capture store and makes the load
-// use that copy.
+// shipped stores a go_file source rank 0 sent (or, on rank 0, read) in this rank's capture
+// store and makes the load use that copy.
 func (k *Kernel) shipped(env *torchenv.Env, op ops.Op, src []byte) ops.Op {
 	if src == nil {
 		return op

@@ -206,3 +206,41 @@ func TestRanksPublishFailureIsLoggedNotApplied(t *testing.T) {
 	require.Contains(t, strings.Join(lines, "\n"), "cannot send cb.load")
 	require.Contains(t, strings.Join(lines, "\n"), "store unreachable")
 }
+
+// A go_file edited during a data-parallel run is reloaded on every rank at the same step: rank 0
+// finds the change and sends the new version's source, each rank loads that copy two steps
+// later, and every rank's ledger has the reload (source watch) at that step.
+func TestRanksReloadAGoFileTogether(t *testing.T) {
+	root := t.TempDir()
+	b := &board{}
+	ranks := []*run{newRankRun(t, root, 0, b), newRankRun(t, root, 1, b)}
+	logs := make([][]string, len(ranks))
+	for i, r := range ranks {
+		r.env.Log = callbackLines(&logs[i])
+	}
+	src := filepath.Join(t.TempDir(), "v.go")
+	require.NoError(t, os.WriteFile(src, []byte(versioned("v1")), 0o600))
+	for s := 0; s < 10; s++ {
+		if s == 1 {
+			ranks[0].cmd(loadGoFile(src))
+		}
+		if s == 5 {
+			edit(t, src, versioned("v2"))
+		}
+		for _, r := range ranks {
+			r.step()
+		}
+	}
+	for _, r := range ranks {
+		require.NoError(t, r.k.Close())
+	}
+	require.Equal(t, []string{"v1 3", "v1 4", "v1 5", "v1 6", "v2 7", "v2 8", "v2 9"}, logs[0],
+		"loaded at 3 (read at 1), the edit found at 5 and loaded at 7")
+	require.Equal(t, logs[0], logs[1], "rank 1 ran the same versions at the same steps")
+	want := ledgerSummary(ranks[0])
+	require.Equal(t, []string{"3 train_step_end cb.load(g) external applied", "7 train_step_end cb.load(g) watch applied"}, want)
+	require.Equal(t, want, ledgerSummary(ranks[1]))
+	for _, r := range ranks {
+		require.Equal(t, sha(versioned("v2")), captureSHA(t, r.ledger()[1]))
+	}
+}
