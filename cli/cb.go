@@ -123,7 +123,7 @@ the empty string. A callback refuses bad values as a whole and keeps its old one
 			if err != nil {
 				return err
 			}
-			return a.queue(ops.Op{Module: "cb", Op: ops.OpSetParams, ID: args[0], Params: params})
+			return a.queue(ops.Op{Module: "cb", Op: ops.OpSetParams, ID: args[0], Params: params, ParamsOrder: kvKeys(args[1:])})
 		},
 	}
 }
@@ -166,11 +166,12 @@ Without --enabled/--no-enabled the callback starts enabled.`,
 			if err != nil {
 				return err
 			}
-			initVals, err := ParseKV(append(append([]string(nil), initKV...), args[1:]...))
+			pairs := append(append([]string(nil), initKV...), args[1:]...)
+			initVals, err := ParseKV(pairs)
 			if err != nil {
 				return err
 			}
-			op := ops.Op{Module: "cb", Op: ops.OpLoad, ID: id, Target: target, Init: initVals}
+			op := ops.Op{Module: "cb", Op: ops.OpLoad, ID: id, Target: target, Init: initVals, InitOrder: kvKeys(pairs)}
 			switch {
 			case enabled && noEnabled:
 				return usageErr("--enabled and --no-enabled contradict each other", "give at most one")

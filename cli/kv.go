@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/big"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/hotcb/hotcb/params"
@@ -70,6 +71,18 @@ func parseJSON(s string) (any, bool) {
 		return x, true
 	}
 	return nil, false
+}
+
+// kvKeys is the keys of key=value pairs in the order they first appear: the order hotcb's CLI
+// writes them in (a Python dict keeps a key where it was first set).
+func kvKeys(pairs []string) []string {
+	var keys []string
+	for _, p := range pairs {
+		if k, _, ok := strings.Cut(p, "="); ok && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // ParseKV parses key=value pairs into a params map; a later key overrides an earlier one, as in

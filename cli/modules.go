@@ -83,7 +83,7 @@ does: true/false, integers, floats (3e-4), JSON objects and arrays, otherwise st
 			if err != nil {
 				return err
 			}
-			return a.queue(ops.Op{Module: module, Op: ops.OpSetParams, ID: id, Params: params})
+			return a.queue(ops.Op{Module: module, Op: ops.OpSetParams, ID: id, Params: params, ParamsOrder: kvKeys(args)})
 		},
 	}
 	set.Flags().StringVar(&id, "id", "main", "handle id")
@@ -154,7 +154,7 @@ starts with terms. or ramps.; anything else is an error. For callbacks use 'hotc
 			if err != nil {
 				return err
 			}
-			return a.queue(ops.Op{Module: module, Op: ops.OpSetParams, ID: id, Params: params})
+			return a.queue(ops.Op{Module: module, Op: ops.OpSetParams, ID: id, Params: params, ParamsOrder: kvKeys(args)})
 		},
 	}
 	c.Flags().StringVar(&id, "id", "main", "handle id")

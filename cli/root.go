@@ -231,7 +231,7 @@ func (a *app) appendOp(op ops.Op) error {
 	if err := op.Validate(); err != nil {
 		return usageErr(err.Error(), "")
 	}
-	line, err := ops.Marshal(op)
+	line, err := ops.MarshalLine(op) // the bytes hotcb's own CLI writes
 	if err != nil {
 		return usageErr(fmt.Sprintf("%s: %v", op, err), "")
 	}

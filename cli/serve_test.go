@@ -51,7 +51,7 @@ func TestServeCommand(t *testing.T) {
 	require.Equal(t, 200, post(tok))
 	b, err := os.ReadFile(filepath.Join(dir, rundir.Commands))
 	require.NoError(t, err)
-	require.Equal(t, `{"module":"cb","op":"disable","id":"timing"}`+"\n", string(b))
+	require.Equal(t, `{"module": "cb", "op": "disable", "id": "timing"}`+"\n", string(b))
 
 	// Another name for this machine is refused (DNS rebinding).
 	req, _ := http.NewRequest("GET", base+"api/info", nil)

@@ -288,7 +288,7 @@ func TestUnknownIDNote(t *testing.T) {
 	r := runCLI(t, "--dir", dir, "enable", "timnig")
 	require.NoError(t, r.err)
 	require.Contains(t, r.errOut, `note: the process has no callback "timnig" (status at step 420)`)
-	require.Equal(t, `{"module":"cb","op":"enable","id":"timnig"}`+"\n", commandsOf(t, dir))
+	require.Equal(t, `{"module": "cb", "op": "enable", "id": "timnig"}`+"\n", commandsOf(t, dir))
 	r = runCLI(t, "--dir", dir, "cb", "disable", "timing")
 	require.NoError(t, r.err)
 	require.Empty(t, r.errOut)

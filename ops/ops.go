@@ -57,6 +57,9 @@ type Op struct {
 	Mode    string          `json:"mode,omitempty"`
 	// SourceCapture, on a go_file load, makes the loader use the captured copy of the source.
 	SourceCapture *SourceCapture `json:"source_capture,omitempty"`
+	// ParamsOrder and InitOrder, when set, are the order MarshalLine writes the keys of Params
+	// and Init in: the order they were typed on the command line (hotcb keeps it). Not encoded.
+	ParamsOrder, InitOrder []string `json:"-" yaml:"-"`
 }
 
 // Callback-module operations.
@@ -163,7 +166,37 @@ func Parse(line []byte) (Op, error) {
 	if err := op.Validate(); err != nil {
 		return Op{}, err
 	}
+	if len(op.Params) > 1 {
+		op.ParamsOrder = keyOrder(line, "params")
+	}
+	if len(op.Init) > 1 {
+		op.InitOrder = keyOrder(line, "init")
+	}
 	return Normalize(op)
+}
+
+// keyOrder is the order of the keys of the object under field in a command line: hotcb keeps
+// keys in the order they were typed, and MarshalLine writes them back in it.
+func keyOrder(line []byte, field string) []string {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(line, &top) != nil {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(top[field]))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil
+	}
+	var keys []string
+	for dec.More() {
+		t, err := dec.Token()
+		k, ok := t.(string)
+		var skip json.RawMessage
+		if err != nil || !ok || dec.Decode(&skip) != nil {
+			return nil
+		}
+		keys = append(keys, k)
+	}
+	return keys
 }
 
 // Normalize returns o with its params and init in the one form callbacks receive from every

@@ -712,5 +712,5 @@ func TestPythonRunDir(t *testing.T) {
 	require.Equal(t, 200, r.code, "%s", r.body)
 	b, err := os.ReadFile(filepath.Join(dir, rundir.Commands))
 	require.NoError(t, err)
-	require.Equal(t, `{"module": "cb", "op": "enable", "id": "timing"}`+"\n"+`{"module":"cb","op":"disable","id":"timing"}`+"\n", string(b))
+	require.Equal(t, `{"module": "cb", "op": "enable", "id": "timing"}`+"\n"+`{"module": "cb", "op": "disable", "id": "timing"}`+"\n", string(b))
 }
