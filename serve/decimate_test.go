@@ -85,6 +85,30 @@ func openRoot(t testing.TB, dir string) *os.Root {
 	return root
 }
 
+// The metrics stream's own keys (package metrics): a value carried into a later line by the
+// stream's decimation is plotted at the step it was reported at ("metrics_at"), and a restart
+// marker drops every series' points from its step on — also those of a series the restarted
+// process does not report again.
+func TestMetricsReaderHonoursMetricsAtAndRestart(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, MetricsFile)
+	writeFile(t, p, `{"step": 10, "metrics": {"loss": 1.0, "probe": 7}}
+{"step": 12, "metrics": {"loss": 0.9, "grad_norm": 2.5}, "metrics_at": {"grad_norm": 11}}
+{"step": 13, "metrics": {"loss": 0.8, "probe": 8}}
+{"step": 12, "epoch": 0, "wall_time": 1.0, "metrics": {}, "restart": {"previous_last_step": 13}}
+{"step": 12, "metrics": {"loss": 0.85}}
+`)
+	src := NewMetricsSource(openRoot(t, dir), MetricsFile)
+	require.True(t, src.Poll())
+	steps, _, _ := src.Range("grad_norm", math.MinInt64, math.MaxInt64, 100)
+	require.Equal(t, []int64{11}, steps, "at the step it was reported at")
+	steps, _, _ = src.Range("probe", math.MinInt64, math.MaxInt64, 100)
+	require.Equal(t, []int64{10}, steps, "step 13's point was superseded by the restart at 12")
+	steps, vals, _ := src.Range("loss", math.MinInt64, math.MaxInt64, 100)
+	require.Equal(t, []int64{10, 12}, steps)
+	require.Equal(t, []float64{1.0, 0.85}, vals)
+}
+
 // The metrics reader takes hotcb's lines with extra fields, nested metrics, Python's bare NaN,
 // a torn last line (kept for later), bad lines (skipped), a rewind after a resume, and a
 // replaced file.

@@ -48,14 +48,38 @@ type series struct {
 // checkpoint, and the points from that step on are dropped first (the newer write wins).
 func (s *series) add(step int64, v float64) {
 	if n := len(s.steps); n > 0 && step < s.steps[n-1] {
-		i := sort.Search(n, func(i int) bool { return s.steps[i] >= step })
-		s.steps, s.vals = s.steps[:i], s.vals[:i]
+		s.truncate(step)
 	}
 	s.steps = append(s.steps, step)
 	s.vals = append(s.vals, v)
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		s.hasNaN = true
 	}
+}
+
+// truncate drops the points at step and after.
+func (s *series) truncate(step int64) {
+	i := sort.Search(len(s.steps), func(i int) bool { return s.steps[i] >= step })
+	s.steps, s.vals = s.steps[:i], s.vals[:i]
+}
+
+// metricsAt reads a metrics line's "metrics_at": the step each carried value was reported at.
+func metricsAt(rec map[string]json.RawMessage) map[string]int64 {
+	raw, ok := rec["metrics_at"]
+	if !ok {
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return nil
+	}
+	out := make(map[string]int64, len(m))
+	for k, v := range m {
+		if f, ok := pyjson.Number(v); ok && f >= 0 && f <= 1e15 && f == math.Trunc(f) {
+			out[k] = int64(f)
+		}
+	}
+	return out
 }
 
 // valuesFunc emits the named values of one parsed line.
@@ -102,6 +126,14 @@ func (f *seriesFile) line(l []byte) {
 		f.bad++
 		return
 	}
+	if _, ok := rec["restart"]; ok {
+		// A restart marker (package metrics): the steps from here on are written again, so
+		// every series drops its points at or after this step, reported again or not.
+		for _, s := range f.series {
+			s.truncate(step)
+		}
+	}
+	at := metricsAt(rec)
 	f.values(rec, func(name string, v float64) {
 		s := f.series[name]
 		if s == nil {
@@ -109,7 +141,11 @@ func (f *seriesFile) line(l []byte) {
 			f.series[name] = s
 			f.names = nil
 		}
-		s.add(step, v)
+		st := step
+		if a, ok := at[name]; ok && a <= step {
+			st = a // reported at a step the stream skipped, carried into this line
+		}
+		s.add(st, v)
 		f.last[name] = v
 	})
 	f.lines++
