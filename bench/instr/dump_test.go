@@ -126,8 +126,8 @@ func TestWindowUnderCallgrind(t *testing.T) {
 		}
 		return
 	}
-	if testing.Short() {
-		t.Skip("runs valgrind")
+	if testing.Short() || raceEnabled {
+		t.Skip("runs valgrind (not in -short, nor with -race)")
 	}
 	vg, err := exec.LookPath("valgrind")
 	if err != nil {
