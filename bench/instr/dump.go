@@ -111,11 +111,12 @@ func parseCounts(s string) ([]uint64, error) {
 	return out, nil
 }
 
-// FindWindow returns the dump named label among the files dir/name.* (a process run with
+// FindWindow returns the dump named label among the files dir/name.pid.* (process pid run with
 // --callgrind-out-file=dir/name.%p writes its dumps there), and fails unless exactly one
 // matches. seen caches what earlier calls read (it may be nil).
-func FindWindow(dir, name, label string, seen map[string]Dump) (Dump, error) {
-	paths, err := filepath.Glob(filepath.Join(dir, name+".*"))
+func FindWindow(dir, name string, pid int, label string, seen map[string]Dump) (Dump, error) {
+	pattern := filepath.Join(dir, fmt.Sprintf("%s.%d.*", name, pid))
+	paths, err := filepath.Glob(pattern)
 	if err != nil {
 		return Dump{}, err
 	}
@@ -136,11 +137,11 @@ func FindWindow(dir, name, label string, seen map[string]Dump) (Dump, error) {
 	}
 	switch len(found) {
 	case 0:
-		return Dump{}, fmt.Errorf("instr: no callgrind dump labelled %q in %s/%s.*", label, dir, name)
+		return Dump{}, fmt.Errorf("instr: no callgrind dump labelled %q in %s", label, pattern)
 	case 1:
 		return found[0], nil
 	}
-	return Dump{}, fmt.Errorf("instr: %d callgrind dumps labelled %q in %s/%s.*", len(found), label, dir, name)
+	return Dump{}, fmt.Errorf("instr: %d callgrind dumps labelled %q in %s", len(found), label, pattern)
 }
 
 // Options are the callgrind settings of a counted process.

@@ -81,16 +81,20 @@ func TestReadDumpAndProfile(t *testing.T) {
 	// FindWindow: one dump per label; the empty file of a running process is skipped.
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.4242"), nil, 0o644))
 	seen := map[string]Dump{}
-	got, err := FindWindow(dir, "go", "row1-go", seen)
+	got, err := FindWindow(dir, "go", 4242, "row1-go", seen)
 	require.NoError(t, err)
 	require.Equal(t, path, got.Path)
 	require.Contains(t, seen, path)
-	_, err = FindWindow(dir, "go", "row2-go", seen)
-	require.ErrorContains(t, err, `no callgrind dump labelled "row2-go"`)
-	_, err = FindWindow(dir, "cpp", "row1-go", nil)
+	_, err = FindWindow(dir, "go", 4242, "row2-go", seen)
+	require.ErrorContains(t, err, `no callgrind dump labelled "row2-go" in `+dir+"/go.4242.*")
+	_, err = FindWindow(dir, "cpp", 4242, "row1-go", nil)
 	require.Error(t, err)
+	// Another process's dumps (an earlier run's, in a kept directory) do not count.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.4243.3-01"), []byte(sample), 0o644))
+	_, err = FindWindow(dir, "go", 4242, "row1-go", nil)
+	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.4242.4-01"), []byte(sample), 0o644))
-	_, err = FindWindow(dir, "go", "row1-go", nil)
+	_, err = FindWindow(dir, "go", 4242, "row1-go", nil)
 	require.ErrorContains(t, err, "2 callgrind dumps")
 }
 
@@ -148,7 +152,7 @@ func TestWindowUnderCallgrind(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	var ir []float64
 	for _, l := range labels {
-		d, err := FindWindow(dir, "t", l, nil)
+		d, err := FindWindow(dir, "t", cmd.Process.Pid, l, nil)
 		require.NoError(t, err)
 		v, _ := d.Event("Ir")
 		ir = append(ir, float64(v))
