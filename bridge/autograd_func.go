@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -55,6 +56,9 @@ var registry = struct {
 	sync.Mutex
 	m    map[int64]*fnEntry
 	next int64
+	// n is len(m), readable without the lock: with no entry there is nothing the shim can
+	// report released, and collectReleased returns without a call into it.
+	n atomic.Int64
 }{m: map[int64]*fnEntry{}}
 
 var installOnce sync.Once
@@ -68,6 +72,7 @@ func register(e *fnEntry) int64 {
 	defer registry.Unlock()
 	registry.next++
 	registry.m[registry.next] = e
+	registry.n.Store(int64(len(registry.m)))
 	return registry.next
 }
 
@@ -77,8 +82,14 @@ func lookup(id int64) *fnEntry {
 	return registry.m[id]
 }
 
-// collectReleased forgets the functions and hooks libtorch has dropped.
+// collectReleased forgets the functions and hooks libtorch has dropped. Every Backward calls
+// it; when no function or hook is registered (the usual training step) it returns at once: an id
+// is queued by the shim at most once, after it was registered, so with none registered the
+// queue is empty (one registered meanwhile by another goroutine is collected by a later call).
 func collectReleased() {
+	if registry.n.Load() == 0 {
+		return
+	}
 	var ids [64]C.int64_t
 	for {
 		n := int(C.hc_autograd_released(&ids[0], C.int32_t(len(ids))))
@@ -89,6 +100,7 @@ func collectReleased() {
 		for _, id := range ids[:n] {
 			delete(registry.m, int64(id))
 		}
+		registry.n.Store(int64(len(registry.m)))
 		registry.Unlock()
 	}
 }
