@@ -103,7 +103,7 @@ bench-smoke: deps shim
 # the three newest reports agree within ±1% on every instruction ratio. bench-instr-smoke: a few
 # rows, short windows (not a measurement).
 bench-instr: deps deps-instr shim
-	$(GO) run ./bench/cmd/benchrun $(BENCH_FLAGS) -sections steps,instr -out bench/results/instr-$$(date -u +%Y%m%dT%H%M%SZ).json
+	$(GO) run ./bench/cmd/benchrun $(BENCH_FLAGS) -sections steps,instr -counted -out bench/results/instr-$$(date -u +%Y%m%dT%H%M%SZ).json
 
 bench-instr-check:
 	$(GO) run ./bench/cmd/instrcheck

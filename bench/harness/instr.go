@@ -67,7 +67,9 @@ type InstrResult struct {
 	PyMinRatio  float64 `json:"python_goal_min_ratio,omitempty"`
 	PyMet       *bool   `json:"python_met,omitempty"`
 	Check       *Check  `json:"check,omitempty"`
-	Note        string  `json:"note,omitempty"`
+	// Seconds is the row's wall time in the section: the check, the warm-ups and the windows.
+	Seconds float64 `json:"seconds"`
+	Note    string  `json:"note,omitempty"`
 }
 
 // JudgeInstr fills in r's ratios and the verdicts of s's goals, applied to instruction ratios.

@@ -68,6 +68,7 @@ func main() {
 		valgrind   = flag.String("valgrind", "valgrind", "valgrind executable for the instr section")
 		instrKeep  = flag.String("instr-keep", "", "instr section: keep the callgrind dumps in this directory (for callgrind_annotate)")
 		instrCache = flag.Bool("instr-cache", false, "instr section: add callgrind's cache simulation (first- and last-level misses; about twice as slow)")
+		counted    = flag.Bool("counted", false, "steps section: only the rows the instr section counts (make bench-instr)")
 	)
 	flag.Parse()
 	if *threads < 1 {
@@ -161,7 +162,7 @@ func main() {
 	if sections.has("steps") {
 		rep.RefMalloc = refMallocNote
 		runSteps(rep, meter, stepFlags{smoke: *smoke, threads: *threads, rounds: *rounds, roundTime: *roundTime,
-			only: *only, src: *src, refBin: *refBin, cxx: *cxx, torchInc: *torchInc, torchLib: *torchLib,
+			only: *only, counted: *counted, src: *src, refBin: *refBin, cxx: *cxx, torchInc: *torchInc, torchLib: *torchLib,
 			python: *python, pySrc: *pySrc, dir: dir, refEnv: refEnv})
 	}
 	if sections.has("instr") {
@@ -194,7 +195,7 @@ func main() {
 
 // stepFlags are the flags of the training-step rows.
 type stepFlags struct {
-	smoke                                                          bool
+	smoke, counted                                                 bool
 	threads, rounds                                                int
 	roundTime                                                      time.Duration
 	only, src, refBin, cxx, torchInc, torchLib, python, pySrc, dir string
@@ -243,8 +244,15 @@ func runSteps(rep *harness.Report, meter *harness.CPUMeter, f stepFlags) {
 	s := &session{cpp: ref, py: py, dir: f.dir, checks: map[string]*harness.Check{}, written: map[string]workload.Options{},
 		meter: meter, threads: f.threads, python: f.python, pySrc: f.pySrc, refEnv: f.refEnv}
 	cleanups = append(cleanups, s.closeJobs)
+	countedRows := map[string]bool{}
+	for _, r := range instrRows(f.only, f.smoke) {
+		countedRows[r.Name] = true
+	}
 	for _, b := range benches {
 		if f.only != "" && !strings.Contains(b.Name, f.only) {
+			continue
+		}
+		if f.counted && !countedRows[b.Name] {
 			continue
 		}
 		if (b.NoCpp || b.PyWrites) && py == nil {
