@@ -109,7 +109,7 @@ bench-instr-check:
 	$(GO) run ./bench/cmd/instrcheck
 
 bench-instr-smoke: deps deps-instr shim
-	$(GO) run ./bench/cmd/benchrun $(BENCH_FLAGS) -smoke -sections instr -only 'MLP 32-64-10 b16 step, Scope' -out bench/results/instr-smoke.json
+	$(GO) run ./bench/cmd/benchrun $(BENCH_FLAGS) -smoke -sections instr -only 'MLP 32-64-10 b16 step, Scope' -out bench/results/smoke-instr.json
 
 deps-instr:
 	@command -v valgrind >/dev/null || { sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \

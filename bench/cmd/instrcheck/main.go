@@ -76,18 +76,25 @@ func read(paths []string) ([]*harness.Report, error) {
 	return reps, nil
 }
 
-// newest reads the n newest reports (by their date) among dir/instr-*.json.
+// newest reads the n newest reports (by their date) among dir/instr-*.json, smoke runs left out.
 func newest(dir string, n int) ([]*harness.Report, []string, error) {
-	paths, err := filepath.Glob(filepath.Join(dir, "instr-*.json"))
+	all, err := filepath.Glob(filepath.Join(dir, "instr-*.json"))
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(paths) < n {
-		return nil, nil, fmt.Errorf("%d reports in %s/instr-*.json, want %d", len(paths), dir, n)
-	}
-	reps, err := read(paths)
+	allReps, err := read(all)
 	if err != nil {
 		return nil, nil, err
+	}
+	var reps []*harness.Report
+	var paths []string
+	for i, r := range allReps {
+		if !r.Smoke {
+			reps, paths = append(reps, r), append(paths, all[i])
+		}
+	}
+	if len(reps) < n {
+		return nil, nil, fmt.Errorf("%d reports (not smoke) in %s/instr-*.json, want %d", len(reps), dir, n)
 	}
 	idx := make([]int, len(reps))
 	for i := range idx {
