@@ -34,8 +34,9 @@ CPP_OBJ := $(patsubst cpp/%.cpp,$(BUILD)/obj/%.o,$(CPP_SRC))
 
 # Packages the build, the tests and the demo need. libgloo-dev holds the Gloo headers that c10d's
 # ProcessGroupGloo.hpp includes (cpp/dist.cpp). python3-torch and python3-numpy are only for
-# the cross-checks against PyTorch in tests and benchmarks.
-DEB_PACKAGES := libtorch-dev libgloo-dev libopenblas0-pthread g++ make pkg-config python3-torch python3-numpy
+# the cross-checks against PyTorch in tests and benchmarks. chromium is the headless browser the
+# tests of hotcb serve's page drive (serve/browser; they skip, saying so, without it).
+DEB_PACKAGES := libtorch-dev libgloo-dev libopenblas0-pthread g++ make pkg-config python3-torch python3-numpy chromium
 
 .PHONY: all deps shim build test test-short bench bench-smoke bench-instr bench-instr-check bench-instr-smoke deps-instr demo lint install check-libtorch2 check-cxx clean
 
@@ -176,14 +177,15 @@ gpu-check-dry: gpu-bundle
 	GPU_CHECK_ALLOW_CPU=1 $(BUILD)/gpu-bundle/scripts/gpu-check.sh $(BUILD)/gpu-bundle
 
 # Generated code: the yaegi symbol tables of go_file callbacks (they must match the public APIs
-# they expose) and the ATen op surface (cmd/atengen: package aten, aten/atentable,
+# they expose), README.md's table of built-in callbacks (from their descriptions in
+# callbacks/spec) and the ATen op surface (cmd/atengen: package aten, aten/atentable,
 # aten/COVERAGE.md, cpp/aten_gen_*.cpp) from the op schemas of the libtorch in TORCH_INCLUDE.
-# check-generate regenerates both and fails if that changed anything (the committed ATen
+# check-generate regenerates them and fails if that changed anything (the committed ATen
 # surface is Debian's libtorch 1.13's).
-GENERATED := gofile/symbols aten cpp/aten_gen_*.cpp cpp/aten_gen_index.cpp
+GENERATED := gofile/symbols README.md aten cpp/aten_gen_*.cpp cpp/aten_gen_index.cpp
 .PHONY: generate
 generate:
-	$(GO) generate ./gofile/...
+	$(GO) generate ./gofile/... ./callbacks/spec
 	$(GO) run ./cmd/atengen -torch-include $(TORCH_INCLUDE)
 
 check-generate: generate

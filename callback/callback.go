@@ -2,6 +2,26 @@
 // OnAttach and Close — and the module registry through which compiled callbacks are found by
 // (path, symbol), the way database/sql finds drivers: a callback package registers a factory in
 // its init, and a load op naming that path and symbol builds an instance.
+//
+// # Parameter values
+//
+// A load's init (given to the Factory or go_file constructor) and the params of SetParams are a
+// map[string]any whose values have the same Go types whatever their source — a line of
+// hotcb.commands.jsonl (hotcb-go's CLI or hotcb's Python CLI), hotcb.yaml, a recipe replay, the
+// ledger at a restart, or Go values given to Submit (ops.Normalize puts them in this form):
+//
+//   - an integer is an int64 (a uint64 only above math.MaxInt64);
+//   - any other number is a float64 (JSON's 2.0 and YAML's 2.0 too; 2 is an int64);
+//   - text is a string, also when it spells a number: hotcb's Python CLI writes lr=1e-3 as
+//     "1e-3", so a callback that wants a number should read it with params.Float (or params.Int,
+//     params.Bool), or decode the map with params.Decode, which accept numbers of either type and
+//     their text;
+//   - true/false are bools, null is nil, a list is []any and an object map[string]any, their
+//     elements following the same rules; a time.Duration given to Submit arrives as its text.
+//
+// A value is never a json.Number, an int, a float32 or another Go number type. A callback whose
+// SetParams switches on types handles int64, float64, string, bool, []any and map[string]any.
+// Where a float is wanted, accept int64 too (`lr=1` is an integer), or use params.Float.
 package callback
 
 import (
@@ -23,7 +43,8 @@ type HotCallback interface {
 	// panic, is isolated by the controller.
 	Handle(event string, env *torchenv.Env) error
 	// SetParams applies new parameter values; applying the same values twice changes nothing.
-	// On error the callback must keep its previous values.
+	// On error the callback must keep its previous values. The values are int64, float64,
+	// string, bool, nil, []any or map[string]any (see the package doc).
 	SetParams(params map[string]any) error
 }
 
@@ -35,6 +56,16 @@ type Attacher interface {
 // Closer is implemented by callbacks that release resources when unloaded or replaced.
 type Closer interface {
 	Close() error
+}
+
+// Pauser is implemented by callbacks that must know when they are turned off and on: one that
+// acts outside Handle (a forward hook, say) stops while off, and an instrument that measures the
+// time between events does not count the time it was off. OnPause runs when the callback is
+// disabled (by an op, the YAML, an error, its call budget or the watchdog) or loaded disabled;
+// OnResume when it is enabled again, before its next Handle. Both run on the training goroutine.
+type Pauser interface {
+	OnPause()
+	OnResume()
 }
 
 // Abandoner is implemented by callbacks whose calls the controller's watchdog can see and, when
@@ -54,7 +85,8 @@ type Abandoner interface {
 // Target says where a callback comes from (defined in package ops).
 type Target = ops.CallbackTarget
 
-// Factory builds a callback with its id and the load op's init values.
+// Factory builds a callback with its id and the load op's init values (in the form the package
+// doc describes).
 type Factory func(id string, init map[string]any) (HotCallback, error)
 
 // Registry maps (path, symbol) to factories. It is safe for concurrent use.

@@ -222,3 +222,11 @@ func TestCompletion(t *testing.T) {
 	require.NoError(t, r.err)
 	require.Contains(t, r.out, "set_params")
 }
+
+func TestRelativeFileNotFoundNamesTheDirectory(t *testing.T) {
+	dir := newRunDir(t)
+	wd, err := os.Getwd()
+	require.NoError(t, err)
+	r := runCLI(t, "--dir", dir, "cb", "load", "t", "--file", "callbacks/nowhere.go", "--symbol", "S")
+	require.ErrorContains(t, r.err, "cb load: --file callbacks/nowhere.go does not exist (looked in "+wd+")")
+}

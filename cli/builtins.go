@@ -2,49 +2,18 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"sort"
 	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hotcb/hotcb/callbacks/spec"
 )
 
-// goCallbacks is the import-path prefix of the built-in callbacks.
-const goCallbacks = "github.com/hotcb/hotcb/callbacks/"
-
-// pythonPackage is callbacks.PythonPackage, the Python hotcb package of the built-ins (a test
-// checks): package callbacks links libtorch, which hotcb does not.
-const pythonPackage = "hotcb.modules.cb.callbacks"
-
-// builtin is one built-in callback as `hotcb init` lists it and `cb load` checks names against.
-// The registry alone cannot pair a Go name with its hotcb name, and hotcb does not link the
-// built-ins, so this table does; a test checks it against callbacks/all.
-type builtin struct {
-	id                 string // the id the template gives it
-	goPath, goSymbol   string
-	pyModule, pySymbol string // under pythonPackage
-	init               string // YAML flow mapping
-	about              string
-	example            bool // commented out in the template (it needs something only the user knows)
-}
-
-func (b builtin) pyPath() string { return pythonPackage + "." + b.pyModule }
-
-var builtins = []builtin{
-	{id: "timing", goPath: goCallbacks + "timing", goSymbol: "Timing", pyModule: "timing", pySymbol: "TimingCallback",
-		init: "{every: 50}", about: "host (and CUDA) time of training events, steps/s, PNG chart at fit_end"},
-	{id: "heartbeat", goPath: goCallbacks + "heartbeat", goSymbol: "Heartbeat", pyModule: "heartbeat", pySymbol: "HeartbeatCallback",
-		init: "{every: 100}", about: "a log line every N steps"},
-	{id: "system_stats", goPath: goCallbacks + "system", goSymbol: "SystemStats", pyModule: "system_stats", pySymbol: "SystemStatsCallback",
-		init: "{every: 100}", about: "RSS, Go heap and GC, goroutines, CPU time, CUDA memory"},
-	{id: "grad_stats", goPath: goCallbacks + "stats", goSymbol: "GradStats", pyModule: "grad_stats", pySymbol: "GradStatsCallback",
-		init: "{every: 50}", about: "gradient norms and statistics per parameter"},
-	{id: "tensor_stats", goPath: goCallbacks + "stats", goSymbol: "TensorStats", pyModule: "tensor_stats", pySymbol: "TensorStatsCallback",
-		init: "{every: 50, paths: [loss]}", about: "statistics of env tensors by path (loss, outputs, model.<param>)"},
-	{id: "jsonl_logger", goPath: goCallbacks + "jsonl", goSymbol: "JSONLLogger", pyModule: "jsonl_logger", pySymbol: "JSONLLoggerCallback",
-		init: "{every: 10, paths: [loss]}", about: "env values as JSON lines"},
-	{id: "anomaly_guard", goPath: goCallbacks + "guard", goSymbol: "AnomalyGuard", pyModule: "anomaly_guard", pySymbol: "AnomalyGuardCallback",
-		init: "{paths: [loss], action: log}", about: "NaN/Inf checks of env paths and gradients: log, disable or stop"},
-	{id: "feat_viz", goPath: goCallbacks + "featviz", goSymbol: "FeatureViz", pyModule: "feat_viz", pySymbol: "FeatureVizCallback",
-		init: "{every: 100, samples: 2, channels: 16}", about: "feature-map PNG grids of the model's layers (hooks env.Model at load)", example: true},
-}
+// The built-ins are described in package spec (pure Go: hotcb does not link them, nor libtorch);
+// the template, the name checks and `hotcb builtins` read the descriptions.
 
 // configTemplate is the hotcb.yaml that `hotcb init` writes: the built-ins loaded but disabled
 // (so `hotcb enable ID` turns one on), examples commented out, and whatever else the registry of
@@ -62,20 +31,20 @@ func configTemplate(registered []string) string {
 version: 1
 callbacks:
 `)
-	entry := func(prefix string, b builtin, enabled bool) {
-		fmt.Fprintf(&sb, "%s%s:  # %s; Go: %s#%s\n", prefix, b.id, b.about, b.goPath, b.goSymbol)
+	entry := func(prefix string, b *spec.Builtin, enabled bool) {
+		fmt.Fprintf(&sb, "%s%s:  # %s; Go: %s#%s\n", prefix, b.Hotcb, b.About, b.GoPath(), b.Name)
 		fmt.Fprintf(&sb, "%s  enabled: %v\n", prefix, enabled)
-		fmt.Fprintf(&sb, "%s  target: {kind: module, path: %s, symbol: %s}\n", prefix, b.pyPath(), b.pySymbol)
-		fmt.Fprintf(&sb, "%s  init: %s\n", prefix, b.init)
+		fmt.Fprintf(&sb, "%s  target: {kind: module, path: %s, symbol: %s}\n", prefix, b.HotcbPath(), b.HotcbSymbol)
+		fmt.Fprintf(&sb, "%s  init: %s\n", prefix, b.Init)
 	}
-	for _, b := range builtins {
-		if !b.example {
+	for _, b := range spec.All {
+		if !b.Example {
 			entry("  ", b, false)
 		}
 	}
 	sb.WriteString("\n  # Examples: uncomment to load.\n")
-	for _, b := range builtins {
-		if b.example {
+	for _, b := range spec.All {
+		if b.Example {
 			entry("  # ", b, true)
 		}
 	}
@@ -93,7 +62,7 @@ callbacks:
 	return sb.String()
 }
 
-// unlisted returns the registered path#symbol names that the builtins table does not cover.
+// unlisted returns the registered path#symbol names that are not a built-in's.
 func unlisted(registered []string) []string {
 	known := builtinNames()
 	var out []string
@@ -106,14 +75,14 @@ func unlisted(registered []string) []string {
 	return out
 }
 
-// builtinNames are the path#symbol names callbacks.Register gives the built-ins: the Go path,
-// hotcb's module path and hotcb's package.
+// builtinNames are the path#symbol names callbacks.Provide gives the built-ins (spec.Targets):
+// the Go path, hotcb's module path and hotcb's package.
 func builtinNames() map[string]bool {
 	known := map[string]bool{}
-	for _, b := range builtins {
-		known[b.goPath+"#"+b.goSymbol] = true
-		known[b.pyPath()+"#"+b.pySymbol] = true
-		known[pythonPackage+"#"+b.pySymbol] = true
+	for _, b := range spec.All {
+		for _, t := range b.Targets() {
+			known[t.String()] = true
+		}
 	}
 	return known
 }
@@ -121,8 +90,8 @@ func builtinNames() map[string]bool {
 // checkBuiltinTarget refuses a module target that names a built-in package but no callback in it
 // — surely a typo. Other paths are the training program's own and only it can resolve them.
 func checkBuiltinTarget(path, symbol string) error {
-	py := path == pythonPackage || strings.HasPrefix(path, pythonPackage+".")
-	if !py && !strings.HasPrefix(path, goCallbacks) {
+	py := path == spec.PythonPackage || strings.HasPrefix(path, spec.PythonPackage+".")
+	if !py && !strings.HasPrefix(path, spec.GoPackage+"/") {
 		return nil
 	}
 	known := builtinNames()
@@ -140,12 +109,93 @@ func checkBuiltinTarget(path, symbol string) error {
 		return usageErr(fmt.Sprintf("no built-in callback %s#%s", path, symbol), "that path has: "+strings.Join(same, ", "))
 	}
 	var names []string
-	for _, b := range builtins {
+	for _, b := range spec.All {
 		if py {
-			names = append(names, b.pyPath()+" "+b.pySymbol)
+			names = append(names, b.HotcbPath()+" "+b.HotcbSymbol)
 		} else {
-			names = append(names, b.goPath+" "+b.goSymbol)
+			names = append(names, b.GoPath()+" "+b.Name)
 		}
 	}
 	return usageErr(fmt.Sprintf("no built-in callback under %s", path), "built-ins (--path --symbol): "+strings.Join(names, "; "))
+}
+
+func init() { register(newBuiltinsCommand) }
+
+func newBuiltinsCommand(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "builtins [NAME]",
+		Short: "List the built-in callbacks, or one with its params and their defaults",
+		Long: `builtins lists the callbacks every hotcb-go training program has (callbacks/all), one a line:
+the id hotcb init gives it (its hotcb name), its Go name and what it does. With a NAME (hotcb
+or Go name, in any case) it shows that one: the --path and --symbol that load it, and each
+param that init and set_params take, with its default, type, rules and doc.`,
+		Example: `  hotcb builtins
+  hotcb builtins timing
+  hotcb builtins FeatureViz`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usageErr(fmt.Sprintf("builtins takes at most one name, got %q", strings.Join(args, " ")), "usage: "+cmd.UseLine())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+				for _, b := range spec.All {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", b.Hotcb, b.Name, b.About)
+				}
+				return tw.Flush()
+			}
+			b, ok := spec.Lookup(strings.TrimSpace(args[0]))
+			if !ok {
+				names := make([]string, len(spec.All))
+				for i, b := range spec.All {
+					names[i] = b.Hotcb
+				}
+				return usageErr(fmt.Sprintf("no built-in callback %q", args[0]), "built-ins: "+strings.Join(names, ", "))
+			}
+			_, err := io.WriteString(a.out, describeBuiltin(b))
+			return err
+		},
+	}
+}
+
+// describeBuiltin is `hotcb builtins NAME`'s text.
+func describeBuiltin(b *spec.Builtin) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%s (%s): %s\n", b.Hotcb, b.Name, b.About)
+	fmt.Fprintf(&sb, "  load:  --path %s --symbol %s\n", b.HotcbPath(), b.HotcbSymbol)
+	fmt.Fprintf(&sb, "     or  --path %s --symbol %s\n", b.GoPath(), b.Name)
+	sb.WriteString(wrap(b.Doc, "  ", 96))
+	sb.WriteString("params (init and set_params):\n")
+	for _, p := range b.Params() {
+		what := p.Type
+		if p.Rules != "" {
+			what += ", " + p.Rules
+		}
+		fmt.Fprintf(&sb, "  %s: %s  (%s)\n", p.Key, spec.Flow(p.Default), what)
+		sb.WriteString(wrap(p.Doc, "      ", 96))
+	}
+	return sb.String()
+}
+
+// wrap fills text into lines of at most width columns (a longer word has a line to itself), each
+// starting with indent.
+func wrap(text, indent string, width int) string {
+	var sb strings.Builder
+	line := indent
+	for _, w := range strings.Fields(text) {
+		if line != indent && len(line)+1+len(w) > width {
+			sb.WriteString(line + "\n")
+			line = indent
+		}
+		if line != indent {
+			line += " "
+		}
+		line += w
+	}
+	if line != indent {
+		sb.WriteString(line + "\n")
+	}
+	return sb.String()
 }

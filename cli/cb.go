@@ -229,7 +229,11 @@ func loadTarget(path, file, symbol string, pathSet, fileSet bool) (*ops.Callback
 	fi, err := os.Stat(file)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, usageErr(fmt.Sprintf("cb load: --file %s does not exist", file), "the path is relative to the current directory")
+		where := "the current directory"
+		if wd, err := os.Getwd(); err == nil && !filepath.IsAbs(file) {
+			where = wd
+		}
+		return nil, usageErr(fmt.Sprintf("cb load: --file %s does not exist (looked in %s)", file, where), "a relative path is relative to the current directory")
 	case err != nil:
 		return nil, usageErr(fmt.Sprintf("cb load: --file %s: %v", file, err), "")
 	case !fi.Mode().IsRegular():
@@ -265,5 +269,26 @@ func (a *app) queue(op ops.Op) error {
 		msg += ": " + formatKV(op.Params)
 	}
 	fmt.Fprintln(a.out, msg)
+	a.noteFrozen(op)
 	return nil
+}
+
+// noteFrozen warns, naming the mode, when the run is frozen and the op will be recorded but not
+// applied.
+func (a *app) noteFrozen(op ops.Op) {
+	if op.ModuleName() == "core" {
+		return
+	}
+	fz, err := rundir.ReadFreeze(rundir.Dir(a.dir).Path(rundir.Freeze))
+	if err != nil {
+		return
+	}
+	switch fz.Mode {
+	case rundir.FreezeProd:
+		fmt.Fprintf(a.errOut, "note: the run is frozen (freeze mode %s): the process records this command as %s and does not apply it; 'hotcb freeze --mode off' unlocks\n",
+			fz.Mode, rundir.DecisionIgnoredFreeze)
+	case rundir.FreezeReplay, rundir.FreezeReplayAdjusted:
+		fmt.Fprintf(a.errOut, "note: the run is replaying a recipe (freeze mode %s): the process records this command as %s and does not apply it; 'hotcb freeze --mode off' ends the replay\n",
+			fz.Mode, rundir.DecisionIgnoredReplay)
+	}
 }

@@ -60,18 +60,21 @@ func TestCommandLines(t *testing.T) {
 		{[]string{"opt", "set_params", "lr=3e-4"}, `{"module":"opt","op":"set_params","id":"main","params":{"lr":0.0003}}`, ""},
 		{[]string{"opt", "set_params", "--id", "head", "lr=1e-4", "weight_decay=0.01"},
 			`{"module":"opt","op":"set_params","id":"head","params":{"lr":0.0001,"weight_decay":0.01}}`, ""},
-		{[]string{"opt", "set", "clip_norm=1.0"}, `{"module":"opt","op":"set_params","id":"main","params":{"clip_norm":1}}`,
+		{[]string{"opt", "set", "clip_norm=1.0"}, `{"module":"opt","op":"set_params","id":"main","params":{"clip_norm":1.0}}`,
 			`{"module": "opt", "op": "set_params", "id": "main", "params": {"clip_norm": 1.0}}`},
 		{[]string{"opt", "enable"}, `{"module":"opt","op":"enable","id":"main"}`, `{"module": "opt", "op": "enable", "id": "main"}`},
 		{[]string{"opt", "disable", "--id", "head"}, `{"module":"opt","op":"disable","id":"head"}`, ""},
 		{[]string{"loss", "set_params", "distill_w=0.2", "terms.aux_depth=false", `ramps.depth={"type":"linear","end":2.0}`},
 			`{"module":"loss","op":"set_params","id":"main","params":{"distill_w":0.2,"ramps.depth":{"end":2.0,"type":"linear"},"terms.aux_depth":false}}`,
 			`{"module": "loss", "op": "set_params", "id": "main", "params": {"distill_w": 0.2, "terms.aux_depth": false, "ramps.depth": {"type": "linear", "end": 2.0}}}`},
+		// hotcb's transcript (cli-transcript.txt): 1.0 is the float 1, which Go's encoder writes as 1.
+		{[]string{"loss", "set_params", "ce=1.0", "aux=0.5"}, `{"module":"loss","op":"set_params","id":"main","params":{"aux":0.5,"ce":1.0}}`,
+			`{"module": "loss", "op": "set_params", "id": "main", "params": {"ce": 1.0, "aux": 0.5}}`},
 		{[]string{"loss", "enable"}, `{"module":"loss","op":"enable","id":"main"}`, ""},
 		{[]string{"set", "lr=5e-5"}, `{"module":"opt","op":"set_params","id":"main","params":{"lr":0.00005}}`, ""},
 		{[]string{"set", "distill_w=0.25"}, `{"module":"loss","op":"set_params","id":"main","params":{"distill_w":0.25}}`,
 			`{"module": "loss", "op": "set_params", "id": "main", "params": {"distill_w": 0.25}}`},
-		{[]string{"set", "--id", "g1", "lr=0.1", "distill_w=1.0"}, `{"module":"opt","op":"set_params","id":"g1","params":{"distill_w":1,"lr":0.1}}`, ""},
+		{[]string{"set", "--id", "g1", "lr=0.1", "distill_w=1.0"}, `{"module":"opt","op":"set_params","id":"g1","params":{"distill_w":1.0,"lr":0.1}}`, ""},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			dir := newRunDir(t)
@@ -115,4 +118,6 @@ func TestMessages(t *testing.T) {
 	require.Equal(t, "queued cb load for t from module:hotcb.modules.cb.callbacks.timing#TimingCallback init {\"every\":5} (enabled=false)\n",
 		mustRun(t, "--dir", dir, "cb", "load", "t", "--path", "hotcb.modules.cb.callbacks.timing", "--symbol", "TimingCallback", "--init", "every=5", "--no-enabled"))
 	require.Equal(t, "queued opt set_params for main: {\"lr\":0.001}\n", mustRun(t, "--dir", dir, "opt", "set_params", "lr=1e-3"))
+	// hotcb says "queued loss set_params for main"; the params follow, as for opt
+	require.Equal(t, "queued loss set_params for main: {\"aux\":0.5,\"ce\":1}\n", mustRun(t, "--dir", dir, "loss", "set_params", "ce=1.0", "aux=0.5"))
 }

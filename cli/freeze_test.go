@@ -46,6 +46,10 @@ func TestFreeze(t *testing.T) {
 	out := mustRun(t, "--dir", dir, "freeze", "--mode", "prod")
 	require.Contains(t, out, "mode prod")
 	require.Equal(t, `{"mode":"prod","recipe_path":null,"adjust_path":null,"policy":"best_effort","step_offset":0}`+"\n", readFreezeFile(t, dir))
+	// a command queued while frozen is queued, with a note naming the mode
+	r := runCLI(t, "--dir", dir, "cb", "enable", "timing")
+	require.NoError(t, r.err)
+	require.Contains(t, r.errOut, "note: the run is frozen (freeze mode prod): the process records this command as ignored_freeze")
 
 	// replay: the run's own recipe by default, written absolute.
 	writeFile(t, filepath.Join(dir, rundir.Recipe), recipeFixture)
@@ -77,11 +81,18 @@ func TestFreeze(t *testing.T) {
 	// An adjust file that does not apply to the recipe (scaling a string) is refused.
 	writeFile(t, filepath.Join(dir, "bad.yaml"), "version: 1\npatches:\n  - match: {module: cb, op: load}\n    transform_params: {scale: {every: 2}}\n  - match: {module: cb, op: load}\n    replace_params: {every: fast}\n    transform_params: {scale: {every: 2}}\n")
 	before := readFreezeFile(t, dir)
-	r := runCLI(t, "--dir", dir, "freeze", "--mode", "replay_adjusted", "--adjust", "bad.yaml")
+	r = runCLI(t, "--dir", dir, "opt", "set_params", "lr=0.1")
+	require.NoError(t, r.err)
+	require.Contains(t, r.errOut, "(freeze mode replay_adjusted)")
+	require.Contains(t, r.errOut, "ignored_replay")
+	r = runCLI(t, "--dir", dir, "freeze", "--mode", "replay_adjusted", "--adjust", "bad.yaml")
 	require.ErrorContains(t, r.err, "does not apply to the recipe")
 	require.Equal(t, before, readFreezeFile(t, dir))
 
 	mustRun(t, "--dir", dir, "freeze", "--mode", "off")
+	r = runCLI(t, "--dir", dir, "cb", "enable", "timing")
+	require.NoError(t, r.err)
+	require.NotContains(t, r.errOut, "freeze")
 	require.Equal(t, `{"mode":"off","recipe_path":null,"adjust_path":null,"policy":"best_effort","step_offset":0}`+"\n", readFreezeFile(t, dir))
 	// No temporary files left behind.
 	entries, err := os.ReadDir(dir)

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotcb/hotcb/callback"
-	"github.com/hotcb/hotcb/callbacks"
+	"github.com/hotcb/hotcb/callbacks/spec"
 	"github.com/hotcb/hotcb/controller"
 	"github.com/hotcb/hotcb/rundir"
 	"github.com/hotcb/hotcb/torchenv"
@@ -45,20 +45,13 @@ func TestInit(t *testing.T) {
 	require.ErrorContains(t, r.err, "is not a directory")
 }
 
-// TestBuiltinsTable: the template's table pairs each registered built-in with its hotcb name, and
-// names exactly what callbacks/all registers (cb load checks built-in names against it).
+// TestBuiltinsTable: the built-ins' names that the template and cb load's checks use (spec.All)
+// are exactly what callbacks/all registers under the Go and hotcb prefixes.
 func TestBuiltinsTable(t *testing.T) {
-	require.Equal(t, callbacks.PythonPackage, pythonPackage)
-	for _, b := range builtins {
-		_, err := callback.Default.Lookup(b.goPath, b.goSymbol)
-		require.NoError(t, err, b.id)
-		_, err = callback.Default.Lookup(b.pyPath(), b.pySymbol)
-		require.NoError(t, err, b.id)
-	}
-	require.Empty(t, unlisted(callback.Default.Names()), "built-ins missing from the table in builtins.go")
+	require.Empty(t, unlisted(callback.Default.Names()), "registered built-ins missing from spec.All")
 	var registered []string
 	for _, n := range callback.Default.Names() {
-		if strings.HasPrefix(n, pythonPackage) || strings.HasPrefix(n, goCallbacks) {
+		if strings.HasPrefix(n, spec.PythonPackage) || strings.HasPrefix(n, spec.GoPackage+"/") {
 			registered = append(registered, n)
 		}
 	}
@@ -67,6 +60,7 @@ func TestBuiltinsTable(t *testing.T) {
 		table = append(table, n)
 	}
 	require.ElementsMatch(t, registered, table)
+	require.Len(t, table, 3*len(spec.All))
 	require.Equal(t, []string{"x#Y"}, unlisted([]string{"x#Y", "hotcb.modules.cb.callbacks#TimingCallback"}))
 	require.Contains(t, configTemplate([]string{"mine/pkg#Thing"}), "#   mine/pkg#Thing\n")
 }
@@ -85,12 +79,12 @@ func TestConfigTemplate(t *testing.T) {
 		ids = append(ids, s.ID)
 		require.False(t, s.Enabled, s.ID)
 	}
-	for _, b := range builtins {
-		require.Contains(t, string(data), "Go: "+b.goPath+"#"+b.goSymbol)
-		if b.example {
-			require.NotContains(t, ids, b.id)
+	for _, b := range spec.All {
+		require.Contains(t, string(data), "Go: "+b.GoPath()+"#"+b.Name)
+		if b.Example {
+			require.NotContains(t, ids, b.Hotcb)
 		} else {
-			require.Contains(t, ids, b.id)
+			require.Contains(t, ids, b.Hotcb)
 		}
 	}
 
@@ -165,4 +159,42 @@ func TestVersion(t *testing.T) {
 	require.Empty(t, full.TorchBinary)
 	// The JSON fields in the order they always had.
 	require.Regexp(t, `(?s)"version".*"go".*"platform".*"libtorch".*"shim_built_with_cuda".*"cuda_available".*"cuda_devices"`, r.out)
+}
+
+// TestBuiltinsCommand: `hotcb builtins` lists spec.All; with a name, one built-in's load names
+// and each param with its default and doc.
+func TestBuiltinsCommand(t *testing.T) {
+	out := mustRun(t, "builtins")
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	require.Len(t, lines, len(spec.All))
+	for i, b := range spec.All {
+		require.Equal(t, []string{b.Hotcb, b.Name}, strings.Fields(lines[i])[:2], lines[i])
+		require.True(t, strings.HasSuffix(lines[i], b.About), lines[i])
+	}
+
+	for _, name := range []string{"anomaly_guard", "AnomalyGuard", "guard"} {
+		require.Equal(t, describeBuiltin(spec.AnomalyGuard.Describe()), mustRun(t, "builtins", name))
+	}
+	out = mustRun(t, "builtins", "timing")
+	require.Contains(t, out, "\n  load:  --path hotcb.modules.cb.callbacks.timing --symbol TimingCallback\n")
+	require.Contains(t, out, "\n     or  --path github.com/hotcb/hotcb/callbacks/timing --symbol Timing\n")
+	require.Contains(t, out, "\n  every: 50  (int, min=1)\n      Every is how many steps apart the summary lines and JSONL records are.\n")
+	require.Contains(t, out, "\n  events: [train_step_start, forward_end, backward_end, optimizer_step_end, train_step_end]  ([]string, oneof=")
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(line, "  events:") {
+			require.LessOrEqual(t, len(line), 96, line)
+		}
+	}
+
+	r := runCLI(t, "builtins", "stats")
+	require.ErrorContains(t, r.err, `no built-in callback "stats"`)
+	require.ErrorContains(t, r.err, "timing, heartbeat, system_stats")
+	r = runCLI(t, "builtins", "a", "b")
+	require.ErrorContains(t, r.err, "at most one name")
+}
+
+func TestWrap(t *testing.T) {
+	require.Equal(t, "", wrap("  ", "> ", 10))
+	require.Equal(t, "> aa bb\n> cc\n", wrap("aa bb cc", "> ", 8))
+	require.Equal(t, "> aa\n> longerthanwidth\n> b\n", wrap("aa longerthanwidth b", "> ", 8))
 }

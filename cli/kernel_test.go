@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,7 +53,7 @@ func TestKernelEndToEnd(t *testing.T) {
 	step()
 	require.Equal(t, 3e-4, lrOf(t, opt))
 	mustRun(t, "--dir", dir, "enable", "timing")
-	mustRun(t, "--dir", dir, "loss", "set_params", "distill_w=0.2") // no loss module in this kernel
+	mustRun(t, "--dir", dir, "loss", "set_params", "distill_w=0.2") // no loss registered with this kernel
 	step()
 	mustRun(t, "--dir", dir, "freeze", "--mode", "prod")
 	step()
@@ -117,4 +118,59 @@ func TestKernelEndToEnd(t *testing.T) {
 	require.InDelta(t, 1.5e-4, lrOf(t, opt2), 1e-12)
 	require.NoError(t, k2.Close())
 	require.Contains(t, mustRun(t, "--dir", dir2, "status"), "freeze_mode: replay_adjusted")
+}
+
+// A restart of a run started from `hotcb init`, after an edit of hotcb.yaml while no trainer
+// ran, reconciles the edit without replacing the built-ins the edit left alone. Their init came
+// back from the ledger's JSON while the YAML's is YAML: equal values read from different sources
+// must not count as a new init, which would replace each built-in and lose its state.
+func TestRestartKeepsTheInitTemplatesBuiltins(t *testing.T) {
+	dir := newRunDir(t)
+	k, _, step := kernelRun(t, dir)
+	step()
+	step()
+	require.NoError(t, k.Close())
+	before := len(readKernelLedger(t, dir))
+
+	yamlPath := filepath.Join(dir, rundir.Config)
+	b, err := os.ReadFile(yamlPath)
+	require.NoError(t, err)
+	edited := strings.Replace(string(b), "heartbeat:", "heartbeat:  # edited", 1)
+	i := strings.Index(edited, "# edited")
+	edited = edited[:i] + strings.Replace(edited[i:], "enabled: false", "enabled: true", 1)
+	writeFile(t, yamlPath, edited)
+
+	k, _, step = kernelRun(t, dir)
+	step()
+	step()
+	require.NoError(t, k.Close())
+	var got []string
+	for _, e := range readKernelLedger(t, dir)[before:] {
+		notes := ""
+		if e.Notes != nil {
+			notes = *e.Notes
+		}
+		got = append(got, fmt.Sprintf("%s %s %s %s: %s", e.Op, *e.ID, e.Source, e.Decision, notes))
+	}
+	ids := []string{"timing", "heartbeat", "system_stats", "grad_stats", "tensor_stats", "jsonl_logger", "anomaly_guard"}
+	var want []string
+	for _, id := range ids {
+		want = append(want, "load "+id+" restore applied: restart")
+	}
+	for _, id := range ids {
+		if id == "heartbeat" {
+			want = append(want, "load heartbeat yaml applied: already loaded; enabled=true")
+		} else {
+			want = append(want, "load "+id+" yaml skipped_noop: already loaded")
+		}
+	}
+	require.Equal(t, want, got)
+}
+
+func readKernelLedger(t *testing.T, dir string) []rundir.LedgerEntry {
+	t.Helper()
+	l, err := rundir.ReadLedger(filepath.Join(dir, rundir.Applied))
+	require.NoError(t, err)
+	require.Empty(t, l.Bad)
+	return l.Entries
 }

@@ -4,22 +4,24 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math"
 	"math/big"
 	"regexp"
-	"strconv"
 	"strings"
+
+	"github.com/hotcb/hotcb/params"
 )
 
 // decimal is what counts as a float on the command line: digits with a point and/or an exponent.
 // (strconv.ParseFloat alone would also take "inf", "nan", hex floats and underscores.)
 var decimal = regexp.MustCompile(`^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$`)
 
-// ParseValue turns the text after "=" into a JSON value the way hotcb's CLI does: true/false
-// (any case) are booleans, integers stay integers (json.Number beyond int64, so they stay exact),
-// decimals and exponents (3e-4) are floats, text starting with { or [ that is valid JSON is that
-// object or array, and anything else — including "" — is a string. Surrounding spaces are
-// trimmed. A float that overflows (1e999) is an error: JSON has no infinity.
+// ParseValue turns the text after "=" into a value the way hotcb's CLI does: true/false (any
+// case) are booleans, integers are integers, decimals and exponents (3e-4) are floats, text
+// starting with { or [ that is valid JSON is that object or array, and anything else — including
+// "" — is a string. Surrounding spaces are trimmed. The value is in the form every source gives
+// callbacks (params.Normalize): an integer is an int64 (a uint64 above math.MaxInt64, so that a
+// 64-bit seed stays exact), any other number a float64, also inside objects and arrays. A number
+// that overflows a float64 (1e999) is an error: JSON has no infinity.
 func ParseValue(v string) (any, error) {
 	v = strings.TrimSpace(v)
 	switch strings.ToLower(v) {
@@ -29,30 +31,33 @@ func ParseValue(v string) (any, error) {
 		return false, nil
 	}
 	if strings.HasPrefix(v, "{") || strings.HasPrefix(v, "[") {
-		if x, ok := parseJSON(v); ok {
-			return x, nil
+		x, ok := parseJSON(v)
+		if !ok {
+			return v, nil // as hotcb: text that is not valid JSON stays a string
 		}
-		return v, nil // as hotcb: text that is not valid JSON stays a string
+		n, err := params.Normalize(x)
+		if err != nil {
+			return nil, err
+		}
+		return n, nil
 	}
 	if !decimal.MatchString(v) {
 		return v, nil
 	}
 	if !strings.ContainsAny(v, ".eE") {
-		if i, err := strconv.ParseInt(v, 10, 64); err == nil {
-			return i, nil
-		}
-		var b big.Int // an integer beyond int64, kept exact in JSON's spelling (no "+", no leading 0)
+		var b big.Int // JSON's spelling of the integer: no "+", no leading 0
 		b.SetString(v, 10)
-		return json.Number(b.String()), nil
+		v = b.String()
 	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || math.IsInf(f, 0) {
+	n, err := params.Normalize(json.Number(v))
+	if err != nil {
 		return nil, fmt.Errorf("%s is out of range for a float64", v)
 	}
-	return f, nil
+	return n, nil
 }
 
-// parseJSON decodes one JSON object or array that fills s; numbers stay exact (json.Number).
+// parseJSON decodes one JSON object or array that fills s; numbers stay exact (json.Number)
+// until ParseValue normalizes them.
 func parseJSON(s string) (any, bool) {
 	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()

@@ -17,16 +17,18 @@ func TestParseValue(t *testing.T) {
 		{"true", true}, {"False", false}, {"TRUE", true}, {" true ", true},
 		{"50", int64(50)}, {"-3", int64(-3)}, {"+7", int64(7)}, {"007", int64(7)}, {"0", int64(0)},
 		{"9223372036854775807", int64(9223372036854775807)},
-		{"99999999999999999999", json.Number("99999999999999999999")},
-		{"+0099999999999999999999", json.Number("99999999999999999999")},
+		{"9223372036854775808", uint64(9223372036854775808)}, // a 64-bit seed stays exact
+		{"+018446744073709551615", uint64(18446744073709551615)},
+		{"99999999999999999999", 1e20}, // beyond uint64: a float, as any other number
+		{"+0099999999999999999999", 1e20},
 		{"3e-4", 3e-4}, {"3E-4", 3e-4}, {"1.5", 1.5}, {"-0.25", -0.25}, {".5", 0.5}, {"5.", 5.0}, {"1e3", 1000.0},
 		{"1.0", 1.0},
 		{"", ""}, {"   ", ""}, {"conv3", "conv3"}, {"features.0", "features.0"},
 		{"inf", "inf"}, {"NaN", "NaN"}, {"0x10", "0x10"}, {"1_000", "1_000"}, {"1e", "1e"}, {"--1", "--1"},
 		{"yes", "yes"}, {"null", "null"}, {`"quoted"`, `"quoted"`},
-		{`{"type":"linear","end":2.0}`, map[string]any{"type": "linear", "end": json.Number("2.0")}},
+		{`{"type":"linear","end":2.0,"steps":10}`, map[string]any{"type": "linear", "end": 2.0, "steps": int64(10)}},
 		{`["fc1","fc2"]`, []any{"fc1", "fc2"}},
-		{`[1, 2.5]`, []any{json.Number("1"), json.Number("2.5")}},
+		{`[1, 2.5, {"n": [3]}]`, []any{int64(1), 2.5, map[string]any{"n": []any{int64(3)}}}},
 		{`{}`, map[string]any{}},
 		{`{"a":1`, `{"a":1`},   // not valid JSON: a string, as in hotcb
 		{`[1] [2]`, `[1] [2]`}, // two values: a string
@@ -36,7 +38,7 @@ func TestParseValue(t *testing.T) {
 		require.NoError(t, err, "%q", tc.in)
 		require.Equal(t, tc.want, got, "%q", tc.in)
 	}
-	for _, bad := range []string{"1e999", "-1.5e400"} {
+	for _, bad := range []string{"1e999", "-1.5e400", `{"lr": 1e999}`, `[1, [-2e400]]`} {
 		_, err := ParseValue(bad)
 		require.Error(t, err, bad)
 	}

@@ -24,10 +24,17 @@ failed (an optimizer cannot be disabled: set lr=0 instead).`, `  hotcb --dir run
 	})
 	register(func(a *app) *cobra.Command {
 		return newHandleModule(a, "loss", "the loss",
-			`loss sends ops to the loss module, as hotcb's CLI does. The Go kernel has none built in: the
-training program registers one (kernel.RegisterModule("loss", ...)); without it the ledger
-records these ops as failed.`, `  hotcb --dir runs/exp1 loss set_params distill_w=0.2 depth_w=1.5
-  hotcb --dir runs/exp1 loss set_params terms.aux_depth=false`)
+			`loss changes the loss terms the training program registered with the kernel (a loss.Loss,
+kernel.RegisterLoss; default id main; hotcb train has ce, smooth and l2). set_params keys route
+as in hotcb: NAME_w=0.2 (or NAME=0.2) sets a term's weight, terms.NAME=false turns it off
+(true: on), ramps.NAME='{"type":"linear","warmup_frac":0.2,"end":2.0}' ramps its weight from
+start (0) to end (its weight) over warmup_steps or a fraction of the run, starting at the step
+the op applies ("none" removes the ramp; setting the weight does too). A term the program did
+not declare, a negative weight or a bad ramp fails the whole op; the ledger records why.
+disable makes the handle skip set_params until enable.`, `  hotcb --dir runs/exp1 loss set_params distill_w=0.2 depth_w=1.5
+  hotcb --dir runs/exp1 loss set_params terms.aux_depth=false
+  hotcb --dir runs/exp1 loss set_params ramps.depth='{"type":"linear","warmup_frac":0.2,"end":2.0}'
+  hotcb --dir runs/exp1 loss set_params terms.smooth=true l2_w=5e-4   # hotcb train's terms`)
 	})
 	register(newSetSugar)
 }

@@ -34,6 +34,8 @@ type app struct {
 	torch   *Torch
 	handoff func(what string, args []string) error
 	args    []string
+	// appended, when set, is told each line appendOp wrote (hotcb serve reports them).
+	appended func(line []byte)
 }
 
 // constructors build the top-level commands. Each file adds its own in an init function with
@@ -240,7 +242,13 @@ func (a *app) appendOp(op ops.Op) error {
 	if err != nil {
 		return err
 	}
-	return rundir.AppendLine(dir.Path(rundir.Commands), line)
+	if err := rundir.AppendLine(dir.Path(rundir.Commands), line); err != nil {
+		return err
+	}
+	if a.appended != nil {
+		a.appended(line)
+	}
+	return nil
 }
 
 // resolveInput finds an input file named on the command line: as given (relative to the current

@@ -49,33 +49,39 @@ snapshot under RUN_DIR/ranks/R).`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir, err := a.runDir()
-			if err != nil {
-				return err
-			}
-			snap, err := readSnapshot(dir.Path(rundir.Status))
-			if err != nil {
-				return err
-			}
-			if snap != nil {
-				snap.age = a.now().Sub(snap.st.WrittenAt)
-			}
-			if asJSON {
-				return a.statusJSON(dir, snap, staleAfter, args)
-			}
-			if len(args) == 1 {
-				if snap == nil {
-					return noStatus(dir)
-				}
-				return a.showCallback(snap, args[0])
-			}
-			a.showStatus(dir, snap, staleAfter)
-			return nil
+			return a.status(asJSON, staleAfter, args)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the snapshot as JSON, with its age and whether it is stale")
 	c.Flags().DurationVar(&staleAfter, "stale-after", 30*time.Second, "a snapshot older than this is called stale")
 	return c
+}
+
+// status is the status command: the run's snapshot as a table, or as JSON (what hotcb serve's
+// GET /api/status answers too).
+func (a *app) status(asJSON bool, staleAfter time.Duration, args []string) error {
+	dir, err := a.runDir()
+	if err != nil {
+		return err
+	}
+	snap, err := readSnapshot(dir.Path(rundir.Status))
+	if err != nil {
+		return err
+	}
+	if snap != nil {
+		snap.age = a.now().Sub(snap.st.WrittenAt)
+	}
+	if asJSON {
+		return a.statusJSON(dir, snap, staleAfter, args)
+	}
+	if len(args) == 1 {
+		if snap == nil {
+			return noStatus(dir)
+		}
+		return a.showCallback(snap, args[0])
+	}
+	a.showStatus(dir, snap, staleAfter)
+	return nil
 }
 
 // snapshot is a status file as read: typed, and raw for the fields this version does not know.

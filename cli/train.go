@@ -26,8 +26,11 @@ func newTrainCommand(a *app) *cobra.Command {
 		Use:   "train",
 		Short: "Train the built-in model or a TorchScript one, instrumented live through the run directory",
 		Long: `Train the small CNN (or an MLP) on the synthetic shapes dataset (no download) or MNIST IDX
-files, under a HotKernel over --dir: hotcb.yaml there (created with timing and feature maps on)
-and commands appended by this CLI from another terminal change the run while it trains.
+files, under a HotKernel over --dir: hotcb.yaml there and commands appended by this CLI from
+another terminal change the run while it trains. A run directory without hotcb.yaml gets one
+with timing and feature maps on; the one 'hotcb init' writes loads every built-in turned off
+('hotcb enable ID' turns one on). The banner lists what is on, and callbacks' lines go to
+the terminal and to hotcb.log.
 Ctrl-C finishes the current step, saves the checkpoint and closes the callbacks.
 
 --model FILE.pt trains your own classifier instead: a module saved in Python with

@@ -185,7 +185,7 @@ func TestReloadUsesTheCheckedRead(t *testing.T) {
 	require.NoError(t, os.Symlink(other, src))
 	r.c.Apply(r.env, torchenv.TrainStepEnd)
 	res = r.c.LastResults()[0]
-	require.Equal(t, "reload", res.Op.Op)
+	require.Equal(t, ops.OpLoad, res.Op.Op)
 	require.Equal(t, controller.Failed, res.Decision)
 	require.ErrorContains(t, res.Err, "is a symbolic link; load the file it points to")
 	require.ErrorContains(t, res.Err, "the previous version keeps running")

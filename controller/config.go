@@ -1,16 +1,14 @@
 package controller
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/hotcb/hotcb/ops"
-	"github.com/hotcb/hotcb/rundir"
 )
 
 // CallbackSpec is one entry of the desired-state YAML.
@@ -22,38 +20,86 @@ type CallbackSpec struct {
 	Params  map[string]any
 }
 
-// ParseConfig reads hotcb.yaml (schema version 1): `callbacks: {id: {enabled, target: {kind,
-// path, symbol}, init, params}}`, or the same under `cb:` as the kernel's file has it. Callbacks
-// keep the file's order. Every problem is reported with the callback id and key.
+// ParseConfig reads hotcb.yaml (schema version 1) and returns its callbacks (see ReadConfig).
 func ParseConfig(data []byte) ([]CallbackSpec, error) {
+	cfg, err := ReadConfig(data)
+	return cfg.Callbacks, err
+}
+
+// Config is hotcb.yaml as the controller reads it.
+type Config struct {
+	// Callbacks are the callbacks the file lists, in its order.
+	Callbacks []CallbackSpec
+	// NotApplied says, for each section of hotcb's schema that the file has and this program
+	// does not apply (core, opt, loss, tune), that it is left alone.
+	NotApplied []string
+}
+
+// topLevel are the top-level keys of hotcb's hotcb.yaml: version and the callbacks (at the top,
+// or under cb as the kernel's file has them) are read; hotcb's other sections are known, and
+// left alone with a note.
+var topLevel = []string{"version", "callbacks", "cb", "core", "opt", "loss", "tune"}
+
+var notApplied = map[string]string{
+	"core": "set the freeze mode with `hotcb freeze` (hotcb.freeze.json)",
+	"opt":  "change the optimizer with `hotcb opt set_params`",
+	"loss": "change the loss with `hotcb loss set_params`",
+	"tune": "hotcb-go has no autotuner",
+}
+
+// ReadConfig reads hotcb.yaml (schema version 1): `callbacks: {id: {enabled, target: {kind,
+// path, symbol}, init, params}}`, or the same under `cb:` as the kernel's file has it. Callbacks
+// keep the file's order, their init and params normalized (ops.Normalize: YAML's int is an
+// int64). Every problem is reported with its line, the callback id and key; a top-level key
+// hotcb does not know (a misspelt `callbaks:`) is an error, not an empty file.
+func ReadConfig(data []byte) (Config, error) {
+	var cfg Config
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("invalid YAML: %v", err)
+		return cfg, fmt.Errorf("invalid YAML: %v", err)
 	}
 	if len(root.Content) == 0 {
-		return nil, nil // empty file: no callbacks
+		return cfg, nil // empty file: no callbacks
 	}
 	doc := root.Content[0]
 	if doc.Kind != yaml.MappingNode {
-		return nil, errors.New("the top level must be a mapping (version, callbacks)")
+		return cfg, errors.New("the top level must be a mapping (version, callbacks)")
+	}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		k := doc.Content[i]
+		if !slices.Contains(topLevel, k.Value) {
+			return cfg, fmt.Errorf("line %d: unknown top-level key %q (valid: %s)", k.Line, k.Value, strings.Join(topLevel, ", "))
+		}
+		if why, ok := notApplied[k.Value]; ok {
+			cfg.NotApplied = append(cfg.NotApplied, fmt.Sprintf("section %s (line %d) is not applied: %s", k.Value, k.Line, why))
+		}
 	}
 	if v := mapValue(doc, "version"); v != nil {
 		var version int
 		if err := v.Decode(&version); err != nil || version != 1 {
-			return nil, fmt.Errorf("line %d: unsupported version %q (this reads version 1)", v.Line, v.Value)
+			return cfg, fmt.Errorf("line %d: unsupported version %q (this reads version 1)", v.Line, v.Value)
 		}
 	}
 	cbs := mapValue(doc, "callbacks")
-	if cb := mapValue(doc, "cb"); cbs == nil && cb != nil {
-		cbs = mapValue(cb, "callbacks")
+	if cb := mapValue(doc, "cb"); cb != nil && !isNull(cb) {
+		if cb.Kind != yaml.MappingNode {
+			return cfg, fmt.Errorf("line %d: cb must be a mapping (callbacks)", cb.Line)
+		}
+		for i := 0; i+1 < len(cb.Content); i += 2 {
+			if k := cb.Content[i]; k.Value != "callbacks" {
+				return cfg, fmt.Errorf("line %d: unknown key %q under cb (valid: callbacks)", k.Line, k.Value)
+			}
+		}
+		if cbs == nil {
+			cbs = mapValue(cb, "callbacks")
+		}
 	}
-	if cbs == nil || (cbs.Kind == yaml.ScalarNode && cbs.Tag == "!!null") {
-		return nil, nil
+	if cbs == nil || isNull(cbs) {
+		return cfg, nil
 	}
 	if cbs.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("line %d: callbacks must be a mapping of id to spec", cbs.Line)
+		return cfg, fmt.Errorf("line %d: callbacks must be a mapping of id to spec", cbs.Line)
 	}
-	var specs []CallbackSpec
 	var errs []error
 	seen := map[string]int{} // id -> line
 	for i := 0; i+1 < len(cbs.Content); i += 2 {
@@ -68,13 +114,15 @@ func ParseConfig(data []byte) ([]CallbackSpec, error) {
 			errs = append(errs, err)
 			continue
 		}
-		specs = append(specs, spec)
+		cfg.Callbacks = append(cfg.Callbacks, spec)
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return Config{}, errors.Join(errs...)
 	}
-	return specs, nil
+	return cfg, nil
 }
+
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
 
 func mapValue(m *yaml.Node, key string) *yaml.Node {
 	if m.Kind != yaml.MappingNode {
@@ -122,9 +170,11 @@ func parseSpec(id string, node *yaml.Node) (CallbackSpec, error) {
 	if err := load.Validate(); err != nil {
 		return spec, fmt.Errorf("callback %s: %v", id, strings.TrimPrefix(err.Error(), "load "+id+": "))
 	}
-	if err := ops.CheckNumbers(load); err != nil {
+	load, err := ops.Normalize(load) // YAML's int is an int64, as from every other source
+	if err != nil {
 		return spec, fmt.Errorf("callback %s (line %d): %v", id, node.Line, err)
 	}
+	spec.Init, spec.Params = load.Init, load.Params
 	return spec, nil
 }
 
@@ -140,50 +190,4 @@ func Ops(specs []CallbackSpec) []ops.Op {
 		}
 	}
 	return out
-}
-
-// configSource re-reads the YAML when its content changes.
-type configSource struct {
-	path    string
-	last    []byte // content last applied
-	badHash string // content last reported as invalid
-}
-
-// poll returns the reconciling ops when the file changed to valid content; invalid content
-// keeps the previous state and is reported once.
-func (s *configSource) poll() (out []ops.Op, err error, changed bool) {
-	data, rerr := readRegular(s.path)
-	if rerr != nil {
-		if errors.Is(rerr, fs.ErrNotExist) {
-			return nil, nil, false
-		}
-		msg := fmt.Errorf("cannot read %s: %v (keeping the previous configuration)", s.path, rerr)
-		if s.badHash == msg.Error() {
-			return nil, nil, false
-		}
-		s.badHash = msg.Error()
-		return nil, msg, false
-	}
-	if s.last != nil && bytes.Equal(data, s.last) {
-		return nil, nil, false
-	}
-	specs, perr := ParseConfig(data)
-	if perr != nil {
-		key := string(data)
-		if s.badHash == key {
-			return nil, nil, false
-		}
-		s.badHash = key
-		return nil, fmt.Errorf("%s is invalid, keeping the previous configuration: %v", s.path, perr), false
-	}
-	s.last, s.badHash = data, ""
-	return Ops(specs), nil, true
-}
-
-// readRegular reads a control file, refusing anything but a regular file: opening a FIFO put in
-// its place would block the training loop until some process wrote to it, and a symbolic link
-// would read a file of the link's choosing.
-func readRegular(path string) ([]byte, error) {
-	b, _, err := rundir.ReadControl(path)
-	return b, err
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"reflect"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -12,11 +11,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
-
 	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/gofile"
+	"github.com/hotcb/hotcb/intake"
 	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/params"
+	"github.com/hotcb/hotcb/rundir"
 	"github.com/hotcb/hotcb/torchenv"
 )
 
@@ -70,35 +70,43 @@ type Options struct {
 	// OnAbandoned, if set, is told (on the training goroutine) of each callback disabled after
 	// the watchdog abandoned it; the kernel records it in the ledger.
 	OnAbandoned func(env *torchenv.Env, id, reason string)
+	// OnReload, if set, is told (on the training goroutine) of each hot reload of a go_file
+	// callback, applied or failed: a load op (source "watch") whose Capture names the new
+	// version's sha256. The kernel records it in the ledger.
+	OnReload func(env *torchenv.Env, r Result)
+	// OnErrorDisabled, if set, is told (on the training goroutine) of each callback disabled
+	// after its call failed (see KeepEnabledOnError); reason says which call, at which step, and
+	// the error (a go_file's panic names its file:line). The kernel records it in the ledger.
+	OnErrorDisabled func(env *torchenv.Env, id, reason string)
 
 	// Registry resolves module targets (default callback.Default).
 	Registry *callback.Registry
 	// Loaders adds or replaces loaders by target kind (go_file, ...).
 	Loaders map[string]callback.Loader
-	// CommandsStatus is a commands reader an embedding component (the kernel) polls itself; the
-	// status file reports its path, offset and bad lines as for the controller's own.
-	CommandsStatus *CommandReader
 	// StatusExtra, if set, is called at each status snapshot (on the training goroutine) and its
 	// result is stored under "extra".
 	StatusExtra func() map[string]any
-	// Log receives each log line as well (the env's Log is used too when set).
+	// Log receives each control-plane log line as well (the env's Log is used too when set).
 	Log func(string)
+	// Echo receives the lines callbacks write through an env whose Log was nil (Apply points it
+	// at hotcb.log): the terminal, under hotcb train. Without it they go to Log as well.
+	Echo func(string)
 }
 
-// Decision is what happened to an op.
+// Decision is what happened to an op: one of the ledger's decisions (rundir.Decision*).
 type Decision string
 
-// Decisions, as hotcb's ledger names them.
+// The decisions the controller makes, with the ledger's values.
 const (
-	Applied     Decision = "applied"
-	Failed      Decision = "failed"
-	SkippedNoop Decision = "skipped_noop"
+	Applied     Decision = rundir.DecisionApplied
+	Failed      Decision = rundir.DecisionFailed
+	SkippedNoop Decision = rundir.DecisionSkippedNoop
 )
 
 // Result is the outcome of one op.
 type Result struct {
 	Op       ops.Op
-	Source   string // "external", "yaml", "api"
+	Source   string // rundir.Source*: external, yaml, api, watch (a reload), or the kernel's
 	Decision Decision
 	Err      error
 	Note     string
@@ -115,16 +123,10 @@ type HotController struct {
 	handles   map[string]*handle
 	order     []*handle
 	active    []*handle // enabled and loaded, in load order
-	sincePoll int
 	lastEnv   *torchenv.Env
-	cmds      *CommandReader
-	cmdStatus *CommandReader // whose position the status reports
-	cfg       *configSource
-	results   []Result // of the last poll, for tests and the kernel
-
-	pending atomic.Bool // something may be waiting: file change, tick, Submit
-	mu      sync.Mutex  // guards queue
-	queue   []ops.Op
+	in        *intake.Intake        // commands, YAML and Submit: read here, applied by poll
+	cmdStatus *intake.CommandReader // whose position the status reports
+	results   []Result              // of the last poll, for tests and the kernel
 
 	statusDue atomic.Bool
 	status    *statusSink
@@ -138,10 +140,6 @@ type HotController struct {
 
 	wd   watchdog
 	wdMu sync.Mutex // serialises checkStuck
-
-	watchMu    sync.Mutex
-	watchNames map[string]bool
-	watcher    *fsnotify.Watcher
 }
 
 // New creates a controller and starts its file watcher and timers. Close it when training ends.
@@ -165,10 +163,9 @@ func New(opts Options) (*HotController, error) {
 		opts.Registry = callback.Default
 	}
 	c := &HotController{
-		opts:       opts,
-		handles:    map[string]*handle{},
-		stop:       make(chan struct{}),
-		watchNames: map[string]bool{},
+		opts:    opts,
+		handles: map[string]*handle{},
+		stop:    make(chan struct{}),
 		loaders: map[string]callback.Loader{
 			ops.KindModule: callback.ModuleLoader(opts.Registry),
 			ops.KindGoFile: gofile.NewLoader(gofile.Options{FullStdlib: opts.AllowFullStdlib,
@@ -180,24 +177,14 @@ func New(opts Options) (*HotController, error) {
 		c.loaders[k] = l
 	}
 	var err error
-	if c.log, err = newLogger(opts.LogPath, opts.Log); err != nil {
+	if c.log, err = newLogger(opts.LogPath, opts.Log, opts.Echo); err != nil {
 		return nil, err
 	}
-	if opts.CommandsPath != "" {
-		c.cmds = NewCommandReader(opts.CommandsPath)
-		if opts.StartAtEnd {
-			c.cmds.Tailer().SkipExisting()
-		}
-		c.cmdStatus = c.cmds
-	} else {
-		c.cmdStatus = opts.CommandsStatus
-	}
-	if opts.ConfigPath != "" {
-		c.cfg = &configSource{path: opts.ConfigPath}
-	}
+	c.in = intake.New(intake.Options{Commands: opts.CommandsPath, Config: opts.ConfigPath, StartAtEnd: opts.StartAtEnd,
+		DebounceSteps: opts.DebounceSteps, PollInterval: opts.PollInterval, PollEveryStep: opts.PollEveryStep, Log: c.log.line})
+	c.cmdStatus = c.in.Commands()
 	c.status = newStatusSink(opts.StatusPath, c.log)
-	c.pending.Store(true) // read what is already there at the first safe point
-	c.startWatching()
+	c.startStatusTicker()
 	c.startWatchdog()
 	return c, nil
 }
@@ -207,17 +194,22 @@ func noPython(t callback.Target, id string, _ map[string]any) (callback.HotCallb
 }
 
 // Submit queues an op from any goroutine; it is validated now and applied at the next safe point.
+// Its params and init are normalized now (ops.Normalize: an int32 becomes an int64, a float32 a
+// float64, …), so the callback receives what it would from a command line; a value JSON cannot
+// record (NaN, an infinity, a channel) is an error naming the key.
 func (c *HotController) Submit(op ops.Op) error {
 	if err := op.Validate(); err != nil {
 		return err
 	}
+	n, err := ops.Normalize(op)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	op = n
 	if op.ModuleName() != "cb" {
 		return fmt.Errorf("%s: the callback controller only applies cb ops", op)
 	}
-	c.mu.Lock()
-	c.queue = append(c.queue, op)
-	c.mu.Unlock()
-	c.pending.Store(true)
+	c.in.Submit(op)
 	return nil
 }
 
@@ -225,8 +217,8 @@ func (c *HotController) Submit(op ops.Op) error {
 // DebounceSteps calls) and then dispatches each event to the enabled callbacks in load order.
 func (c *HotController) Apply(env *torchenv.Env, events ...string) {
 	if env != nil && env.Log == nil {
-		// As torchenv documents: callbacks' lines go to the controller's log.
-		env.Log = c.log.line
+		// As torchenv documents: callbacks' lines go to the controller's log (and Echo).
+		env.Log = c.log.callbackLine
 		c.ownLogEnv = env
 	}
 	event := ""
@@ -235,8 +227,7 @@ func (c *HotController) Apply(env *torchenv.Env, events ...string) {
 	}
 	c.wd.enter(env, event)
 	defer c.wd.exit()
-	c.sincePoll++
-	if (c.opts.PollEveryStep || c.pending.Load()) && c.sincePoll >= c.opts.DebounceSteps {
+	if c.in.Due() {
 		c.poll(env)
 	}
 	for _, ev := range events {
@@ -253,43 +244,43 @@ func (c *HotController) Apply(env *torchenv.Env, events ...string) {
 	}
 }
 
-// poll applies queued ops, new command lines and configuration changes.
+// poll applies configuration changes, new command lines and submitted ops, and reloads go_file
+// callbacks whose source changed.
 func (c *HotController) poll(env *torchenv.Env) {
-	c.pending.Store(false)
-	c.sincePoll = 0
 	c.lastEnv = env
 	c.results = c.results[:0]
-	if c.cfg != nil {
-		opsFromYAML, err, changed := c.cfg.poll()
+	logProblem := func(msg string) { c.controlError(env, msg) }
+	c.in.PollConfig(func(ch intake.Change) error {
+		if ch.Err != nil {
+			logProblem(fmt.Sprintf("%v (keeping the previous configuration)", ch.Err))
+			return nil
+		}
+		cfg, err := ReadConfig(ch.Data)
 		if err != nil {
-			c.controlError(env, err.Error())
+			logProblem(fmt.Sprintf("%s is invalid, keeping the previous configuration: %v", c.opts.ConfigPath, err))
+			return err
 		}
-		if changed {
-			for _, op := range opsFromYAML {
-				c.record(env, c.apply(env, op, "yaml"))
-			}
+		for _, s := range cfg.NotApplied {
+			c.logf(env, "%s: %s", c.opts.ConfigPath, s)
 		}
+		for _, op := range Ops(cfg.Callbacks) {
+			c.record(env, c.apply(env, op, rundir.SourceYAML))
+		}
+		return nil
+	})
+	cmds := c.in.PollCommands(logProblem)
+	for _, cmd := range cmds.Lines {
+		if cmd.Err != nil {
+			continue // counted and logged by the reader; the standalone controller has no ledger
+		}
+		if m := cmd.Op.ModuleName(); m != "cb" {
+			c.in.Commands().Reject(cmd.At, fmt.Errorf("module %q is not handled by the standalone controller (use the kernel)", m), logProblem)
+			continue
+		}
+		c.record(env, c.apply(env, cmd.Op, rundir.SourceExternal))
 	}
-	if c.cmds != nil {
-		cmds, _, more := c.cmds.Poll(func(msg string) { c.controlError(env, msg) })
-		for _, cmd := range cmds {
-			if m := cmd.Op.ModuleName(); m != "cb" {
-				c.cmds.Reject(cmd.At, fmt.Errorf("module %q is not handled by the standalone controller (use the kernel)", m),
-					func(msg string) { c.controlError(env, msg) })
-				continue
-			}
-			c.record(env, c.apply(env, cmd.Op, "external"))
-		}
-		if more {
-			c.pending.Store(true) // a budget cut the poll short: go on at the next safe point
-		}
-	}
-	c.mu.Lock()
-	q := c.queue
-	c.queue = nil
-	c.mu.Unlock()
-	for _, op := range q {
-		c.record(env, c.apply(env, op, "api"))
+	for _, op := range c.in.Submitted() {
+		c.record(env, c.apply(env, op, rundir.SourceAPI))
 	}
 	for _, h := range c.order {
 		if r, ok := c.reloadIfChanged(env, h); ok {
@@ -319,6 +310,10 @@ func noteSuffix(n string) string {
 	}
 	return ": " + n
 }
+
+// ReportCommands makes the status report the path, offset and bad lines of r, a commands reader
+// that an embedding component (the kernel) polls itself. Call it before the first Apply.
+func (c *HotController) ReportCommands(r *intake.CommandReader) { c.cmdStatus = r }
 
 // RequestStatus asks for a status snapshot at the next safe point.
 func (c *HotController) RequestStatus() { c.statusDue.Store(true) }
@@ -366,9 +361,7 @@ func (c *HotController) Close() error {
 			}
 		}
 	}
-	if c.cmds != nil {
-		c.cmds.Close()
-	}
+	c.in.Close()
 	c.snapshot(c.lastEnv)
 	c.status.close()
 	c.log.close()
@@ -457,9 +450,8 @@ func (c *HotController) checkBudget(h *handle, ev string, env *torchenv.Env, d t
 	h.overruns++
 	c.logf(env, "callback %s took %v in %s, over its budget of %v (%d in a row)", h.id, d.Round(time.Microsecond), ev, c.opts.CallBudget, h.strikes)
 	if c.opts.BudgetStrikes > 0 && h.strikes >= int64(c.opts.BudgetStrikes) && h.enabled {
-		h.enabled = false
 		h.strikes = 0
-		c.rebuildActive()
+		c.setHandleEnabled(h, false)
 		c.logf(env, "callback %s disabled after %d calls over budget; `hotcb cb enable %s` turns it back on", h.id, c.opts.BudgetStrikes, h.id)
 	}
 	c.statusDue.Store(true)
@@ -479,14 +471,25 @@ func (c *HotController) callbackFailed(h *handle, ev string, env *torchenv.Env, 
 	h.lastErrorStep = step
 	msg := fmt.Sprintf("callback %s failed in %s at step %d: %v", h.id, ev, step, err)
 	var pe *PanicError
-	if errors.As(err, &pe) {
+	var ge *gofile.PanicError
+	switch {
+	case errors.As(err, &ge): // a go_file's panic: where in the file, then the goroutine's stack
+		for _, f := range ge.Frames {
+			msg += "\n\tat " + f
+		}
+		if len(ge.Stack) > 0 {
+			msg += "\n" + strings.TrimRight(string(ge.Stack), "\n")
+		}
+	case errors.As(err, &pe):
 		msg += "\n" + strings.TrimRight(string(pe.Stack), "\n")
 	}
 	c.logf(env, "%s", msg)
 	if !c.opts.KeepEnabledOnError {
-		h.enabled = false
-		c.rebuildActive()
+		c.setHandleEnabled(h, false)
 		c.logf(env, "callback %s disabled after an error; `hotcb cb enable %s` turns it back on", h.id, h.id)
+		if c.opts.OnErrorDisabled != nil {
+			c.opts.OnErrorDisabled(env, h.id, fmt.Sprintf("disabled after an error in %s at step %d: %v", ev, step, err))
+		}
 	}
 	c.statusDue.Store(true)
 }
@@ -515,11 +518,13 @@ func (c *HotController) rebuildActive() {
 	c.rebuildRoster()
 }
 
+// sameInit compares inits by value (params.Equal): the init of a restart's restore went through
+// the ledger's JSON and the YAML's did not, and 50 is 50 in both.
 func sameInit(a, b map[string]any) bool {
 	if len(a) == 0 && len(b) == 0 {
 		return true
 	}
-	return reflect.DeepEqual(a, b)
+	return params.Equal(a, b)
 }
 
 func merge(old, upd map[string]any) map[string]any {

@@ -1,7 +1,6 @@
 package controller_test
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -30,6 +29,8 @@ type probe struct {
 	closed int
 	fail   string // "", "error", "panic", "torch"
 	every  int
+	resume int // OnResume calls
+	pause  int // OnPause calls
 }
 
 func (p *probe) ID() string { return p.id }
@@ -47,18 +48,11 @@ func (p *probe) Handle(ev string, env *torchenv.Env) error {
 }
 func (p *probe) SetParams(m map[string]any) error {
 	if v, ok := m["every"]; ok {
-		switch n := v.(type) {
-		case int:
-			p.every = n
-		case json.Number:
-			i, err := n.Int64()
-			if err != nil {
-				return fmt.Errorf("param every: want an int, got %v", n)
-			}
-			p.every = int(i)
-		default:
-			return fmt.Errorf("param every: want an int, got %T", v)
+		n, ok := v.(int64) // an integer from any source (the callback package's convention)
+		if !ok {
+			return fmt.Errorf("param every: want an int, got %v", v)
 		}
+		p.every = int(n)
 	}
 	if v, ok := m["fail"]; ok {
 		p.fail, _ = v.(string)
@@ -72,6 +66,8 @@ func (p *probe) SetParams(m map[string]any) error {
 	return nil
 }
 func (p *probe) Close() error { p.closed++; return nil }
+func (p *probe) OnResume()    { p.resume++ }
+func (p *probe) OnPause()     { p.pause++ }
 
 // fixture is a controller over a temp run dir with a registry holding the probe factory.
 type fixture struct {
@@ -415,6 +411,43 @@ func TestParseConfigErrors(t *testing.T) {
 	require.Empty(t, specs)
 }
 
+// A top-level key hotcb.yaml does not have is an error naming it, its line and the valid keys:
+// a misspelt `callbaks:` used to mean "no callbacks". hotcb's own sections (core, opt, loss,
+// tune) are accepted and said to be left alone.
+func TestConfigTopLevelKeys(t *testing.T) {
+	spec := "    r: {target: {kind: module, path: a, symbol: b}}\n"
+	_, err := controller.ParseConfig([]byte("version: 1\ncallbaks:\n" + spec))
+	require.EqualError(t, err, `line 2: unknown top-level key "callbaks" (valid: version, callbacks, cb, core, opt, loss, tune)`)
+	_, err = controller.ParseConfig([]byte("cb:\n  callbaks:\n" + spec))
+	require.EqualError(t, err, `line 2: unknown key "callbaks" under cb (valid: callbacks)`)
+	_, err = controller.ParseConfig([]byte("cb: 3\n"))
+	require.ErrorContains(t, err, "line 1: cb must be a mapping")
+
+	cfg, err := controller.ReadConfig([]byte("version: 1\ncore:\n  freeze_mode: prod\nopt:\n  params: {lr: 0.1}\nloss: {}\ntune: {enabled: false}\ncb:\n  callbacks:\n" + spec))
+	require.NoError(t, err)
+	require.Len(t, cfg.Callbacks, 1)
+	require.Len(t, cfg.NotApplied, 4)
+	require.Contains(t, cfg.NotApplied[0], "section core (line 2) is not applied")
+	require.Contains(t, cfg.NotApplied[1], "section opt (line 4) is not applied: change the optimizer with `hotcb opt set_params`")
+}
+
+// Under the controller, the misspelt file keeps the previous configuration and says why, once.
+func TestMisspeltConfigKeyIsReported(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "hotcb.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte("callbacks:\n  p: {target: {kind: module, path: test/probe, symbol: Probe}}\n"), 0o600))
+	f := newFixture(t, controller.Options{ConfigPath: cfg})
+	f.step()
+	require.Equal(t, []string{"applied"}, f.decisions())
+	require.NoError(t, os.WriteFile(cfg, []byte("callbaks:\n  p: {target: {kind: module, path: test/probe, symbol: Probe}}\n"), 0o600))
+	f.step()
+	f.step()
+	log := strings.Join(f.lines, "\n")
+	require.Equal(t, 1, strings.Count(log, `line 1: unknown top-level key "callbaks"`), log)
+	require.Len(t, f.probe("p").events, 3, "p keeps running")
+	require.Contains(t, f.c.Status().ControlError, "callbaks")
+}
+
 func TestStatusFile(t *testing.T) {
 	f := newFixture(t, controller.Options{TimingSample: 1})
 	f.append(loadProbe, `{"op":"set_params","id":"p","params":{"every":3}}`+"\n", `{"op":"set_params","id":"later","params":{"x":1}}`+"\n")
@@ -469,7 +502,7 @@ func TestConcurrentSubmit(t *testing.T) {
 	}
 	f.step()
 	for g := 0; g < 8; g++ {
-		require.Equal(t, 49, f.probe("p").params[fmt.Sprint("g", g)], "the last value of each writer wins")
+		require.Equal(t, int64(49), f.probe("p").params[fmt.Sprint("g", g)], "the last value of each writer wins")
 	}
 	require.ErrorContains(t, f.c.Submit(ops.Op{Op: "enable"}), `missing "id"`)
 	require.ErrorContains(t, f.c.Submit(ops.Op{Module: "opt", Op: "set_params", ID: "main", Params: map[string]any{}}), "only applies cb ops")
@@ -512,4 +545,38 @@ func TestNilEnvLogGoesToTheControllerLog(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, strings.Count(string(b), "from a callback"), "written once, not echoed")
 	require.Equal(t, 1, strings.Count(string(b), "applied cb.load(p)"))
+}
+
+func TestEchoTakesCallbackLinesAndPauseIsTold(t *testing.T) {
+	var echoed []string
+	f := newFixture(t, controller.Options{Echo: func(s string) { echoed = append(echoed, s) }})
+	f.append(loadProbe)
+	env := &torchenv.Env{}
+	f.c.Apply(env, torchenv.TrainStepEnd)
+	n := len(f.lines)
+	env.Logf("from a callback")
+	require.Equal(t, []string{"from a callback"}, echoed)
+	require.Len(t, f.lines, n, "Log has the control plane's lines only when Echo is set")
+	b, err := os.ReadFile(filepath.Join(f.dir, "hotcb.log"))
+	require.NoError(t, err)
+	require.Contains(t, string(b), "from a callback")
+
+	p := f.probe("p")
+	f.append(`{"op":"disable","id":"p"}`+"\n", `{"op":"enable","id":"p"}`+"\n")
+	f.c.Apply(env, torchenv.TrainStepEnd)
+	require.Equal(t, 1, p.pause, "disabled: told")
+	require.Equal(t, 1, p.resume, "enabled again: told before its next Handle")
+	f.append(`{"op":"enable","id":"p"}` + "\n")
+	f.c.Apply(env, torchenv.TrainStepEnd)
+	require.Equal(t, 1, p.resume, "already enabled: no resume")
+	f.append(`{"op":"set_params","id":"p","params":{"fail":"error"}}` + "\n")
+	f.c.Apply(env, torchenv.TrainStepEnd) // fails, disabled
+	f.append(`{"op":"set_params","id":"p","params":{"fail":""}}`+"\n", `{"op":"enable","id":"p"}`+"\n")
+	f.c.Apply(env, torchenv.TrainStepEnd)
+	require.Equal(t, 2, p.pause, "an error disabled it: told")
+	require.Equal(t, 2, p.resume, "enabled after an error disabled it")
+
+	f.append(`{"op":"load","id":"q","target":{"kind":"module","path":"test/probe","symbol":"Probe"},"enabled":false}` + "\n")
+	f.c.Apply(env, torchenv.TrainStepEnd)
+	require.Equal(t, 1, f.probe("q").pause, "loaded off: told")
 }

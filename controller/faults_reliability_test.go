@@ -186,7 +186,7 @@ func TestPersistentlyFailingCallback(t *testing.T) {
 			}
 			require.Equal(t, int64(steps+1), r.bad.calls.Load())
 			require.Equal(t, int64(steps+1), r.wit.calls.Load(), "the callback after the failing one ran at every step")
-			require.Equal(t, 250, r.bad.every, "the last set_params reached it")
+			require.Equal(t, int64(250), r.bad.every, "the last set_params reached it (an int submitted is an int64)")
 			st := r.status("bad")
 			require.True(t, st.Enabled)
 			require.Equal(t, int64(steps+1), st.Errors)
@@ -215,8 +215,8 @@ func TestPanicsOutsideHandle(t *testing.T) {
 	require.Equal(t, controller.Applied, res[0].Decision)
 	require.Equal(t, controller.Failed, res[1].Decision)
 	require.ErrorContains(t, res[1].Err, "panic: bad params")
-	require.Equal(t, 5, r.bad.every, "the panicking set_params changed nothing")
-	require.Equal(t, 5, r.status("bad").Params["every"], "status keeps the last good params")
+	require.Equal(t, int64(5), r.bad.every, "the panicking set_params changed nothing")
+	require.Equal(t, int64(5), r.status("bad").Params["every"], "status keeps the last good params")
 	require.True(t, r.status("bad").Enabled)
 
 	r.bad.mode = "close-panic"

@@ -12,54 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotcb/hotcb/controller"
+	"github.com/hotcb/hotcb/ops"
 	"github.com/hotcb/hotcb/torchenv"
 )
-
-// TestNonRegularCommandsFile: a FIFO in place of the commands file must not block Poll (opening
-// a FIFO for reading waits for a writer); a device (a symlink to /dev/zero) must not be read
-// forever. Both are reported; a regular file in their place is read from its start.
-func TestNonRegularCommandsFile(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "hotcb.commands.jsonl")
-	tl := controller.NewTailer(p)
-	defer tl.Close()
-	require.NoError(t, os.WriteFile(p, []byte(`{"op":"enable","id":"a"}`+"\n"), 0o600))
-	lines, _ := tl.Poll()
-	require.Len(t, lines, 1)
-
-	require.NoError(t, os.Remove(p))
-	require.NoError(t, syscall.Mkfifo(p, 0o600))
-	done := make(chan []error, 1)
-	go func() { _, problems := tl.Poll(); done <- problems }()
-	select {
-	case problems := <-done:
-		require.Len(t, problems, 1)
-		require.ErrorContains(t, problems[0], "not a regular file")
-	case <-time.After(5 * time.Second):
-		for { // unblock it so the test ends
-			if f, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-				f.Close()
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		<-done
-		t.Fatal("Poll blocked on a FIFO")
-	}
-	require.NoError(t, os.Remove(p))
-	if _, err := os.Stat("/dev/zero"); err == nil {
-		require.NoError(t, os.Symlink("/dev/zero", p))
-		lines, problems := tl.Poll()
-		require.Empty(t, lines)
-		require.Len(t, problems, 1)
-		require.ErrorContains(t, problems[0], "is a symbolic link; refusing to follow it", "never opened, let alone read")
-		require.NoError(t, os.Remove(p))
-	}
-	require.NoError(t, os.WriteFile(p, []byte(`{"op":"disable","id":"a"}`+"\n"), 0o600))
-	lines, _ = tl.Poll()
-	require.Len(t, lines, 1)
-	require.Equal(t, `{"op":"disable","id":"a"}`, string(lines[0].Text))
-}
 
 // returnsSoon runs step on another goroutine and fails the test if it is still blocked after
 // 5 s (after unblocking it by opening the FIFO at fifo for writing, so the test can end).
@@ -121,7 +76,7 @@ func TestFIFOInPlaceOfConfigAndSource(t *testing.T) {
 	require.NoError(t, os.Remove(src))
 	require.NoError(t, os.WriteFile(src, []byte(feature("v2")), 0o600))
 	step()
-	require.Equal(t, "reload", c.LastResults()[0].Op.Op)
+	require.Equal(t, ops.OpLoad, c.LastResults()[0].Op.Op)
 	require.Equal(t, controller.Applied, c.LastResults()[0].Decision, "%v", c.LastResults()[0].Err)
 	step()
 	mu.Lock()

@@ -60,9 +60,16 @@ func (c *HotController) apply(env *torchenv.Env, op ops.Op, source string) (r Re
 		r.Decision, r.Err = Failed, err
 		return r
 	}
+	// Every source normalizes already (ops.Normalize); an op built by hand and applied
+	// directly (ApplyOp) is normalized here, so no callback sees another form.
+	n, err := ops.Normalize(op)
+	if err != nil {
+		r.Decision, r.Err = Failed, err
+		return r
+	}
+	op = n
 	var note string
 	var noop bool
-	var err error
 	switch op.Op {
 	case ops.OpLoad:
 		noop, note, err = c.load(env, op)
@@ -102,8 +109,7 @@ func (c *HotController) load(env *torchenv.Env, op ops.Op) (noop bool, note stri
 		if h.enabled == op.IsEnabled() {
 			return true, "already loaded", nil
 		}
-		h.enabled = op.IsEnabled()
-		c.rebuildActive()
+		c.setHandleEnabled(h, op.IsEnabled())
 		return false, "already loaded; enabled=" + fmt.Sprint(h.enabled), nil
 	}
 	loader, ok := c.loaders[target.Kind]
@@ -156,6 +162,9 @@ func (c *HotController) load(env *torchenv.Env, op ops.Op) (noop bool, note stri
 	h.cb, h.target, h.init, h.enabled, h.unloaded, h.abandonSeen = cb, target, op.Init, op.IsEnabled(), false, false
 	c.trackSource(h)
 	c.rebuildActive()
+	if !h.enabled {
+		c.tellPauser(h, false) // a new instance loaded off
+	}
 	if old != nil {
 		note = "replaced the previous instance"
 		if cerr := closeCallback(old); cerr != nil {
@@ -202,9 +211,32 @@ func (c *HotController) setEnabled(id string, on bool) (noop bool, err error) {
 	if h.enabled == on {
 		return true, nil
 	}
+	c.setHandleEnabled(h, on)
+	return false, nil
+}
+
+// setHandleEnabled turns a callback on or off and tells it (callback.Pauser); a panic in that is
+// logged.
+func (c *HotController) setHandleEnabled(h *handle, on bool) {
+	if on != h.enabled {
+		c.tellPauser(h, on)
+	}
 	h.enabled = on
 	c.rebuildActive()
-	return false, nil
+}
+
+func (c *HotController) tellPauser(h *handle, on bool) {
+	p, ok := h.cb.(callback.Pauser)
+	if !ok {
+		return
+	}
+	name, f := "OnPause", p.OnPause
+	if on {
+		name, f = "OnResume", p.OnResume
+	}
+	if err := call(func() error { f(); return nil }); err != nil {
+		c.logf(c.lastEnv, "callback %s: %s: %v", h.id, name, err)
+	}
 }
 
 func (c *HotController) setParams(id string, params map[string]any) (note string, err error) {

@@ -12,6 +12,7 @@ import (
 	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/gofile"
 	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/rundir"
 	"github.com/hotcb/hotcb/torchenv"
 )
 
@@ -59,10 +60,22 @@ func (c *HotController) capturedSource(kind string, sc *ops.SourceCapture) (capt
 	return l, p, nil
 }
 
-// reloadIfChanged rebuilds a go_file callback whose file changed. The new instance is built,
-// attached and given the last params first; only then is it swapped in and the old one closed.
-// If anything fails the old instance keeps running.
+// reloadIfChanged rebuilds a go_file callback whose file changed (see reload) and tells
+// Options.OnReload.
 func (c *HotController) reloadIfChanged(env *torchenv.Env, h *handle) (Result, bool) {
+	r, ok := c.reload(env, h)
+	if ok && c.opts.OnReload != nil {
+		c.opts.OnReload(env, r)
+	}
+	return r, ok
+}
+
+// reload rebuilds a go_file callback whose file changed. The new instance is built, attached and
+// given the last params first; only then is it swapped in and the old one closed. If anything
+// fails the old instance keeps running. The result is a load op of the same id, target, init and
+// enabled flag (source "watch"), so that a replay of the ledger loads the same version at the
+// same step; its Capture is the new version's (on failure: its sha256 only, nothing captured).
+func (c *HotController) reload(env *torchenv.Env, h *handle) (Result, bool) {
 	if h.cb == nil || h.srcPath == "" {
 		return Result{}, false
 	}
@@ -75,8 +88,9 @@ func (c *HotController) reloadIfChanged(env *torchenv.Env, h *handle) (Result, b
 	}
 	h.srcMod, h.srcSize = st.ModTime(), st.Size()
 	t := h.target
-	op := ops.Op{Module: "cb", Op: "reload", ID: h.id, Target: &t, Init: h.init}
-	r := Result{Op: op, Source: "watch", Decision: Applied, Note: "source changed"}
+	enabled := h.enabled
+	op := ops.Op{Module: "cb", Op: ops.OpLoad, ID: h.id, Target: &t, Init: h.init, Enabled: &enabled}
+	r := Result{Op: op, Source: rundir.SourceWatch, Decision: Applied, Note: "source changed"}
 	var sha string
 	fail := func(err error) (Result, bool) {
 		h.failedSHA = sha
@@ -85,7 +99,11 @@ func (c *HotController) reloadIfChanged(env *torchenv.Env, h *handle) (Result, b
 		if env != nil {
 			h.lastErrorStep = env.Step
 		}
-		r.Decision, r.Err = Failed, fmt.Errorf("%w (the previous version keeps running)", err)
+		if sha != "" {
+			r.Capture = &ops.SourceCapture{SHA256: sha}
+		}
+		r.Decision = Failed
+		r.Err = fmt.Errorf("%w (the previous version keeps running: sha256 %s, which a restart restores)", err, h.srcSHA)
 		return r, true
 	}
 	b, _, err := gofile.ReadSource(h.srcPath, c.opts.AllowAnyOwner)
@@ -130,5 +148,31 @@ func (c *HotController) reloadIfChanged(env *torchenv.Env, h *handle) (Result, b
 		r.Note += fmt.Sprintf("; closing the old version failed: %v", err)
 	}
 	r.Capture = captureOf(cb)
+	if r.Capture != nil {
+		r.Note += "; sha256 " + r.Capture.SHA256
+	}
 	return r, true
+}
+
+// SourceWatch labels the results of hot reloads (rundir.SourceWatch in the ledger).
+const SourceWatch = "watch"
+
+// WatchSource makes the go_file callback id, loaded from a captured copy (a restart restores the
+// version that ran), stand for its file again: path is watched, and reloaded as soon as its
+// content differs from the running version's; failedSHA ("" for none) is a version known not to
+// load, which is not retried until the file changes. Call it on the training goroutine.
+func (c *HotController) WatchSource(id, path, failedSHA string) error {
+	h, err := c.lookup(id)
+	if err != nil {
+		return err
+	}
+	if _, ok := h.cb.(gofile.Sourced); !ok || h.target.Kind != ops.KindGoFile {
+		return fmt.Errorf("callback %q is not a go_file callback", id)
+	}
+	h.target.Path = path
+	h.srcPath, h.failedSHA = path, failedSHA
+	h.srcMod, h.srcSize = time.Time{}, -1 // the next poll compares the content
+	c.watchFile(path)
+	c.in.Wake()
+	return nil
 }

@@ -40,11 +40,9 @@ func (c *HotController) snapshot(env *torchenv.Env) {
 		}
 	}
 	if r := c.cmdStatus; r != nil {
-		st.CommandsPath, st.CommandsRead, st.BadLines = r.t.Path(), r.t.Offset(), r.t.BadLines()
+		st.CommandsPath, st.CommandsRead, st.BadLines = r.Path(), r.Offset(), r.BadLines()
 	}
-	if c.cfg != nil {
-		st.ConfigPath = c.cfg.path
-	}
+	st.ConfigPath = c.opts.ConfigPath
 	if c.opts.StatusExtra != nil {
 		st.Extra = c.opts.StatusExtra()
 	}
@@ -145,15 +143,20 @@ func (s *statusSink) close() {
 	s.write()
 }
 
-// logger appends timestamped lines to the log file and forwards them to a function.
+// logger appends timestamped lines to the log file and forwards them to a function: fn for the
+// control plane's own lines, echo (or fn when nil) for the lines callbacks write.
 type logger struct {
-	mu sync.Mutex
-	f  *os.File
-	fn func(string)
+	mu   sync.Mutex
+	f    *os.File
+	fn   func(string)
+	echo func(string)
 }
 
-func newLogger(path string, fn func(string)) (*logger, error) {
-	l := &logger{fn: fn}
+func newLogger(path string, fn, echo func(string)) (*logger, error) {
+	if echo == nil {
+		echo = fn
+	}
+	l := &logger{fn: fn, echo: echo}
 	if path != "" {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|rundir.NoFollow, 0o600)
 		if err != nil {
@@ -164,14 +167,19 @@ func newLogger(path string, fn func(string)) (*logger, error) {
 	return l, nil
 }
 
-func (l *logger) line(s string) {
+func (l *logger) line(s string) { l.write(s, l.fn) }
+
+// callbackLine is a line a callback wrote through the env.
+func (l *logger) callbackLine(s string) { l.write(s, l.echo) }
+
+func (l *logger) write(s string, fn func(string)) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f != nil {
 		fmt.Fprintf(l.f, "%s %s\n", time.Now().UTC().Format(time.RFC3339Nano), s)
 	}
-	if l.fn != nil {
-		l.fn(s)
+	if fn != nil {
+		fn(s)
 	}
 }
 

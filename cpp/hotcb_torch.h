@@ -1,7 +1,7 @@
 /*
  * hotcb_torch.h — the C ABI between hotcb-go and libtorch.
  *
- * Rules (see shared/DESIGN.md):
+ * Rules (docs/design.md explains them):
  *  - Pure C, plain types, opaque handles. Built into build/libhotcb_torch.so so that the Go side
  *    can run against a CPU shim (Debian libtorch 1.13) or a CUDA shim (libtorch 2.x) unchanged.
  *  - Every function that can fail returns hc_err: NULL on success, otherwise a message allocated

@@ -19,4 +19,11 @@
 // constructor's result over as a plain HotCallback. Every load captures the exact bytes as
 // <sources>/<sha256>.go so that a replay can use them (Loader.LoadCapture: by sha256, from the
 // sources directory only, the bytes verified).
+//
+// A panic in the interpreted code — panic(x), or a runtime error such as a write to a nil map or
+// an index out of range — is returned by the call (Handle, SetParams, OnAttach, Close) as a
+// *PanicError that names the file and the line of the statement that panicked, "file.go:LINE in
+// (*T).Handle", and the functions of the file it went through; a panic while the file loads fails
+// the load with that line. To know the line, the source is instrumented before it is
+// interpreted (trace.go): names starting with hotcbTrace are reserved.
 package gofile

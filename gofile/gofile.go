@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,6 +73,7 @@ type goCallback struct {
 	attacher callback.Attacher
 	src      Source
 	guard    *guard
+	trace    *tracer
 }
 
 // ErrAbandoned is what an interpreted callback's calls return once it has been abandoned.
@@ -79,33 +81,41 @@ var ErrAbandoned = errors.New("abandoned: its interpreter was stopped because a 
 
 func (g *goCallback) Source() Source { return g.src }
 
-func (g *goCallback) Handle(event string, env *torchenv.Env) error {
+// Each call returns a panic in the interpreted code as a *PanicError that says where in the
+// file it happened.
+func (g *goCallback) Handle(event string, env *torchenv.Env) (err error) {
 	g.guard.enterHandle(event, env)
 	defer g.guard.leave()
-	err := g.HotCallback.Handle(event, env)
+	defer g.recoverPanic(&err)
+	g.trace.reset()
+	err = g.HotCallback.Handle(event, env)
 	if g.guard.aband.Load() {
 		return ErrAbandoned
 	}
 	return err
 }
 
-func (g *goCallback) SetParams(params map[string]any) error {
+func (g *goCallback) SetParams(params map[string]any) (err error) {
 	g.guard.enter("SetParams", nil)
 	defer g.guard.leave()
-	err := g.HotCallback.SetParams(params)
+	defer g.recoverPanic(&err)
+	g.trace.reset()
+	err = g.HotCallback.SetParams(params)
 	if g.guard.aband.Load() {
 		return ErrAbandoned
 	}
 	return err
 }
 
-func (g *goCallback) OnAttach(env *torchenv.Env) error {
+func (g *goCallback) OnAttach(env *torchenv.Env) (err error) {
 	if g.attacher == nil {
 		return nil
 	}
 	g.guard.enter("OnAttach", env)
 	defer g.guard.leave()
-	err := g.attacher.OnAttach(env)
+	defer g.recoverPanic(&err)
+	g.trace.reset()
+	err = g.attacher.OnAttach(env)
 	if g.guard.aband.Load() {
 		return ErrAbandoned
 	}
@@ -113,14 +123,29 @@ func (g *goCallback) OnAttach(env *torchenv.Env) error {
 }
 
 // Close runs the callback's own Close, then stops its interpreter, which nothing calls again.
-func (g *goCallback) Close() error {
+func (g *goCallback) Close() (err error) {
 	defer g.guard.stop()
 	if g.closer == nil || g.guard.aband.Load() {
 		return nil
 	}
 	g.guard.enter("Close", nil)
 	defer g.guard.leave()
+	defer g.recoverPanic(&err)
+	g.trace.reset()
 	return g.closer.Close()
+}
+
+// recoverPanic, deferred by each call, turns a panic of the interpreted code into its error.
+func (g *goCallback) recoverPanic(err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if g.guard.aband.Load() {
+		*err = ErrAbandoned
+		return
+	}
+	*err = g.trace.panicError(r, debug.Stack())
 }
 
 // Running, Abandon and Abandoned implement callback.Abandoner.
@@ -305,14 +330,19 @@ func (l *Loader) build(path string, src []byte, symbol, id string, init map[stri
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 
-	i := interp.New(interp.Options{})
+	if err := checkReserved(fset, file); err != nil {
+		return nil, err
+	}
+
+	trace := newTracer(path)
+	i := interp.New(interp.Options{Stderr: trace})
 	if err := i.Use(stdlibFor(l.opts.FullStdlib)); err != nil {
 		return nil, err
 	}
 	if err := i.Use(symbols.Symbols); err != nil {
 		return nil, err
 	}
-	out := &goCallback{}
+	out := &goCallback{trace: trace}
 	var buildErr error
 	parked, release := make(chan struct{}), make(chan struct{})
 	sink := interp.Exports{"hotcbsink/hotcbsink": {
@@ -326,8 +356,20 @@ func (l *Loader) build(path string, src []byte, symbol, id string, init map[stri
 	if err := i.Use(sink); err != nil {
 		return nil, err
 	}
-	if _, err := l.evalTimed(i, string(src)); err != nil {
-		return nil, errors.New(withPath(err.Error(), path))
+	// The file is interpreted instrumented to locate panics (trace.go); the positions in errors
+	// are mapped back to the file's.
+	code := trace.instrument(fset, file, src)
+	if err := i.Use(trace.exports()); err != nil {
+		return nil, err
+	}
+	if _, err := l.evalTimed(i, string(code)); err != nil {
+		var p interp.Panic
+		if errors.As(err, &p) {
+			if pe := trace.panicError(p.Value, nil); len(pe.Frames) > 0 {
+				return nil, fmt.Errorf("%s: panic: %v", pe.Frames[0], pe.Value)
+			}
+		}
+		return nil, errors.New(trace.filePos(buildError(err).Error()))
 	}
 	pkg := file.Name.Name
 	if _, err := eval(i, `import ("hotcbsink"; "github.com/hotcb/hotcb/callback"; "github.com/hotcb/hotcb/torchenv")`); err != nil {
@@ -369,7 +411,12 @@ func (l *Loader) build(path string, src []byte, symbol, id string, init map[stri
 		if _, err := eval(i, run); err != nil {
 			return nil, fmt.Errorf("%s: prepare %s: %v", path, symbol, err)
 		}
+		trace.reset()
 		if _, err := l.evalTimed(i, "hotcbRun()"); err != nil {
+			err = buildError(err)
+			if loc := trace.frames(); len(loc) > 0 {
+				err = fmt.Errorf("%v (at %s)", err, loc[0])
+			}
 			return nil, fmt.Errorf("%s: %s(%q, init): %v", path, symbol, id, err)
 		}
 		if buildErr != nil {
@@ -418,7 +465,8 @@ func eval(i *interp.Interpreter, code string) (v reflect.Value, err error) {
 	return i.Eval(code)
 }
 
-// evalTimed is eval for code that runs the file's own code, bounded by BuildTimeout.
+// evalTimed is eval for code that runs the file's own code, bounded by BuildTimeout. A panic
+// there is returned as interp.Panic, a time-out as errTimeout.
 func (l *Loader) evalTimed(i *interp.Interpreter, code string) (reflect.Value, error) {
 	timeout := l.opts.BuildTimeout
 	if timeout <= 0 {
@@ -430,21 +478,16 @@ func (l *Loader) evalTimed(i *interp.Interpreter, code string) (reflect.Value, e
 	if ctx.Err() != nil {
 		return v, fmt.Errorf("loading it ran for %v without finishing (a loop in a package variable, an init function or the constructor?); its interpreter was stopped", timeout)
 	}
-	var p interp.Panic
-	if errors.As(err, &p) {
-		return v, fmt.Errorf("the interpreter failed on this code: %v", p.Value)
-	}
 	return v, err
 }
 
-var linePos = regexp.MustCompile(`^(_\.go:)?\d+:\d+`)
-
-// withPath makes the interpreter's "L:C: msg" (or "_.go:L:C: msg") read "path:L:C: msg".
-func withPath(msg, path string) string {
-	if loc := linePos.FindStringIndex(msg); loc != nil {
-		return path + ":" + strings.TrimPrefix(msg, "_.go:")
+// buildError words an interpreter panic at load.
+func buildError(err error) error {
+	var p interp.Panic
+	if errors.As(err, &p) {
+		return fmt.Errorf("the interpreter failed on this code: %v", p.Value)
 	}
-	return path + ": " + msg
+	return err
 }
 
 // checkSymbol finds symbol in the file and says whether it is a struct type or a function.

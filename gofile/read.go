@@ -36,7 +36,7 @@ func ReadSource(path string, allowAnyOwner bool) ([]byte, fs.FileInfo, error) {
 	dir, err := filepath.EvalSymlinks(filepath.Dir(abs))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, notFound(path)
+			return nil, nil, notFound{path, abs}
 		}
 		return nil, nil, err
 	}
@@ -49,7 +49,7 @@ func ReadSource(path string, allowAnyOwner bool) ([]byte, fs.FileInfo, error) {
 	if err != nil {
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			return nil, nil, notFound(path)
+			return nil, nil, notFound{path, abs}
 		case errors.Is(err, syscall.ELOOP):
 			to, _ := os.Readlink(path)
 			return nil, nil, fmt.Errorf("refusing %s: it is a symbolic link; load the file it points to (%s)", path, to)
@@ -97,10 +97,17 @@ func checkDirs(path, dir string) error {
 	return nil
 }
 
-// notFound is the error for a missing source; it matches fs.ErrNotExist.
-type notFound string
+// notFound is the error for a missing source; it matches fs.ErrNotExist. A relative path names
+// where it was looked for (the training process's working directory, which may not be the
+// shell's that wrote the command).
+type notFound struct{ path, abs string }
 
-func (n notFound) Error() string { return "go file " + string(n) + " not found" }
+func (n notFound) Error() string {
+	if filepath.IsAbs(n.path) {
+		return "go file " + n.path + " not found"
+	}
+	return "go file " + n.path + " not found (looked for " + n.abs + ": a relative path is read from the training process's working directory)"
+}
 func (n notFound) Unwrap() error { return fs.ErrNotExist }
 
 func ownerOf(st fs.FileInfo) (uint32, bool) {

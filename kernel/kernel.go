@@ -5,18 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
-
 	"github.com/hotcb/hotcb/bridge/optim"
 	"github.com/hotcb/hotcb/controller"
+	"github.com/hotcb/hotcb/intake"
+	"github.com/hotcb/hotcb/metrics"
 	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/params"
 	"github.com/hotcb/hotcb/rundir"
 	"github.com/hotcb/hotcb/torchenv"
 )
@@ -48,6 +47,8 @@ type Options struct {
 	// RankLag is how many steps after rank 0 reads an op every rank applies it (default
 	// DefaultRankLag).
 	RankLag int64
+	// Metrics configure the metrics stream, RUN_DIR/hotcb.metrics.jsonl (metrics.go).
+	Metrics MetricsOptions
 }
 
 // Kernel is HotKernel.
@@ -60,12 +61,9 @@ type Kernel struct {
 	order   []string
 	user    []Module // modules registered by the program: the only ones with a Dispatch to call
 
-	cmds       *controller.CommandReader
-	cursor     rundir.Cursor // how far the inputs were processed, recorded with each ledger entry
-	cfgApplied string        // after a restart: the SHA-256 of the YAML the restored state includes
-	cfgLast    []byte
-	cfgBad     string
-	freezeMod  time.Time
+	in         *intake.Intake // the run directory's commands, YAML and freeze file, and Submit
+	cursor     rundir.Cursor  // how far the inputs were processed, recorded with each ledger entry
+	cfgApplied string         // after a restart: the SHA-256 of the YAML the restored state includes
 	freeze     rundir.FreezeState
 	replay     *replayer
 
@@ -73,11 +71,6 @@ type Kernel struct {
 	seq        int64
 	ledgerErr  string
 	lastEvent  string
-	pending    atomic.Bool
-	mu         sync.Mutex
-	queue      []ops.Op
-	stop       chan struct{}
-	wg         sync.WaitGroup
 	closed     bool
 	optimizers *optModule
 	lock       *os.File // rundir.Lock, held while the kernel runs
@@ -90,6 +83,12 @@ type Kernel struct {
 	fetchErr    string
 	applying    *scheduled   // the scheduled op being applied (its recipe, for a freeze)
 	lastEnv     torchenv.Env // step, epoch and phase of the last safe point
+
+	totalSteps atomic.Int64 // the run's planned steps (SetTotalSteps), 0 when unknown
+
+	metrics *stream // the metrics stream (metrics.go); nil when off or on a rank > 0
+	// how the restore treats each go_file callback's file (restoreSource)
+	restoreSources map[string]restoreSource
 }
 
 // New opens (creating if needed, mode 0700) the run directory and starts watching it.
@@ -107,7 +106,7 @@ func New(runDir string, opts Options) (*Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &Kernel{dir: d, opts: opts, modules: map[string]Module{}, stop: make(chan struct{}), lock: lock}
+	k := &Kernel{dir: d, opts: opts, modules: map[string]Module{}, lock: lock}
 	// The status file's only writer is the lock's holder: temporary files of it are a killed
 	// predecessor's.
 	stale, _ := rundir.RemoveStaleTemps(d.Path(rundir.Status))
@@ -119,26 +118,31 @@ func New(runDir string, opts Options) (*Kernel, error) {
 	co.SourcesDir = d.Path(rundir.Sources)
 	co.StatusExtra = k.statusExtra
 	co.OnAbandoned = k.abandoned
-	k.cmds = controller.NewCommandReader(d.Path(rundir.Commands))
-	co.CommandsStatus = k.cmds
+	co.OnReload = k.reloaded
+	co.OnErrorDisabled = k.errorDisabled
 	ctl, err := controller.New(co)
 	if err != nil {
 		lock.Close()
 		return nil, err
 	}
 	k.ctl = ctl
+	k.in = intake.New(intake.Options{Commands: d.Path(rundir.Commands), Config: d.Path(rundir.Config), Freeze: d.Path(rundir.Freeze),
+		DebounceSteps: co.DebounceSteps, PollInterval: co.PollInterval, PollEveryStep: co.PollEveryStep,
+		Log: func(s string) { ctl.Logf(nil, "%s", s) }})
+	ctl.ReportCommands(k.in.Commands())
 	if stale > 0 {
 		ctl.Logf(nil, "removed %d temporary status file(s) a killed process left", stale)
 	}
 	k.optimizers = &optModule{opts: map[string]*optim.Optimizer{}}
 	k.register("cb", &cbModule{ctl: ctl})
 	k.register("opt", k.optimizers)
+	k.register("loss", newLossModule())
 	k.register("core", &coreModule{k: k})
 
 	ledger, err := rundir.ReadLedger(d.Path(rundir.Applied))
 	if err != nil {
 		ctl.Logf(nil, "ledger: cannot read %s: %v (commands in the file are taken as applied)", d.Path(rundir.Applied), err)
-		k.cmds.Tailer().SkipExisting()
+		k.in.Commands().Tailer().SkipExisting()
 	}
 	for _, b := range ledger.Bad {
 		ctl.Logf(nil, "ledger: %v (skipped; earlier entries are intact)", b)
@@ -149,8 +153,7 @@ func New(runDir string, opts Options) (*Kernel, error) {
 	if !k.leader() {
 		k.restore = nil // rank 0 sends its own restore: every rank restores the same state
 	}
-	k.pending.Store(true)
-	k.watch()
+	k.openMetrics()
 	return k, nil
 }
 
@@ -172,24 +175,29 @@ func (k *Kernel) resume(ledger rundir.Ledger) {
 	case last != nil:
 		k.cursor = *last
 		if last.CommandsOffset > 0 {
-			k.cmds.Tailer().ResumeAfter(controller.Resume{End: last.CommandsOffset, Number: last.CommandsLine, TextSHA256: last.CommandsSHA256})
+			k.in.Commands().Tailer().ResumeAfter(intake.Resume{End: last.CommandsOffset, Number: last.CommandsLine, TextSHA256: last.CommandsSHA256})
 		}
 	case len(ledger.Entries) > 0:
 		// Written by hotcb or an older hotcb-go, without a cursor: nothing says which commands
 		// were applied, and the older rule was that all in the file were.
-		k.cmds.Tailer().SkipExisting()
+		k.in.Commands().Tailer().SkipExisting()
 		k.ctl.Logf(nil, "ledger: %s has no cursor (written by hotcb or hotcb-go < 0.2): the commands already in %s are taken as applied",
 			rundir.Applied, rundir.Commands)
 	}
 	if k.opts.NoRestore || len(ledger.Entries) == 0 {
 		return
 	}
-	restore, err := finalState(ledger.Entries)
+	restore, sources, err := finalState(ledger.Entries)
 	if err != nil {
 		k.ctl.Logf(nil, "restart: cannot rebuild the callback state: %v", err)
 		return
 	}
-	k.restore = restore
+	if lr, err := lossRestore(ledger.Entries); err != nil {
+		k.ctl.Logf(nil, "restart: cannot rebuild the loss state: %v", err)
+	} else {
+		restore = append(restore, lr...)
+	}
+	k.restore, k.restoreSources = restore, sources
 	k.cfgApplied = k.cursor.ConfigSHA256 // the restored state includes that YAML's effect
 }
 
@@ -222,15 +230,18 @@ func (k *Kernel) RegisterModule(name string, m Module) error {
 func (k *Kernel) RegisterOptimizer(id string, o *optim.Optimizer) { k.optimizers.opts[id] = o }
 
 // Submit queues an op from any goroutine; it is processed (and recorded, source "api") at the
-// next safe point.
+// next safe point. Its params and init are normalized now (ops.Normalize: an int32 becomes an
+// int64, a float32 a float64, …); a value JSON cannot record (NaN, an infinity) is an error
+// naming the key, and the op is not queued.
 func (k *Kernel) Submit(op ops.Op) error {
 	if err := op.Validate(); err != nil {
 		return err
 	}
-	k.mu.Lock()
-	k.queue = append(k.queue, op)
-	k.mu.Unlock()
-	k.pending.Store(true)
+	n, err := ops.Normalize(op)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	k.in.Submit(n)
 	return nil
 }
 
@@ -242,10 +253,13 @@ func (k *Kernel) Apply(env *torchenv.Env, events ...string) {
 		event = events[0]
 	}
 	k.lastEvent = event
+	if k.metrics != nil {
+		k.metrics.enter(env, events)
+	}
 	k.ctl.Enter(env, event) // the watchdog sees ops that hang, not only callbacks
 	defer k.ctl.Exit()
 	k.recordRollbacks(env, event)
-	if k.leader() && (k.pending.Load() || k.opts.Controller.PollEveryStep) {
+	if k.leader() && k.in.Due() {
 		k.poll(env, event)
 	}
 	if k.distributed() {
@@ -265,81 +279,122 @@ func (k *Kernel) Apply(env *torchenv.Env, events ...string) {
 	for _, m := range k.user {
 		m.Dispatch(env, events...)
 	}
+	if k.metrics != nil {
+		k.metrics.observe(env, events)
+	}
 }
 
 func (k *Kernel) poll(env *torchenv.Env, event string) {
-	k.pending.Store(false)
 	if k.distributed() { // read on from where reading stopped; k.cursor is what was applied
 		applied := k.cursor
 		k.cursor = k.readCursor
 		defer func() { k.readCursor, k.cursor = k.cursor, applied }()
 	}
-	k.pollFreeze(env, event)
+	k.in.PollFreeze(func(ch intake.Change) error { return k.freezeChanged(env, ch) })
+	if k.freeze.Mode == "" {
+		k.freeze = rundir.FreezeState{Mode: rundir.FreezeOff, Policy: rundir.PolicyBestEffort}
+	}
 	if len(k.restore) > 0 {
 		for _, op := range k.restore {
 			k.intakeRestore(env, event, op)
 		}
 		k.restore = nil
 	}
-	k.pollConfig(env, event)
-	cmds, end, more := k.cmds.Poll(func(msg string) { k.ctl.Logf(env, "control plane: %s", msg) })
-	for _, c := range cmds {
+	k.in.PollConfig(func(ch intake.Change) error { return k.configChanged(env, event, ch) })
+	cmds := k.in.PollCommands(func(msg string) { k.ctl.Logf(env, "control plane: %s", msg) })
+	for _, c := range cmds.Lines {
 		k.cursor.CommandsLine, k.cursor.CommandsOffset, k.cursor.CommandsSHA256 = c.At.Number, c.At.End, c.At.TextSHA256
+		if c.Err != nil {
+			k.ignore(env, event, badLine{Op: c.Op, Reason: c.Err.Error(), Line: c.At.Number, Text: c.Text})
+			continue
+		}
 		k.intake(env, event, c.Op, rundir.SourceExternal)
 	}
-	if end.End > 0 { // bad lines after the last op are consumed too
+	if end := cmds.End; end.End > 0 { // bad lines after the last op are consumed too
 		k.cursor.CommandsLine, k.cursor.CommandsOffset, k.cursor.CommandsSHA256 = end.Number, end.End, end.TextSHA256
 	}
-	if more {
-		k.pending.Store(true) // a budget cut the poll short: go on at the next safe point
+	if cmds.Unlisted > 0 {
+		k.ignore(env, event, badLine{Line: cmds.FirstUnlisted, LastLine: cmds.LastUnlisted, Count: cmds.Unlisted})
 	}
-	k.mu.Lock()
-	q := k.queue
-	k.queue = nil
-	k.mu.Unlock()
-	for _, op := range q {
+	for _, op := range k.in.Submitted() {
 		k.intake(env, event, op, rundir.SourceAPI)
 	}
 }
 
-func (k *Kernel) pollConfig(env *torchenv.Env, event string) {
-	data, _, err := rundir.ReadControl(k.dir.Path(rundir.Config))
-	if err != nil {
-		if !errors.Is(err, os.ErrNotExist) && err.Error() != k.cfgBad {
-			k.cfgBad = err.Error()
-			k.ctl.Logf(env, "%v (keeping the previous configuration)", err)
-		}
-		return
+// configChanged reconciles a new hotcb.yaml (or reports why it cannot be read); an error keeps
+// the previous configuration.
+func (k *Kernel) configChanged(env *torchenv.Env, event string, ch intake.Change) error {
+	if ch.Err != nil {
+		k.ctl.Logf(env, "%v (keeping the previous configuration)", ch.Err)
+		return nil
 	}
-	if string(data) == string(k.cfgLast) {
-		return
-	}
-	sha := controller.LineSHA256(data)
 	if k.cfgApplied != "" {
 		// First look after a restart: the restored state already holds this YAML's effect
 		// unless it changed while no process ran.
 		applied := k.cfgApplied
 		k.cfgApplied = ""
-		if sha == applied {
-			k.cfgLast = data
-			return
+		if ch.SHA256 == applied {
+			return nil
 		}
 	}
-	specs, err := controller.ParseConfig(data)
+	cfg, err := controller.ReadConfig(ch.Data)
 	if err != nil {
-		if k.cfgBad != string(data) {
-			k.cfgBad = string(data)
-			k.ctl.Logf(env, "%s is invalid, keeping the previous configuration: %v", rundir.Config, err)
-		}
-		return
+		k.ctl.Logf(env, "%s is invalid, keeping the previous configuration: %v", rundir.Config, err)
+		return err
 	}
-	k.cfgLast, k.cfgBad = data, ""
-	k.cursor.ConfigSHA256 = sha
-	for _, op := range controller.Ops(specs) {
+	for _, s := range cfg.NotApplied {
+		k.ctl.Logf(env, "%s: %s", rundir.Config, s)
+	}
+	k.cursor.ConfigSHA256 = ch.SHA256
+	for _, op := range controller.Ops(cfg.Callbacks) {
 		op.Module = "cb"
 		k.intake(env, event, op, rundir.SourceYAML)
 	}
+	return nil
 }
+
+// badLine is a line of the commands file that is not an op, or (Count > 0) a summary of the bad
+// lines Line to LastLine of one poll beyond those recorded one by one.
+type badLine struct {
+	Op       ops.Op `json:"op"` // what could be made out of the line
+	Reason   string `json:"reason,omitempty"`
+	Line     int    `json:"line"`
+	Text     string `json:"text,omitempty"`
+	Count    int    `json:"count,omitempty"`
+	LastLine int    `json:"last_line,omitempty"`
+}
+
+// ignore records a bad commands line in the ledger as hotcb records input it does not act on:
+// decision ignored, the reason in notes. On a data-parallel run every rank records it at the
+// same step, as it would an op.
+func (k *Kernel) ignore(env *torchenv.Env, event string, b badLine) {
+	if k.distributed() {
+		k.schedule(env, scheduled{Kind: "ignored", Source: rundir.SourceExternal, Bad: &b})
+		return
+	}
+	k.recordIgnored(env, event, b, "")
+}
+
+func (k *Kernel) recordIgnored(env *torchenv.Env, event string, b badLine, note string) {
+	e := k.entry(env, event, b.Op, rundir.SourceExternal, rundir.DecisionIgnored, "", nil)
+	e.Module = b.Op.Module // not ModuleName: a line that is no JSON object names no module
+	if b.Count > 0 {
+		e.Payload = map[string]any{"line": b.Line, "last_line": b.LastLine, "count": b.Count}
+		e.Notes = ptr(fmt.Sprintf("%d more lines that are not ops (lines %d to %d), recorded here together", b.Count, b.Line, b.LastLine))
+	} else {
+		e.Payload = map[string]any{"line": b.Line}
+		if b.Text != "" {
+			e.Payload["text"] = b.Text
+		}
+		e.Notes = ptr(fmt.Sprintf("line %d is not an op: %s", b.Line, b.Reason))
+	}
+	if note != "" {
+		e.Notes = ptr(*e.Notes + "; " + note)
+	}
+	k.writeEntry(env, e)
+}
+
+func ptr[T any](v T) *T { return &v }
 
 // process routes one op through the freeze rules to its module and records it in the ledger.
 func (k *Kernel) process(env *torchenv.Env, event string, op ops.Op, source string) {
@@ -349,10 +404,14 @@ func (k *Kernel) process(env *torchenv.Env, event string, op ops.Op, source stri
 func (k *Kernel) processNote(env *torchenv.Env, event string, op ops.Op, source, note string) (decision string, err error) {
 	module := op.ModuleName()
 	extra := ""
+	normalized, nerr := ops.Normalize(op) // the one form modules and callbacks receive
+	if nerr == nil {
+		op = normalized
+	}
 	switch {
-	case ops.CheckNumbers(op) != nil:
+	case nerr != nil:
 		// Applied, it could not be recorded faithfully (JSON has no NaN or infinity).
-		decision, err = rundir.DecisionFailed, fmt.Errorf("%s: %w", op, ops.CheckNumbers(op))
+		decision, err = rundir.DecisionFailed, fmt.Errorf("%s: %w", op, nerr)
 		op.Params, op.Init = nil, nil
 	case module != "core" && source != rundir.SourceReplay && k.freeze.Mode == rundir.FreezeProd:
 		decision, extra = rundir.DecisionIgnoredFreeze, "freeze mode prod"
@@ -366,6 +425,9 @@ func (k *Kernel) processNote(env *torchenv.Env, event string, op ops.Op, source,
 		} else if verr := op.Validate(); verr != nil {
 			decision, err = rundir.DecisionFailed, verr
 		} else {
+			if cb, ok := m.(*cbModule); ok {
+				cb.source = source // applied and failed cb ops are logged with the ledger's source
+			}
 			decision, extra, err = m.ApplyOp(env, op)
 		}
 	}
@@ -402,9 +464,14 @@ func (k *Kernel) abandoned(env *torchenv.Env, id, reason string) {
 }
 
 func (k *Kernel) record(env *torchenv.Env, event string, op ops.Op, source, decision, note string, err error) {
+	k.writeEntry(env, k.entry(env, event, op, source, decision, note, err))
+}
+
+// entry is the ledger entry of op, with the next seq and the cursor.
+func (k *Kernel) entry(env *torchenv.Env, event string, op ops.Op, source, decision, note string, err error) rundir.LedgerEntry {
 	k.seq++
 	e := rundir.LedgerEntry{Seq: k.seq, WallTime: float64(time.Now().UnixNano()) / 1e9, Event: event,
-		Module: op.ModuleName(), Op: op.Op, Source: source, Decision: decision, Payload: rundir.Payload(op)}
+		Module: op.ModuleName(), Op: op.Op, Source: source, Decision: decision, Params: params.ForJSONMap(op.Params), Payload: rundir.Payload(op)}
 	if env != nil {
 		e.Step = env.Step
 		ep := env.Epoch
@@ -421,6 +488,11 @@ func (k *Kernel) record(env *torchenv.Env, event string, op ops.Op, source, deci
 	if err != nil {
 		s := err.Error()
 		e.Error = &s
+		var pe *controller.PanicError
+		if errors.As(err, &pe) && len(pe.Stack) > 0 {
+			tb := string(pe.Stack)
+			e.Traceback = &tb
+		}
 	}
 	if note != "" {
 		e.Notes = &note
@@ -429,12 +501,17 @@ func (k *Kernel) record(env *torchenv.Env, event string, op ops.Op, source, deci
 		c := k.cursor
 		e.Cursor = &c
 	}
+	return e
+}
+
+// writeEntry writes e to the ledger; a failure is logged once and shown in the status.
+func (k *Kernel) writeEntry(env *torchenv.Env, e rundir.LedgerEntry) {
 	werr := rundir.AppendJSON(k.dir.Path(rundir.Applied), e)
 	var ue *json.UnsupportedValueError
 	var te *json.UnsupportedTypeError
 	if errors.As(werr, &ue) || errors.As(werr, &te) {
 		// A Go value from the API that JSON cannot hold: the entry is still written.
-		e.Payload = map[string]any{"unrecordable": werr.Error()}
+		e.Payload, e.Params = map[string]any{"unrecordable": werr.Error()}, nil
 		werr = rundir.AppendJSON(k.dir.Path(rundir.Applied), e)
 	}
 	if werr != nil {
@@ -454,8 +531,7 @@ func (k *Kernel) Close() error {
 		return nil
 	}
 	k.closed = true
-	close(k.stop)
-	k.wg.Wait()
+	k.in.Close()
 	k.recordRollbacks(nil, k.lastEvent) // of a last Step after the last safe point
 	k.closeRanks()
 	var errs []error
@@ -483,16 +559,27 @@ func (k *Kernel) Close() error {
 			errs = append(errs, fmt.Errorf("module %s: %w", name, err))
 		}
 	}
+	if k.metrics != nil {
+		if err := k.metrics.close(); err != nil {
+			errs = append(errs, fmt.Errorf("metrics: %w", err))
+		}
+	}
 	if err := k.ctl.Close(); err != nil {
 		errs = append(errs, err)
 	}
-	k.cmds.Close()
 	k.lock.Close()
 	return errors.Join(errs...)
 }
 
+// SetTotalSteps says how many steps the run plans (0: unknown); the status file carries it as
+// total_steps, from which `hotcb status` and `hotcb serve` show progress and an ETA.
+func (k *Kernel) SetTotalSteps(n int64) { k.totalSteps.Store(max(n, 0)) }
+
 func (k *Kernel) statusExtra() map[string]any {
 	ex := map[string]any{"freeze_mode": k.freeze.Mode, "ledger_seq": k.seq}
+	if n := k.totalSteps.Load(); n > 0 {
+		ex["total_steps"] = n
+	}
 	if k.ledgerErr != "" {
 		ex["ledger_error"] = k.ledgerErr
 	}
@@ -513,53 +600,22 @@ func (k *Kernel) statusExtra() map[string]any {
 	if len(optParams) > 0 {
 		ex["optimizers"] = optParams
 	}
+	if ls := k.lossModule().status(); ls != nil {
+		ex["loss"] = ls
+	}
+	if k.metrics != nil {
+		st := k.metrics.w.Stats()
+		m := map[string]any{"file": metrics.File, "lines": st.Lines, "decimated": st.Decimated, "last_step": st.LastStep}
+		if st.Dropped > 0 {
+			m["dropped"] = st.Dropped
+		}
+		if st.Err != "" {
+			m["error"] = st.Err
+		}
+		ex["metrics"] = m
+	}
 	if k.replay != nil {
 		ex["replay"] = map[string]any{"applied": k.replay.applied, "pending": k.replay.pending(), "step_offset": k.freeze.StepOffset}
 	}
 	return ex
-}
-
-// watch marks the kernel pending on changes in the run directory, and every second.
-func (k *Kernel) watch() {
-	w, err := fsnotify.NewWatcher()
-	if err == nil {
-		if err := w.Add(string(k.dir)); err != nil {
-			w.Close()
-			w = nil
-		}
-	} else {
-		w = nil
-	}
-	interval := k.opts.Controller.PollInterval
-	if interval <= 0 {
-		interval = time.Second
-	}
-	k.wg.Add(1)
-	go func() {
-		defer k.wg.Done()
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		var events chan fsnotify.Event
-		if w != nil {
-			defer w.Close()
-			events = w.Events
-		}
-		for {
-			select {
-			case <-k.stop:
-				return
-			case <-t.C:
-				k.pending.Store(true)
-			case ev, ok := <-events:
-				if !ok {
-					events = nil
-					continue
-				}
-				switch filepath.Base(ev.Name) {
-				case rundir.Commands, rundir.Config, rundir.Freeze:
-					k.pending.Store(true)
-				}
-			}
-		}
-	}()
 }

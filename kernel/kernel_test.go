@@ -124,7 +124,7 @@ func TestRoutingAndLedger(t *testing.T) {
 		`1 opt.set_params() external failed: opt set_params main: optim: hyper-parameter "lr": must be >= 0, got -1`,
 		"1 opt.disable(main) external failed: opt disable: an optimizer cannot be enabled or disabled; change its params (e.g. lr=0) with set_params",
 		`1 opt.set_params(other) external failed: no optimizer "other" (registered: main)`,
-		`1 loss.set_params(main) external failed: no module "loss" (registered: cb, opt, core)`,
+		`1 loss.set_params(main) external failed: no loss is registered with the kernel (the loop calls RegisterLoss("main", l); hotcb: missing_mutable_state)`,
 		"1 cb.load(r) external skipped_noop",
 	}, got)
 	es := r.ledger()

@@ -11,6 +11,7 @@ import (
 	"github.com/hotcb/hotcb/bridge/optim"
 	"github.com/hotcb/hotcb/controller"
 	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/params"
 	"github.com/hotcb/hotcb/rundir"
 	"github.com/hotcb/hotcb/torchenv"
 )
@@ -19,10 +20,11 @@ import (
 type cbModule struct {
 	ctl     *controller.HotController
 	capture *ops.SourceCapture // of the last go_file load, for the ledger
+	source  string             // of the op being applied: the controller's log line names it
 }
 
 func (m *cbModule) ApplyOp(env *torchenv.Env, op ops.Op) (string, string, error) {
-	r := m.ctl.ApplyOp(env, op, "kernel")
+	r := m.ctl.ApplyOp(env, op, m.source)
 	m.capture = r.Capture
 	return string(r.Decision), r.Note, r.Err
 }
@@ -80,20 +82,20 @@ func (m *optModule) ApplyOp(env *torchenv.Env, op ops.Op) (string, string, error
 		return rundir.DecisionFailed, "", errors.New("opt set_params: no params given")
 	}
 	group := optim.AllGroups
-	params := map[string]any{}
+	hyper := map[string]any{}
 	for k, v := range op.Params {
 		if k == "group" {
-			g, err := toInt(v)
+			g, err := params.Int(v)
 			if err != nil || g < 0 || g >= o.NumGroups() {
 				return rundir.DecisionFailed, "", fmt.Errorf("opt set_params: group %v is not a group index (0..%d)", v, o.NumGroups()-1)
 			}
 			group = g
 			continue
 		}
-		params[k] = v
+		hyper[k] = v
 	}
 	rev := o.Revision()
-	if err := o.SetParams(group, params); err != nil {
+	if err := o.SetParams(group, hyper); err != nil {
 		return rundir.DecisionFailed, "", fmt.Errorf("opt set_params %s: %w", id, err)
 	}
 	if o.Revision() != rev {
@@ -188,23 +190,6 @@ func (k *Kernel) recordRollbacks(env *torchenv.Env, event string) {
 	}
 }
 
-func toInt(v any) (int, error) {
-	switch x := v.(type) {
-	case int:
-		return x, nil
-	case int64:
-		return int(x), nil
-	case float64:
-		if x == float64(int(x)) {
-			return int(x), nil
-		}
-	case json.Number:
-		n, err := x.Int64()
-		return int(n), err
-	}
-	return 0, fmt.Errorf("not an integer: %v", v)
-}
-
 func (m *optModule) Dispatch(*torchenv.Env, ...string) {}
 func (m *optModule) Close() error                      { return nil }
 
@@ -249,7 +234,7 @@ func freezeStateOf(op ops.Op) (rundir.FreezeState, error) {
 		f.Policy = v
 	}
 	if v, ok := op.Params["step_offset"]; ok {
-		n, err := toInt(v)
+		n, err := params.Int(v)
 		if err != nil {
 			return f, fmt.Errorf("freeze: step_offset: %v", err)
 		}

@@ -15,7 +15,7 @@ import (
 )
 
 // TestSetParamsOnEveryKind: `opt set_params` reaches the optimizers beyond SGD and Adam with
-// their own keys (numbers as the command file's json.Numbers, LBFGS's integer counts and
+// their own keys (numbers as the command file gives them, LBFGS's integer counts and
 // line_search_fn), and refuses their out-of-range values with the reason in the ledger.
 func TestSetParamsOnEveryKind(t *testing.T) {
 	kinds := []struct {
@@ -56,7 +56,7 @@ func TestSetParamsOnEveryKind(t *testing.T) {
 			return optim.NewLBFGS(ps, o)
 		}, `{"max_iter":5,"history_size":4,"line_search_fn":"strong_wolfe","lr":0.5}`,
 			map[string]any{"max_iter": 5, "history_size": 4, "line_search_fn": "strong_wolfe", "lr": 0.5},
-			`{"max_iter":2.5}`, `"max_iter": want an integer, got json.Number 2.5`, true},
+			`{"max_iter":2.5}`, `"max_iter": want an integer, got 2.5`, true},
 	}
 	for _, kd := range kinds {
 		t.Run(kd.name, func(t *testing.T) {

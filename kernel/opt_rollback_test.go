@@ -152,7 +152,7 @@ func TestRollbackOfOneGroupAndOfAChangeMadeByTheProgram(t *testing.T) {
 	es, _, err := rundir.ReadJSONL[rundir.LedgerEntry](filepath.Join(dir, rundir.Applied))
 	require.NoError(t, err)
 	require.Equal(t, []string{"1 opt.set_params(main) external applied", "2 opt.set_params(main) rollback applied"}, summary(es))
-	require.Equal(t, map[string]any{"lr": 0.1, "momentum": 0.0, "group": 1.0}, es[1].Payload["params"])
+	require.Equal(t, map[string]any{"lr": 0.1, "momentum": 0.0, "group": int64(1)}, es[1].Payload["params"])
 	require.Equal(t, "rolled back the set_params applied at step 1 and 1 hyper-parameter change(s) made outside the control plane: "+
 		"torch: add_: value cannot be converted to type at::Half without overflow", *es[1].Notes)
 	require.InDeltaSlice(t, []float32{0.6, 0.6}, a.Float32s(), 1e-6, "group 0 took its 4 steps of lr 0.1")

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -35,7 +36,7 @@ const DefaultRankLag = 2
 // scheduled is what rank 0 publishes: an op (or a restore, or a freeze switch) and the step at
 // or after which every rank applies it.
 type scheduled struct {
-	Kind   string         `json:"kind"` // "op", "restore" or "freeze"
+	Kind   string         `json:"kind"` // "op", "restore", "freeze", "failed" or "ignored"
 	Step   int64          `json:"step"`
 	Op     *ops.Op        `json:"op,omitempty"`
 	Source string         `json:"source,omitempty"`
@@ -46,6 +47,7 @@ type scheduled struct {
 	Freeze   *rundir.FreezeState  `json:"freeze,omitempty"`
 	Recipe   []rundir.RecipeEntry `json:"recipe,omitempty"` // the replay's entries, adjust applied
 	Err      string               `json:"error,omitempty"`  // kind "failed": why rank 0 could not send it
+	Bad      *badLine             `json:"bad,omitempty"`    // kind "ignored": a commands line that is not an op
 }
 
 func (k *Kernel) distributed() bool { return k.opts.Ranks != nil }
@@ -152,7 +154,9 @@ func (k *Kernel) applyDue(env *torchenv.Env, event string) {
 		}
 		for _, b := range msgs {
 			var s scheduled
-			if err := json.Unmarshal(b, &s); err != nil {
+			dec := json.NewDecoder(bytes.NewReader(b))
+			dec.UseNumber() // 50 stays an integer: processing normalizes the op as on rank 0
+			if err := dec.Decode(&s); err != nil {
 				k.ctl.Logf(env, "ranks: a message from rank 0 does not parse: %v", err)
 				continue
 			}
@@ -201,6 +205,10 @@ func (k *Kernel) applyScheduled(env *torchenv.Env, event string, s scheduled) {
 		}
 		// The source rank 0 restored, as this rank's captured copy.
 		k.processNote(env, event, k.shipped(env, *s.Op, s.GoSource), rundir.SourceRestore, restoreNote)
+	case "ignored":
+		if s.Bad != nil {
+			k.recordIgnored(env, event, *s.Bad, note)
+		}
 	case "failed":
 		if s.Op == nil {
 			return
@@ -239,6 +247,10 @@ func (k *Kernel) shipped(env *torchenv.Env, op ops.Op, src []byte) ops.Op {
 // closeRanks records what was scheduled for a step the run never reached.
 func (k *Kernel) closeRanks() {
 	for _, s := range k.due {
+		if s.Bad != nil { // consumed: recorded, not left for a restart to read again
+			k.recordIgnored(&k.lastEnv, k.lastEvent, *s.Bad, fmt.Sprintf("the run ended before step %d", s.Step))
+			continue
+		}
 		if s.Op == nil {
 			continue
 		}

@@ -2,10 +2,9 @@ package kernel
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
-	"time"
 
+	"github.com/hotcb/hotcb/intake"
 	"github.com/hotcb/hotcb/ops"
 	"github.com/hotcb/hotcb/rundir"
 	"github.com/hotcb/hotcb/torchenv"
@@ -58,31 +57,25 @@ func (r *replayer) missed() []rundir.RecipeEntry {
 	return out
 }
 
-// pollFreeze re-reads hotcb.freeze.json when it changed.
-func (k *Kernel) pollFreeze(env *torchenv.Env, event string) {
-	p := k.dir.Path(rundir.Freeze)
-	st, err := os.Lstat(p) // ReadFreeze refuses a symbolic link
+// freezeChanged switches to the freeze state of a new hotcb.freeze.json (off when it was
+// removed), or reports why it cannot be read; an error keeps the current mode.
+func (k *Kernel) freezeChanged(env *torchenv.Env, ch intake.Change) error {
+	if ch.Err != nil {
+		k.ctl.Logf(env, "freeze: %v (keeping mode %s)", ch.Err, orOff(k.freeze.Mode))
+		return nil
+	}
+	f := rundir.FreezeState{Mode: rundir.FreezeOff, Policy: rundir.PolicyBestEffort}
+	var err error
+	if !ch.Removed {
+		f, err = rundir.ParseFreeze(k.dir.Path(rundir.Freeze), ch.Data)
+	}
+	if err == nil {
+		err = k.setFreeze(env, f)
+	}
 	if err != nil {
-		if os.IsNotExist(err) && k.freeze.Mode != "" && !k.freezeMod.IsZero() {
-			k.freezeMod = time.Time{}
-			k.setFreeze(env, rundir.FreezeState{Mode: rundir.FreezeOff, Policy: rundir.PolicyBestEffort})
-		} else if k.freeze.Mode == "" {
-			k.freeze = rundir.FreezeState{Mode: rundir.FreezeOff, Policy: rundir.PolicyBestEffort}
-		}
-		return
+		k.ctl.Logf(env, "freeze: %v (keeping mode %s)", err, orOff(k.freeze.Mode))
 	}
-	if st.ModTime().Equal(k.freezeMod) || !st.Mode().IsRegular() { // a FIFO would block the read
-		return
-	}
-	k.freezeMod = st.ModTime()
-	f, err := rundir.ReadFreeze(p)
-	if err != nil {
-		k.ctl.Logf(env, "freeze: %v (keeping mode %s)", err, k.freeze.Mode)
-		return
-	}
-	if err := k.setFreeze(env, f); err != nil {
-		k.ctl.Logf(env, "freeze: %v (keeping mode %s)", err, k.freeze.Mode)
-	}
+	return err
 }
 
 // setFreeze switches the freeze state, loading the recipe (and adjust patches) for replay

@@ -1,6 +1,8 @@
 package kernel_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -246,22 +248,24 @@ func TestRunDirectoryHasOneTrainer(t *testing.T) {
 	p.stop()
 }
 
-// Numbers JSON cannot carry never reach the ledger: a command with 1e999 is a bad line, an API
-// op with an infinity fails; every ledger line parses and no seq repeats.
+// Numbers JSON cannot carry never reach the ledger: a command with 1e999 is a bad line (recorded
+// as ignored, its text as a string), an API op with an infinity is refused by Submit; every
+// ledger line parses and no seq repeats.
 func TestNumbersTheLedgerCannotHold(t *testing.T) {
 	dir := t.TempDir()
 	p := start(t, dir, kernel.Options{})
 	var lines []string
 	p.env.Log = func(s string) { lines = append(lines, s) }
 	appendCmd(t, dir, loadP, `{"op":"set_params","id":"hb","params":{"lr":1e999}}`)
-	require.NoError(t, p.k.Submit(ops.Op{Op: ops.OpSetParams, ID: "hb", Params: map[string]any{"lr": math.Inf(1)}}))
+	require.EqualError(t, p.k.Submit(ops.Op{Op: ops.OpSetParams, ID: "hb", Params: map[string]any{"lr": math.Inf(1)}}),
+		`cb.set_params(hb): params "lr": +Inf cannot be recorded: JSON has no NaN or infinity`)
 	p.steps(1)
 	p.stop()
 	require.Contains(t, strings.Join(lines, "\n"), `line 2 skipped: params "lr": 1e999 is out of range`)
 	es := readLedger(t, dir)
 	require.Equal(t, []string{
 		"0 cb.load(hb) external applied",
-		`0 cb.set_params(hb) api failed: cb.set_params(hb): params "lr": +Inf cannot be recorded: JSON has no NaN or infinity`,
+		"0 cb.set_params(hb) external ignored", // with its reason, as any line that is not an op
 	}, summary(es))
 	require.NotContains(t, strings.Join(p.log, "\n"), "params", "the failed op changed nothing")
 }
@@ -298,11 +302,11 @@ func (c *C) SetParams(params map[string]any) error { return nil }
 	p.stop()
 	require.Contains(t, lines, "gofile-cb 0")
 	es := readLedger(t, dir)
+	require.Len(t, es, 2)
 	last := es[len(es)-1]
 	require.Equal(t, "restore", last.Source)
 	require.Equal(t, "applied", last.Decision)
-	require.Contains(t, *last.Notes, "so the captured copy")
-	require.Equal(t, "failed", es[len(es)-2].Decision, "the attempt from the original file is on record")
+	require.Contains(t, *last.Notes, "is loaded from its captured copy")
 }
 
 // A go_file callback stuck in Handle is abandoned and disabled, the ledger says so, and a restart
@@ -359,4 +363,303 @@ func TestStaleStatusTempIsRemoved(t *testing.T) {
 	p.stop()
 	require.NoFileExists(t, stale)
 	require.FileExists(t, filepath.Join(dir, rundir.Status))
+}
+
+// versioned is a go_file callback that logs "<version> <step>" at each event.
+func versioned(version string) string {
+	return `package vcb
+
+import "github.com/hotcb/hotcb/torchenv"
+
+type V struct {
+	Id string ` + "`hotcb:\"id\"`" + `
+}
+
+func (c *V) ID() string { return c.Id }
+func (c *V) Handle(event string, env *torchenv.Env) error {
+	env.Logf("` + version + ` %d", env.Step)
+	return nil
+}
+func (c *V) SetParams(params map[string]any) error { return nil }
+`
+}
+
+const brokenSrc = "package vcb\n\nfunc (\n"
+
+// edit rewrites a go_file source, a little later than its last write so that its mtime changes.
+func edit(t *testing.T, path, src string) {
+	time.Sleep(5 * time.Millisecond)
+	require.NoError(t, os.WriteFile(path, []byte(src), 0o600))
+}
+
+func sha(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+func loadGoFile(path string) string {
+	return fmt.Sprintf(`{"op":"load","id":"g","target":{"kind":"go_file","path":%q,"symbol":"V"}}`, path)
+}
+
+// callbackLines collects what callbacks log, without the controller's "[hotcb]" lines.
+func callbackLines(lines *[]string) func(string) {
+	return func(s string) {
+		if !strings.HasPrefix(s, "[hotcb] ") {
+			*lines = append(*lines, s)
+		}
+	}
+}
+
+func captureSHA(t *testing.T, e rundir.LedgerEntry) string {
+	sc, ok := e.Payload["source_capture"].(map[string]any)
+	require.True(t, ok, "seq %d has a source_capture: %v", e.Seq, e.Payload)
+	return sc["sha256"].(string)
+}
+
+// Every hot reload of a go_file is a ledger entry — a load from the watcher with the new
+// version's sha256, or a failed one with the error — and the recipe keeps the applied ones: a
+// replay loads v1, then v2 at the step the file changed, from the captured copies.
+func TestHotReloadsAreInTheLedgerAndReplayed(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(t.TempDir(), "v.go")
+	require.NoError(t, os.WriteFile(src, []byte(versioned("v1")), 0o600))
+	p := start(t, dir, kernel.Options{})
+	var lines []string
+	p.env.Log = callbackLines(&lines)
+	appendCmd(t, dir, loadGoFile(src))
+	p.steps(3)
+	edit(t, src, versioned("v2"))
+	p.steps(3)
+	edit(t, src, brokenSrc)
+	p.steps(1)
+	p.stop()
+	require.Equal(t, []string{"v1 0", "v1 1", "v1 2", "v2 3", "v2 4", "v2 5", "v2 6"}, lines, "the broken edit leaves v2 running")
+
+	es := readLedger(t, dir)
+	require.Len(t, es, 3)
+	require.Equal(t, []string{"0 cb.load(g) external applied", "3 cb.load(g) watch applied"}, summary(es[:2]))
+	require.Equal(t, sha(versioned("v1")), captureSHA(t, es[0]))
+	require.Equal(t, sha(versioned("v2")), captureSHA(t, es[1]))
+	require.Equal(t, src, es[1].Payload["target"].(map[string]any)["path"])
+	require.Equal(t, true, es[1].Payload["enabled"])
+	failed := es[2]
+	require.Equal(t, "6 cb.load(g) watch failed", strings.SplitN(summary(es[2:])[0], ":", 2)[0])
+	require.Equal(t, sha(brokenSrc), captureSHA(t, failed), "the failed version's sha256")
+	require.Contains(t, *failed.Error, src+":3:")
+	require.Contains(t, *failed.Error, "the previous version keeps running: sha256 "+sha(versioned("v2")))
+
+	recipe, err := rundir.ExportRecipe(es)
+	require.NoError(t, err)
+	require.Len(t, recipe, 2, "the failed reload changed nothing: it is not replayed")
+	require.Equal(t, int64(3), recipe[1].At.Step)
+	require.Equal(t, sha(versioned("v2")), recipe[1].SourceCapture.SHA256)
+
+	// The replay runs in a new run directory while the file holds yet another version.
+	edit(t, src, versioned("v3"))
+	dir2 := t.TempDir()
+	require.NoError(t, rundir.WriteRecipe(filepath.Join(dir2, rundir.Recipe), recipe))
+	require.NoError(t, os.WriteFile(filepath.Join(dir2, rundir.Freeze), []byte(`{"mode":"replay","policy":"strict"}`), 0o600))
+	p2 := start(t, dir2, kernel.Options{})
+	lines = nil
+	p2.env.Log = callbackLines(&lines)
+	p2.steps(6)
+	p2.stop()
+	require.Equal(t, []string{"v1 0", "v1 1", "v1 2", "v2 3", "v2 4", "v2 5"}, lines)
+	require.Equal(t, []string{"0 cb.load(g) replay applied", "3 cb.load(g) replay applied"}, summary(readLedger(t, dir2)))
+}
+
+// A restart restores the version of a go_file that ran last — the one a hot reload loaded, not
+// the first — from its captured copy, and watches the file again: an edit made while no process
+// ran is loaded at the first safe point and recorded as a reload, and so is one made later.
+func TestRestartRestoresTheReloadedVersionAndWatchesItsFile(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(t.TempDir(), "v.go")
+	require.NoError(t, os.WriteFile(src, []byte(versioned("v1")), 0o600))
+	p := start(t, dir, kernel.Options{})
+	appendCmd(t, dir, loadGoFile(src))
+	p.steps(2)
+	edit(t, src, versioned("v2"))
+	p.steps(2)
+	p.stop()
+
+	var lines []string
+	p = start(t, dir, kernel.Options{})
+	p.env.Log = callbackLines(&lines)
+	p.steps(2)
+	edit(t, src, versioned("v3"))
+	p.steps(2)
+	p.stop()
+	require.Equal(t, []string{"v2 0", "v2 1", "v3 2", "v3 3"}, lines, "v2 restored, v3 reloaded after the restart")
+	es := readLedger(t, dir)
+	require.Equal(t, []string{"0 cb.load(g) external applied", "2 cb.load(g) watch applied",
+		"0 cb.load(g) restore applied", "2 cb.load(g) watch applied"}, summary(es))
+	require.Equal(t, sha(versioned("v2")), captureSHA(t, es[2]), "the restore is the reloaded version")
+	require.Equal(t, src, es[2].Payload["target"].(map[string]any)["path"], "its target is still the file")
+	require.Contains(t, *es[2].Notes, "sha256 "+sha(versioned("v2"))+") is loaded from its captured copy")
+	require.Contains(t, *es[2].Notes, src+" is watched again")
+	require.Equal(t, sha(versioned("v3")), captureSHA(t, es[3]))
+
+	// Edited while no process runs: the restore loads v3, which ran last, then the edit reloads.
+	edit(t, src, versioned("v4"))
+	lines = nil
+	p = start(t, dir, kernel.Options{})
+	p.env.Log = callbackLines(&lines)
+	p.steps(2)
+	p.stop()
+	require.Equal(t, []string{"v4 0", "v4 1"}, lines)
+	es = readLedger(t, dir)
+	require.Equal(t, []string{"0 cb.load(g) restore applied", "0 cb.load(g) watch applied"}, summary(es[4:]))
+	require.Equal(t, sha(versioned("v3")), captureSHA(t, es[4]))
+	require.Equal(t, sha(versioned("v4")), captureSHA(t, es[5]))
+}
+
+// An edit that fails to load leaves the running version in place, and a restart restores that
+// version — the last that loaded — not the broken file, and says so; the broken version is not
+// tried again until the file changes, and fixing it then reloads.
+func TestRestartAfterAFailedReloadRestoresTheLastGoodVersion(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(t.TempDir(), "v.go")
+	require.NoError(t, os.WriteFile(src, []byte(versioned("v1")), 0o600))
+	p := start(t, dir, kernel.Options{})
+	appendCmd(t, dir, loadGoFile(src))
+	p.steps(1)
+	edit(t, src, versioned("v2"))
+	p.steps(1)
+	edit(t, src, brokenSrc)
+	p.steps(1)
+	p.stop()
+
+	var lines []string
+	p = start(t, dir, kernel.Options{})
+	p.env.Log = callbackLines(&lines)
+	p.steps(2)
+	edit(t, src, versioned("v3"))
+	p.steps(1)
+	p.stop()
+	require.Equal(t, []string{"v2 0", "v2 1", "v3 2"}, lines)
+	es := readLedger(t, dir)
+	require.Equal(t, []string{"0 cb.load(g) restore applied", "2 cb.load(g) watch applied"}, summary(es[3:]),
+		"the broken file is not loaded again at the restart")
+	require.Equal(t, "failed", es[2].Decision)
+	require.Equal(t, sha(versioned("v2")), captureSHA(t, es[3]))
+	require.Contains(t, *es[3].Notes, fmt.Sprintf("the last version that loaded: the edit of %s with sha256 %s failed to load (ledger seq 3)", src, sha(brokenSrc)))
+	require.Equal(t, sha(versioned("v3")), captureSHA(t, es[4]))
+}
+
+// A restored go_file whose captured copy is gone is loaded from its file as it is now.
+func TestRestoreWithoutTheCaptureLoadsTheFile(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(t.TempDir(), "v.go")
+	require.NoError(t, os.WriteFile(src, []byte(versioned("v1")), 0o600))
+	p := start(t, dir, kernel.Options{})
+	appendCmd(t, dir, loadGoFile(src))
+	p.steps(1)
+	p.stop()
+	require.NoError(t, os.RemoveAll(filepath.Join(dir, rundir.Sources)))
+	edit(t, src, versioned("v2"))
+
+	var lines []string
+	p = start(t, dir, kernel.Options{})
+	p.env.Log = callbackLines(&lines)
+	p.steps(1)
+	edit(t, src, versioned("v3"))
+	p.steps(1)
+	p.stop()
+	require.Equal(t, []string{"v2 0", "v3 1"}, lines, "loaded from the file, which is watched")
+	es := readLedger(t, dir)
+	require.Equal(t, []string{"0 cb.load(g) restore failed", "0 cb.load(g) restore applied", "1 cb.load(g) watch applied"},
+		summaryNoErr(es[1:]))
+	require.Contains(t, *es[2].Notes, "could not be loaded")
+}
+
+// A go_file loaded by a replay ran from its captured copy: a restart restores that copy and does
+// not start watching the original file.
+func TestRestartOfAReplayDoesNotWatchTheOriginalFile(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(t.TempDir(), "v.go")
+	require.NoError(t, os.WriteFile(src, []byte(versioned("v1")), 0o600))
+	p := start(t, dir, kernel.Options{})
+	appendCmd(t, dir, loadGoFile(src))
+	p.steps(1)
+	p.stop()
+	recipe, err := rundir.ExportRecipe(readLedger(t, dir))
+	require.NoError(t, err)
+	dir2 := t.TempDir()
+	require.NoError(t, rundir.WriteRecipe(filepath.Join(dir2, rundir.Recipe), recipe))
+	require.NoError(t, os.WriteFile(filepath.Join(dir2, rundir.Freeze), []byte(`{"mode":"replay","policy":"strict"}`), 0o600))
+	p = start(t, dir2, kernel.Options{})
+	p.steps(1)
+	p.stop()
+
+	require.NoError(t, os.Remove(filepath.Join(dir2, rundir.Freeze))) // the replay is over
+	edit(t, src, versioned("v2"))
+	var lines []string
+	p = start(t, dir2, kernel.Options{})
+	p.env.Log = callbackLines(&lines)
+	p.steps(2)
+	p.stop()
+	require.Equal(t, []string{"v1 0", "v1 1"}, lines)
+	es := readLedger(t, dir2)
+	require.Equal(t, "0 cb.load(g) restore applied", summary(es)[len(es)-1])
+	require.NotContains(t, *es[len(es)-1].Notes, "watched")
+}
+
+func summaryNoErr(es []rundir.LedgerEntry) []string {
+	out := summary(es)
+	for i, s := range out {
+		out[i], _, _ = strings.Cut(s, ":")
+	}
+	return out
+}
+
+// A go_file callback whose Handle panics is disabled: the status' last_error and the ledger's
+// disable (source auto_disable) name the file and line; the recipe leaves the disable out, and a
+// restart restores the callback disabled, as it was.
+func TestPanickingGoFileIsDisabledWithItsLine(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(t.TempDir(), "boom.go")
+	require.NoError(t, os.WriteFile(src, []byte(`package boom
+
+import "github.com/hotcb/hotcb/torchenv"
+
+type V struct {
+	Id    string `+"`hotcb:\"id\"`"+`
+	seen map[int64]bool
+}
+
+func (c *V) ID() string { return c.Id }
+func (c *V) Handle(event string, env *torchenv.Env) error {
+	if env.Step == 2 {
+		c.seen[env.Step] = true
+	}
+	return nil
+}
+func (c *V) SetParams(params map[string]any) error { return nil }
+`), 0o600))
+	p := start(t, dir, kernel.Options{})
+	appendCmd(t, dir, fmt.Sprintf(`{"op":"load","id":"g","target":{"kind":"go_file","path":%q,"symbol":"V"}}`, src))
+	p.steps(4)
+	st := p.k.Controller().Status()
+	require.Len(t, st.Callbacks, 1)
+	require.Contains(t, st.Callbacks[0].LastError, "boom.go:13 in (*V).Handle: assignment to entry in nil map")
+	require.Equal(t, int64(2), st.Callbacks[0].LastErrorStep)
+	require.False(t, st.Callbacks[0].Enabled)
+	p.stop()
+
+	es := readLedger(t, dir)
+	require.Equal(t, []string{"0 cb.load(g) external applied", "2 cb.disable(g) auto_disable applied"}, summary(es))
+	require.Equal(t, fmt.Sprintf("disabled after an error in train_step_end at step 2: panic at %s:13 in (*V).Handle: assignment to entry in nil map", src), *es[1].Notes)
+	recipe, err := rundir.ExportRecipe(es)
+	require.NoError(t, err)
+	require.Len(t, recipe, 1, "a replay disables it on its own if it panics again")
+
+	var lines []string
+	p = start(t, dir, kernel.Options{})
+	p.env.Log = func(s string) { lines = append(lines, s) }
+	p.steps(4)
+	p.stop()
+	es = readLedger(t, dir)
+	require.Len(t, es, 3, "restored, and not failing again: %v", summary(es))
+	require.Equal(t, "0 cb.load(g) restore applied", summary(es)[2])
+	require.Equal(t, false, es[2].Payload["enabled"], "restored disabled")
 }

@@ -9,9 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"strconv"
 	"strings"
+
+	"github.com/hotcb/hotcb/params"
 )
 
 // Target kinds.
@@ -140,8 +140,9 @@ var (
 	errNotObject = errors.New("not a JSON object")
 )
 
-// Parse decodes and validates one command line. Numbers stay exact (json.Number); unknown
-// fields are ignored so that newer writers stay readable.
+// Parse decodes and validates one command line. Its params and init come out normalized (see
+// Normalize): integers int64, other numbers float64, as from every other source. Unknown fields
+// are ignored so that newer writers stay readable.
 func Parse(line []byte) (Op, error) {
 	line = bytes.TrimSpace(line)
 	if len(line) == 0 {
@@ -151,7 +152,7 @@ func Parse(line []byte) (Op, error) {
 		return Op{}, errNotObject
 	}
 	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.UseNumber()
+	dec.UseNumber() // exact: 50 stays an integer, 1e999 is caught instead of failing the decode
 	var op Op
 	if err := dec.Decode(&op); err != nil {
 		return Op{}, describe(err)
@@ -162,56 +163,33 @@ func Parse(line []byte) (Op, error) {
 	if err := op.Validate(); err != nil {
 		return Op{}, err
 	}
-	if err := CheckNumbers(op); err != nil {
-		return Op{}, err
-	}
-	return op, nil
+	return Normalize(op)
 }
 
-// CheckNumbers refuses numbers that JSON readers cannot take back: a literal out of float64's
-// range (1e999, which Python reads as inf and Go refuses), NaN and the infinities (Go values
-// from the API or YAML's .inf). An op carrying one would make a ledger line that one reader or
-// the other cannot parse.
+// Normalize returns o with its params and init in the one form callbacks receive from every
+// source (params.Normalize): integers int64 (uint64 only above math.MaxInt64), other numbers
+// float64, strings, bools and nil as they are, nested maps map[string]any and lists []any; never
+// a json.Number. Every entry point applies it: Parse, the YAML, recipes, the ledger at a restart,
+// and Submit for Go values (int32, float32, uint, time.Duration, …). A number JSON cannot carry
+// (1e999, NaN, an infinity) is an error naming the key, as an op holding one would make a ledger
+// line that one reader or another cannot parse. o's maps are not modified.
+func Normalize(o Op) (Op, error) {
+	var err error
+	if o.Params, err = params.NormalizeMap(o.Params); err != nil {
+		return Op{}, fmt.Errorf("params %w", err)
+	}
+	if o.Init, err = params.NormalizeMap(o.Init); err != nil {
+		return Op{}, fmt.Errorf("init %w", err)
+	}
+	return o, nil
+}
+
+// CheckNumbers refuses what Normalize refuses: numbers that JSON readers cannot take back (a
+// literal out of float64's range such as 1e999, which Python reads as inf and Go refuses; NaN and
+// the infinities) and values JSON cannot hold at all.
 func CheckNumbers(o Op) error {
-	for _, f := range []struct {
-		name string
-		m    map[string]any
-	}{{"params", o.Params}, {"init", o.Init}} {
-		for k, v := range f.m {
-			if err := checkNumber(v); err != nil {
-				return fmt.Errorf("%s %q: %v", f.name, k, err)
-			}
-		}
-	}
-	return nil
-}
-
-func checkNumber(v any) error {
-	switch x := v.(type) {
-	case json.Number:
-		if _, err := strconv.ParseFloat(string(x), 64); err != nil {
-			return fmt.Errorf("%s is out of range for a 64-bit float (max ±1.8e308)", x)
-		}
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return fmt.Errorf("%v cannot be recorded: JSON has no NaN or infinity", x)
-		}
-	case float32:
-		return checkNumber(float64(x))
-	case map[string]any:
-		for k, e := range x {
-			if err := checkNumber(e); err != nil {
-				return fmt.Errorf("%q: %v", k, err)
-			}
-		}
-	case []any:
-		for i, e := range x {
-			if err := checkNumber(e); err != nil {
-				return fmt.Errorf("[%d]: %v", i, err)
-			}
-		}
-	}
-	return nil
+	_, err := Normalize(o)
+	return err
 }
 
 func describe(err error) error {
@@ -228,3 +206,12 @@ func describe(err error) error {
 
 // Marshal encodes an op as one line (without the newline).
 func Marshal(o Op) ([]byte, error) { return json.Marshal(o) }
+
+// MarshalJSON writes the op with floats that have no fraction as 2.0 rather than 2
+// (params.ForJSON), so that a float read back is a float64 again, not an int64.
+func (o Op) MarshalJSON() ([]byte, error) {
+	type plain Op // without the method
+	p := plain(o)
+	p.Params, p.Init = params.ForJSONMap(o.Params), params.ForJSONMap(o.Init)
+	return json.Marshal(p)
+}

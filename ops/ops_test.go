@@ -1,8 +1,11 @@
 package ops
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -14,13 +17,14 @@ func TestParseHotcbLines(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "cb", op.ModuleName())
 	require.Equal(t, KindGoFile, op.Target.Normalized().Kind, "python_file with a .go path is a go_file")
-	require.Equal(t, json.Number("50"), op.Init["every"])
+	require.Equal(t, int64(50), op.Init["every"], "integers are int64")
 	require.True(t, op.IsEnabled())
 
 	op, err = Parse([]byte(`{"op":"set_params","id":"timing","params":{"every":10,"lr":3e-4,"name":"x","on":true,"l":[1,2]}}`))
 	require.NoError(t, err)
 	require.Equal(t, "cb", op.ModuleName(), "no module means cb")
-	require.Equal(t, json.Number("3e-4"), op.Params["lr"])
+	require.Equal(t, map[string]any{"every": int64(10), "lr": 3e-4, "name": "x", "on": true, "l": []any{int64(1), int64(2)}},
+		op.Params, "integers int64, other numbers float64, lists []any")
 
 	op, err = Parse([]byte(`{"module":"opt","op":"set_params","id":"main","params":{"lr":3e-5}}`))
 	require.NoError(t, err, "other modules validate their own ops")
@@ -33,6 +37,64 @@ func TestParseHotcbLines(t *testing.T) {
 	b, err := Marshal(Op{Op: OpEnable, ID: "t"})
 	require.NoError(t, err)
 	require.Equal(t, `{"op":"enable","id":"t"}`, string(b))
+}
+
+// The lines hotcb's Python CLI appended to hotcb.commands.jsonl (testdata copied from
+// /work/shared/hotcb-python/cli-commands.jsonl), as the controller and modules receive them.
+func TestParseHotcbCLILines(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "hotcb-cli-commands.jsonl"))
+	require.NoError(t, err)
+	var got []map[string]any
+	for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		op, err := Parse(line)
+		require.NoError(t, err, "%s", line)
+		if op.Init != nil {
+			got = append(got, op.Init)
+		}
+		if op.Params != nil {
+			got = append(got, op.Params)
+		}
+	}
+	require.Equal(t, []map[string]any{
+		{"every": int64(50)},
+		{"every": int64(50)},
+		{"every": int64(20), "window": int64(100)},
+		{"lr": "1e-3"}, // hotcb writes lr=1e-3 as a string: it stays one, and typed consumers read it
+		{"lr": 0.001, "weight_decay": 0.01, "group": int64(0)},
+		{"ce": 1.0, "aux": 0.5},
+	}, got)
+}
+
+// A float keeps its kind through a line: 2.0 is written 2.0 (encoding/json alone writes 2, which
+// reads back as an integer).
+func TestMarshalKeepsFloatsFloats(t *testing.T) {
+	op := Op{Module: "loss", Op: OpSetParams, ID: "main", Params: map[string]any{"ce": 1.0, "n": int64(1),
+		"ramp": map[string]any{"end": 2.0}}}
+	line, err := Marshal(op)
+	require.NoError(t, err)
+	require.Equal(t, `{"module":"loss","op":"set_params","id":"main","params":{"ce":1.0,"n":1,"ramp":{"end":2.0}}}`, string(line))
+	back, err := Parse(line)
+	require.NoError(t, err)
+	require.Equal(t, op.Params, back.Params)
+	b, err := json.Marshal(struct{ Op *Op }{&op})
+	require.NoError(t, err)
+	require.Contains(t, string(b), `"ce":1.0`, "inside other values too")
+}
+
+// Go values given to the API come out in the same form as parsed lines.
+func TestNormalize(t *testing.T) {
+	in := Op{Op: OpLoad, ID: "a", Init: map[string]any{"every": int32(5), "scale": float32(0.1), "n": uint(3)},
+		Params: map[string]any{"window": json.Number("100"), "seed": uint64(math.MaxUint64), "paths": []string{"loss"}}}
+	op, err := Normalize(in)
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"every": int64(5), "scale": 0.1, "n": int64(3)}, op.Init)
+	require.Equal(t, map[string]any{"window": int64(100), "seed": uint64(math.MaxUint64), "paths": []any{"loss"}}, op.Params)
+	require.Equal(t, int32(5), in.Init["every"], "the op given is not modified")
+
+	_, err = Normalize(Op{Op: OpSetParams, ID: "a", Params: map[string]any{"lr": math.NaN()}})
+	require.EqualError(t, err, `params "lr": NaN cannot be recorded: JSON has no NaN or infinity`)
+	_, err = Normalize(Op{Op: OpLoad, ID: "a", Init: map[string]any{"f": func() {}}})
+	require.ErrorContains(t, err, `init "f": a func() cannot be a parameter value`)
 }
 
 func TestParseErrors(t *testing.T) {
@@ -87,6 +149,11 @@ func FuzzParse(f *testing.F) {
 		again, err := Parse(line)
 		require.NoError(t, err, "%s", line)
 		require.Equal(t, op.String(), again.String())
+		for _, m := range [][2]map[string]any{{op.Params, again.Params}, {op.Init, again.Init}} {
+			if len(m[0])+len(m[1]) > 0 { // an empty map is not written
+				require.Equal(t, m[0], m[1], "the same values of the same types")
+			}
+		}
 	})
 }
 

@@ -20,4 +20,9 @@
 // problem is reported, each as an *Error naming its key ("layers.2", "thresholds.loss"), and
 // the destination is left unchanged when there is any. Encode turns a struct back into a map with
 // the same keys; Keys lists them for help texts. Decode's comment has the conversion rules.
+//
+// params is also hotcb's one converter of loose values outside a struct: Normalize puts a value
+// in the form every source delivers to callbacks (integers int64, other numbers float64, never a
+// json.Number; see its comment), Equal compares two values by value (50 == 50.0), and Float, Int,
+// Bool and Floats read one value by hand with Decode's rules ("1e-3" is 0.001 for a float).
 package params

@@ -15,7 +15,8 @@ var ErrUnknownKey = errors.New("params: unknown key")
 // Error is one parameter Decode could not take.
 type Error struct {
 	// Key is the parameter's path as given: "every", "thresholds.loss" for a map entry or a
-	// nested struct's field, "layers.2" for a list element.
+	// nested struct's field, "layers.2" for a list element; empty for the value given to Float,
+	// Int or Bool, whose caller knows its name.
 	Key string
 	// Value is the value given (for a rule, the value after conversion).
 	Value any
@@ -46,6 +47,9 @@ func (e *Error) Error() string {
 	want := e.Want
 	if e.Rule != "" {
 		want = fmt.Sprintf("%s (%s)", e.Want, e.Rule)
+	}
+	if e.Key == "" { // a single value (Float, Int, Bool): the caller names it
+		return fmt.Sprintf("want %s, got %s", want, show(e.Value))
 	}
 	return fmt.Sprintf("param %q: want %s, got %s", e.Key, want, show(e.Value))
 }

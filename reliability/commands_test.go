@@ -1,7 +1,6 @@
 package reliability
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -55,17 +54,8 @@ func (s *seqCB) SetParams(m map[string]any) error {
 	if !ok {
 		return nil
 	}
-	var n int64
-	switch x := v.(type) {
-	case json.Number:
-		i, err := x.Int64()
-		if err != nil {
-			return err
-		}
-		n = i
-	case float64:
-		n = int64(x)
-	default:
+	n, ok := v.(int64) // integers reach callbacks as int64 from every source
+	if !ok {
 		return fmt.Errorf("n: %T", v)
 	}
 	s.mu.Lock()
@@ -214,8 +204,8 @@ func (s *syncLog) String() string {
 // TestHostileCommandStreamWhileTraining appends valid commands mixed with every kind of bad
 // input from the test goroutine while a training loop applies them on its own goroutine —
 // through the file-notification path a real run uses (no PollEveryStep). Every valid command
-// is applied exactly once and in order, every bad line is skipped and counted, and the loop
-// keeps stepping throughout.
+// is applied exactly once and in order, every bad line is skipped and counted (and, under the
+// kernel, recorded as ignored), and the loop keeps stepping throughout.
 func TestHostileCommandStreamWhileTraining(t *testing.T) {
 	const n = 240
 	for _, via := range []string{"controller", "kernel"} {
@@ -299,11 +289,28 @@ func TestHostileCommandStreamWhileTraining(t *testing.T) {
 				es, torn, err := rundir.ReadJSONL[rundir.LedgerEntry](filepath.Join(dir, rundir.Applied))
 				require.NoError(t, err)
 				require.Empty(t, torn)
-				require.Len(t, es, n+1, "the load and each valid set_params are in the ledger, nothing else")
-				for i, e := range es[1:] {
-					require.Equal(t, rundir.DecisionApplied, e.Decision)
-					require.Equal(t, float64(i), e.Payload["params"].(map[string]any)["n"])
+				var applied []rundir.LedgerEntry
+				ignored := 0
+				for _, e := range es {
+					switch e.Decision {
+					case rundir.DecisionApplied:
+						applied = append(applied, e)
+					case rundir.DecisionIgnored: // a bad line, or a summary of a poll's many
+						require.NotNil(t, e.Notes, "the reason is recorded")
+						if c, ok := e.Payload["count"].(int64); ok { // integers read back as int64
+							ignored += int(c)
+						} else {
+							ignored++
+						}
+					default:
+						t.Fatalf("unexpected ledger entry %+v", e)
+					}
 				}
+				require.Len(t, applied, n+1, "the load and each valid set_params are applied")
+				for i, e := range applied[1:] {
+					require.Equal(t, int64(i), e.Payload["params"].(map[string]any)["n"])
+				}
+				require.Equal(t, bad, ignored, "every bad line is in the ledger as ignored, once")
 			}
 			t.Logf("%s: %d valid and %d bad lines (%d writes, one of 10 MB) applied in %v while the loop ran %d steps",
 				via, n, bad, len(writes), applied.Round(time.Millisecond), loop.steps.Load())

@@ -148,7 +148,7 @@ func TestKillCampaign(t *testing.T) {
 		seen := map[int]int{}
 		for _, e := range l.Entries {
 			if e.Source == rundir.SourceExternal && e.Op == "set_params" {
-				n, _ := e.Payload["params"].(map[string]any)["n"].(float64)
+				n, _ := e.Payload["params"].(map[string]any)["n"].(int64)
 				seen[int(n)]++
 			}
 		}

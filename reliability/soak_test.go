@@ -83,7 +83,7 @@ func (c *Counter) Handle(event string, env *torchenv.Env) error {
 }
 
 func (c *Counter) SetParams(p map[string]any) error {
-	if v, ok := p["every"].(float64); ok {
+	if v, ok := p["every"].(int64); ok {
 		c.Every = int(v)
 	}
 	return nil
@@ -105,11 +105,29 @@ func (c *counters) line(s string) {
 	if strings.HasPrefix(s, "soak-counter v") {
 		c.lastCounter = s
 	}
-	for _, k := range []string{"soak-counter v", "applied cb.reload", "failed cb.reload", "heartbeat"} {
+	for _, k := range []string{"soak-counter v", reloadApplied, reloadFailed, "heartbeat"} {
 		if strings.Contains(s, k) {
 			c.n[k]++
 		}
 	}
+}
+
+// The controller's log lines of hot reloads: loads from the watcher.
+const (
+	reloadApplied = "applied cb.load(counter) (watch)"
+	reloadFailed  = "failed cb.load(counter) (watch)"
+)
+
+// commandEntries leaves out the ledger entries of hot reloads, which no command made.
+func commandEntries(es []rundir.LedgerEntry) (cmds, reloads []rundir.LedgerEntry) {
+	for _, e := range es {
+		if e.Source == rundir.SourceWatch {
+			reloads = append(reloads, e)
+		} else {
+			cmds = append(cmds, e)
+		}
+	}
+	return cmds, reloads
 }
 
 func (c *counters) get(k string) int {
@@ -222,7 +240,7 @@ func TestSoak(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
 		for ; ; i++ {
-			es := mustLedger(t, run)
+			es, _ := commandEntries(mustLedger(t, run))
 			if len(es) >= sent {
 				return es
 			}
@@ -347,7 +365,14 @@ func TestSoak(t *testing.T) {
 			require.True(t, cs.Enabled && cs.Loaded)
 		}
 	}
-	require.Greater(t, logs.get("applied cb.reload"), 0, "the go_file callback was reloaded")
+	require.Greater(t, logs.get(reloadApplied), 0, "the go_file callback was reloaded")
+	_, reloads := commandEntries(mustLedger(t, run))
+	byDecision := map[string]int{}
+	for _, e := range reloads {
+		byDecision[e.Decision]++
+	}
+	require.Equal(t, map[string]int{rundir.DecisionApplied: logs.get(reloadApplied), rundir.DecisionFailed: logs.get(reloadFailed)},
+		byDecision, "every reload is in the ledger")
 	step(steps + 500 - steps%500) // a step the counter reports at
 	logs.mu.Lock()
 	last := logs.lastCounter
@@ -367,7 +392,7 @@ func TestSoak(t *testing.T) {
 
 	t.Logf("soak: %d safe points in %v (%.1f µs each, training step included)", steps, elapsed.Round(time.Millisecond), float64(elapsed.Microseconds())/float64(steps))
 	t.Logf("commands: %d sent, %d in the ledger, %d failed as intended; go_file versions written %d (last good v%d), reloads applied %d, failed %d",
-		churned, len(ledger), failed, version, lastGood, logs.get("applied cb.reload"), logs.get("failed cb.reload"))
+		churned, len(ledger), failed, version, lastGood, logs.get(reloadApplied), logs.get(reloadFailed))
 	t.Logf("before any callback: %v", before)
 	t.Logf("after warm-up:       %v", start)
 	for _, s := range trail {

@@ -1,31 +1,32 @@
 package rundir
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"os"
 	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/params"
 )
 
 // Payload is what the ledger stores for an op: its arguments (params, target, init, enabled,
-// mode, source_capture), so that a recipe can be rebuilt from the ledger alone.
+// mode, source_capture), so that a recipe can be rebuilt from the ledger alone. Params and init
+// are ready for JSON (params.ForJSON: 2.0 is written 2.0, and reads back as a float).
 func Payload(op ops.Op) map[string]any {
 	p := map[string]any{}
 	if op.Params != nil {
-		p["params"] = op.Params
+		p["params"] = params.ForJSONMap(op.Params)
 	}
 	if op.Target != nil {
 		p["target"] = op.Target
 	}
 	if op.Init != nil {
-		p["init"] = op.Init
+		p["init"] = params.ForJSONMap(op.Init)
 	}
 	if op.Enabled != nil {
 		p["enabled"] = *op.Enabled
@@ -51,18 +52,34 @@ func ExportRecipe(entries []LedgerEntry) ([]RecipeEntry, error) {
 	var out []RecipeEntry
 	for _, e := range sorted {
 		if e.Decision != DecisionApplied || !recordedModules[e.Module] || e.Op == "reload" || IsRestore(e) ||
-			e.Source == SourceWatchdog {
+			e.Source == SourceWatchdog || e.Source == SourceAutoDisable {
 			continue
 		}
 		r := RecipeEntry{At: At{Step: e.Step, Event: e.Event}, Module: e.Module, Op: e.Op}
 		if e.ID != nil {
 			r.ID = *e.ID
 		}
-		// Round-trip the payload through JSON to get typed fields back.
-		b, err := json.Marshal(e.Payload)
+		p, err := DecodePayload(e)
 		if err != nil {
-			return nil, fmt.Errorf("ledger seq %d: %v", e.Seq, err)
+			return nil, err
 		}
+		r.Params, r.Target, r.Init, r.Enabled, r.Mode, r.SourceCapture = p.Params, p.Target, p.Init, p.Enabled, p.Mode, p.SourceCapture
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// DecodePayload gives back the op a ledger entry records: its payload's fields typed, with
+// params and init normalized (ops.Normalize) as they were when the op was applied — 50 an int64,
+// 2.0 a float64. Module, op and id are the entry's.
+func DecodePayload(e LedgerEntry) (ops.Op, error) {
+	op := ops.Op{Module: e.Module, Op: e.Op}
+	if e.ID != nil {
+		op.ID = *e.ID
+	}
+	// Round-trip the payload through JSON to get typed fields back; numbers keep their kind.
+	b, err := json.Marshal(params.ForJSON(e.Payload))
+	if err == nil {
 		var p struct {
 			Params        map[string]any      `json:"params"`
 			Target        *ops.CallbackTarget `json:"target"`
@@ -71,13 +88,15 @@ func ExportRecipe(entries []LedgerEntry) ([]RecipeEntry, error) {
 			Mode          string              `json:"mode"`
 			SourceCapture *ops.SourceCapture  `json:"source_capture"`
 		}
-		if err := json.Unmarshal(b, &p); err != nil {
-			return nil, fmt.Errorf("ledger seq %d: payload: %v", e.Seq, err)
+		if err = unmarshalExact(b, &p); err == nil {
+			op.Params, op.Target, op.Init, op.Enabled, op.Mode, op.SourceCapture = p.Params, p.Target, p.Init, p.Enabled, p.Mode, p.SourceCapture
+			op, err = ops.Normalize(op)
 		}
-		r.Params, r.Target, r.Init, r.Enabled, r.Mode, r.SourceCapture = p.Params, p.Target, p.Init, p.Enabled, p.Mode, p.SourceCapture
-		out = append(out, r)
 	}
-	return out, nil
+	if err != nil {
+		return ops.Op{}, fmt.Errorf("ledger seq %d: payload: %v", e.Seq, err)
+	}
+	return op, nil
 }
 
 // IsRestore says whether a ledger entry is a restart's restore: source "restore", or, in
@@ -89,12 +108,15 @@ func IsRestore(e LedgerEntry) bool {
 }
 
 // ReadRecipe reads a recipe file; any bad line is an error naming it (a recipe is an input the
-// user wants replayed exactly).
+// user wants replayed exactly). It is read as ReadInput reads, at a safe point: a FIFO in its
+// place is refused, not waited on. Params and init come out normalized
+// (RecipeEntry.UnmarshalJSON).
 func ReadRecipe(path string) ([]RecipeEntry, error) {
-	items, bad, err := ReadJSONL[RecipeEntry](path)
+	b, err := ReadInput(path)
 	if err != nil {
 		return nil, err
 	}
+	items, bad := scanJSONL[RecipeEntry](bytes.NewReader(b), path)
 	if len(bad) > 0 {
 		return nil, errors.Join(bad...)
 	}
@@ -109,18 +131,46 @@ func ReadRecipe(path string) ([]RecipeEntry, error) {
 	return items, nil
 }
 
+// normalized is r with its params and init normalized (ops.Normalize).
+func (r RecipeEntry) normalized() (RecipeEntry, error) {
+	op, err := ops.Normalize(ops.Op{Params: r.Params, Init: r.Init})
+	if err != nil {
+		return r, err
+	}
+	r.Params, r.Init = op.Params, op.Init
+	return r, nil
+}
+
+// MarshalJSON writes the entry with floats that have no fraction as 2.0 rather than 2
+// (params.ForJSON), so that a replay gives callbacks a float64 where the run gave one.
+func (r RecipeEntry) MarshalJSON() ([]byte, error) {
+	type plain RecipeEntry // without the method
+	p := plain(r)
+	p.Params, p.Init = params.ForJSONMap(r.Params), params.ForJSONMap(r.Init)
+	return json.Marshal(p)
+}
+
 // WriteRecipe writes entries as JSONL (atomically).
 func WriteRecipe(path string, entries []RecipeEntry) error {
+	b, err := EncodeRecipe(entries)
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, b)
+}
+
+// EncodeRecipe is the text of a recipe file: one JSON object a line.
+func EncodeRecipe(entries []RecipeEntry) ([]byte, error) {
 	var sb strings.Builder
 	for _, e := range entries {
 		b, err := json.Marshal(e)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		sb.Write(b)
 		sb.WriteByte('\n')
 	}
-	return WriteFileAtomic(path, []byte(sb.String()))
+	return []byte(sb.String()), nil
 }
 
 // Match selects recipe entries; empty fields match anything.
@@ -206,7 +256,7 @@ func ParseAdjust(data []byte) (AdjustFile, error) {
 
 // ReadAdjust reads and parses an adjust file.
 func ReadAdjust(path string) (AdjustFile, error) {
-	b, err := os.ReadFile(path)
+	b, err := ReadInput(path)
 	if err != nil {
 		return AdjustFile{}, err
 	}
@@ -218,7 +268,9 @@ func ReadAdjust(path string) (AdjustFile, error) {
 }
 
 // ApplyAdjust applies the patches to a recipe, in order, and returns the adjusted recipe sorted
-// by step (stable). A transform of a param that is not a number is an error naming it.
+// by step (stable), params and init normalized (ops.Normalize). A transform of a param that is
+// not a number (nor the text of one: "1e-3" is a number) is an error naming it; the transformed
+// value is a float64.
 func ApplyAdjust(recipe []RecipeEntry, a AdjustFile) ([]RecipeEntry, error) {
 	out := make([]RecipeEntry, 0, len(recipe))
 	for _, r := range recipe {
@@ -247,15 +299,15 @@ func ApplyAdjust(recipe []RecipeEntry, a AdjustFile) ([]RecipeEntry, error) {
 			}
 			if t := p.TransformParams; t != nil {
 				for k, f := range t.Scale {
-					v, ok := number(r.Params[k])
-					if !ok {
+					v, err := params.Float(r.Params[k])
+					if err != nil {
 						return nil, fmt.Errorf("patch %d: transform_params scale %q: the param is not a number (%v)", i+1, k, r.Params[k])
 					}
 					r.Params[k] = v * f
 				}
 				for k, f := range t.Add {
-					v, ok := number(r.Params[k])
-					if !ok {
+					v, err := params.Float(r.Params[k])
+					if err != nil {
 						return nil, fmt.Errorf("patch %d: transform_params add %q: the param is not a number (%v)", i+1, k, r.Params[k])
 					}
 					r.Params[k] = v + f
@@ -264,6 +316,12 @@ func ApplyAdjust(recipe []RecipeEntry, a AdjustFile) ([]RecipeEntry, error) {
 			kept = append(kept, r)
 		}
 		out = kept
+	}
+	for i, r := range out { // YAML's replace_params and inserts, and what the transforms made
+		var err error
+		if out[i], err = r.normalized(); err != nil {
+			return nil, fmt.Errorf("adjusted entry at step %d (%s %s): %v", r.At.Step, r.Module, r.Op, err)
+		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Step < out[j].At.Step })
 	return out, nil
@@ -278,21 +336,6 @@ func copyMap(m map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
-}
-
-func number(v any) (float64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return x, !math.IsNaN(x)
-	case int:
-		return float64(x), true
-	case int64:
-		return float64(x), true
-	case json.Number:
-		f, err := x.Float64()
-		return f, err == nil
-	}
-	return 0, false
 }
 
 // PatchTemplate is a commented example adjust file (for `hotcb recipe patch-template`).

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"syscall"
 
 	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/params"
 )
 
 // File names inside a run directory.
@@ -97,6 +99,9 @@ const (
 	DecisionIgnoredFreeze = "ignored_freeze"
 	DecisionIgnoredReplay = "ignored_replay"
 	DecisionSkippedNoop   = "skipped_noop"
+	// DecisionIgnored is hotcb's decision for input it does not act on: here, a line of the
+	// commands file that is not an op (notes: why; payload: its line number and start).
+	DecisionIgnored = "ignored"
 )
 
 // Sources of ops in the ledger.
@@ -112,6 +117,10 @@ const (
 	// SourceWatchdog marks the disable of a callback whose stuck call the watchdog abandoned;
 	// recipes leave it out (a replay abandons on its own if the call sticks again).
 	SourceWatchdog = "watchdog"
+	// SourceAutoDisable marks the disable of a callback whose call failed (hotcb's
+	// auto_disable_on_error); notes say which call and the error. Recipes leave it out (a replay
+	// disables on its own if the call fails again).
+	SourceAutoDisable = "auto_disable"
 	// SourceRollback marks an optimizer's hyper-parameters put back after the first step with a
 	// set_params failed in libtorch (params: the restored values); recipes keep it, so a replay
 	// ends with the values the run had.
@@ -120,20 +129,23 @@ const (
 
 // LedgerEntry is one line of hotcb.applied.jsonl.
 type LedgerEntry struct {
-	Seq      int64          `json:"seq"`
-	WallTime float64        `json:"wall_time"`
-	Step     int64          `json:"step"`
-	Epoch    *float64       `json:"epoch"`
-	Event    string         `json:"event"`
-	Phase    *string        `json:"phase"`
-	Module   string         `json:"module"`
-	Op       string         `json:"op"`
-	ID       *string        `json:"id"`
-	Source   string         `json:"source"`
-	Decision string         `json:"decision"`
-	Payload  map[string]any `json:"payload"`
-	Error    *string        `json:"error"`
-	Notes    *string        `json:"notes"`
+	// hotcb's fields, in the order hotcb writes them.
+	Seq       int64          `json:"seq"`
+	Step      int64          `json:"step"`
+	Epoch     *float64       `json:"epoch"`
+	Event     string         `json:"event"`
+	Phase     *string        `json:"phase"`
+	Module    string         `json:"module"`
+	Op        string         `json:"op"`
+	ID        *string        `json:"id"`
+	Source    string         `json:"source"`
+	Decision  string         `json:"decision"`
+	Params    map[string]any `json:"params"` // the op's params (null when it has none)
+	Payload   map[string]any `json:"payload"`
+	Error     *string        `json:"error"`
+	Traceback *string        `json:"traceback"` // where a failed op panicked (Go stack), else null
+	Notes     *string        `json:"notes"`
+	WallTime  float64        `json:"wall_time"`
 	// Cursor is how far the kernel had read its inputs when it wrote this entry (hotcb-go's
 	// field; hotcb ignores it). A restarted kernel resumes from the last entry's cursor.
 	Cursor *Cursor `json:"cursor,omitempty"`
@@ -147,6 +159,26 @@ type Cursor struct {
 	CommandsOffset int64  `json:"commands_offset,omitempty"`
 	CommandsSHA256 string `json:"commands_line_sha256,omitempty"`
 	ConfigSHA256   string `json:"config_sha256,omitempty"`
+}
+
+// UnmarshalJSON reads a ledger line with the numbers of its params and payload in the form
+// callbacks receive them (params.Normalize): 50 an int64, 0.5 and 2.0 float64s, never a
+// json.Number.
+func (e *LedgerEntry) UnmarshalJSON(b []byte) error {
+	type plain LedgerEntry // without the method
+	var p plain
+	if err := unmarshalExact(b, &p); err != nil {
+		return err
+	}
+	var err error
+	if p.Params, err = params.NormalizeMap(p.Params); err != nil {
+		return fmt.Errorf("params %v", err)
+	}
+	if p.Payload, err = params.NormalizeMap(p.Payload); err != nil {
+		return fmt.Errorf("payload %v", err)
+	}
+	*e = LedgerEntry(p)
+	return nil
 }
 
 // At says when a recipe entry applies.
@@ -167,6 +199,22 @@ type RecipeEntry struct {
 	Enabled       *bool               `json:"enabled,omitempty" yaml:"enabled,omitempty"`
 	Mode          string              `json:"mode,omitempty" yaml:"mode,omitempty"`
 	SourceCapture *ops.SourceCapture  `json:"source_capture,omitempty" yaml:"source_capture,omitempty"`
+}
+
+// UnmarshalJSON reads a recipe line with its params and init in the form callbacks receive them
+// (params.Normalize): 50 an int64, 0.5 and 2.0 float64s, never a json.Number.
+func (r *RecipeEntry) UnmarshalJSON(b []byte) error {
+	type plain RecipeEntry // without the methods
+	var p plain
+	if err := unmarshalExact(b, &p); err != nil {
+		return err
+	}
+	n, err := RecipeEntry(p).normalized()
+	if err != nil {
+		return err
+	}
+	*r = n
+	return nil
 }
 
 // ToOp turns a recipe entry into the op it replays.
@@ -212,7 +260,8 @@ func (f FreezeState) Validate() error {
 	return nil
 }
 
-// ReadFreeze reads hotcb.freeze.json; a missing file is mode off.
+// ReadFreeze reads hotcb.freeze.json; a missing or empty file (what hotcb's `init` leaves) is
+// mode off.
 func ReadFreeze(path string) (FreezeState, error) {
 	b, _, err := ReadControl(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -220,6 +269,15 @@ func ReadFreeze(path string) (FreezeState, error) {
 	}
 	if err != nil {
 		return FreezeState{}, err
+	}
+	return ParseFreeze(path, b)
+}
+
+// ParseFreeze parses and validates the content b of the freeze file at path, filling in the
+// defaults (mode off, policy best_effort). Empty content (what hotcb's init leaves) is mode off.
+func ParseFreeze(path string, b []byte) (FreezeState, error) {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return FreezeState{Mode: FreezeOff, Policy: PolicyBestEffort}, nil
 	}
 	var f FreezeState
 	if err := json.Unmarshal(b, &f); err != nil {
@@ -279,6 +337,18 @@ func AppendJSON(path string, v any) error {
 	return AppendLine(path, b)
 }
 
+// unmarshalExact is json.Unmarshal with numbers in untyped values (a ledger entry's payload, a
+// recipe's params) kept as json.Number, so that 50 and 50.0 stay told apart until
+// params.Normalize makes them an int64 and a float64.
+func unmarshalExact(b []byte, v any) error {
+	if !json.Valid(b) {
+		return json.Unmarshal(b, v) // its error
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	return dec.Decode(v)
+}
+
 // ReadJSONL reads every complete, valid line of a JSONL file into T. A corrupt or partial line
 // (a crash in the middle of a write) is skipped and reported in bad, never fatal.
 func ReadJSONL[T any](path string) (items []T, bad []error, err error) {
@@ -295,7 +365,13 @@ func readJSONL[T any](path string, flags int) (items []T, bad []error, err error
 		return nil, nil, err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	items, bad = scanJSONL[T](f, path)
+	return items, bad, nil
+}
+
+// scanJSONL parses the JSONL text r holds, read from path, as readJSONL does.
+func scanJSONL[T any](r io.Reader, path string) (items []T, bad []error) {
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 16<<20)
 	n := 0
 	for sc.Scan() {
@@ -314,7 +390,7 @@ func readJSONL[T any](path string, flags int) (items []T, bad []error, err error
 	if err := sc.Err(); err != nil {
 		bad = append(bad, fmt.Errorf("%s: %v", path, err))
 	}
-	return items, bad, nil
+	return items, bad
 }
 
 // WriteFileAtomic writes data through a temporary file, an fsync and a rename (mode 0600),

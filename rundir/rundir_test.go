@@ -5,9 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hotcb/hotcb/ops"
 )
 
 func TestAppendLineConcurrentAndTornLines(t *testing.T) {
@@ -52,6 +56,15 @@ func TestFreezeState(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "off", f.Mode)
 	p := filepath.Join(dir, Freeze)
+	for _, empty := range []string{"", "\n", "  \n"} { // hotcb's init leaves an empty file
+		require.NoError(t, os.WriteFile(p, []byte(empty), 0o600))
+		f, err := ReadFreeze(p)
+		require.NoError(t, err, "%q", empty)
+		require.Equal(t, FreezeOff, f.Mode)
+		f, err = ParseFreeze(p, []byte(empty)) // what the intake hands the kernel
+		require.NoError(t, err, "%q", empty)
+		require.Equal(t, FreezeOff, f.Mode)
+	}
 	for _, c := range []struct{ in, want string }{
 		{`{"mode":"party"}`, `unknown freeze mode "party"`},
 		{`{"mode":"prod","policy":"lax"}`, `unknown policy "lax"`},
@@ -181,4 +194,102 @@ func FuzzReadRecipe(f *testing.F) {
 		_, _ = ReadRecipe(p)
 		os.Remove(p)
 	})
+}
+
+// Numbers keep their kind from an applied op to the ledger, the exported recipe and its replay:
+// integers come back int64, floats float64 (2.0 too), never json.Number; a numeric string stays a
+// string.
+func TestNumbersKeepTheirKindThroughLedgerAndRecipe(t *testing.T) {
+	dir := t.TempDir()
+	id := "viz"
+	vals := map[string]any{"every": int64(20), "scale": 2.0, "lr": 0.001, "name": "1e-3", "seed": uint64(1 << 63),
+		"l": []any{int64(1), 0.5}, "m": map[string]any{"n": int64(3), "w": 1.0}}
+	op := ops.Op{Module: "cb", Op: ops.OpLoad, ID: id, Target: &ops.CallbackTarget{Kind: "module", Path: "p", Symbol: "S"},
+		Init: vals, Params: vals}
+	ledger := filepath.Join(dir, Applied)
+	require.NoError(t, AppendJSON(ledger, LedgerEntry{Seq: 1, Module: "cb", Op: ops.OpLoad, ID: &id, Decision: DecisionApplied,
+		Payload: Payload(op)}))
+	l, err := ReadLedger(ledger)
+	require.NoError(t, err)
+	require.Equal(t, vals, l.Entries[0].Payload["init"], "a ledger line reads back normalized")
+	back, err := DecodePayload(l.Entries[0])
+	require.NoError(t, err)
+	require.Equal(t, vals, back.Init, "the ledger gives back what was applied")
+	require.Equal(t, vals, back.Params)
+
+	recipe, err := ExportRecipe(l.Entries)
+	require.NoError(t, err)
+	require.Equal(t, vals, recipe[0].Init)
+	p := filepath.Join(dir, Recipe)
+	require.NoError(t, WriteRecipe(p, recipe))
+	replay, err := ReadRecipe(p)
+	require.NoError(t, err)
+	require.Equal(t, vals, replay[0].Init, "the replay gives callbacks what the run gave them")
+	require.Equal(t, vals, replay[0].Params)
+
+	// A recipe written by hand (or by hotcb) reads the same way.
+	require.NoError(t, os.WriteFile(p, []byte(`{"at":{"step":1,"event":"e"},"module":"cb","op":"set_params","id":"x","params":{"every":20,"scale":2.0,"lr":"1e-3"}}`+"\n"), 0o600))
+	replay, err = ReadRecipe(p)
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"every": int64(20), "scale": 2.0, "lr": "1e-3"}, replay[0].Params)
+	require.NoError(t, os.WriteFile(p, []byte(`{"at":{"step":1,"event":"e"},"module":"opt","op":"set_params","id":"x","params":{"lr":1e999}}`+"\n"), 0o600))
+	_, err = ReadRecipe(p)
+	require.ErrorContains(t, err, `line 1: params "lr": 1e999 is out of range`)
+}
+
+// The adjust file's YAML values and the transforms' results are normalized; a transform reads
+// the text of a number ("1e-3") as the number.
+func TestAdjustNormalizes(t *testing.T) {
+	a, err := ParseAdjust([]byte(`version: 1
+patches:
+  - match: {module: cb, id: viz}
+    replace_params: {every: 5, scale: 2.0, sub: {n: 1}}
+  - match: {module: opt}
+    transform_params: {scale: {lr: 2}}
+  - insert: {at: {step: 9, event: e}, module: cb, op: set_params, id: viz, params: {every: 7}}
+`))
+	require.NoError(t, err)
+	recipe := []RecipeEntry{
+		{At: At{1, "e"}, Module: "cb", Op: "set_params", ID: "viz", Params: map[string]any{"every": int64(1)}},
+		{At: At{2, "e"}, Module: "opt", Op: "set_params", ID: "main", Params: map[string]any{"lr": "1e-3"}},
+	}
+	out, err := ApplyAdjust(recipe, a)
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"every": int64(5), "scale": 2.0, "sub": map[string]any{"n": int64(1)}}, out[0].Params)
+	require.Equal(t, map[string]any{"lr": 0.002}, out[1].Params)
+	require.Equal(t, map[string]any{"every": int64(7)}, out[2].Params)
+}
+
+// A recipe or adjust file that is a FIFO (read at a safe point when a replay starts) is refused
+// at once instead of waiting for a writer; through a symbolic link, a regular one is still read.
+func TestRecipeAndAdjustNeverBlockOnAFIFO(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "recipe.jsonl")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	done := make(chan [2]error, 1)
+	go func() {
+		_, rerr := ReadRecipe(fifo)
+		_, aerr := ReadAdjust(fifo)
+		done <- [2]error{rerr, aerr}
+	}()
+	select {
+	case errs := <-done:
+		for _, err := range errs {
+			require.ErrorContains(t, err, "recipe.jsonl is not a regular file")
+		}
+	case <-time.After(5 * time.Second):
+		for i := 0; i < 2; i++ { // unblock both reads so the test can end
+			if f, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+				f.Close()
+			}
+		}
+		t.Fatal("reading a FIFO as the recipe blocked")
+	}
+	real := filepath.Join(dir, "real.jsonl")
+	require.NoError(t, os.WriteFile(real, []byte(`{"at":{"step":1,"event":"e"},"module":"cb","op":"enable","id":"a"}`+"\n"), 0o600))
+	link := filepath.Join(dir, "link.jsonl")
+	require.NoError(t, os.Symlink(real, link))
+	r, err := ReadRecipe(link)
+	require.NoError(t, err)
+	require.Len(t, r, 1)
 }

@@ -98,8 +98,18 @@ const maxControl = 64 << 20
 // ReadControl reads a control file of the run directory (hotcb.yaml, hotcb.freeze.json): one
 // open that refuses a symbolic link and does not block on a FIFO, and a check of that
 // descriptor (a regular file, at most 64 MiB). The FileInfo is the descriptor's.
-func ReadControl(path string) ([]byte, fs.FileInfo, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|NoFollow, 0)
+func ReadControl(path string) ([]byte, fs.FileInfo, error) { return readRegular(path, NoFollow) }
+
+// ReadInput reads a file the training process takes as input at a safe point (a recipe, an adjust
+// file, possibly outside the run directory, possibly through a link): like ReadControl it does
+// not block on a FIFO and reads only a regular file of at most 64 MiB.
+func ReadInput(path string) ([]byte, error) {
+	b, _, err := readRegular(path, syscall.O_CLOEXEC)
+	return b, err
+}
+
+func readRegular(path string, flags int) ([]byte, fs.FileInfo, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|flags, 0)
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) {
 			return nil, nil, fmt.Errorf("%s is a symbolic link; control files must be regular files in the run directory", path)

@@ -7,6 +7,7 @@ package torchenv
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,7 +58,64 @@ type Env struct {
 	// Ranks is the data-parallel run this process is one rank of; nil in one process.
 	Ranks Ranks
 
-	stop atomic.Pointer[string]
+	stop    atomic.Pointer[string]
+	reports reports
+}
+
+// MaxReports bounds the names reported between two drains; further names are dropped.
+const MaxReports = 1024
+
+// reports are the numbers reported since the last drain.
+type reports struct {
+	mu      sync.Mutex
+	names   []string
+	values  []float64
+	dropped int64
+}
+
+// Report records a number for the run's metrics stream (RUN_DIR/hotcb.metrics.jsonl, see
+// package metrics) of the current step: a callback reports from Handle, into the line of the
+// safe point's step, and a loop between safe points, into the line of the step of the last
+// safe point (the step just trained: its accuracy after the step, validation metrics before
+// epoch_end). The kernel collects the reports at each safe point; reporting a name again
+// before then replaces its value. Names are the series' names ("grad_norm", "val_loss",
+// "time/forward_ms"); a value need not be finite. Without a kernel nothing reads the reports,
+// and they are only kept (one value per name, at most MaxReports names).
+//
+// Report is safe from any goroutine, and allocates nothing for a name reported before: pass
+// constant or precomputed names, not strings built at each call.
+func (e *Env) Report(name string, v float64) {
+	r := &e.reports
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, n := range r.names {
+		if n == name {
+			r.values[i] = v
+			return
+		}
+	}
+	if len(r.names) >= MaxReports {
+		r.dropped++
+		return
+	}
+	r.names = append(r.names, name)
+	r.values = append(r.values, v)
+}
+
+// DrainReports calls f with each number reported since the last drain, in the order the names
+// were first reported, and forgets them. f must not call Report. It returns how many names
+// were dropped since the last drain because MaxReports were already waiting.
+func (e *Env) DrainReports(f func(name string, v float64)) (dropped int64) {
+	r := &e.reports
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, n := range r.names {
+		f(n, r.values[i])
+	}
+	clear(r.names) // let the strings go
+	r.names, r.values = r.names[:0], r.values[:0]
+	dropped, r.dropped = r.dropped, 0
+	return dropped
 }
 
 // Ranks is a data-parallel run as callbacks see it (the trainer sets Env.Ranks when WORLD_SIZE

@@ -2,7 +2,8 @@
 // (or an MLP) on the synthetic shapes dataset (or MNIST IDX files), on the CPU or a CUDA device,
 // instrumented live through a HotKernel over the run directory. It shows progress, dispatches the
 // phase events, evaluates each epoch, checkpoints (Python-loadable), resumes, and stops cleanly on
-// Ctrl-C or when a callback asks for a stop.
+// Ctrl-C or when a callback asks for a stop. Its loss is a loss.Loss registered as loss "main"
+// (terms ce, smooth and l2: see TermCE), which `hotcb loss set_params` changes live.
 //
 // Options.Model may instead name a TorchScript file (torch.jit.save of a scripted or traced
 // classifier), which trains the same way through package bridge/jit: its forward must map the
@@ -22,7 +23,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +36,7 @@ import (
 	"github.com/hotcb/hotcb/bridge/torchfile"
 	_ "github.com/hotcb/hotcb/callbacks/all" // built-ins, loadable by Go and hotcb names
 	"github.com/hotcb/hotcb/checkpoint"
+	"github.com/hotcb/hotcb/controller"
 	"github.com/hotcb/hotcb/data"
 	"github.com/hotcb/hotcb/kernel"
 	"github.com/hotcb/hotcb/models"
@@ -77,8 +81,8 @@ type Summary struct {
 	Elapsed    time.Duration
 	Checkpoint string
 	Script     string // the trained TorchScript module, RUN_DIR/model.pt ("" for a built-in model)
-	FeatViz    string
-	Timing     string
+	FeatViz    string // the feature-map gallery ("" when it shows no frame)
+	Timing     string // the timing directory ("" when nothing was timed)
 	Stopped    string // why the run stopped early ("" when it finished)
 }
 
@@ -368,10 +372,15 @@ func run(ctx context.Context, o Options, l *live) (sum Summary, err error) {
 		}
 	}
 
+	printer := &lineWriter{out: out, tty: progress}
 	ko := o.Kernel
 	if rk != nil {
 		ko.Ranks = rk.g.Board("hotcb/ops")
 	}
+	// Callbacks' lines and the control plane's go to hotcb.log and to the terminal; the
+	// control plane's with a prefix, as the controller marks them in a loop's own log.
+	ko.Controller.Log = teeLog(ko.Controller.Log, func(s string) { printer.line("[hotcb] " + s) })
+	ko.Controller.Echo = teeLog(ko.Controller.Echo, printer.line)
 	k, err := kernel.New(dir, ko)
 	if err != nil {
 		return sum, err
@@ -383,9 +392,8 @@ func run(ctx context.Context, o Options, l *live) (sum Summary, err error) {
 			err = cerr
 		}
 	}()
-	printer := &lineWriter{out: out, tty: progress}
 	env := &torchenv.Env{Framework: "hotcb-go", Model: model, Optimizer: opt, Device: o.Device,
-		RunDir: dir, Log: printer.line}
+		RunDir: dir} // Log: the kernel's (hotcb.log and the terminal)
 	if rk != nil { // not a nil *ranks in the interface
 		env.Ranks = rk
 	}
@@ -416,6 +424,10 @@ func run(ctx context.Context, o Options, l *live) (sum Summary, err error) {
 		totalSteps = o.Steps
 		epochs = int((o.Steps + perEpoch - 1) / perEpoch)
 	}
+	lossCfg := NewLoss(totalSteps) // registered before the first safe point, which restores it
+	k.SetTotalSteps(totalSteps)
+	k.RegisterLoss("main", lossCfg)
+	stepOpts := StepOptions{Loss: lossOf(lossCfg, model, nn.Parameters(unwrapModel(model)))}
 	env.Step = step // a resumed run starts where it stopped (ranks schedule ops from here)
 	k.Apply(env, torchenv.FitStart)
 	t0, s0 := time.Now(), step
@@ -430,7 +442,7 @@ train:
 			env.Epoch = float64(epoch) + float64(b.Index)/float64(perEpoch)
 			l.epoch.Store(math.Float64bits(env.Epoch))
 			// in a bridge.Scope, callbacks unscoped
-			if err := StepWith(k, env, model, opt, StepOptions{}); err != nil {
+			if err := StepWith(k, env, model, opt, stepOpts); err != nil {
 				where := fmt.Sprintf("training step %d (epoch %d)", step, epoch+1)
 				if rk != nil {
 					where += fmt.Sprintf(" on rank %d of %d (when another rank stops or dies, the gradient all-reduce fails here)", rk.rank(), rk.g.Size())
@@ -443,8 +455,10 @@ train:
 				bridge.NoGrad(func() {
 					acc = env.Outputs.Argmax(1, false).Eq(b.Y).To(bridge.Float32).Sum().Item()
 				})
+				n := float64(b.Y.Size(0))
 				correct += acc
-				seen += float64(b.Y.Size(0))
+				seen += n
+				env.Report(MetricAccuracy, acc/n) // into this step's line of the metrics stream
 				rate := float64(step-s0) / time.Since(t0).Seconds()
 				eta := time.Duration(float64(totalSteps-step)/rate) * time.Second
 				printer.progress(fmt.Sprintf("epoch %d/%d step %d/%d loss %.4f acc %.1f%% %.1f steps/s ETA %s",
@@ -470,9 +484,12 @@ train:
 		if stop == "" && ctx.Err() != nil && rk == nil {
 			stop = "interrupted"
 		}
-		if sum.TestAcc, err = evaluate(k, env, model, test); err != nil {
+		var valLoss float64
+		if sum.TestAcc, valLoss, err = evaluate(k, env, model, test); err != nil {
 			return sum, &modelError{fmt.Sprintf("evaluation after epoch %d", epoch+1), err}
 		}
+		env.Report(MetricValAccuracy, sum.TestAcc)
+		env.Report(MetricValLoss, valLoss)
 		env.Extra = map[string]any{"metrics": map[string]float64{"test_acc": sum.TestAcc}}
 		k.Apply(env, torchenv.EpochEnd)
 		printer.done(fmt.Sprintf("epoch %d: test accuracy %.1f%% (step %d, %.1fs)", epoch+1, 100*sum.TestAcc, step, time.Since(start).Seconds()))
@@ -499,8 +516,12 @@ train:
 	k.Apply(env, torchenv.FitEnd)
 	sum.Steps, sum.Epochs, sum.Stopped = step, env.Epoch, stop
 	sum.Elapsed = time.Since(start)
-	sum.FeatViz = filepath.Join(dir, "featviz", "index.html")
-	sum.Timing = filepath.Join(dir, "timing")
+	if pngs, _ := filepath.Glob(filepath.Join(dir, "featviz", "*.png")); len(pngs) > 0 {
+		sum.FeatViz = filepath.Join(dir, "featviz", "index.html")
+	}
+	if p := filepath.Join(dir, "timing"); fileExists(filepath.Join(p, "timing.jsonl")) {
+		sum.Timing = p
+	}
 	if !saver {
 		sum.Checkpoint = ""
 	}
@@ -515,9 +536,19 @@ train:
 	if sum.Script != "" {
 		fmt.Fprintf(out, "  torchscript %s (Python: torch.jit.load(p), trained, in training mode)\n", sum.Script)
 	}
-	fmt.Fprintf(out, "  feature maps %s\n  timing      %s (timing.jsonl, timing.png)\n  ledger      %s\n",
-		sum.FeatViz, sum.Timing, rundir.Dir(dir).Path(rundir.Applied))
+	if sum.FeatViz != "" {
+		fmt.Fprintf(out, "  feature maps %s\n", sum.FeatViz)
+	}
+	if sum.Timing != "" {
+		fmt.Fprintf(out, "  timing      %s (timing.jsonl, timing.png)\n", sum.Timing)
+	}
+	fmt.Fprintf(out, "  ledger      %s\n", rundir.Dir(dir).Path(rundir.Applied))
 	return sum, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 func stopReason(ctx context.Context, env *torchenv.Env) (string, bool) {
@@ -548,15 +579,23 @@ func (e *modelError) Error() string {
 
 func (e *modelError) Unwrap() error { return e.err }
 
-// evaluate runs the test set in eval mode, in batches, dispatching val_batch_end. A tensor
-// operation that fails is its error.
-func evaluate(k *kernel.Kernel, env *torchenv.Env, model nn.Module, test *data.TensorDataset) (float64, error) {
+// Names of what a run reports to the metrics stream (RUN_DIR/hotcb.metrics.jsonl) besides what
+// the kernel reads itself (loss, lr, throughput): hotcb's names.
+const (
+	MetricAccuracy    = "accuracy"     // the batch's accuracy, every 10 steps
+	MetricValAccuracy = "val_accuracy" // the test set's accuracy, after each epoch
+	MetricValLoss     = "val_loss"     // the test set's mean cross-entropy, after each epoch
+)
+
+// evaluate runs the test set in eval mode, in batches, dispatching val_batch_end, and returns
+// its accuracy and mean cross-entropy. A tensor operation that fails is its error.
+func evaluate(k *kernel.Kernel, env *torchenv.Env, model nn.Module, test *data.TensorDataset) (acc, loss float64, err error) {
 	nn.Eval(model)
 	defer nn.Train(model, true)
 	env.Phase = "val"
 	defer func() { env.Phase = "train" }()
 	n := int64(test.Len())
-	var correct float64
+	var correct, lossSum float64
 	const bs = 500
 	for i := int64(0); i < n; i += bs {
 		m := min(bs, n-i)
@@ -566,31 +605,76 @@ func evaluate(k *kernel.Kernel, env *torchenv.Env, model nn.Module, test *data.T
 				y := test.Labels.Narrow(0, i, m)
 				out := model.Forward(x)
 				correct += out.Argmax(1, false).Eq(y).To(bridge.Float32).Sum().Item()
+				lossSum += bridge.CrossEntropy(out, y).Item() * float64(m)
 				env.Outputs, env.Targets = out, y
 			})
 		})
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		k.Apply(env, torchenv.ValBatchEnd)
 	}
-	return correct / float64(n), nil
+	return correct / float64(n), lossSum / float64(n), nil
 }
 
 func printHints(out io.Writer, dir string) {
-	fmt.Fprintf(out, `live control (another terminal):
-  hotcb --dir %[1]s status
-  hotcb --dir %[1]s cb set_params timing every=20
-  hotcb --dir %[1]s cb load gs --path hotcb.modules.cb.callbacks.grad_stats --symbol GradStatsCallback --init every=25
-  hotcb --dir %[1]s cb load gradnorm --file examples/callbacks/grad_norm.go --symbol GradNorm --init every=10
-  hotcb --dir %[1]s opt set_params lr=1e-3
-  hotcb --dir %[1]s cb disable feat_viz
-`, dir)
+	on, off := configuredCallbacks(dir)
+	switch {
+	case on == nil && off == nil:
+		fmt.Fprintf(out, "callbacks: none in %s (load one with 'hotcb --dir %s cb load', or list it there)\n", rundir.Config, dir)
+	default:
+		fmt.Fprintf(out, "callbacks in %s: on: %s; loaded but off: %s\n", rundir.Config, listOrNone(on), listOrNone(off))
+	}
+	fmt.Fprintf(out, "live control (another terminal):\n  hotcb --dir %s status\n", dir)
+	if slices.Contains(on, "timing") || slices.Contains(off, "timing") {
+		fmt.Fprintf(out, "  hotcb --dir %s cb set_params timing every=20\n", dir)
+	}
+	if len(off) > 0 {
+		fmt.Fprintf(out, "  hotcb --dir %s enable %s\n", dir, off[0])
+	}
+	if !slices.Contains(on, "grad_stats") && !slices.Contains(off, "grad_stats") {
+		fmt.Fprintf(out, "  hotcb --dir %s cb load grad_stats --path hotcb.modules.cb.callbacks.grad_stats --symbol GradStatsCallback --init every=25\n", dir)
+	}
+	fmt.Fprintf(out, "  hotcb --dir %s cb load gradnorm --file examples/callbacks/grad_norm.go --symbol GradNorm --init every=10\n", dir)
+	fmt.Fprintf(out, "  hotcb --dir %s opt set_params lr=1e-3\n", dir)
+	fmt.Fprintf(out, "  hotcb --dir %s loss set_params terms.smooth=true l2_w=5e-4\n", dir)
+	if len(on) > 0 {
+		fmt.Fprintf(out, "  hotcb --dir %s disable %s\n", dir, on[len(on)-1])
+	}
+}
+
+// configuredCallbacks lists the callbacks the run directory's YAML turns on and those it loads
+// turned off (both nil when it has none or cannot be read: the kernel says why).
+func configuredCallbacks(dir string) (on, off []string) {
+	b, _, err := rundir.ReadControl(rundir.Dir(dir).Path(rundir.Config))
+	if err != nil {
+		return nil, nil
+	}
+	specs, err := controller.ParseConfig(b)
+	if err != nil {
+		return nil, nil
+	}
+	for _, s := range specs {
+		if s.Enabled {
+			on = append(on, s.ID)
+		} else {
+			off = append(off, s.ID)
+		}
+	}
+	return on, off
+}
+
+func listOrNone(ids []string) string {
+	if len(ids) == 0 {
+		return "none"
+	}
+	return strings.Join(ids, ", ")
 }
 
 // lineWriter prints log lines and progress: one rewritten line on a terminal, plain lines
 // (every 50 steps' worth of updates) otherwise.
 type lineWriter struct {
+	mu   sync.Mutex // the watchdog logs from its own goroutine
 	out  io.Writer
 	tty  bool
 	last string
@@ -598,6 +682,8 @@ type lineWriter struct {
 }
 
 func (w *lineWriter) line(s string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.tty && w.last != "" {
 		fmt.Fprint(w.out, "\r\033[K")
 	}
@@ -608,6 +694,8 @@ func (w *lineWriter) line(s string) {
 }
 
 func (w *lineWriter) progress(s string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.n++
 	if w.tty {
 		w.last = s
@@ -620,9 +708,19 @@ func (w *lineWriter) progress(s string) {
 }
 
 func (w *lineWriter) done(s string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.tty {
 		fmt.Fprint(w.out, "\r\033[K")
 		w.last = ""
 	}
 	fmt.Fprintln(w.out, s)
+}
+
+// teeLog sends each line to both functions (either may be nil).
+func teeLog(a, b func(string)) func(string) {
+	if a == nil {
+		return b
+	}
+	return func(s string) { a(s); b(s) }
 }

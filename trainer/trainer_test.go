@@ -28,6 +28,13 @@ func TestShortRun(t *testing.T) {
 	require.Contains(t, text, "live control")
 	require.Contains(t, text, "step 50/120")
 	require.NotContains(t, text, "\r", "non-terminal output is line-oriented")
+	// a callback's lines reach hotcb.log and the terminal; the control plane's too, marked
+	hlog, err := os.ReadFile(filepath.Join(dir, rundir.Log))
+	require.NoError(t, err)
+	require.Regexp(t, `(?m)^\S+ \[timing\] step=50 `, string(hlog))
+	require.Regexp(t, `(?m)^\[timing\] step=50 `, text)
+	require.Regexp(t, `(?m)^\S+ applied cb\.load\(timing\)`, string(hlog))
+	require.Regexp(t, `(?m)^\[hotcb\] applied cb\.load\(timing\)`, text)
 
 	es, bad, err := rundir.ReadJSONL[rundir.LedgerEntry](filepath.Join(dir, rundir.Applied))
 	require.NoError(t, err)
@@ -37,6 +44,7 @@ func TestShortRun(t *testing.T) {
 	st, err := rundir.ReadStatus(filepath.Join(dir, rundir.Status))
 	require.NoError(t, err)
 	require.Len(t, st.Callbacks, 2)
+	require.EqualValues(t, 120, st.Extra["total_steps"], "the dashboard's ETA needs it")
 	timing, err := os.ReadFile(filepath.Join(dir, "timing", "timing.jsonl"))
 	require.NoError(t, err)
 	require.Greater(t, strings.Count(string(timing), "\n"), 1)
@@ -92,4 +100,28 @@ func TestBadOptions(t *testing.T) {
 	require.ErrorContains(t, err, "/nonexistent")
 	_, err = trainer.Run(context.Background(), trainer.Options{Dir: t.TempDir(), Resume: true, TrainN: 100, TestN: 10, Out: &bytes.Buffer{}})
 	require.ErrorContains(t, err, "resume:")
+}
+
+func TestBannerAndSummaryFollowTheYAML(t *testing.T) {
+	dir := t.TempDir()
+	// as after `hotcb init`: built-ins loaded but off
+	require.NoError(t, os.WriteFile(filepath.Join(dir, rundir.Config), []byte(`version: 1
+callbacks:
+  timing:
+    enabled: false
+    target: {kind: module, path: hotcb.modules.cb.callbacks.timing, symbol: TimingCallback}
+  feat_viz:
+    enabled: false
+    target: {kind: module, path: hotcb.modules.cb.callbacks, symbol: FeatureVizCallback}
+`), 0o600))
+	var out bytes.Buffer
+	_, err := trainer.Run(context.Background(), trainer.Options{Dir: dir, Epochs: 1, Steps: 20, TrainN: 300, TestN: 50, Out: &out})
+	require.NoError(t, err, out.String())
+	text := out.String()
+	require.Contains(t, text, "callbacks in hotcb.yaml: on: none; loaded but off: timing, feat_viz\n")
+	require.Contains(t, text, "hotcb --dir "+dir+" enable timing\n")
+	require.NotContains(t, text, " disable ")
+	require.NotContains(t, text, "feature maps", "feat_viz is off: no frame")
+	require.NotContains(t, text, "timing      ")
+	require.Contains(t, text, "  ledger      ")
 }

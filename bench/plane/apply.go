@@ -36,6 +36,7 @@ type applyCase struct {
 	res   harness.PlaneResult
 	p     *plane
 	env   *torchenv.Env
+	run   func() // one op: step when nil
 	iters int
 	nsOps []float64
 	alloc []float64
@@ -46,7 +47,10 @@ type applyCase struct {
 // and with one interpreted one, each over its own run directory whose files are watched as in
 // a real run (inotify plus the 1 s fallback tick: with nothing to apply, Apply's check for
 // commands is an atomic load). One more row, informational, stats the files at every Apply
-// (PollEveryStep). Cases alternate within each round after one warm-up round.
+// (PollEveryStep). These kernels write no metrics stream: each Apply here is a step of its
+// own, and the stream's cost, per step, is measured by three more rows (metrics.go): a whole
+// step's safe points with the stream off, on at a step it writes, and on at a step the stride
+// skips (ns/step). Cases alternate within each round after one warm-up round.
 func MeasureApply(o ApplyOptions) ([]harness.PlaneResult, error) {
 	if o.Rounds <= 0 {
 		o.Rounds = 9
@@ -61,6 +65,7 @@ func MeasureApply(o ApplyOptions) ([]harness.PlaneResult, error) {
 		n           int
 		interpreted bool
 		poll        bool
+		stream      string // a metrics-stream row (metrics.go): a whole step's safe points
 	}
 	var specs []spec
 	for _, t := range []string{Controller, Kernel} {
@@ -70,6 +75,9 @@ func MeasureApply(o ApplyOptions) ([]harness.PlaneResult, error) {
 		specs = append(specs, spec{target: t, n: 1, interpreted: true})
 	}
 	specs = append(specs, spec{target: Controller, n: 32, poll: true})
+	for _, m := range streamModes {
+		specs = append(specs, spec{target: Kernel, stream: m})
+	}
 
 	var cases []*applyCase
 	defer func() {
@@ -78,7 +86,17 @@ func MeasureApply(o ApplyOptions) ([]harness.PlaneResult, error) {
 		}
 	}()
 	for i, s := range specs {
-		p, err := open(s.target, filepath.Join(o.Dir, fmt.Sprintf("apply-%d", i)), nil, s.poll)
+		if s.stream != "" {
+			p, env, err := openStream(filepath.Join(o.Dir, fmt.Sprintf("apply-%d", i)), s.stream)
+			if err != nil {
+				return nil, err
+			}
+			c := &applyCase{p: p, env: env, res: streamRow(s.stream), run: stepOf(p, env)}
+			cases = append(cases, c)
+			c.iters = calibrate(c.run, o.RoundTime)
+			continue
+		}
+		p, err := open(s.target, filepath.Join(o.Dir, fmt.Sprintf("apply-%d", i)), nil, s.poll, true)
 		if err != nil {
 			return nil, err
 		}
@@ -116,10 +134,11 @@ func MeasureApply(o ApplyOptions) ([]harness.PlaneResult, error) {
 		}
 		c.res = r
 		c.iters = calibrate(c.step, o.RoundTime)
+		c.run = c.step
 	}
 	for round := -1; round < o.Rounds; round++ { // round -1 is the warm-up
 		for _, c := range cases {
-			ns, allocs := timeLoop(c.step, c.iters)
+			ns, allocs := timeLoop(c.run, c.iters)
 			if round >= 0 {
 				c.nsOps = append(c.nsOps, ns)
 				c.alloc = append(c.alloc, allocs)

@@ -10,7 +10,7 @@ import (
 func TestMeasureApplyRowsAndGoals(t *testing.T) {
 	rows, err := MeasureApply(ApplyOptions{Rounds: 2, RoundTime: 2 * time.Millisecond, Dir: t.TempDir()})
 	require.NoError(t, err)
-	require.Len(t, rows, 9)
+	require.Len(t, rows, 12)
 	goals := 0
 	for _, r := range rows {
 		t.Logf("%-45s %8.1f ns [%.1f–%.1f] allocs %.2f", r.Name, r.Median, r.Min, r.Max, r.AllocsPerOp)
@@ -27,4 +27,9 @@ func TestMeasureApplyRowsAndGoals(t *testing.T) {
 		}
 	}
 	require.Equal(t, 4, goals) // controller 32, kernel 32, two interpreted
+	for _, r := range rows[9:] {
+		require.Equal(t, "metrics stream", r.Kind)
+		require.Equal(t, "ns/step", r.Unit)
+	}
+	require.Contains(t, rows[9].Name, "off")
 }

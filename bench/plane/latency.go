@@ -2,7 +2,6 @@ package plane
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -20,6 +19,7 @@ import (
 	"github.com/hotcb/hotcb/bench/harness"
 	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/ops"
+	"github.com/hotcb/hotcb/params"
 	"github.com/hotcb/hotcb/rundir"
 	"github.com/hotcb/hotcb/torchenv"
 )
@@ -85,30 +85,15 @@ func (p *probe) SetParams(m map[string]any) error {
 	if !ok {
 		return nil
 	}
-	seq, err := asInt(v)
+	seq, err := params.Int(v)
 	if err != nil {
-		return err
+		return fmt.Errorf("seq: %w", err)
 	}
 	select {
 	case p.hits <- hit{seq: seq, at: time.Now(), safePoint: p.loop.current}:
 	default: // nobody waits for it any more
 	}
 	return nil
-}
-
-func asInt(v any) (int, error) {
-	switch x := v.(type) {
-	case int:
-		return x, nil
-	case int64:
-		return int(x), nil
-	case float64:
-		return int(x), nil
-	case json.Number: // how ops.Parse decodes numbers
-		n, err := x.Int64()
-		return int(n), err
-	}
-	return 0, fmt.Errorf("seq: %v (%T) is not a number", v, v)
 }
 
 // loop is the training loop stand-in: sleep one cadence, then a safe point.
@@ -197,7 +182,7 @@ func measureLatency(o LatencyOptions, target string, cadence time.Duration, dir 
 	pr := &probe{id: "probe", loop: l, hits: make(chan hit, 16)}
 	reg := callback.NewRegistry()
 	reg.Register("bench/plane/probe", "Probe", func(id string, _ map[string]any) (callback.HotCallback, error) { return pr, nil })
-	p, err := open(target, dir, reg, false)
+	p, err := open(target, dir, reg, false, false)
 	if err != nil {
 		return res, err
 	}

@@ -115,7 +115,7 @@ func instrument(t *trainee, dir string, cbs []builtin) (*trainee, error) {
 		return t, nil
 	}
 	var err error
-	if t.k, err = open(Kernel, dir, callback.Default, false); err != nil {
+	if t.k, err = open(Kernel, dir, callback.Default, false, false); err != nil {
 		return nil, err
 	}
 	for _, b := range cbs {

@@ -53,8 +53,8 @@ type plane struct {
 
 // open creates dir (0700) and starts a controller or kernel on it, watching its files as a
 // real run does, resolving module targets in reg (a new registry when nil) to which the idle
-// callback is added.
-func open(target, dir string, reg *callback.Registry, pollEveryStep bool) (*plane, error) {
+// callback is added. A kernel writes the metrics stream, as in a run, unless noMetrics.
+func open(target, dir string, reg *callback.Registry, pollEveryStep, noMetrics bool) (*plane, error) {
 	if reg == nil {
 		reg = callback.NewRegistry()
 	}
@@ -76,7 +76,8 @@ func open(target, dir string, reg *callback.Registry, pollEveryStep bool) (*plan
 		}
 		p.ctl = c
 	case Kernel:
-		k, err := kernel.New(dir, kernel.Options{Controller: controller.Options{Registry: reg, PollEveryStep: pollEveryStep}})
+		k, err := kernel.New(dir, kernel.Options{Controller: controller.Options{Registry: reg, PollEveryStep: pollEveryStep},
+			Metrics: kernel.MetricsOptions{Off: noMetrics}})
 		if err != nil {
 			return nil, err
 		}

@@ -1,12 +1,12 @@
 package optim
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
-	"reflect"
 	"sort"
 	"strings"
+
+	"github.com/hotcb/hotcb/params"
 )
 
 // AllGroups selects every parameter group in Set, SetParams and GetAll.
@@ -163,20 +163,22 @@ func (h *hyper) get(key string) any {
 }
 
 // set parses and range-checks v for key and stores it; on failure h is unchanged and the reason
-// is returned.
+// is returned. Values are read by package params, hotcb's one converter of loose values: a
+// number of any Go type or its text ("1e-3", as hotcb's CLI writes lr=1e-3) for a number, an
+// integral one for an integer, a bool, 0/1 or true/false/yes/no/on/off for a bool.
 func (h *hyper) set(key string, v any) string {
 	if field := h.boolField(key); field != nil {
-		b, ok := v.(bool)
-		if !ok {
-			return fmt.Sprintf("want a bool, got %s", describe(v))
+		b, err := params.Bool(v)
+		if err != nil {
+			return err.Error()
 		}
 		*field = b
 		return ""
 	}
 	if field := h.intField(key); field != nil {
-		n, ok := toInt(v)
-		if !ok {
-			return fmt.Sprintf("want an integer, got %s", describe(v))
+		n, err := params.Int(v)
+		if err != nil {
+			return err.Error()
 		}
 		if n < 1 {
 			return fmt.Sprintf("must be >= 1, got %d", n)
@@ -208,11 +210,14 @@ func (h *hyper) set(key string, v any) string {
 		}
 		return ""
 	}
-	f, ok := toFloat(v)
-	if !ok {
-		return fmt.Sprintf("want a number, got %s", describe(v))
+	if x, ok := v.(float64); ok && math.IsNaN(x) {
+		return "must be finite, got NaN" // params.Float would say it is not a number
 	}
-	if math.IsNaN(f) || math.IsInf(f, 0) {
+	f, err := params.Float(v)
+	if err != nil {
+		return err.Error()
+	}
+	if math.IsInf(f, 0) {
 		return fmt.Sprintf("must be finite, got %v", f)
 	}
 	switch key {
@@ -260,78 +265,14 @@ func describe(v any) string {
 	return fmt.Sprintf("%T %v", v, v)
 }
 
-// toFloat accepts Go's numeric types and json.Number (what a decoded command holds).
-func toFloat(v any) (float64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return x, true
-	case float32:
-		return float64(x), true
-	case json.Number:
-		f, err := x.Float64()
-		return f, err == nil
-	case bool, string, nil:
-		return 0, false
-	}
-	rv := reflect.ValueOf(v)
-	switch rv.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return float64(rv.Int()), true
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return float64(rv.Uint()), true
-	}
-	return 0, false
-}
-
-// toPair accepts a two-element slice or array of numbers ([2]float64, []float64, []any, …).
+// toPair reads two numbers: a list of two (any slice or array, of numbers or their text) or
+// their text, "0.9,0.999".
 func toPair(v any) ([2]float64, bool) {
-	var p [2]float64
-	if v == nil {
-		return p, false
+	fs, err := params.Floats(v)
+	if err != nil || len(fs) != 2 {
+		return [2]float64{}, false
 	}
-	rv := reflect.ValueOf(v)
-	if (rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array) || rv.Len() != 2 {
-		return p, false
-	}
-	for i := range 2 {
-		f, ok := toFloat(rv.Index(i).Interface())
-		if !ok {
-			return p, false
-		}
-		p[i] = f
-	}
-	return p, true
-}
-
-// toInt accepts Go's integer types and integral floats or json.Numbers (what a decoded command
-// holds).
-func toInt(v any) (int, bool) {
-	if n, ok := v.(json.Number); ok {
-		if i, err := n.Int64(); err == nil {
-			return int(i), true
-		}
-	}
-	switch v.(type) {
-	case float64, float32, json.Number:
-		f, ok := toFloat(v)
-		if !ok || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
-			return 0, false
-		}
-		return int(f), true
-	case bool, string, nil:
-		return 0, false
-	}
-	rv := reflect.ValueOf(v)
-	switch rv.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return int(rv.Int()), true
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		if rv.Uint() > math.MaxInt64 {
-			return 0, false
-		}
-		return int(rv.Uint()), true
-	}
-	return 0, false
+	return [2]float64{fs[0], fs[1]}, true
 }
 
 // Keys lists the hyper-parameter names this optimizer accepts.

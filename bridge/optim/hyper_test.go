@@ -78,6 +78,26 @@ func TestSetGoodValues(t *testing.T) {
 	}
 }
 
+// Values are read as package params reads them: a number's text is the number (hotcb's CLI
+// writes lr=1e-3 as the string "1e-3"), an integer may come as any Go integer or an integral
+// float, a bool as 0/1 or its word.
+func TestSetLooseValues(t *testing.T) {
+	opt := twoGroupAdam(t)
+	require.NoError(t, opt.SetParams(optim.AllGroups, map[string]any{"lr": "1e-3", "eps": json.Number("1e-6"),
+		"weight_decay": float32(0.5), "betas": []any{"0.8", 0.9}, "amsgrad": "true"}))
+	for g := 0; g < 2; g++ {
+		h := opt.Hyper(g)
+		require.Equal(t, 1e-3, h["lr"])
+		require.Equal(t, 1e-6, h["eps"])
+		require.Equal(t, 0.5, h["weight_decay"])
+		require.Equal(t, [2]float64{0.8, 0.9}, h["betas"])
+		require.Equal(t, true, h["amsgrad"])
+	}
+	require.NoError(t, opt.SetParams(0, map[string]any{"betas": "0.7, 0.95", "amsgrad": 0}))
+	require.Equal(t, [2]float64{0.7, 0.95}, opt.Hyper(0)["betas"])
+	require.Equal(t, false, opt.Hyper(0)["amsgrad"])
+}
+
 func TestSetBadValuesKeepOldValue(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -90,9 +110,9 @@ func TestSetBadValuesKeepOldValue(t *testing.T) {
 		{"negative lr", twoGroupAdam, optim.AllGroups, map[string]any{"lr": -3e-4}, "lr", "must be >= 0"},
 		{"NaN lr", twoGroupAdam, 0, map[string]any{"lr": math.NaN()}, "lr", "must be finite"},
 		{"infinite lr", twoGroupAdam, 0, map[string]any{"lr": math.Inf(1)}, "lr", "must be finite"},
-		{"lr as string", twoGroupAdam, 0, map[string]any{"lr": "3e-4"}, "lr", "want a number, got string"},
+		{"lr as text that is no number", twoGroupAdam, 0, map[string]any{"lr": "abc"}, "lr", `want a number, got "abc"`},
 		{"lr as bool", twoGroupAdam, 0, map[string]any{"lr": true}, "lr", "want a number"},
-		{"lr nil", twoGroupAdam, 0, map[string]any{"lr": nil}, "lr", "want a number, got nil"},
+		{"lr nil", twoGroupAdam, 0, map[string]any{"lr": nil}, "lr", "want a number, got null"},
 		{"beta1 one", twoGroupAdam, 0, map[string]any{"beta1": 1.0}, "beta1", "must be in [0, 1)"},
 		{"beta2 negative", twoGroupAdam, 0, map[string]any{"beta2": -0.1}, "beta2", "must be in [0, 1)"},
 		{"betas second out of range", twoGroupAdam, 1, map[string]any{"betas": []any{0.9, 1.5}}, "betas", "betas[1] must be in [0, 1)"},
@@ -104,7 +124,8 @@ func TestSetBadValuesKeepOldValue(t *testing.T) {
 		{"momentum on adam", twoGroupAdam, 0, map[string]any{"momentum": 0.9}, "momentum", "adam has no such hyper-parameter"},
 		{"unknown name", twoGroupAdam, optim.AllGroups, map[string]any{"learning_rate": 0.1}, "learning_rate", "no such hyper-parameter"},
 		{"betas on sgd", twoGroupSGD, 0, map[string]any{"betas": []any{0.9, 0.9}}, "betas", "sgd has no such"},
-		{"amsgrad as int", twoGroupAdam, 0, map[string]any{"amsgrad": 1}, "amsgrad", "want a bool"},
+		{"amsgrad as 2", twoGroupAdam, 0, map[string]any{"amsgrad": 2}, "amsgrad", "want a bool, got 2"},
+		{"amsgrad as text", twoGroupAdam, 0, map[string]any{"amsgrad": "maybe"}, "amsgrad", `want a bool, got "maybe"`},
 		{"negative momentum", twoGroupSGD, 0, map[string]any{"momentum": -0.9}, "momentum", "must be >= 0"},
 		{"momentum zero under nesterov", twoGroupSGD, 1, map[string]any{"momentum": 0.0}, "momentum", "nesterov momentum needs"},
 		{"dampening under nesterov", twoGroupSGD, optim.AllGroups, map[string]any{"dampening": 0.5}, "dampening", "nesterov momentum needs"},

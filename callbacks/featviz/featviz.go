@@ -14,61 +14,22 @@ import (
 
 	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/bridge/nn"
-	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/callbacks"
+	"github.com/hotcb/hotcb/callbacks/spec"
 	"github.com/hotcb/hotcb/params"
 	"github.com/hotcb/hotcb/torchenv"
 )
 
-// Path and Symbol are the Go names FeatureViz is registered under; hotcb's
-// hotcb.modules.cb.callbacks.feat_viz / FeatureVizCallback load it too.
-const (
-	Path   = "github.com/hotcb/hotcb/callbacks/featviz"
-	Symbol = "FeatureViz"
-)
+func init() { callbacks.Provide(spec.FeatureViz, New) }
 
-func init() {
-	callbacks.Register(Path, Symbol, "feat_viz", "FeatureVizCallback",
-		func(id string, init map[string]any) (callback.HotCallback, error) {
-			f, err := New(id, init)
-			if err != nil {
-				return nil, err
-			}
-			return f, nil
-		})
-}
+// Params are FeatureViz's parameters (spec.FeatureVizParams).
+type Params = spec.FeatureVizParams
 
-// Params are FeatureViz's parameters (init and set_params), with their defaults in Defaults.
-type Params struct {
-	// Every: capture the forward of every N-th step (steps 0, N, 2N, ...).
-	Every int `hotcb:"every,min=1"`
-	// Layers are module names or glob patterns over the model's dotted names ("features.*",
-	// "classifier.1", "features.**"); empty means every Conv2d layer.
-	Layers []string `hotcb:"layers"`
-	// Samples: the first K samples of the batch.
-	Samples int `hotcb:"samples,min=1,max=64"`
-	// Channels: at most C channels of a [N, C, H, W] output (heads of [N, heads, T, T]
-	// attention weights) are drawn.
-	Channels int `hotcb:"channels,min=1,max=1024"`
-	// Scale is the integer upscale factor of the maps (the cell size of a heat strip), 1 to 16,
-	// or "auto" (maps about 48 pixels on their longer side).
-	Scale string `hotcb:"scale"`
-	// Out is the output directory, under the run directory.
-	Out string `hotcb:"out,min=1"`
-	// Npy also writes the captured tensor ([K, all channels, ...], float32) as a .npy file.
-	Npy bool `hotcb:"npy"`
-	// Queue is how many frames may wait for the writer; more are dropped, never waited for.
-	Queue int `hotcb:"queue,min=1,max=4096"`
-	// Keep is how many of the newest captured steps index.html lists (and the writer remembers):
-	// a long run's gallery and memory stay bounded. Older frames stay on disk.
-	Keep int `hotcb:"keep,min=1,max=100000"`
-}
+// DefaultParams are the parameters of a new FeatureViz, before its init is applied.
+func DefaultParams() Params { return spec.FeatureViz.Defaults() }
 
-// Defaults are the parameters of a new FeatureViz.
-var Defaults = Params{Every: 50, Samples: 1, Channels: 16, Scale: "auto", Out: "featviz", Queue: 8, Keep: 200}
-
-// scaleValue parses Scale: 0 for auto.
-func (p *Params) scaleValue() (int, error) {
+// scaleValue parses p.Scale: 0 for auto.
+func scaleValue(p *Params) (int, error) {
 	if p.Scale == "" || strings.EqualFold(p.Scale, "auto") {
 		return 0, nil
 	}
@@ -79,9 +40,10 @@ func (p *Params) scaleValue() (int, error) {
 	return n, nil
 }
 
-func (p *Params) check() error {
+// check checks what the tags of Params cannot.
+func check(p *Params) error {
 	var errs []error
-	if _, err := p.scaleValue(); err != nil {
+	if _, err := scaleValue(p); err != nil {
 		errs = append(errs, err)
 	}
 	for i, pat := range p.Layers {
@@ -141,10 +103,10 @@ type hookConfig struct {
 // event the load arrived with is dispatched right after and corrects it). The first forward in training mode (nn.Train) of each
 // hooked layer after that is captured when the number is a multiple of every; evaluation
 // forwards (nn.Eval) are never captured, and neither is a second forward of a layer in the same
-// step. While the callback is disabled its hooks stay but its step does not move, so at most the
-// one pending capture happens.
+// step. While the callback is disabled (loaded off included) its hooks stay but capture nothing
+// (OnPause, callback.Pauser).
 type FeatureViz struct {
-	id string
+	callbacks.Base[Params]
 
 	mu      sync.Mutex // params, hooks, model, dir; taken by SetParams, OnAttach, Close
 	p       Params
@@ -158,6 +120,7 @@ type FeatureViz struct {
 	cfg    atomic.Pointer[hookConfig] // nil: capture nothing
 	next   atomic.Int64               // the step of the next forward
 	starts bool                       // the loop dispatches train_step_start (Handle's goroutine only)
+	paused atomic.Bool                // disabled: the hooks capture nothing
 
 	capMu sync.Mutex
 	last  map[string]int64 // layer → last step captured
@@ -169,31 +132,25 @@ type FeatureViz struct {
 	closeTimeout                  time.Duration
 }
 
-// New returns a FeatureViz with the Defaults changed by init.
+// New returns a FeatureViz with DefaultParams changed by init.
 func New(id string, init map[string]any) (*FeatureViz, error) {
 	return newFeatureViz(id, init, nil)
 }
 
 func newFeatureViz(id string, init map[string]any, write func(string, []byte) error) (*FeatureViz, error) {
-	f := &FeatureViz{id: id, p: Defaults, last: map[string]int64{}, closeTimeout: 30 * time.Second}
-	f.p.Layers = slices.Clone(Defaults.Layers)
-	if err := f.SetParams(init); err != nil {
+	f := &FeatureViz{last: map[string]int64{}, closeTimeout: 30 * time.Second}
+	if err := f.Init(id, &f.p, spec.FeatureViz, init, f.apply); err != nil {
 		return nil, err
 	}
 	f.w = newWriter(id, f.p.Queue, write)
 	return f, nil
 }
 
-// ID returns the callback's id.
-func (f *FeatureViz) ID() string { return f.id }
-
 // Params returns the current parameters.
 func (f *FeatureViz) Params() Params {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	p := f.p
-	p.Layers = slices.Clone(p.Layers)
-	return p
+	return f.Base.Params()
 }
 
 // Layers lists the modules hooked now.
@@ -236,29 +193,30 @@ func (f *FeatureViz) Stats() Stats {
 func (f *FeatureViz) SetParams(m map[string]any) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	p := f.p
-	if err := params.Decode(m, &p, params.ScalarsAsStrings()); err != nil {
-		return err
-	}
-	if err := p.check(); err != nil {
+	return f.Base.SetParams(m)
+}
+
+// apply checks new params and puts them to use (f.mu held, or f not shared yet).
+func (f *FeatureViz) apply(old Params, _ map[string]any) error {
+	p := &f.p
+	if err := check(p); err != nil {
 		return err
 	}
 	var mods []nn.NamedModule
 	dir := f.dir
 	if f.model != nil && !f.closed {
 		var err error
-		if !slices.Equal(p.Layers, f.p.Layers) {
+		if !slices.Equal(p.Layers, old.Layers) {
 			if mods, err = resolveLayers(f.model, p.Layers); err != nil {
 				return err
 			}
 		}
-		if p.Out != f.p.Out {
+		if p.Out != old.Out {
 			if dir, err = outDir(f.runDir, p.Out); err != nil {
 				return err
 			}
 		}
 	}
-	f.p = p
 	if f.w != nil {
 		f.w.setLimit(p.Queue)
 	}
@@ -300,9 +258,15 @@ func (f *FeatureViz) OnAttach(env *torchenv.Env) error {
 	for i, m := range mods {
 		names[i] = m.Name + " (" + nn.Kind(m.Module) + ")"
 	}
-	env.Logf("featviz %s: hooks on %s; every %d steps into %s", f.id, strings.Join(names, ", "), f.p.Every, dir)
+	env.Logf("featviz %s: hooks on %s; every %d steps into %s", f.ID(), strings.Join(names, ", "), f.p.Every, dir)
 	return nil
 }
+
+// OnPause stops the captures while the callback is disabled (callback.Pauser).
+func (f *FeatureViz) OnPause() { f.paused.Store(true) }
+
+// OnResume starts them again; the step number is set again by the next event handled.
+func (f *FeatureViz) OnResume() { f.paused.Store(false) }
 
 // Handle follows the step number (see FeatureViz) and reports, through env.Log, frames dropped
 // or failed since the last report. A capture that failed inside a hook is returned here.
@@ -325,7 +289,7 @@ func (f *FeatureViz) Handle(event string, env *torchenv.Env) error {
 	}
 	if d := f.w.dropped.Load(); d > f.reportedDrops {
 		env.Logf("featviz %s: writer queue full (%d slots): dropped %d frame(s), %d in total; raise queue or every",
-			f.id, f.Params().Queue, d-f.reportedDrops, d)
+			f.ID(), f.Params().Queue, d-f.reportedDrops, d)
 		f.reportedDrops = d
 	}
 	if n := f.w.failed.Load(); n > f.reportedFailed {
@@ -333,7 +297,7 @@ func (f *FeatureViz) Handle(event string, env *torchenv.Env) error {
 		if e := f.w.lastErr.Load(); e != nil {
 			msg = *e
 		}
-		env.Logf("featviz %s: %d frame(s) not written, %d in total; last error: %s", f.id, n-f.reportedFailed, n, msg)
+		env.Logf("featviz %s: %d frame(s) not written, %d in total; last error: %s", f.ID(), n-f.reportedFailed, n, msg)
 		f.reportedFailed = n
 	}
 	if e := f.captureErr.Swap(nil); e != nil {
@@ -376,7 +340,7 @@ func (f *FeatureViz) publish() {
 		f.cfg.Store(nil)
 		return
 	}
-	scale, _ := f.p.scaleValue()
+	scale, _ := scaleValue(&f.p)
 	f.cfg.Store(&hookConfig{every: int64(f.p.Every), samples: int64(f.p.Samples), channels: int64(f.p.Channels),
 		scale: scale, npy: f.p.Npy, dir: f.dir, keep: f.p.Keep})
 }
@@ -384,7 +348,7 @@ func (f *FeatureViz) publish() {
 // hook runs inside the forward pass. On steps that are not captured it costs two atomic loads.
 func (f *FeatureViz) hook(name string, m nn.Module, _, out *bridge.Tensor) {
 	cfg := f.cfg.Load()
-	if cfg == nil || out == nil {
+	if cfg == nil || out == nil || f.paused.Load() {
 		return
 	}
 	step := f.next.Load()

@@ -2,6 +2,7 @@ package featviz
 
 import (
 	"encoding/binary"
+	"fmt"
 	"image"
 	"image/png"
 	"math"
@@ -23,6 +24,7 @@ import (
 	"github.com/hotcb/hotcb/bridge/nn"
 	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/callbacks"
+	"github.com/hotcb/hotcb/callbacks/spec"
 	"github.com/hotcb/hotcb/models"
 	"github.com/hotcb/hotcb/params"
 	"github.com/hotcb/hotcb/torchenv"
@@ -315,6 +317,22 @@ func TestCloseRemovesHooks(t *testing.T) {
 	require.NoError(t, f.Close(), "a second Close is a no-op")
 }
 
+func TestPausedCapturesNothing(t *testing.T) {
+	r := newRig(t, 2)
+	f := attach(t, r, map[string]any{"every": 1, "layers": "features.0"})
+	var _ callback.Pauser = f
+	f.OnPause() // loaded off, or disabled: no events reach it, forwards go on
+	r.model.Forward(r.x)
+	r.env.Step++
+	r.model.Forward(r.x)
+	require.Zero(t, f.Stats().Captured)
+	f.OnResume()
+	r.step(f)
+	require.Equal(t, int64(1), f.Stats().Captured)
+	require.NoError(t, f.Close())
+	require.Equal(t, []string{"1/features.0"}, stepsWritten(t, f.Dir()))
+}
+
 func TestEvalForwardsAndRepeatsAreNotCaptured(t *testing.T) {
 	r := newRig(t, 2)
 	f := attach(t, r, map[string]any{"every": 2, "layers": "features.0"})
@@ -546,7 +564,7 @@ func TestParamsValidation(t *testing.T) {
 		require.Error(t, err, "%v", c.p)
 		require.Contains(t, err.Error(), `"`+c.key+`"`, "%v", c.p)
 		require.NotEmpty(t, params.Errors(err), "%v", c.p)
-		require.Equal(t, Defaults.Every, f.Params().Every)
+		require.Equal(t, DefaultParams().Every, f.Params().Every)
 	}
 	require.NoError(t, f.SetParams(map[string]any{"every": "10", "scale": 3, "layers": "features.0,classifier.*", "npy": "true", "queue": 4}))
 	p := f.Params()
@@ -581,7 +599,7 @@ func TestParamsValidation(t *testing.T) {
 
 func TestRegisteredUnderGoAndHotcbNames(t *testing.T) {
 	for _, k := range [][2]string{
-		{Path, Symbol},
+		{"github.com/hotcb/hotcb/callbacks/featviz", "FeatureViz"},
 		{callbacks.PythonPackage + ".feat_viz", "FeatureVizCallback"},
 		{callbacks.PythonPackage, "FeatureVizCallback"},
 	} {
@@ -592,7 +610,7 @@ func TestRegisteredUnderGoAndHotcbNames(t *testing.T) {
 		require.Equal(t, "x", cb.ID())
 		require.NoError(t, cb.(callback.Closer).Close())
 	}
-	fac, _ := callback.Default.Lookup(Path, Symbol)
+	fac, _ := callback.Default.Lookup("github.com/hotcb/hotcb/callbacks/featviz", "FeatureViz")
 	_, err := fac("x", map[string]any{"every": -5})
 	require.ErrorContains(t, err, `"every"`)
 }
@@ -639,4 +657,15 @@ func TestGalleryKeepsTheNewestSteps(t *testing.T) {
 
 	_, err = New("bad", map[string]any{"keep": 0})
 	require.ErrorContains(t, err, "keep")
+}
+
+// TestScaleDoc: the scale param's doc (in package spec) names the largest scale there is.
+func TestScaleDoc(t *testing.T) {
+	var doc string
+	for _, p := range spec.FeatureViz.Params() {
+		if p.Key == "scale" {
+			doc = p.Doc
+		}
+	}
+	require.Contains(t, doc, fmt.Sprintf("1 to %d,", maxScale))
 }

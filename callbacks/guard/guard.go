@@ -13,18 +13,15 @@ import (
 
 	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/bridge/nn"
-	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/callbacks"
 	"github.com/hotcb/hotcb/callbacks/jsonl"
+	"github.com/hotcb/hotcb/callbacks/spec"
 	"github.com/hotcb/hotcb/callbacks/stats/summary"
 	"github.com/hotcb/hotcb/params"
 	"github.com/hotcb/hotcb/torchenv"
 )
 
-func init() {
-	callbacks.Register("github.com/hotcb/hotcb/callbacks/guard", "AnomalyGuard", "anomaly_guard", "AnomalyGuardCallback",
-		func(id string, init map[string]any) (callback.HotCallback, error) { return New(id, init) })
-}
+func init() { callbacks.Provide(spec.AnomalyGuard, New) }
 
 // Actions.
 const (
@@ -40,38 +37,11 @@ const (
 	ActionStop = "stop"
 )
 
-// Params are AnomalyGuard's parameters, for init and set_params. A set_params with a bad value
-// is refused as a whole, with an error naming each bad key; the old values stay.
-type Params struct {
-	// Every checks at the steps that are a multiple of it. Default 1 (every step).
-	Every int `hotcb:"every,min=1"`
-	// Paths are the env paths to check (torchenv.Env.Lookup syntax): tensors, or Go numbers
-	// such as "extra.metrics.val_loss". A path that does not resolve, or holds something else, is
-	// skipped (logged once); integer and bool tensors cannot hold NaN and pass. It may be empty
-	// only with grads on. Default ["loss"].
-	Paths []string `hotcb:"paths,min=1"`
-	// Grads also checks every parameter's gradient (env.Model's, else env.Optimizer's): one
-	// reduction per parameter and one host copy in all. Default false. At train_step_end the
-	// gradients are there in hotcb's loop order (ZeroGrad, forward, Backward, Step).
-	Grads bool `hotcb:"grads"`
-	// Event is the event at which to check. Default "train_step_end".
-	Event string `hotcb:"event,oneof=fit_start|train_step_start|forward_end|backward_end|optimizer_step_end|train_step_end|train_batch_end|val_batch_end|epoch_end|fit_end"`
-	// Action is what an anomaly does: "log", "disable" or "stop" (see the Action constants).
-	// Default "log".
-	Action string `hotcb:"action,oneof=log|disable|stop"`
-	// MaxReports caps the anomalies written to the log and the record file (0: no cap); the
-	// guard goes on counting, and acting, after it. Default 100.
-	MaxReports int `hotcb:"max_reports,min=0"`
-	// OutPath is the JSON-lines file of anomalies, relative to the run directory (it may not
-	// leave it); nothing is written while all is well. Default "guard/anomalies.jsonl".
-	OutPath string `hotcb:"out_path,min=1"`
-}
+// Params are AnomalyGuard's parameters (spec.AnomalyGuardParams).
+type Params = spec.AnomalyGuardParams
 
 // DefaultParams are the values before init is applied.
-func DefaultParams() Params {
-	return Params{Every: 1, Paths: []string{"loss"}, Event: torchenv.TrainStepEnd, Action: ActionLog,
-		MaxReports: 100, OutPath: "guard/anomalies.jsonl"}
-}
+func DefaultParams() Params { return spec.AnomalyGuard.Defaults() }
 
 // Finding is one bad tensor at one check.
 type Finding struct {
@@ -101,7 +71,7 @@ type pathState struct {
 //	{"time":…,"id":"ag","event":"train_step_end","step":12,"epoch":0,"anomaly":1,"first_step":12,
 //	 "action":"stop","findings":{"loss":{"numel":1,"nan":1,"inf":0}}}
 type AnomalyGuard struct {
-	id    string
+	callbacks.Base[Params]
 	p     Params
 	every int64
 	state []pathState
@@ -118,22 +88,15 @@ type AnomalyGuard struct {
 
 // New returns a guard with DefaultParams updated by init.
 func New(id string, init map[string]any) (*AnomalyGuard, error) {
-	c := &AnomalyGuard{id: id, p: DefaultParams()}
+	c := &AnomalyGuard{}
 	c.cnt.FirstStep, c.cnt.LastStep = -1, -1
 	c.cnt.ByPath = map[string]int64{}
-	c.w = jsonl.NewWriter("anomaly_guard "+id, c.p.OutPath)
-	c.apply()
-	if err := c.SetParams(init); err != nil {
+	c.w = jsonl.NewWriter("anomaly_guard "+id, "")
+	if err := c.Init(id, &c.p, spec.AnomalyGuard, init, c.apply); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
-
-// ID returns the callback id.
-func (c *AnomalyGuard) ID() string { return c.id }
-
-// Params returns the current parameters.
-func (c *AnomalyGuard) Params() Params { return c.p }
 
 // Writer returns the record file's writer.
 func (c *AnomalyGuard) Writer() *jsonl.Writer { return c.w }
@@ -144,28 +107,19 @@ func (c *AnomalyGuard) Counters() Counters { return c.cnt }
 // Findings returns what the latest check found (reused by the next check).
 func (c *AnomalyGuard) Findings() []Finding { return c.findings }
 
-// SetParams applies init or set_params values, all or nothing. A successful call re-arms a
-// guard that action "disable" disarmed.
-func (c *AnomalyGuard) SetParams(m map[string]any) error {
-	p := c.p
-	if err := params.Decode(m, &p); err != nil {
-		return err
-	}
-	if len(p.Paths) == 0 && !p.Grads {
+// apply checks and puts new params to use. A successful SetParams re-arms a guard that action
+// "disable" disarmed.
+func (c *AnomalyGuard) apply(_ Params, m map[string]any) error {
+	if len(c.p.Paths) == 0 && !c.p.Grads {
 		return &params.Error{Key: "paths", Value: m["paths"], Want: "at least one path (or grads=true)"}
 	}
-	c.p = p
 	c.cnt.Tripped = false
-	c.apply()
-	return nil
-}
-
-func (c *AnomalyGuard) apply() {
 	c.every = int64(c.p.Every)
 	c.state = make([]pathState, len(c.p.Paths))
 	c.skipped = map[string]bool{}
 	c.quiet = false
 	c.w.SetPath(c.p.OutPath)
+	return nil
 }
 
 // Handle checks at Event on the steps that are a multiple of Every, while armed.
@@ -190,7 +144,7 @@ func (c *AnomalyGuard) Handle(event string, env *torchenv.Env) error {
 func (c *AnomalyGuard) skip(env *torchenv.Env, path, why string) {
 	if !c.skipped[path] {
 		c.skipped[path] = true
-		env.Logf("anomaly_guard %s: warning: %s not checked: %s (reported once)", c.id, path, why)
+		env.Logf("anomaly_guard %s: warning: %s not checked: %s (reported once)", c.ID(), path, why)
 	}
 }
 
@@ -355,7 +309,7 @@ func (c *AnomalyGuard) act(event string, env *torchenv.Env) {
 		c.cnt.ByPath[f.Path]++
 	}
 	what := c.describe()
-	reason := fmt.Sprintf("anomaly_guard %s: %s at step %d", c.id, what, env.Step)
+	reason := fmt.Sprintf("anomaly_guard %s: %s at step %d", c.ID(), what, env.Step)
 	var consequence string
 	switch c.p.Action {
 	case ActionStop:
@@ -368,14 +322,14 @@ func (c *AnomalyGuard) act(event string, env *torchenv.Env) {
 	if c.p.MaxReports > 0 && c.cnt.Anomalies > int64(c.p.MaxReports) {
 		if !c.quiet {
 			c.quiet = true
-			env.Logf("anomaly_guard %s: %d anomalies reported; further ones are counted, not reported", c.id, c.p.MaxReports)
+			env.Logf("anomaly_guard %s: %d anomalies reported; further ones are counted, not reported", c.ID(), c.p.MaxReports)
 		}
 		return
 	}
 	env.Logf("%s (%s; anomaly %d, first at step %d; action=%s%s)", reason, event, c.cnt.Anomalies, c.cnt.FirstStep, c.p.Action, consequence)
 	l := &c.line
 	l.Begin()
-	l.Header(c.id, event, env)
+	l.Header(c.ID(), event, env)
 	l.Int("anomaly", c.cnt.Anomalies)
 	l.Int("first_step", c.cnt.FirstStep)
 	l.Str("action", c.p.Action)

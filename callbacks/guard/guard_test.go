@@ -15,6 +15,7 @@ import (
 	"github.com/hotcb/hotcb/bridge/nn"
 	"github.com/hotcb/hotcb/bridge/optim"
 	"github.com/hotcb/hotcb/callbacks/guard"
+	"github.com/hotcb/hotcb/callbacks/spec"
 	"github.com/hotcb/hotcb/controller"
 	"github.com/hotcb/hotcb/models"
 	"github.com/hotcb/hotcb/params"
@@ -285,4 +286,16 @@ func TestNothingToCheckIsRefused(t *testing.T) {
 	require.NoError(t, g.SetParams(map[string]any{"paths": "extra.f32", "grads": false}))
 	require.NoError(t, g.Handle(torchenv.TrainStepEnd, env))
 	require.Equal(t, []guard.Finding{{Path: "extra.f32", Inf: 1, Numel: 1}}, g.Findings())
+}
+
+// TestActionParam: the action param that package spec describes has the Action constants.
+func TestActionParam(t *testing.T) {
+	for _, p := range spec.AnomalyGuard.Params() {
+		if p.Key == "action" {
+			require.Equal(t, "oneof="+guard.ActionLog+"|"+guard.ActionDisable+"|"+guard.ActionStop, p.Rules)
+			require.Equal(t, guard.ActionLog, p.Default)
+			return
+		}
+	}
+	t.Fatal("no action param")
 }

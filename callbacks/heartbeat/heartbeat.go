@@ -10,50 +10,30 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/callbacks"
-	"github.com/hotcb/hotcb/params"
+	"github.com/hotcb/hotcb/callbacks/spec"
 	"github.com/hotcb/hotcb/torchenv"
 )
 
-func init() {
-	callbacks.Register("github.com/hotcb/hotcb/callbacks/heartbeat", "Heartbeat", "heartbeat", "HeartbeatCallback",
-		func(id string, init map[string]any) (callback.HotCallback, error) { return New(id, init) })
-}
+func init() { callbacks.Provide(spec.Heartbeat, New) }
 
-// Params are the heartbeat's parameters.
-type Params struct {
-	// Every is the step interval: a line for each event of the steps divisible by it.
-	Every int64 `hotcb:"every,min=1"`
-	// Message is appended to each line.
-	Message string `hotcb:"message"`
-}
+// Params are the heartbeat's parameters (spec.HeartbeatParams).
+type Params = spec.HeartbeatParams
 
 // Heartbeat logs a line every N steps.
 type Heartbeat struct {
-	id  string
+	callbacks.Base[Params]
 	p   Params
 	out io.Writer // when the env has no Log
 }
 
-// New builds a heartbeat with every=50 and no message, updated by init.
+// New builds a heartbeat with spec.Heartbeat's defaults updated by init.
 func New(id string, init map[string]any) (*Heartbeat, error) {
-	h := &Heartbeat{id: id, p: Params{Every: 50}, out: os.Stdout}
-	if err := h.SetParams(init); err != nil {
+	h := &Heartbeat{out: os.Stdout}
+	if err := h.Init(id, &h.p, spec.Heartbeat, init, nil); err != nil {
 		return nil, err
 	}
 	return h, nil
-}
-
-// ID returns the callback's id.
-func (h *Heartbeat) ID() string { return h.id }
-
-// Params returns the current parameters.
-func (h *Heartbeat) Params() Params { return h.p }
-
-// SetParams decodes p over the current parameters, all or nothing (params.Decode).
-func (h *Heartbeat) SetParams(p map[string]any) error {
-	return params.Decode(p, &h.p, params.ScalarsAsStrings())
 }
 
 // Handle logs the line when the step is a multiple of every.
@@ -65,7 +45,7 @@ func (h *Heartbeat) Handle(event string, env *torchenv.Env) error {
 	if step%h.p.Every != 0 {
 		return nil
 	}
-	line := "[" + h.id + "] " + event + " step=" + strconv.FormatInt(step, 10)
+	line := "[" + h.ID() + "] " + event + " step=" + strconv.FormatInt(step, 10)
 	if h.p.Message != "" {
 		line += " " + h.p.Message
 	}

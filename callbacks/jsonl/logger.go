@@ -5,49 +5,20 @@ import (
 	"sort"
 
 	"github.com/hotcb/hotcb/bridge"
-	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/callbacks"
+	"github.com/hotcb/hotcb/callbacks/spec"
 	"github.com/hotcb/hotcb/callbacks/stats/summary"
 	"github.com/hotcb/hotcb/params"
 	"github.com/hotcb/hotcb/torchenv"
 )
 
-func init() {
-	callbacks.Register("github.com/hotcb/hotcb/callbacks/jsonl", "JSONLLogger", "jsonl_logger", "JSONLLoggerCallback",
-		func(id string, init map[string]any) (callback.HotCallback, error) { return New(id, init) })
-}
+func init() { callbacks.Provide(spec.JSONLLogger, New) }
 
-// Params are JSONLLogger's parameters, for init and set_params. A set_params with a bad value
-// is refused as a whole, with an error naming each bad key, and the logger keeps its values.
-type Params struct {
-	// Every writes a line at the steps that are a multiple of it (env.Step % every == 0).
-	// Default 1.
-	Every int `hotcb:"every,min=1"`
-	// Paths are the env paths to record (torchenv.Env.Lookup: "loss", "outputs",
-	// "extra.metrics.val_acc", "model.fc.weight.grad" …); each becomes a key of the line.
-	// 0-d and one-element tensors are written as numbers (one host copy each), other tensors as
-	// a summary object (see TensorStats), Go numbers, strings and bools as they are, maps of them
-	// as objects. "step", "epoch" and "phase" are in every line already. A path that does not
-	// resolve is left out of the line and logged once (it is not an error). Default
-	// ["loss", "epoch", "step"].
-	Paths []string `hotcb:"paths,min=1"`
-	// Events are the events at which a line is written (standard names, at least one).
-	// Default ["train_step_end"].
-	Events []string `hotcb:"events,oneof=fit_start|train_step_start|forward_end|backward_end|optimizer_step_end|train_step_end|train_batch_end|val_batch_end|epoch_end|fit_end"`
-	// OutPath is the file, relative to the run directory (it may not leave it). Default
-	// "logs/metrics.jsonl".
-	OutPath string `hotcb:"out_path,min=1"`
-	// TensorStats writes tensors with more than one element as {shape, dtype, numel, mean, std,
-	// min, max, nan, inf}; false writes shape, dtype and numel only (no device work). Default
-	// true.
-	TensorStats bool `hotcb:"tensor_stats"`
-}
+// Params are JSONLLogger's parameters (spec.JSONLLoggerParams).
+type Params = spec.JSONLLoggerParams
 
 // DefaultParams are the values a logger starts from before its init is applied.
-func DefaultParams() Params {
-	return Params{Every: 1, Paths: []string{"loss", "epoch", "step"}, Events: []string{torchenv.TrainStepEnd},
-		OutPath: "logs/metrics.jsonl", TensorStats: true}
-}
+func DefaultParams() Params { return spec.JSONLLogger.Defaults() }
 
 // JSONLLogger writes a line of values every N steps. Make one with New; the controller calls
 // it on the training goroutine only.
@@ -59,7 +30,7 @@ func DefaultParams() Params {
 // (non-finite numbers as "NaN", "Infinity", "-Infinity"). The file is opened at the first line
 // and closed by Close; write errors are counted and logged, never returned (see Writer).
 type JSONLLogger struct {
-	id     string
+	callbacks.Base[Params]
 	p      Params
 	every  int64
 	paths  []string // Paths without duplicates and header keys
@@ -70,39 +41,22 @@ type JSONLLogger struct {
 
 // New returns a logger with DefaultParams updated by init.
 func New(id string, init map[string]any) (*JSONLLogger, error) {
-	c := &JSONLLogger{id: id, p: DefaultParams()}
-	c.w = NewWriter("jsonl_logger "+id, c.p.OutPath)
-	c.apply()
-	if err := c.SetParams(init); err != nil {
+	c := &JSONLLogger{}
+	c.w = NewWriter("jsonl_logger "+id, "")
+	if err := c.Init(id, &c.p, spec.JSONLLogger, init, c.apply); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// ID returns the callback id.
-func (c *JSONLLogger) ID() string { return c.id }
-
-// Params returns the current parameters.
-func (c *JSONLLogger) Params() Params { return c.p }
-
 // Writer returns the logger's file writer (counts of lines written and lost).
 func (c *JSONLLogger) Writer() *Writer { return c.w }
 
-// SetParams applies init or set_params values, all or nothing.
-func (c *JSONLLogger) SetParams(m map[string]any) error {
-	p := c.p
-	if err := params.Decode(m, &p); err != nil {
-		return err
-	}
-	if len(p.Events) == 0 {
+// apply checks and puts new params to use.
+func (c *JSONLLogger) apply(_ Params, m map[string]any) error {
+	if len(c.p.Events) == 0 {
 		return &params.Error{Key: "events", Value: m["events"], Want: "at least one event"}
 	}
-	c.p = p
-	c.apply()
-	return nil
-}
-
-func (c *JSONLLogger) apply() {
 	c.every = int64(c.p.Every)
 	c.paths = c.paths[:0:0]
 	seen := map[string]bool{"step": true, "epoch": true, "phase": true}
@@ -114,6 +68,7 @@ func (c *JSONLLogger) apply() {
 	}
 	c.warned = map[string]bool{}
 	c.w.SetPath(c.p.OutPath)
+	return nil
 }
 
 // Handle writes a line when the event is one of Events and the step a multiple of Every.
@@ -123,19 +78,19 @@ func (c *JSONLLogger) Handle(event string, env *torchenv.Env) error {
 	}
 	l := &c.line
 	l.Begin()
-	l.Header(c.id, event, env)
+	l.Header(c.ID(), event, env)
 	for _, p := range c.paths {
 		v, err := env.Lookup(p)
 		if err != nil {
 			if !c.warned[p] {
 				c.warned[p] = true
-				env.Logf("jsonl_logger %s: skipping %s: %v (logged once)", c.id, p, err)
+				env.Logf("jsonl_logger %s: skipping %s: %v (logged once)", c.ID(), p, err)
 			}
 			continue
 		}
 		if err := Value(l, p, v, c.p.TensorStats); err != nil && !c.warned[p] {
 			c.warned[p] = true
-			env.Logf("jsonl_logger %s: %s: %v (logged once)", c.id, p, err)
+			env.Logf("jsonl_logger %s: %s: %v (logged once)", c.ID(), p, err)
 		}
 	}
 	c.w.Write(env, l.End())

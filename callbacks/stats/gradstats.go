@@ -8,41 +8,17 @@ import (
 
 	"github.com/hotcb/hotcb/bridge"
 	"github.com/hotcb/hotcb/bridge/nn"
+	"github.com/hotcb/hotcb/callbacks"
 	"github.com/hotcb/hotcb/callbacks/jsonl"
-	"github.com/hotcb/hotcb/params"
+	"github.com/hotcb/hotcb/callbacks/spec"
 	"github.com/hotcb/hotcb/torchenv"
 )
 
-// GradStatsParams are GradStats' parameters, for init and set_params. A set_params with a bad
-// value is refused as a whole, with an error naming each bad key; the old values stay.
-type GradStatsParams struct {
-	// Every reports at the steps that are a multiple of it (env.Step % every == 0). Default 50.
-	Every int `hotcb:"every,min=1"`
-	// Event is the event at which to look at the gradients. Default "backward_end", where every
-	// gradient of the step is there. A loop that never dispatches backward_end can use
-	// "optimizer_step_end" or "train_step_end", which see the gradients only if the optimizer's
-	// ZeroGrad has not run yet: hotcb's loop order is ZeroGrad, forward, Backward, Step, so they
-	// do; a loop that zeroes after Step (or sets grads to None) shows none, and GradStats then
-	// reports 0 parameters with gradients.
-	Event string `hotcb:"event,oneof=fit_start|train_step_start|forward_end|backward_end|optimizer_step_end|train_step_end|train_batch_end|val_batch_end|epoch_end|fit_end"`
-	// NormType is the norm of the total and per-layer norms: 2 (Euclidean, as
-	// clip_grad_norm_'s default) or "inf" (the largest magnitude). Default 2.
-	NormType float64 `hotcb:"norm_type,oneof=2|inf"`
-	// PerLayer adds a norm per layer (the parameters of one module: "fc.weight" and "fc.bias"
-	// make "fc"). Default false.
-	PerLayer bool `hotcb:"per_layer"`
-	// OutPath is the JSON-lines file, relative to the run directory (it may not leave it).
-	// Default "stats/grad_stats.jsonl".
-	OutPath string `hotcb:"out_path,min=1"`
-	// Log writes one line per report to the env log as well. Default true.
-	Log bool `hotcb:"log"`
-}
+// GradStatsParams are GradStats' parameters (spec.GradStatsParams).
+type GradStatsParams = spec.GradStatsParams
 
 // DefaultGradStatsParams are the values before init is applied.
-func DefaultGradStatsParams() GradStatsParams {
-	return GradStatsParams{Every: 50, Event: torchenv.BackwardEnd, NormType: 2,
-		OutPath: "stats/grad_stats.jsonl", Log: true}
-}
+func DefaultGradStatsParams() GradStatsParams { return spec.GradStats.Defaults() }
 
 // GradReport is one GradStats report.
 type GradReport struct {
@@ -77,7 +53,7 @@ type LayerNorm struct {
 // Cost of a report: four libtorch calls per parameter (its grad, |g|, its max, its 2-norm) and
 // a few more for one copy of all the norms to the host, where the total is summed in float64.
 type GradStats struct {
-	id     string
+	callbacks.Base[GradStatsParams]
 	p      GradStatsParams
 	every  int64
 	warned bool
@@ -93,20 +69,13 @@ type GradStats struct {
 
 // NewGradStats returns a GradStats with DefaultGradStatsParams updated by init.
 func NewGradStats(id string, init map[string]any) (*GradStats, error) {
-	c := &GradStats{id: id, p: DefaultGradStatsParams()}
-	c.w = jsonl.NewWriter("grad_stats "+id, c.p.OutPath)
-	c.apply()
-	if err := c.SetParams(init); err != nil {
+	c := &GradStats{}
+	c.w = jsonl.NewWriter("grad_stats "+id, "")
+	if err := c.Init(id, &c.p, spec.GradStats, init, c.apply); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
-
-// ID returns the callback id.
-func (c *GradStats) ID() string { return c.id }
-
-// Params returns the current parameters.
-func (c *GradStats) Params() GradStatsParams { return c.p }
 
 // Writer returns the record file's writer (lines written and lost).
 func (c *GradStats) Writer() *jsonl.Writer { return c.w }
@@ -115,19 +84,12 @@ func (c *GradStats) Writer() *jsonl.Writer { return c.w }
 // reused by the next report.
 func (c *GradStats) Last() GradReport { return c.last }
 
-// SetParams applies init or set_params values, all or nothing.
-func (c *GradStats) SetParams(m map[string]any) error {
-	if err := params.Decode(m, &c.p); err != nil { // all or nothing: c.p is unchanged on error
-		return err
-	}
-	c.apply()
-	return nil
-}
-
-func (c *GradStats) apply() {
+// apply puts new params to use.
+func (c *GradStats) apply(GradStatsParams, map[string]any) error {
 	c.every = int64(c.p.Every)
 	c.warned = false
 	c.w.SetPath(c.p.OutPath)
+	return nil
 }
 
 // Handle reports at Event on the steps that are a multiple of Every.
@@ -146,19 +108,28 @@ func (c *GradStats) Handle(event string, env *torchenv.Env) error {
 	default:
 		if !c.warned {
 			c.warned = true
-			env.Logf("grad_stats %s: warning: the env has no model and no optimizer: no gradients to look at (reported once)", c.id)
+			env.Logf("grad_stats %s: warning: the env has no model and no optimizer: no gradients to look at (reported once)", c.ID())
 		}
 		return nil
 	}
 	if err := bridge.Try(func() { c.compute(env, all) }); err != nil {
 		// Not fatal for the run, and the next report may work (a parameter moved devices, say):
 		// the error goes to the log, and the controller is not asked to disable the callback.
-		env.Logf("grad_stats %s: step %d: %v", c.id, env.Step, err)
+		env.Logf("grad_stats %s: step %d: %v", c.ID(), env.Step, err)
 		return nil
 	}
 	c.record(event, env)
+	env.Report(MetricGradNorm, c.last.Norm) // to the metrics stream
+	env.Report(MetricGradMaxAbs, c.last.MaxAbs)
 	return nil
 }
+
+// Names under which grad_stats reports each report's total norm (of NormType) and largest
+// gradient magnitude to the run's metrics stream (env.Report).
+const (
+	MetricGradNorm   = "grad_norm"
+	MetricGradMaxAbs = "grad_max_abs"
+)
 
 // compute fills c.last from the gradients of params.
 func (c *GradStats) compute(env *torchenv.Env, all []bridge.Named) {
@@ -291,7 +262,7 @@ func (c *GradStats) record(event string, env *torchenv.Env) {
 	r := &c.last
 	l := &c.line
 	l.Begin()
-	l.Header(c.id, event, env)
+	l.Header(c.ID(), event, env)
 	l.Float("norm_type", r.NormType)
 	l.Float("grad_norm", r.Norm)
 	l.Float("max_abs", r.MaxAbs)
@@ -317,7 +288,7 @@ func (c *GradStats) record(event string, env *torchenv.Env) {
 		norm = "Linf"
 	}
 	fmt.Fprintf(b, "grad_stats %s step %d: grad_norm=%s (%s) max|g|=%s, %d/%d params with grad",
-		c.id, env.Step, g(r.Norm), norm, g(r.MaxAbs), r.WithGrad, r.Params)
+		c.ID(), env.Step, g(r.Norm), norm, g(r.MaxAbs), r.WithGrad, r.Params)
 	if len(r.NaN) > 0 {
 		b.WriteString("; NaN in " + strings.Join(r.NaN, ", "))
 	}

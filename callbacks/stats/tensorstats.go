@@ -6,48 +6,23 @@ import (
 	"strings"
 
 	"github.com/hotcb/hotcb/bridge"
-	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/callbacks"
 	"github.com/hotcb/hotcb/callbacks/jsonl"
+	"github.com/hotcb/hotcb/callbacks/spec"
 	"github.com/hotcb/hotcb/callbacks/stats/summary"
-	"github.com/hotcb/hotcb/params"
 	"github.com/hotcb/hotcb/torchenv"
 )
 
-const goPath = "github.com/hotcb/hotcb/callbacks/stats"
-
 func init() {
-	callbacks.Register(goPath, "TensorStats", "tensor_stats", "TensorStatsCallback",
-		func(id string, init map[string]any) (callback.HotCallback, error) { return NewTensorStats(id, init) })
-	callbacks.Register(goPath, "GradStats", "grad_stats", "GradStatsCallback",
-		func(id string, init map[string]any) (callback.HotCallback, error) { return NewGradStats(id, init) })
+	callbacks.Provide(spec.TensorStats, NewTensorStats)
+	callbacks.Provide(spec.GradStats, NewGradStats)
 }
 
-// TensorStatsParams are TensorStats' parameters, for init and set_params. A set_params with a
-// bad value is refused as a whole, with an error naming each bad key; the old values stay.
-type TensorStatsParams struct {
-	// Every reports at the steps that are a multiple of it (env.Step % every == 0). Default 50.
-	Every int `hotcb:"every,min=1"`
-	// Paths are the env paths to summarise (torchenv.Env.Lookup syntax: "loss", "outputs",
-	// "model.fc.weight", "extra.features"). Go numbers found there are reported as a value. A
-	// path that does not resolve at a reporting step (outputs not set yet, a typo) is a warning,
-	// not a failure: it is logged once per path and listed under "missing" in the record, and
-	// the other paths are still reported. Default ["loss", "outputs"].
-	Paths []string `hotcb:"paths,min=1"`
-	// Event is the event at which to report. Default "train_step_end".
-	Event string `hotcb:"event,oneof=fit_start|train_step_start|forward_end|backward_end|optimizer_step_end|train_step_end|train_batch_end|val_batch_end|epoch_end|fit_end"`
-	// OutPath is the JSON-lines file, relative to the run directory (it may not leave it).
-	// Default "stats/tensor_stats.jsonl".
-	OutPath string `hotcb:"out_path,min=1"`
-	// Log writes one line per report to the env log as well. Default true.
-	Log bool `hotcb:"log"`
-}
+// TensorStatsParams are TensorStats' parameters (spec.TensorStatsParams).
+type TensorStatsParams = spec.TensorStatsParams
 
 // DefaultTensorStatsParams are the values before init is applied.
-func DefaultTensorStatsParams() TensorStatsParams {
-	return TensorStatsParams{Every: 50, Paths: []string{"loss", "outputs"}, Event: torchenv.TrainStepEnd,
-		OutPath: "stats/tensor_stats.jsonl", Log: true}
-}
+func DefaultTensorStatsParams() TensorStatsParams { return spec.TensorStats.Defaults() }
 
 // PathStats is the report for one path.
 type PathStats struct {
@@ -68,7 +43,7 @@ type PathStats struct {
 // max, empty tensors shape, dtype and numel (see summary.Of). A tensor libtorch cannot reduce is
 // logged once and left out; nothing a path holds makes Handle fail.
 type TensorStats struct {
-	id     string
+	callbacks.Base[TensorStatsParams]
 	p      TensorStatsParams
 	every  int64
 	warned map[string]bool
@@ -81,20 +56,13 @@ type TensorStats struct {
 
 // NewTensorStats returns a TensorStats with DefaultTensorStatsParams updated by init.
 func NewTensorStats(id string, init map[string]any) (*TensorStats, error) {
-	c := &TensorStats{id: id, p: DefaultTensorStatsParams()}
-	c.w = jsonl.NewWriter("tensor_stats "+id, c.p.OutPath)
-	c.apply()
-	if err := c.SetParams(init); err != nil {
+	c := &TensorStats{}
+	c.w = jsonl.NewWriter("tensor_stats "+id, "")
+	if err := c.Init(id, &c.p, spec.TensorStats, init, c.apply); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
-
-// ID returns the callback id.
-func (c *TensorStats) ID() string { return c.id }
-
-// Params returns the current parameters.
-func (c *TensorStats) Params() TensorStatsParams { return c.p }
 
 // Writer returns the record file's writer (lines written and lost).
 func (c *TensorStats) Writer() *jsonl.Writer { return c.w }
@@ -103,19 +71,12 @@ func (c *TensorStats) Writer() *jsonl.Writer { return c.w }
 // both are reused by the next report.
 func (c *TensorStats) Last() ([]PathStats, []string) { return c.last, c.miss }
 
-// SetParams applies init or set_params values, all or nothing.
-func (c *TensorStats) SetParams(m map[string]any) error {
-	if err := params.Decode(m, &c.p); err != nil { // all or nothing: c.p is unchanged on error
-		return err
-	}
-	c.apply()
-	return nil
-}
-
-func (c *TensorStats) apply() {
+// apply puts new params to use.
+func (c *TensorStats) apply(TensorStatsParams, map[string]any) error {
 	c.every = int64(c.p.Every)
 	c.warned = map[string]bool{}
 	c.w.SetPath(c.p.OutPath)
+	return nil
 }
 
 // Handle reports at Event on the steps that are a multiple of Every.
@@ -152,7 +113,7 @@ func (c *TensorStats) Handle(event string, env *torchenv.Env) error {
 	}
 	l := &c.line
 	l.Begin()
-	l.Header(c.id, event, env)
+	l.Header(c.ID(), event, env)
 	l.Object("stats")
 	for _, ps := range c.last {
 		if ps.Tensor {
@@ -177,13 +138,13 @@ func (c *TensorStats) warn(env *torchenv.Env, path, why string) {
 		return
 	}
 	c.warned[path] = true
-	env.Logf("tensor_stats %s: warning: %s skipped: %s (reported once per path; the other paths are still summarised)", c.id, path, why)
+	env.Logf("tensor_stats %s: warning: %s skipped: %s (reported once per path; the other paths are still summarised)", c.ID(), path, why)
 }
 
 func (c *TensorStats) logLine(env *torchenv.Env) string {
 	b := &c.sb
 	b.Reset()
-	fmt.Fprintf(b, "tensor_stats %s step %d:", c.id, env.Step)
+	fmt.Fprintf(b, "tensor_stats %s step %d:", c.ID(), env.Step)
 	for i, ps := range c.last {
 		if i > 0 {
 			b.WriteString(" |")

@@ -20,36 +20,19 @@ import (
 	"time"
 
 	"github.com/hotcb/hotcb/bridge"
-	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/callbacks"
 	"github.com/hotcb/hotcb/callbacks/jsonl"
-	"github.com/hotcb/hotcb/params"
+	"github.com/hotcb/hotcb/callbacks/spec"
 	"github.com/hotcb/hotcb/torchenv"
 )
 
-func init() {
-	callbacks.Register("github.com/hotcb/hotcb/callbacks/system", "SystemStats", "system_stats", "SystemStatsCallback",
-		func(id string, init map[string]any) (callback.HotCallback, error) { return New(id, init) })
-}
+func init() { callbacks.Provide(spec.SystemStats, New) }
 
-// Params are SystemStats' parameters, for init and set_params. A set_params with a bad value is
-// refused as a whole, with an error naming each bad key; the old values stay.
-type Params struct {
-	// Every reports at the steps that are a multiple of it (env.Step % every == 0). Default 100.
-	Every int `hotcb:"every,min=1"`
-	// Event is the event at which to report. Default "train_step_end".
-	Event string `hotcb:"event,oneof=fit_start|train_step_start|forward_end|backward_end|optimizer_step_end|train_step_end|train_batch_end|val_batch_end|epoch_end|fit_end"`
-	// OutPath is the JSON-lines file, relative to the run directory (it may not leave it).
-	// Default "system/system_stats.jsonl".
-	OutPath string `hotcb:"out_path,min=1"`
-	// Log writes one line per report to the env log as well. Default true.
-	Log bool `hotcb:"log"`
-}
+// Params are SystemStats' parameters (spec.SystemStatsParams).
+type Params = spec.SystemStatsParams
 
 // DefaultParams are the values before init is applied.
-func DefaultParams() Params {
-	return Params{Every: 100, Event: torchenv.TrainStepEnd, OutPath: "system/system_stats.jsonl", Log: true}
-}
+func DefaultParams() Params { return spec.SystemStats.Defaults() }
 
 // Snapshot is one report. Byte counts are bytes; a value that could not be read is -1.
 type Snapshot struct {
@@ -98,7 +81,7 @@ var metricNames = []string{
 //
 // plus "cuda_allocated_bytes" and "cuda_reserved_bytes" on a CUDA device.
 type SystemStats struct {
-	id      string
+	callbacks.Base[Params]
 	p       Params
 	every   int64
 	w       *jsonl.Writer
@@ -114,24 +97,17 @@ type SystemStats struct {
 
 // New returns a SystemStats with DefaultParams updated by init.
 func New(id string, init map[string]any) (*SystemStats, error) {
-	c := &SystemStats{id: id, p: DefaultParams(), warned: map[string]bool{}}
+	c := &SystemStats{warned: map[string]bool{}}
 	c.samples = make([]metrics.Sample, len(metricNames))
 	for i, n := range metricNames {
 		c.samples[i].Name = n
 	}
-	c.w = jsonl.NewWriter("system_stats "+id, c.p.OutPath)
-	c.apply()
-	if err := c.SetParams(init); err != nil {
+	c.w = jsonl.NewWriter("system_stats "+id, "")
+	if err := c.Init(id, &c.p, spec.SystemStats, init, c.apply); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
-
-// ID returns the callback id.
-func (c *SystemStats) ID() string { return c.id }
-
-// Params returns the current parameters.
-func (c *SystemStats) Params() Params { return c.p }
 
 // Writer returns the record file's writer.
 func (c *SystemStats) Writer() *jsonl.Writer { return c.w }
@@ -139,18 +115,11 @@ func (c *SystemStats) Writer() *jsonl.Writer { return c.w }
 // Last returns the most recent report (zero before the first).
 func (c *SystemStats) Last() Snapshot { return c.last }
 
-// SetParams applies init or set_params values, all or nothing.
-func (c *SystemStats) SetParams(m map[string]any) error {
-	if err := params.Decode(m, &c.p); err != nil { // all or nothing: c.p is unchanged on error
-		return err
-	}
-	c.apply()
-	return nil
-}
-
-func (c *SystemStats) apply() {
+// apply puts new params to use.
+func (c *SystemStats) apply(Params, map[string]any) error {
 	c.every = int64(c.p.Every)
 	c.w.SetPath(c.p.OutPath)
+	return nil
 }
 
 // Handle reports at Event on the steps that are a multiple of Every.
@@ -160,7 +129,33 @@ func (c *SystemStats) Handle(event string, env *torchenv.Env) error {
 	}
 	c.last = c.read(env)
 	c.record(event, env)
+	c.report(env)
 	return nil
+}
+
+// Names under which system_stats reports to the run's metrics stream (env.Report).
+const (
+	MetricRSS           = "sys/rss_bytes"
+	MetricCPUPercent    = "sys/cpu_percent"
+	MetricGoHeap        = "sys/go_heap_bytes"
+	MetricTorchLive     = "sys/torch_live_bytes"
+	MetricCUDAAllocated = "sys/cuda_allocated_bytes"
+)
+
+// report puts the main figures of the last snapshot in the metrics stream (those it has).
+func (c *SystemStats) report(env *torchenv.Env) {
+	s := &c.last
+	if s.RSS >= 0 {
+		env.Report(MetricRSS, float64(s.RSS))
+	}
+	if s.CPUPercent >= 0 {
+		env.Report(MetricCPUPercent, s.CPUPercent)
+	}
+	env.Report(MetricGoHeap, float64(s.GoHeap))
+	env.Report(MetricTorchLive, float64(s.TorchLive))
+	if s.CUDAAllocated >= 0 {
+		env.Report(MetricCUDAAllocated, float64(s.CUDAAllocated))
+	}
 }
 
 // Read takes a snapshot now (env may be nil: no CUDA figures then).
@@ -229,7 +224,7 @@ func (c *SystemStats) read(env *torchenv.Env) Snapshot {
 func (c *SystemStats) warnOnce(env *torchenv.Env, key, msg string) {
 	if !c.warned[key] {
 		c.warned[key] = true
-		env.Logf("system_stats %s: warning: %s (reported once)", c.id, msg)
+		env.Logf("system_stats %s: warning: %s (reported once)", c.ID(), msg)
 	}
 }
 
@@ -333,7 +328,7 @@ func (c *SystemStats) record(event string, env *torchenv.Env) {
 	s := &c.last
 	l := &c.line
 	l.Begin()
-	l.Header(c.id, event, env)
+	l.Header(c.ID(), event, env)
 	l.Int("rss_bytes", s.RSS)
 	l.Int("rss_peak_bytes", s.RSSPeak)
 	l.Int("threads", s.Threads)
@@ -363,7 +358,7 @@ func (c *SystemStats) record(event string, env *torchenv.Env) {
 		return
 	}
 	msg := fmt.Sprintf("system_stats %s step %d: rss=%s go_heap=%s gc=%d (pauses ≈%.3gms) goroutines=%d torch=%s",
-		c.id, env.Step, mib(s.RSS), mib(s.GoHeap), s.GCCycles, s.GCPauseTotal*1e3, s.Goroutines, mib(s.TorchLive))
+		c.ID(), env.Step, mib(s.RSS), mib(s.GoHeap), s.GCCycles, s.GCPauseTotal*1e3, s.Goroutines, mib(s.TorchLive))
 	if s.CPUPercent >= 0 {
 		msg += fmt.Sprintf(" cpu=%.0f%%", s.CPUPercent)
 	}

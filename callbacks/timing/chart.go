@@ -48,7 +48,7 @@ func (t *Timing) drawChart(env *torchenv.Env) error {
 		s.xs, s.ys = t.devTimes.hist.points()
 		series = append(series, s)
 	}
-	title := fmt.Sprintf("%s: step time (ms) over %d steps", t.id, t.steps)
+	title := fmt.Sprintf("%s: step time (ms) over %d steps", t.ID(), t.steps)
 	img := renderChart(title, t.note, series)
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -62,7 +62,7 @@ func (t *Timing) drawChart(env *torchenv.Env) error {
 		return fmt.Errorf("chart: %w", err)
 	}
 	t.drawn = t.steps
-	t.logf(env, fmt.Sprintf("[%s] step time chart: %s", t.id, p))
+	t.logf(env, fmt.Sprintf("[%s] step time chart: %s", t.ID(), p))
 	return nil
 }
 

@@ -7,6 +7,9 @@
 // chart of step time at the end. On a CUDA device it also records CUDA events and reads their
 // times once the device has passed them, so host and device time sit side by side without the
 // loop ever waiting for the GPU (unless sync is asked for); on the CPU it says it is host only.
+// Every step it also reports its host times to the run's metrics stream (env.Report, package
+// metrics): MetricStep ("time/step_ms") and "time/<interval>_ms" per interval, the
+// micro-batches of a step summed.
 //
 // In a data-parallel run (env.Ranks set: the trainer with WORLD_SIZE > 1) each record also says,
 // over the steps since the previous record (DataParallel, "data_parallel" in the JSONL), how

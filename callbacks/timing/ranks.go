@@ -114,7 +114,7 @@ func (t *Timing) dataParallel() *DataParallel {
 // compare shares this rank's ComputeMs with the others under a key named by the step and
 // names the slowest; a rank that does not answer within timeout is listed as missing.
 func (t *Timing) compare(dp *DataParallel, timeout time.Duration) {
-	key := fmt.Sprintf("timing/%s/%d/%d", t.id, t.lastStep, t.steps)
+	key := fmt.Sprintf("timing/%s/%d/%d", t.ID(), t.lastStep, t.steps)
 	vals, missing, err := t.rt.ranks.Share(key, dp.ComputeMs, timeout)
 	if err != nil {
 		dp.Note = "ranks not compared: " + err.Error()

@@ -62,7 +62,7 @@ func (t *Timing) stats(r *ring) Stats {
 func (t *Timing) Snapshot() Record {
 	rec := Record{
 		Time:         time.Now().UTC().Format(time.RFC3339Nano),
-		ID:           t.id,
+		ID:           t.ID(),
 		Step:         t.lastStep,
 		Steps:        t.steps,
 		Window:       t.p.Window,

@@ -10,45 +10,20 @@ import (
 	"time"
 
 	"github.com/hotcb/hotcb/bridge"
-	"github.com/hotcb/hotcb/callback"
 	"github.com/hotcb/hotcb/callbacks"
+	"github.com/hotcb/hotcb/callbacks/spec"
 	"github.com/hotcb/hotcb/params"
 	"github.com/hotcb/hotcb/torchenv"
 )
 
-func init() {
-	callbacks.Register("github.com/hotcb/hotcb/callbacks/timing", "Timing", "timing", "TimingCallback",
-		func(id string, init map[string]any) (callback.HotCallback, error) { return New(id, init) })
-}
+func init() { callbacks.Provide(spec.Timing, New) }
 
-// Params are the timing callback's parameters (init and set_params).
-type Params struct {
-	// Every is how many steps apart the summary lines and JSONL records are.
-	Every int `hotcb:"every,min=1"`
-	// Window is how many recent values the statistics cover.
-	Window int `hotcb:"window,min=1,max=1000000"`
-	// Events are the events timed; the intervals are between consecutive ones (named by
-	// intervalName: data/other, forward, backward, optimizer, ...). The last of them in dispatch
-	// order (train_step_end by default) closes a step.
-	Events []string `hotcb:"events,oneof=train_step_start|forward_end|backward_end|optimizer_step_end|train_step_end|train_batch_end|val_batch_end|epoch_end"`
-	// Out is the JSONL file, inside the run directory; the chart goes next to it (.png).
-	Out string `hotcb:"out,min=1"`
-	// Sync waits for the device at each timed event: exact per-phase device time, at the cost
-	// of the overlap between host and device. Off by default; without it timing never blocks.
-	// On the CPU it changes nothing: CPU work is done when the call that started it returns.
-	Sync bool `hotcb:"sync"`
-}
+// Params are the timing callback's parameters (spec.TimingParams). The intervals between the
+// timed events are named by intervalName.
+type Params = spec.TimingParams
 
 // DefaultParams are the values before init is applied.
-func DefaultParams() Params {
-	return Params{
-		Every:  50,
-		Window: 200,
-		Events: []string{torchenv.TrainStepStart, torchenv.ForwardEnd, torchenv.BackwardEnd, torchenv.OptimizerStepEnd,
-			torchenv.TrainStepEnd},
-		Out: "timing/timing.jsonl",
-	}
-}
+func DefaultParams() Params { return spec.Timing.Defaults() }
 
 // DataOther names the interval from the step-closing event (train_step_end by default) to
 // train_step_start: data loading and whatever else the loop does between steps. When
@@ -107,16 +82,27 @@ func phasesBetween(from, to string) string {
 
 // interval is the series of one event-to-event interval.
 type interval struct {
-	name string
-	host *ring
-	dev  *ring
+	name   string
+	host   *ring
+	dev    *ring
+	metric string // its name in the metrics stream, MetricPrefix+name+"_ms"
+	last   int64  // its host time in the current step (micro-batches summed), ns
+	fresh  bool   // last was measured in the current step: reported when it closes
 }
+
+// MetricPrefix starts the names under which timing reports each step's host times to the
+// metrics stream (env.Report): MetricStep, and one per interval, "time/<interval>_ms"
+// ("time/forward_ms", "time/data/other_ms").
+const (
+	MetricPrefix = "time/"
+	MetricStep   = MetricPrefix + "step_ms"
+)
 
 // Timing measures the time between training events on the host, and on a CUDA device with
 // events read back once the device has passed them. See the package comment.
 type Timing struct {
-	id string
-	p  Params
+	callbacks.Base[Params]
+	p Params
 
 	// the events timed, in dispatch order, and the intervals between them (slots[i*n+j] for
 	// events i → j), created on first use
@@ -162,37 +148,21 @@ type Timing struct {
 func New(id string, init map[string]any) (*Timing, error) {
 	base := time.Now()
 	t := &Timing{
-		id:        id,
-		p:         DefaultParams(),
 		byName:    map[string]*interval{},
 		prevIdx:   -1,
 		now:       func() int64 { return int64(time.Since(base)) },
 		newSource: newCUDASource,
 		stdout:    os.Stdout,
 	}
-	if err := t.SetParams(init); err != nil {
+	if err := t.Init(id, &t.p, spec.Timing, init, t.apply); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
-// ID returns the callback's id.
-func (t *Timing) ID() string { return t.id }
-
-// Params returns the current parameters.
-func (t *Timing) Params() Params {
-	p := t.p
-	p.Events = slices.Clone(p.Events)
-	return p
-}
-
-// SetParams decodes p over the current parameters, all or nothing.
-func (t *Timing) SetParams(m map[string]any) error {
+// apply checks new params and puts them to use.
+func (t *Timing) apply(old Params, m map[string]any) error {
 	np := t.p
-	np.Events = slices.Clone(np.Events)
-	if err := params.Decode(m, &np); err != nil {
-		return err
-	}
 	if len(np.Events) == 0 {
 		return &params.Error{Key: "events", Value: m["events"], Want: "at least one event"}
 	}
@@ -203,13 +173,11 @@ func (t *Timing) SetParams(m map[string]any) error {
 		}
 		seen[e] = true
 	}
-	if np.Out != t.p.Out || !t.attached {
+	if np.Out != old.Out || !t.attached {
 		if err := t.checkOut(np.Out); err != nil {
 			return err
 		}
 	}
-	old := t.p
-	t.p = np
 	if !slices.Equal(old.Events, np.Events) || t.names == nil {
 		t.index()
 	}
@@ -330,7 +298,7 @@ func (t *Timing) slot(i, j int) *interval {
 	name := intervalName(t.names[i], t.names[j], i == t.closeIdx && t.closeIdx > 0, j == 0)
 	iv := t.byName[name]
 	if iv == nil {
-		iv = &interval{name: name, host: newRing(t.p.Window), dev: newRing(t.p.Window)}
+		iv = &interval{name: name, host: newRing(t.p.Window), dev: newRing(t.p.Window), metric: MetricPrefix + name + "_ms"}
 		t.byName[name] = iv
 		t.order = append(t.order, iv)
 	}
@@ -365,6 +333,10 @@ func (t *Timing) Handle(event string, env *torchenv.Env) error {
 	if t.prevIdx >= 0 {
 		iv = t.slot(t.prevIdx, i)
 		iv.host.push(now - t.prevT)
+		if !iv.fresh {
+			iv.last, iv.fresh = 0, true
+		}
+		iv.last += now - t.prevT
 	}
 	t.prevIdx, t.prevT = i, now
 	closes := i == t.closeIdx
@@ -381,6 +353,16 @@ func (t *Timing) Handle(event string, env *torchenv.Env) error {
 		return nil
 	}
 	return t.closeStep(env, now)
+}
+
+// OnPause does nothing: events stop reaching the callback while it is off (callback.Pauser).
+func (t *Timing) OnPause() {}
+
+// OnResume starts afresh after the callback was off: the time it spent off is no interval and
+// no step (callback.Pauser).
+func (t *Timing) OnResume() {
+	t.prevIdx = -1
+	t.hasClose = false
 }
 
 func (t *Timing) synchronize() error {
@@ -401,11 +383,21 @@ func (t *Timing) closeStep(env *torchenv.Env, now int64) error {
 	}
 	if !t.hasClose {
 		t.hasClose, t.closeT = true, now
+		for _, iv := range t.order { // not a whole step: not reported
+			iv.fresh = false
+		}
 		return nil
 	}
 	d := now - t.closeT
 	t.closeT = now
 	t.step.push(d)
+	env.Report(MetricStep, float64(d)/1e6)
+	for _, iv := range t.order {
+		if iv.fresh {
+			env.Report(iv.metric, float64(iv.last)/1e6)
+			iv.fresh = false
+		}
+	}
 	if t.rt != nil {
 		t.rt.stepped(d)
 	}

@@ -26,6 +26,7 @@ func init() {
 		"HotCallback": reflect.ValueOf((*callback.HotCallback)(nil)),
 		"Loader":      reflect.ValueOf((*callback.Loader)(nil)),
 		"LoaderFunc":  reflect.ValueOf((*callback.LoaderFunc)(nil)),
+		"Pauser":      reflect.ValueOf((*callback.Pauser)(nil)),
 		"Registry":    reflect.ValueOf((*callback.Registry)(nil)),
 		"Target":      reflect.ValueOf((*callback.Target)(nil)),
 
@@ -35,6 +36,7 @@ func init() {
 		"_Closer":      reflect.ValueOf((*_github_com_hotcb_hotcb_callback_Closer)(nil)),
 		"_HotCallback": reflect.ValueOf((*_github_com_hotcb_hotcb_callback_HotCallback)(nil)),
 		"_Loader":      reflect.ValueOf((*_github_com_hotcb_hotcb_callback_Loader)(nil)),
+		"_Pauser":      reflect.ValueOf((*_github_com_hotcb_hotcb_callback_Pauser)(nil)),
 	}
 }
 
@@ -102,4 +104,18 @@ type _github_com_hotcb_hotcb_callback_Loader struct {
 
 func (W _github_com_hotcb_hotcb_callback_Loader) Load(target ops.CallbackTarget, id string, init map[string]any) (callback.HotCallback, error) {
 	return W.WLoad(target, id, init)
+}
+
+// _github_com_hotcb_hotcb_callback_Pauser is an interface wrapper for Pauser type
+type _github_com_hotcb_hotcb_callback_Pauser struct {
+	IValue    interface{}
+	WOnPause  func()
+	WOnResume func()
+}
+
+func (W _github_com_hotcb_hotcb_callback_Pauser) OnPause() {
+	W.WOnPause()
+}
+func (W _github_com_hotcb_hotcb_callback_Pauser) OnResume() {
+	W.WOnResume()
 }

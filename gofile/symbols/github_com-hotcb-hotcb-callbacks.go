@@ -15,6 +15,5 @@ func init() {
 		"ErrOutsideRunDir": reflect.ValueOf(&callbacks.ErrOutsideRunDir).Elem(),
 		"OutPath":          reflect.ValueOf(callbacks.OutPath),
 		"PythonPackage":    reflect.ValueOf(constant.MakeFromLiteral("\"hotcb.modules.cb.callbacks\"", token.STRING, 0)),
-		"Register":         reflect.ValueOf(callbacks.Register),
 	}
 }

@@ -11,11 +11,20 @@ func init() {
 	Symbols["github.com/hotcb/hotcb/params/params"] = map[string]reflect.Value{
 		// function, constant and variable definitions
 		"AllowUnknown":     reflect.ValueOf(params.AllowUnknown),
+		"Bool":             reflect.ValueOf(params.Bool),
 		"Decode":           reflect.ValueOf(params.Decode),
 		"Encode":           reflect.ValueOf(params.Encode),
+		"Equal":            reflect.ValueOf(params.Equal),
 		"ErrUnknownKey":    reflect.ValueOf(&params.ErrUnknownKey).Elem(),
 		"Errors":           reflect.ValueOf(params.Errors),
+		"Float":            reflect.ValueOf(params.Float),
+		"Floats":           reflect.ValueOf(params.Floats),
+		"ForJSON":          reflect.ValueOf(params.ForJSON),
+		"ForJSONMap":       reflect.ValueOf(params.ForJSONMap),
+		"Int":              reflect.ValueOf(params.Int),
 		"Keys":             reflect.ValueOf(params.Keys),
+		"Normalize":        reflect.ValueOf(params.Normalize),
+		"NormalizeMap":     reflect.ValueOf(params.NormalizeMap),
 		"ScalarsAsStrings": reflect.ValueOf(params.ScalarsAsStrings),
 
 		// type definitions

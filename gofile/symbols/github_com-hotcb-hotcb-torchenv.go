@@ -19,6 +19,7 @@ func init() {
 		"FitEnd":           reflect.ValueOf(constant.MakeFromLiteral("\"fit_end\"", token.STRING, 0)),
 		"FitStart":         reflect.ValueOf(constant.MakeFromLiteral("\"fit_start\"", token.STRING, 0)),
 		"ForwardEnd":       reflect.ValueOf(constant.MakeFromLiteral("\"forward_end\"", token.STRING, 0)),
+		"MaxReports":       reflect.ValueOf(constant.MakeFromLiteral("1024", token.INT, 0)),
 		"OptimizerStepEnd": reflect.ValueOf(constant.MakeFromLiteral("\"optimizer_step_end\"", token.STRING, 0)),
 		"TrainBatchEnd":    reflect.ValueOf(constant.MakeFromLiteral("\"train_batch_end\"", token.STRING, 0)),
 		"TrainStepEnd":     reflect.ValueOf(constant.MakeFromLiteral("\"train_step_end\"", token.STRING, 0)),

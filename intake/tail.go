@@ -1,4 +1,4 @@
-package controller
+package intake
 
 import (
 	"bytes"
@@ -25,8 +25,8 @@ type Tailer struct {
 	info     os.FileInfo // identity of the file being read
 	partial  []byte      // bytes after the last newline
 	skipping bool        // inside an over-long line
+	tail     []byte      // while skipping: the over-long line's last maxLine bytes
 	number   int         // lines consumed from this file
-	bad      int         // lines rejected
 	lastErr  string
 	atEnd    bool // skip what exists at the first poll
 	resume   *Resume
@@ -40,10 +40,13 @@ type Tailer struct {
 }
 
 // Line is one complete line, its number in the file and the byte offset just after its newline.
+// A line longer than the limit (1 MiB) is TooLong: it is never parsed, and its Text is its last
+// 1 MiB, what a Resume after it hashes.
 type Line struct {
-	Text   []byte
-	Number int
-	End    int64
+	Text    []byte
+	Number  int
+	End     int64
+	TooLong bool
 }
 
 // Resume is a position in the file to start from: the line Number that ends (with its newline)
@@ -70,12 +73,6 @@ func (t *Tailer) Path() string { return t.path }
 
 // Offset is how far the file has been read.
 func (t *Tailer) Offset() int64 { return t.offset }
-
-// BadLines counts lines rejected as too long (callers add their own parse failures with Bad).
-func (t *Tailer) BadLines() int { return t.bad }
-
-// Bad counts a line the caller rejected.
-func (t *Tailer) Bad() { t.bad++ }
 
 // Close releases the file the tailer holds open. Poll may be called again after it.
 func (t *Tailer) Close() error {
@@ -192,7 +189,7 @@ func (t *Tailer) Poll() (lines []Line, problems []error) {
 		}
 		read += int64(n)
 		var stop bool
-		lines, problems, stop = t.scan(t.buf[:n], lines, problems)
+		lines, stop = t.scan(t.buf[:n], lines)
 		if stop {
 			t.more = true
 			return lines, problems
@@ -214,21 +211,21 @@ const (
 func (t *Tailer) More() bool { return t.more }
 
 // scan splits buf, read at t.offset, into lines. It stops early, with t.offset after the last
-// complete line taken, when the poll's line budget is reached.
-func (t *Tailer) scan(buf []byte, lines []Line, problems []error) ([]Line, []error, bool) {
+// complete line taken, when the poll's line budget is reached. A line over maxLine is not kept:
+// only its last maxLine bytes are (for its hash), and it is returned TooLong at its newline.
+func (t *Tailer) scan(buf []byte, lines []Line) ([]Line, bool) {
 	pos := t.offset // offset of buf[0]
 	t.offset += int64(len(buf))
 	for len(buf) > 0 {
 		i := bytes.IndexByte(buf, '\n')
 		if i < 0 {
 			if t.skipping {
+				t.tail = lastBytes(t.tail, buf)
 				break
 			}
 			t.partial = append(t.partial, buf...)
 			if len(t.partial) > maxLine {
-				t.bad++
-				t.number++
-				problems = append(problems, fmt.Errorf("%s line %d is longer than %d bytes; skipped", t.path, t.number, maxLine))
+				t.tail = lastBytes(nil, t.partial)
 				t.partial, t.skipping = nil, true
 			}
 			break
@@ -236,35 +233,48 @@ func (t *Tailer) scan(buf []byte, lines []Line, problems []error) ([]Line, []err
 		pos += int64(i + 1)
 		chunk := buf[:i]
 		buf = buf[i+1:]
-		if t.skipping {
-			t.skipping = false
-			continue
-		}
-		full := chunk
-		if len(t.partial) > 0 {
-			full = append(t.partial, chunk...)
-			t.partial = nil
-		}
 		t.number++
-		if len(full) > maxLine {
-			t.bad++
-			problems = append(problems, fmt.Errorf("%s line %d is longer than %d bytes; skipped", t.path, t.number, maxLine))
-			continue
+		var l Line
+		switch {
+		case t.skipping:
+			l = Line{Text: lastBytes(t.tail, chunk), TooLong: true}
+			t.tail, t.skipping = nil, false
+		case len(t.partial)+len(chunk) > maxLine:
+			l = Line{Text: lastBytes(lastBytes(nil, t.partial), chunk), TooLong: true}
+			t.partial = nil
+		default:
+			full := chunk
+			if len(t.partial) > 0 {
+				full = append(t.partial, chunk...)
+				t.partial = nil
+			}
+			if len(bytes.TrimSpace(full)) == 0 {
+				continue
+			}
+			l = Line{Text: full}
 		}
-		if len(bytes.TrimSpace(full)) == 0 {
-			continue
-		}
-		lines = append(lines, Line{Text: full, Number: t.number, End: pos})
+		l.Number, l.End = t.number, pos
+		lines = append(lines, l)
 		if len(lines) >= pollLines && len(buf) > 0 {
 			t.offset = pos // the rest is read again by the next poll
-			return lines, problems, true
+			return lines, true
 		}
 	}
-	return lines, problems, false
+	return lines, false
+}
+
+// lastBytes is the last maxLine bytes of tail followed by b, in a buffer of its own.
+func lastBytes(tail, b []byte) []byte {
+	if len(b) >= maxLine {
+		return append([]byte(nil), b[len(b)-maxLine:]...)
+	}
+	keep := min(len(tail), maxLine-len(b))
+	out := make([]byte, 0, keep+len(b))
+	return append(append(out, tail[len(tail)-keep:]...), b...)
 }
 
 func (t *Tailer) reset(st os.FileInfo) {
-	t.info, t.offset, t.partial, t.skipping, t.number = st, 0, nil, false, 0
+	t.info, t.offset, t.partial, t.skipping, t.tail, t.number = st, 0, nil, false, nil, 0
 	t.Close()
 }
 
