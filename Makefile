@@ -104,13 +104,13 @@ bench-smoke: deps shim
 # the three newest reports agree within ±1% on every instruction ratio. bench-instr-smoke: a few
 # rows, short windows (not a measurement).
 bench-instr: deps deps-instr shim
-	$(GO) run ./bench/cmd/benchrun $(BENCH_FLAGS) -sections steps,instr -counted -out bench/results/instr-$$(date -u +%Y%m%dT%H%M%SZ).json
+	$(GO) run -tags callgrind ./bench/cmd/benchrun $(BENCH_FLAGS) -sections steps,instr -counted -out bench/results/instr-$$(date -u +%Y%m%dT%H%M%SZ).json
 
 bench-instr-check:
 	$(GO) run ./bench/cmd/instrcheck
 
 bench-instr-smoke: deps deps-instr shim
-	$(GO) run ./bench/cmd/benchrun $(BENCH_FLAGS) -smoke -sections instr -only 'MLP 32-64-10 b16 step, Scope' -out bench/results/smoke-instr.json
+	$(GO) run -tags callgrind ./bench/cmd/benchrun $(BENCH_FLAGS) -smoke -sections instr -only 'MLP 32-64-10 b16 step, Scope' -out bench/results/smoke-instr.json
 
 deps-instr:
 	@command -v valgrind >/dev/null || { sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \

@@ -12,7 +12,7 @@
 //                                   instr MODE ITERS LABEL -> as run, with the ITERS runs as one
 //                                                      callgrind window named LABEL (counters
 //                                                      zeroed, instrumentation on, dumped, off:
-//                                                      bench/instr/mark.h; under valgrind only)
+//                                                      cpp/hotcb_callgrind.h; under valgrind only)
 //                                   quit
 // Modes: add (two [4] tensors), relu ([64]), matmul ([8x8]·[8x8]), sum ([16]), tril ([4x4]),
 //        topk ([16], k=2: the values; the indices dropped),
@@ -30,7 +30,7 @@
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/version.h>
 
-#include "../instr/mark.h"
+#include "../../cpp/hotcb_callgrind.h"
 
 #include <chrono>
 #include <cmath>
@@ -445,13 +445,15 @@ public:
       in >> iters;
       if (iters <= 0) return error(json_str(cmd + " needs a positive iteration count"));
       if (cmd == "instr" && !(in >> label)) return error(json_str("usage: instr MODE ITERS LABEL"));
-      if (cmd == "instr" && !hotcb_instr_on_valgrind())
+      if (cmd == "instr" && !hc_callgrind_available())
+        return error(json_str("instr: ref was built without valgrind's headers (valgrind/callgrind.h)"));
+      if (cmd == "instr" && !hc_callgrind_running())
         return error(json_str("instr: not running under valgrind"));
       auto t0 = std::chrono::steady_clock::now();
       if (cmd == "instr") {
-        hotcb_instr_begin();
+        hc_callgrind_begin();
         w->run(iters);
-        hotcb_instr_end(label.c_str());
+        hc_callgrind_end(label.c_str());
       } else {
         w->run(iters);
       }

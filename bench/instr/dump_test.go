@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hotcb/hotcb/bridge"
 )
 
 // A dump as callgrind 3.19 writes one for CALLGRIND_DUMP_STATS_AT("row1-go") with
@@ -114,19 +116,19 @@ func TestArgs(t *testing.T) {
 // TestWindowUnderCallgrind runs this test binary under callgrind and counts windows of a loop:
 // the same loop twice must count the same instructions, and twice the loop about twice as many
 // (not exactly: a one-time event such as a stack copy lands in some window). Skipped without
-// valgrind (and in -short).
+// valgrind, in -short and in a build without -tags callgrind.
 func TestWindowUnderCallgrind(t *testing.T) {
 	labels := []string{"once", "again", "twice"}
 	if os.Getenv("HOTCB_INSTR_CHILD") != "" {
 		// A dump holds the requesting thread only: the windows must not move between threads.
 		runtime.LockOSThread()
-		Begin() // first-time work (stack growth, ...) outside the windows compared
+		bridge.CallgrindBegin() // first-time work (stack growth, ...) outside the windows compared
 		spin(100000)
-		End("warm")
+		bridge.CallgrindEnd("warm")
 		for i, n := range []int{100000, 100000, 200000} {
-			Begin()
+			bridge.CallgrindBegin()
 			spin(n)
-			End(labels[i])
+			bridge.CallgrindEnd(labels[i])
 		}
 		return
 	}
@@ -137,10 +139,10 @@ func TestWindowUnderCallgrind(t *testing.T) {
 	if err != nil {
 		t.Skip("no valgrind")
 	}
-	if !Available() {
-		t.Skip("built without valgrind's headers")
+	if !bridge.CallgrindAvailable() {
+		t.Skip("built without -tags callgrind")
 	}
-	require.False(t, OnValgrind())
+	require.False(t, bridge.OnValgrind())
 	dir := t.TempDir()
 	o := Options{Valgrind: vg, Dir: dir, Name: "t"}
 	args := o.Args(os.Args[0], "-test.run=^TestWindowUnderCallgrind$")

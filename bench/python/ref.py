@@ -15,7 +15,7 @@ Usage:
                                      instr MODE ITERS LABEL -> as run, with the ITERS runs as one
                                                         callgrind window named LABEL (under
                                                         valgrind, with HOTCB_INSTR_MARK naming
-                                                        bench/instr/mark.c built as a shared
+                                                        bench/python/marks.c built as a shared
                                                         library: see Marks)
                                      quit
   ref.py [-threads N] ddp-rank     one rank of the data-parallel job (RANK, WORLD_SIZE, MASTER_ADDR,
@@ -619,7 +619,7 @@ def mapped_blas():
 
 
 class Marks:
-    """bench/instr/mark.c's callgrind client requests, from the shared library HOTCB_INSTR_MARK
+    """bench/python/marks.c's callgrind client requests, from the shared library HOTCB_INSTR_MARK
     names (benchrun builds it), through ctypes: begin zeroes callgrind's counters and switches
     instrumentation on, end dumps the counts under a label and switches it off."""
 
@@ -630,10 +630,12 @@ class Marks:
         if not path:
             raise ValueError("instr: HOTCB_INSTR_MARK does not name the marks library")
         lib = ctypes.CDLL(path)
-        if not lib.hotcb_mark_on_valgrind():
+        if not lib.hotcb_marks_available():
+            raise ValueError("instr: %s was built without valgrind's headers" % path)
+        if not lib.hotcb_marks_running():
             raise ValueError("instr: not running under valgrind")
-        lib.hotcb_mark_end.argtypes = [ctypes.c_char_p]
-        self.begin, self.end = lib.hotcb_mark_begin, lib.hotcb_mark_end
+        lib.hotcb_marks_end.argtypes = [ctypes.c_char_p]
+        self.begin, self.end = lib.hotcb_marks_begin, lib.hotcb_marks_end
 
 
 class Runner:

@@ -21,6 +21,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hotcb/hotcb/bench/harness"
@@ -182,8 +183,8 @@ func runInstr(rep *harness.Report, f instrFlags) {
 		skip(err.Error())
 		return
 	}
-	if !instr.Available() {
-		skip("benchrun was built without valgrind's headers (valgrind/callgrind.h)")
+	if !bridge.CallgrindAvailable() {
+		skip("benchrun was built without -tags callgrind (make bench-instr builds it so)")
 		return
 	}
 	out, err := exec.Command(vg, "--version").Output()
@@ -202,7 +203,7 @@ func runInstr(rep *harness.Report, f instrFlags) {
 	if err := buildCppRef(f.cxx, f.src, f.refBin, f.torchInc, f.torchLib); err != nil {
 		fail(err)
 	}
-	marks := filepath.Join(filepath.Dir(f.refBin), "libhotcb_instr_mark.so")
+	marks := filepath.Join(filepath.Dir(f.refBin), "libhotcb_callgrind_marks.so")
 	if err := buildMarks(marks); err != nil {
 		fail(err)
 	}
@@ -381,18 +382,29 @@ func instrOne(r instrRow, goP, cppP, pyP *instrProc, dir string, written map[str
 	if py != nil {
 		sides = append(sides, counted{py, r.Mode, &res.Python})
 	}
-	for _, s := range sides {
-		if _, err := s.p.ref.Runner(s.mode)(r.warm); err != nil {
-			return res, fmt.Errorf("%s warm-up: %w", s.p.name, err)
-		}
-		got, err := s.p.window(s.mode, r.iters, fmt.Sprintf("row%d-%s", r.index, s.p.name))
-		if err != nil {
-			return res, err
-		}
+	// The sides warm up and count at once, each in its own process: a count does not depend on
+	// what else runs on the machine, and the section takes half the time on two cores.
+	got := make([]harness.InstrSide, len(sides))
+	errs := make([]error, len(sides))
+	var wg sync.WaitGroup
+	for i, s := range sides {
+		wg.Go(func() {
+			if _, err := s.p.ref.Runner(s.mode)(r.warm); err != nil {
+				errs[i] = fmt.Errorf("%s warm-up: %w", s.p.name, err)
+				return
+			}
+			got[i], errs[i] = s.p.window(s.mode, r.iters, fmt.Sprintf("row%d-%s", r.index, s.p.name))
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return res, err
+	}
+	for i, s := range sides {
 		if s.out == nil {
-			res.Go = got
+			res.Go = got[i]
 		} else {
-			*s.out = &got
+			*s.out = &got[i]
 		}
 	}
 	harness.JudgeInstr(r.Spec, &res)
@@ -533,19 +545,25 @@ func instrServeOne(f []string, state map[int]workload.Workload) (any, error) {
 		if n < 1 || len(f) != 4 {
 			return nil, errors.New("usage: instr ROW ITERS LABEL")
 		}
-		if !instr.OnValgrind() {
+		if !bridge.OnValgrind() {
 			return nil, errors.New("instr: not running under valgrind")
 		}
 		// The window's garbage is left for later: a collection's work, and the cleanups it
-		// queues, run on other threads at times that depend on the machine.
+		// queues, run on other threads at times that depend on the machine. With the collector
+		// off the heap grows through the window, and how much of that growth takes new memory
+		// from the system (and the runtime's instructions to map it) depends on the heap left by
+		// earlier rows: a run of the window's size first, then a collection, leaves the window
+		// spans of the size it needs, the same in every report.
 		harness.Settle()
 		gc := debug.SetGCPercent(-1)
+		wl.Run(n)
+		harness.Settle()
 		var m0, m1 runtime.MemStats
 		runtime.ReadMemStats(&m0)
 		t0 := time.Now()
-		instr.Begin()
+		bridge.CallgrindBegin()
 		wl.Run(n)
-		instr.End(f[3])
+		bridge.CallgrindEnd(f[3])
 		sec := time.Since(t0).Seconds()
 		runtime.ReadMemStats(&m1)
 		debug.SetGCPercent(gc)
@@ -567,9 +585,9 @@ func buildCppRef(cxx, src, out, torchInc, torchLib string) error {
 	return err
 }
 
-// buildMarks builds bench/instr/mark.c into the shared library bench/python/ref.py loads.
+// buildMarks builds bench/python/marks.c into the shared library bench/python/ref.py loads.
 func buildMarks(out string) error {
-	const src = "bench/instr/mark.c"
+	const src = "bench/python/marks.c"
 	si, err := os.Stat(src)
 	if err != nil {
 		return err
