@@ -102,7 +102,7 @@ bench-smoke: deps shim
 # Instruction counts under callgrind beside the training-step section's wall times (bench/README.md,
 # Instruction counts): one report per run, bench/results/instr-<UTC time>.json. bench-instr-check:
 # the three newest reports agree within ±1% on every instruction ratio. bench-instr-smoke: a few
-# rows, short windows (not a measurement).
+# rows, short windows (not a measurement), after the test that counts windows under callgrind.
 bench-instr: deps deps-instr shim
 	$(GO) run -tags callgrind ./bench/cmd/benchrun $(BENCH_FLAGS) -sections steps,instr -counted -out bench/results/instr-$$(date -u +%Y%m%dT%H%M%SZ).json
 
@@ -110,7 +110,8 @@ bench-instr-check:
 	$(GO) run ./bench/cmd/instrcheck
 
 bench-instr-smoke: deps deps-instr shim
-	$(GO) run -tags callgrind ./bench/cmd/benchrun $(BENCH_FLAGS) -smoke -sections instr -only 'MLP 32-64-10 b16 step, Scope' -out bench/results/smoke-instr.json
+	$(GO) test -tags callgrind -count=1 -run TestWindowUnderCallgrind ./bench/instr
+	$(GO) run -tags callgrind ./bench/cmd/benchrun $(BENCH_FLAGS) -smoke -sections instr -only 'MLP 32-64-10 b16 step, Scope' -out $(BUILD)/bench/smoke-instr.json
 
 deps-instr:
 	@command -v valgrind >/dev/null || { sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
