@@ -38,7 +38,7 @@ CPP_OBJ := $(patsubst cpp/%.cpp,$(BUILD)/obj/%.o,$(CPP_SRC))
 # tests of hotcb serve's page drive (serve/browser; they skip, saying so, without it).
 DEB_PACKAGES := libtorch-dev libgloo-dev libopenblas0-pthread g++ make pkg-config python3-torch python3-numpy chromium
 
-.PHONY: all deps shim build test test-short bench bench-smoke demo lint install check-libtorch2 check-cxx clean
+.PHONY: all deps shim build test test-short bench bench-smoke bench-instr bench-instr-check bench-instr-smoke deps-instr demo lint install check-libtorch2 check-cxx clean
 
 all: build
 
@@ -98,6 +98,24 @@ bench: deps shim
 
 bench-smoke: deps shim
 	$(GO) run ./bench/cmd/benchrun $(BENCH_FLAGS) -smoke
+
+# Instruction counts under callgrind beside the training-step section's wall times (bench/README.md,
+# Instruction counts): one report per run, bench/results/instr-<UTC time>.json. bench-instr-check:
+# the three newest reports agree within ±1% on every instruction ratio. bench-instr-smoke: a few
+# rows, short windows (not a measurement), after the test that counts windows under callgrind.
+bench-instr: deps deps-instr shim
+	$(GO) run -tags callgrind ./bench/cmd/benchrun $(BENCH_FLAGS) -sections steps,instr -counted -out bench/results/instr-$$(date -u +%Y%m%dT%H%M%SZ).json
+
+bench-instr-check:
+	$(GO) run ./bench/cmd/instrcheck
+
+bench-instr-smoke: deps deps-instr shim
+	$(GO) test -tags callgrind -count=1 -run TestWindowUnderCallgrind ./bench/instr
+	$(GO) run -tags callgrind ./bench/cmd/benchrun $(BENCH_FLAGS) -smoke -sections instr -only 'MLP 32-64-10 b16 step, Scope' -out $(BUILD)/bench/smoke-instr.json
+
+deps-instr:
+	@command -v valgrind >/dev/null || { sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends valgrind; }
 
 demo: deps shim
 	$(BIN_BUILD)

@@ -1,10 +1,11 @@
 package bridge
 
 /*
-#cgo noescape hc_aten
-#cgo nocallback hc_aten
+#cgo noescape hcw_aten
+#cgo nocallback hcw_aten
 #include <stdlib.h>
 #include "hotcb_torch.h"
+#include "handles.h"
 */
 import "C"
 
@@ -378,8 +379,9 @@ func atenCall(id int32, args *ATenArgs, nout int, res *ATenResult, nameOf func(i
 	var nlist C.int64_t
 	var num [2]C.int64_t
 	var f C.double
-	e := C.hc_aten(C.int32_t(id), tp, C.int32_t(len(ts)), ip, C.int32_t(len(is)), dp, C.int32_t(len(ds)),
-		sp, C.int32_t(len(args.s)), &out[0], C.int32_t(min(nout, len(out))), &list, &nlist, &num[0], &f)
+	e := C.hcw_aten(C.int32_t(id), tp, C.int32_t(len(ts)), ip, C.int32_t(len(is)), dp, C.int32_t(len(ds)),
+		sp, C.int32_t(len(args.s)), words(&out[0]), C.int32_t(min(nout, len(out))),
+		(*C.uintptr_t)(unsafe.Pointer(&list)), &nlist, &num[0], &f)
 	runtime.KeepAlive(args)
 	if e != nil {
 		for k := range out { // a failure after some results were made: free them

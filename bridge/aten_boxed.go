@@ -1,12 +1,13 @@
 package bridge
 
 /*
-#cgo noescape hc_aten_boxed
-#cgo nocallback hc_aten_boxed
+#cgo noescape hcw_aten_boxed
+#cgo nocallback hcw_aten_boxed
 #cgo noescape hc_aten_lookup
 #cgo nocallback hc_aten_lookup
 #include <stdlib.h>
 #include "hotcb_torch.h"
+#include "handles.h"
 */
 import "C"
 
@@ -74,7 +75,7 @@ func ATenCallBoxed(op ATenOp, args *ATenArgs) ([]any, error) {
 		sp = (*C.char)(unsafe.Pointer(&args.s[0]))
 	}
 	var out C.hc_aten_values
-	e := C.hc_aten_boxed(C.int32_t(op.ID), tp, C.int32_t(len(ts)), ip, C.int32_t(len(is)), dp, C.int32_t(len(ds)),
+	e := C.hcw_aten_boxed(C.int32_t(op.ID), tp, C.int32_t(len(ts)), ip, C.int32_t(len(is)), dp, C.int32_t(len(ds)),
 		sp, C.int32_t(len(args.s)), &out)
 	runtime.KeepAlive(args)
 	runtime.KeepAlive(ts)

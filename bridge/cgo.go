@@ -3,8 +3,8 @@ package bridge
 /*
 #cgo CFLAGS: -I${SRCDIR}/../cpp
 #cgo LDFLAGS: -L${SRCDIR}/../build -Wl,-rpath,${SRCDIR}/../build -Wl,--enable-new-dtags -lhotcb_torch
-#cgo noescape hc_call
-#cgo nocallback hc_call
+#cgo noescape hcw_call
+#cgo nocallback hcw_call
 #cgo noescape hc_tensor_info
 #cgo nocallback hc_tensor_info
 #cgo noescape hc_from_data
@@ -12,12 +12,13 @@ package bridge
 #cgo noescape hc_copy_out
 #cgo nocallback hc_copy_out
 #cgo nocallback hc_tensor_free
-#cgo noescape hc_tensor_free_many
-#cgo nocallback hc_tensor_free_many
+#cgo noescape hcw_tensor_free_many
+#cgo nocallback hcw_tensor_free_many
 #cgo nocallback hc_scope_current
 #cgo nocallback hc_scope_set
 #include <stdlib.h>
 #include "hotcb_torch.h"
+#include "handles.h"
 */
 import "C"
 
@@ -32,8 +33,8 @@ const maxInline = 6
 // cArgs gives the C view of an operation's argument streams: the tensors' handles (nil for an
 // absent tensor), the ints and the floats, as pointers to their first elements — nil for an empty
 // stream. Up to maxInline handles go in inline, the caller's stack array, so a call allocates
-// nothing. A freed tensor makes ok false.
-func cArgs(inline *[maxInline]C.hc_tensor, ts []*Tensor, is []int64, ds []float64) (tp *C.hc_tensor, ip *C.int64_t, dp *C.double, ok bool) {
+// nothing. A freed tensor makes ok false. The handles go as words (see words).
+func cArgs(inline *[maxInline]C.hc_tensor, ts []*Tensor, is []int64, ds []float64) (tp *C.uintptr_t, ip *C.int64_t, dp *C.double, ok bool) {
 	hs := inline[:0]
 	if len(ts) > maxInline {
 		hs = make([]C.hc_tensor, 0, len(ts))
@@ -49,7 +50,7 @@ func cArgs(inline *[maxInline]C.hc_tensor, ts []*Tensor, is []int64, ds []float6
 		hs = append(hs, t.h)
 	}
 	if len(hs) > 0 {
-		tp = &hs[0]
+		tp = words(&hs[0])
 	}
 	if len(is) > 0 {
 		ip = (*C.int64_t)(unsafe.Pointer(&is[0]))
@@ -60,6 +61,11 @@ func cArgs(inline *[maxInline]C.hc_tensor, ts []*Tensor, is []int64, ds []float6
 	return tp, ip, dp, true
 }
 
+// words views an array of handles as the uintptr_t array handles.h's calls take: handles are C
+// pointers, so cgo need not check the array for Go pointers at every call, as it does for an
+// argument typed as pointing at pointers.
+func words(h *C.hc_tensor) *C.uintptr_t { return (*C.uintptr_t)(unsafe.Pointer(h)) }
+
 // call runs one C ABI operation. A nil tensor in ts is passed as an undefined (absent) tensor;
 // a freed one panics. It returns up to two results (nil where libtorch returned undefined).
 func call(name string, op C.int, ts []*Tensor, is []int64, ds []float64, nout int) (r [2]*Tensor) {
@@ -69,7 +75,7 @@ func call(name string, op C.int, ts []*Tensor, is []int64, ds []float64, nout in
 		panic(freedError(name))
 	}
 	var out [2]C.hc_tensor
-	e := C.hc_call(op, tp, C.int(len(ts)), ip, C.int(len(is)), dp, C.int(len(ds)), &out[0], C.int(nout))
+	e := C.hcw_call(op, tp, C.int(len(ts)), ip, C.int(len(is)), dp, C.int(len(ds)), words(&out[0]), C.int(nout))
 	for _, t := range ts {
 		runtime.KeepAlive(t)
 	}

@@ -1,6 +1,9 @@
 package bridge
 
-// #include "hotcb_torch.h"
+/*
+#include "hotcb_torch.h"
+#include "handles.h"
+*/
 import "C"
 
 import (
@@ -198,7 +201,7 @@ func drainReleases(max int) {
 	// One batch at a time, so that one's measure does not include another's frees.
 	freeMu.Lock()
 	before := liveBytes()
-	C.hc_tensor_free_many(&batch[0], C.int(k)) // subtracts their bytes from the live count
+	C.hcw_tensor_free_many(words(&batch[0]), C.int(k)) // subtracts their bytes from the live count
 	freed := before - liveBytes()
 	freeMu.Unlock()
 	if freed > 0 {

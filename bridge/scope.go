@@ -1,6 +1,9 @@
 package bridge
 
-// #include "hotcb_torch.h"
+/*
+#include "hotcb_torch.h"
+#include "handles.h"
+*/
 import "C"
 
 import (
@@ -148,7 +151,7 @@ func (s *scope) release() {
 	}
 	s.owned = s.owned[:0]
 	if len(hs) > 0 {
-		C.hc_tensor_free_many(&hs[0], C.int(len(hs)))
+		C.hcw_tensor_free_many(words(&hs[0]), C.int(len(hs)))
 		clear(hs)
 	}
 	s.buf = hs

@@ -9,6 +9,10 @@
 //                                   check MODE [STEPS] -> {"mode":..,"check":<value>[,"losses":[..]]}
 //                                   load MODE PATH     -> {"mode":..,"loaded":PATH}
 //                                   info               -> {"torch":..,"threads":..,"blas":[..]}
+//                                   instr MODE ITERS LABEL -> as run, with the ITERS runs as one
+//                                                      callgrind window named LABEL (counters
+//                                                      zeroed, instrumentation on, dumped, off:
+//                                                      cpp/hotcb_callgrind.h; under valgrind only)
 //                                   quit
 // Modes: add (two [4] tensors), relu ([64]), matmul ([8x8]·[8x8]), sum ([16]), tril ([4x4]),
 //        topk ([16], k=2: the values; the indices dropped),
@@ -25,6 +29,8 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/version.h>
+
+#include "../../cpp/hotcb_callgrind.h"
 
 #include <chrono>
 #include <cmath>
@@ -433,12 +439,24 @@ public:
       o << "}";
       return o.str();
     }
-    if (cmd == "run") {
+    if (cmd == "run" || cmd == "instr") {
       int64_t iters = 0;
+      std::string label;
       in >> iters;
-      if (iters <= 0) return error("run needs a positive iteration count");
+      if (iters <= 0) return error(json_str(cmd + " needs a positive iteration count"));
+      if (cmd == "instr" && !(in >> label)) return error(json_str("usage: instr MODE ITERS LABEL"));
+      if (cmd == "instr" && !hc_callgrind_available())
+        return error(json_str("instr: ref was built without valgrind's headers (valgrind/callgrind.h)"));
+      if (cmd == "instr" && !hc_callgrind_running())
+        return error(json_str("instr: not running under valgrind"));
       auto t0 = std::chrono::steady_clock::now();
-      w->run(iters);
+      if (cmd == "instr") {
+        hc_callgrind_begin();
+        w->run(iters);
+        hc_callgrind_end(label.c_str());
+      } else {
+        w->run(iters);
+      }
       auto t1 = std::chrono::steady_clock::now();
       double s = std::chrono::duration<double>(t1 - t0).count();
       o << "{\"mode\":" << json_str(mode) << ",\"iters\":" << iters << ",\"seconds\":" << s << "}";

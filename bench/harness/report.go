@@ -198,7 +198,10 @@ type Report struct {
 	CLI          []CLIResult      `json:"cli_run,omitempty"`
 	Overhead     []OverheadResult `json:"overhead,omitempty"`
 	Memory       []MemoryResult   `json:"memory,omitempty"`
-	WallSeconds  float64          `json:"wall_seconds"`
+	// Instr and Instructions are the instruction-count section (see InstrResult).
+	Instr        *InstrInfo    `json:"instr,omitempty"`
+	Instructions []InstrResult `json:"instructions,omitempty"`
+	WallSeconds  float64       `json:"wall_seconds"`
 	// OtherLoadBefore and OtherLoad are the CPUs kept busy by other processes in the second
 	// before the run and on average during it (see CPUMeter): above ~0.1 the machine was shared
 	// and the numbers are noisier than their min–max suggests.

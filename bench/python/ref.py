@@ -12,6 +12,11 @@ Usage:
                                      load MODE PATH     -> {"mode":..,"loaded":PATH}
                                      write MODE DIR     -> {"mode":..,"script":PATH,"batch":PATH}
                                      info               -> {"torch":..,"python":..,"threads":..,"blas":[..]}
+                                     instr MODE ITERS LABEL -> as run, with the ITERS runs as one
+                                                        callgrind window named LABEL (under
+                                                        valgrind, with HOTCB_INSTR_MARK naming
+                                                        bench/python/marks.c built as a shared
+                                                        library: see Marks)
                                      quit
   ref.py [-threads N] ddp-rank     one rank of the data-parallel job (RANK, WORLD_SIZE, MASTER_ADDR,
                                    MASTER_PORT, as torchrun sets them; benchrun starts them): rank 0
@@ -613,9 +618,30 @@ def mapped_blas():
     return out
 
 
+class Marks:
+    """bench/python/marks.c's callgrind client requests, from the shared library HOTCB_INSTR_MARK
+    names (benchrun builds it), through ctypes: begin zeroes callgrind's counters and switches
+    instrumentation on, end dumps the counts under a label and switches it off."""
+
+    def __init__(self):
+        import ctypes
+
+        path = os.environ.get("HOTCB_INSTR_MARK", "")
+        if not path:
+            raise ValueError("instr: HOTCB_INSTR_MARK does not name the marks library")
+        lib = ctypes.CDLL(path)
+        if not lib.hotcb_marks_available():
+            raise ValueError("instr: %s was built without valgrind's headers" % path)
+        if not lib.hotcb_marks_running():
+            raise ValueError("instr: not running under valgrind")
+        lib.hotcb_marks_end.argtypes = [ctypes.c_char_p]
+        self.begin, self.end = lib.hotcb_marks_begin, lib.hotcb_marks_end
+
+
 class Runner:
     def __init__(self):
         self.state = {}
+        self.marks = None
 
     def get(self, mode):
         w = self.state.get(mode)
@@ -677,6 +703,19 @@ class Runner:
                 return {"error": "run needs a positive iteration count"}
             t0 = time.perf_counter()
             w.run(iters)
+            s = time.perf_counter() - t0
+            return {"mode": mode, "iters": iters, "seconds": s}
+        if cmd == "instr":
+            if len(args) != 3 or int(args[1]) <= 0:
+                return {"error": "usage: instr MODE ITERS LABEL"}
+            if self.marks is None:
+                self.marks = Marks()
+            iters, label = int(args[1]), args[2].encode()
+            begin, end = self.marks.begin, self.marks.end
+            t0 = time.perf_counter()
+            begin()
+            w.run(iters)
+            end(label)
             s = time.perf_counter() - t0
             return {"mode": mode, "iters": iters, "seconds": s}
         return {"error": "unknown command %s" % json.dumps(cmd)}

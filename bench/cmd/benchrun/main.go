@@ -57,12 +57,18 @@ func main() {
 		torchLib  = flag.String("torch-lib", "", "libtorch library directory (empty: the system's)")
 		python    = flag.String("python", envOr("HOTCB_BENCH_PYTHON", "/usr/bin/python3"), "Python with torch for the Python column (empty: skip Python)")
 		pySrc     = flag.String("py-src", "bench/python/ref.py", "Python reference source")
-		sectFlag  = flag.String("sections", strings.Join(allSections, ","), "sections to run, comma-separated: "+strings.Join(allSections, ", "))
+		sectFlag  = flag.String("sections", strings.Join(defaultSections, ","), "sections to run, comma-separated (all: every one): "+strings.Join(allSections, ", "))
 		// A memory child: benchrun re-executes itself to measure RSS in a fresh process.
 		memChild = flag.String("memory-child", "", "(internal) run the memory section's child for this workload")
 		memSteps = flag.Int("memory-steps", 0, "(internal) steps of the memory child")
 		// A rank of the data-parallel rows' Go job: benchrun re-executes itself once per rank.
 		ddpRank = flag.Bool("ddp-rank", false, "(internal) run as one rank of the data-parallel rows' job (torchrun's variables)")
+		// The instruction-count section's Go side: benchrun re-executed under callgrind.
+		instrServe = flag.Bool("instr-serve", false, "(internal) serve the instruction-count section's Go side (under callgrind)")
+		valgrind   = flag.String("valgrind", "valgrind", "valgrind executable for the instr section")
+		instrKeep  = flag.String("instr-keep", "", "instr section: keep the callgrind dumps in this directory (for callgrind_annotate)")
+		instrCache = flag.Bool("instr-cache", false, "instr section: add callgrind's cache simulation (first- and last-level misses; about twice as slow)")
+		counted    = flag.Bool("counted", false, "steps section: only the rows the instr section counts (make bench-instr)")
 	)
 	flag.Parse()
 	if *threads < 1 {
@@ -75,6 +81,13 @@ func main() {
 	if *ddpRank {
 		if err := runDDPRank(*threads); err != nil {
 			fmt.Fprintln(os.Stderr, "benchrun -ddp-rank:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *instrServe {
+		if err := runInstrServe(*threads, os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "benchrun -instr-serve:", err)
 			os.Exit(1)
 		}
 		return
@@ -149,8 +162,13 @@ func main() {
 	if sections.has("steps") {
 		rep.RefMalloc = refMallocNote
 		runSteps(rep, meter, stepFlags{smoke: *smoke, threads: *threads, rounds: *rounds, roundTime: *roundTime,
-			only: *only, src: *src, refBin: *refBin, cxx: *cxx, torchInc: *torchInc, torchLib: *torchLib,
+			only: *only, counted: *counted, src: *src, refBin: *refBin, cxx: *cxx, torchInc: *torchInc, torchLib: *torchLib,
 			python: *python, pySrc: *pySrc, dir: dir, refEnv: refEnv})
+	}
+	if sections.has("instr") {
+		runInstr(rep, instrFlags{smoke: *smoke, threads: *threads, only: *only, src: *src, refBin: *refBin, cxx: *cxx,
+			torchInc: *torchInc, torchLib: *torchLib, python: *python, pySrc: *pySrc, dir: dir, refEnv: refEnv,
+			valgrind: *valgrind, keep: *instrKeep, cacheSim: *instrCache})
 	}
 	runPlane(rep, sections, planeFlags{smoke: *smoke, threads: *threads, dir: dir})
 	rep.WallSeconds = math.Round(time.Since(start).Seconds()*10) / 10
@@ -158,6 +176,9 @@ func main() {
 
 	fmt.Println()
 	if err := rep.WriteTable(os.Stdout); err != nil {
+		fail(err)
+	}
+	if err := rep.WriteInstrTable(os.Stdout); err != nil {
 		fail(err)
 	}
 	if err := rep.WriteSections(os.Stdout); err != nil {
@@ -174,7 +195,7 @@ func main() {
 
 // stepFlags are the flags of the training-step rows.
 type stepFlags struct {
-	smoke                                                          bool
+	smoke, counted                                                 bool
 	threads, rounds                                                int
 	roundTime                                                      time.Duration
 	only, src, refBin, cxx, torchInc, torchLib, python, pySrc, dir string
@@ -184,12 +205,7 @@ type stepFlags struct {
 // runSteps measures the training-step rows (Go against C++ and Python) into rep; the meter
 // counts the reference processes as ours. They stay up until the run's cleanups.
 func runSteps(rep *harness.Report, meter *harness.CPUMeter, f stepFlags) {
-	args := []string{"-O2", harness.CxxStd(f.cxx), "-I" + f.torchInc, "-I" + f.torchInc + "/torch/csrc/api/include"}
-	if f.torchLib != "" {
-		args = append(args, "-L"+f.torchLib, "-Wl,-rpath,"+f.torchLib)
-	}
-	args = append(args, "-ltorch", "-ltorch_cpu", "-lc10")
-	if _, err := harness.BuildCpp(f.cxx, f.src, f.refBin, args); err != nil {
+	if err := buildCppRef(f.cxx, f.src, f.refBin, f.torchInc, f.torchLib); err != nil {
 		fail(err)
 	}
 	ref, err := harness.StartRef(f.refBin, []string{"-threads", fmt.Sprint(f.threads), "serve"}, f.refEnv)
@@ -228,8 +244,15 @@ func runSteps(rep *harness.Report, meter *harness.CPUMeter, f stepFlags) {
 	s := &session{cpp: ref, py: py, dir: f.dir, checks: map[string]*harness.Check{}, written: map[string]workload.Options{},
 		meter: meter, threads: f.threads, python: f.python, pySrc: f.pySrc, refEnv: f.refEnv}
 	cleanups = append(cleanups, s.closeJobs)
+	countedRows := map[string]bool{}
+	for _, r := range instrRows(f.only, f.smoke) {
+		countedRows[r.Name] = true
+	}
 	for _, b := range benches {
 		if f.only != "" && !strings.Contains(b.Name, f.only) {
+			continue
+		}
+		if f.counted && !countedRows[b.Name] {
 			continue
 		}
 		if (b.NoCpp || b.PyWrites) && py == nil {
@@ -424,14 +447,16 @@ func (s *session) write(mode string) (workload.Options, error) {
 	return o, nil
 }
 
+// side is one reference process of a check.
+type side struct {
+	name string
+	ref  *harness.Ref
+}
+
 // check makes the references load the workload's inputs if it saves them, then compares the
 // check values and, for training steps, the first losses of a fresh model on every side.
 func (s *session) check(b bench, w workload.Workload, py *harness.Ref) (*harness.Check, error) {
 	w = workload.Unwrap(w)
-	type side struct {
-		name string
-		ref  *harness.Ref
-	}
 	var refs []side
 	if !b.NoCpp {
 		refs = append(refs, side{"C++", s.cpp})
@@ -462,6 +487,13 @@ func (s *session) check(b bench, w workload.Workload, py *harness.Ref) (*harness
 			return nil, e
 		}
 	}
+	return c, compareRefs(b, c, trains, refs, s.cpp)
+}
+
+// compareRefs asks every reference for b's check value (and, for a training step, the losses of
+// a fresh model's first lossSteps steps), records them in c beside Go's, which c already holds,
+// and fails unless they agree. cpp is the C++ reference: its values go to c.Cpp.
+func compareRefs(b bench, c *harness.Check, trains bool, refs []side, cpp *harness.Ref) error {
 	var errs []error
 	compare := func(side string, got, want float64, tol float64) {
 		d := math.Abs(got-want) / math.Max(1, math.Abs(want))
@@ -480,34 +512,35 @@ func (s *session) check(b bench, w workload.Workload, py *harness.Ref) (*harness
 			val, err = r.ref.Check(b.Mode)
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
-		compare(r.name+" check", val, goVal, checkTol)
+		compare(r.name+" check", val, c.Go, checkTol)
 		for k, l := range losses {
 			compare(fmt.Sprintf("%s loss of step %d", r.name, k+1), l, c.GoLosses[k], lossTol)
 		}
-		if r.ref == s.cpp {
+		if r.ref == cpp {
 			c.Cpp, c.CppLosses = &val, losses
 		} else {
 			c.Python, c.PythonLosses = &val, losses
 		}
 	}
 	if len(errs) > 0 {
-		return c, fmt.Errorf("the sides compute different values: %w", errors.Join(errs...))
+		return fmt.Errorf("the sides compute different values: %w", errors.Join(errs...))
 	}
 	msg := fmt.Sprintf("  check %-12s go %.9g", b.Workload, c.Go)
 	if trains {
 		msg = fmt.Sprintf("  check %-12s losses go %.9g", b.Workload, c.GoLosses)
 	}
-	sides := "C++ agrees"
-	switch {
-	case py != nil && b.NoCpp:
-		sides = "Python agrees"
-	case py != nil:
-		sides = "C++ and Python agree"
+	var names []string
+	for _, r := range refs {
+		names = append(names, r.name)
 	}
-	fmt.Fprintf(os.Stderr, "%s: %s (max rel diff %.2g)\n", msg, sides, c.MaxRelDiff)
-	return c, nil
+	agree := "agree"
+	if len(names) == 1 {
+		agree = "agrees"
+	}
+	fmt.Fprintf(os.Stderr, "%s: %s %s (max rel diff %.2g)\n", msg, strings.Join(names, " and "), agree, c.MaxRelDiff)
+	return nil
 }
 
 // sameMinor reports whether two versions agree in major and minor ("1.13.0a0", "1.13.0").

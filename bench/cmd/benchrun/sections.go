@@ -13,7 +13,11 @@ import (
 )
 
 // allSections are what -sections selects from, in the order they run.
-var allSections = []string{"steps", "plane", "latency", "cli", "overhead", "memory"}
+var allSections = []string{"steps", "instr", "plane", "latency", "cli", "overhead", "memory"}
+
+// defaultSections are what a plain run (make bench) measures: all but instr, which runs under
+// callgrind and has its own target (make bench-instr).
+var defaultSections = []string{"steps", "plane", "latency", "cli", "overhead", "memory"}
 
 type sectionSet struct{ list []string }
 
