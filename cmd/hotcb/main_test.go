@@ -143,7 +143,7 @@ func TestBinary(t *testing.T) {
 	require.Equal(t, 0, code)
 	b, err := os.ReadFile(filepath.Join(dir, "hotcb.commands.jsonl"))
 	require.NoError(t, err)
-	require.Equal(t, `{"module":"cb","op":"load","id":"t","target":{"kind":"module","path":"hotcb.modules.cb.callbacks.timing","symbol":"TimingCallback"},"init":{"every":5}}`+"\n", string(b))
+	require.Equal(t, `{"module": "cb", "op": "load", "id": "t", "target": {"kind": "module", "path": "hotcb.modules.cb.callbacks.timing", "symbol": "TimingCallback"}, "init": {"every": 5}}`+"\n", string(b))
 
 	_, errOut, code = run("--dir", dir, "recipe", "export")
 	require.Equal(t, 1, code)
