@@ -17,6 +17,7 @@ func init() {
 		"KindModule":     reflect.ValueOf(constant.MakeFromLiteral("\"module\"", token.STRING, 0)),
 		"KindPythonFile": reflect.ValueOf(constant.MakeFromLiteral("\"python_file\"", token.STRING, 0)),
 		"Marshal":        reflect.ValueOf(ops.Marshal),
+		"MarshalLine":    reflect.ValueOf(ops.MarshalLine),
 		"Normalize":      reflect.ValueOf(ops.Normalize),
 		"OpDisable":      reflect.ValueOf(constant.MakeFromLiteral("\"disable\"", token.STRING, 0)),
 		"OpEnable":       reflect.ValueOf(constant.MakeFromLiteral("\"enable\"", token.STRING, 0)),
