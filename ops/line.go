@@ -24,13 +24,7 @@ func MarshalLine(o Op) ([]byte, error) {
 		w.str("id", o.ID)
 	}
 	if t := o.Target; t != nil {
-		w.key("target")
-		w.b = append(w.b, '{')
-		w.first = true
-		w.str("kind", t.Kind)
-		w.str("path", t.Path)
-		w.str("symbol", t.Symbol)
-		w.b = append(w.b, '}')
+		w.strings("target", "kind", t.Kind, "path", t.Path, "symbol", t.Symbol)
 	}
 	if o.Init != nil {
 		w.key("init")
@@ -48,12 +42,7 @@ func MarshalLine(o Op) ([]byte, error) {
 		w.str("mode", o.Mode)
 	}
 	if c := o.SourceCapture; c != nil {
-		w.key("source_capture")
-		w.b = append(w.b, '{')
-		w.first = true
-		w.str("sha256", c.SHA256)
-		w.str("captured_path", c.CapturedPath)
-		w.b = append(w.b, '}')
+		w.strings("source_capture", "sha256", c.SHA256, "captured_path", c.CapturedPath)
 	}
 	w.b = append(w.b, '}')
 	return w.b, w.err
@@ -78,6 +67,18 @@ func (w *lineWriter) key(k string) {
 func (w *lineWriter) str(k, v string) {
 	w.key(k)
 	w.b = pyjson.AppendString(w.b, v)
+}
+
+// strings writes under k an object of string fields, kv holding key, value, key, value, ….
+func (w *lineWriter) strings(k string, kv ...string) {
+	w.key(k)
+	w.b = append(w.b, '{')
+	w.first = true
+	for i := 0; i+1 < len(kv); i += 2 {
+		w.str(kv[i], kv[i+1])
+	}
+	w.b = append(w.b, '}')
+	w.first = false
 }
 
 // object writes m with the keys in order first (those m has), then the rest sorted.
