@@ -207,6 +207,10 @@ func runInstr(rep *harness.Report, f instrFlags) {
 	if err := buildMarks(marks); err != nil {
 		fail(err)
 	}
+	preload := filepath.Join(filepath.Dir(f.refBin), "libhotcb_instr_preload.so")
+	if err := instr.BuildPreload(envOr("CC", "cc"), preload); err != nil {
+		fail(err)
+	}
 	opts := instr.Options{Valgrind: vg, Dir: dir, CacheSim: f.cacheSim}
 	info.Command = opts.Args()[1:]
 	for i, a := range info.Command {
@@ -218,9 +222,10 @@ func runInstr(rep *harness.Report, f instrFlags) {
 	// and are inherited), Python's hashes fixed, the Go runtime's P count fixed and its
 	// asynchronous preemption off: callgrind 3.19 fails an assertion (threads.c:247,
 	// post_signal) when sysmon's preemption signal lands at the wrong moment, and a signal
-	// handler's instructions would count in whatever window it interrupted.
+	// handler's instructions would count in whatever window it interrupted. The preload keeps
+	// libtorch's libhwy from dying of SIGILL under valgrind at load time (instr.BuildPreload).
 	env := append([]string{"PYTHONHASHSEED=0", "GOMAXPROCS=" + strconv.Itoa(instrGOMAXPROCS),
-		"GODEBUG=asyncpreemptoff=1"}, f.refEnv...)
+		"GODEBUG=asyncpreemptoff=1", instr.PreloadEnv(preload)}, f.refEnv...)
 	info.Env = append(harness.ThreadEnvFor(f.threads), env...)
 	info.Note = "each side's process runs under callgrind with its instrumentation off but for the counted windows; " +
 		"a window counts the thread that ran it (client requests, --separate-threads=yes); the Go side runs each " +
