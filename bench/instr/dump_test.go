@@ -149,10 +149,10 @@ func TestWindowUnderCallgrind(t *testing.T) {
 	o := Options{Valgrind: vg, Dir: dir, Name: "t"}
 	args := o.Args(os.Args[0], "-test.run=^TestWindowUnderCallgrind$")
 	cmd := exec.Command(args[0], args[1:]...)
-	// Without asynchronous preemption: sysmon's signal could land in the loop (10 ms of
-	// valgrind's slow time) and count its handler.
-	// The preload keeps libtorch's libhwy from dying of SIGILL at load time (BuildPreload).
-	cmd.Env = append(os.Environ(), "HOTCB_INSTR_CHILD=1", "GODEBUG=asyncpreemptoff=1", PreloadEnv(preload))
+	// Without asynchronous preemption (sysmon's signal could land in the loop, 10 ms of
+	// valgrind's slow time, and count its handler) nor RDTSCP (GoDebug), and with the preload
+	// that keeps libtorch's libhwy from dying of SIGILL at load time (BuildPreload).
+	cmd.Env = append(os.Environ(), "HOTCB_INSTR_CHILD=1", "GODEBUG="+GoDebug, PreloadEnv(preload))
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	var ir []float64

@@ -9,6 +9,14 @@ import (
 	"strings"
 )
 
+// GoDebug is the GODEBUG of a Go process counted under callgrind. asyncpreemptoff=1: callgrind
+// 3.19 fails an assertion (threads.c:247, post_signal) when sysmon's preemption signal lands at
+// the wrong moment, and a signal handler's instructions would count in whatever window it
+// interrupted. cpu.rdtscp=off: the runtime reads the time stamp counter with RDTSCP when CPUID
+// says the CPU has it (runtime.cputicks, in lock contention among others), and under valgrind
+// that CPUID can claim an instruction the host lacks (see hwyTimerSource): SIGILL.
+const GoDebug = "asyncpreemptoff=1,cpu.rdtscp=off"
+
 // hwyTimerSource replaces hwy::platform::TimerResolution (libhwy, Highway). Debian's libtorch
 // 1.13 loads libhwy through its dependencies (libavcodec → libjxl → libhwy), and libhwy's
 // constructor calls that function at load time; it executes RDTSCP when CPUID says the CPU has

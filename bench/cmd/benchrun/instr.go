@@ -219,13 +219,11 @@ func runInstr(rep *harness.Report, f instrFlags) {
 		}
 	}
 	// Every counted process: one thread everywhere (the thread variables came with the re-exec
-	// and are inherited), Python's hashes fixed, the Go runtime's P count fixed and its
-	// asynchronous preemption off: callgrind 3.19 fails an assertion (threads.c:247,
-	// post_signal) when sysmon's preemption signal lands at the wrong moment, and a signal
-	// handler's instructions would count in whatever window it interrupted. The preload keeps
-	// libtorch's libhwy from dying of SIGILL under valgrind at load time (instr.BuildPreload).
+	// and are inherited), Python's hashes fixed, the Go runtime's P count fixed, its asynchronous
+	// preemption and RDTSCP off (instr.GoDebug says why), and the preload that keeps libtorch's
+	// libhwy from dying of SIGILL under valgrind at load time (instr.BuildPreload).
 	env := append([]string{"PYTHONHASHSEED=0", "GOMAXPROCS=" + strconv.Itoa(instrGOMAXPROCS),
-		"GODEBUG=asyncpreemptoff=1", instr.PreloadEnv(preload)}, f.refEnv...)
+		"GODEBUG=" + instr.GoDebug, instr.PreloadEnv(preload)}, f.refEnv...)
 	info.Env = append(harness.ThreadEnvFor(f.threads), env...)
 	info.Note = "each side's process runs under callgrind with its instrumentation off but for the counted windows; " +
 		"a window counts the thread that ran it (client requests, --separate-threads=yes); the Go side runs each " +
