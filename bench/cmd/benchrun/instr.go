@@ -596,23 +596,6 @@ func buildCppRef(cxx, src, out, torchInc, torchLib string) error {
 
 // buildMarks builds bench/python/marks.c into the shared library bench/python/ref.py loads.
 func buildMarks(out string) error {
-	const src = "bench/python/marks.c"
-	si, err := os.Stat(src)
-	if err != nil {
-		return err
-	}
-	if oi, err := os.Stat(out); err == nil && oi.ModTime().After(si.ModTime()) {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return err
-	}
-	cc := envOr("CC", "cc")
-	cmd := exec.Command(cc, "-O2", "-shared", "-fPIC", "-o", out, src)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	fmt.Fprintf(os.Stderr, "build: %s\n", strings.Join(cmd.Args, " "))
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("build %s: %w", out, err)
-	}
-	return nil
+	_, err := harness.BuildCpp(envOr("CC", "cc"), "bench/python/marks.c", out, []string{"-O2", "-shared", "-fPIC"})
+	return err
 }
