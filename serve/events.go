@@ -85,6 +85,20 @@ func (h *hub) watch() {
 	t := time.NewTicker(h.s.poll)
 	defer t.Stop()
 	var names []string
+	// The versions of each run's kinds last announced. A request's refresh (every API call
+	// reads what is new) can find a change before this loop does; the version it bumped is
+	// announced here all the same.
+	told := map[string]map[string]uint64{}
+	versions := func(r *run) map[string]uint64 { // what the run holds now, the page loads itself
+		m := map[string]uint64{}
+		for _, kind := range kinds {
+			m[kind] = r.version(kind)
+		}
+		return m
+	}
+	for _, r := range h.s.runs.list() { // as the first listener connects
+		told[r.name] = versions(r)
+	}
 	for {
 		select {
 		case <-h.done:
@@ -122,8 +136,17 @@ func (h *hub) watch() {
 			if !all && !want[r.name] {
 				continue
 			}
-			for _, kind := range r.refresh(time.Now(), false) {
-				ev := Event{Kind: kind, Run: r.name, Version: r.version(kind)}
+			if told[r.name] == nil { // a run that appeared since
+				told[r.name] = versions(r)
+			}
+			r.refresh(time.Now(), false)
+			for _, kind := range kinds {
+				v := r.version(kind)
+				if v == told[r.name][kind] {
+					continue
+				}
+				told[r.name][kind] = v
+				ev := Event{Kind: kind, Run: r.name, Version: v}
 				switch kind {
 				case kindMetrics:
 					step, _ := r.metrics.Last()

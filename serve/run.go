@@ -43,6 +43,9 @@ const (
 	kindGallery = "gallery"
 )
 
+// kinds lists them in the order refresh reads them.
+var kinds = []string{kindMetrics, kindLedger, kindTiming, kindSystem, kindStatus, kindGallery}
+
 // run is one run directory and what has been read of its files.
 type run struct {
 	name    string
