@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
@@ -407,4 +408,39 @@ func poll(ctx context.Context, expr string, timeout time.Duration) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestLedgerWithoutLedgerEvents drops every "ledger" event the page would get (a proxy that
+// loses them, a watcher that misses a write): a command the trainer applies still shows its
+// ledger answer, because the overview, fetched on each metrics and status event, names the
+// newest ledger seq and the page reads up to it.
+func TestLedgerWithoutLedgerEvents(t *testing.T) {
+	ctx := browser(t, 1400, 1000)
+	dir := filepath.Join(t.TempDir(), "deaf")
+	run, err := fakerun.New(dir, 3)
+	require.NoError(t, err)
+	defer run.Close()
+	run.FrameEvery = 0
+	require.NoError(t, run.Advance(100))
+	url, _ := serveRun(t, serve.Config{RunDir: dir})
+	stop := trainer(t, run, 50*time.Millisecond, 5)
+	defer stop()
+
+	// The script runs before the page's own in every document of this tab (this test's browser).
+	_, err = chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `(() => {
+		const add = EventSource.prototype.addEventListener;
+		window.__dropped = 0;
+		EventSource.prototype.addEventListener = function (kind, fn, o) {
+			if (kind !== "ledger") { return add.call(this, kind, fn, o); }
+			return add.call(this, kind, () => { window.__dropped++; }, o);
+		};
+	})()`})
+	require.NoError(t, err)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(url)))
+	click(t, ctx, `#tabs button[data-tab="callbacks"]`)
+	waitFor(t, ctx, "the disable button of timing", `!!document.querySelector('button[data-action="disable"][data-id="timing"]:not([disabled])')`, 10*time.Second)
+	click(t, ctx, `button[data-action="disable"][data-id="timing"]`)
+	waitFor(t, ctx, "the command marked applied", `!!document.querySelector('#pending tr[data-state="applied"]')`, 15*time.Second)
+	require.Regexp(t, `applied at step \d+ \(ledger seq \d+\)`, eval[string](t, ctx, `document.querySelector('#pending tr[data-state="applied"]').innerText`))
+	waitFor(t, ctx, "a ledger event, dropped", `window.__dropped > 0`, 10*time.Second)
 }

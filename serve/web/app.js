@@ -227,6 +227,9 @@ async function fetchOverview() {
   if (run !== S.run) { return; } // the page moved to another run meanwhile
   S.overview = o;
   renderOverview();
+  // The overview is fetched on every metrics and status event: when it names a ledger entry
+  // this page has not read (a ledger event missed, or answered before the file grew), read it.
+  if (o.ledger_seq > S.lastSeq) { once("ledger", fetchLedger); }
 }
 
 function card(k, v, sub, cls) {
@@ -477,11 +480,13 @@ function renderCallbacks() {
     }
     const body = t.tBodies[0];
     const keep = new Set();
-    for (const cb of cbs) {
+    cbs.forEach((cb, i) => {
       keep.add(cb.id);
       let tr = body.querySelector("tr[data-cb=\"" + CSS.escape(cb.id) + "\"]");
       if (!tr) { tr = newCallbackRow(cb.id); }
-      body.append(tr); // in the status's order
+      // In the status's order; a row already in place is not moved (a moved row loses the
+      // press of a button in it).
+      if (body.rows[i] !== tr) { body.insertBefore(tr, body.rows[i] || null); }
       const target = cb.target ? cb.target.kind + ":" + cb.target.path + "#" + cb.target.symbol : "–";
       const params = cb.pending_params ? "pending " + JSON.stringify(cb.pending_params) : (cb.params ? JSON.stringify(cb.params) : "–");
       const c = tr.cells;
@@ -498,7 +503,7 @@ function renderCallbacks() {
       const action = cb.enabled ? "disable" : "enable";
       if (toggle.dataset.action !== action) { toggle.dataset.action = action; toggle.textContent = action; }
       for (const b of tr.querySelectorAll("button")) { b.disabled = !write; }
-    }
+    });
     for (const tr of [...body.rows]) {
       if (!keep.has(tr.dataset.cb)) { tr.remove(); }
     }
