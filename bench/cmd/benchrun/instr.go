@@ -258,8 +258,17 @@ func runInstr(rep *harness.Report, f instrFlags) {
 		fail(err)
 	}
 	section("instructions: callgrind, one counted window per row and side")
-	goP := start1("go", []string{exe, "-threads", fmt.Sprint(f.threads), "-instr-serve"})
-	cppP := start1("cpp", []string{f.refBin, "-threads", fmt.Sprint(f.threads), "serve"})
+	goArgv := []string{exe, "-threads", fmt.Sprint(f.threads), "-instr-serve"}
+	cppArgv := []string{f.refBin, "-threads", fmt.Sprint(f.threads), "serve"}
+	goP, cppP := start1("go", goArgv), start1("cpp", cppArgv)
+	restart := func() {
+		for _, p := range []*instrProc{goP, cppP} {
+			if err := p.ref.Close(); err != nil {
+				fmt.Fprintf(os.Stderr, "instr: %s exited: %v\n", p.name, err)
+			}
+		}
+		goP, cppP = start1("go", goArgv), start1("cpp", cppArgv)
+	}
 	var pyP *instrProc
 	if f.python != "" && rep.Python != nil && rep.Python.Skipped == "" {
 		pyP = start1("python", []string{f.python, f.pySrc, "-threads", fmt.Sprint(f.threads), "serve"},
@@ -275,8 +284,18 @@ func runInstr(rep *harness.Report, f instrFlags) {
 		}
 	}
 	written := map[string][2]string{} // Python's files, by mode
+	used, opBefore := false, false
 	for _, r := range instrRows(f.only, f.smoke) {
 		t0 := time.Now()
+		// Each per-op row is counted in Go and C++ processes of its own, and the training-step
+		// rows in one more pair: a per-op window is thousands of ops of a few thousand
+		// instructions, each allocating on the Go heap and glibc's, and how an earlier row left
+		// those heaps moved its count by up to 3.5% between runs (bench/README.md, the heaps).
+		op := isOp(r.Workload)
+		if used && (op || opBefore) {
+			restart()
+		}
+		used, opBefore = true, op
 		res, err := instrOne(r, goP, cppP, pyP, f.dir, written)
 		res.Seconds = time.Since(t0).Round(100 * time.Millisecond).Seconds()
 		if err != nil {
