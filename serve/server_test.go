@@ -630,27 +630,7 @@ func TestRunsDir(t *testing.T) {
 // The event stream: a hello, then a hint when metrics and the ledger change.
 func TestEvents(t *testing.T) {
 	f := newFixture(t, 10, serve.Config{Poll: 20 * time.Millisecond})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", f.ts.URL+"/api/events?run=exp1", nil)
-	res, err := f.ts.Client().Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	require.Equal(t, "text/event-stream", res.Header.Get("Content-Type"))
-	sc := bufio.NewScanner(res.Body)
-	next := func(kind string) map[string]any {
-		for sc.Scan() {
-			if l := sc.Text(); strings.HasPrefix(l, "data: ") {
-				var ev map[string]any
-				require.NoError(t, json.Unmarshal([]byte(l[6:]), &ev))
-				if ev["kind"] == kind {
-					return ev
-				}
-			}
-		}
-		t.Fatalf("no %s event: %v", kind, sc.Err())
-		return nil
-	}
+	next := f.events(t, "exp1")
 	next("hello")
 	require.NoError(t, f.run.Advance(7))
 	ev := next("metrics")
@@ -660,7 +640,7 @@ func TestEvents(t *testing.T) {
 	require.Equal(t, "exp1", ev["run"])
 	require.EqualValues(t, 17, ev["step"])
 	cliRun(t, f.dir, "cb", "disable", "sys")
-	_, err = f.run.Apply()
+	_, err := f.run.Apply()
 	require.NoError(t, err)
 	ev = next("ledger")
 	require.EqualValues(t, 0, ev["seq"])
@@ -722,15 +702,30 @@ func TestPythonRunDir(t *testing.T) {
 // all the same: the hub announces versions, not what its own poll found.
 func TestEventsAfterARequestReadTheChange(t *testing.T) {
 	f := newFixture(t, 10, serve.Config{Poll: 2 * time.Second})
+	next := f.events(t, "exp1")
+	next("hello")
+	cliRun(t, f.dir, "cb", "disable", "sys")
+	_, err := f.run.Apply()
+	require.NoError(t, err)
+	time.Sleep(150 * time.Millisecond) // past the files' minimum poll interval
+	require.EqualValues(t, 0, f.get(t, "/api/overview").json(t)["ledger_seq"], "the request read the new entry")
+	ev := next("ledger")
+	require.EqualValues(t, 0, ev["seq"])
+}
+
+// events opens the event stream of run and returns a function that reads it up to the next
+// event of a kind (the test fails when the stream ends first, or after 20 s).
+func (f *fixture) events(t *testing.T, run string) (next func(kind string) map[string]any) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", f.ts.URL+"/api/events?run=exp1", nil)
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", f.ts.URL+"/api/events?run="+run, nil)
 	res, err := f.ts.Client().Do(req)
 	require.NoError(t, err)
-	defer res.Body.Close()
+	t.Cleanup(func() { res.Body.Close() })
+	require.Equal(t, "text/event-stream", res.Header.Get("Content-Type"))
 	sc := bufio.NewScanner(res.Body)
 	var seen []string
-	next := func(kind string) map[string]any {
+	return func(kind string) map[string]any {
 		for sc.Scan() {
 			if l := sc.Text(); strings.HasPrefix(l, "data: ") {
 				var ev map[string]any
@@ -744,12 +739,4 @@ func TestEventsAfterARequestReadTheChange(t *testing.T) {
 		t.Fatalf("no %s event (saw %v): %v", kind, seen, sc.Err())
 		return nil
 	}
-	next("hello")
-	cliRun(t, f.dir, "cb", "disable", "sys")
-	_, err = f.run.Apply()
-	require.NoError(t, err)
-	time.Sleep(150 * time.Millisecond) // past the files' minimum poll interval
-	require.EqualValues(t, 0, f.get(t, "/api/overview").json(t)["ledger_seq"], "the request read the new entry")
-	ev := next("ledger")
-	require.EqualValues(t, 0, ev["seq"])
 }

@@ -190,20 +190,30 @@ func trainer(t *testing.T, r *fakerun.Run, tick time.Duration, steps int) (stop 
 	return func() { cancel(); wg.Wait() }
 }
 
+// liveRun makes a run of steps steps (feature maps too when frames), serves it, and has a pretend
+// trainer step it on every 50 ms and apply its commands until the test ends. It returns the
+// page's address and the run directory.
+func liveRun(t *testing.T, name string, seed int64, steps int, frames bool) (url, dir string) {
+	dir = filepath.Join(t.TempDir(), name)
+	run, err := fakerun.New(dir, seed)
+	require.NoError(t, err)
+	t.Cleanup(func() { run.Close() })
+	if !frames {
+		run.FrameEvery = 0
+	}
+	require.NoError(t, run.Advance(steps))
+	url, _ = serveRun(t, serve.Config{RunDir: dir})
+	t.Cleanup(trainer(t, run, 50*time.Millisecond, 5))
+	return url, dir
+}
+
 // TestDashboardLiveRun opens the page on a run that a goroutine is writing: the metric charts
 // draw with data, the step advances without a reload, and a click on a callback's disable
 // button appends the very line `hotcb cb disable timing` appends; the pretend trainer applies it
 // and the page shows the ledger's answer.
 func TestDashboardLiveRun(t *testing.T) {
 	ctx := browser(t, 1400, 1000)
-	dir := filepath.Join(t.TempDir(), "exp1")
-	run, err := fakerun.New(dir, 1)
-	require.NoError(t, err)
-	defer run.Close()
-	require.NoError(t, run.Advance(3000))
-	url, _ := serveRun(t, serve.Config{RunDir: dir})
-	stop := trainer(t, run, 50*time.Millisecond, 5)
-	defer stop()
+	url, dir := liveRun(t, "exp1", 1, 3000, true)
 
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(url)))
 	eval[bool](t, ctx, `window.__noReload = true`)
@@ -416,18 +426,10 @@ func poll(ctx context.Context, expr string, timeout time.Duration) error {
 // newest ledger seq and the page reads up to it.
 func TestLedgerWithoutLedgerEvents(t *testing.T) {
 	ctx := browser(t, 1400, 1000)
-	dir := filepath.Join(t.TempDir(), "deaf")
-	run, err := fakerun.New(dir, 3)
-	require.NoError(t, err)
-	defer run.Close()
-	run.FrameEvery = 0
-	require.NoError(t, run.Advance(100))
-	url, _ := serveRun(t, serve.Config{RunDir: dir})
-	stop := trainer(t, run, 50*time.Millisecond, 5)
-	defer stop()
+	url, _ := liveRun(t, "deaf", 3, 100, false)
 
 	// The script runs before the page's own in every document of this tab (this test's browser).
-	_, err = chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `(() => {
+	_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `(() => {
 		const add = EventSource.prototype.addEventListener;
 		window.__dropped = 0;
 		EventSource.prototype.addEventListener = function (kind, fn, o) {
