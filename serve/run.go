@@ -114,12 +114,12 @@ func openRun(name, dir string) (*run, error) {
 func (r *run) close() { r.root.Close() }
 
 // refresh reads what the run's files gained since the last refresh (at most every minPoll unless
-// force) and returns the kinds that changed.
-func (r *run) refresh(now time.Time, force bool) []string {
+// force) and bumps the version of each kind that changed (the event hub announces versions).
+func (r *run) refresh(now time.Time, force bool) {
 	r.pollMu.Lock()
 	defer r.pollMu.Unlock()
 	if !force && now.Sub(r.lastPoll) < minPoll {
-		return nil
+		return
 	}
 	r.lastPoll = now
 	var changed []string
@@ -160,7 +160,6 @@ func (r *run) refresh(now time.Time, force bool) []string {
 		r.rate = r.rate[cut:]
 	}
 	r.mu.Unlock()
-	return changed
 }
 
 // pollStatus reads hotcb.status.json when it changed.
